@@ -1,0 +1,125 @@
+//! The stable diagnostic codes. Each variant says when it fires; spec.md repeats the list
+//! with a one-line example of each, and `naasc explain CODE` prints the summary below.
+
+macro_rules! codes {
+    ($($(#[doc = $doc:literal])+ $name:ident = $text:literal,)*) => {
+        /// A stable diagnostic code such as `E0201`.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Code {
+            $($(#[doc = $doc])+ $name,)*
+        }
+
+        impl Code {
+            pub const ALL: &'static [Code] = &[$(Code::$name,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $(Code::$name => $text,)* }
+            }
+
+            /// One paragraph saying when the code fires and how to fix it.
+            pub fn explanation(self) -> &'static str {
+                match self { $(Code::$name => concat!($($doc, "\n"),+).trim_ascii(),)* }
+            }
+
+            pub fn parse(text: &str) -> Option<Code> {
+                match text.to_ascii_uppercase().as_str() { $($text => Some(Code::$name),)* _ => None }
+            }
+        }
+    };
+}
+
+codes! {
+    /// A character that cannot start any token, e.g. `$` or a string quote (naas has no strings).
+    E0001 = "E0001",
+    /// The source is not valid UTF-8. Re-save the file as UTF-8.
+    E0002 = "E0002",
+    /// A tab character in indentation. Indent with spaces only.
+    E0003 = "E0003",
+    /// A dedent to a column that matches no enclosing block, or an indented line where no
+    /// block starts. Indent each block consistently.
+    E0004 = "E0004",
+    /// An unclosed, mismatched or unexpected bracket.
+    E0005 = "E0005",
+    /// Brackets, blocks or an expression nested deeper than the compiler's limit. Split the
+    /// expression with local variables or helper functions.
+    E0006 = "E0006",
+    /// A malformed or too large numeric literal. Integer literals are at most 2**64 - 1.
+    E0007 = "E0007",
+    /// A syntax error: a token the grammar does not allow at that point.
+    E0008 = "E0008",
+    /// The file ends in the middle of a construct.
+    E0009 = "E0009",
+    /// A Python keyword that naas does not support (`import`, `lambda`, `try`, ...).
+    E0010 = "E0010",
+    /// A name that is not defined: no local, parameter, constant, function or type has it.
+    E0101 = "E0101",
+    /// A name defined twice in the same scope (two functions, two fields, two parameters).
+    E0102 = "E0102",
+    /// A type annotation that names no type.
+    E0103 = "E0103",
+    /// A local variable read before it is assigned on every path to the read.
+    E0104 = "E0104",
+    /// A definition that reuses a built-in name such as `range`, `min` or `i64`.
+    E0105 = "E0105",
+    /// An expression whose type is not the type required where it is used.
+    E0201 = "E0201",
+    /// An operator applied to operand types it is not defined for.
+    E0202 = "E0202",
+    /// A call with the wrong number of arguments.
+    E0203 = "E0203",
+    /// A call of something that is not a function, type or record.
+    E0204 = "E0204",
+    /// A constant that does not fit the type it is used at, e.g. `x: u8 = 300`.
+    E0205 = "E0205",
+    /// An invalid index: indexing a non-array, a non-integer index, or a constant index out of bounds.
+    E0206 = "E0206",
+    /// An unknown field, or a record construction with a missing, repeated or positional field.
+    E0207 = "E0207",
+    /// An assignment to something that cannot be assigned: a constant, a loop variable, a call.
+    E0208 = "E0208",
+    /// A function with a return type that can reach its end without returning a value.
+    E0209 = "E0209",
+    /// An expression statement: naas functions are pure, so its value would be lost.
+    E0210 = "E0210",
+    /// A malformed type, e.g. `array[i32]` without a length or a length that is not a constant.
+    E0211 = "E0211",
+    /// A constant expression that cannot be evaluated at compile time (not constant, division by
+    /// zero, overflow of the 128-bit constant arithmetic).
+    E0212 = "E0212",
+    /// A function or parameter without a type annotation.
+    E0213 = "E0213",
+    /// An operator naas does not have (`**`, `is`, `in` outside `for`).
+    E0214 = "E0214",
+    /// A `while` loop: iteration must be bounded.
+    E0301 = "E0301",
+    /// Recursion, direct or through other functions: every call graph must be acyclic.
+    E0302 = "E0302",
+    /// A `range` bound that is not a compile-time constant.
+    E0303 = "E0303",
+    /// A function whose worst-case operation count exceeds the budget (`--max-ops`).
+    E0304 = "E0304",
+    /// A value or stack frame larger than the memory bound (`--max-bytes`).
+    E0305 = "E0305",
+    /// `break` or `continue` outside a loop.
+    E0306 = "E0306",
+    /// A `range` with step zero.
+    E0307 = "E0307",
+    /// A `for` loop over something that is neither `range(...)` nor an array.
+    E0308 = "E0308",
+    /// An aggregate in the custom form without `identity`, `lift` or `merge`.
+    E0401 = "E0401",
+    /// An aggregate part with the wrong signature (lift parameters, merge or finish types).
+    E0402 = "E0402",
+    /// An aggregate call (`sum`, `count`, ...) outside the return of a built-in aggregate.
+    E0403 = "E0403",
+    /// In a built-in aggregate, a parameter used outside an aggregate call, or aggregate calls nested.
+    E0404 = "E0404",
+    /// An item in an aggregate body that belongs to neither form.
+    E0405 = "E0405",
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
