@@ -1,1 +1,65 @@
-fn main() {}
+//! `naasc`, the naas compiler driver. It owns every file, stdout/stderr write and exit code;
+//! the stages it calls are pure libraries.
+//!
+//! Exit codes: 0 success, 1 the input program has errors, 2 usage or IO errors.
+
+mod bench;
+mod check_cmd;
+mod source;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(name = "naasc", version, about = "Compiler for naas in-network aggregations")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Check programs: syntax, types, termination and resource bounds.
+    Check(check_cmd::CheckArgs),
+    /// Explain a diagnostic code, e.g. `naasc explain E0301`.
+    Explain {
+        /// The code, such as E0301.
+        code: String,
+    },
+    /// Measure the compiler's own speed.
+    Bench {
+        #[command(subcommand)]
+        what: bench::BenchCommand,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
+pub enum ColorChoice {
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check(args) => check_cmd::run(&args),
+        Command::Explain { code } => explain(&code),
+        Command::Bench { what } => bench::run(&what),
+    }
+}
+
+fn explain(code: &str) -> ExitCode {
+    match naas_lang::Code::parse(code) {
+        Some(code) => {
+            println!("{code}: {}", code.explanation());
+            ExitCode::SUCCESS
+        }
+        None => {
+            eprintln!("naasc: unknown diagnostic code `{code}`; codes look like E0301 (see spec.md, \"Diagnostics\")");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -2,6 +2,7 @@
 //! produces `Module<()>`, the type checker produces `Module<Type>` (see [`crate::check`]).
 
 use crate::span::Span;
+use crate::value::Value;
 
 /// A name with where it was written.
 #[derive(Clone, Debug, PartialEq)]
@@ -139,6 +140,9 @@ pub enum ExprKind<A = ()> {
     Field(Box<Expr<A>>, Ident),
     Tuple(Vec<Expr<A>>),
     Array(Vec<Expr<A>>),
+    /// A constant the checker folded (a typed `const`, a limit such as `I64_MIN`, a
+    /// conversion of a literal). The parser never produces it.
+    Const(Value),
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -2,12 +2,25 @@
 //! diagnostics. Nothing here touches files, stdout or exit codes; the `naasc` driver does.
 
 pub mod ast;
+pub mod check;
 pub mod diagnostics;
 pub mod lexer;
+pub mod ops;
 pub mod parser;
 pub mod span;
 pub mod token;
+pub mod types;
+pub mod value;
 
 pub use diagnostics::{Code, Diagnostic, Severity};
 pub use parser::parse;
 pub use span::Span;
+
+/// Parses and checks one source file: the whole front end in one call.
+pub fn frontend(
+    source: &str,
+    options: &check::CheckOptions,
+) -> Result<(check::Program, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let module = parse(source)?;
+    check::check(&module, options)
+}

@@ -20,17 +20,17 @@ pub fn render_text(diagnostic: &Diagnostic, file_name: &str, source: &str, color
     let primary = clamp(diagnostic.primary.span, source);
     let mut report = Report::build(kind, (file_name, primary.range()))
         .with_message(&diagnostic.message)
-        .with_config(config)
-        .with_label(
-            AriadneLabel::new((file_name, primary.range()))
-                .with_message(&diagnostic.primary.message)
-                .with_order(0),
-        );
-    for (i, label) in diagnostic.secondary.iter().enumerate() {
+        .with_config(config);
+    // Ariadne starts a new excerpt whenever a label lies above the previous one, so labels
+    // are ordered by position: one excerpt, read top to bottom.
+    let mut labels: Vec<(Span, &str)> = vec![(primary, diagnostic.primary.message.as_str())];
+    labels.extend(diagnostic.secondary.iter().map(|label| (clamp(label.span, source), label.message.as_str())));
+    labels.sort_by_key(|(span, _)| (span.lo, span.hi));
+    for (order, (span, message)) in labels.into_iter().enumerate() {
         report = report.with_label(
-            AriadneLabel::new((file_name, clamp(label.span, source).range()))
-                .with_message(&label.message)
-                .with_order(i32::try_from(i + 1).unwrap_or(i32::MAX)),
+            AriadneLabel::new((file_name, span.range()))
+                .with_message(message)
+                .with_order(i32::try_from(order).unwrap_or(i32::MAX)),
         );
     }
     for note in &diagnostic.notes {

@@ -1,0 +1,425 @@
+//! Termination and resource bounds. Loops are bounded by construction (constant ranges,
+//! array lengths), so a program terminates exactly when its call graph has no cycle. This
+//! pass rejects recursion (E0302), then computes for every function and aggregate part a
+//! worst-case operation count and a frame size, and enforces the budgets (E0304, E0305).
+//!
+//! Counts are computed symbolically (a loop of N iterations multiplies its body's count by
+//! N), never by unrolling, so a nest of 10^9 x 10^9 iterations costs no more to check than
+//! one of 2 x 2. Arithmetic saturates at `u128::MAX`.
+
+use std::collections::{HashMap, HashSet};
+
+use super::{Aggregate, AggregateForm, CheckOptions, Function};
+use crate::ast::{Arg, Block, Expr, ExprKind, Stmt, StmtKind};
+use crate::diagnostics::{Code, Diagnostic};
+use crate::span::Span;
+use crate::types::Type;
+
+/// Which module functions each function or aggregate part calls, with the call sites.
+#[derive(Default, Debug)]
+pub struct CallGraph {
+    edges: HashMap<String, Vec<(String, Span)>>,
+    order: Vec<String>,
+}
+
+impl CallGraph {
+    pub fn add(&mut self, caller: &str, calls: Vec<(String, Span)>) {
+        self.order.push(caller.to_string());
+        self.edges.insert(caller.to_string(), calls);
+    }
+
+    fn callees(&self, caller: &str) -> &[(String, Span)] {
+        self.edges.get(caller).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// The worst-case cost of one call of a function or aggregate part.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cost {
+    /// `clamp`, or `top_k.merge` for an aggregate part.
+    pub name: String,
+    pub span: Span,
+    /// Upper bound on operations executed (see spec.md, "Cost model").
+    pub ops: u128,
+    /// Bytes of all parameters and locals.
+    pub frame_bytes: u64,
+}
+
+pub fn check_bounds(
+    functions: &[Function],
+    aggregates: &[Aggregate],
+    graph: &CallGraph,
+    options: &CheckOptions,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Vec<Cost> {
+    let recursive = find_recursion(graph, diagnostics);
+    let by_name: HashMap<&str, &Function> = functions.iter().map(|f| (f.name.as_str(), f)).collect();
+    let mut costs = CostTable { functions: &by_name, known: HashMap::new(), recursive: &recursive, graph };
+
+    let mut reports = Vec::new();
+    for function in functions {
+        if let Some(report) = costs.report_function(&function.name, function) {
+            reports.push(report);
+        }
+    }
+    for aggregate in aggregates {
+        match &aggregate.form {
+            AggregateForm::Builtin { result } => {
+                let mut lift = 0u128;
+                let mut merge = 0u128;
+                let mut counter = ExprCoster { table: &mut costs, heaviest: None };
+                let finish = counter.builtin_result(result, &mut lift, &mut merge);
+                let frame = aggregate.params.iter().map(|p| p.ty.size_bytes()).fold(0, u64::saturating_add);
+                for (part, ops) in [("lift", lift), ("merge", merge), ("finish", finish)] {
+                    reports.push(Cost { name: format!("{}.{part}", aggregate.name), span: aggregate.span, ops, frame_bytes: frame });
+                }
+            }
+            AggregateForm::Custom { lift, merge, finish, .. } => {
+                for part in [Some(lift), Some(merge), finish.as_ref()].into_iter().flatten() {
+                    let name = format!("{}.{}", aggregate.name, part.name);
+                    if let Some(report) = costs.report_function(&name, part) {
+                        reports.push(report);
+                    }
+                }
+            }
+        }
+    }
+    for report in &reports {
+        if report.ops > options.max_ops {
+            let heaviest = by_name
+                .get(report.name.as_str())
+                .copied()
+                .or_else(|| part_function(aggregates, &report.name))
+                .and_then(|f| costs.heaviest_loop(f));
+            let mut diagnostic = Diagnostic::error(
+                Code::E0304,
+                format!("`{}` may execute up to {} operations, over the budget of {}", report.name, report.ops, options.max_ops),
+                report.span,
+                "too expensive per call",
+            )
+            .with_help("shrink the loop bounds, or raise the budget with `--max-ops`");
+            if let Some((ops, span)) = heaviest {
+                diagnostic = diagnostic.with_label(span, format!("this loop costs up to {ops} operations"));
+            }
+            diagnostics.push(diagnostic);
+        }
+        if report.frame_bytes > options.max_bytes {
+            diagnostics.push(
+                Diagnostic::error(
+                    Code::E0305,
+                    format!(
+                        "`{}` needs {} bytes for its parameters and locals, over the limit of {}",
+                        report.name, report.frame_bytes, options.max_bytes
+                    ),
+                    report.span,
+                    "frame too large",
+                )
+                .with_help("use smaller arrays, or raise the limit with `--max-bytes`"),
+            );
+        }
+    }
+    reports.sort_by_key(|report| report.span.lo);
+    reports
+}
+
+fn part_function<'a>(aggregates: &'a [Aggregate], name: &str) -> Option<&'a Function> {
+    let (aggregate, part) = name.split_once('.')?;
+    let aggregate = aggregates.iter().find(|a| a.name == aggregate)?;
+    match &aggregate.form {
+        AggregateForm::Custom { lift, merge, finish, .. } => {
+            [Some(lift), Some(merge), finish.as_ref()].into_iter().flatten().find(|f| f.name == part)
+        }
+        AggregateForm::Builtin { .. } => None,
+    }
+}
+
+/// Reports every call cycle once and returns the functions on cycles.
+fn find_recursion(graph: &CallGraph, diagnostics: &mut Vec<Diagnostic>) -> HashSet<String> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        Active,
+        Done,
+    }
+    let mut marks: HashMap<&str, Mark> = HashMap::new();
+    let mut recursive = HashSet::new();
+    for root in &graph.order {
+        if marks.contains_key(root.as_str()) {
+            continue;
+        }
+        // Iterative depth-first search: (node, index of the next callee to visit).
+        let mut stack: Vec<(&str, usize)> = vec![(root.as_str(), 0)];
+        marks.insert(root.as_str(), Mark::Active);
+        while let Some((node, next)) = stack.last().copied() {
+            let callees = graph.callees(node);
+            if next >= callees.len() {
+                marks.insert(node, Mark::Done);
+                stack.pop();
+                continue;
+            }
+            if let Some(top) = stack.last_mut() {
+                top.1 += 1;
+            }
+            let (callee, call_span) = &callees[next];
+            match marks.get(callee.as_str()) {
+                None => {
+                    marks.insert(callee.as_str(), Mark::Active);
+                    stack.push((callee.as_str(), 0));
+                }
+                Some(Mark::Active) => {
+                    let start = stack.iter().position(|(n, _)| *n == callee.as_str()).unwrap_or(0);
+                    let cycle: Vec<&str> = stack[start..].iter().map(|(n, _)| *n).collect();
+                    if cycle.iter().any(|n| recursive.contains(*n)) {
+                        continue;
+                    }
+                    recursive.extend(cycle.iter().map(|n| n.to_string()));
+                    diagnostics.push(recursion_error(graph, &cycle, *call_span));
+                }
+                Some(Mark::Done) => {}
+            }
+        }
+    }
+    recursive
+}
+
+fn recursion_error(graph: &CallGraph, cycle: &[&str], closing: Span) -> Diagnostic {
+    let mut path: Vec<&str> = cycle.to_vec();
+    path.push(cycle[0]);
+    let message = if cycle.len() == 1 {
+        format!("`{}` calls itself", cycle[0])
+    } else {
+        format!("recursive call cycle: {}", path.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(" -> "))
+    };
+    let mut diagnostic = Diagnostic::error(Code::E0302, message, closing, "this call closes the cycle")
+        .with_help("recursion is not allowed because every call must terminate within a known bound; use a `for` loop over a constant range");
+    for pair in path.windows(2).take(cycle.len().saturating_sub(1)) {
+        if let Some((_, span)) = graph.callees(pair[0]).iter().find(|(callee, _)| callee == pair[1]) {
+            diagnostic = diagnostic.with_label(*span, format!("`{}` calls `{}`", pair[0], pair[1]));
+        }
+    }
+    diagnostic
+}
+
+struct CostTable<'a> {
+    functions: &'a HashMap<&'a str, &'a Function>,
+    known: HashMap<String, u128>,
+    recursive: &'a HashSet<String>,
+    graph: &'a CallGraph,
+}
+
+impl CostTable<'_> {
+    /// The cost of a function, computing callees first (iteratively: the call graph is a DAG
+    /// once recursive functions are excluded). Recursive functions have no bound: `None`.
+    fn function_cost(&mut self, name: &str) -> Option<u128> {
+        if self.recursive.contains(name) {
+            return None;
+        }
+        let mut stack = vec![name.to_string()];
+        while let Some(current) = stack.last().cloned() {
+            if self.known.contains_key(&current) {
+                stack.pop();
+                continue;
+            }
+            let pending: Vec<String> = self
+                .graph
+                .callees(&current)
+                .iter()
+                .map(|(callee, _)| callee.clone())
+                .filter(|callee| !self.known.contains_key(callee) && !self.recursive.contains(callee))
+                .filter(|callee| self.functions.contains_key(callee.as_str()))
+                .collect();
+            if pending.is_empty() || pending.iter().any(|callee| stack.contains(callee)) {
+                let cost = match self.functions.get(current.as_str()) {
+                    Some(function) => {
+                        let mut coster = ExprCoster { table: self, heaviest: None };
+                        coster.block(&function.body)
+                    }
+                    None => 0,
+                };
+                self.known.insert(current, cost);
+                stack.pop();
+            } else {
+                stack.extend(pending);
+            }
+        }
+        self.known.get(name).copied()
+    }
+
+    fn report_function(&mut self, name: &str, function: &Function) -> Option<Cost> {
+        let ops = if self.functions.contains_key(name) {
+            self.function_cost(name)?
+        } else {
+            // Aggregate parts are not callable, so they are never on a cycle.
+            let mut coster = ExprCoster { table: self, heaviest: None };
+            coster.block(&function.body)
+        };
+        let frame_bytes = function.locals.iter().map(|local| local.ty.size_bytes()).fold(0, u64::saturating_add);
+        Some(Cost { name: name.to_string(), span: function.span, ops, frame_bytes })
+    }
+
+    fn heaviest_loop(&mut self, function: &Function) -> Option<(u128, Span)> {
+        let mut coster = ExprCoster { table: self, heaviest: None };
+        coster.block(&function.body);
+        coster.heaviest
+    }
+}
+
+struct ExprCoster<'t, 'a> {
+    table: &'t mut CostTable<'a>,
+    /// The most expensive loop seen, for diagnostics.
+    heaviest: Option<(u128, Span)>,
+}
+
+impl ExprCoster<'_, '_> {
+    fn block(&mut self, block: &Block<Type>) -> u128 {
+        block.iter().map(|stmt| self.stmt(stmt)).fold(0, u128::saturating_add)
+    }
+
+    fn stmt(&mut self, stmt: &Stmt<Type>) -> u128 {
+        match &stmt.kind {
+            StmtKind::Expr(e) => self.expr(e),
+            StmtKind::Assign { target, value } => {
+                self.expr(value).saturating_add(self.place(target)).saturating_add(u128::from(value.ty.scalar_count()))
+            }
+            StmtKind::AnnAssign { value, .. } => {
+                value.as_ref().map_or(0, |v| self.expr(v).saturating_add(u128::from(v.ty.scalar_count())))
+            }
+            StmtKind::AugAssign { target, value, .. } => self.expr(value).saturating_add(self.place(target)).saturating_add(2),
+            StmtKind::If { branches, orelse } => {
+                let conditions = branches.iter().map(|(cond, _)| self.expr(cond).saturating_add(1)).fold(0, u128::saturating_add);
+                let mut heaviest_branch = orelse.as_ref().map_or(0, |body| self.block(body));
+                for (_, body) in branches {
+                    heaviest_branch = heaviest_branch.max(self.block(body));
+                }
+                conditions.saturating_add(heaviest_branch)
+            }
+            StmtKind::For { iter, body, .. } => {
+                let trips = trip_count_of(iter);
+                let per_trip = self.block(body).saturating_add(1);
+                let total = self.expr(iter).saturating_add(trips.saturating_mul(per_trip));
+                if self.heaviest.is_none_or(|(ops, _)| total > ops) {
+                    self.heaviest = Some((total, stmt.span));
+                }
+                total
+            }
+            StmtKind::While { cond, body } => self.expr(cond).saturating_add(self.block(body)),
+            StmtKind::Return(value) => value.as_ref().map_or(0, |v| self.expr(v)).saturating_add(1),
+            StmtKind::Break | StmtKind::Continue => 1,
+            StmtKind::Pass => 0,
+        }
+    }
+
+    /// The cost of computing where an assignment writes (its index expressions).
+    fn place(&mut self, target: &Expr<Type>) -> u128 {
+        match &target.kind {
+            ExprKind::Index(base, index) => self.place(base).saturating_add(self.expr(index)).saturating_add(1),
+            ExprKind::Field(base, _) => self.place(base),
+            ExprKind::Tuple(items) => items.iter().map(|item| self.place(item)).fold(0, u128::saturating_add),
+            _ => 0,
+        }
+    }
+
+    fn expr(&mut self, expr: &Expr<Type>) -> u128 {
+        match &expr.kind {
+            ExprKind::Int(_) | ExprKind::Float(_) | ExprKind::Bool(_) | ExprKind::Name(_) => 0,
+            ExprKind::Const(_) => u128::from(expr.ty.scalar_count()).saturating_sub(1),
+            ExprKind::Unary(_, operand) | ExprKind::Field(operand, _) => self.expr(operand).saturating_add(1),
+            ExprKind::Binary(_, a, b) => {
+                let own = if matches!(expr.ty, Type::Array(..)) { u128::from(expr.ty.scalar_count()) } else { 1 };
+                self.expr(a).saturating_add(self.expr(b)).saturating_add(own)
+            }
+            ExprKind::Compare(_, a, b) => {
+                let own = u128::from(a.ty.scalar_count());
+                self.expr(a).saturating_add(self.expr(b)).saturating_add(own)
+            }
+            ExprKind::Logic(_, a, b) | ExprKind::Index(a, b) => self.expr(a).saturating_add(self.expr(b)).saturating_add(1),
+            ExprKind::IfElse { cond, then, orelse } => {
+                let branches = self.expr(then).max(self.expr(orelse));
+                self.expr(cond).saturating_add(1).saturating_add(branches)
+            }
+            ExprKind::Call { func, args } => {
+                let args_cost = args.iter().map(|arg| self.expr(arg.value())).fold(0, u128::saturating_add);
+                let own = if self.table.functions.contains_key(func.name.as_str()) {
+                    // A recursive callee was reported already; count it as one operation.
+                    self.table.function_cost(&func.name).unwrap_or(0).saturating_add(1)
+                } else {
+                    (args.len().max(2) - 1) as u128
+                };
+                args_cost.saturating_add(own)
+            }
+            ExprKind::Tuple(items) | ExprKind::Array(items) => {
+                items.iter().map(|item| self.expr(item)).fold(0, u128::saturating_add).saturating_add(items.len() as u128)
+            }
+        }
+    }
+
+    /// Splits a built-in aggregate's result into the cost of lifting one record (`lift`), of
+    /// merging two states (`merge`), and returns the cost of finishing.
+    fn builtin_result(&mut self, expr: &Expr<Type>, lift: &mut u128, merge: &mut u128) -> u128 {
+        match &expr.kind {
+            ExprKind::Call { func, args } if is_aggregate_call(&func.name, args) => {
+                let arg_cost = args.iter().map(|arg| self.expr(arg.value())).fold(0, u128::saturating_add);
+                let fields = if func.name == "avg" { 2 } else { 1 };
+                *lift = lift.saturating_add(arg_cost).saturating_add(fields);
+                *merge = merge.saturating_add(fields);
+                if func.name == "avg" {
+                    2
+                } else {
+                    0
+                }
+            }
+            ExprKind::Tuple(items) | ExprKind::Array(items) => items
+                .iter()
+                .map(|item| self.builtin_result(item, lift, merge))
+                .fold(0, u128::saturating_add)
+                .saturating_add(items.len() as u128),
+            ExprKind::Unary(_, a) | ExprKind::Field(a, _) => self.builtin_result(a, lift, merge).saturating_add(1),
+            ExprKind::Binary(_, a, b) | ExprKind::Compare(_, a, b) | ExprKind::Logic(_, a, b) | ExprKind::Index(a, b) => self
+                .builtin_result(a, lift, merge)
+                .saturating_add(self.builtin_result(b, lift, merge))
+                .saturating_add(1),
+            ExprKind::IfElse { cond, then, orelse } => {
+                let cond = self.builtin_result(cond, lift, merge);
+                let then = self.builtin_result(then, lift, merge);
+                let orelse = self.builtin_result(orelse, lift, merge);
+                cond.saturating_add(then.max(orelse)).saturating_add(1)
+            }
+            ExprKind::Call { args, .. } => args
+                .iter()
+                .map(|arg| self.builtin_result(arg.value(), lift, merge))
+                .fold(0, u128::saturating_add)
+                .saturating_add(1),
+            _ => self.expr(expr),
+        }
+    }
+}
+
+/// True for a call that aggregates over records (`min(x)` with one argument, `sum`, ...).
+pub fn is_aggregate_call<A>(name: &str, args: &[Arg<A>]) -> bool {
+    match name {
+        "min" | "max" => args.len() == 1,
+        "sum" | "count" | "avg" | "any" | "all" => true,
+        _ => false,
+    }
+}
+
+/// Iterations of a checked `for` loop's iterable: `range(start, stop, step)` with literal
+/// bounds (the checker normalises it so) or an array.
+fn trip_count_of(iter: &Expr<Type>) -> u128 {
+    match (&iter.kind, &iter.ty) {
+        (ExprKind::Call { func, args }, _) if func.name == "range" => {
+            let bounds: Vec<i128> = args
+                .iter()
+                .filter_map(|arg| match arg.value().kind {
+                    ExprKind::Int(value) => Some(value),
+                    _ => None,
+                })
+                .collect();
+            match bounds.as_slice() {
+                [start, stop, step] if *step != 0 => super::stmt::trip_count(*start, *stop, *step),
+                _ => 0,
+            }
+        }
+        (_, Type::Array(_, len)) => u128::from(*len),
+        _ => 0,
+    }
+}
