@@ -50,10 +50,15 @@ struct FileOutcome {
 
 pub fn run(args: &CheckArgs) -> ExitCode {
     if args.costs && args.format == Format::Json {
-        eprintln!("naasc: `--costs` prints a text table and cannot be combined with `--format json`");
+        eprintln!(
+            "naasc: `--costs` prints a text table and cannot be combined with `--format json`"
+        );
         return ExitCode::from(2);
     }
-    let options = CheckOptions { max_ops: args.max_ops, max_bytes: args.max_bytes };
+    let options = CheckOptions {
+        max_ops: args.max_ops,
+        max_bytes: args.max_bytes,
+    };
     let mut io_failed = false;
     let mut outcomes = Vec::new();
     for path in &args.files {
@@ -68,13 +73,18 @@ pub fn run(args: &CheckArgs) -> ExitCode {
     let color = match args.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
-        ColorChoice::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        ColorChoice::Auto => {
+            std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+        }
     };
     match args.format {
         Format::Text => print_text(&outcomes, args.costs, color),
         Format::Json => print_json(&outcomes),
     }
-    let failed = outcomes.iter().filter(|o| o.diagnostics.iter().any(Diagnostic::is_error)).count();
+    let failed = outcomes
+        .iter()
+        .filter(|o| o.diagnostics.iter().any(Diagnostic::is_error))
+        .count();
     if io_failed {
         ExitCode::from(2)
     } else if failed > 0 {
@@ -87,11 +97,23 @@ pub fn run(args: &CheckArgs) -> ExitCode {
 fn check_file(file: SourceFile, options: &CheckOptions) -> FileOutcome {
     if let Some(error) = &file.encoding_error {
         let diagnostics = vec![error.clone()];
-        return FileOutcome { file, diagnostics, costs: Vec::new() };
+        return FileOutcome {
+            file,
+            diagnostics,
+            costs: Vec::new(),
+        };
     }
     match naas_lang::frontend(&file.text, options) {
-        Ok((program, warnings)) => FileOutcome { file, diagnostics: warnings, costs: program.costs },
-        Err(diagnostics) => FileOutcome { file, diagnostics, costs: Vec::new() },
+        Ok((program, warnings)) => FileOutcome {
+            file,
+            diagnostics: warnings,
+            costs: program.costs,
+        },
+        Err(diagnostics) => FileOutcome {
+            file,
+            diagnostics,
+            costs: Vec::new(),
+        },
     }
 }
 
@@ -100,27 +122,47 @@ fn print_text(outcomes: &[FileOutcome], costs: bool, color: bool) {
     for outcome in outcomes {
         for diagnostic in &outcome.diagnostics {
             errors += usize::from(diagnostic.is_error());
-            eprint!("{}", render::render_text(diagnostic, &outcome.file.name, &outcome.file.text, color));
+            eprint!(
+                "{}",
+                render::render_text(diagnostic, &outcome.file.name, &outcome.file.text, color)
+            );
         }
         if costs && !outcome.diagnostics.iter().any(Diagnostic::is_error) {
             print_costs(&outcome.file.name, &outcome.costs);
         }
     }
-    let failed = outcomes.iter().filter(|o| o.diagnostics.iter().any(Diagnostic::is_error)).count();
+    let failed = outcomes
+        .iter()
+        .filter(|o| o.diagnostics.iter().any(Diagnostic::is_error))
+        .count();
     let ok = outcomes.len() - failed;
     if failed == 0 {
         eprintln!("checked {} file(s): no errors", outcomes.len());
     } else {
-        eprintln!("checked {} file(s): {ok} ok, {failed} with errors ({errors} error(s) in all)", outcomes.len());
+        eprintln!(
+            "checked {} file(s): {ok} ok, {failed} with errors ({errors} error(s) in all)",
+            outcomes.len()
+        );
     }
 }
 
 fn print_costs(file: &str, costs: &[Cost]) {
     println!("{file}");
-    let width = costs.iter().map(|c| c.name.len()).max().unwrap_or(0).max("function".len());
-    println!("  {:<width$}  {:>24}  {:>12}", "function", "worst-case ops", "frame bytes");
+    let width = costs
+        .iter()
+        .map(|c| c.name.len())
+        .max()
+        .unwrap_or(0)
+        .max("function".len());
+    println!(
+        "  {:<width$}  {:>24}  {:>12}",
+        "function", "worst-case ops", "frame bytes"
+    );
     for cost in costs {
-        println!("  {:<width$}  {:>24}  {:>12}", cost.name, cost.ops, cost.frame_bytes);
+        println!(
+            "  {:<width$}  {:>24}  {:>12}",
+            cost.name, cost.ops, cost.frame_bytes
+        );
     }
 }
 
@@ -128,7 +170,12 @@ fn print_json(outcomes: &[FileOutcome]) {
     let mut all = Vec::new();
     for outcome in outcomes {
         let lines = LineIndex::new(&outcome.file.text);
-        all.extend(outcome.diagnostics.iter().map(|d| render::to_json(d, &outcome.file.name, &lines)));
+        all.extend(
+            outcome
+                .diagnostics
+                .iter()
+                .map(|d| render::to_json(d, &outcome.file.name, &lines)),
+        );
     }
     match serde_json::to_string_pretty(&all) {
         Ok(text) => println!("{text}"),

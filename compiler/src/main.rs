@@ -12,7 +12,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug)]
-#[command(name = "naasc", version, about = "Compiler for naas in-network aggregations")]
+#[command(
+    name = "naasc",
+    version,
+    about = "Compiler for naas in-network aggregations"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

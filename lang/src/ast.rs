@@ -96,16 +96,37 @@ pub enum StmtKind<A = ()> {
     /// An expression on its own line (always rejected by the checker: functions are pure).
     Expr(Expr<A>),
     /// `target = value`; the target is a place or a tuple of places.
-    Assign { target: Expr<A>, value: Expr<A> },
+    Assign {
+        target: Expr<A>,
+        value: Expr<A>,
+    },
     /// `name: T = value`
-    AnnAssign { target: Ident, ty: TypeExpr, value: Option<Expr<A>> },
+    AnnAssign {
+        target: Ident,
+        ty: TypeExpr,
+        value: Option<Expr<A>>,
+    },
     /// `target op= value`
-    AugAssign { target: Expr<A>, op: BinOp, value: Expr<A> },
+    AugAssign {
+        target: Expr<A>,
+        op: BinOp,
+        value: Expr<A>,
+    },
     /// `if` with its `elif` branches in order, then an optional `else`.
-    If { branches: Vec<(Expr<A>, Block<A>)>, orelse: Option<Block<A>> },
-    For { var: Ident, iter: Expr<A>, body: Block<A> },
+    If {
+        branches: Vec<(Expr<A>, Block<A>)>,
+        orelse: Option<Block<A>>,
+    },
+    For {
+        var: Ident,
+        iter: Expr<A>,
+        body: Block<A>,
+    },
     /// Parsed only to be rejected with E0301.
-    While { cond: Expr<A>, body: Block<A> },
+    While {
+        cond: Expr<A>,
+        body: Block<A>,
+    },
     Break,
     Continue,
     Return(Option<Expr<A>>),
@@ -134,8 +155,15 @@ pub enum ExprKind<A = ()> {
     /// Short-circuit `and` / `or`.
     Logic(LogicOp, Box<Expr<A>>, Box<Expr<A>>),
     /// `then if cond else orelse`
-    IfElse { cond: Box<Expr<A>>, then: Box<Expr<A>>, orelse: Box<Expr<A>> },
-    Call { func: Ident, args: Vec<Arg<A>> },
+    IfElse {
+        cond: Box<Expr<A>>,
+        then: Box<Expr<A>>,
+        orelse: Box<Expr<A>>,
+    },
+    Call {
+        func: Ident,
+        args: Vec<Arg<A>>,
+    },
     Index(Box<Expr<A>>, Box<Expr<A>>),
     Field(Box<Expr<A>>, Ident),
     Tuple(Vec<Expr<A>>),

@@ -85,25 +85,26 @@ impl<'s, 'e> Lexer<'s, 'e> {
                 self.line_start = range.end;
                 if self.brackets.is_empty() {
                     if self.line_has_tokens {
-                        self.pending.push_back((range.start, Token::Newline, range.end));
+                        self.pending
+                            .push_back((range.start, Token::Newline, range.end));
                     }
                     self.at_line_start = true;
                     self.line_has_tokens = false;
                 }
                 return Ok(());
             }
-            Token::LParen | Token::LBracket | Token::LBrace => {
-                if self.brackets.len() >= MAX_BRACKET_DEPTH {
-                    return Err(fatal(
-                        Diagnostic::error(
-                            Code::E0006,
-                            format!("brackets nested more than {MAX_BRACKET_DEPTH} deep"),
-                            span,
-                            "this bracket is too deep",
-                        )
-                        .with_help("split the expression into smaller ones with local variables"),
-                    ));
-                }
+            Token::LParen | Token::LBracket | Token::LBrace
+                if self.brackets.len() >= MAX_BRACKET_DEPTH =>
+            {
+                return Err(fatal(
+                    Diagnostic::error(
+                        Code::E0006,
+                        format!("brackets nested more than {MAX_BRACKET_DEPTH} deep"),
+                        span,
+                        "this bracket is too deep",
+                    )
+                    .with_help("split the expression into smaller ones with local variables"),
+                ));
             }
             _ => {}
         }
@@ -112,7 +113,9 @@ impl<'s, 'e> Lexer<'s, 'e> {
             self.at_line_start = false;
         }
         match token {
-            Token::LParen | Token::LBracket | Token::LBrace => self.brackets.push((token.clone(), span)),
+            Token::LParen | Token::LBracket | Token::LBrace => {
+                self.brackets.push((token.clone(), span))
+            }
             Token::RParen | Token::RBracket | Token::RBrace => self.close_bracket(&token, span)?,
             _ => {}
         }
@@ -127,8 +130,13 @@ impl<'s, 'e> Lexer<'s, 'e> {
         if let Some(tab) = indentation.find('\t') {
             let tab_at = self.line_start + tab;
             self.errors.push(
-                Diagnostic::error(Code::E0003, "tab character in indentation", Span::new(tab_at, tab_at + 1), "tab here")
-                    .with_help("indent with spaces only (4 per level is the convention)"),
+                Diagnostic::error(
+                    Code::E0003,
+                    "tab character in indentation",
+                    Span::new(tab_at, tab_at + 1),
+                    "tab here",
+                )
+                .with_help("indent with spaces only (4 per level is the convention)"),
             );
         }
         let column = indentation.chars().count();
@@ -200,8 +208,13 @@ impl<'s, 'e> Lexer<'s, 'e> {
         let end = self.source.len();
         if let Some((open, open_span)) = self.brackets.last() {
             return Err(fatal(
-                Diagnostic::error(Code::E0005, format!("unclosed bracket {open}"), *open_span, "opened here and never closed")
-                    .with_help("add the closing bracket"),
+                Diagnostic::error(
+                    Code::E0005,
+                    format!("unclosed bracket {open}"),
+                    *open_span,
+                    "opened here and never closed",
+                )
+                .with_help("add the closing bracket"),
             ));
         }
         if self.line_has_tokens {

@@ -6,7 +6,7 @@ use super::consteval;
 use super::env::Env;
 use super::expr::{AggMode, FnChecker};
 use super::stmt::check_body;
-use super::{Aggregate, AggregateForm, Function, Local, LocalKind};
+use super::{Aggregate, AggregateForm, CustomAggregate, Function, Local, LocalKind};
 use crate::ast::{AggItem, AggregateDef, ExprKind, FunctionDef, Ident, Stmt, StmtKind};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::span::Span;
@@ -14,12 +14,25 @@ use crate::types::Type;
 
 type PartCalls = Vec<(String, Vec<(String, Span)>)>;
 
-pub fn check_aggregate(env: &Env, def: &AggregateDef, diagnostics: &mut Vec<Diagnostic>) -> Option<(Aggregate, PartCalls)> {
-    if env.item(&def.name.name).is_none_or(|(_, span)| span != def.name.span) {
+pub fn check_aggregate(
+    env: &Env,
+    def: &AggregateDef,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<(Aggregate, PartCalls)> {
+    if env
+        .item(&def.name.name)
+        .is_none_or(|(_, span)| span != def.name.span)
+    {
         // A duplicate or reserved name, already reported.
         return None;
     }
-    let (params, ret) = env.signature(&def.name.name, &def.params, def.ret.as_ref(), def.span, diagnostics);
+    let (params, ret) = env.signature(
+        &def.name.name,
+        &def.params,
+        def.ret.as_ref(),
+        def.span,
+        diagnostics,
+    );
     let custom = def.body.iter().any(|item| match item {
         AggItem::Def(_) => true,
         AggItem::Stmt(stmt) => is_identity(stmt),
@@ -60,12 +73,22 @@ fn check_builtin(
     }
     let Some(result) = result else {
         diagnostics.push(
-            Diagnostic::error(Code::E0401, format!("aggregate `{}` has no `return`", def.name.name), def.span, "empty aggregate")
-                .with_help("return aggregate calls, e.g. `return min(x), max(x)`"),
+            Diagnostic::error(
+                Code::E0401,
+                format!("aggregate `{}` has no `return`", def.name.name),
+                def.span,
+                "empty aggregate",
+            )
+            .with_help("return aggregate calls, e.g. `return min(x), max(x)`"),
         );
         return None;
     };
-    let mut checker = FnChecker::new(env, diagnostics, ret.clone(), def.ret.as_ref().map(|ty| ty.span));
+    let mut checker = FnChecker::new(
+        env,
+        diagnostics,
+        ret.clone(),
+        def.ret.as_ref().map(|ty| ty.span),
+    );
     let mut locals = Vec::new();
     for (param, (name, ty)) in def.params.iter().zip(params) {
         if checker.names.contains_key(&name) || !checker.local_name_allowed(&param.name) {
@@ -73,32 +96,50 @@ fn check_builtin(
         }
         let id = checker.declare(&name, ty.clone(), LocalKind::Param, param.name.span);
         checker.mark_assigned(id);
-        locals.push(Local { name, ty, kind: LocalKind::Param, span: param.name.span });
+        locals.push(Local {
+            name,
+            ty,
+            kind: LocalKind::Param,
+            span: param.name.span,
+        });
     }
     checker.agg = AggMode::Return;
     let checked = checker.expr(result);
-    if !checked.ty().is_error() && !ret.is_error() && checker.infer.unify(checked.ty(), &ret).is_err() {
+    if !checked.ty().is_error()
+        && !ret.is_error()
+        && checker.infer.unify(checked.ty(), &ret).is_err()
+    {
         let found = checker.infer.display(checked.ty());
         let mut diagnostic = Diagnostic::error(
             Code::E0201,
-            format!("aggregate `{}` returns `{found}` but declares `{ret}`", def.name.name),
+            format!(
+                "aggregate `{}` returns `{found}` but declares `{ret}`",
+                def.name.name
+            ),
             result.span,
             format!("this is `{found}`"),
         );
         if let Some(ty) = &def.ret {
             diagnostic = diagnostic.with_label(ty.span, "declared here");
         }
-        checker.error(diagnostic.with_help("`sum` of signed integers is i64, of unsigned u64; `avg` is f64; `count()` is u64"));
+        checker.error(diagnostic.with_help(
+            "`sum` of signed integers is i64, of unsigned u64; `avg` is f64; `count()` is u64",
+        ));
     }
     if checker.agg_calls == 0 {
         checker.error(
-            Diagnostic::error(Code::E0404, "the result uses no aggregate call", result.span, "constant result")
-                .with_help("combine aggregate calls such as `sum(x)`, `count()`, `min(x)`"),
+            Diagnostic::error(
+                Code::E0404,
+                "the result uses no aggregate call",
+                result.span,
+                "constant result",
+            )
+            .with_help("combine aggregate calls such as `sum(x)`, `count()`, `min(x)`"),
         );
     }
     let mut expr = checked.expr;
     checker.finish_expr(&mut expr);
-    let (_, _, calls, _) = checker.into_parts();
+    let calls = checker.into_parts().calls;
     let aggregate = Aggregate {
         name: def.name.name.clone(),
         span: def.span,
@@ -171,11 +212,15 @@ fn check_custom(
         }
     }
     let [lift, merge, finish] = parts;
-    let missing: Vec<&str> = [(identity.is_none(), "`identity`"), (lift.is_none(), "`lift`"), (merge.is_none(), "`merge`")]
-        .into_iter()
-        .filter(|(missing, _)| *missing)
-        .map(|(_, name)| name)
-        .collect();
+    let missing: Vec<&str> = [
+        (identity.is_none(), "`identity`"),
+        (lift.is_none(), "`lift`"),
+        (merge.is_none(), "`merge`"),
+    ]
+    .into_iter()
+    .filter(|(missing, _)| *missing)
+    .map(|(_, name)| name)
+    .collect();
     if !missing.is_empty() {
         diagnostics.push(
             Diagnostic::error(
@@ -187,12 +232,19 @@ fn check_custom(
             .with_help("a custom aggregate defines `identity = <state>`, `def lift(...) -> S` and `def merge(a: S, b: S) -> S`"),
         );
     }
-    let (Some((identity_expr, identity_span)), Some(lift), Some(merge)) = (identity, lift, merge) else {
+    let (Some((identity_expr, identity_span)), Some(lift), Some(merge)) = (identity, lift, merge)
+    else {
         return None;
     };
 
     let name = &def.name.name;
-    let (lift_params, state) = env.signature("lift", &lift.params, lift.ret.as_ref(), lift.span, diagnostics);
+    let (lift_params, state) = env.signature(
+        "lift",
+        &lift.params,
+        lift.ret.as_ref(),
+        lift.span,
+        diagnostics,
+    );
     let agg_types: Vec<&Type> = params.iter().map(|(_, ty)| ty).collect();
     let lift_types: Vec<&Type> = lift_params.iter().map(|(_, ty)| ty).collect();
     if agg_types != lift_types && !agg_types.iter().chain(&lift_types).any(|ty| ty.is_error()) {
@@ -203,23 +255,43 @@ fn check_custom(
                 lift.span,
                 format!("takes ({})", join_types(&lift_types)),
             )
-            .with_label(def.span, format!("the aggregate takes ({})", join_types(&agg_types))),
+            .with_label(
+                def.span,
+                format!("the aggregate takes ({})", join_types(&agg_types)),
+            ),
         );
     }
-    let (merge_params, merge_ret) = env.signature("merge", &merge.params, merge.ret.as_ref(), merge.span, diagnostics);
+    let (merge_params, merge_ret) = env.signature(
+        "merge",
+        &merge.params,
+        merge.ret.as_ref(),
+        merge.span,
+        diagnostics,
+    );
     let state_pair = [state.clone(), state.clone()];
     let merge_types: Vec<Type> = merge_params.iter().map(|(_, ty)| ty.clone()).collect();
-    if !state.is_error() && (merge_types != state_pair || merge_ret != state) && !merge_ret.is_error() {
-        diagnostics.push(Diagnostic::error(
-            Code::E0402,
-            format!("`merge` must have the signature `(a: {state}, b: {state}) -> {state}`"),
-            merge.span,
-            "wrong signature",
-        )
-        .with_note(format!("the state type `{state}` is what `lift` returns")));
+    if !state.is_error()
+        && (merge_types != state_pair || merge_ret != state)
+        && !merge_ret.is_error()
+    {
+        diagnostics.push(
+            Diagnostic::error(
+                Code::E0402,
+                format!("`merge` must have the signature `(a: {state}, b: {state}) -> {state}`"),
+                merge.span,
+                "wrong signature",
+            )
+            .with_note(format!("the state type `{state}` is what `lift` returns")),
+        );
     }
     let finish_sig = finish.map(|finish| {
-        let (params, ret) = env.signature("finish", &finish.params, finish.ret.as_ref(), finish.span, diagnostics);
+        let (params, ret) = env.signature(
+            "finish",
+            &finish.params,
+            finish.ret.as_ref(),
+            finish.span,
+            diagnostics,
+        );
         (finish, params, ret)
     });
     match &finish_sig {
@@ -253,7 +325,12 @@ fn check_custom(
     let identity_value = {
         let mut checker = FnChecker::for_constant(env, diagnostics);
         let checked = checker.expr(identity_expr);
-        checker.expect(checked.ty(), &state, identity_expr.span, "the identity (the state type)");
+        checker.expect(
+            checked.ty(),
+            &state,
+            identity_expr.span,
+            "the identity (the state type)",
+        );
         let mut expr = checked.expr;
         checker.finish_expr(&mut expr);
         if checker.has_errors() {
@@ -262,7 +339,11 @@ fn check_custom(
             match consteval::eval(&expr) {
                 Ok(value) => Some(value),
                 Err(error) => {
-                    diagnostics.push(error.into_diagnostic().with_note("`identity` must be a constant"));
+                    diagnostics.push(
+                        error
+                            .into_diagnostic()
+                            .with_note("`identity` must be a constant"),
+                    );
                     None
                 }
             }
@@ -270,9 +351,22 @@ fn check_custom(
     };
 
     let mut part_calls = Vec::new();
-    let mut check_part = |part: &FunctionDef, params: Vec<(String, Type)>, ret: Type, diagnostics: &mut Vec<Diagnostic>| {
+    let mut check_part = |part: &FunctionDef,
+                          params: Vec<(String, Type)>,
+                          ret: Type,
+                          diagnostics: &mut Vec<Diagnostic>| {
         let idents: Vec<&Ident> = part.params.iter().map(|p| &p.name).collect();
-        let checked = check_body(env, &part.name.name, part.span, &idents, params, ret, part.ret.as_ref(), &part.body, diagnostics);
+        let checked = check_body(
+            env,
+            &part.name.name,
+            part.span,
+            &idents,
+            params,
+            ret,
+            part.ret.as_ref(),
+            &part.body,
+            diagnostics,
+        );
         checked.map(|(function, calls): (Function, _)| {
             part_calls.push((format!("{name}.{}", part.name.name), calls));
             function
@@ -288,25 +382,34 @@ fn check_custom(
         .params
         .iter()
         .zip(params)
-        .map(|(param, (name, ty))| Local { name, ty, kind: LocalKind::Param, span: param.name.span })
+        .map(|(param, (name, ty))| Local {
+            name,
+            ty,
+            kind: LocalKind::Param,
+            span: param.name.span,
+        })
         .collect();
     let aggregate = Aggregate {
         name: name.clone(),
         span: def.span,
         params: locals,
         ret,
-        form: AggregateForm::Custom {
+        form: AggregateForm::Custom(Box::new(CustomAggregate {
             state,
             identity: identity_value?,
             identity_span,
             lift: lift_fn?,
             merge: merge_fn?,
             finish: finish_fn,
-        },
+        })),
     };
     Some((aggregate, part_calls))
 }
 
 fn join_types(types: &[&Type]) -> String {
-    types.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    types
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }

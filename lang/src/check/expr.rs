@@ -21,7 +21,10 @@ pub struct Checked {
 
 impl Checked {
     fn typed(kind: ExprKind<Type>, span: Span, ty: Type) -> Checked {
-        Checked { expr: Expr { kind, span, ty }, untyped: None }
+        Checked {
+            expr: Expr { kind, span, ty },
+            untyped: None,
+        }
     }
 
     fn error(span: Span) -> Checked {
@@ -31,6 +34,14 @@ impl Checked {
     pub fn ty(&self) -> &Type {
         &self.expr.ty
     }
+}
+
+/// What a finished body check hands to the final pass.
+pub struct CheckerParts<'a> {
+    pub infer: Infer,
+    pub locals: Vec<Local>,
+    pub calls: Vec<(String, Span)>,
+    pub diagnostics: &'a mut Vec<Diagnostic>,
 }
 
 /// Where aggregate calls (`sum(e)`, `count()`, ...) are allowed.
@@ -68,7 +79,12 @@ pub struct FnChecker<'a> {
 }
 
 impl<'a> FnChecker<'a> {
-    pub fn new(env: &'a Env, diagnostics: &'a mut Vec<Diagnostic>, ret: Type, ret_span: Option<Span>) -> FnChecker<'a> {
+    pub fn new(
+        env: &'a Env,
+        diagnostics: &'a mut Vec<Diagnostic>,
+        ret: Type,
+        ret_span: Option<Span>,
+    ) -> FnChecker<'a> {
         let errors_before = diagnostics.iter().filter(|d| d.is_error()).count();
         FnChecker {
             env,
@@ -118,7 +134,9 @@ impl<'a> FnChecker<'a> {
             format!("expected `{expected}` for {context}"),
         );
         diagnostic = match (&found, &expected) {
-            (Type::Var(_, VarKind::Int), Type::Float(_)) => diagnostic.with_help("write a float literal such as `1.0`"),
+            (Type::Var(_, VarKind::Int), Type::Float(_)) => {
+                diagnostic.with_help("write a float literal such as `1.0`")
+            }
             (Type::Int(_) | Type::Float(_) | Type::Var(..), Type::Int(_) | Type::Float(_)) => {
                 diagnostic.with_help(format!("convert explicitly, e.g. `{expected}(...)`"))
             }
@@ -131,7 +149,12 @@ impl<'a> FnChecker<'a> {
     /// Declares a local and returns its id.
     pub fn declare(&mut self, name: &str, ty: Type, kind: LocalKind, span: Span) -> LocalId {
         let id = self.locals.len();
-        self.locals.push(Local { name: name.to_string(), ty, kind, span });
+        self.locals.push(Local {
+            name: name.to_string(),
+            ty,
+            kind,
+            span,
+        });
         self.names.insert(name.to_string(), id);
         id
     }
@@ -164,8 +187,13 @@ impl<'a> FnChecker<'a> {
         std::mem::take(&mut self.fits)
     }
 
-    pub fn into_parts(self) -> (Infer, Vec<Local>, Vec<(String, Span)>, &'a mut Vec<Diagnostic>) {
-        (self.infer, self.locals, self.calls, self.diagnostics)
+    pub fn into_parts(self) -> CheckerParts<'a> {
+        CheckerParts {
+            infer: self.infer,
+            locals: self.locals,
+            calls: self.calls,
+            diagnostics: self.diagnostics,
+        }
     }
 
     pub fn expr(&mut self, e: &Expr) -> Checked {
@@ -185,7 +213,11 @@ impl<'a> FnChecker<'a> {
                 let context = format!("an operand of `{}`", op.symbol());
                 self.expect(a.ty(), &Type::Bool, a.expr.span, &context);
                 self.expect(b.ty(), &Type::Bool, b.expr.span, &context);
-                Checked::typed(ExprKind::Logic(*op, Box::new(a.expr), Box::new(b.expr)), e.span, Type::Bool)
+                Checked::typed(
+                    ExprKind::Logic(*op, Box::new(a.expr), Box::new(b.expr)),
+                    e.span,
+                    Type::Bool,
+                )
             }
             ExprKind::IfElse { cond, then, orelse } => {
                 let cond = self.expr(cond);
@@ -193,7 +225,12 @@ impl<'a> FnChecker<'a> {
                 let then = self.expr(then);
                 let orelse = self.expr(orelse);
                 let ty = then.ty().clone();
-                self.expect(orelse.ty(), &ty, orelse.expr.span, "the other branch of this conditional");
+                self.expect(
+                    orelse.ty(),
+                    &ty,
+                    orelse.expr.span,
+                    "the other branch of this conditional",
+                );
                 let kind = ExprKind::IfElse {
                     cond: Box::new(cond.expr),
                     then: Box::new(then.expr),
@@ -209,7 +246,8 @@ impl<'a> FnChecker<'a> {
                     Type::Record(record) => match record.field(&field.name) {
                         Some((_, ty)) => ty.clone(),
                         None => {
-                            let names: Vec<&str> = record.fields.iter().map(|(n, _)| n.as_str()).collect();
+                            let names: Vec<&str> =
+                                record.fields.iter().map(|(n, _)| n.as_str()).collect();
                             self.error(
                                 Diagnostic::error(
                                     Code::E0207,
@@ -234,10 +272,15 @@ impl<'a> FnChecker<'a> {
                         Type::Error
                     }
                 };
-                Checked::typed(ExprKind::Field(Box::new(base.expr), field.clone()), e.span, ty)
+                Checked::typed(
+                    ExprKind::Field(Box::new(base.expr), field.clone()),
+                    e.span,
+                    ty,
+                )
             }
             ExprKind::Tuple(items) => {
-                let items: Vec<Expr<Type>> = items.iter().map(|item| self.expr(item).expr).collect();
+                let items: Vec<Expr<Type>> =
+                    items.iter().map(|item| self.expr(item).expr).collect();
                 let ty = Type::Tuple(items.iter().map(|item| item.ty.clone()).collect());
                 Checked::typed(ExprKind::Tuple(items), e.span, ty)
             }
@@ -250,7 +293,14 @@ impl<'a> FnChecker<'a> {
             Untyped::Int(v) => (ExprKind::Int(v), self.infer.fresh(VarKind::Int)),
             Untyped::Float(v) => (ExprKind::Float(v), self.infer.fresh(VarKind::Float)),
         };
-        Checked { expr: Expr { kind, span, ty: var }, untyped: Some(value) }
+        Checked {
+            expr: Expr {
+                kind,
+                span,
+                ty: var,
+            },
+            untyped: Some(value),
+        }
     }
 
     fn name(&mut self, name: &str, span: Span) -> Checked {
@@ -265,7 +315,9 @@ impl<'a> FnChecker<'a> {
                         span,
                         "per-record value here",
                     )
-                    .with_help(format!("the result can only combine aggregates, e.g. `max({name}) - min({name})`")),
+                    .with_help(format!(
+                        "the result can only combine aggregates, e.g. `max({name}) - min({name})`"
+                    )),
                 );
             }
             if !self.is_assigned(id) && self.reported_unassigned.insert(id) {
@@ -287,8 +339,12 @@ impl<'a> FnChecker<'a> {
         }
         match self.env.constant(name) {
             Some(ConstValue::UntypedInt(value)) => return self.untyped(Untyped::Int(*value), span),
-            Some(ConstValue::UntypedFloat(value)) => return self.untyped(Untyped::Float(*value), span),
-            Some(ConstValue::Typed(value, ty)) => return Checked::typed(ExprKind::Const(value.clone()), span, ty.clone()),
+            Some(ConstValue::UntypedFloat(value)) => {
+                return self.untyped(Untyped::Float(*value), span)
+            }
+            Some(ConstValue::Typed(value, ty)) => {
+                return Checked::typed(ExprKind::Const(value.clone()), span, ty.clone())
+            }
             None => {}
         }
         if let Some(value) = builtins::constant(name) {
@@ -327,8 +383,17 @@ impl<'a> FnChecker<'a> {
     }
 
     pub fn unknown_name(&self, name: &str, span: Span) -> Diagnostic {
-        let mut diagnostic = Diagnostic::error(Code::E0101, format!("cannot find `{name}` in this scope"), span, "not defined");
-        let candidates = self.names.keys().map(String::as_str).chain(self.env.item_names());
+        let mut diagnostic = Diagnostic::error(
+            Code::E0101,
+            format!("cannot find `{name}` in this scope"),
+            span,
+            "not defined",
+        );
+        let candidates = self
+            .names
+            .keys()
+            .map(String::as_str)
+            .chain(self.env.item_names());
         if let Some(suggestion) = closest(name, candidates) {
             diagnostic = diagnostic.with_help(format!("did you mean `{suggestion}`?"));
         } else if matches!(name, "true" | "false") {
@@ -366,7 +431,8 @@ impl<'a> FnChecker<'a> {
                 format!("operand has type `{shown}`"),
             );
             if op == UnOp::Not {
-                diagnostic = diagnostic.with_help("`not` takes a bool; compare first, e.g. `x == 0`");
+                diagnostic =
+                    diagnostic.with_help("`not` takes a bool; compare first, e.g. `x == 0`");
             }
             self.error(diagnostic);
         }
@@ -388,7 +454,8 @@ impl<'a> FnChecker<'a> {
             return match fold_untyped(op, x, y) {
                 Ok(folded) => self.untyped(folded, span),
                 Err((code, message, help)) => {
-                    let mut diagnostic = Diagnostic::error(code, message, span, "in this constant expression");
+                    let mut diagnostic =
+                        Diagnostic::error(code, message, span, "in this constant expression");
                     if let Some(help) = help {
                         diagnostic = diagnostic.with_help(help);
                     }
@@ -403,11 +470,23 @@ impl<'a> FnChecker<'a> {
             }
         }
         let ty = self.binary_type(op, a.ty(), b.ty(), a.expr.span, b.expr.span, span);
-        Checked::typed(ExprKind::Binary(op, Box::new(a.expr), Box::new(b.expr)), span, ty)
+        Checked::typed(
+            ExprKind::Binary(op, Box::new(a.expr), Box::new(b.expr)),
+            span,
+            ty,
+        )
     }
 
     /// The result type of `a op b` for typed operands, reporting operator misuse.
-    pub fn binary_type(&mut self, op: BinOp, a: &Type, b: &Type, a_span: Span, b_span: Span, span: Span) -> Type {
+    pub fn binary_type(
+        &mut self,
+        op: BinOp,
+        a: &Type,
+        b: &Type,
+        a_span: Span,
+        b_span: Span,
+        span: Span,
+    ) -> Type {
         if a.is_error() || b.is_error() {
             return Type::Error;
         }
@@ -477,11 +556,22 @@ impl<'a> FnChecker<'a> {
     }
 
     /// `[v] * N` (or any array times a constant): the array repeated N times.
-    fn repeat(&mut self, a: Checked, b: Checked, b_src: &Expr, elem: Type, len: u32, span: Span) -> Checked {
+    fn repeat(
+        &mut self,
+        a: Checked,
+        b: Checked,
+        b_src: &Expr,
+        elem: Type,
+        len: u32,
+        span: Span,
+    ) -> Checked {
         let count = match self.env.const_int(b_src) {
             Ok(count) => count,
             Err(diagnostic) => {
-                self.error(diagnostic.with_note("the repeat count of `[v] * N` must be known at compile time"));
+                self.error(
+                    diagnostic
+                        .with_note("the repeat count of `[v] * N` must be known at compile time"),
+                );
                 return Checked::error(span);
             }
         };
@@ -496,8 +586,16 @@ impl<'a> FnChecker<'a> {
             return Checked::error(span);
         }
         let ty = Type::Array(Box::new(elem), total as u32);
-        let count = Expr { kind: ExprKind::Int(count), span: b.expr.span, ty: Type::I64 };
-        Checked::typed(ExprKind::Binary(BinOp::Mul, Box::new(a.expr), Box::new(count)), span, ty)
+        let count = Expr {
+            kind: ExprKind::Int(count),
+            span: b.expr.span,
+            ty: Type::I64,
+        };
+        Checked::typed(
+            ExprKind::Binary(BinOp::Mul, Box::new(a.expr), Box::new(count)),
+            span,
+            ty,
+        )
     }
 
     fn compare(&mut self, op: CmpOp, a: &Expr, b: &Expr, span: Span) -> Checked {
@@ -545,7 +643,11 @@ impl<'a> FnChecker<'a> {
                 ));
             }
         }
-        Checked::typed(ExprKind::Compare(op, Box::new(a.expr), Box::new(b.expr)), span, Type::Bool)
+        Checked::typed(
+            ExprKind::Compare(op, Box::new(a.expr), Box::new(b.expr)),
+            span,
+            Type::Bool,
+        )
     }
 
     fn index(&mut self, base_src: &Expr, index_src: &Expr, span: Span) -> Checked {
@@ -581,7 +683,10 @@ impl<'a> FnChecker<'a> {
                 Ok(at) => {
                     self.error(Diagnostic::error(
                         Code::E0206,
-                        format!("tuple index {at} is out of range for a tuple of {} elements", items.len()),
+                        format!(
+                            "tuple index {at} is out of range for a tuple of {} elements",
+                            items.len()
+                        ),
                         index.expr.span,
                         "no such element",
                     ));
@@ -612,14 +717,23 @@ impl<'a> FnChecker<'a> {
                 Type::Error
             }
         };
-        Checked::typed(ExprKind::Index(Box::new(base.expr), Box::new(index.expr)), span, ty)
+        Checked::typed(
+            ExprKind::Index(Box::new(base.expr), Box::new(index.expr)),
+            span,
+            ty,
+        )
     }
 
     fn array(&mut self, items: &[Expr], span: Span) -> Checked {
         let Some(first) = items.first() else {
             self.error(
-                Diagnostic::error(Code::E0211, "empty array literal", span, "arrays have at least one element")
-                    .with_help("write `[v] * N` for an array of N copies of v"),
+                Diagnostic::error(
+                    Code::E0211,
+                    "empty array literal",
+                    span,
+                    "arrays have at least one element",
+                )
+                .with_help("write `[v] * N` for an array of N copies of v"),
             );
             return Checked::error(span);
         };
@@ -632,7 +746,12 @@ impl<'a> FnChecker<'a> {
             checked.push(item.expr);
         }
         if checked.len() > MAX_ARRAY_LEN as usize {
-            self.error(Diagnostic::error(Code::E0305, "array literal is too long", span, "too many elements"));
+            self.error(Diagnostic::error(
+                Code::E0305,
+                "array literal is too long",
+                span,
+                "too many elements",
+            ));
             return Checked::error(span);
         }
         let ty = Type::Array(Box::new(elem), checked.len() as u32);
@@ -674,7 +793,10 @@ pub fn value_type(value: &Value) -> Type {
         Value::Tuple(items) => Type::Tuple(items.iter().map(value_type).collect()),
         Value::Array(items) => {
             let elem = items.first().map_or(Type::Error, value_type);
-            Type::Array(Box::new(elem), u32::try_from(items.len()).unwrap_or(u32::MAX))
+            Type::Array(
+                Box::new(elem),
+                u32::try_from(items.len()).unwrap_or(u32::MAX),
+            )
         }
         Value::Record(record, _) => Type::Record(record.clone()),
     }
@@ -684,7 +806,13 @@ type FoldError = (Code, String, Option<&'static str>);
 
 /// Folds an operator over two untyped constants, exactly.
 fn fold_untyped(op: BinOp, x: Untyped, y: Untyped) -> Result<Untyped, FoldError> {
-    let overflow = || (Code::E0212, "constant overflows 128-bit arithmetic".to_string(), None);
+    let overflow = || {
+        (
+            Code::E0212,
+            "constant overflows 128-bit arithmetic".to_string(),
+            None,
+        )
+    };
     match (x, y) {
         (Untyped::Int(x), Untyped::Int(y)) => {
             let value = match op {
@@ -742,7 +870,11 @@ fn fold_untyped(op: BinOp, x: Untyped, y: Untyped) -> Result<Untyped, FoldError>
             if value.is_finite() {
                 Ok(Untyped::Float(value))
             } else {
-                Err((Code::E0212, "float constant expression is not finite".to_string(), None))
+                Err((
+                    Code::E0212,
+                    "float constant expression is not finite".to_string(),
+                    None,
+                ))
             }
         }
         _ => Err((
@@ -755,6 +887,10 @@ fn fold_untyped(op: BinOp, x: Untyped, y: Untyped) -> Result<Untyped, FoldError>
 
 /// The candidate closest to `name` by edit distance, if close enough to be a likely typo.
 pub fn closest<'c>(name: &str, candidates: impl Iterator<Item = &'c str>) -> Option<&'c str> {
+    // One- and two-letter names are too short for a guess to be more than noise.
+    if name.chars().count() < 3 {
+        return None;
+    }
     let limit = (name.chars().count() / 3).clamp(1, 3);
     candidates
         .filter(|candidate| *candidate != name)
@@ -764,18 +900,28 @@ pub fn closest<'c>(name: &str, candidates: impl Iterator<Item = &'c str>) -> Opt
         .map(|(_, candidate)| candidate)
 }
 
+/// Optimal string alignment distance: insertions, deletions, substitutions and swaps of
+/// adjacent characters each cost 1 (so `clmap` is one edit from `clamp`).
 fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut current = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != *cb);
-            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
-        }
-        previous = current;
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
     }
-    previous[b.len()]
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 #[cfg(test)]

@@ -8,8 +8,8 @@
 
 mod aggregate;
 mod bounds;
-mod call;
 pub mod builtins;
+mod call;
 pub mod consteval;
 mod env;
 mod expr;
@@ -39,7 +39,10 @@ pub struct CheckOptions {
 
 impl Default for CheckOptions {
     fn default() -> CheckOptions {
-        CheckOptions { max_ops: 1_000_000, max_bytes: 1 << 20 }
+        CheckOptions {
+            max_ops: 1_000_000,
+            max_bytes: 1 << 20,
+        }
     }
 }
 
@@ -95,7 +98,10 @@ pub struct Function {
 
 impl Function {
     pub fn local(&self, name: &str) -> Option<(LocalId, &Local)> {
-        self.locals.iter().enumerate().find(|(_, local)| local.name == name)
+        self.locals
+            .iter()
+            .enumerate()
+            .find(|(_, local)| local.name == name)
     }
 
     pub fn param_types(&self) -> impl Iterator<Item = &Type> {
@@ -114,16 +120,31 @@ pub struct Aggregate {
 }
 
 #[derive(Clone, Debug)]
+pub struct CustomAggregate {
+    /// The state type `S`: what `lift` returns and `merge` combines.
+    pub state: Type,
+    /// The value of `identity`, the unit of `merge`.
+    pub identity: Value,
+    pub identity_span: Span,
+    pub lift: Function,
+    pub merge: Function,
+    pub finish: Option<Function>,
+}
+
+#[derive(Clone, Debug)]
 pub enum AggregateForm {
     /// `return` of an expression over aggregate calls (`min(e)`, `avg(e)`, ...). Parameter
     /// names inside the calls refer to `Aggregate::params`.
     Builtin { result: Expr<Type> },
     /// `identity`, `lift`, `merge` and optionally `finish`.
-    Custom { state: Type, identity: Value, identity_span: Span, lift: Function, merge: Function, finish: Option<Function> },
+    Custom(Box<CustomAggregate>),
 }
 
 /// Checks a parsed module. Returns the program and its warnings, or every error found.
-pub fn check(module: &Module, options: &CheckOptions) -> Result<(Program, Vec<Diagnostic>), Vec<Diagnostic>> {
+pub fn check(
+    module: &Module,
+    options: &CheckOptions,
+) -> Result<(Program, Vec<Diagnostic>), Vec<Diagnostic>> {
     let mut diagnostics = Vec::new();
     let mut env = env::Env::default();
     env.declare_items(module, &mut diagnostics);
@@ -133,7 +154,11 @@ pub fn check(module: &Module, options: &CheckOptions) -> Result<(Program, Vec<Di
         match item {
             Item::Const(def) => {
                 if let Some(value) = env.define_const(def, &mut diagnostics) {
-                    consts.push(Const { name: def.name.name.clone(), value, span: def.span });
+                    consts.push(Const {
+                        name: def.name.name.clone(),
+                        value,
+                        span: def.span,
+                    });
                 }
             }
             Item::Class(def) => env.define_record(def, &mut diagnostics),
@@ -152,13 +177,17 @@ pub fn check(module: &Module, options: &CheckOptions) -> Result<(Program, Vec<Di
     for item in &module.items {
         match item {
             Item::Function(def) => {
-                if let Some((function, called)) = stmt::check_function(&env, def, None, &mut diagnostics) {
+                if let Some((function, called)) =
+                    stmt::check_function(&env, def, None, &mut diagnostics)
+                {
                     calls.add(&function.name, called);
                     functions.push(function);
                 }
             }
             Item::Aggregate(def) => {
-                if let Some((aggregate, parts_calls)) = aggregate::check_aggregate(&env, def, &mut diagnostics) {
+                if let Some((aggregate, parts_calls)) =
+                    aggregate::check_aggregate(&env, def, &mut diagnostics)
+                {
                     for (part, called) in parts_calls {
                         calls.add(&part, called);
                     }
@@ -176,5 +205,14 @@ pub fn check(module: &Module, options: &CheckOptions) -> Result<(Program, Vec<Di
         return Err(diagnostics);
     }
     let records = env.records_in_order();
-    Ok((Program { records, consts, functions, aggregates, costs }, diagnostics))
+    Ok((
+        Program {
+            records,
+            consts,
+            functions,
+            aggregates,
+            costs,
+        },
+        diagnostics,
+    ))
 }

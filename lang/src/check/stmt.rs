@@ -27,10 +27,23 @@ pub fn check_function(
         },
     };
     let param_idents: Vec<&Ident> = def.params.iter().map(|p| &p.name).collect();
-    check_body(env, &def.name.name, def.span, &param_idents, params, ret, def.ret.as_ref(), &def.body, diagnostics)
+    check_body(
+        env,
+        &def.name.name,
+        def.span,
+        &param_idents,
+        params,
+        ret,
+        def.ret.as_ref(),
+        &def.body,
+        diagnostics,
+    )
 }
 
-#[allow(clippy::too_many_arguments, reason = "the pieces of one signature, kept apart for aggregate parts")]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the pieces of one signature, kept apart for aggregate parts"
+)]
 pub fn check_body(
     env: &Env,
     name: &str,
@@ -73,7 +86,12 @@ pub fn check_body(
         );
     }
     let fits = checker.take_fits();
-    let (infer, mut locals, calls, diagnostics) = checker.into_parts();
+    let super::expr::CheckerParts {
+        infer,
+        mut locals,
+        calls,
+        diagnostics,
+    } = checker.into_parts();
     let mut problems = Vec::new();
     super::zonk::zonk_block(&infer, &mut body, &mut problems);
     for local in &mut locals {
@@ -85,9 +103,17 @@ pub fn check_body(
                 problems.push(
                     Diagnostic::error(
                         Code::E0205,
-                        format!("the loop variable takes the value {value}, which does not fit in `{}`", int.name()),
+                        format!(
+                            "the loop variable takes the value {value}, which does not fit in `{}`",
+                            int.name()
+                        ),
                         span,
-                        format!("`{}` holds {}..={}", int.name(), int.min_value(), int.max_value()),
+                        format!(
+                            "`{}` holds {}..={}",
+                            int.name(),
+                            int.min_value(),
+                            int.max_value()
+                        ),
                     )
                     .with_help("give the loop variable a wider type through its uses"),
                 );
@@ -95,7 +121,14 @@ pub fn check_body(
         }
     }
     diagnostics.extend(problems);
-    let function = Function { name: name.to_string(), span, params: param_count, ret, locals, body };
+    let function = Function {
+        name: name.to_string(),
+        span,
+        params: param_count,
+        ret,
+        locals,
+        body,
+    };
     Some((function, calls))
 }
 
@@ -118,17 +151,38 @@ impl FnChecker<'_> {
             StmtKind::Assign { target, value } => {
                 let value = self.expr(value);
                 let target = self.assign_target(target, value.ty(), value.expr.span);
-                StmtKind::Assign { target, value: value.expr }
+                StmtKind::Assign {
+                    target,
+                    value: value.expr,
+                }
             }
-            StmtKind::AnnAssign { target, ty, value } => self.ann_assign(target, ty, value.as_ref(), span),
+            StmtKind::AnnAssign { target, ty, value } => {
+                self.ann_assign(target, ty, value.as_ref(), span)
+            }
             StmtKind::AugAssign { target, op, value } => {
                 let value = self.expr(value);
                 let place = self.place(target, false);
-                let result = self.binary_type(*op, place.ty(), value.ty(), place.expr.span, value.expr.span, span);
+                let result = self.binary_type(
+                    *op,
+                    place.ty(),
+                    value.ty(),
+                    place.expr.span,
+                    value.expr.span,
+                    span,
+                );
                 if !result.is_error() {
-                    self.expect(&result, &place.expr.ty.clone(), value.expr.span, "the updated variable");
+                    self.expect(
+                        &result,
+                        &place.expr.ty.clone(),
+                        value.expr.span,
+                        "the updated variable",
+                    );
                 }
-                StmtKind::AugAssign { target: place.expr, op: *op, value: value.expr }
+                StmtKind::AugAssign {
+                    target: place.expr,
+                    op: *op,
+                    value: value.expr,
+                }
             }
             StmtKind::If { branches, orelse } => {
                 let before = self.flow.clone();
@@ -146,7 +200,10 @@ impl FnChecker<'_> {
                 let orelse = orelse.as_ref().map(|body| self.block(body));
                 outcomes.push(self.flow.take());
                 self.flow = meet(outcomes);
-                StmtKind::If { branches: typed_branches, orelse }
+                StmtKind::If {
+                    branches: typed_branches,
+                    orelse,
+                }
             }
             StmtKind::For { var, iter, body } => self.for_loop(var, iter, body),
             StmtKind::While { cond, body } => {
@@ -160,11 +217,18 @@ impl FnChecker<'_> {
                 let body = self.block(body);
                 self.loop_depth -= 1;
                 self.flow = before;
-                StmtKind::While { cond: cond.expr, body }
+                StmtKind::While {
+                    cond: cond.expr,
+                    body,
+                }
             }
             StmtKind::Break | StmtKind::Continue => {
                 if self.loop_depth == 0 {
-                    let word = if matches!(stmt.kind, StmtKind::Break) { "break" } else { "continue" };
+                    let word = if matches!(stmt.kind, StmtKind::Break) {
+                        "break"
+                    } else {
+                        "continue"
+                    };
                     self.error(Diagnostic::error(
                         Code::E0306,
                         format!("`{word}` outside a loop"),
@@ -190,8 +254,13 @@ impl FnChecker<'_> {
                     None => {
                         if !ret.is_error() {
                             self.error(
-                                Diagnostic::error(Code::E0201, "`return` without a value", span, format!("expected `{ret}`"))
-                                    .with_help("naas functions always return a value"),
+                                Diagnostic::error(
+                                    Code::E0201,
+                                    "`return` without a value",
+                                    span,
+                                    format!("expected `{ret}`"),
+                                )
+                                .with_help("naas functions always return a value"),
                             );
                         }
                         None
@@ -217,9 +286,18 @@ impl FnChecker<'_> {
             format!("this is `{found}`"),
         );
         if let Some(ret_span) = self.ret_span {
-            diagnostic = diagnostic.with_label(ret_span, format!("expected `{ret}` because of this return type"));
+            diagnostic = diagnostic.with_label(
+                ret_span,
+                format!("expected `{ret}` because of this return type"),
+            );
         }
-        if matches!((&self.infer.shallow(value.ty()), ret), (Type::Int(_) | Type::Float(_) | Type::Var(..), Type::Int(_) | Type::Float(_))) {
+        if matches!(
+            (&self.infer.shallow(value.ty()), ret),
+            (
+                Type::Int(_) | Type::Float(_) | Type::Var(..),
+                Type::Int(_) | Type::Float(_)
+            )
+        ) {
             diagnostic = diagnostic.with_help(format!("convert explicitly, e.g. `{ret}(...)`"));
         }
         self.error(diagnostic);
@@ -232,11 +310,19 @@ impl FnChecker<'_> {
             return false;
         }
         if let Some((kind, defined)) = self.env.item(&ident.name) {
-            let code = if kind == ItemKind::Const { Code::E0208 } else { Code::E0102 };
+            let code = if kind == ItemKind::Const {
+                Code::E0208
+            } else {
+                Code::E0102
+            };
             self.error(
                 Diagnostic::error(
                     code,
-                    format!("`{}` is already {} of this module", ident.name, kind.describe()),
+                    format!(
+                        "`{}` is already {} of this module",
+                        ident.name,
+                        kind.describe()
+                    ),
                     ident.span,
                     "cannot be used as a local name",
                 )
@@ -248,18 +334,41 @@ impl FnChecker<'_> {
         true
     }
 
-    fn ann_assign(&mut self, target: &Ident, ty: &TypeExpr, value: Option<&Expr>, span: Span) -> StmtKind<Type> {
+    fn ann_assign(
+        &mut self,
+        target: &Ident,
+        ty: &TypeExpr,
+        value: Option<&Expr>,
+        span: Span,
+    ) -> StmtKind<Type> {
         let env = self.env;
         let declared = env.resolve_type(ty, self.diagnostics_handle());
         let Some(value) = value else {
             self.error(
-                Diagnostic::error(Code::E0213, format!("`{}` is declared without a value", target.name), span, "needs `= value`")
-                    .with_help(format!("give it an initial value, e.g. `{}: {} = ...`", target.name, declared)),
+                Diagnostic::error(
+                    Code::E0213,
+                    format!("`{}` is declared without a value", target.name),
+                    span,
+                    "needs `= value`",
+                )
+                .with_help(format!(
+                    "give it an initial value, e.g. `{}: {} = ...`",
+                    target.name, declared
+                )),
             );
-            return StmtKind::AnnAssign { target: target.clone(), ty: ty.clone(), value: None };
+            return StmtKind::AnnAssign {
+                target: target.clone(),
+                ty: ty.clone(),
+                value: None,
+            };
         };
         let checked = self.expr(value);
-        self.expect(checked.ty(), &declared, checked.expr.span, &format!("`{}`", target.name));
+        self.expect(
+            checked.ty(),
+            &declared,
+            checked.expr.span,
+            &format!("`{}`", target.name),
+        );
         match self.names.get(&target.name).copied() {
             Some(id) => {
                 let existing = self.locals[id].ty.clone();
@@ -274,8 +383,13 @@ impl FnChecker<'_> {
                             ty.span,
                             format!("declared as `{declared}` here"),
                         )
-                        .with_label(self.locals[id].span, format!("first declared as `{shown}` here"))
-                        .with_help("a variable keeps one type in the whole function; use a new name"),
+                        .with_label(
+                            self.locals[id].span,
+                            format!("first declared as `{shown}` here"),
+                        )
+                        .with_help(
+                            "a variable keeps one type in the whole function; use a new name",
+                        ),
                     );
                 }
                 self.mark_assigned(id);
@@ -287,7 +401,11 @@ impl FnChecker<'_> {
                 }
             }
         }
-        StmtKind::AnnAssign { target: target.clone(), ty: ty.clone(), value: Some(checked.expr) }
+        StmtKind::AnnAssign {
+            target: target.clone(),
+            ty: ty.clone(),
+            value: Some(checked.expr),
+        }
     }
 
     /// Checks an assignment target against the assigned value's type, declaring new locals.
@@ -302,14 +420,25 @@ impl FnChecker<'_> {
                         self.expect(ty, &existing, value_span, &format!("`{name}`"));
                     }
                     self.mark_assigned(id);
-                    return Expr { kind: ExprKind::Name(name.clone()), span: target.span, ty: self.locals[id].ty.clone() };
+                    return Expr {
+                        kind: ExprKind::Name(name.clone()),
+                        span: target.span,
+                        ty: self.locals[id].ty.clone(),
+                    };
                 }
-                let ident = Ident { name: name.clone(), span: target.span };
+                let ident = Ident {
+                    name: name.clone(),
+                    span: target.span,
+                };
                 if self.local_name_allowed(&ident) {
                     let id = self.declare(name, ty.clone(), LocalKind::Var, target.span);
                     self.mark_assigned(id);
                 }
-                Expr { kind: ExprKind::Name(name.clone()), span: target.span, ty: ty.clone() }
+                Expr {
+                    kind: ExprKind::Name(name.clone()),
+                    span: target.span,
+                    ty: ty.clone(),
+                }
             }
             ExprKind::Tuple(targets) => {
                 let items = match self.infer.shallow(ty) {
@@ -326,9 +455,16 @@ impl FnChecker<'_> {
                         vec![Type::Error; targets.len()]
                     }
                 };
-                let typed: Vec<Expr<Type>> =
-                    targets.iter().zip(&items).map(|(target, item)| self.assign_target(target, item, value_span)).collect();
-                Expr { kind: ExprKind::Tuple(typed), span: target.span, ty: Type::Tuple(items) }
+                let typed: Vec<Expr<Type>> = targets
+                    .iter()
+                    .zip(&items)
+                    .map(|(target, item)| self.assign_target(target, item, value_span))
+                    .collect();
+                Expr {
+                    kind: ExprKind::Tuple(typed),
+                    span: target.span,
+                    ty: Type::Tuple(items),
+                }
             }
             ExprKind::Index(..) | ExprKind::Field(..) => {
                 let place = self.place(target, true);
@@ -337,10 +473,19 @@ impl FnChecker<'_> {
             }
             _ => {
                 self.error(
-                    Diagnostic::error(Code::E0208, "cannot assign to this expression", target.span, "not a variable or element")
-                        .with_help("assign to a variable, an element `a[i]` or a field `r.f`"),
+                    Diagnostic::error(
+                        Code::E0208,
+                        "cannot assign to this expression",
+                        target.span,
+                        "not a variable or element",
+                    )
+                    .with_help("assign to a variable, an element `a[i]` or a field `r.f`"),
                 );
-                Expr { kind: ExprKind::Tuple(Vec::new()), span: target.span, ty: Type::Error }
+                Expr {
+                    kind: ExprKind::Tuple(Vec::new()),
+                    span: target.span,
+                    ty: Type::Error,
+                }
             }
         }
     }
@@ -352,8 +497,20 @@ impl FnChecker<'_> {
             root = base;
         }
         let ExprKind::Name(name) = &root.kind else {
-            self.error(Diagnostic::error(Code::E0208, "cannot assign to this expression", target.span, "not a variable"));
-            return Checked { expr: Expr { kind: ExprKind::Tuple(Vec::new()), span: target.span, ty: Type::Error }, untyped: None };
+            self.error(Diagnostic::error(
+                Code::E0208,
+                "cannot assign to this expression",
+                target.span,
+                "not a variable",
+            ));
+            return Checked {
+                expr: Expr {
+                    kind: ExprKind::Tuple(Vec::new()),
+                    span: target.span,
+                    ty: Type::Error,
+                },
+                untyped: None,
+            };
         };
         match self.names.get(name).map(|&id| self.locals[id].kind) {
             Some(LocalKind::LoopVar) => self.error(loop_var_assignment(name, root.span)),
@@ -367,11 +524,21 @@ impl FnChecker<'_> {
                         root.span,
                         "constants are immutable",
                     ));
-                    return Checked { expr: Expr { kind: ExprKind::Tuple(Vec::new()), span: target.span, ty: Type::Error }, untyped: None };
+                    return Checked {
+                        expr: Expr {
+                            kind: ExprKind::Tuple(Vec::new()),
+                            span: target.span,
+                            ty: Type::Error,
+                        },
+                        untyped: None,
+                    };
                 }
             }
         }
-        if !element_only && self.names.get(name).is_none() && (self.env.item(name).is_some() || builtins::constant(name).is_some()) {
+        if !element_only
+            && !self.names.contains_key(name)
+            && (self.env.item(name).is_some() || builtins::constant(name).is_some())
+        {
             self.error(Diagnostic::error(
                 Code::E0208,
                 format!("cannot assign to `{name}`: it is not a local variable"),
@@ -432,7 +599,11 @@ impl FnChecker<'_> {
                 *slot = false;
             }
         }
-        StmtKind::For { var: var.clone(), iter: typed_iter, body }
+        StmtKind::For {
+            var: var.clone(),
+            iter: typed_iter,
+            body,
+        }
     }
 
     /// Declares (or reuses) the loop variable `var` with type `ty`.
@@ -440,13 +611,21 @@ impl FnChecker<'_> {
         match self.names.get(&var.name).copied() {
             Some(id) if self.locals[id].kind == LocalKind::LoopVar => {
                 let existing = self.locals[id].ty.clone();
-                self.expect(&ty, &existing, var.span, &format!("loop variable `{}`", var.name));
+                self.expect(
+                    &ty,
+                    &existing,
+                    var.span,
+                    &format!("loop variable `{}`", var.name),
+                );
             }
             Some(id) => {
                 self.error(
                     Diagnostic::error(
                         Code::E0208,
-                        format!("`{}` is already a variable and cannot also be a loop variable", var.name),
+                        format!(
+                            "`{}` is already a variable and cannot also be a loop variable",
+                            var.name
+                        ),
                         var.span,
                         "loop variable",
                     )
@@ -466,11 +645,18 @@ impl FnChecker<'_> {
     /// The typed iterable is always the three-argument form with literal bounds.
     fn range(&mut self, func: &Ident, args: &[Arg], span: Span, var_ty: &Type) -> Expr<Type> {
         let checked = self.positional_args("range", args);
-        let error_expr = Expr { kind: ExprKind::Tuple(Vec::new()), span, ty: Type::Error };
+        let error_expr = Expr {
+            kind: ExprKind::Tuple(Vec::new()),
+            span,
+            ty: Type::Error,
+        };
         if !(1..=3).contains(&checked.len()) {
             self.error(Diagnostic::error(
                 Code::E0203,
-                format!("`range` takes 1 to 3 arguments but {} were given", checked.len()),
+                format!(
+                    "`range` takes 1 to 3 arguments but {} were given",
+                    checked.len()
+                ),
                 span,
                 "wrong number of arguments",
             ));
@@ -513,7 +699,12 @@ impl FnChecker<'_> {
             _ => return error_expr,
         };
         if step == 0 {
-            self.error(Diagnostic::error(Code::E0307, "`range` step is zero", span, "this loop would never end"));
+            self.error(Diagnostic::error(
+                Code::E0307,
+                "`range` step is zero",
+                span,
+                "this loop would never end",
+            ));
             return error_expr;
         }
         let trips = trip_count(start, stop, step);
@@ -522,9 +713,18 @@ impl FnChecker<'_> {
             self.fits.push((span, start, var_ty.clone()));
             self.fits.push((span, last, var_ty.clone()));
         }
-        let literal = |value: i128| Arg::Positional(Expr { kind: ExprKind::Int(value), span, ty: var_ty.clone() });
+        let literal = |value: i128| {
+            Arg::Positional(Expr {
+                kind: ExprKind::Int(value),
+                span,
+                ty: var_ty.clone(),
+            })
+        };
         Expr {
-            kind: ExprKind::Call { func: func.clone(), args: vec![literal(start), literal(stop), literal(step)] },
+            kind: ExprKind::Call {
+                func: func.clone(),
+                args: vec![literal(start), literal(stop), literal(step)],
+            },
             span,
             ty: var_ty.clone(),
         }
@@ -543,8 +743,13 @@ pub fn trip_count(start: i128, stop: i128, step: i128) -> u128 {
 }
 
 fn loop_var_assignment(name: &str, span: Span) -> Diagnostic {
-    Diagnostic::error(Code::E0208, format!("cannot assign to loop variable `{name}`"), span, "assigned by the loop")
-        .with_help("copy it into another variable first")
+    Diagnostic::error(
+        Code::E0208,
+        format!("cannot assign to loop variable `{name}`"),
+        span,
+        "assigned by the loop",
+    )
+    .with_help("copy it into another variable first")
 }
 
 /// The definitely-assigned set after branches that fall through (`None` ones do not).
@@ -555,7 +760,12 @@ fn meet(outcomes: Vec<Option<Vec<bool>>>) -> Option<Vec<bool>> {
             None => outcome,
             Some(acc) => {
                 let len = acc.len().max(outcome.len());
-                (0..len).map(|i| acc.get(i).copied().unwrap_or(false) && outcome.get(i).copied().unwrap_or(false)).collect()
+                (0..len)
+                    .map(|i| {
+                        acc.get(i).copied().unwrap_or(false)
+                            && outcome.get(i).copied().unwrap_or(false)
+                    })
+                    .collect()
             }
         });
     }

@@ -1,0 +1,223 @@
+//! End-to-end tests: run the built `naasc` binary on the examples and on invalid programs,
+//! and check exit codes, diagnostics (text and JSON) and the cost report.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn naasc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_naasc"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Writes `bytes` to a fresh file in the temp directory and returns its path.
+fn temp_file(name: &str, bytes: &[u8]) -> PathBuf {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "naasc-e2e-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+fn examples() -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(root().join("examples"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "naas"))
+        .map(|path| format!("examples/{}", path.file_name().unwrap().to_string_lossy()))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn canonical_examples_check_cleanly() {
+    let files = examples();
+    for canonical in ["reduce", "robust_mean", "top_k", "histogram"] {
+        assert!(
+            files.contains(&format!("examples/{canonical}.naas")),
+            "examples/{canonical}.naas is missing"
+        );
+    }
+    let args: Vec<&str> = std::iter::once("check")
+        .chain(files.iter().map(String::as_str))
+        .collect();
+    let output = naasc(&args);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stderr(&output).contains("no errors"));
+}
+
+#[test]
+fn every_invalid_program_fails_with_its_code() {
+    let dir = root().join("lang/tests/diagnostics");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let code = &name[..5];
+        let output = naasc(&["check", "--color", "never", path.to_str().unwrap()]);
+        assert_eq!(output.status.code(), Some(1), "{name}: {}", stderr(&output));
+        assert!(
+            stderr(&output).contains(&format!("error[{code}]")),
+            "{name} should report {code}:\n{}",
+            stderr(&output)
+        );
+        checked += 1;
+    }
+    assert!(checked >= 40, "only {checked} invalid programs found");
+}
+
+#[test]
+fn several_files_are_checked_together_and_the_worst_result_wins() {
+    let bad = root().join("lang/tests/diagnostics/E0301_while_loop.naas");
+    let output = naasc(&["check", "examples/reduce.naas", bad.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("1 ok, 1 with errors"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn json_diagnostics_are_machine_readable() {
+    let path = temp_file(
+        "two_errors.naas",
+        b"def f(x: i64) -> i64:\n    while x > 0:\n        x -= 1\n    return y\n",
+    );
+    let output = naasc(&["check", "--format", "json", path.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    let diagnostics: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let diagnostics = diagnostics.as_array().unwrap();
+    let codes: Vec<&str> = diagnostics
+        .iter()
+        .map(|d| d["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["E0301", "E0101"]);
+    let first = &diagnostics[0];
+    assert_eq!(first["severity"], "error");
+    assert_eq!(first["line"], 2);
+    assert_eq!(first["column"], 5);
+    assert_eq!(first["span"]["start"], 26);
+    assert!(first["file"].as_str().unwrap().ends_with("two_errors.naas"));
+    assert!(first["message"].as_str().unwrap().contains("while"));
+    assert!(first["help"].as_str().unwrap().contains("range"));
+    let clean = naasc(&["check", "--format", "json", "examples/top_k.naas"]);
+    assert_eq!(clean.status.code(), Some(0));
+    assert_eq!(stdout(&clean).trim(), "[]");
+}
+
+#[test]
+fn invalid_utf8_is_a_diagnostic() {
+    let path = temp_file("latin1.naas", b"# caf\xe9\nconst K = 1\n");
+    let output = naasc(&["check", "--color", "never", path.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stderr(&output).replace(path.to_str().unwrap(), "latin1.naas");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn io_and_usage_errors_exit_with_2() {
+    let missing = naasc(&["check", "does/not/exist.naas"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        stderr(&missing).contains("cannot read"),
+        "{}",
+        stderr(&missing)
+    );
+    assert_eq!(naasc(&["check"]).status.code(), Some(2));
+    assert_eq!(
+        naasc(&["check", "--format", "yaml", "examples/reduce.naas"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(naasc(&["frobnicate"]).status.code(), Some(2));
+    assert_eq!(naasc(&["explain", "E9999"]).status.code(), Some(2));
+}
+
+#[test]
+fn costs_report_bounds_for_every_part() {
+    let output = naasc(&[
+        "check",
+        "--costs",
+        "examples/top_k.naas",
+        "examples/histogram.naas",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    insta::assert_snapshot!(stdout(&output));
+}
+
+#[test]
+fn the_budget_is_configurable() {
+    let output = naasc(&[
+        "check",
+        "--color",
+        "never",
+        "--max-ops",
+        "20",
+        "examples/top_k.naas",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("error[E0304]: `top_k.merge` may execute up to"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn absurd_nesting_is_reported_not_crashed() {
+    let parens = format!("const X = {}1{}\n", "(".repeat(20_000), ")".repeat(20_000));
+    let sum = format!("const X = 1{}\n", " + 1".repeat(100_000));
+    let indent: String = (0..2_000)
+        .map(|depth| format!("{}if True:\n", " ".repeat(depth)))
+        .collect();
+    for (name, source) in [
+        ("parens", parens),
+        ("sum", sum),
+        ("indent", format!("def f() -> i64:\n{indent}")),
+    ] {
+        let path = temp_file(&format!("{name}.naas"), source.as_bytes());
+        let output = naasc(&["check", "--color", "never", path.to_str().unwrap()]);
+        assert_eq!(output.status.code(), Some(1), "{name}: {}", stderr(&output));
+        assert!(
+            stderr(&output).contains("error[E0006]"),
+            "{name}: {}",
+            stderr(&output)
+        );
+    }
+}
+
+#[test]
+fn explain_prints_the_code_summary() {
+    let output = naasc(&["explain", "e0301"]);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(
+        stdout(&output).starts_with("E0301: A `while` loop"),
+        "{}",
+        stdout(&output)
+    );
+}
