@@ -12,11 +12,7 @@ fn root() -> PathBuf {
 }
 
 fn naasc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_naasc"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .unwrap()
+    Command::new(env!("CARGO_BIN_EXE_naasc")).args(args).current_dir(root()).output().unwrap()
 }
 
 fn stderr(output: &Output) -> String {
@@ -56,14 +52,9 @@ fn examples() -> Vec<String> {
 fn canonical_examples_check_cleanly() {
     let files = examples();
     for canonical in ["reduce", "robust_mean", "top_k", "histogram"] {
-        assert!(
-            files.contains(&format!("examples/{canonical}.naas")),
-            "examples/{canonical}.naas is missing"
-        );
+        assert!(files.contains(&format!("examples/{canonical}.naas")), "examples/{canonical}.naas is missing");
     }
-    let args: Vec<&str> = std::iter::once("check")
-        .chain(files.iter().map(String::as_str))
-        .collect();
+    let args: Vec<&str> = std::iter::once("check").chain(files.iter().map(String::as_str)).collect();
     let output = naasc(&args);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(stderr(&output).contains("no errors"));
@@ -94,27 +85,17 @@ fn several_files_are_checked_together_and_the_worst_result_wins() {
     let bad = root().join("lang/tests/diagnostics/E0301_while_loop.naas");
     let output = naasc(&["check", "examples/reduce.naas", bad.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(1));
-    assert!(
-        stderr(&output).contains("1 ok, 1 with errors"),
-        "{}",
-        stderr(&output)
-    );
+    assert!(stderr(&output).contains("1 ok, 1 with errors"), "{}", stderr(&output));
 }
 
 #[test]
 fn json_diagnostics_are_machine_readable() {
-    let path = temp_file(
-        "two_errors.naas",
-        b"def f(x: i64) -> i64:\n    while x > 0:\n        x -= 1\n    return y\n",
-    );
+    let path = temp_file("two_errors.naas", b"def f(x: i64) -> i64:\n    while x > 0:\n        x -= 1\n    return y\n");
     let output = naasc(&["check", "--format", "json", path.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(1));
     let diagnostics: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
     let diagnostics = diagnostics.as_array().unwrap();
-    let codes: Vec<&str> = diagnostics
-        .iter()
-        .map(|d| d["code"].as_str().unwrap())
-        .collect();
+    let codes: Vec<&str> = diagnostics.iter().map(|d| d["code"].as_str().unwrap()).collect();
     assert_eq!(codes, ["E0301", "E0101"]);
     let first = &diagnostics[0];
     assert_eq!(first["severity"], "error");
@@ -142,72 +123,37 @@ fn invalid_utf8_is_a_diagnostic() {
 fn io_and_usage_errors_exit_with_2() {
     let missing = naasc(&["check", "does/not/exist.naas"]);
     assert_eq!(missing.status.code(), Some(2));
-    assert!(
-        stderr(&missing).contains("cannot read"),
-        "{}",
-        stderr(&missing)
-    );
+    assert!(stderr(&missing).contains("cannot read"), "{}", stderr(&missing));
     assert_eq!(naasc(&["check"]).status.code(), Some(2));
-    assert_eq!(
-        naasc(&["check", "--format", "yaml", "examples/reduce.naas"])
-            .status
-            .code(),
-        Some(2)
-    );
+    assert_eq!(naasc(&["check", "--format", "yaml", "examples/reduce.naas"]).status.code(), Some(2));
     assert_eq!(naasc(&["frobnicate"]).status.code(), Some(2));
     assert_eq!(naasc(&["explain", "E9999"]).status.code(), Some(2));
 }
 
 #[test]
 fn costs_report_bounds_for_every_part() {
-    let output = naasc(&[
-        "check",
-        "--costs",
-        "examples/top_k.naas",
-        "examples/histogram.naas",
-    ]);
+    let output = naasc(&["check", "--costs", "examples/top_k.naas", "examples/histogram.naas"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     insta::assert_snapshot!(stdout(&output));
 }
 
 #[test]
 fn the_budget_is_configurable() {
-    let output = naasc(&[
-        "check",
-        "--color",
-        "never",
-        "--max-ops",
-        "20",
-        "examples/top_k.naas",
-    ]);
+    let output = naasc(&["check", "--color", "never", "--max-ops", "20", "examples/top_k.naas"]);
     assert_eq!(output.status.code(), Some(1));
-    assert!(
-        stderr(&output).contains("error[E0304]: `top_k.merge` may execute up to"),
-        "{}",
-        stderr(&output)
-    );
+    assert!(stderr(&output).contains("error[E0304]: `top_k.merge` may execute up to"), "{}", stderr(&output));
 }
 
 #[test]
 fn absurd_nesting_is_reported_not_crashed() {
     let parens = format!("const X = {}1{}\n", "(".repeat(20_000), ")".repeat(20_000));
     let sum = format!("const X = 1{}\n", " + 1".repeat(100_000));
-    let indent: String = (0..2_000)
-        .map(|depth| format!("{}if True:\n", " ".repeat(depth)))
-        .collect();
-    for (name, source) in [
-        ("parens", parens),
-        ("sum", sum),
-        ("indent", format!("def f() -> i64:\n{indent}")),
-    ] {
+    let indent: String = (0..2_000).map(|depth| format!("{}if True:\n", " ".repeat(depth))).collect();
+    for (name, source) in [("parens", parens), ("sum", sum), ("indent", format!("def f() -> i64:\n{indent}"))] {
         let path = temp_file(&format!("{name}.naas"), source.as_bytes());
         let output = naasc(&["check", "--color", "never", path.to_str().unwrap()]);
         assert_eq!(output.status.code(), Some(1), "{name}: {}", stderr(&output));
-        assert!(
-            stderr(&output).contains("error[E0006]"),
-            "{name}: {}",
-            stderr(&output)
-        );
+        assert!(stderr(&output).contains("error[E0006]"), "{name}: {}", stderr(&output));
     }
 }
 
@@ -215,9 +161,5 @@ fn absurd_nesting_is_reported_not_crashed() {
 fn explain_prints_the_code_summary() {
     let output = naasc(&["explain", "e0301"]);
     assert_eq!(output.status.code(), Some(0));
-    assert!(
-        stdout(&output).starts_with("E0301: A `while` loop"),
-        "{}",
-        stdout(&output)
-    );
+    assert!(stdout(&output).starts_with("E0301: A `while` loop"), "{}", stdout(&output));
 }

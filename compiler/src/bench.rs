@@ -39,33 +39,24 @@ fn frontend(size_mb: usize, runs: usize) -> ExitCode {
         let result = naas_lang::frontend(&source, &options);
         best = best.min(start.elapsed().as_secs_f64());
         if let Err(diagnostics) = parsed.map(|_| ()).and(result.map(|_| ())) {
-            eprintln!("naasc: the generated benchmark program has {} error(s); this is a bug in the generator", diagnostics.len());
+            eprintln!(
+                "naasc: the generated benchmark program has {} error(s); this is a bug in the generator",
+                diagnostics.len()
+            );
             return ExitCode::from(1);
         }
     }
     let mb = source.len() as f64 / 1e6;
-    println!(
-        "front-end benchmark: {mb:.1} MB of generated source, {} lines, best of {runs}",
-        source.lines().count()
-    );
-    println!(
-        "  parse only      {:>8.1} ms  {:>8.1} MB/s",
-        parse_best * 1e3,
-        mb / parse_best
-    );
-    println!(
-        "  parse + check   {:>8.1} ms  {:>8.1} MB/s",
-        best * 1e3,
-        mb / best
-    );
+    println!("front-end benchmark: {mb:.1} MB of generated source, {} lines, best of {runs}", source.lines().count());
+    println!("  parse only      {:>8.1} ms  {:>8.1} MB/s", parse_best * 1e3, mb / parse_best);
+    println!("  parse + check   {:>8.1} ms  {:>8.1} MB/s", best * 1e3, mb / best);
     ExitCode::SUCCESS
 }
 
 /// A realistic program of about `bytes` bytes: helpers with loops, branches, arithmetic and
 /// records, and aggregates in both forms that call them.
 pub fn generate_program(bytes: usize) -> String {
-    let mut out =
-        String::from("const N = 16\n\nclass Sample:\n    value: i64\n    weight: u32\n\n");
+    let mut out = String::from("const N = 16\n\nclass Sample:\n    value: i64\n    weight: u32\n\n");
     let mut i = 0;
     while out.len() < bytes {
         out.push_str(&format!(

@@ -5,6 +5,7 @@
 
 mod bench;
 mod check_cmd;
+mod compile_cmd;
 mod source;
 
 use std::process::ExitCode;
@@ -12,11 +13,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "naasc",
-    version,
-    about = "Compiler for naas in-network aggregations"
-)]
+#[command(name = "naasc", version, about = "Compiler for naas in-network aggregations")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -26,6 +23,8 @@ struct Cli {
 enum Command {
     /// Check programs: syntax, types, termination and resource bounds.
     Check(check_cmd::CheckArgs),
+    /// Compile a program and print an artifact (IR, state layout).
+    Compile(compile_cmd::CompileArgs),
     /// Explain a diagnostic code, e.g. `naasc explain E0301`.
     Explain {
         /// The code, such as E0301.
@@ -50,6 +49,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check(args) => check_cmd::run(&args),
+        Command::Compile(args) => compile_cmd::run(&args),
         Command::Explain { code } => explain(&code),
         Command::Bench { what } => bench::run(&what),
     }

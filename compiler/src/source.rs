@@ -25,11 +25,7 @@ pub fn read(path: &Path) -> Result<SourceFile, String> {
 
 pub fn from_bytes(name: String, bytes: Vec<u8>) -> SourceFile {
     match String::from_utf8(bytes) {
-        Ok(text) => SourceFile {
-            name,
-            text,
-            encoding_error: None,
-        },
+        Ok(text) => SourceFile { name, text, encoding_error: None },
         Err(error) => {
             let at = error.utf8_error().valid_up_to();
             let bad_len = error.utf8_error().error_len().unwrap_or(1);
@@ -42,11 +38,7 @@ pub fn from_bytes(name: String, bytes: Vec<u8>) -> SourceFile {
                 "not UTF-8",
             )
             .with_help("naas sources are UTF-8 text; re-save the file as UTF-8");
-            SourceFile {
-                name,
-                text,
-                encoding_error: Some(diagnostic),
-            }
+            SourceFile { name, text, encoding_error: Some(diagnostic) }
         }
     }
 }

@@ -85,17 +85,14 @@ impl<'s, 'e> Lexer<'s, 'e> {
                 self.line_start = range.end;
                 if self.brackets.is_empty() {
                     if self.line_has_tokens {
-                        self.pending
-                            .push_back((range.start, Token::Newline, range.end));
+                        self.pending.push_back((range.start, Token::Newline, range.end));
                     }
                     self.at_line_start = true;
                     self.line_has_tokens = false;
                 }
                 return Ok(());
             }
-            Token::LParen | Token::LBracket | Token::LBrace
-                if self.brackets.len() >= MAX_BRACKET_DEPTH =>
-            {
+            Token::LParen | Token::LBracket | Token::LBrace if self.brackets.len() >= MAX_BRACKET_DEPTH => {
                 return Err(fatal(
                     Diagnostic::error(
                         Code::E0006,
@@ -113,9 +110,7 @@ impl<'s, 'e> Lexer<'s, 'e> {
             self.at_line_start = false;
         }
         match token {
-            Token::LParen | Token::LBracket | Token::LBrace => {
-                self.brackets.push((token.clone(), span))
-            }
+            Token::LParen | Token::LBracket | Token::LBrace => self.brackets.push((token.clone(), span)),
             Token::RParen | Token::RBracket | Token::RBrace => self.close_bracket(&token, span)?,
             _ => {}
         }
@@ -230,11 +225,10 @@ impl<'s, 'e> Lexer<'s, 'e> {
     fn record_raw_error(&mut self, error: RawLexError, span: Span) {
         let text = &self.source[span.range()];
         let diagnostic = match error {
-            RawLexError::BadNumber(message) => {
-                Diagnostic::error(Code::E0007, message, span, "invalid literal").with_help(
+            RawLexError::BadNumber(message) => Diagnostic::error(Code::E0007, message, span, "invalid literal")
+                .with_help(
                     "integer literals are decimal, 0x hex, 0o octal or 0b binary and at most 18446744073709551615",
-                )
-            }
+                ),
             RawLexError::InvalidCharacter => {
                 let c = text.chars().next().unwrap_or('?');
                 let diagnostic = Diagnostic::error(

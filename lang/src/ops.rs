@@ -26,10 +26,7 @@ impl std::fmt::Display for Fault {
             Fault::DivisionByZero => f.write_str("integer division by zero"),
             Fault::NegativeShift => f.write_str("negative shift count"),
             Fault::IndexOutOfBounds { index, len } => {
-                write!(
-                    f,
-                    "index {index} is out of bounds for an array of length {len}"
-                )
+                write!(f, "index {index} is out of bounds for an array of length {len}")
             }
         }
     }
@@ -248,14 +245,8 @@ mod tests {
     fn wrap_is_twos_complement() {
         assert_eq!(wrap(IntTy::I8, 128), -128);
         assert_eq!(wrap(IntTy::U8, -1), 255);
-        assert_eq!(
-            wrap(IntTy::I64, i128::from(i64::MAX) + 1),
-            i128::from(i64::MIN)
-        );
-        assert_eq!(
-            int_mul(IntTy::U64, i128::from(u64::MAX), i128::from(u64::MAX)),
-            1
-        );
+        assert_eq!(wrap(IntTy::I64, i128::from(i64::MAX) + 1), i128::from(i64::MIN));
+        assert_eq!(int_mul(IntTy::U64, i128::from(u64::MAX), i128::from(u64::MAX)), 1);
     }
 
     #[test]

@@ -36,11 +36,7 @@ pub fn parse(source: &str) -> Result<Module, Vec<Diagnostic>> {
         grammar::ModuleParser::new().parse(&mut recovered, lexer)
     };
     let mut diagnostics = lex_errors;
-    diagnostics.extend(
-        recovered
-            .into_iter()
-            .map(|ErrorRecovery { error, .. }| syntax_error(error, source)),
-    );
+    diagnostics.extend(recovered.into_iter().map(|ErrorRecovery { error, .. }| syntax_error(error, source)));
     match result {
         Ok(module) if diagnostics.is_empty() => Ok(module),
         Ok(_) => {
@@ -57,29 +53,18 @@ pub fn parse(source: &str) -> Result<Module, Vec<Diagnostic>> {
 
 fn syntax_error(error: ParseError<usize, Token<'_>, LexError>, source: &str) -> Diagnostic {
     match error {
-        ParseError::User {
-            error: LexError(diagnostic),
-        } => *diagnostic,
-        ParseError::InvalidToken { location } => Diagnostic::error(
-            Code::E0001,
-            "invalid token",
-            Span::new(location, location + 1),
-            "not a token",
-        ),
-        ParseError::UnrecognizedEof { location, expected } => Diagnostic::error(
-            Code::E0009,
-            "unexpected end of file",
-            Span::point(location),
-            "the file ends here",
-        )
-        .with_note(expected_note(&expected)),
-        ParseError::UnrecognizedToken {
-            token: (lo, token, hi),
-            ..
+        ParseError::User { error: LexError(diagnostic) } => *diagnostic,
+        ParseError::InvalidToken { location } => {
+            Diagnostic::error(Code::E0001, "invalid token", Span::new(location, location + 1), "not a token")
         }
-        | ParseError::ExtraToken {
-            token: (lo, token, hi),
-        } if matches!(token, Token::Unsupported(_)) => {
+        ParseError::UnrecognizedEof { location, expected } => {
+            Diagnostic::error(Code::E0009, "unexpected end of file", Span::point(location), "the file ends here")
+                .with_note(expected_note(&expected))
+        }
+        ParseError::UnrecognizedToken { token: (lo, token, hi), .. }
+        | ParseError::ExtraToken { token: (lo, token, hi) }
+            if matches!(token, Token::Unsupported(_)) =>
+        {
             let word = source.get(lo..hi).unwrap_or("keyword");
             Diagnostic::error(
                 Code::E0010,
@@ -89,13 +74,8 @@ fn syntax_error(error: ParseError<usize, Token<'_>, LexError>, source: &str) -> 
             )
             .with_help(unsupported_help(word))
         }
-        ParseError::UnrecognizedToken {
-            token: (lo, token, hi),
-            expected,
-        } => unexpected(token, lo, hi, &expected),
-        ParseError::ExtraToken {
-            token: (lo, token, hi),
-        } => unexpected(token, lo, hi, &[]),
+        ParseError::UnrecognizedToken { token: (lo, token, hi), expected } => unexpected(token, lo, hi, &expected),
+        ParseError::ExtraToken { token: (lo, token, hi) } => unexpected(token, lo, hi, &[]),
     }
 }
 
@@ -111,21 +91,15 @@ fn unexpected(token: Token<'_>, lo: usize, hi: usize, expected: &[String]) -> Di
         diagnostic = diagnostic.with_note(expected_note(expected));
     }
     match token {
-        Token::Indent => diagnostic
-            .with_help("indent only the body of a `def`, `if`, `for`, `class` or `aggregate`"),
-        Token::LBrace | Token::RBrace => {
-            diagnostic.with_help("naas has no dicts or sets; use arrays and records")
-        }
+        Token::Indent => diagnostic.with_help("indent only the body of a `def`, `if`, `for`, `class` or `aggregate`"),
+        Token::LBrace | Token::RBrace => diagnostic.with_help("naas has no dicts or sets; use arrays and records"),
         Token::StarStar => diagnostic.with_help("use `1 << k` for powers of two"),
         _ => diagnostic,
     }
 }
 
 fn expected_note(expected: &[String]) -> String {
-    let names: Vec<String> = expected
-        .iter()
-        .map(|name| describe_terminal(name))
-        .collect();
+    let names: Vec<String> = expected.iter().map(|name| describe_terminal(name)).collect();
     match names.as_slice() {
         [] => "the file is incomplete".to_string(),
         [one] => format!("expected {one}"),
@@ -190,28 +164,15 @@ fn node<'s>(kind: ExprKind, l: usize, r: usize, children: &[u32]) -> PResult<'s>
             )),
         });
     }
-    Ok(P {
-        expr: Expr { kind, span, ty: () },
-        height,
-    })
+    Ok(P { expr: Expr { kind, span, ty: () }, height })
 }
 
 pub fn ident(name: &str, l: usize, r: usize) -> Ident {
-    Ident {
-        name: name.to_string(),
-        span: Span::new(l, r),
-    }
+    Ident { name: name.to_string(), span: Span::new(l, r) }
 }
 
 pub fn atom(kind: ExprKind, l: usize, r: usize) -> P {
-    P {
-        expr: Expr {
-            kind,
-            span: Span::new(l, r),
-            ty: (),
-        },
-        height: 1,
-    }
+    P { expr: Expr { kind, span: Span::new(l, r), ty: () }, height: 1 }
 }
 
 pub fn parenthesized(mut inner: P, l: usize, r: usize) -> P {
@@ -224,21 +185,11 @@ pub fn unary<'s>(op: UnOp, e: P, l: usize, r: usize) -> PResult<'s> {
 }
 
 pub fn binary<'s>(op: BinOp, a: P, b: P, l: usize, r: usize) -> PResult<'s> {
-    node(
-        ExprKind::Binary(op, Box::new(a.expr), Box::new(b.expr)),
-        l,
-        r,
-        &[a.height, b.height],
-    )
+    node(ExprKind::Binary(op, Box::new(a.expr), Box::new(b.expr)), l, r, &[a.height, b.height])
 }
 
 pub fn logic<'s>(op: LogicOp, a: P, b: P, l: usize, r: usize) -> PResult<'s> {
-    node(
-        ExprKind::Logic(op, Box::new(a.expr), Box::new(b.expr)),
-        l,
-        r,
-        &[a.height, b.height],
-    )
+    node(ExprKind::Logic(op, Box::new(a.expr), Box::new(b.expr)), l, r, &[a.height, b.height])
 }
 
 /// `a < b <= c` means `a < b and b <= c`, as in Python; the middle operand is pure, so
@@ -249,10 +200,7 @@ pub fn compare_chain<'s>(first: P, rest: Vec<(CmpOp, P)>, l: usize, r: usize) ->
     for (op, right) in rest {
         let lo = left.expr.span.lo as usize;
         let hi = right.expr.span.hi as usize;
-        let next_left = P {
-            expr: right.expr.clone(),
-            height: right.height,
-        };
+        let next_left = P { expr: right.expr.clone(), height: right.height };
         let comparison = node(
             ExprKind::Compare(op, Box::new(left.expr), Box::new(right.expr)),
             lo,
@@ -277,11 +225,7 @@ pub fn compare_chain<'s>(first: P, rest: Vec<(CmpOp, P)>, l: usize, r: usize) ->
 pub fn if_else<'s>(cond: P, then: P, orelse: P, l: usize, r: usize) -> PResult<'s> {
     let heights = [cond.height, then.height, orelse.height];
     node(
-        ExprKind::IfElse {
-            cond: Box::new(cond.expr),
-            then: Box::new(then.expr),
-            orelse: Box::new(orelse.expr),
-        },
+        ExprKind::IfElse { cond: Box::new(cond.expr), then: Box::new(then.expr), orelse: Box::new(orelse.expr) },
         l,
         r,
         &heights,
@@ -289,13 +233,10 @@ pub fn if_else<'s>(cond: P, then: P, orelse: P, l: usize, r: usize) -> PResult<'
 }
 
 pub fn call<'s>(callee: P, args: Vec<(Option<Ident>, P)>, l: usize, r: usize) -> PResult<'s> {
-    let func =
-        match callee.expr.kind {
-            ExprKind::Name(name) => Ident {
-                name,
-                span: callee.expr.span,
-            },
-            _ => return Err(ParseError::User {
+    let func = match callee.expr.kind {
+        ExprKind::Name(name) => Ident { name, span: callee.expr.span },
+        _ => {
+            return Err(ParseError::User {
                 error: LexError(Box::new(
                     Diagnostic::error(
                         Code::E0204,
@@ -303,12 +244,11 @@ pub fn call<'s>(callee: P, args: Vec<(Option<Ident>, P)>, l: usize, r: usize) ->
                         callee.expr.span,
                         "this is not a name",
                     )
-                    .with_help(
-                        "naas has no methods or function values: call a `def` helper by its name",
-                    ),
+                    .with_help("naas has no methods or function values: call a `def` helper by its name"),
                 )),
-            }),
-        };
+            })
+        }
+    };
     let heights: Vec<u32> = args.iter().map(|(_, arg)| arg.height).collect();
     let args = args
         .into_iter()
@@ -321,39 +261,19 @@ pub fn call<'s>(callee: P, args: Vec<(Option<Ident>, P)>, l: usize, r: usize) ->
 }
 
 pub fn index<'s>(base: P, at: P, l: usize, r: usize) -> PResult<'s> {
-    node(
-        ExprKind::Index(Box::new(base.expr), Box::new(at.expr)),
-        l,
-        r,
-        &[base.height, at.height],
-    )
+    node(ExprKind::Index(Box::new(base.expr), Box::new(at.expr)), l, r, &[base.height, at.height])
 }
 
 pub fn field<'s>(base: P, name: Ident, l: usize, r: usize) -> PResult<'s> {
-    node(
-        ExprKind::Field(Box::new(base.expr), name),
-        l,
-        r,
-        &[base.height],
-    )
+    node(ExprKind::Field(Box::new(base.expr), name), l, r, &[base.height])
 }
 
 pub fn tuple<'s>(items: Vec<P>, l: usize, r: usize) -> PResult<'s> {
     let heights: Vec<u32> = items.iter().map(|item| item.height).collect();
-    node(
-        ExprKind::Tuple(items.into_iter().map(|item| item.expr).collect()),
-        l,
-        r,
-        &heights,
-    )
+    node(ExprKind::Tuple(items.into_iter().map(|item| item.expr).collect()), l, r, &heights)
 }
 
 pub fn array<'s>(items: Vec<P>, l: usize, r: usize) -> PResult<'s> {
     let heights: Vec<u32> = items.iter().map(|item| item.height).collect();
-    node(
-        ExprKind::Array(items.into_iter().map(|item| item.expr).collect()),
-        l,
-        r,
-        &heights,
-    )
+    node(ExprKind::Array(items.into_iter().map(|item| item.expr).collect()), l, r, &heights)
 }

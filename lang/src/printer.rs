@@ -5,42 +5,28 @@
 use std::fmt::Write;
 
 use crate::ast::{
-    AggItem, Arg, BinOp, Block, ClassDef, ConstDef, Expr, ExprKind, FunctionDef, Item, LogicOp,
-    Module, Param, Stmt, StmtKind, TypeExpr, TypeExprKind, UnOp,
+    AggItem, Arg, BinOp, Block, ClassDef, ConstDef, Expr, ExprKind, FunctionDef, Item, LogicOp, Module, Param, Stmt,
+    StmtKind, TypeExpr, TypeExprKind, UnOp,
 };
 
 /// Prints a module with the fewest parentheses that preserve its structure.
 pub fn print_module<A>(module: &Module<A>) -> String {
-    Printer {
-        out: String::new(),
-        explicit: false,
-    }
-    .module(module)
+    Printer { out: String::new(), explicit: false }.module(module)
 }
 
 /// Prints a module with every compound subexpression parenthesised.
 pub fn print_module_explicit<A>(module: &Module<A>) -> String {
-    Printer {
-        out: String::new(),
-        explicit: true,
-    }
-    .module(module)
+    Printer { out: String::new(), explicit: true }.module(module)
 }
 
 pub fn print_expr<A>(expr: &Expr<A>) -> String {
-    let mut printer = Printer {
-        out: String::new(),
-        explicit: false,
-    };
+    let mut printer = Printer { out: String::new(), explicit: false };
     printer.expr(expr, 0);
     printer.out
 }
 
 pub fn print_type(ty: &TypeExpr) -> String {
-    let mut printer = Printer {
-        out: String::new(),
-        explicit: false,
-    };
+    let mut printer = Printer { out: String::new(), explicit: false };
     printer.type_expr(ty);
     printer.out
 }
@@ -295,11 +281,7 @@ impl Printer {
             }
             ExprKind::Binary(op, a, b) => {
                 let level = binary_precedence(*op);
-                let (left, right) = if *op == BinOp::Pow {
-                    (PRIMARY, UNARY)
-                } else {
-                    (level, level + 1)
-                };
+                let (left, right) = if *op == BinOp::Pow { (PRIMARY, UNARY) } else { (level, level + 1) };
                 self.expr(a, left);
                 let _ = write!(self.out, " {} ", op.symbol());
                 self.expr(b, right);

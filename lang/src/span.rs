@@ -14,10 +14,7 @@ pub struct Span {
 
 impl Span {
     pub fn new(lo: usize, hi: usize) -> Span {
-        Span {
-            lo: clamp_offset(lo),
-            hi: clamp_offset(hi.max(lo)),
-        }
+        Span { lo: clamp_offset(lo), hi: clamp_offset(hi.max(lo)) }
     }
 
     /// The zero-width span at `at`.
@@ -27,10 +24,7 @@ impl Span {
 
     /// The smallest span covering both `self` and `other`.
     pub fn to(self, other: Span) -> Span {
-        Span {
-            lo: self.lo.min(other.lo),
-            hi: self.hi.max(other.hi),
-        }
+        Span { lo: self.lo.min(other.lo), hi: self.hi.max(other.hi) }
     }
 
     pub fn range(self) -> std::ops::Range<usize> {
@@ -80,10 +74,7 @@ impl<'s> LineIndex<'s> {
     pub fn new(source: &'s str) -> LineIndex<'s> {
         let mut line_starts = vec![0];
         line_starts.extend(source.match_indices('\n').map(|(i, _)| i + 1));
-        LineIndex {
-            source,
-            line_starts,
-        }
+        LineIndex { source, line_starts }
     }
 
     /// The 1-based (line, column) of a byte offset; offsets past the end map to the end.
@@ -91,10 +82,7 @@ impl<'s> LineIndex<'s> {
         let offset = (offset as usize).min(self.source.len());
         let line = self.line_starts.partition_point(|&start| start <= offset) - 1;
         let start = self.line_starts[line];
-        let column = self
-            .source
-            .get(start..offset)
-            .map_or(offset - start, |s| s.chars().count());
+        let column = self.source.get(start..offset).map_or(offset - start, |s| s.chars().count());
         (line + 1, column + 1)
     }
 }

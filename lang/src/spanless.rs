@@ -2,10 +2,7 @@
 //! module to the empty span at 0, so that trees parsed from different texts compare equal
 //! when they have the same structure.
 
-use crate::ast::{
-    AggItem, Arg, Block, Expr, ExprKind, Ident, Item, Module, Stmt, StmtKind, TypeExpr,
-    TypeExprKind,
-};
+use crate::ast::{AggItem, Arg, Block, Expr, ExprKind, Ident, Item, Module, Stmt, StmtKind, TypeExpr, TypeExprKind};
 use crate::span::Span;
 
 pub fn erase_spans(module: &mut Module) {
@@ -124,20 +121,13 @@ fn stmt(stmt: &mut Stmt) {
 fn expr(e: &mut Expr) {
     e.span = Span::default();
     match &mut e.kind {
-        ExprKind::Int(_)
-        | ExprKind::Float(_)
-        | ExprKind::Bool(_)
-        | ExprKind::Name(_)
-        | ExprKind::Const(_) => {}
+        ExprKind::Int(_) | ExprKind::Float(_) | ExprKind::Bool(_) | ExprKind::Name(_) | ExprKind::Const(_) => {}
         ExprKind::Unary(_, a) => expr(a),
         ExprKind::Field(a, name) => {
             expr(a);
             ident(name);
         }
-        ExprKind::Binary(_, a, b)
-        | ExprKind::Compare(_, a, b)
-        | ExprKind::Logic(_, a, b)
-        | ExprKind::Index(a, b) => {
+        ExprKind::Binary(_, a, b) | ExprKind::Compare(_, a, b) | ExprKind::Logic(_, a, b) | ExprKind::Index(a, b) => {
             expr(a);
             expr(b);
         }

@@ -23,12 +23,12 @@ fn int_literal(text: &str) -> Result<u64, RawLexError> {
         _ => (10, digits.as_str()),
     };
     if body.is_empty() {
-        return Err(RawLexError::BadNumber(format!(
-            "`{text}` has no digits after its prefix"
-        )));
+        return Err(RawLexError::BadNumber(format!("`{text}` has no digits after its prefix")));
     }
     u64::from_str_radix(body, radix).map_err(|_| {
-        RawLexError::BadNumber(format!("integer literal `{text}` does not fit in 64 bits (the largest is 18446744073709551615)"))
+        RawLexError::BadNumber(format!(
+            "integer literal `{text}` does not fit in 64 bits (the largest is 18446744073709551615)"
+        ))
     })
 }
 
@@ -36,9 +36,7 @@ fn float_literal(text: &str) -> Result<f64, RawLexError> {
     let digits: String = text.chars().filter(|&c| c != '_').collect();
     match digits.parse::<f64>() {
         Ok(value) if value.is_finite() => Ok(value),
-        _ => Err(RawLexError::BadNumber(format!(
-            "float literal `{text}` is out of range for f64"
-        ))),
+        _ => Err(RawLexError::BadNumber(format!("float literal `{text}` is out of range for f64"))),
     }
 }
 

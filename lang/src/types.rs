@@ -23,16 +23,8 @@ pub enum FloatTy {
 }
 
 impl IntTy {
-    pub const ALL: [IntTy; 8] = [
-        IntTy::I8,
-        IntTy::I16,
-        IntTy::I32,
-        IntTy::I64,
-        IntTy::U8,
-        IntTy::U16,
-        IntTy::U32,
-        IntTy::U64,
-    ];
+    pub const ALL: [IntTy; 8] =
+        [IntTy::I8, IntTy::I16, IntTy::I32, IntTy::I64, IntTy::U8, IntTy::U16, IntTy::U32, IntTy::U64];
 
     pub fn bits(self) -> u32 {
         match self {
@@ -126,11 +118,7 @@ impl PartialEq for RecordType {
 
 impl RecordType {
     pub fn field(&self, name: &str) -> Option<(usize, &Type)> {
-        self.fields
-            .iter()
-            .enumerate()
-            .find(|(_, (field, _))| field == name)
-            .map(|(i, (_, ty))| (i, ty))
+        self.fields.iter().enumerate().find(|(_, (field, _))| field == name).map(|(i, (_, ty))| (i, ty))
     }
 }
 
@@ -184,16 +172,9 @@ impl Type {
             Type::Bool => 1,
             Type::Int(ty) => u64::from(ty.bits() / 8),
             Type::Float(ty) => u64::from(ty.bits() / 8),
-            Type::Tuple(items) => items
-                .iter()
-                .map(Type::size_bytes)
-                .fold(0, u64::saturating_add),
+            Type::Tuple(items) => items.iter().map(Type::size_bytes).fold(0, u64::saturating_add),
             Type::Array(elem, len) => elem.size_bytes().saturating_mul(u64::from(*len)),
-            Type::Record(record) => record
-                .fields
-                .iter()
-                .map(|(_, ty)| ty.size_bytes())
-                .fold(0, u64::saturating_add),
+            Type::Record(record) => record.fields.iter().map(|(_, ty)| ty.size_bytes()).fold(0, u64::saturating_add),
             Type::Var(_, VarKind::Int) | Type::Var(_, VarKind::Float) => 8,
             Type::Error => 0,
         }
@@ -202,16 +183,9 @@ impl Type {
     /// The number of scalar slots in a value of this type (an array of 4 pairs has 8).
     pub fn scalar_count(&self) -> u64 {
         match self {
-            Type::Tuple(items) => items
-                .iter()
-                .map(Type::scalar_count)
-                .fold(0, u64::saturating_add),
+            Type::Tuple(items) => items.iter().map(Type::scalar_count).fold(0, u64::saturating_add),
             Type::Array(elem, len) => elem.scalar_count().saturating_mul(u64::from(*len)),
-            Type::Record(record) => record
-                .fields
-                .iter()
-                .map(|(_, ty)| ty.scalar_count())
-                .fold(0, u64::saturating_add),
+            Type::Record(record) => record.fields.iter().map(|(_, ty)| ty.scalar_count()).fold(0, u64::saturating_add),
             _ => 1,
         }
     }

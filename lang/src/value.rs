@@ -25,14 +25,9 @@ impl Value {
             Type::Float(float) => Value::Float(*float, 0.0),
             Type::Tuple(items) => Value::Tuple(items.iter().map(Value::zero).collect()),
             Type::Array(elem, len) => Value::Array(vec![Value::zero(elem); *len as usize]),
-            Type::Record(record) => Value::Record(
-                record.clone(),
-                record
-                    .fields
-                    .iter()
-                    .map(|(_, ty)| Value::zero(ty))
-                    .collect(),
-            ),
+            Type::Record(record) => {
+                Value::Record(record.clone(), record.fields.iter().map(|(_, ty)| Value::zero(ty)).collect())
+            }
         }
     }
 

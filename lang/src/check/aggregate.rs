@@ -19,20 +19,11 @@ pub fn check_aggregate(
     def: &AggregateDef,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<(Aggregate, PartCalls)> {
-    if env
-        .item(&def.name.name)
-        .is_none_or(|(_, span)| span != def.name.span)
-    {
+    if env.item(&def.name.name).is_none_or(|(_, span)| span != def.name.span) {
         // A duplicate or reserved name, already reported.
         return None;
     }
-    let (params, ret) = env.signature(
-        &def.name.name,
-        &def.params,
-        def.ret.as_ref(),
-        def.span,
-        diagnostics,
-    );
+    let (params, ret) = env.signature(&def.name.name, &def.params, def.ret.as_ref(), def.span, diagnostics);
     let custom = def.body.iter().any(|item| match item {
         AggItem::Def(_) => true,
         AggItem::Stmt(stmt) => is_identity(stmt),
@@ -83,12 +74,7 @@ fn check_builtin(
         );
         return None;
     };
-    let mut checker = FnChecker::new(
-        env,
-        diagnostics,
-        ret.clone(),
-        def.ret.as_ref().map(|ty| ty.span),
-    );
+    let mut checker = FnChecker::new(env, diagnostics, ret.clone(), def.ret.as_ref().map(|ty| ty.span));
     let mut locals = Vec::new();
     for (param, (name, ty)) in def.params.iter().zip(params) {
         if checker.names.contains_key(&name) || !checker.local_name_allowed(&param.name) {
@@ -96,45 +82,29 @@ fn check_builtin(
         }
         let id = checker.declare(&name, ty.clone(), LocalKind::Param, param.name.span);
         checker.mark_assigned(id);
-        locals.push(Local {
-            name,
-            ty,
-            kind: LocalKind::Param,
-            span: param.name.span,
-        });
+        locals.push(Local { name, ty, kind: LocalKind::Param, span: param.name.span });
     }
     checker.agg = AggMode::Return;
     let checked = checker.expr(result);
-    if !checked.ty().is_error()
-        && !ret.is_error()
-        && checker.infer.unify(checked.ty(), &ret).is_err()
-    {
+    if !checked.ty().is_error() && !ret.is_error() && checker.infer.unify(checked.ty(), &ret).is_err() {
         let found = checker.infer.display(checked.ty());
         let mut diagnostic = Diagnostic::error(
             Code::E0201,
-            format!(
-                "aggregate `{}` returns `{found}` but declares `{ret}`",
-                def.name.name
-            ),
+            format!("aggregate `{}` returns `{found}` but declares `{ret}`", def.name.name),
             result.span,
             format!("this is `{found}`"),
         );
         if let Some(ty) = &def.ret {
             diagnostic = diagnostic.with_label(ty.span, "declared here");
         }
-        checker.error(diagnostic.with_help(
-            "`sum` of signed integers is i64, of unsigned u64; `avg` is f64; `count()` is u64",
-        ));
+        checker.error(
+            diagnostic.with_help("`sum` of signed integers is i64, of unsigned u64; `avg` is f64; `count()` is u64"),
+        );
     }
     if checker.agg_calls == 0 {
         checker.error(
-            Diagnostic::error(
-                Code::E0404,
-                "the result uses no aggregate call",
-                result.span,
-                "constant result",
-            )
-            .with_help("combine aggregate calls such as `sum(x)`, `count()`, `min(x)`"),
+            Diagnostic::error(Code::E0404, "the result uses no aggregate call", result.span, "constant result")
+                .with_help("combine aggregate calls such as `sum(x)`, `count()`, `min(x)`"),
         );
     }
     let mut expr = checked.expr;
@@ -164,7 +134,12 @@ fn check_custom(
             AggItem::Stmt(stmt) if is_identity(stmt) => {
                 if let StmtKind::Assign { value, .. } = &stmt.kind {
                     if identity.is_some() {
-                        diagnostics.push(Diagnostic::error(Code::E0102, "`identity` is defined twice", stmt.span, "again here"));
+                        diagnostics.push(Diagnostic::error(
+                            Code::E0102,
+                            "`identity` is defined twice",
+                            stmt.span,
+                            "again here",
+                        ));
                     }
                     identity = Some((value, stmt.span));
                 }
@@ -202,8 +177,13 @@ fn check_custom(
                 };
                 if let Some(first) = parts[slot] {
                     diagnostics.push(
-                        Diagnostic::error(Code::E0102, format!("`{}` is defined twice", part.name.name), part.name.span, "again here")
-                            .with_label(first.name.span, "first defined here"),
+                        Diagnostic::error(
+                            Code::E0102,
+                            format!("`{}` is defined twice", part.name.name),
+                            part.name.span,
+                            "again here",
+                        )
+                        .with_label(first.name.span, "first defined here"),
                     );
                     continue;
                 }
@@ -212,15 +192,12 @@ fn check_custom(
         }
     }
     let [lift, merge, finish] = parts;
-    let missing: Vec<&str> = [
-        (identity.is_none(), "`identity`"),
-        (lift.is_none(), "`lift`"),
-        (merge.is_none(), "`merge`"),
-    ]
-    .into_iter()
-    .filter(|(missing, _)| *missing)
-    .map(|(_, name)| name)
-    .collect();
+    let missing: Vec<&str> =
+        [(identity.is_none(), "`identity`"), (lift.is_none(), "`lift`"), (merge.is_none(), "`merge`")]
+            .into_iter()
+            .filter(|(missing, _)| *missing)
+            .map(|(_, name)| name)
+            .collect();
     if !missing.is_empty() {
         diagnostics.push(
             Diagnostic::error(
@@ -232,19 +209,12 @@ fn check_custom(
             .with_help("a custom aggregate defines `identity = <state>`, `def lift(...) -> S` and `def merge(a: S, b: S) -> S`"),
         );
     }
-    let (Some((identity_expr, identity_span)), Some(lift), Some(merge)) = (identity, lift, merge)
-    else {
+    let (Some((identity_expr, identity_span)), Some(lift), Some(merge)) = (identity, lift, merge) else {
         return None;
     };
 
     let name = &def.name.name;
-    let (lift_params, state) = env.signature(
-        "lift",
-        &lift.params,
-        lift.ret.as_ref(),
-        lift.span,
-        diagnostics,
-    );
+    let (lift_params, state) = env.signature("lift", &lift.params, lift.ret.as_ref(), lift.span, diagnostics);
     let agg_types: Vec<&Type> = params.iter().map(|(_, ty)| ty).collect();
     let lift_types: Vec<&Type> = lift_params.iter().map(|(_, ty)| ty).collect();
     if agg_types != lift_types && !agg_types.iter().chain(&lift_types).any(|ty| ty.is_error()) {
@@ -255,25 +225,13 @@ fn check_custom(
                 lift.span,
                 format!("takes ({})", join_types(&lift_types)),
             )
-            .with_label(
-                def.span,
-                format!("the aggregate takes ({})", join_types(&agg_types)),
-            ),
+            .with_label(def.span, format!("the aggregate takes ({})", join_types(&agg_types))),
         );
     }
-    let (merge_params, merge_ret) = env.signature(
-        "merge",
-        &merge.params,
-        merge.ret.as_ref(),
-        merge.span,
-        diagnostics,
-    );
+    let (merge_params, merge_ret) = env.signature("merge", &merge.params, merge.ret.as_ref(), merge.span, diagnostics);
     let state_pair = [state.clone(), state.clone()];
     let merge_types: Vec<Type> = merge_params.iter().map(|(_, ty)| ty.clone()).collect();
-    if !state.is_error()
-        && (merge_types != state_pair || merge_ret != state)
-        && !merge_ret.is_error()
-    {
+    if !state.is_error() && (merge_types != state_pair || merge_ret != state) && !merge_ret.is_error() {
         diagnostics.push(
             Diagnostic::error(
                 Code::E0402,
@@ -285,13 +243,7 @@ fn check_custom(
         );
     }
     let finish_sig = finish.map(|finish| {
-        let (params, ret) = env.signature(
-            "finish",
-            &finish.params,
-            finish.ret.as_ref(),
-            finish.span,
-            diagnostics,
-        );
+        let (params, ret) = env.signature("finish", &finish.params, finish.ret.as_ref(), finish.span, diagnostics);
         (finish, params, ret)
     });
     match &finish_sig {
@@ -325,12 +277,7 @@ fn check_custom(
     let identity_value = {
         let mut checker = FnChecker::for_constant(env, diagnostics);
         let checked = checker.expr(identity_expr);
-        checker.expect(
-            checked.ty(),
-            &state,
-            identity_expr.span,
-            "the identity (the state type)",
-        );
+        checker.expect(checked.ty(), &state, identity_expr.span, "the identity (the state type)");
         let mut expr = checked.expr;
         checker.finish_expr(&mut expr);
         if checker.has_errors() {
@@ -339,11 +286,7 @@ fn check_custom(
             match consteval::eval(&expr) {
                 Ok(value) => Some(value),
                 Err(error) => {
-                    diagnostics.push(
-                        error
-                            .into_diagnostic()
-                            .with_note("`identity` must be a constant"),
-                    );
+                    diagnostics.push(error.into_diagnostic().with_note("`identity` must be a constant"));
                     None
                 }
             }
@@ -351,27 +294,25 @@ fn check_custom(
     };
 
     let mut part_calls = Vec::new();
-    let mut check_part = |part: &FunctionDef,
-                          params: Vec<(String, Type)>,
-                          ret: Type,
-                          diagnostics: &mut Vec<Diagnostic>| {
-        let idents: Vec<&Ident> = part.params.iter().map(|p| &p.name).collect();
-        let checked = check_body(
-            env,
-            &part.name.name,
-            part.span,
-            &idents,
-            params,
-            ret,
-            part.ret.as_ref(),
-            &part.body,
-            diagnostics,
-        );
-        checked.map(|(function, calls): (Function, _)| {
-            part_calls.push((format!("{name}.{}", part.name.name), calls));
-            function
-        })
-    };
+    let mut check_part =
+        |part: &FunctionDef, params: Vec<(String, Type)>, ret: Type, diagnostics: &mut Vec<Diagnostic>| {
+            let idents: Vec<&Ident> = part.params.iter().map(|p| &p.name).collect();
+            let checked = check_body(
+                env,
+                &part.name.name,
+                part.span,
+                &idents,
+                params,
+                ret,
+                part.ret.as_ref(),
+                &part.body,
+                diagnostics,
+            );
+            checked.map(|(function, calls): (Function, _)| {
+                part_calls.push((format!("{name}.{}", part.name.name), calls));
+                function
+            })
+        };
     let lift_fn = check_part(lift, lift_params, state.clone(), diagnostics);
     let merge_fn = check_part(merge, merge_params, merge_ret, diagnostics);
     let finish_fn = match finish_sig {
@@ -382,12 +323,7 @@ fn check_custom(
         .params
         .iter()
         .zip(params)
-        .map(|(param, (name, ty))| Local {
-            name,
-            ty,
-            kind: LocalKind::Param,
-            span: param.name.span,
-        })
+        .map(|(param, (name, ty))| Local { name, ty, kind: LocalKind::Param, span: param.name.span })
         .collect();
     let aggregate = Aggregate {
         name: name.clone(),
@@ -407,9 +343,5 @@ fn check_custom(
 }
 
 fn join_types(types: &[&Type]) -> String {
-    types
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
+    types.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
 }

@@ -53,14 +53,8 @@ pub fn check_bounds(
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Vec<Cost> {
     let recursive = find_recursion(graph, diagnostics);
-    let by_name: HashMap<&str, &Function> =
-        functions.iter().map(|f| (f.name.as_str(), f)).collect();
-    let mut costs = CostTable {
-        functions: &by_name,
-        known: HashMap::new(),
-        recursive: &recursive,
-        graph,
-    };
+    let by_name: HashMap<&str, &Function> = functions.iter().map(|f| (f.name.as_str(), f)).collect();
+    let mut costs = CostTable { functions: &by_name, known: HashMap::new(), recursive: &recursive, graph };
 
     let mut reports = Vec::new();
     for function in functions {
@@ -73,16 +67,9 @@ pub fn check_bounds(
             AggregateForm::Builtin { result } => {
                 let mut lift = 0u128;
                 let mut merge = 0u128;
-                let mut counter = ExprCoster {
-                    table: &mut costs,
-                    heaviest: None,
-                };
+                let mut counter = ExprCoster { table: &mut costs, heaviest: None };
                 let finish = counter.builtin_result(result, &mut lift, &mut merge);
-                let frame = aggregate
-                    .params
-                    .iter()
-                    .map(|p| p.ty.size_bytes())
-                    .fold(0, u64::saturating_add);
+                let frame = aggregate.params.iter().map(|p| p.ty.size_bytes()).fold(0, u64::saturating_add);
                 for (part, ops) in [("lift", lift), ("merge", merge), ("finish", finish)] {
                     reports.push(Cost {
                         name: format!("{}.{part}", aggregate.name),
@@ -93,14 +80,7 @@ pub fn check_bounds(
                 }
             }
             AggregateForm::Custom(custom) => {
-                for part in [
-                    Some(&custom.lift),
-                    Some(&custom.merge),
-                    custom.finish.as_ref(),
-                ]
-                .into_iter()
-                .flatten()
-                {
+                for part in [Some(&custom.lift), Some(&custom.merge), custom.finish.as_ref()].into_iter().flatten() {
                     let name = format!("{}.{}", aggregate.name, part.name);
                     if let Some(report) = costs.report_function(&name, part) {
                         reports.push(report);
@@ -127,8 +107,7 @@ pub fn check_bounds(
             )
             .with_help("shrink the loop bounds, or raise the budget with `--max-ops`");
             if let Some((ops, span)) = heaviest {
-                diagnostic =
-                    diagnostic.with_label(span, format!("this loop costs up to {ops} operations"));
+                diagnostic = diagnostic.with_label(span, format!("this loop costs up to {ops} operations"));
             }
             diagnostics.push(diagnostic);
         }
@@ -155,14 +134,10 @@ fn part_function<'a>(aggregates: &'a [Aggregate], name: &str) -> Option<&'a Func
     let (aggregate, part) = name.split_once('.')?;
     let aggregate = aggregates.iter().find(|a| a.name == aggregate)?;
     match &aggregate.form {
-        AggregateForm::Custom(custom) => [
-            Some(&custom.lift),
-            Some(&custom.merge),
-            custom.finish.as_ref(),
-        ]
-        .into_iter()
-        .flatten()
-        .find(|f| f.name == part),
+        AggregateForm::Custom(custom) => [Some(&custom.lift), Some(&custom.merge), custom.finish.as_ref()]
+            .into_iter()
+            .flatten()
+            .find(|f| f.name == part),
         AggregateForm::Builtin { .. } => None,
     }
 }
@@ -200,10 +175,7 @@ fn find_recursion(graph: &CallGraph, diagnostics: &mut Vec<Diagnostic>) -> HashS
                     stack.push((callee.as_str(), 0));
                 }
                 Some(Mark::Active) => {
-                    let start = stack
-                        .iter()
-                        .position(|(n, _)| *n == callee.as_str())
-                        .unwrap_or(0);
+                    let start = stack.iter().position(|(n, _)| *n == callee.as_str()).unwrap_or(0);
                     let cycle: Vec<&str> = stack[start..].iter().map(|(n, _)| *n).collect();
                     if cycle.iter().any(|n| recursive.contains(*n)) {
                         continue;
@@ -224,22 +196,12 @@ fn recursion_error(graph: &CallGraph, cycle: &[&str], closing: Span) -> Diagnost
     let message = if cycle.len() == 1 {
         format!("`{}` calls itself", cycle[0])
     } else {
-        format!(
-            "recursive call cycle: {}",
-            path.iter()
-                .map(|n| format!("`{n}`"))
-                .collect::<Vec<_>>()
-                .join(" -> ")
-        )
+        format!("recursive call cycle: {}", path.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(" -> "))
     };
     let mut diagnostic = Diagnostic::error(Code::E0302, message, closing, "this call closes the cycle")
         .with_help("recursion is not allowed because every call must terminate within a known bound; use a `for` loop over a constant range");
     for pair in path.windows(2).take(cycle.len().saturating_sub(1)) {
-        if let Some((_, span)) = graph
-            .callees(pair[0])
-            .iter()
-            .find(|(callee, _)| callee == pair[1])
-        {
+        if let Some((_, span)) = graph.callees(pair[0]).iter().find(|(callee, _)| callee == pair[1]) {
             diagnostic = diagnostic.with_label(*span, format!("`{}` calls `{}`", pair[0], pair[1]));
         }
     }
@@ -271,18 +233,13 @@ impl CostTable<'_> {
                 .callees(&current)
                 .iter()
                 .map(|(callee, _)| callee.clone())
-                .filter(|callee| {
-                    !self.known.contains_key(callee) && !self.recursive.contains(callee)
-                })
+                .filter(|callee| !self.known.contains_key(callee) && !self.recursive.contains(callee))
                 .filter(|callee| self.functions.contains_key(callee.as_str()))
                 .collect();
             if pending.is_empty() || pending.iter().any(|callee| stack.contains(callee)) {
                 let cost = match self.functions.get(current.as_str()) {
                     Some(function) => {
-                        let mut coster = ExprCoster {
-                            table: self,
-                            heaviest: None,
-                        };
+                        let mut coster = ExprCoster { table: self, heaviest: None };
                         coster.block(&function.body)
                     }
                     None => 0,
@@ -301,30 +258,15 @@ impl CostTable<'_> {
             self.function_cost(name)?
         } else {
             // Aggregate parts are not callable, so they are never on a cycle.
-            let mut coster = ExprCoster {
-                table: self,
-                heaviest: None,
-            };
+            let mut coster = ExprCoster { table: self, heaviest: None };
             coster.block(&function.body)
         };
-        let frame_bytes = function
-            .locals
-            .iter()
-            .map(|local| local.ty.size_bytes())
-            .fold(0, u64::saturating_add);
-        Some(Cost {
-            name: name.to_string(),
-            span: function.span,
-            ops,
-            frame_bytes,
-        })
+        let frame_bytes = function.locals.iter().map(|local| local.ty.size_bytes()).fold(0, u64::saturating_add);
+        Some(Cost { name: name.to_string(), span: function.span, ops, frame_bytes })
     }
 
     fn heaviest_loop(&mut self, function: &Function) -> Option<(u128, Span)> {
-        let mut coster = ExprCoster {
-            table: self,
-            heaviest: None,
-        };
+        let mut coster = ExprCoster { table: self, heaviest: None };
         coster.block(&function.body);
         coster.heaviest
     }
@@ -338,31 +280,24 @@ struct ExprCoster<'t, 'a> {
 
 impl ExprCoster<'_, '_> {
     fn block(&mut self, block: &Block<Type>) -> u128 {
-        block
-            .iter()
-            .map(|stmt| self.stmt(stmt))
-            .fold(0, u128::saturating_add)
+        block.iter().map(|stmt| self.stmt(stmt)).fold(0, u128::saturating_add)
     }
 
     fn stmt(&mut self, stmt: &Stmt<Type>) -> u128 {
         match &stmt.kind {
             StmtKind::Expr(e) => self.expr(e),
-            StmtKind::Assign { target, value } => self
-                .expr(value)
-                .saturating_add(self.place(target))
-                .saturating_add(u128::from(value.ty.scalar_count())),
-            StmtKind::AnnAssign { value, .. } => value.as_ref().map_or(0, |v| {
-                self.expr(v).saturating_add(u128::from(v.ty.scalar_count()))
-            }),
-            StmtKind::AugAssign { target, value, .. } => self
-                .expr(value)
-                .saturating_add(self.place(target))
-                .saturating_add(2),
+            StmtKind::Assign { target, value } => {
+                self.expr(value).saturating_add(self.place(target)).saturating_add(u128::from(value.ty.scalar_count()))
+            }
+            StmtKind::AnnAssign { value, .. } => {
+                value.as_ref().map_or(0, |v| self.expr(v).saturating_add(u128::from(v.ty.scalar_count())))
+            }
+            StmtKind::AugAssign { target, value, .. } => {
+                self.expr(value).saturating_add(self.place(target)).saturating_add(2)
+            }
             StmtKind::If { branches, orelse } => {
-                let conditions = branches
-                    .iter()
-                    .map(|(cond, _)| self.expr(cond).saturating_add(1))
-                    .fold(0, u128::saturating_add);
+                let conditions =
+                    branches.iter().map(|(cond, _)| self.expr(cond).saturating_add(1)).fold(0, u128::saturating_add);
                 let mut heaviest_branch = orelse.as_ref().map_or(0, |body| self.block(body));
                 for (_, body) in branches {
                     heaviest_branch = heaviest_branch.max(self.block(body));
@@ -372,9 +307,7 @@ impl ExprCoster<'_, '_> {
             StmtKind::For { iter, body, .. } => {
                 let trips = trip_count_of(iter);
                 let per_trip = self.block(body).saturating_add(1);
-                let total = self
-                    .expr(iter)
-                    .saturating_add(trips.saturating_mul(per_trip));
+                let total = self.expr(iter).saturating_add(trips.saturating_mul(per_trip));
                 if self.heaviest.is_none_or(|(ops, _)| total > ops) {
                     self.heaviest = Some((total, stmt.span));
                 }
@@ -390,15 +323,9 @@ impl ExprCoster<'_, '_> {
     /// The cost of computing where an assignment writes (its index expressions).
     fn place(&mut self, target: &Expr<Type>) -> u128 {
         match &target.kind {
-            ExprKind::Index(base, index) => self
-                .place(base)
-                .saturating_add(self.expr(index))
-                .saturating_add(1),
+            ExprKind::Index(base, index) => self.place(base).saturating_add(self.expr(index)).saturating_add(1),
             ExprKind::Field(base, _) => self.place(base),
-            ExprKind::Tuple(items) => items
-                .iter()
-                .map(|item| self.place(item))
-                .fold(0, u128::saturating_add),
+            ExprKind::Tuple(items) => items.iter().map(|item| self.place(item)).fold(0, u128::saturating_add),
             _ => 0,
         }
     }
@@ -407,24 +334,14 @@ impl ExprCoster<'_, '_> {
         match &expr.kind {
             ExprKind::Int(_) | ExprKind::Float(_) | ExprKind::Bool(_) | ExprKind::Name(_) => 0,
             ExprKind::Const(_) => u128::from(expr.ty.scalar_count()).saturating_sub(1),
-            ExprKind::Unary(_, operand) | ExprKind::Field(operand, _) => {
-                self.expr(operand).saturating_add(1)
-            }
+            ExprKind::Unary(_, operand) | ExprKind::Field(operand, _) => self.expr(operand).saturating_add(1),
             ExprKind::Binary(_, a, b) => {
-                let own = if matches!(expr.ty, Type::Array(..)) {
-                    u128::from(expr.ty.scalar_count())
-                } else {
-                    1
-                };
-                self.expr(a)
-                    .saturating_add(self.expr(b))
-                    .saturating_add(own)
+                let own = if matches!(expr.ty, Type::Array(..)) { u128::from(expr.ty.scalar_count()) } else { 1 };
+                self.expr(a).saturating_add(self.expr(b)).saturating_add(own)
             }
             ExprKind::Compare(_, a, b) => {
                 let own = u128::from(a.ty.scalar_count());
-                self.expr(a)
-                    .saturating_add(self.expr(b))
-                    .saturating_add(own)
+                self.expr(a).saturating_add(self.expr(b)).saturating_add(own)
             }
             ExprKind::Logic(_, a, b) | ExprKind::Index(a, b) => {
                 self.expr(a).saturating_add(self.expr(b)).saturating_add(1)
@@ -434,16 +351,10 @@ impl ExprCoster<'_, '_> {
                 self.expr(cond).saturating_add(1).saturating_add(branches)
             }
             ExprKind::Call { func, args } => {
-                let args_cost = args
-                    .iter()
-                    .map(|arg| self.expr(arg.value()))
-                    .fold(0, u128::saturating_add);
+                let args_cost = args.iter().map(|arg| self.expr(arg.value())).fold(0, u128::saturating_add);
                 let own = if self.table.functions.contains_key(func.name.as_str()) {
                     // A recursive callee was reported already; count it as one operation.
-                    self.table
-                        .function_cost(&func.name)
-                        .unwrap_or(0)
-                        .saturating_add(1)
+                    self.table.function_cost(&func.name).unwrap_or(0).saturating_add(1)
                 } else {
                     (args.len().max(2) - 1) as u128
                 };
@@ -462,10 +373,7 @@ impl ExprCoster<'_, '_> {
     fn builtin_result(&mut self, expr: &Expr<Type>, lift: &mut u128, merge: &mut u128) -> u128 {
         match &expr.kind {
             ExprKind::Call { func, args } if is_aggregate_call(&func.name, args) => {
-                let arg_cost = args
-                    .iter()
-                    .map(|arg| self.expr(arg.value()))
-                    .fold(0, u128::saturating_add);
+                let arg_cost = args.iter().map(|arg| self.expr(arg.value())).fold(0, u128::saturating_add);
                 let fields = if func.name == "avg" { 2 } else { 1 };
                 *lift = lift.saturating_add(arg_cost).saturating_add(fields);
                 *merge = merge.saturating_add(fields);
@@ -480,9 +388,7 @@ impl ExprCoster<'_, '_> {
                 .map(|item| self.builtin_result(item, lift, merge))
                 .fold(0, u128::saturating_add)
                 .saturating_add(items.len() as u128),
-            ExprKind::Unary(_, a) | ExprKind::Field(a, _) => {
-                self.builtin_result(a, lift, merge).saturating_add(1)
-            }
+            ExprKind::Unary(_, a) | ExprKind::Field(a, _) => self.builtin_result(a, lift, merge).saturating_add(1),
             ExprKind::Binary(_, a, b)
             | ExprKind::Compare(_, a, b)
             | ExprKind::Logic(_, a, b)

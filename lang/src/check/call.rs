@@ -69,27 +69,12 @@ impl FnChecker<'_> {
                 );
             }
             for (arg, (param, ty)) in checked.iter().zip(&signature.params) {
-                self.expect(
-                    arg.ty(),
-                    ty,
-                    arg.expr.span,
-                    &format!("parameter `{param}` of `{name}`"),
-                );
+                self.expect(arg.ty(), ty, arg.expr.span, &format!("parameter `{param}` of `{name}`"));
             }
             self.calls.push((name.to_string(), func.span));
-            let args = checked
-                .into_iter()
-                .map(|arg| Arg::Positional(arg.expr))
-                .collect();
+            let args = checked.into_iter().map(|arg| Arg::Positional(arg.expr)).collect();
             return Checked {
-                expr: Expr {
-                    kind: ExprKind::Call {
-                        func: func.clone(),
-                        args,
-                    },
-                    span,
-                    ty: signature.ret,
-                },
+                expr: Expr { kind: ExprKind::Call { func: func.clone(), args }, span, ty: signature.ret },
                 untyped: None,
             };
         }
@@ -137,10 +122,7 @@ impl FnChecker<'_> {
         if !ok {
             self.error(Diagnostic::error(
                 Code::E0203,
-                format!(
-                    "`{}` takes {expected} argument(s) but {got} were given",
-                    func.name
-                ),
+                format!("`{}` takes {expected} argument(s) but {got} were given", func.name),
                 span,
                 "wrong number of arguments",
             ));
@@ -162,33 +144,18 @@ impl FnChecker<'_> {
                 (target, untyped) => untyped.at_type(target),
             };
             return match value {
-                Ok(value) => Checked {
-                    expr: Expr {
-                        kind: ExprKind::Const(value),
-                        span,
-                        ty: target,
-                    },
-                    untyped: None,
-                },
+                Ok(value) => Checked { expr: Expr { kind: ExprKind::Const(value), span, ty: target }, untyped: None },
                 Err(message) => {
                     self.error(
-                        Diagnostic::error(
-                            Code::E0205,
-                            message,
-                            arg.expr.span,
-                            "constant out of range",
-                        )
-                        .with_help("a conversion of a constant must not change its value"),
+                        Diagnostic::error(Code::E0205, message, arg.expr.span, "constant out of range")
+                            .with_help("a conversion of a constant must not change its value"),
                     );
                     error(span)
                 }
             };
         }
         let source = self.infer.shallow(arg.ty());
-        let convertible = matches!(
-            source,
-            Type::Bool | Type::Int(_) | Type::Float(_) | Type::Var(..) | Type::Error
-        );
+        let convertible = matches!(source, Type::Bool | Type::Int(_) | Type::Float(_) | Type::Var(..) | Type::Error);
         if !convertible {
             let shown = self.infer.display(&source);
             self.error(Diagnostic::error(
@@ -199,18 +166,8 @@ impl FnChecker<'_> {
             ));
             return error(span);
         }
-        let kind = ExprKind::Call {
-            func: func.clone(),
-            args: vec![Arg::Positional(arg.expr)],
-        };
-        Checked {
-            expr: Expr {
-                kind,
-                span,
-                ty: target,
-            },
-            untyped: None,
-        }
+        let kind = ExprKind::Call { func: func.clone(), args: vec![Arg::Positional(arg.expr)] };
+        Checked { expr: Expr { kind, span, ty: target }, untyped: None }
     }
 
     fn min_max(&mut self, func: &Ident, args: &[Arg], span: Span) -> Checked {
@@ -220,12 +177,7 @@ impl FnChecker<'_> {
         }
         let ty = checked[0].ty().clone();
         for arg in &checked[1..] {
-            self.expect(
-                arg.ty(),
-                &ty,
-                arg.expr.span,
-                &format!("an argument of `{}`", func.name),
-            );
+            self.expect(arg.ty(), &ty, arg.expr.span, &format!("an argument of `{}`", func.name));
         }
         if !self.infer.is_numeric(&ty) && !ty.is_error() {
             let shown = self.infer.display(&ty);
@@ -236,21 +188,8 @@ impl FnChecker<'_> {
                 "only numbers are ordered",
             ));
         }
-        let args = checked
-            .into_iter()
-            .map(|arg| Arg::Positional(arg.expr))
-            .collect();
-        Checked {
-            expr: Expr {
-                kind: ExprKind::Call {
-                    func: func.clone(),
-                    args,
-                },
-                span,
-                ty,
-            },
-            untyped: None,
-        }
+        let args = checked.into_iter().map(|arg| Arg::Positional(arg.expr)).collect();
+        Checked { expr: Expr { kind: ExprKind::Call { func: func.clone(), args }, span, ty }, untyped: None }
     }
 
     fn abs(&mut self, func: &Ident, args: &[Arg], span: Span) -> Checked {
@@ -274,14 +213,8 @@ impl FnChecker<'_> {
                 "not a number",
             ));
         }
-        let kind = ExprKind::Call {
-            func: func.clone(),
-            args: vec![Arg::Positional(arg.expr)],
-        };
-        Checked {
-            expr: Expr { kind, span, ty },
-            untyped: None,
-        }
+        let kind = ExprKind::Call { func: func.clone(), args: vec![Arg::Positional(arg.expr)] };
+        Checked { expr: Expr { kind, span, ty }, untyped: None }
     }
 
     fn len(&mut self, func: &Ident, args: &[Arg], span: Span) -> Checked {
@@ -320,9 +253,7 @@ impl FnChecker<'_> {
                 )
                 .with_help("aggregate calls appear only in `return` of a built-in `aggregate`");
                 if matches!(name, "min" | "max") {
-                    diagnostic = diagnostic.with_note(format!(
-                        "the smaller/larger of two values is `{name}(a, b)`"
-                    ));
+                    diagnostic = diagnostic.with_note(format!("the smaller/larger of two values is `{name}(a, b)`"));
                 }
                 self.error(diagnostic);
                 self.positional_args(name, args);
@@ -356,17 +287,7 @@ impl FnChecker<'_> {
             let ty = self.aggregate_result(name, &arg_ty, arg.expr.span);
             (vec![Arg::Positional(arg.expr)], ty)
         };
-        Checked {
-            expr: Expr {
-                kind: ExprKind::Call {
-                    func: func.clone(),
-                    args,
-                },
-                span,
-                ty,
-            },
-            untyped: None,
-        }
+        Checked { expr: Expr { kind: ExprKind::Call { func: func.clone(), args }, span, ty }, untyped: None }
     }
 
     /// The result type of an aggregate call over values of `arg` (see spec.md, "Built-in aggregates").
@@ -381,19 +302,13 @@ impl FnChecker<'_> {
         // The result type of `sum` depends on the argument's signedness, so a still-open
         // literal type takes its default now.
         if let Type::Var(_, kind) = self.infer.shallow(arg) {
-            let default = if kind == VarKind::Int {
-                Type::I64
-            } else {
-                Type::F64
-            };
+            let default = if kind == VarKind::Int { Type::I64 } else { Type::F64 };
             let _ = self.infer.unify(arg, &default);
         }
         let resolved = self.infer.shallow(arg);
         match (name, &resolved) {
             ("min" | "max", Type::Int(_) | Type::Float(_)) => resolved,
-            ("sum", Type::Int(int)) => {
-                Type::Int(if int.signed() { IntTy::I64 } else { IntTy::U64 })
-            }
+            ("sum", Type::Int(int)) => Type::Int(if int.signed() { IntTy::I64 } else { IntTy::U64 }),
             ("sum", Type::Float(_)) | ("avg", Type::Int(_) | Type::Float(_)) => Type::F64,
             _ => {
                 let shown = self.infer.display(&resolved);
@@ -420,10 +335,7 @@ impl FnChecker<'_> {
             match arg {
                 Arg::Positional(value) => {
                     let checked = self.expr(value);
-                    let example = record
-                        .fields
-                        .first()
-                        .map_or_else(String::new, |(name, _)| format!("{name}=..."));
+                    let example = record.fields.first().map_or_else(String::new, |(name, _)| format!("{name}=..."));
                     self.error(
                         Diagnostic::error(
                             Code::E0207,
@@ -440,12 +352,7 @@ impl FnChecker<'_> {
                     match record.field(&name.name) {
                         Some((index, ty)) => {
                             let ty = ty.clone();
-                            self.expect(
-                                checked.ty(),
-                                &ty,
-                                checked.expr.span,
-                                &format!("field `{}`", name.name),
-                            );
+                            self.expect(checked.ty(), &ty, checked.expr.span, &format!("field `{}`", name.name));
                             if values[index].is_some() {
                                 self.error(Diagnostic::error(
                                     Code::E0207,
@@ -480,11 +387,7 @@ impl FnChecker<'_> {
         if ok && !missing.is_empty() {
             self.error(Diagnostic::error(
                 Code::E0207,
-                format!(
-                    "missing field(s) {} in `{}`",
-                    missing.join(", "),
-                    record.name
-                ),
+                format!("missing field(s) {} in `{}`", missing.join(", "), record.name),
                 span,
                 "every field needs a value",
             ));
@@ -494,26 +397,12 @@ impl FnChecker<'_> {
         }
         let args = values.into_iter().flatten().map(Arg::Positional).collect();
         Checked {
-            expr: Expr {
-                kind: ExprKind::Call {
-                    func: func.clone(),
-                    args,
-                },
-                span,
-                ty: Type::Record(record),
-            },
+            expr: Expr { kind: ExprKind::Call { func: func.clone(), args }, span, ty: Type::Record(record) },
             untyped: None,
         }
     }
 }
 
 fn error(span: Span) -> Checked {
-    Checked {
-        expr: Expr {
-            kind: ExprKind::Tuple(Vec::new()),
-            span,
-            ty: Type::Error,
-        },
-        untyped: None,
-    }
+    Checked { expr: Expr { kind: ExprKind::Tuple(Vec::new()), span, ty: Type::Error }, untyped: None }
 }

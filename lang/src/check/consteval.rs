@@ -26,7 +26,9 @@ impl EvalError {
                 span,
                 "not a constant expression",
             )
-            .with_help("use literals, constants, operators, conversions and constructors; not variables or `def` calls"),
+            .with_help(
+                "use literals, constants, operators, conversions and constructors; not variables or `def` calls",
+            ),
             EvalError::Fault(fault, span) => {
                 Diagnostic::error(Code::E0212, format!("constant evaluation failed: {fault}"), span, "fails here")
             }
@@ -69,25 +71,14 @@ pub fn eval(expr: &Expr<Type>) -> Result<Value, EvalError> {
             }
         }
         ExprKind::Call { func, args } => {
-            let values = args
-                .iter()
-                .map(|arg| eval(arg.value()))
-                .collect::<Result<Vec<_>, _>>()?;
+            let values = args.iter().map(|arg| eval(arg.value())).collect::<Result<Vec<_>, _>>()?;
             match (func.name.as_str(), values.as_slice()) {
-                ("min", [first, rest @ ..]) => Ok(rest
-                    .iter()
-                    .fold(first.clone(), |acc, v| min_max(true, &acc, v))),
-                ("max", [first, rest @ ..]) => Ok(rest
-                    .iter()
-                    .fold(first.clone(), |acc, v| min_max(false, &acc, v))),
+                ("min", [first, rest @ ..]) => Ok(rest.iter().fold(first.clone(), |acc, v| min_max(true, &acc, v))),
+                ("max", [first, rest @ ..]) => Ok(rest.iter().fold(first.clone(), |acc, v| min_max(false, &acc, v))),
                 ("abs", [value]) => Ok(abs(value)),
-                (name, [value]) if super::builtins::conversion_target(name).is_some() => {
-                    Ok(convert(&expr.ty, value))
-                }
+                (name, [value]) if super::builtins::conversion_target(name).is_some() => Ok(convert(&expr.ty, value)),
                 _ => match &expr.ty {
-                    Type::Record(record) if record.name == func.name => {
-                        Ok(Value::Record(record.clone(), values))
-                    }
+                    Type::Record(record) if record.name == func.name => Ok(Value::Record(record.clone(), values)),
                     _ => Err(EvalError::NotConstant(expr.span)),
                 },
             }
@@ -104,12 +95,8 @@ pub fn eval(expr: &Expr<Type>) -> Result<Value, EvalError> {
                 .ok_or(EvalError::NotConstant(expr.span)),
             _ => Err(EvalError::NotConstant(expr.span)),
         },
-        ExprKind::Tuple(items) => Ok(Value::Tuple(
-            items.iter().map(eval).collect::<Result<_, _>>()?,
-        )),
-        ExprKind::Array(items) => Ok(Value::Array(
-            items.iter().map(eval).collect::<Result<_, _>>()?,
-        )),
+        ExprKind::Tuple(items) => Ok(Value::Tuple(items.iter().map(eval).collect::<Result<_, _>>()?)),
+        ExprKind::Array(items) => Ok(Value::Array(items.iter().map(eval).collect::<Result<_, _>>()?)),
     }
 }
 
@@ -122,10 +109,7 @@ pub fn element(base: &Value, index: i128) -> Result<Value, Fault> {
     usize::try_from(index)
         .ok()
         .and_then(|i| items.get(i).cloned())
-        .ok_or(Fault::IndexOutOfBounds {
-            index,
-            len: u32::try_from(items.len()).unwrap_or(u32::MAX),
-        })
+        .ok_or(Fault::IndexOutOfBounds { index, len: u32::try_from(items.len()).unwrap_or(u32::MAX) })
 }
 
 pub fn unary(op: UnOp, value: &Value) -> Value {
@@ -227,17 +211,10 @@ fn equal(a: &Value, b: &Value) -> bool {
 /// `min(a, b)` / `max(a, b)`; floats use IEEE 754-2019 minimum/maximum.
 pub fn min_max(is_min: bool, a: &Value, b: &Value) -> Value {
     match (a, b) {
-        (Value::Int(ty, x), Value::Int(_, y)) => {
-            Value::Int(*ty, if is_min { *x.min(y) } else { *x.max(y) })
+        (Value::Int(ty, x), Value::Int(_, y)) => Value::Int(*ty, if is_min { *x.min(y) } else { *x.max(y) }),
+        (Value::Float(ty, x), Value::Float(_, y)) => {
+            Value::Float(*ty, if is_min { ops::float_min(*x, *y) } else { ops::float_max(*x, *y) })
         }
-        (Value::Float(ty, x), Value::Float(_, y)) => Value::Float(
-            *ty,
-            if is_min {
-                ops::float_min(*x, *y)
-            } else {
-                ops::float_max(*x, *y)
-            },
-        ),
         _ => a.clone(),
     }
 }

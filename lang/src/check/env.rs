@@ -9,10 +9,7 @@ use std::sync::Arc;
 use super::builtins;
 use super::consteval;
 use super::expr::FnChecker;
-use crate::ast::{
-    BinOp, ClassDef, ConstDef, Expr, ExprKind, FunctionDef, Item, Module, TypeExpr, TypeExprKind,
-    UnOp,
-};
+use crate::ast::{BinOp, ClassDef, ConstDef, Expr, ExprKind, FunctionDef, Item, Module, TypeExpr, TypeExprKind, UnOp};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::span::Span;
 use crate::types::{RecordType, Type};
@@ -90,10 +87,7 @@ impl Env {
                         name.span,
                         "defined again here",
                     )
-                    .with_label(
-                        *previous_span,
-                        format!("first defined here as {}", previous.describe()),
-                    )
+                    .with_label(*previous_span, format!("first defined here as {}", previous.describe()))
                     .with_help("rename one of them"),
                 );
                 continue;
@@ -123,10 +117,7 @@ impl Env {
     }
 
     pub fn records_in_order(&self) -> Vec<Arc<RecordType>> {
-        self.record_order
-            .iter()
-            .filter_map(|name| self.records.get(name).cloned())
-            .collect()
+        self.record_order.iter().filter_map(|name| self.records.get(name).cloned()).collect()
     }
 
     /// Every name a program defined, for "did you mean" suggestions.
@@ -134,11 +125,7 @@ impl Env {
         self.items.keys().map(String::as_str)
     }
 
-    pub fn define_const(
-        &mut self,
-        def: &ConstDef,
-        diagnostics: &mut Vec<Diagnostic>,
-    ) -> Option<ConstValue> {
+    pub fn define_const(&mut self, def: &ConstDef, diagnostics: &mut Vec<Diagnostic>) -> Option<ConstValue> {
         let before = diagnostics.len();
         let value = self.evaluate_const(def, diagnostics);
         match value {
@@ -153,11 +140,7 @@ impl Env {
         }
     }
 
-    fn evaluate_const(
-        &self,
-        def: &ConstDef,
-        diagnostics: &mut Vec<Diagnostic>,
-    ) -> Option<ConstValue> {
+    fn evaluate_const(&self, def: &ConstDef, diagnostics: &mut Vec<Diagnostic>) -> Option<ConstValue> {
         let declared = def.ty.as_ref().map(|ty| self.resolve_type(ty, diagnostics));
         let mut checker = FnChecker::for_constant(self, diagnostics);
         let checked = checker.expr(&def.value);
@@ -167,12 +150,7 @@ impl Env {
             }
         }
         if let Some(declared) = &declared {
-            checker.expect(
-                &checked.expr.ty,
-                declared,
-                def.value.span,
-                "the constant's declared type",
-            );
+            checker.expect(&checked.expr.ty, declared, def.value.span, "the constant's declared type");
         }
         let mut expr = checked.expr;
         checker.finish_expr(&mut expr);
@@ -197,10 +175,7 @@ impl Env {
                 diagnostics.push(
                     Diagnostic::error(
                         Code::E0102,
-                        format!(
-                            "field `{}` is declared twice in `{}`",
-                            field.name.name, def.name.name
-                        ),
+                        format!("field `{}` is declared twice in `{}`", field.name.name, def.name.name),
                         field.name.span,
                         "declared again here",
                     )
@@ -217,52 +192,29 @@ impl Env {
         if !ok {
             self.failed.insert(def.name.name.clone());
         }
-        let record = Arc::new(RecordType {
-            name: def.name.name.clone(),
-            fields,
-        });
+        let record = Arc::new(RecordType { name: def.name.name.clone(), fields });
         if Type::Record(record.clone()).size_bytes() > u64::from(MAX_ARRAY_LEN) {
             diagnostics.push(Diagnostic::error(
                 Code::E0305,
-                format!(
-                    "record `{}` is larger than {MAX_ARRAY_LEN} bytes",
-                    def.name.name
-                ),
+                format!("record `{}` is larger than {MAX_ARRAY_LEN} bytes", def.name.name),
                 def.name.span,
                 "too large",
             ));
         }
-        if self
-            .items
-            .get(&def.name.name)
-            .is_some_and(|(kind, _)| *kind == ItemKind::Class)
-        {
+        if self.items.get(&def.name.name).is_some_and(|(kind, _)| *kind == ItemKind::Class) {
             self.record_order.push(def.name.name.clone());
             self.records.insert(def.name.name.clone(), record);
         }
     }
 
     pub fn declare_signature(&mut self, def: &FunctionDef, diagnostics: &mut Vec<Diagnostic>) {
-        let (params, ret) = self.signature(
-            &def.name.name,
-            &def.params,
-            def.ret.as_ref(),
-            def.span,
-            diagnostics,
-        );
+        let (params, ret) = self.signature(&def.name.name, &def.params, def.ret.as_ref(), def.span, diagnostics);
         if self
             .items
             .get(&def.name.name)
             .is_some_and(|(kind, span)| *kind == ItemKind::Function && *span == def.name.span)
         {
-            self.functions.insert(
-                def.name.name.clone(),
-                FnSig {
-                    params,
-                    ret,
-                    span: def.name.span,
-                },
-            );
+            self.functions.insert(def.name.name.clone(), FnSig { params, ret, span: def.name.span });
         }
     }
 
@@ -300,8 +252,13 @@ impl Env {
             Some(ty) => self.resolve_type(ty, diagnostics),
             None => {
                 diagnostics.push(
-                    Diagnostic::error(Code::E0213, format!("`{name}` does not declare its return type"), span, "needs `-> T`")
-                        .with_help("naas functions are pure and always return a value: add `-> T` before the colon"),
+                    Diagnostic::error(
+                        Code::E0213,
+                        format!("`{name}` does not declare its return type"),
+                        span,
+                        "needs `-> T`",
+                    )
+                    .with_help("naas functions are pure and always return a value: add `-> T` before the colon"),
                 );
                 Type::Error
             }
@@ -311,21 +268,12 @@ impl Env {
 
     pub fn resolve_type(&self, ty: &TypeExpr, diagnostics: &mut Vec<Diagnostic>) -> Type {
         match &ty.kind {
-            TypeExprKind::Named(name) => {
-                self.resolve_named_type(&name.name, name.span, diagnostics)
-            }
-            TypeExprKind::Apply { head, args } => {
-                self.resolve_applied_type(head, args, ty.span, diagnostics)
-            }
+            TypeExprKind::Named(name) => self.resolve_named_type(&name.name, name.span, diagnostics),
+            TypeExprKind::Apply { head, args } => self.resolve_applied_type(head, args, ty.span, diagnostics),
         }
     }
 
-    fn resolve_named_type(
-        &self,
-        name: &str,
-        span: Span,
-        diagnostics: &mut Vec<Diagnostic>,
-    ) -> Type {
+    fn resolve_named_type(&self, name: &str, span: Span, diagnostics: &mut Vec<Diagnostic>) -> Type {
         if let Some(ty) = builtins::conversion_target(name) {
             return ty;
         }
@@ -336,20 +284,12 @@ impl Env {
             return Type::Error;
         }
         let diagnostic = match (name, self.items.get(name)) {
-            ("tuple", _) => Diagnostic::error(
-                Code::E0211,
-                "`tuple` needs its element types",
-                span,
-                "incomplete type",
-            )
-            .with_help("write e.g. `tuple[i32, f64]`"),
-            ("array", _) => Diagnostic::error(
-                Code::E0211,
-                "`array` needs an element type and a length",
-                span,
-                "incomplete type",
-            )
-            .with_help("write e.g. `array[i64, 4]`"),
+            ("tuple", _) => Diagnostic::error(Code::E0211, "`tuple` needs its element types", span, "incomplete type")
+                .with_help("write e.g. `tuple[i32, f64]`"),
+            ("array", _) => {
+                Diagnostic::error(Code::E0211, "`array` needs an element type and a length", span, "incomplete type")
+                    .with_help("write e.g. `array[i64, 4]`")
+            }
             (_, Some((ItemKind::Class, defined))) => Diagnostic::error(
                 Code::E0101,
                 format!("class `{name}` is used before its definition"),
@@ -365,25 +305,15 @@ impl Env {
                 "not a type",
             ),
             _ => {
-                let mut diagnostic = Diagnostic::error(
-                    Code::E0103,
-                    format!("unknown type `{name}`"),
-                    span,
-                    "no type has this name",
-                );
-                let known = [
-                    "bool", "i8", "i16", "i32", "i64", "u8", "u16", "u32", "u64", "f32", "f64",
-                    "tuple", "array",
-                ];
-                let candidates = known
-                    .iter()
-                    .copied()
-                    .chain(self.records.keys().map(String::as_str));
+                let mut diagnostic =
+                    Diagnostic::error(Code::E0103, format!("unknown type `{name}`"), span, "no type has this name");
+                let known =
+                    ["bool", "i8", "i16", "i32", "i64", "u8", "u16", "u32", "u64", "f32", "f64", "tuple", "array"];
+                let candidates = known.iter().copied().chain(self.records.keys().map(String::as_str));
                 if let Some(suggestion) = super::expr::closest(name, candidates) {
                     diagnostic = diagnostic.with_help(format!("did you mean `{suggestion}`?"));
                 } else if matches!(name, "int" | "float" | "list") {
-                    diagnostic =
-                        diagnostic.with_help("naas types are sized: i64, f64, array[T, N], ...");
+                    diagnostic = diagnostic.with_help("naas types are sized: i64, f64, array[T, N], ...");
                 }
                 diagnostic
             }
@@ -410,10 +340,7 @@ impl Env {
                     ));
                     return Type::Error;
                 }
-                let items: Vec<Type> = args
-                    .iter()
-                    .map(|arg| self.type_from_expr(arg, diagnostics))
-                    .collect();
+                let items: Vec<Type> = args.iter().map(|arg| self.type_from_expr(arg, diagnostics)).collect();
                 if items.iter().any(Type::is_error) {
                     Type::Error
                 } else {
@@ -425,10 +352,7 @@ impl Env {
                     diagnostics.push(
                         Diagnostic::error(
                             Code::E0211,
-                            format!(
-                                "`array` takes an element type and a length, not {} argument(s)",
-                                args.len()
-                            ),
+                            format!("`array` takes an element type and a length, not {} argument(s)", args.len()),
                             span,
                             "malformed array type",
                         )
@@ -460,8 +384,7 @@ impl Env {
                 }
             }
             other => {
-                let known = builtins::conversion_target(other).is_some()
-                    || self.records.contains_key(other);
+                let known = builtins::conversion_target(other).is_some() || self.records.contains_key(other);
                 let message = if known {
                     format!("`{other}` takes no type arguments")
                 } else {
@@ -485,22 +408,14 @@ impl Env {
             ExprKind::Name(name) => self.resolve_named_type(name, expr.span, diagnostics),
             ExprKind::Index(base, index) => {
                 let ExprKind::Name(head) = &base.kind else {
-                    diagnostics.push(Diagnostic::error(
-                        Code::E0211,
-                        "expected a type",
-                        expr.span,
-                        "not a type",
-                    ));
+                    diagnostics.push(Diagnostic::error(Code::E0211, "expected a type", expr.span, "not a type"));
                     return Type::Error;
                 };
                 let args = match &index.kind {
                     ExprKind::Tuple(items) => items.clone(),
                     _ => vec![(**index).clone()],
                 };
-                let head = crate::ast::Ident {
-                    name: head.clone(),
-                    span: base.span,
-                };
+                let head = crate::ast::Ident { name: head.clone(), span: base.span };
                 self.resolve_applied_type(&head, &args, expr.span, diagnostics)
             }
             _ => {
@@ -519,24 +434,16 @@ impl Env {
     pub fn const_int<A>(&self, expr: &Expr<A>) -> Result<i128, Box<Diagnostic>> {
         let not_constant = |span: Span, why: &str| {
             Box::new(
-                Diagnostic::error(
-                    Code::E0212,
-                    "expected an integer constant expression",
-                    span,
-                    why.to_string(),
-                )
-                .with_help("use integer literals, `const` names and arithmetic on them"),
+                Diagnostic::error(Code::E0212, "expected an integer constant expression", span, why.to_string())
+                    .with_help("use integer literals, `const` names and arithmetic on them"),
             )
         };
         match &expr.kind {
             ExprKind::Int(value) => Ok(*value),
             ExprKind::Name(name) => match self.consts.get(name) {
-                Some(ConstValue::UntypedInt(value))
-                | Some(ConstValue::Typed(Value::Int(_, value), _)) => Ok(*value),
+                Some(ConstValue::UntypedInt(value)) | Some(ConstValue::Typed(Value::Int(_, value), _)) => Ok(*value),
                 Some(_) => Err(not_constant(expr.span, "this constant is not an integer")),
-                None if self.failed.contains(name) => {
-                    Err(not_constant(expr.span, "this constant has errors"))
-                }
+                None if self.failed.contains(name) => Err(not_constant(expr.span, "this constant has errors")),
                 None => match builtins::constant(name) {
                     Some(Value::Int(_, value)) => Ok(value),
                     _ => Err(not_constant(expr.span, "not known at compile time")),
@@ -558,32 +465,21 @@ impl Env {
                     BinOp::Add => x.checked_add(y).ok_or_else(overflow),
                     BinOp::Sub => x.checked_sub(y).ok_or_else(overflow),
                     BinOp::Mul => x.checked_mul(y).ok_or_else(overflow),
-                    BinOp::FloorDiv | BinOp::Mod if y == 0 => {
-                        Err(not_constant(b.span, "division by zero"))
+                    BinOp::FloorDiv | BinOp::Mod if y == 0 => Err(not_constant(b.span, "division by zero")),
+                    BinOp::FloorDiv => x.checked_div(y).map(|_| crate::ops::floor_div_exact(x, y)).ok_or_else(overflow),
+                    BinOp::Mod => {
+                        x.checked_div(y).map(|_| x - crate::ops::floor_div_exact(x, y) * y).ok_or_else(overflow)
                     }
-                    BinOp::FloorDiv => x
-                        .checked_div(y)
-                        .map(|_| crate::ops::floor_div_exact(x, y))
-                        .ok_or_else(overflow),
-                    BinOp::Mod => x
-                        .checked_div(y)
-                        .map(|_| x - crate::ops::floor_div_exact(x, y) * y)
-                        .ok_or_else(overflow),
                     BinOp::Shl => {
-                        let shifted = u32::try_from(y)
-                            .ok()
-                            .filter(|&n| n < 127)
-                            .and_then(|n| x.checked_mul(1i128 << n));
+                        let shifted =
+                            u32::try_from(y).ok().filter(|&n| n < 127).and_then(|n| x.checked_mul(1i128 << n));
                         shifted.ok_or_else(overflow)
                     }
                     BinOp::Shr => Ok(x >> y.clamp(0, 127)),
                     BinOp::BitAnd => Ok(x & y),
                     BinOp::BitOr => Ok(x | y),
                     BinOp::BitXor => Ok(x ^ y),
-                    BinOp::Div | BinOp::Pow => Err(not_constant(
-                        expr.span,
-                        "use `//` and `<<` in integer constants",
-                    )),
+                    BinOp::Div | BinOp::Pow => Err(not_constant(expr.span, "use `//` and `<<` in integer constants")),
                 }
             }
             ExprKind::Const(Value::Int(_, value)) => Ok(*value),
@@ -632,29 +528,22 @@ impl Untyped {
                     ))
                 }
             }
-            (Untyped::Int(value), Type::Float(float)) => Ok(Value::Float(
-                *float,
-                crate::ops::int_to_float(*float, value),
-            )),
+            (Untyped::Int(value), Type::Float(float)) => {
+                Ok(Value::Float(*float, crate::ops::int_to_float(*float, value)))
+            }
             (Untyped::Float(value), Type::Float(float)) => {
                 let rounded = crate::ops::float_round(*float, value);
                 if rounded.is_finite() {
                     Ok(Value::Float(*float, rounded))
                 } else {
-                    Err(format!(
-                        "`{value:?}` is out of range for `{}`",
-                        float.name()
-                    ))
+                    Err(format!("`{value:?}` is out of range for `{}`", float.name()))
                 }
             }
             (Untyped::Float(value), Type::Int(int)) => {
                 if value.fract() == 0.0 && int.contains(value as i128) {
                     Ok(Value::Int(*int, value as i128))
                 } else {
-                    Err(format!(
-                        "`{value:?}` is not an integer value of `{}`",
-                        int.name()
-                    ))
+                    Err(format!("`{value:?}` is not an integer value of `{}`", int.name()))
                 }
             }
             (_, other) => Err(format!("a number is not a `{other}`")),

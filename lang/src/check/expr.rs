@@ -21,10 +21,7 @@ pub struct Checked {
 
 impl Checked {
     fn typed(kind: ExprKind<Type>, span: Span, ty: Type) -> Checked {
-        Checked {
-            expr: Expr { kind, span, ty },
-            untyped: None,
-        }
+        Checked { expr: Expr { kind, span, ty }, untyped: None }
     }
 
     fn error(span: Span) -> Checked {
@@ -79,12 +76,7 @@ pub struct FnChecker<'a> {
 }
 
 impl<'a> FnChecker<'a> {
-    pub fn new(
-        env: &'a Env,
-        diagnostics: &'a mut Vec<Diagnostic>,
-        ret: Type,
-        ret_span: Option<Span>,
-    ) -> FnChecker<'a> {
+    pub fn new(env: &'a Env, diagnostics: &'a mut Vec<Diagnostic>, ret: Type, ret_span: Option<Span>) -> FnChecker<'a> {
         let errors_before = diagnostics.iter().filter(|d| d.is_error()).count();
         FnChecker {
             env,
@@ -134,9 +126,7 @@ impl<'a> FnChecker<'a> {
             format!("expected `{expected}` for {context}"),
         );
         diagnostic = match (&found, &expected) {
-            (Type::Var(_, VarKind::Int), Type::Float(_)) => {
-                diagnostic.with_help("write a float literal such as `1.0`")
-            }
+            (Type::Var(_, VarKind::Int), Type::Float(_)) => diagnostic.with_help("write a float literal such as `1.0`"),
             (Type::Int(_) | Type::Float(_) | Type::Var(..), Type::Int(_) | Type::Float(_)) => {
                 diagnostic.with_help(format!("convert explicitly, e.g. `{expected}(...)`"))
             }
@@ -149,12 +139,7 @@ impl<'a> FnChecker<'a> {
     /// Declares a local and returns its id.
     pub fn declare(&mut self, name: &str, ty: Type, kind: LocalKind, span: Span) -> LocalId {
         let id = self.locals.len();
-        self.locals.push(Local {
-            name: name.to_string(),
-            ty,
-            kind,
-            span,
-        });
+        self.locals.push(Local { name: name.to_string(), ty, kind, span });
         self.names.insert(name.to_string(), id);
         id
     }
@@ -188,12 +173,7 @@ impl<'a> FnChecker<'a> {
     }
 
     pub fn into_parts(self) -> CheckerParts<'a> {
-        CheckerParts {
-            infer: self.infer,
-            locals: self.locals,
-            calls: self.calls,
-            diagnostics: self.diagnostics,
-        }
+        CheckerParts { infer: self.infer, locals: self.locals, calls: self.calls, diagnostics: self.diagnostics }
     }
 
     pub fn expr(&mut self, e: &Expr) -> Checked {
@@ -201,9 +181,7 @@ impl<'a> FnChecker<'a> {
             ExprKind::Int(value) => self.untyped(Untyped::Int(*value), e.span),
             ExprKind::Float(value) => self.untyped(Untyped::Float(*value), e.span),
             ExprKind::Bool(value) => Checked::typed(ExprKind::Bool(*value), e.span, Type::Bool),
-            ExprKind::Const(value) => {
-                Checked::typed(ExprKind::Const(value.clone()), e.span, value_type(value))
-            }
+            ExprKind::Const(value) => Checked::typed(ExprKind::Const(value.clone()), e.span, value_type(value)),
             ExprKind::Name(name) => self.name(name, e.span),
             ExprKind::Unary(op, operand) => self.unary(*op, operand, e.span),
             ExprKind::Binary(op, a, b) => self.binary(*op, a, b, e.span),
@@ -213,11 +191,7 @@ impl<'a> FnChecker<'a> {
                 let context = format!("an operand of `{}`", op.symbol());
                 self.expect(a.ty(), &Type::Bool, a.expr.span, &context);
                 self.expect(b.ty(), &Type::Bool, b.expr.span, &context);
-                Checked::typed(
-                    ExprKind::Logic(*op, Box::new(a.expr), Box::new(b.expr)),
-                    e.span,
-                    Type::Bool,
-                )
+                Checked::typed(ExprKind::Logic(*op, Box::new(a.expr), Box::new(b.expr)), e.span, Type::Bool)
             }
             ExprKind::IfElse { cond, then, orelse } => {
                 let cond = self.expr(cond);
@@ -225,12 +199,7 @@ impl<'a> FnChecker<'a> {
                 let then = self.expr(then);
                 let orelse = self.expr(orelse);
                 let ty = then.ty().clone();
-                self.expect(
-                    orelse.ty(),
-                    &ty,
-                    orelse.expr.span,
-                    "the other branch of this conditional",
-                );
+                self.expect(orelse.ty(), &ty, orelse.expr.span, "the other branch of this conditional");
                 let kind = ExprKind::IfElse {
                     cond: Box::new(cond.expr),
                     then: Box::new(then.expr),
@@ -246,8 +215,7 @@ impl<'a> FnChecker<'a> {
                     Type::Record(record) => match record.field(&field.name) {
                         Some((_, ty)) => ty.clone(),
                         None => {
-                            let names: Vec<&str> =
-                                record.fields.iter().map(|(n, _)| n.as_str()).collect();
+                            let names: Vec<&str> = record.fields.iter().map(|(n, _)| n.as_str()).collect();
                             self.error(
                                 Diagnostic::error(
                                     Code::E0207,
@@ -272,15 +240,10 @@ impl<'a> FnChecker<'a> {
                         Type::Error
                     }
                 };
-                Checked::typed(
-                    ExprKind::Field(Box::new(base.expr), field.clone()),
-                    e.span,
-                    ty,
-                )
+                Checked::typed(ExprKind::Field(Box::new(base.expr), field.clone()), e.span, ty)
             }
             ExprKind::Tuple(items) => {
-                let items: Vec<Expr<Type>> =
-                    items.iter().map(|item| self.expr(item).expr).collect();
+                let items: Vec<Expr<Type>> = items.iter().map(|item| self.expr(item).expr).collect();
                 let ty = Type::Tuple(items.iter().map(|item| item.ty.clone()).collect());
                 Checked::typed(ExprKind::Tuple(items), e.span, ty)
             }
@@ -293,14 +256,7 @@ impl<'a> FnChecker<'a> {
             Untyped::Int(v) => (ExprKind::Int(v), self.infer.fresh(VarKind::Int)),
             Untyped::Float(v) => (ExprKind::Float(v), self.infer.fresh(VarKind::Float)),
         };
-        Checked {
-            expr: Expr {
-                kind,
-                span,
-                ty: var,
-            },
-            untyped: Some(value),
-        }
+        Checked { expr: Expr { kind, span, ty: var }, untyped: Some(value) }
     }
 
     fn name(&mut self, name: &str, span: Span) -> Checked {
@@ -315,9 +271,7 @@ impl<'a> FnChecker<'a> {
                         span,
                         "per-record value here",
                     )
-                    .with_help(format!(
-                        "the result can only combine aggregates, e.g. `max({name}) - min({name})`"
-                    )),
+                    .with_help(format!("the result can only combine aggregates, e.g. `max({name}) - min({name})`")),
                 );
             }
             if !self.is_assigned(id) && self.reported_unassigned.insert(id) {
@@ -331,7 +285,9 @@ impl<'a> FnChecker<'a> {
                 diagnostic = if kind == LocalKind::LoopVar {
                     diagnostic.with_help("a loop variable exists only inside its loop: copy it into another variable")
                 } else {
-                    diagnostic.with_help(format!("assign `{name}` before this point on every path, e.g. before the `if` or loop"))
+                    diagnostic.with_help(format!(
+                        "assign `{name}` before this point on every path, e.g. before the `if` or loop"
+                    ))
                 };
                 self.error(diagnostic);
             }
@@ -339,9 +295,7 @@ impl<'a> FnChecker<'a> {
         }
         match self.env.constant(name) {
             Some(ConstValue::UntypedInt(value)) => return self.untyped(Untyped::Int(*value), span),
-            Some(ConstValue::UntypedFloat(value)) => {
-                return self.untyped(Untyped::Float(*value), span)
-            }
+            Some(ConstValue::UntypedFloat(value)) => return self.untyped(Untyped::Float(*value), span),
             Some(ConstValue::Typed(value, ty)) => {
                 return Checked::typed(ExprKind::Const(value.clone()), span, ty.clone())
             }
@@ -383,17 +337,9 @@ impl<'a> FnChecker<'a> {
     }
 
     pub fn unknown_name(&self, name: &str, span: Span) -> Diagnostic {
-        let mut diagnostic = Diagnostic::error(
-            Code::E0101,
-            format!("cannot find `{name}` in this scope"),
-            span,
-            "not defined",
-        );
-        let candidates = self
-            .names
-            .keys()
-            .map(String::as_str)
-            .chain(self.env.item_names());
+        let mut diagnostic =
+            Diagnostic::error(Code::E0101, format!("cannot find `{name}` in this scope"), span, "not defined");
+        let candidates = self.names.keys().map(String::as_str).chain(self.env.item_names());
         if let Some(suggestion) = closest(name, candidates) {
             diagnostic = diagnostic.with_help(format!("did you mean `{suggestion}`?"));
         } else if matches!(name, "true" | "false") {
@@ -431,8 +377,7 @@ impl<'a> FnChecker<'a> {
                 format!("operand has type `{shown}`"),
             );
             if op == UnOp::Not {
-                diagnostic =
-                    diagnostic.with_help("`not` takes a bool; compare first, e.g. `x == 0`");
+                diagnostic = diagnostic.with_help("`not` takes a bool; compare first, e.g. `x == 0`");
             }
             self.error(diagnostic);
         }
@@ -454,8 +399,7 @@ impl<'a> FnChecker<'a> {
             return match fold_untyped(op, x, y) {
                 Ok(folded) => self.untyped(folded, span),
                 Err((code, message, help)) => {
-                    let mut diagnostic =
-                        Diagnostic::error(code, message, span, "in this constant expression");
+                    let mut diagnostic = Diagnostic::error(code, message, span, "in this constant expression");
                     if let Some(help) = help {
                         diagnostic = diagnostic.with_help(help);
                     }
@@ -470,23 +414,11 @@ impl<'a> FnChecker<'a> {
             }
         }
         let ty = self.binary_type(op, a.ty(), b.ty(), a.expr.span, b.expr.span, span);
-        Checked::typed(
-            ExprKind::Binary(op, Box::new(a.expr), Box::new(b.expr)),
-            span,
-            ty,
-        )
+        Checked::typed(ExprKind::Binary(op, Box::new(a.expr), Box::new(b.expr)), span, ty)
     }
 
     /// The result type of `a op b` for typed operands, reporting operator misuse.
-    pub fn binary_type(
-        &mut self,
-        op: BinOp,
-        a: &Type,
-        b: &Type,
-        a_span: Span,
-        b_span: Span,
-        span: Span,
-    ) -> Type {
+    pub fn binary_type(&mut self, op: BinOp, a: &Type, b: &Type, a_span: Span, b_span: Span, span: Span) -> Type {
         if a.is_error() || b.is_error() {
             return Type::Error;
         }
@@ -520,16 +452,14 @@ impl<'a> FnChecker<'a> {
             BinOp::Add | BinOp::Sub | BinOp::Mul => self.infer.is_numeric(a),
             BinOp::Div => self.infer.is_float(a),
             BinOp::FloorDiv | BinOp::Mod => self.infer.is_int(a),
-            BinOp::BitAnd | BinOp::BitOr | BinOp::BitXor => {
-                self.infer.is_int(a) || self.infer.shallow(a) == Type::Bool
-            }
+            BinOp::BitAnd | BinOp::BitOr | BinOp::BitXor => self.infer.is_int(a) || self.infer.shallow(a) == Type::Bool,
             BinOp::Pow | BinOp::Shl | BinOp::Shr => false,
         };
         if !ok {
             let help = match op {
-                BinOp::Div if self.infer.is_int(a) => {
-                    Some("`/` is true division on floats: use `//` for integer floor division, or convert with `f64(x)`")
-                }
+                BinOp::Div if self.infer.is_int(a) => Some(
+                    "`/` is true division on floats: use `//` for integer floor division, or convert with `f64(x)`",
+                ),
                 BinOp::FloorDiv | BinOp::Mod if self.infer.is_float(a) => {
                     Some("`//` and `%` are integer operations: use `/` for floats")
                 }
@@ -556,22 +486,11 @@ impl<'a> FnChecker<'a> {
     }
 
     /// `[v] * N` (or any array times a constant): the array repeated N times.
-    fn repeat(
-        &mut self,
-        a: Checked,
-        b: Checked,
-        b_src: &Expr,
-        elem: Type,
-        len: u32,
-        span: Span,
-    ) -> Checked {
+    fn repeat(&mut self, a: Checked, b: Checked, b_src: &Expr, elem: Type, len: u32, span: Span) -> Checked {
         let count = match self.env.const_int(b_src) {
             Ok(count) => count,
             Err(diagnostic) => {
-                self.error(
-                    diagnostic
-                        .with_note("the repeat count of `[v] * N` must be known at compile time"),
-                );
+                self.error(diagnostic.with_note("the repeat count of `[v] * N` must be known at compile time"));
                 return Checked::error(span);
             }
         };
@@ -586,16 +505,8 @@ impl<'a> FnChecker<'a> {
             return Checked::error(span);
         }
         let ty = Type::Array(Box::new(elem), total as u32);
-        let count = Expr {
-            kind: ExprKind::Int(count),
-            span: b.expr.span,
-            ty: Type::I64,
-        };
-        Checked::typed(
-            ExprKind::Binary(BinOp::Mul, Box::new(a.expr), Box::new(count)),
-            span,
-            ty,
-        )
+        let count = Expr { kind: ExprKind::Int(count), span: b.expr.span, ty: Type::I64 };
+        Checked::typed(ExprKind::Binary(BinOp::Mul, Box::new(a.expr), Box::new(count)), span, ty)
     }
 
     fn compare(&mut self, op: CmpOp, a: &Expr, b: &Expr, span: Span) -> Checked {
@@ -623,15 +534,10 @@ impl<'a> FnChecker<'a> {
             if self.infer.unify(&ta, &tb).is_err() {
                 let (x, y) = (self.infer.display(&ta), self.infer.display(&tb));
                 self.error(
-                    Diagnostic::error(
-                        Code::E0202,
-                        format!("cannot compare `{x}` with `{y}`"),
-                        span,
-                        "operands differ",
-                    )
-                    .with_label(a.expr.span, format!("`{x}`"))
-                    .with_label(b.expr.span, format!("`{y}`"))
-                    .with_help("convert one side explicitly; naas has no implicit conversions"),
+                    Diagnostic::error(Code::E0202, format!("cannot compare `{x}` with `{y}`"), span, "operands differ")
+                        .with_label(a.expr.span, format!("`{x}`"))
+                        .with_label(b.expr.span, format!("`{y}`"))
+                        .with_help("convert one side explicitly; naas has no implicit conversions"),
                 );
             } else if !matches!(op, CmpOp::Eq | CmpOp::Ne) && !self.infer.is_numeric(&ta) {
                 let shown = self.infer.display(&ta);
@@ -643,11 +549,7 @@ impl<'a> FnChecker<'a> {
                 ));
             }
         }
-        Checked::typed(
-            ExprKind::Compare(op, Box::new(a.expr), Box::new(b.expr)),
-            span,
-            Type::Bool,
-        )
+        Checked::typed(ExprKind::Compare(op, Box::new(a.expr), Box::new(b.expr)), span, Type::Bool)
     }
 
     fn index(&mut self, base_src: &Expr, index_src: &Expr, span: Span) -> Checked {
@@ -683,10 +585,7 @@ impl<'a> FnChecker<'a> {
                 Ok(at) => {
                     self.error(Diagnostic::error(
                         Code::E0206,
-                        format!(
-                            "tuple index {at} is out of range for a tuple of {} elements",
-                            items.len()
-                        ),
+                        format!("tuple index {at} is out of range for a tuple of {} elements", items.len()),
                         index.expr.span,
                         "no such element",
                     ));
@@ -717,23 +616,14 @@ impl<'a> FnChecker<'a> {
                 Type::Error
             }
         };
-        Checked::typed(
-            ExprKind::Index(Box::new(base.expr), Box::new(index.expr)),
-            span,
-            ty,
-        )
+        Checked::typed(ExprKind::Index(Box::new(base.expr), Box::new(index.expr)), span, ty)
     }
 
     fn array(&mut self, items: &[Expr], span: Span) -> Checked {
         let Some(first) = items.first() else {
             self.error(
-                Diagnostic::error(
-                    Code::E0211,
-                    "empty array literal",
-                    span,
-                    "arrays have at least one element",
-                )
-                .with_help("write `[v] * N` for an array of N copies of v"),
+                Diagnostic::error(Code::E0211, "empty array literal", span, "arrays have at least one element")
+                    .with_help("write `[v] * N` for an array of N copies of v"),
             );
             return Checked::error(span);
         };
@@ -746,12 +636,7 @@ impl<'a> FnChecker<'a> {
             checked.push(item.expr);
         }
         if checked.len() > MAX_ARRAY_LEN as usize {
-            self.error(Diagnostic::error(
-                Code::E0305,
-                "array literal is too long",
-                span,
-                "too many elements",
-            ));
+            self.error(Diagnostic::error(Code::E0305, "array literal is too long", span, "too many elements"));
             return Checked::error(span);
         }
         let ty = Type::Array(Box::new(elem), checked.len() as u32);
@@ -793,10 +678,7 @@ pub fn value_type(value: &Value) -> Type {
         Value::Tuple(items) => Type::Tuple(items.iter().map(value_type).collect()),
         Value::Array(items) => {
             let elem = items.first().map_or(Type::Error, value_type);
-            Type::Array(
-                Box::new(elem),
-                u32::try_from(items.len()).unwrap_or(u32::MAX),
-            )
+            Type::Array(Box::new(elem), u32::try_from(items.len()).unwrap_or(u32::MAX))
         }
         Value::Record(record, _) => Type::Record(record.clone()),
     }
@@ -806,51 +688,46 @@ type FoldError = (Code, String, Option<&'static str>);
 
 /// Folds an operator over two untyped constants, exactly.
 fn fold_untyped(op: BinOp, x: Untyped, y: Untyped) -> Result<Untyped, FoldError> {
-    let overflow = || {
-        (
-            Code::E0212,
-            "constant overflows 128-bit arithmetic".to_string(),
-            None,
-        )
-    };
+    let overflow = || (Code::E0212, "constant overflows 128-bit arithmetic".to_string(), None);
     match (x, y) {
         (Untyped::Int(x), Untyped::Int(y)) => {
-            let value = match op {
-                BinOp::Add => x.checked_add(y).ok_or_else(overflow)?,
-                BinOp::Sub => x.checked_sub(y).ok_or_else(overflow)?,
-                BinOp::Mul => x.checked_mul(y).ok_or_else(overflow)?,
-                BinOp::FloorDiv | BinOp::Mod if y == 0 => {
-                    return Err((Code::E0212, "division by zero in a constant expression".to_string(), None))
-                }
-                BinOp::FloorDiv => {
-                    x.checked_div(y).ok_or_else(overflow)?;
-                    crate::ops::floor_div_exact(x, y)
-                }
-                BinOp::Mod => {
-                    x.checked_div(y).ok_or_else(overflow)?;
-                    x - crate::ops::floor_div_exact(x, y) * y
-                }
-                BinOp::Shl | BinOp::Shr if y < 0 => {
-                    return Err((Code::E0212, "negative shift count in a constant expression".to_string(), None))
-                }
-                BinOp::Shl => u32::try_from(y)
-                    .ok()
-                    .filter(|&n| n < 127)
-                    .and_then(|n| x.checked_mul(1i128 << n))
-                    .ok_or_else(overflow)?,
-                BinOp::Shr => x >> y.min(127),
-                BinOp::BitAnd => x & y,
-                BinOp::BitOr => x | y,
-                BinOp::BitXor => x ^ y,
-                BinOp::Div => {
-                    return Err((
+            let value =
+                match op {
+                    BinOp::Add => x.checked_add(y).ok_or_else(overflow)?,
+                    BinOp::Sub => x.checked_sub(y).ok_or_else(overflow)?,
+                    BinOp::Mul => x.checked_mul(y).ok_or_else(overflow)?,
+                    BinOp::FloorDiv | BinOp::Mod if y == 0 => {
+                        return Err((Code::E0212, "division by zero in a constant expression".to_string(), None))
+                    }
+                    BinOp::FloorDiv => {
+                        x.checked_div(y).ok_or_else(overflow)?;
+                        crate::ops::floor_div_exact(x, y)
+                    }
+                    BinOp::Mod => {
+                        x.checked_div(y).ok_or_else(overflow)?;
+                        x - crate::ops::floor_div_exact(x, y) * y
+                    }
+                    BinOp::Shl | BinOp::Shr if y < 0 => {
+                        return Err((Code::E0212, "negative shift count in a constant expression".to_string(), None))
+                    }
+                    BinOp::Shl => u32::try_from(y)
+                        .ok()
+                        .filter(|&n| n < 127)
+                        .and_then(|n| x.checked_mul(1i128 << n))
+                        .ok_or_else(overflow)?,
+                    BinOp::Shr => x >> y.min(127),
+                    BinOp::BitAnd => x & y,
+                    BinOp::BitOr => x | y,
+                    BinOp::BitXor => x ^ y,
+                    BinOp::Div => return Err((
                         Code::E0202,
                         "`/` is not defined for integers".to_string(),
-                        Some("`/` is true division on floats: use `//` for integer floor division, or write `7.0 / 2.0`"),
-                    ))
-                }
-                BinOp::Pow => return Err((Code::E0214, "`**` is not supported".to_string(), None)),
-            };
+                        Some(
+                            "`/` is true division on floats: use `//` for integer floor division, or write `7.0 / 2.0`",
+                        ),
+                    )),
+                    BinOp::Pow => return Err((Code::E0214, "`**` is not supported".to_string(), None)),
+                };
             Ok(Untyped::Int(value))
         }
         (Untyped::Float(x), Untyped::Float(y)) => {
@@ -870,11 +747,7 @@ fn fold_untyped(op: BinOp, x: Untyped, y: Untyped) -> Result<Untyped, FoldError>
             if value.is_finite() {
                 Ok(Untyped::Float(value))
             } else {
-                Err((
-                    Code::E0212,
-                    "float constant expression is not finite".to_string(),
-                    None,
-                ))
+                Err((Code::E0212, "float constant expression is not finite".to_string(), None))
             }
         }
         _ => Err((
@@ -908,8 +781,8 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {

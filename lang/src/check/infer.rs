@@ -37,9 +37,7 @@ impl Infer {
         match self.shallow(ty) {
             Type::Var(_, VarKind::Int) => Type::Int(IntTy::I64),
             Type::Var(_, VarKind::Float) => Type::Float(FloatTy::F64),
-            Type::Tuple(items) => {
-                Type::Tuple(items.iter().map(|item| self.finalize(item)).collect())
-            }
+            Type::Tuple(items) => Type::Tuple(items.iter().map(|item| self.finalize(item)).collect()),
             Type::Array(elem, len) => Type::Array(Box::new(self.finalize(&elem)), len),
             other => other,
         }
@@ -48,9 +46,7 @@ impl Infer {
     /// Resolves variables inside `ty` without defaulting, for messages.
     pub fn display(&self, ty: &Type) -> Type {
         match self.shallow(ty) {
-            Type::Tuple(items) => {
-                Type::Tuple(items.iter().map(|item| self.display(item)).collect())
-            }
+            Type::Tuple(items) => Type::Tuple(items.iter().map(|item| self.display(item)).collect()),
             Type::Array(elem, len) => Type::Array(Box::new(self.display(&elem)), len),
             other => other,
         }
@@ -70,13 +66,11 @@ impl Infer {
                     Err(Mismatch)
                 }
             }
-            (Type::Var(x, VarKind::Int), Type::Int(_))
-            | (Type::Var(x, VarKind::Float), Type::Float(_)) => {
+            (Type::Var(x, VarKind::Int), Type::Int(_)) | (Type::Var(x, VarKind::Float), Type::Float(_)) => {
                 self.bind(*x, b.clone());
                 Ok(())
             }
-            (Type::Int(_), Type::Var(y, VarKind::Int))
-            | (Type::Float(_), Type::Var(y, VarKind::Float)) => {
+            (Type::Int(_), Type::Var(y, VarKind::Int)) | (Type::Float(_), Type::Var(y, VarKind::Float)) => {
                 self.bind(*y, a.clone());
                 Ok(())
             }
@@ -106,10 +100,7 @@ impl Infer {
     }
 
     pub fn is_float(&self, ty: &Type) -> bool {
-        matches!(
-            self.shallow(ty),
-            Type::Float(_) | Type::Var(_, VarKind::Float)
-        )
+        matches!(self.shallow(ty), Type::Float(_) | Type::Var(_, VarKind::Float))
     }
 
     pub fn is_numeric(&self, ty: &Type) -> bool {

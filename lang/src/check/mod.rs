@@ -25,7 +25,7 @@ use crate::span::Span;
 use crate::types::{RecordType, Type};
 use crate::value::Value;
 
-pub use bounds::Cost;
+pub use bounds::{is_aggregate_call, Cost};
 pub use env::{ConstValue, MAX_ARRAY_LEN};
 
 /// Limits the bounds checker enforces; `naasc check --max-ops/--max-bytes` set them.
@@ -39,10 +39,7 @@ pub struct CheckOptions {
 
 impl Default for CheckOptions {
     fn default() -> CheckOptions {
-        CheckOptions {
-            max_ops: 1_000_000,
-            max_bytes: 1 << 20,
-        }
+        CheckOptions { max_ops: 1_000_000, max_bytes: 1 << 20 }
     }
 }
 
@@ -98,10 +95,7 @@ pub struct Function {
 
 impl Function {
     pub fn local(&self, name: &str) -> Option<(LocalId, &Local)> {
-        self.locals
-            .iter()
-            .enumerate()
-            .find(|(_, local)| local.name == name)
+        self.locals.iter().enumerate().find(|(_, local)| local.name == name)
     }
 
     pub fn param_types(&self) -> impl Iterator<Item = &Type> {
@@ -141,10 +135,7 @@ pub enum AggregateForm {
 }
 
 /// Checks a parsed module. Returns the program and its warnings, or every error found.
-pub fn check(
-    module: &Module,
-    options: &CheckOptions,
-) -> Result<(Program, Vec<Diagnostic>), Vec<Diagnostic>> {
+pub fn check(module: &Module, options: &CheckOptions) -> Result<(Program, Vec<Diagnostic>), Vec<Diagnostic>> {
     let mut diagnostics = Vec::new();
     let mut env = env::Env::default();
     env.declare_items(module, &mut diagnostics);
@@ -154,11 +145,7 @@ pub fn check(
         match item {
             Item::Const(def) => {
                 if let Some(value) = env.define_const(def, &mut diagnostics) {
-                    consts.push(Const {
-                        name: def.name.name.clone(),
-                        value,
-                        span: def.span,
-                    });
+                    consts.push(Const { name: def.name.name.clone(), value, span: def.span });
                 }
             }
             Item::Class(def) => env.define_record(def, &mut diagnostics),
@@ -177,17 +164,13 @@ pub fn check(
     for item in &module.items {
         match item {
             Item::Function(def) => {
-                if let Some((function, called)) =
-                    stmt::check_function(&env, def, None, &mut diagnostics)
-                {
+                if let Some((function, called)) = stmt::check_function(&env, def, None, &mut diagnostics) {
                     calls.add(&function.name, called);
                     functions.push(function);
                 }
             }
             Item::Aggregate(def) => {
-                if let Some((aggregate, parts_calls)) =
-                    aggregate::check_aggregate(&env, def, &mut diagnostics)
-                {
+                if let Some((aggregate, parts_calls)) = aggregate::check_aggregate(&env, def, &mut diagnostics) {
                     for (part, called) in parts_calls {
                         calls.add(&part, called);
                     }
@@ -205,14 +188,5 @@ pub fn check(
         return Err(diagnostics);
     }
     let records = env.records_in_order();
-    Ok((
-        Program {
-            records,
-            consts,
-            functions,
-            aggregates,
-            costs,
-        },
-        diagnostics,
-    ))
+    Ok((Program { records, consts, functions, aggregates, costs }, diagnostics))
 }

@@ -27,23 +27,10 @@ pub fn check_function(
         },
     };
     let param_idents: Vec<&Ident> = def.params.iter().map(|p| &p.name).collect();
-    check_body(
-        env,
-        &def.name.name,
-        def.span,
-        &param_idents,
-        params,
-        ret,
-        def.ret.as_ref(),
-        &def.body,
-        diagnostics,
-    )
+    check_body(env, &def.name.name, def.span, &param_idents, params, ret, def.ret.as_ref(), &def.body, diagnostics)
 }
 
-#[allow(
-    clippy::too_many_arguments,
-    reason = "the pieces of one signature, kept apart for aggregate parts"
-)]
+#[allow(clippy::too_many_arguments, reason = "the pieces of one signature, kept apart for aggregate parts")]
 pub fn check_body(
     env: &Env,
     name: &str,
@@ -86,12 +73,7 @@ pub fn check_body(
         );
     }
     let fits = checker.take_fits();
-    let super::expr::CheckerParts {
-        infer,
-        mut locals,
-        calls,
-        diagnostics,
-    } = checker.into_parts();
+    let super::expr::CheckerParts { infer, mut locals, calls, diagnostics } = checker.into_parts();
     let mut problems = Vec::new();
     super::zonk::zonk_block(&infer, &mut body, &mut problems);
     for local in &mut locals {
@@ -103,17 +85,9 @@ pub fn check_body(
                 problems.push(
                     Diagnostic::error(
                         Code::E0205,
-                        format!(
-                            "the loop variable takes the value {value}, which does not fit in `{}`",
-                            int.name()
-                        ),
+                        format!("the loop variable takes the value {value}, which does not fit in `{}`", int.name()),
                         span,
-                        format!(
-                            "`{}` holds {}..={}",
-                            int.name(),
-                            int.min_value(),
-                            int.max_value()
-                        ),
+                        format!("`{}` holds {}..={}", int.name(), int.min_value(), int.max_value()),
                     )
                     .with_help("give the loop variable a wider type through its uses"),
                 );
@@ -121,14 +95,7 @@ pub fn check_body(
         }
     }
     diagnostics.extend(problems);
-    let function = Function {
-        name: name.to_string(),
-        span,
-        params: param_count,
-        ret,
-        locals,
-        body,
-    };
+    let function = Function { name: name.to_string(), span, params: param_count, ret, locals, body };
     Some((function, calls))
 }
 
@@ -144,45 +111,26 @@ impl FnChecker<'_> {
                 let checked = self.expr(e);
                 self.error(
                     Diagnostic::error(Code::E0210, "this expression's value is unused", e.span, "value discarded")
-                        .with_help("naas functions are pure, so a statement must assign or return; did you mean `x = ...`?"),
+                        .with_help(
+                            "naas functions are pure, so a statement must assign or return; did you mean `x = ...`?",
+                        ),
                 );
                 StmtKind::Expr(checked.expr)
             }
             StmtKind::Assign { target, value } => {
                 let value = self.expr(value);
                 let target = self.assign_target(target, value.ty(), value.expr.span);
-                StmtKind::Assign {
-                    target,
-                    value: value.expr,
-                }
+                StmtKind::Assign { target, value: value.expr }
             }
-            StmtKind::AnnAssign { target, ty, value } => {
-                self.ann_assign(target, ty, value.as_ref(), span)
-            }
+            StmtKind::AnnAssign { target, ty, value } => self.ann_assign(target, ty, value.as_ref(), span),
             StmtKind::AugAssign { target, op, value } => {
                 let value = self.expr(value);
                 let place = self.place(target, false);
-                let result = self.binary_type(
-                    *op,
-                    place.ty(),
-                    value.ty(),
-                    place.expr.span,
-                    value.expr.span,
-                    span,
-                );
+                let result = self.binary_type(*op, place.ty(), value.ty(), place.expr.span, value.expr.span, span);
                 if !result.is_error() {
-                    self.expect(
-                        &result,
-                        &place.expr.ty.clone(),
-                        value.expr.span,
-                        "the updated variable",
-                    );
+                    self.expect(&result, &place.expr.ty.clone(), value.expr.span, "the updated variable");
                 }
-                StmtKind::AugAssign {
-                    target: place.expr,
-                    op: *op,
-                    value: value.expr,
-                }
+                StmtKind::AugAssign { target: place.expr, op: *op, value: value.expr }
             }
             StmtKind::If { branches, orelse } => {
                 let before = self.flow.clone();
@@ -200,10 +148,7 @@ impl FnChecker<'_> {
                 let orelse = orelse.as_ref().map(|body| self.block(body));
                 outcomes.push(self.flow.take());
                 self.flow = meet(outcomes);
-                StmtKind::If {
-                    branches: typed_branches,
-                    orelse,
-                }
+                StmtKind::If { branches: typed_branches, orelse }
             }
             StmtKind::For { var, iter, body } => self.for_loop(var, iter, body),
             StmtKind::While { cond, body } => {
@@ -217,18 +162,11 @@ impl FnChecker<'_> {
                 let body = self.block(body);
                 self.loop_depth -= 1;
                 self.flow = before;
-                StmtKind::While {
-                    cond: cond.expr,
-                    body,
-                }
+                StmtKind::While { cond: cond.expr, body }
             }
             StmtKind::Break | StmtKind::Continue => {
                 if self.loop_depth == 0 {
-                    let word = if matches!(stmt.kind, StmtKind::Break) {
-                        "break"
-                    } else {
-                        "continue"
-                    };
+                    let word = if matches!(stmt.kind, StmtKind::Break) { "break" } else { "continue" };
                     self.error(Diagnostic::error(
                         Code::E0306,
                         format!("`{word}` outside a loop"),
@@ -286,17 +224,11 @@ impl FnChecker<'_> {
             format!("this is `{found}`"),
         );
         if let Some(ret_span) = self.ret_span {
-            diagnostic = diagnostic.with_label(
-                ret_span,
-                format!("expected `{ret}` because of this return type"),
-            );
+            diagnostic = diagnostic.with_label(ret_span, format!("expected `{ret}` because of this return type"));
         }
         if matches!(
             (&self.infer.shallow(value.ty()), ret),
-            (
-                Type::Int(_) | Type::Float(_) | Type::Var(..),
-                Type::Int(_) | Type::Float(_)
-            )
+            (Type::Int(_) | Type::Float(_) | Type::Var(..), Type::Int(_) | Type::Float(_))
         ) {
             diagnostic = diagnostic.with_help(format!("convert explicitly, e.g. `{ret}(...)`"));
         }
@@ -310,19 +242,11 @@ impl FnChecker<'_> {
             return false;
         }
         if let Some((kind, defined)) = self.env.item(&ident.name) {
-            let code = if kind == ItemKind::Const {
-                Code::E0208
-            } else {
-                Code::E0102
-            };
+            let code = if kind == ItemKind::Const { Code::E0208 } else { Code::E0102 };
             self.error(
                 Diagnostic::error(
                     code,
-                    format!(
-                        "`{}` is already {} of this module",
-                        ident.name,
-                        kind.describe()
-                    ),
+                    format!("`{}` is already {} of this module", ident.name, kind.describe()),
                     ident.span,
                     "cannot be used as a local name",
                 )
@@ -334,13 +258,7 @@ impl FnChecker<'_> {
         true
     }
 
-    fn ann_assign(
-        &mut self,
-        target: &Ident,
-        ty: &TypeExpr,
-        value: Option<&Expr>,
-        span: Span,
-    ) -> StmtKind<Type> {
+    fn ann_assign(&mut self, target: &Ident, ty: &TypeExpr, value: Option<&Expr>, span: Span) -> StmtKind<Type> {
         let env = self.env;
         let declared = env.resolve_type(ty, self.diagnostics_handle());
         let Some(value) = value else {
@@ -351,24 +269,12 @@ impl FnChecker<'_> {
                     span,
                     "needs `= value`",
                 )
-                .with_help(format!(
-                    "give it an initial value, e.g. `{}: {} = ...`",
-                    target.name, declared
-                )),
+                .with_help(format!("give it an initial value, e.g. `{}: {} = ...`", target.name, declared)),
             );
-            return StmtKind::AnnAssign {
-                target: target.clone(),
-                ty: ty.clone(),
-                value: None,
-            };
+            return StmtKind::AnnAssign { target: target.clone(), ty: ty.clone(), value: None };
         };
         let checked = self.expr(value);
-        self.expect(
-            checked.ty(),
-            &declared,
-            checked.expr.span,
-            &format!("`{}`", target.name),
-        );
+        self.expect(checked.ty(), &declared, checked.expr.span, &format!("`{}`", target.name));
         match self.names.get(&target.name).copied() {
             Some(id) => {
                 let existing = self.locals[id].ty.clone();
@@ -383,13 +289,8 @@ impl FnChecker<'_> {
                             ty.span,
                             format!("declared as `{declared}` here"),
                         )
-                        .with_label(
-                            self.locals[id].span,
-                            format!("first declared as `{shown}` here"),
-                        )
-                        .with_help(
-                            "a variable keeps one type in the whole function; use a new name",
-                        ),
+                        .with_label(self.locals[id].span, format!("first declared as `{shown}` here"))
+                        .with_help("a variable keeps one type in the whole function; use a new name"),
                     );
                 }
                 self.mark_assigned(id);
@@ -401,11 +302,7 @@ impl FnChecker<'_> {
                 }
             }
         }
-        StmtKind::AnnAssign {
-            target: target.clone(),
-            ty: ty.clone(),
-            value: Some(checked.expr),
-        }
+        StmtKind::AnnAssign { target: target.clone(), ty: ty.clone(), value: Some(checked.expr) }
     }
 
     /// Checks an assignment target against the assigned value's type, declaring new locals.
@@ -426,19 +323,12 @@ impl FnChecker<'_> {
                         ty: self.locals[id].ty.clone(),
                     };
                 }
-                let ident = Ident {
-                    name: name.clone(),
-                    span: target.span,
-                };
+                let ident = Ident { name: name.clone(), span: target.span };
                 if self.local_name_allowed(&ident) {
                     let id = self.declare(name, ty.clone(), LocalKind::Var, target.span);
                     self.mark_assigned(id);
                 }
-                Expr {
-                    kind: ExprKind::Name(name.clone()),
-                    span: target.span,
-                    ty: ty.clone(),
-                }
+                Expr { kind: ExprKind::Name(name.clone()), span: target.span, ty: ty.clone() }
             }
             ExprKind::Tuple(targets) => {
                 let items = match self.infer.shallow(ty) {
@@ -460,11 +350,7 @@ impl FnChecker<'_> {
                     .zip(&items)
                     .map(|(target, item)| self.assign_target(target, item, value_span))
                     .collect();
-                Expr {
-                    kind: ExprKind::Tuple(typed),
-                    span: target.span,
-                    ty: Type::Tuple(items),
-                }
+                Expr { kind: ExprKind::Tuple(typed), span: target.span, ty: Type::Tuple(items) }
             }
             ExprKind::Index(..) | ExprKind::Field(..) => {
                 let place = self.place(target, true);
@@ -481,11 +367,7 @@ impl FnChecker<'_> {
                     )
                     .with_help("assign to a variable, an element `a[i]` or a field `r.f`"),
                 );
-                Expr {
-                    kind: ExprKind::Tuple(Vec::new()),
-                    span: target.span,
-                    ty: Type::Error,
-                }
+                Expr { kind: ExprKind::Tuple(Vec::new()), span: target.span, ty: Type::Error }
             }
         }
     }
@@ -504,11 +386,7 @@ impl FnChecker<'_> {
                 "not a variable",
             ));
             return Checked {
-                expr: Expr {
-                    kind: ExprKind::Tuple(Vec::new()),
-                    span: target.span,
-                    ty: Type::Error,
-                },
+                expr: Expr { kind: ExprKind::Tuple(Vec::new()), span: target.span, ty: Type::Error },
                 untyped: None,
             };
         };
@@ -525,11 +403,7 @@ impl FnChecker<'_> {
                         "constants are immutable",
                     ));
                     return Checked {
-                        expr: Expr {
-                            kind: ExprKind::Tuple(Vec::new()),
-                            span: target.span,
-                            ty: Type::Error,
-                        },
+                        expr: Expr { kind: ExprKind::Tuple(Vec::new()), span: target.span, ty: Type::Error },
                         untyped: None,
                     };
                 }
@@ -599,11 +473,7 @@ impl FnChecker<'_> {
                 *slot = false;
             }
         }
-        StmtKind::For {
-            var: var.clone(),
-            iter: typed_iter,
-            body,
-        }
+        StmtKind::For { var: var.clone(), iter: typed_iter, body }
     }
 
     /// Declares (or reuses) the loop variable `var` with type `ty`.
@@ -611,21 +481,13 @@ impl FnChecker<'_> {
         match self.names.get(&var.name).copied() {
             Some(id) if self.locals[id].kind == LocalKind::LoopVar => {
                 let existing = self.locals[id].ty.clone();
-                self.expect(
-                    &ty,
-                    &existing,
-                    var.span,
-                    &format!("loop variable `{}`", var.name),
-                );
+                self.expect(&ty, &existing, var.span, &format!("loop variable `{}`", var.name));
             }
             Some(id) => {
                 self.error(
                     Diagnostic::error(
                         Code::E0208,
-                        format!(
-                            "`{}` is already a variable and cannot also be a loop variable",
-                            var.name
-                        ),
+                        format!("`{}` is already a variable and cannot also be a loop variable", var.name),
                         var.span,
                         "loop variable",
                     )
@@ -645,18 +507,11 @@ impl FnChecker<'_> {
     /// The typed iterable is always the three-argument form with literal bounds.
     fn range(&mut self, func: &Ident, args: &[Arg], span: Span, var_ty: &Type) -> Expr<Type> {
         let checked = self.positional_args("range", args);
-        let error_expr = Expr {
-            kind: ExprKind::Tuple(Vec::new()),
-            span,
-            ty: Type::Error,
-        };
+        let error_expr = Expr { kind: ExprKind::Tuple(Vec::new()), span, ty: Type::Error };
         if !(1..=3).contains(&checked.len()) {
             self.error(Diagnostic::error(
                 Code::E0203,
-                format!(
-                    "`range` takes 1 to 3 arguments but {} were given",
-                    checked.len()
-                ),
+                format!("`range` takes 1 to 3 arguments but {} were given", checked.len()),
                 span,
                 "wrong number of arguments",
             ));
@@ -699,12 +554,7 @@ impl FnChecker<'_> {
             _ => return error_expr,
         };
         if step == 0 {
-            self.error(Diagnostic::error(
-                Code::E0307,
-                "`range` step is zero",
-                span,
-                "this loop would never end",
-            ));
+            self.error(Diagnostic::error(Code::E0307, "`range` step is zero", span, "this loop would never end"));
             return error_expr;
         }
         let trips = trip_count(start, stop, step);
@@ -713,18 +563,9 @@ impl FnChecker<'_> {
             self.fits.push((span, start, var_ty.clone()));
             self.fits.push((span, last, var_ty.clone()));
         }
-        let literal = |value: i128| {
-            Arg::Positional(Expr {
-                kind: ExprKind::Int(value),
-                span,
-                ty: var_ty.clone(),
-            })
-        };
+        let literal = |value: i128| Arg::Positional(Expr { kind: ExprKind::Int(value), span, ty: var_ty.clone() });
         Expr {
-            kind: ExprKind::Call {
-                func: func.clone(),
-                args: vec![literal(start), literal(stop), literal(step)],
-            },
+            kind: ExprKind::Call { func: func.clone(), args: vec![literal(start), literal(stop), literal(step)] },
             span,
             ty: var_ty.clone(),
         }
@@ -743,13 +584,8 @@ pub fn trip_count(start: i128, stop: i128, step: i128) -> u128 {
 }
 
 fn loop_var_assignment(name: &str, span: Span) -> Diagnostic {
-    Diagnostic::error(
-        Code::E0208,
-        format!("cannot assign to loop variable `{name}`"),
-        span,
-        "assigned by the loop",
-    )
-    .with_help("copy it into another variable first")
+    Diagnostic::error(Code::E0208, format!("cannot assign to loop variable `{name}`"), span, "assigned by the loop")
+        .with_help("copy it into another variable first")
 }
 
 /// The definitely-assigned set after branches that fall through (`None` ones do not).
@@ -761,10 +597,7 @@ fn meet(outcomes: Vec<Option<Vec<bool>>>) -> Option<Vec<bool>> {
             Some(acc) => {
                 let len = acc.len().max(outcome.len());
                 (0..len)
-                    .map(|i| {
-                        acc.get(i).copied().unwrap_or(false)
-                            && outcome.get(i).copied().unwrap_or(false)
-                    })
+                    .map(|i| acc.get(i).copied().unwrap_or(false) && outcome.get(i).copied().unwrap_or(false))
                     .collect()
             }
         });

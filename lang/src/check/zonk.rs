@@ -57,16 +57,9 @@ pub fn zonk_expr(infer: &Infer, expr: &mut Expr<Type>, problems: &mut Vec<Diagno
                             Code::E0205,
                             format!("literal `{value}` does not fit in `{}`", ty.name()),
                             expr.span,
-                            format!(
-                                "`{}` holds {}..={}",
-                                ty.name(),
-                                ty.min_value(),
-                                ty.max_value()
-                            ),
+                            format!("`{}` holds {}..={}", ty.name(), ty.min_value(), ty.max_value()),
                         )
-                        .with_help(
-                            "use a wider type, or convert explicitly where wrap-around is intended",
-                        ),
+                        .with_help("use a wider type, or convert explicitly where wrap-around is intended"),
                     );
                 }
             }
@@ -86,13 +79,8 @@ pub fn zonk_expr(infer: &Infer, expr: &mut Expr<Type>, problems: &mut Vec<Diagno
             }
         }
         ExprKind::Bool(_) | ExprKind::Name(_) | ExprKind::Const(_) => {}
-        ExprKind::Unary(_, operand) | ExprKind::Field(operand, _) => {
-            zonk_expr(infer, operand, problems)
-        }
-        ExprKind::Binary(_, a, b)
-        | ExprKind::Compare(_, a, b)
-        | ExprKind::Logic(_, a, b)
-        | ExprKind::Index(a, b) => {
+        ExprKind::Unary(_, operand) | ExprKind::Field(operand, _) => zonk_expr(infer, operand, problems),
+        ExprKind::Binary(_, a, b) | ExprKind::Compare(_, a, b) | ExprKind::Logic(_, a, b) | ExprKind::Index(a, b) => {
             zonk_expr(infer, a, problems);
             zonk_expr(infer, b, problems);
         }
@@ -104,9 +92,7 @@ pub fn zonk_expr(infer: &Infer, expr: &mut Expr<Type>, problems: &mut Vec<Diagno
         ExprKind::Call { args, .. } => {
             for arg in args {
                 match arg {
-                    Arg::Positional(value) | Arg::Keyword(_, value) => {
-                        zonk_expr(infer, value, problems)
-                    }
+                    Arg::Positional(value) | Arg::Keyword(_, value) => zonk_expr(infer, value, problems),
                 }
             }
         }

@@ -116,6 +116,18 @@ codes! {
     E0404 = "E0404",
     /// An item in an aggregate body that belongs to neither form.
     E0405 = "E0405",
+    /// A custom `merge` that is not commutative: `merge(a, b) != merge(b, a)` for states the
+    /// network can produce. The report shows the states.
+    E0501 = "E0501",
+    /// A custom `merge` that is not associative: `merge(merge(a, b), c) != merge(a, merge(b, c))`.
+    E0502 = "E0502",
+    /// An `identity` that is not a unit of `merge`: `merge(identity, a) != a`.
+    E0503 = "E0503",
+    /// `lift` or `merge` faults (division by zero, bad index) on states the law checker built.
+    E0504 = "E0504",
+    /// A state field that combines floating-point values: addition of floats is not
+    /// associative, so results can differ in the last bits with the merge order (a warning).
+    W0501 = "W0501",
 }
 
 impl std::fmt::Display for Code {

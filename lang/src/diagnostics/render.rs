@@ -10,33 +10,20 @@ use crate::span::{LineIndex, Span};
 /// Renders one diagnostic as text, e.g. `error[E0301]: ...` with the source excerpt.
 pub fn render_text(diagnostic: &Diagnostic, file_name: &str, source: &str, color: bool) -> String {
     // rustc's header, `error[E0301]: message`, rather than ariadne's `[E0301] Error: message`.
-    let header = format!(
-        "{}[{}]",
-        severity_word(diagnostic.severity),
-        diagnostic.code
-    );
+    let header = format!("{}[{}]", severity_word(diagnostic.severity), diagnostic.code);
     let header_color = match diagnostic.severity {
         Severity::Error => Color::Red,
         Severity::Warning => Color::Yellow,
     };
     let kind = ReportKind::Custom(&header, header_color);
-    let config = Config::new()
-        .with_index_type(IndexType::Byte)
-        .with_color(color)
-        .with_compact(false);
+    let config = Config::new().with_index_type(IndexType::Byte).with_color(color).with_compact(false);
     let primary = clamp(diagnostic.primary.span, source);
-    let mut report = Report::build(kind, (file_name, primary.range()))
-        .with_message(&diagnostic.message)
-        .with_config(config);
+    let mut report =
+        Report::build(kind, (file_name, primary.range())).with_message(&diagnostic.message).with_config(config);
     // Ariadne starts a new excerpt whenever a label lies above the previous one, so labels
     // are ordered by position: one excerpt, read top to bottom.
     let mut labels: Vec<(Span, &str)> = vec![(primary, diagnostic.primary.message.as_str())];
-    labels.extend(
-        diagnostic
-            .secondary
-            .iter()
-            .map(|label| (clamp(label.span, source), label.message.as_str())),
-    );
+    labels.extend(diagnostic.secondary.iter().map(|label| (clamp(label.span, source), label.message.as_str())));
     labels.sort_by_key(|(span, _)| (span.lo, span.hi));
     for (order, (span, message)) in labels.into_iter().enumerate() {
         report = report.with_label(
@@ -55,12 +42,7 @@ pub fn render_text(diagnostic: &Diagnostic, file_name: &str, source: &str, color
     let cache = (file_name, Source::from(source));
     if report.finish().write(cache, &mut out).is_err() {
         // Writing into a Vec cannot fail; should ariadne still refuse, keep the essentials.
-        return format!(
-            "{}[{}]: {}\n",
-            severity_word(diagnostic.severity),
-            diagnostic.code,
-            diagnostic.message
-        );
+        return format!("{}[{}]: {}\n", severity_word(diagnostic.severity), diagnostic.code, diagnostic.message);
     }
     let text = String::from_utf8_lossy(&out).into_owned();
     if color {
@@ -156,10 +138,7 @@ pub fn to_json(diagnostic: &Diagnostic, file_name: &str, lines: &LineIndex<'_>) 
         column,
         end_line,
         end_column,
-        span: JsonSpan {
-            start: span.lo,
-            end: span.hi,
-        },
+        span: JsonSpan { start: span.lo, end: span.hi },
         label: diagnostic.primary.message.clone(),
         labels: diagnostic
             .secondary
@@ -169,10 +148,7 @@ pub fn to_json(diagnostic: &Diagnostic, file_name: &str, lines: &LineIndex<'_>) 
                 JsonLabel {
                     line,
                     column,
-                    span: JsonSpan {
-                        start: label.span.lo,
-                        end: label.span.hi,
-                    },
+                    span: JsonSpan { start: label.span.lo, end: label.span.hi },
                     message: label.message.clone(),
                 }
             })

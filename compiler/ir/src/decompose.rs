@@ -1,0 +1,467 @@
+//! Aggregate decomposition: every aggregate becomes three IR functions over a *state
+//! layout* (a flat list of typed fields) plus an identity value:
+//! `lift(inputs...) -> state`, `merge(state, state) -> state`, `finish(state) -> result`.
+//!
+//! Built-in aggregates decompose by rule and share state: `avg(e)` is a sum and a count with
+//! the division in `finish`, `count()` used twice is one field, sums widen (signed integers
+//! to i64, unsigned to u64, floats to f64). Custom aggregates keep the user's functions; the
+//! merge operator of each field is then found by [`crate::laws`].
+
+use naas_lang::ast::{Arg, ExprKind};
+use naas_lang::check::{self, AggregateForm, Program};
+use naas_lang::span::Span;
+use naas_lang::types::{FloatTy, IntTy, Type};
+use naas_lang::value::Value;
+
+use crate::interp::Slot;
+use crate::ir::{BinaryOp, Expr, FuncId, Operand, Scalar, ScalarTy, Stmt, VarTy};
+use crate::layout::{leaves, scalar_ty, Leaf};
+use crate::lower::{aggregate_key, Lowerer, Repr};
+
+/// How a state field combines in `merge`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MergeOp {
+    Add,
+    Min,
+    Max,
+    /// Logical or on bools, bitwise or on integers.
+    Or,
+    /// Logical and on bools, bitwise and on integers.
+    And,
+    /// Any other combination: only the whole `merge` function describes it.
+    Custom,
+}
+
+impl MergeOp {
+    /// Idempotent operators tolerate duplicated contributions (min, max, or, and).
+    pub fn idempotent(self) -> bool {
+        matches!(self, MergeOp::Min | MergeOp::Max | MergeOp::Or | MergeOp::And)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            MergeOp::Add => "add",
+            MergeOp::Min => "min",
+            MergeOp::Max => "max",
+            MergeOp::Or => "or",
+            MergeOp::And => "and",
+            MergeOp::Custom => "custom",
+        }
+    }
+
+    /// The unit of the operator at `ty` (`None` for `Custom`).
+    pub fn identity(self, ty: ScalarTy) -> Option<Scalar> {
+        Some(match (self, ty) {
+            (MergeOp::Custom, _) => return None,
+            (MergeOp::Add, ty) => Scalar::zero(ty),
+            (MergeOp::Or, ScalarTy::Bool) => Scalar::Bool(false),
+            (MergeOp::And, ScalarTy::Bool) => Scalar::Bool(true),
+            (MergeOp::Or, ScalarTy::Int(int)) => Scalar::Int(int, 0),
+            (MergeOp::And, ScalarTy::Int(int)) => Scalar::Int(int, naas_lang::ops::wrap(int, -1)),
+            (MergeOp::Min, ScalarTy::Int(int)) => Scalar::Int(int, int.max_value()),
+            (MergeOp::Max, ScalarTy::Int(int)) => Scalar::Int(int, int.min_value()),
+            (MergeOp::Min, ScalarTy::Float(float)) => Scalar::Float(float, f64::INFINITY),
+            (MergeOp::Max, ScalarTy::Float(float)) => Scalar::Float(float, f64::NEG_INFINITY),
+            (_, _) => return None,
+        })
+    }
+}
+
+/// One field of a state: a scalar or a fixed-length array of scalars.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StateField {
+    pub name: String,
+    pub ty: VarTy,
+    pub merge: MergeOp,
+    /// Byte offset in the packed state record (fields aligned to their scalar size).
+    pub offset: u32,
+}
+
+impl StateField {
+    pub fn size_bytes(&self) -> u32 {
+        u32::try_from(self.ty.size_bytes()).unwrap_or(u32::MAX)
+    }
+}
+
+/// The state layout of an aggregate, with its size and alignment as a C struct.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StateLayout {
+    pub fields: Vec<StateField>,
+    pub size: u32,
+    pub align: u32,
+}
+
+impl StateLayout {
+    fn new(fields: Vec<(String, VarTy, MergeOp)>) -> StateLayout {
+        // Fields keep their order; each is aligned to its scalar size, like a C struct.
+        let mut offset = 0u32;
+        let mut align = 1u32;
+        let fields = fields
+            .into_iter()
+            .map(|(name, ty, merge)| {
+                let a = ty.scalar().size_bytes();
+                align = align.max(a);
+                offset = offset.div_ceil(a) * a;
+                let field = StateField { name, ty, merge, offset };
+                offset += field.size_bytes();
+                field
+            })
+            .collect();
+        StateLayout { fields, size: offset.div_ceil(align) * align, align }
+    }
+
+    pub fn var_types(&self) -> Vec<VarTy> {
+        self.fields.iter().map(|field| field.ty).collect()
+    }
+}
+
+/// An aggregate, decomposed.
+#[derive(Clone, Debug)]
+pub struct AggregatePlan {
+    pub name: String,
+    pub span: Span,
+    /// The input record's scalar fields, in order (record parameters are flattened:
+    /// `sample.micros`).
+    pub inputs: Vec<Leaf>,
+    pub state: StateLayout,
+    /// The result's scalar fields, in order (tuples and arrays flattened).
+    pub results: Vec<Leaf>,
+    pub result_type: Type,
+    pub identity: Vec<Slot>,
+    pub lift: FuncId,
+    pub merge: FuncId,
+    pub finish: FuncId,
+    /// Where the merge function is written (custom form), for law diagnostics.
+    pub merge_span: Span,
+    /// True for the built-in form, whose merge is field-wise by construction.
+    pub builtin: bool,
+}
+
+/// Decomposes every aggregate of a checked program, adding its parts to the lowerer's module.
+pub fn decompose(program: &Program, lowerer: &mut Lowerer) -> Vec<AggregatePlan> {
+    program.aggregates.iter().map(|aggregate| decompose_one(aggregate, lowerer)).collect()
+}
+
+fn param_leaves(aggregate: &check::Aggregate) -> Vec<Leaf> {
+    aggregate.params.iter().flat_map(|param| leaves(&param.ty, &param.name)).collect()
+}
+
+fn decompose_one(aggregate: &check::Aggregate, lowerer: &mut Lowerer) -> AggregatePlan {
+    let inputs = param_leaves(aggregate);
+    let results = leaves(&aggregate.ret, "result");
+    match &aggregate.form {
+        AggregateForm::Builtin { result } => decompose_builtin(aggregate, result, inputs, results, lowerer),
+        AggregateForm::Custom(custom) => {
+            let name = &aggregate.name;
+            let state_leaves = leaves(&custom.state, "state");
+            let state = StateLayout::new(
+                state_leaves.iter().map(|leaf| (leaf.path.clone(), leaf.var_ty(), MergeOp::Custom)).collect(),
+            );
+            let lift = lowerer.lower_function(&custom.lift, &format!("{name}.lift"));
+            let merge = lowerer.lower_function(&custom.merge, &format!("{name}.merge"));
+            let finish = match &custom.finish {
+                Some(finish) => lowerer.lower_function(finish, &format!("{name}.finish")),
+                None => lowerer.synthesize(
+                    &format!("{name}.finish"),
+                    aggregate.span,
+                    &[("state".to_string(), custom.state.clone())],
+                    &aggregate.ret,
+                    |lower, params| {
+                        let operands = flatten_operands(&params[0]);
+                        lower.emit(Stmt::Return(operands));
+                    },
+                ),
+            };
+            let merge_span = custom.merge.span;
+            let (lift, merge, finish) = (lowerer.add(lift), lowerer.add(merge), lowerer.add(finish));
+            AggregatePlan {
+                name: name.clone(),
+                span: aggregate.span,
+                inputs,
+                state,
+                results,
+                result_type: aggregate.ret.clone(),
+                identity: value_slots(&custom.identity, &custom.state),
+                lift,
+                merge,
+                finish,
+                merge_span,
+                builtin: false,
+            }
+        }
+    }
+}
+
+/// The operands that return a freshly allocated value unchanged.
+fn flatten_operands(repr: &Repr) -> Vec<Operand> {
+    match repr {
+        Repr::Scalar(expr) => vec![Operand::Scalar(expr.clone())],
+        Repr::Group(items) => items.iter().flat_map(flatten_operands).collect(),
+        Repr::Array(view) => view.leaves.iter().map(|(var, _)| Operand::Array(*var)).collect(),
+    }
+}
+
+/// Flattens a value of type `ty` into slots, one per leaf (arrays of composites become one
+/// array per component, as in the IR).
+pub fn value_slots(value: &Value, ty: &Type) -> Vec<Slot> {
+    let leaves = leaves(ty, "");
+    let mut scalars: Vec<Vec<Scalar>> = vec![Vec::new(); leaves.len()];
+    let mut cursor = 0;
+    collect_scalars(value, ty, &mut scalars, &mut cursor);
+    leaves
+        .iter()
+        .zip(scalars)
+        .map(|(leaf, values)| match leaf.var_ty() {
+            VarTy::Scalar(ty) => Slot::Scalar(values.first().copied().unwrap_or(Scalar::zero(ty))),
+            VarTy::Array(..) => Slot::Array(values),
+        })
+        .collect()
+}
+
+fn collect_scalars(value: &Value, ty: &Type, out: &mut [Vec<Scalar>], cursor: &mut usize) {
+    match (value, ty) {
+        (Value::Tuple(items), Type::Tuple(types)) => {
+            for (item, ty) in items.iter().zip(types) {
+                collect_scalars(item, ty, out, cursor);
+            }
+        }
+        (Value::Record(_, items), Type::Record(record)) => {
+            for (item, (_, ty)) in items.iter().zip(&record.fields) {
+                collect_scalars(item, ty, out, cursor);
+            }
+        }
+        (Value::Array(items), Type::Array(elem, _)) => {
+            // Each element contributes to the same leaves, in element order.
+            let start = *cursor;
+            for item in items {
+                *cursor = start;
+                collect_scalars(item, elem, out, cursor);
+            }
+        }
+        (scalar, _) => {
+            let converted = match scalar {
+                Value::Bool(b) => Scalar::Bool(*b),
+                Value::Int(t, v) => Scalar::Int(*t, *v),
+                Value::Float(t, v) => Scalar::Float(*t, *v),
+                _ => Scalar::Bool(false),
+            };
+            if let Some(slot) = out.get_mut(*cursor) {
+                slot.push(converted);
+            }
+            *cursor += 1;
+        }
+    }
+}
+
+/// What one aggregate call contributes to the state.
+#[derive(Clone, Debug)]
+enum Contribution {
+    /// One field combined with an operator, holding the (possibly widened) argument.
+    Field { key: String, ty: ScalarTy, merge: MergeOp, arg: Option<naas_lang::ast::Expr<Type>> },
+}
+
+fn decompose_builtin(
+    aggregate: &check::Aggregate,
+    result: &naas_lang::ast::Expr<Type>,
+    inputs: Vec<Leaf>,
+    results: Vec<Leaf>,
+    lowerer: &mut Lowerer,
+) -> AggregatePlan {
+    let mut calls = Vec::new();
+    collect_aggregate_calls(result, &mut calls);
+    // The fields, deduplicated by key, in order of first use.
+    let mut fields: Vec<Contribution> = Vec::new();
+    let add_field = |fields: &mut Vec<Contribution>, contribution: Contribution| {
+        let Contribution::Field { key, .. } = &contribution;
+        if !fields.iter().any(|Contribution::Field { key: k, .. }| k == key) {
+            fields.push(contribution);
+        }
+    };
+    for (name, args) in &calls {
+        let arg = args.first().map(|a| a.value().clone());
+        let arg_ty = arg.as_ref().and_then(|a| scalar_ty(&a.ty));
+        let key = aggregate_key(name, args);
+        match name.as_str() {
+            "count" => add_field(&mut fields, count_field()),
+            "sum" | "avg" => {
+                let sum_key = key.replacen("avg(", "sum(", 1);
+                let ty = widened(arg_ty);
+                add_field(&mut fields, Contribution::Field { key: sum_key, ty, merge: MergeOp::Add, arg: arg.clone() });
+                if name == "avg" {
+                    add_field(&mut fields, count_field());
+                }
+            }
+            "min" | "max" => {
+                let merge = if name == "min" { MergeOp::Min } else { MergeOp::Max };
+                let ty = arg_ty.unwrap_or(ScalarTy::Int(IntTy::I64));
+                add_field(&mut fields, Contribution::Field { key, ty, merge, arg });
+            }
+            "any" | "all" => {
+                let merge = if name == "any" { MergeOp::Or } else { MergeOp::And };
+                add_field(&mut fields, Contribution::Field { key, ty: ScalarTy::Bool, merge, arg });
+            }
+            _ => {}
+        }
+    }
+    let layout = StateLayout::new(
+        fields
+            .iter()
+            .map(|Contribution::Field { key, ty, merge, .. }| (key.clone(), VarTy::Scalar(*ty), *merge))
+            .collect(),
+    );
+    let state_params: Vec<(String, Type)> =
+        layout.fields.iter().map(|field| (field.name.clone(), scalar_type(field.ty.scalar()))).collect();
+    let state_type = Type::Tuple(state_params.iter().map(|(_, ty)| ty.clone()).collect());
+    let name = &aggregate.name;
+    let params: Vec<(String, Type)> = aggregate.params.iter().map(|p| (p.name.clone(), p.ty.clone())).collect();
+
+    let lift = lowerer.synthesize(&format!("{name}.lift"), aggregate.span, &params, &state_type, |lower, _| {
+        let mut operands = Vec::new();
+        for Contribution::Field { ty, arg, .. } in &fields {
+            let value = match arg {
+                None => Expr::Const(Scalar::Int(IntTy::U64, 1)),
+                Some(arg) => {
+                    let value = lower.scalar(arg);
+                    if lower.expr_ty(&value) == *ty {
+                        value
+                    } else {
+                        Expr::cast(*ty, value)
+                    }
+                }
+            };
+            operands.push(Operand::Scalar(value));
+        }
+        lower.emit(Stmt::Return(operands));
+    });
+
+    let pair: Vec<(String, Type)> = state_params
+        .iter()
+        .map(|(n, t)| (format!("a.{n}"), t.clone()))
+        .chain(state_params.iter().map(|(n, t)| (format!("b.{n}"), t.clone())))
+        .collect();
+    let merge_ops: Vec<(MergeOp, ScalarTy)> = layout.fields.iter().map(|f| (f.merge, f.ty.scalar())).collect();
+    let merge = lowerer.synthesize(&format!("{name}.merge"), aggregate.span, &pair, &state_type, |lower, params| {
+        let count = merge_ops.len();
+        let operands = merge_ops
+            .iter()
+            .enumerate()
+            .map(|(i, (op, ty))| {
+                let (Repr::Scalar(a), Repr::Scalar(b)) = (&params[i], &params[i + count]) else {
+                    return Operand::Scalar(Expr::Const(Scalar::Bool(false)));
+                };
+                Operand::Scalar(merge_expr(*op, *ty, a.clone(), b.clone()))
+            })
+            .collect();
+        lower.emit(Stmt::Return(operands));
+    });
+
+    // Finish: each aggregate call reads its field(s); avg divides in floating point.
+    let keys: Vec<String> = layout.fields.iter().map(|f| f.name.clone()).collect();
+    let finish = lowerer.synthesize(
+        &format!("{name}.finish"),
+        aggregate.span,
+        &state_params,
+        &aggregate.ret,
+        |lower, params| {
+            let field = |key: &str| keys.iter().position(|k| k == key).map(|i| params[i].clone());
+            for (call, args) in &calls {
+                let key = aggregate_key(call, args);
+                let repr = if call == "avg" {
+                    match (field(&key.replacen("avg(", "sum(", 1)), field("count()")) {
+                        (Some(Repr::Scalar(sum)), Some(Repr::Scalar(count))) => {
+                            let f64_ty = ScalarTy::Float(FloatTy::F64);
+                            let sum = if lower.expr_ty(&sum) == f64_ty { sum } else { Expr::cast(f64_ty, sum) };
+                            Repr::Scalar(Expr::binary(BinaryOp::Div, sum, Expr::cast(f64_ty, count), Span::default()))
+                        }
+                        _ => continue,
+                    }
+                } else {
+                    match field(&key) {
+                        Some(repr) => repr,
+                        None => continue,
+                    }
+                };
+                lower.aggregates.insert(key, repr);
+            }
+            let repr = lower.expr(result);
+            let operands = lower.operands(repr);
+            lower.emit(Stmt::Return(operands));
+        },
+    );
+
+    let (lift, merge, finish) = (lowerer.add(lift), lowerer.add(merge), lowerer.add(finish));
+    let identity = layout
+        .fields
+        .iter()
+        .map(|field| Slot::Scalar(field.merge.identity(field.ty.scalar()).unwrap_or(Scalar::zero(field.ty.scalar()))))
+        .collect();
+    AggregatePlan {
+        name: name.clone(),
+        span: aggregate.span,
+        inputs,
+        state: layout,
+        results,
+        result_type: aggregate.ret.clone(),
+        identity,
+        lift,
+        merge,
+        finish,
+        merge_span: aggregate.span,
+        builtin: true,
+    }
+}
+
+fn count_field() -> Contribution {
+    Contribution::Field { key: "count()".to_string(), ty: ScalarTy::Int(IntTy::U64), merge: MergeOp::Add, arg: None }
+}
+
+/// The type a sum accumulates in: signed integers in i64, unsigned in u64, floats in f64.
+fn widened(ty: Option<ScalarTy>) -> ScalarTy {
+    match ty {
+        Some(ScalarTy::Int(int)) if int.signed() => ScalarTy::Int(IntTy::I64),
+        Some(ScalarTy::Int(_)) => ScalarTy::Int(IntTy::U64),
+        _ => ScalarTy::Float(FloatTy::F64),
+    }
+}
+
+fn scalar_type(ty: ScalarTy) -> Type {
+    match ty {
+        ScalarTy::Bool => Type::Bool,
+        ScalarTy::Int(int) => Type::Int(int),
+        ScalarTy::Float(float) => Type::Float(float),
+    }
+}
+
+/// The expression combining two values of a field with its operator.
+pub fn merge_expr(op: MergeOp, ty: ScalarTy, a: Expr, b: Expr) -> Expr {
+    let span = Span::default();
+    match (op, ty) {
+        (MergeOp::Add, _) => Expr::binary(BinaryOp::Add, a, b, span),
+        (MergeOp::Min, _) => Expr::binary(BinaryOp::Min, a, b, span),
+        (MergeOp::Max, _) => Expr::binary(BinaryOp::Max, a, b, span),
+        (MergeOp::Or, _) => Expr::binary(BinaryOp::BitOr, a, b, span),
+        (MergeOp::And, _) | (MergeOp::Custom, _) => Expr::binary(BinaryOp::BitAnd, a, b, span),
+    }
+}
+
+/// The aggregate calls of a built-in aggregate's result, in source order.
+fn collect_aggregate_calls(expr: &naas_lang::ast::Expr<Type>, out: &mut Vec<(String, Vec<Arg<Type>>)>) {
+    match &expr.kind {
+        ExprKind::Call { func, args } if check::is_aggregate_call(&func.name, args) => {
+            out.push((func.name.clone(), args.clone()));
+        }
+        ExprKind::Call { args, .. } => args.iter().for_each(|a| collect_aggregate_calls(a.value(), out)),
+        ExprKind::Unary(_, a) | ExprKind::Field(a, _) => collect_aggregate_calls(a, out),
+        ExprKind::Binary(_, a, b) | ExprKind::Compare(_, a, b) | ExprKind::Logic(_, a, b) | ExprKind::Index(a, b) => {
+            collect_aggregate_calls(a, out);
+            collect_aggregate_calls(b, out);
+        }
+        ExprKind::IfElse { cond, then, orelse } => {
+            collect_aggregate_calls(cond, out);
+            collect_aggregate_calls(then, out);
+            collect_aggregate_calls(orelse, out);
+        }
+        ExprKind::Tuple(items) | ExprKind::Array(items) => items.iter().for_each(|i| collect_aggregate_calls(i, out)),
+        _ => {}
+    }
+}

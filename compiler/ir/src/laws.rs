@@ -1,0 +1,461 @@
+//! Checking that `merge` is associative and commutative with `identity` as its unit, which
+//! in-network aggregation relies on (partial states meet in whatever order packets arrive).
+//!
+//! - *Proved* when every state field's final value is a known monoid operator (add, min,
+//!   max, or, and) applied to the same field of both inputs, and the identity holds each
+//!   operator's unit. Built-in aggregates are proved by construction; custom merges are
+//!   analysed by symbolic execution of their optimised, fully unrolled IR.
+//! - *Tested* otherwise: the interpreter evaluates the three laws on states reachable from
+//!   generated records (lifted, then merged in random trees), with edge values (0, ±1, MIN,
+//!   MAX) over-represented. A violation is an error with the concrete counterexample. A
+//!   passing test is reported as "tested on N cases", never as a proof.
+//!
+//! Floating-point addition is not associative; fields that add floats get a warning and
+//! floats are compared with a relative tolerance of 1e-9 when testing.
+
+use std::collections::HashMap;
+
+use naas_lang::diagnostics::{Code, Diagnostic};
+use naas_lang::span::Span;
+
+use crate::decompose::{AggregatePlan, MergeOp};
+use crate::interp::{Interpreter, RuntimeError, Slot};
+use crate::ir::{BinaryOp, CmpOp, Expr, Function, Module, Operand, Scalar, ScalarTy, Stmt, Var, VarTy};
+use crate::passes::{optimize, PassOptions};
+
+/// How `merge`'s laws were established.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LawStatus {
+    Proved,
+    Tested { cases: usize },
+}
+
+impl std::fmt::Display for LawStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LawStatus::Proved => f.write_str("proved (field-wise monoid operators)"),
+            LawStatus::Tested { cases } => write!(f, "tested on {cases} cases"),
+        }
+    }
+}
+
+/// How hard to test merges that cannot be proved.
+#[derive(Clone, Copy, Debug)]
+pub struct LawOptions {
+    pub cases: usize,
+    pub seed: u64,
+}
+
+impl Default for LawOptions {
+    fn default() -> LawOptions {
+        LawOptions { cases: 2_000, seed: 0x5eed_1a55 }
+    }
+}
+
+/// Establishes the laws of every aggregate's merge, recording the merge operator of each
+/// state field it proves. Returns the status per aggregate and any diagnostics.
+pub fn check_laws(
+    module: &Module,
+    plans: &mut [AggregatePlan],
+    options: LawOptions,
+) -> (Vec<LawStatus>, Vec<Diagnostic>) {
+    let mut statuses = Vec::new();
+    let mut diagnostics = Vec::new();
+    for plan in plans.iter_mut() {
+        if !plan.builtin {
+            if let Some(ops) = detect_fieldwise(module, plan) {
+                for (field, op) in plan.state.fields.iter_mut().zip(ops) {
+                    field.merge = op;
+                }
+            }
+        }
+        let proved = plan.state.fields.iter().all(|f| f.merge != MergeOp::Custom)
+            && plan
+                .state
+                .fields
+                .iter()
+                .zip(&plan.identity)
+                .all(|(field, identity)| holds_unit(field.merge, field.ty, identity));
+        for field in &plan.state.fields {
+            if field.ty.scalar().is_float() && matches!(field.merge, MergeOp::Add | MergeOp::Custom) {
+                diagnostics.push(
+                    Diagnostic::warning(
+                        Code::W0501,
+                        format!(
+                            "state field `{}` of `{}` combines floating-point values, which is not associative",
+                            field.name, plan.name
+                        ),
+                        plan.merge_span,
+                        "merged here",
+                    )
+                    .with_note("partial states merge in network arrival order, so results may differ in the last bits between runs and targets")
+                    .with_help("for exact results, accumulate integers (e.g. fixed-point `i64(x * 1000.0)`) and convert in `finish`"),
+                );
+            }
+        }
+        if proved {
+            statuses.push(LawStatus::Proved);
+            continue;
+        }
+        match test_laws(module, plan, options) {
+            Ok(cases) => statuses.push(LawStatus::Tested { cases }),
+            Err(diagnostic) => {
+                diagnostics.push(*diagnostic);
+                statuses.push(LawStatus::Tested { cases: 0 });
+            }
+        }
+    }
+    (statuses, diagnostics)
+}
+
+fn holds_unit(op: MergeOp, ty: VarTy, identity: &Slot) -> bool {
+    let Some(unit) = op.identity(ty.scalar()) else { return false };
+    match identity {
+        Slot::Scalar(value) => value.same(unit),
+        Slot::Array(values) => values.iter().all(|value| value.same(unit)),
+    }
+}
+
+// ---- Proof by symbolic execution -----------------------------------------------------
+
+#[derive(Clone, Debug, PartialEq)]
+enum Sym {
+    /// Element `elem` of merge parameter `param` (`elem` is 0 for scalars).
+    Input {
+        param: usize,
+        elem: u32,
+    },
+    Const(Scalar),
+    Op(BinaryOp, Box<Sym>, Box<Sym>),
+    Opaque,
+}
+
+/// The merge operator of each field, if `merge` computes every field element-wise with one
+/// known operator.
+fn detect_fieldwise(module: &Module, plan: &AggregatePlan) -> Option<Vec<MergeOp>> {
+    let single = Module { functions: module.functions.clone() };
+    let unrolled = optimize(&single, PassOptions { unroll: true }).ok()?;
+    let merge = unrolled.function(plan.merge);
+    let results = symbolic_results(merge)?;
+    let fields = plan.state.fields.len();
+    let mut ops = Vec::with_capacity(fields);
+    for (index, (field, result)) in plan.state.fields.iter().zip(results).enumerate() {
+        let mut field_op = None;
+        for (elem, sym) in result.iter().enumerate() {
+            let op = elementwise_op(sym, index, index + fields, elem as u32, field.ty.scalar())?;
+            if field_op.is_some_and(|previous| previous != op) {
+                return None;
+            }
+            field_op = Some(op);
+        }
+        ops.push(field_op?);
+    }
+    Some(ops)
+}
+
+fn elementwise_op(sym: &Sym, a: usize, b: usize, elem: u32, ty: ScalarTy) -> Option<MergeOp> {
+    let Sym::Op(op, x, y) = sym else { return None };
+    let (xa, yb) = (Sym::Input { param: a, elem }, Sym::Input { param: b, elem });
+    if !((**x == xa && **y == yb) || (**x == yb && **y == xa)) {
+        return None;
+    }
+    match (op, ty) {
+        (BinaryOp::Add, _) => Some(MergeOp::Add),
+        (BinaryOp::Min, _) => Some(MergeOp::Min),
+        (BinaryOp::Max, _) => Some(MergeOp::Max),
+        (BinaryOp::BitOr, ScalarTy::Bool | ScalarTy::Int(_)) => Some(MergeOp::Or),
+        (BinaryOp::BitAnd, ScalarTy::Bool | ScalarTy::Int(_)) => Some(MergeOp::And),
+        _ => None,
+    }
+}
+
+/// Executes straight-line code symbolically; `None` if control flow depends on data.
+fn symbolic_results(f: &Function) -> Option<Vec<Vec<Sym>>> {
+    let mut env: HashMap<Var, Vec<Sym>> = HashMap::new();
+    for (param, var) in f.params.iter().enumerate() {
+        let len = f.var_ty(*var).size_elems();
+        env.insert(*var, (0..len).map(|elem| Sym::Input { param, elem }).collect());
+    }
+    for (i, decl) in f.vars.iter().enumerate() {
+        env.entry(Var(i as u32))
+            .or_insert_with(|| vec![Sym::Const(Scalar::zero(decl.ty.scalar())); decl.ty.size_elems() as usize]);
+    }
+    run_symbolic(&f.body, &mut env)
+}
+
+fn run_symbolic(block: &[Stmt], env: &mut HashMap<Var, Vec<Sym>>) -> Option<Vec<Vec<Sym>>> {
+    for stmt in block {
+        match stmt {
+            Stmt::Assign { dst, value } => {
+                let value = sym(value, env);
+                env.insert(*dst, vec![value]);
+            }
+            Stmt::Store { array, offset, value } => {
+                let offset = usize::try_from(offset.as_const()?.as_int()?).ok()?;
+                let value = sym(value, env);
+                *env.get_mut(array)?.get_mut(offset)? = value;
+            }
+            Stmt::CopyArray { dst, src } => {
+                let copy = env.get(src)?.clone();
+                env.insert(*dst, copy);
+            }
+            Stmt::FillArray { dst, value } => {
+                let value = sym(value, env);
+                for slot in env.get_mut(dst)? {
+                    *slot = value.clone();
+                }
+            }
+            Stmt::Block { body, .. } if !body.iter().any(|s| matches!(s, Stmt::Break(_))) => {
+                if let Some(results) = run_symbolic(body, env) {
+                    return Some(results);
+                }
+            }
+            Stmt::Return(values) => {
+                return values
+                    .iter()
+                    .map(|value| match value {
+                        Operand::Scalar(expr) => Some(vec![sym(expr, env)]),
+                        Operand::Array(var) => env.get(var).cloned(),
+                    })
+                    .collect();
+            }
+            _ => return None,
+        }
+    }
+    None
+}
+
+fn sym(expr: &Expr, env: &HashMap<Var, Vec<Sym>>) -> Sym {
+    match expr {
+        Expr::Const(value) => Sym::Const(*value),
+        Expr::Var(var) => env.get(var).and_then(|v| v.first().cloned()).unwrap_or(Sym::Opaque),
+        Expr::Load { array, offset } => offset
+            .as_const()
+            .and_then(Scalar::as_int)
+            .and_then(|i| usize::try_from(i).ok())
+            .and_then(|i| env.get(array).and_then(|v| v.get(i).cloned()))
+            .unwrap_or(Sym::Opaque),
+        Expr::Binary { op, lhs, rhs, .. } => Sym::Op(*op, Box::new(sym(lhs, env)), Box::new(sym(rhs, env))),
+        // `x if x < y else y` is min on integers (on floats NaN makes it differ).
+        Expr::IfElse { cond, then, orelse } | Expr::Select { cond, then, orelse } => match &**cond {
+            Expr::Compare { op, lhs, rhs } => {
+                let (x, y, t, e) = (sym(lhs, env), sym(rhs, env), sym(then, env), sym(orelse, env));
+                let integer = !matches!(x, Sym::Const(Scalar::Float(..)));
+                let op = match (op, t == x && e == y, t == y && e == x) {
+                    (CmpOp::Lt | CmpOp::Le, true, _) | (CmpOp::Gt | CmpOp::Ge, _, true) => Some(BinaryOp::Min),
+                    (CmpOp::Gt | CmpOp::Ge, true, _) | (CmpOp::Lt | CmpOp::Le, _, true) => Some(BinaryOp::Max),
+                    _ => None,
+                };
+                match op {
+                    Some(op) if integer => Sym::Op(op, Box::new(x), Box::new(y)),
+                    _ => Sym::Opaque,
+                }
+            }
+            _ => Sym::Opaque,
+        },
+        _ => Sym::Opaque,
+    }
+}
+
+// ---- Testing with the interpreter ----------------------------------------------------
+
+/// A small deterministic generator (SplitMix64): law tests are reproducible.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
+    }
+
+    /// A value of `ty`, with edge values (0, 1, -1, MIN, MAX) one time in three.
+    pub fn scalar(&mut self, ty: ScalarTy) -> Scalar {
+        match ty {
+            ScalarTy::Bool => Scalar::Bool(self.next_u64() & 1 == 1),
+            ScalarTy::Int(int) => {
+                let edges = [0, 1, -1, int.min_value(), int.max_value()];
+                let value = if self.below(3) == 0 {
+                    edges[self.below(edges.len())]
+                } else if self.below(2) == 0 {
+                    // Small values make collisions and ties likely.
+                    (self.below(21) as i128) - 10
+                } else {
+                    i128::from(self.next_u64())
+                };
+                Scalar::Int(int, naas_lang::ops::wrap(int, value))
+            }
+            ScalarTy::Float(float) => {
+                let edges = [0.0, -0.0, 1.0, -1.0, 1e300, -1e300, 1e-300];
+                let value = if self.below(3) == 0 {
+                    edges[self.below(edges.len())]
+                } else {
+                    (self.next_u64() % 2_000_001) as f64 / 1000.0 - 1000.0
+                };
+                Scalar::Float(float, naas_lang::ops::float_round(float, value))
+            }
+        }
+    }
+}
+
+fn approx_equal(a: &[Slot], b: &[Slot]) -> bool {
+    fn scalar(x: Scalar, y: Scalar) -> bool {
+        match (x, y) {
+            (Scalar::Float(_, x), Scalar::Float(_, y)) => {
+                (x.is_nan() && y.is_nan()) || x == y || (x - y).abs() <= 1e-9 * x.abs().max(y.abs())
+            }
+            _ => x.same(y),
+        }
+    }
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| match (x, y) {
+            (Slot::Scalar(x), Slot::Scalar(y)) => scalar(*x, *y),
+            (Slot::Array(x), Slot::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| scalar(*a, *b)),
+            _ => false,
+        })
+}
+
+/// Prints a state as `(field=value, ...)`.
+pub fn show_state(plan: &AggregatePlan, state: &[Slot]) -> String {
+    let parts: Vec<String> = plan
+        .state
+        .fields
+        .iter()
+        .zip(state)
+        .map(|(field, slot)| format!("{}={}", field.name, show_slot(slot)))
+        .collect();
+    format!("({})", parts.join(", "))
+}
+
+pub fn show_slot(slot: &Slot) -> String {
+    match slot {
+        Slot::Scalar(value) => value.to_string(),
+        Slot::Array(values) => format!("[{}]", values.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")),
+    }
+}
+
+struct LawTester<'a> {
+    interp: Interpreter<'a>,
+    plan: &'a AggregatePlan,
+}
+
+impl LawTester<'_> {
+    fn merge(&self, a: &[Slot], b: &[Slot]) -> Result<Vec<Slot>, Box<Diagnostic>> {
+        let args = a.iter().chain(b).cloned().collect();
+        self.interp.call(self.plan.merge, args).map_err(|error| self.fault("merge", &error, &[a, b]))
+    }
+
+    fn fault(&self, part: &str, error: &RuntimeError, states: &[&[Slot]]) -> Box<Diagnostic> {
+        let mut diagnostic = Diagnostic::error(
+            Code::E0504,
+            format!("`{}` faults while its laws are tested: {}", self.plan.name, error.fault),
+            if error.span == Span::default() { self.plan.merge_span } else { error.span },
+            format!("in `{part}`"),
+        );
+        for (name, state) in ["a", "b"].iter().zip(states) {
+            diagnostic = diagnostic.with_note(format!("{name} = {}", show_state(self.plan, state)));
+        }
+        Box::new(diagnostic.with_help("merge and lift must succeed on every state the network can produce"))
+    }
+
+    fn violation(&self, code: Code, law: &str, notes: Vec<String>) -> Box<Diagnostic> {
+        let mut diagnostic = Diagnostic::error(
+            code,
+            format!("`merge` of `{}` violates {law}", self.plan.name),
+            self.plan.merge_span,
+            "this merge",
+        );
+        for note in notes {
+            diagnostic = diagnostic.with_note(note);
+        }
+        Box::new(diagnostic.with_help(
+            "the network merges partial states in any order and grouping, starting from `identity`; merge must give the same state regardless",
+        ))
+    }
+}
+
+fn test_laws(module: &Module, plan: &AggregatePlan, options: LawOptions) -> Result<usize, Box<Diagnostic>> {
+    let tester = LawTester { interp: Interpreter::new(module), plan };
+    let mut rng = Rng::new(options.seed);
+    let lift_params: Vec<VarTy> =
+        module.function(plan.lift).params.iter().map(|p| module.function(plan.lift).var_ty(*p)).collect();
+    // Reachable states: lifted records, then merges of random pairs of earlier states.
+    let mut pool: Vec<Vec<Slot>> = vec![plan.identity.clone()];
+    for _ in 0..48 {
+        let record: Vec<Slot> = lift_params
+            .iter()
+            .map(|ty| match ty {
+                VarTy::Scalar(ty) => Slot::Scalar(rng.scalar(*ty)),
+                VarTy::Array(ty, len) => Slot::Array((0..*len).map(|_| rng.scalar(*ty)).collect()),
+            })
+            .collect();
+        match tester.interp.call(plan.lift, record) {
+            Ok(state) => pool.push(state),
+            // A record the program rejects (a runtime fault in lift) is the input's fault, not
+            // a law violation; such records never reach merge.
+            Err(_) => continue,
+        }
+    }
+    for _ in 0..48 {
+        let (a, b) = (pool[rng.below(pool.len())].clone(), pool[rng.below(pool.len())].clone());
+        pool.push(tester.merge(&a, &b)?);
+    }
+    let identity = &plan.identity;
+    let cases = options.cases.max(1);
+    for _ in 0..cases {
+        let a = &pool[rng.below(pool.len())];
+        let b = &pool[rng.below(pool.len())];
+        let c = &pool[rng.below(pool.len())];
+        let (ab, ba) = (tester.merge(a, b)?, tester.merge(b, a)?);
+        if !approx_equal(&ab, &ba) {
+            return Err(tester.violation(
+                Code::E0501,
+                "commutativity: merge(a, b) != merge(b, a)",
+                vec![
+                    format!("a = {}", show_state(plan, a)),
+                    format!("b = {}", show_state(plan, b)),
+                    format!("merge(a, b) = {}", show_state(plan, &ab)),
+                    format!("merge(b, a) = {}", show_state(plan, &ba)),
+                ],
+            ));
+        }
+        let (left, bc) = (tester.merge(&ab, c)?, tester.merge(b, c)?);
+        let right = tester.merge(a, &bc)?;
+        if !approx_equal(&left, &right) {
+            return Err(tester.violation(
+                Code::E0502,
+                "associativity: merge(merge(a, b), c) != merge(a, merge(b, c))",
+                vec![
+                    format!("a = {}", show_state(plan, a)),
+                    format!("b = {}", show_state(plan, b)),
+                    format!("c = {}", show_state(plan, c)),
+                    format!("merge(merge(a, b), c) = {}", show_state(plan, &left)),
+                    format!("merge(a, merge(b, c)) = {}", show_state(plan, &right)),
+                ],
+            ));
+        }
+        let with_identity = tester.merge(identity, a)?;
+        if !approx_equal(&with_identity, a) {
+            return Err(tester.violation(
+                Code::E0503,
+                "the identity law: merge(identity, a) != a",
+                vec![
+                    format!("identity = {}", show_state(plan, identity)),
+                    format!("a = {}", show_state(plan, a)),
+                    format!("merge(identity, a) = {}", show_state(plan, &with_identity)),
+                ],
+            ));
+        }
+    }
+    Ok(cases)
+}

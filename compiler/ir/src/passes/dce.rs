@@ -1,0 +1,143 @@
+//! Dead-code elimination: drops statements after an unconditional exit, assignments to
+//! variables nothing reads, empty constructs and blocks no `break` targets. Work whose
+//! evaluation could fault is kept even when its result is unused, because the fault is part
+//! of the program's meaning.
+
+use std::collections::HashSet;
+
+use crate::ir::{Expr, Label, Module, Operand, Stmt, Var};
+use crate::ir_types::{can_fault, visit_reads};
+
+pub fn eliminate_dead_code(module: &mut Module) {
+    for function in &mut module.functions {
+        // Removing an assignment can make another one dead; iterate to a fixed point.
+        loop {
+            let mut read = HashSet::new();
+            reads_block(&function.body, &mut read);
+            let mut targeted = HashSet::new();
+            targets_block(&function.body, &mut targeted);
+            let before = count(&function.body);
+            let body = std::mem::take(&mut function.body);
+            function.body = clean_block(body, &read, &targeted);
+            if count(&function.body) == before {
+                break;
+            }
+        }
+    }
+}
+
+fn count(block: &[Stmt]) -> usize {
+    block
+        .iter()
+        .map(|stmt| {
+            1 + match stmt {
+                Stmt::If { then, orelse, .. } => count(then) + count(orelse),
+                Stmt::Loop { body, .. } | Stmt::Block { body, .. } => count(body),
+                _ => 0,
+            }
+        })
+        .sum()
+}
+
+fn clean_block(block: Vec<Stmt>, read: &HashSet<Var>, targeted: &HashSet<Label>) -> Vec<Stmt> {
+    let mut out = Vec::with_capacity(block.len());
+    for stmt in block {
+        let exits = matches!(stmt, Stmt::Break(_) | Stmt::Continue(_) | Stmt::Return(_));
+        match stmt {
+            Stmt::Assign { dst, value } if !read.contains(&dst) && !can_fault(&value) => {}
+            Stmt::Store { array, offset, value }
+                if !read.contains(&array) && !can_fault(&offset) && !can_fault(&value) => {}
+            Stmt::FillArray { dst, value } if !read.contains(&dst) && !can_fault(&value) => {}
+            Stmt::CopyArray { dst, .. } if !read.contains(&dst) => {}
+            Stmt::If { cond, then, orelse } => {
+                let then = clean_block(then, read, targeted);
+                let orelse = clean_block(orelse, read, targeted);
+                if then.is_empty() && orelse.is_empty() && !can_fault(&cond) {
+                    continue;
+                }
+                out.push(Stmt::If { cond, then, orelse });
+            }
+            Stmt::Loop { label, counter, start, stop, step, body } => {
+                let body = clean_block(body, read, targeted);
+                let trips = crate::passes::unroll::trip_count(start, stop, step);
+                if body.is_empty() || trips == 0 {
+                    continue;
+                }
+                out.push(Stmt::Loop { label, counter, start, stop, step, body });
+            }
+            Stmt::Block { label, body } => {
+                let mut body = clean_block(body, read, targeted);
+                // Leaving a block at its very end is a no-op.
+                if body.last() == Some(&Stmt::Break(label)) {
+                    body.pop();
+                }
+                if targeted.contains(&label) {
+                    if !body.is_empty() {
+                        out.push(Stmt::Block { label, body });
+                    }
+                } else {
+                    out.extend(body);
+                }
+            }
+            other => out.push(other),
+        }
+        if exits {
+            // Nothing after an unconditional exit in the same block can run.
+            break;
+        }
+    }
+    out
+}
+
+fn reads_block(block: &[Stmt], read: &mut HashSet<Var>) {
+    let visit = |expr: &Expr, read: &mut HashSet<Var>| {
+        visit_reads(expr, &mut |v| {
+            read.insert(v);
+        })
+    };
+    for stmt in block {
+        match stmt {
+            Stmt::Assign { value, .. } | Stmt::FillArray { value, .. } => visit(value, read),
+            Stmt::Store { offset, value, .. } => {
+                visit(offset, read);
+                visit(value, read);
+            }
+            Stmt::CopyArray { src, .. } => {
+                read.insert(*src);
+            }
+            Stmt::If { cond, then, orelse } => {
+                visit(cond, read);
+                reads_block(then, read);
+                reads_block(orelse, read);
+            }
+            Stmt::Loop { body, .. } | Stmt::Block { body, .. } => reads_block(body, read),
+            Stmt::Return(values) | Stmt::Call { args: values, .. } => {
+                for value in values {
+                    match value {
+                        Operand::Scalar(expr) => visit(expr, read),
+                        Operand::Array(var) => {
+                            read.insert(*var);
+                        }
+                    }
+                }
+            }
+            Stmt::Break(_) | Stmt::Continue(_) => {}
+        }
+    }
+}
+
+fn targets_block(block: &[Stmt], targeted: &mut HashSet<Label>) {
+    for stmt in block {
+        match stmt {
+            Stmt::Break(label) | Stmt::Continue(label) => {
+                targeted.insert(*label);
+            }
+            Stmt::If { then, orelse, .. } => {
+                targets_block(then, targeted);
+                targets_block(orelse, targeted);
+            }
+            Stmt::Loop { body, .. } | Stmt::Block { body, .. } => targets_block(body, targeted),
+            _ => {}
+        }
+    }
+}
