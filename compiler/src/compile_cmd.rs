@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
-use naas_ir::decompose::AggregatePlan;
 use naas_lang::check::CheckOptions;
 
 use crate::check_cmd::{report_front_end, FrontEnd};
@@ -42,32 +41,9 @@ pub fn run(args: &CompileArgs) -> ExitCode {
         }
         Emit::State => {
             for (plan, laws) in compiled.aggregates.iter().zip(&compiled.laws) {
-                print!("{}", state_report(plan));
-                println!("  merge laws: {laws}");
+                print!("{}", naas_ir::print::print_state(plan, laws));
             }
         }
     }
     ExitCode::SUCCESS
-}
-
-/// The `--emit state` text of one aggregate.
-pub fn state_report(plan: &AggregatePlan) -> String {
-    let mut out = format!("aggregate {}: {} bytes, aligned to {}\n", plan.name, plan.state.size, plan.state.align);
-    let width = plan.state.fields.iter().map(|f| f.name.len()).max().unwrap_or(5).max(5);
-    out.push_str(&format!(
-        "  {:<width$}  {:<12}  {:>6}  {:>5}  {:<7}  idempotent\n",
-        "field", "type", "offset", "bytes", "merge"
-    ));
-    for field in &plan.state.fields {
-        out.push_str(&format!(
-            "  {:<width$}  {:<12}  {:>6}  {:>5}  {:<7}  {}\n",
-            field.name,
-            field.ty.to_string(),
-            field.offset,
-            field.size_bytes(),
-            field.merge.name(),
-            if field.merge.idempotent() { "yes" } else { "no" }
-        ));
-    }
-    out
 }

@@ -225,10 +225,14 @@ impl<'s, 'e> Lexer<'s, 'e> {
     fn record_raw_error(&mut self, error: RawLexError, span: Span) {
         let text = &self.source[span.range()];
         let diagnostic = match error {
-            RawLexError::BadNumber(message) => Diagnostic::error(Code::E0007, message, span, "invalid literal")
-                .with_help(
-                    "integer literals are decimal, 0x hex, 0o octal or 0b binary and at most 18446744073709551615",
-                ),
+            RawLexError::BadNumber(message) => {
+                let help = if message.starts_with("float") {
+                    "float literals must be finite f64 values (at most about 1.8e308)"
+                } else {
+                    "integer literals are decimal, 0x hex, 0o octal or 0b binary and at most 18446744073709551615"
+                };
+                Diagnostic::error(Code::E0007, message, span, "invalid literal").with_help(help)
+            }
             RawLexError::InvalidCharacter => {
                 let c = text.chars().next().unwrap_or('?');
                 let diagnostic = Diagnostic::error(

@@ -79,11 +79,14 @@ impl Scalar {
         }
     }
 
-    /// Bitwise identity: unlike `==`, NaN equals NaN and -0.0 differs from 0.0. This is the
-    /// equality targets must agree on.
+    /// The equality targets must agree on: bit for bit, except that all NaNs are alike (NaN
+    /// payloads and signs are unspecified). Unlike `==`, NaN equals NaN and -0.0 differs
+    /// from 0.0.
     pub fn same(self, other: Scalar) -> bool {
         match (self, other) {
-            (Scalar::Float(a_ty, a), Scalar::Float(b_ty, b)) => a_ty == b_ty && a.to_bits() == b.to_bits(),
+            (Scalar::Float(a_ty, a), Scalar::Float(b_ty, b)) => {
+                a_ty == b_ty && ((a.is_nan() && b.is_nan()) || a.to_bits() == b.to_bits())
+            }
             _ => self == other,
         }
     }

@@ -11,6 +11,7 @@ pub mod layout;
 pub mod lower;
 pub mod passes;
 pub mod print;
+pub mod runfile;
 pub mod verify;
 
 use naas_lang::check::Program;

@@ -169,3 +169,32 @@ impl Printer<'_> {
         }
     }
 }
+
+/// An aggregate's state layout as `naasc compile --emit state` prints it: one line per
+/// field with its type, offset, size, merge operator and idempotence, then how the merge
+/// laws were established.
+pub fn print_state(plan: &crate::decompose::AggregatePlan, laws: &crate::laws::LawStatus) -> String {
+    let mut out = format!("aggregate {}: {} bytes, aligned to {}\n", plan.name, plan.state.size, plan.state.align);
+    let width = plan.state.fields.iter().map(|f| f.name.len()).max().unwrap_or(5).max(5);
+    let _ = writeln!(
+        out,
+        "  {:<width$}  {:<12}  {:>6}  {:>5}  {:<7}  idempotent",
+        "field", "type", "offset", "bytes", "merge"
+    );
+    for field in &plan.state.fields {
+        let _ = writeln!(
+            out,
+            "  {:<width$}  {:<12}  {:>6}  {:>5}  {:<7}  {}",
+            field.name,
+            field.ty.to_string(),
+            field.offset,
+            field.size_bytes(),
+            field.merge.name(),
+            if field.merge.idempotent() { "yes" } else { "no" }
+        );
+    }
+    let identity: Vec<String> = plan.identity.iter().map(crate::laws::show_slot).collect();
+    let _ = writeln!(out, "  identity: ({})", identity.join(", "));
+    let _ = writeln!(out, "  merge laws: {laws}");
+    out
+}

@@ -24,6 +24,7 @@ pub fn check_aggregate(
         return None;
     }
     let (params, ret) = env.signature(&def.name.name, &def.params, def.ret.as_ref(), def.span, diagnostics);
+    check_param_names(env, &def.params, diagnostics);
     let custom = def.body.iter().any(|item| match item {
         AggItem::Def(_) => true,
         AggItem::Stmt(stmt) => is_identity(stmt),
@@ -32,6 +33,29 @@ pub fn check_aggregate(
         check_custom(env, def, params, ret, diagnostics)
     } else {
         check_builtin(env, def, params, ret, diagnostics)
+    }
+}
+
+/// Reports aggregate parameters named like built-ins or module items, or declared twice:
+/// they name the input record's fields, which must be distinct.
+fn check_param_names(env: &Env, params: &[crate::ast::Param], diagnostics: &mut Vec<Diagnostic>) {
+    let mut checker = FnChecker::new(env, diagnostics, Type::Error, None);
+    let mut seen: Vec<&Ident> = Vec::new();
+    for param in params {
+        if let Some(first) = seen.iter().find(|p| p.name == param.name.name) {
+            checker.error(
+                Diagnostic::error(
+                    Code::E0102,
+                    format!("parameter `{}` is declared twice", param.name.name),
+                    param.name.span,
+                    "repeated parameter",
+                )
+                .with_label(first.span, "first declared here"),
+            );
+            continue;
+        }
+        checker.local_name_allowed(&param.name);
+        seen.push(&param.name);
     }
 }
 
@@ -77,7 +101,9 @@ fn check_builtin(
     let mut checker = FnChecker::new(env, diagnostics, ret.clone(), def.ret.as_ref().map(|ty| ty.span));
     let mut locals = Vec::new();
     for (param, (name, ty)) in def.params.iter().zip(params) {
-        if checker.names.contains_key(&name) || !checker.local_name_allowed(&param.name) {
+        // Bad names were reported by `check_param_names`.
+        if checker.names.contains_key(&name) || crate::check::builtins::is_reserved(&name) || env.item(&name).is_some()
+        {
             continue;
         }
         let id = checker.declare(&name, ty.clone(), LocalKind::Param, param.name.span);

@@ -100,6 +100,13 @@ impl FnChecker<'_> {
                 "not defined yet",
             )
             .with_label(defined, "defined here"),
+            Some((ItemKind::Function, _)) if self.in_constant => Diagnostic::error(
+                Code::E0212,
+                format!("`{name}(...)` cannot be evaluated at compile time"),
+                func.span,
+                "function call in a constant",
+            )
+            .with_help("constants are built from literals, other constants, operators and conversions"),
             Some((kind, _)) => Diagnostic::error(
                 Code::E0204,
                 format!("`{name}` is {} and cannot be called", kind.describe()),
@@ -199,7 +206,18 @@ impl FnChecker<'_> {
         }
         let arg = checked.remove(0);
         match arg.untyped {
-            Some(Untyped::Int(v)) => return self.untyped_value(Untyped::Int(v.abs()), span),
+            Some(Untyped::Int(v)) => match v.checked_abs() {
+                Some(value) => return self.untyped_value(Untyped::Int(value), span),
+                None => {
+                    self.error(Diagnostic::error(
+                        Code::E0212,
+                        "constant overflows 128-bit arithmetic",
+                        span,
+                        "in this constant expression",
+                    ));
+                    return error(span);
+                }
+            },
             Some(Untyped::Float(v)) => return self.untyped_value(Untyped::Float(v.abs()), span),
             None => {}
         }

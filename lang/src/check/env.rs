@@ -470,12 +470,13 @@ impl Env {
                     BinOp::Mod => {
                         x.checked_div(y).map(|_| x - crate::ops::floor_div_exact(x, y) * y).ok_or_else(overflow)
                     }
+                    BinOp::Shl | BinOp::Shr if y < 0 => Err(not_constant(b.span, "negative shift count")),
                     BinOp::Shl => {
                         let shifted =
                             u32::try_from(y).ok().filter(|&n| n < 127).and_then(|n| x.checked_mul(1i128 << n));
                         shifted.ok_or_else(overflow)
                     }
-                    BinOp::Shr => Ok(x >> y.clamp(0, 127)),
+                    BinOp::Shr => Ok(x >> y.min(127)),
                     BinOp::BitAnd => Ok(x & y),
                     BinOp::BitOr => Ok(x | y),
                     BinOp::BitXor => Ok(x ^ y),

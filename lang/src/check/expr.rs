@@ -73,6 +73,10 @@ pub struct FnChecker<'a> {
     pub calls: Vec<(String, Span)>,
     /// Aggregate calls checked so far (built-in aggregates need at least one).
     pub agg_calls: usize,
+    /// True while checking a `const` definition (no locals, evaluated at compile time).
+    pub in_constant: bool,
+    /// Variables of the enclosing `for` loops, innermost last.
+    pub active_loops: Vec<String>,
 }
 
 impl<'a> FnChecker<'a> {
@@ -94,11 +98,15 @@ impl<'a> FnChecker<'a> {
             fits: Vec::new(),
             calls: Vec::new(),
             agg_calls: 0,
+            in_constant: false,
+            active_loops: Vec::new(),
         }
     }
 
     pub fn for_constant(env: &'a Env, diagnostics: &'a mut Vec<Diagnostic>) -> FnChecker<'a> {
-        FnChecker::new(env, diagnostics, Type::Error, None)
+        let mut checker = FnChecker::new(env, diagnostics, Type::Error, None);
+        checker.in_constant = true;
+        checker
     }
 
     pub fn error(&mut self, diagnostic: Diagnostic) {
@@ -487,7 +495,7 @@ impl<'a> FnChecker<'a> {
 
     /// `[v] * N` (or any array times a constant): the array repeated N times.
     fn repeat(&mut self, a: Checked, b: Checked, b_src: &Expr, elem: Type, len: u32, span: Span) -> Checked {
-        let count = match self.env.const_int(b_src) {
+        let count = match self.const_int_of(&b, b_src) {
             Ok(count) => count,
             Err(diagnostic) => {
                 self.error(diagnostic.with_note("the repeat count of `[v] * N` must be known at compile time"));
@@ -580,7 +588,7 @@ impl<'a> FnChecker<'a> {
                 }
                 *elem
             }
-            Type::Tuple(items) => match self.env.const_int(index_src) {
+            Type::Tuple(items) => match self.const_int_of(&index, index_src) {
                 Ok(at) if (0..items.len() as i128).contains(&at) => items[at as usize].clone(),
                 Ok(at) => {
                     self.error(Diagnostic::error(
@@ -662,6 +670,15 @@ impl<'a> FnChecker<'a> {
                 }
             })
             .collect()
+    }
+
+    /// The value of an integer constant: folded while checking (literals, untyped constants,
+    /// `len(a)`, typed integer constants), or an integer constant expression over typed constants.
+    pub fn const_int_of(&self, checked: &Checked, source: &Expr) -> Result<i128, Box<Diagnostic>> {
+        match (&checked.untyped, &checked.expr.kind) {
+            (Some(Untyped::Int(value)), _) | (None, ExprKind::Const(Value::Int(_, value))) => Ok(*value),
+            _ => self.env.const_int(source),
+        }
     }
 
     pub fn untyped_value(&mut self, value: Untyped, span: Span) -> Checked {

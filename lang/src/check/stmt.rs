@@ -53,9 +53,9 @@ pub fn check_body(
             ));
             continue;
         }
-        if !checker.local_name_allowed(ident) {
-            continue;
-        }
+        // A badly named parameter is reported but still declared, so that its uses in the
+        // body do not cascade into more errors.
+        checker.local_name_allowed(ident);
         let id = checker.declare(&ident.name, ty, LocalKind::Param, ident.span);
         checker.mark_assigned(id);
     }
@@ -424,6 +424,17 @@ impl FnChecker<'_> {
     }
 
     fn for_loop(&mut self, var: &Ident, iter: &Expr, body: &Block) -> StmtKind<Type> {
+        if self.active_loops.contains(&var.name) {
+            self.error(
+                Diagnostic::error(
+                    Code::E0208,
+                    format!("`{}` is already the variable of an enclosing loop", var.name),
+                    var.span,
+                    "reused loop variable",
+                )
+                .with_help("give the inner loop's variable another name"),
+            );
+        }
         let var_ty = self.infer.fresh(VarKind::Int);
         let typed_iter = match &iter.kind {
             ExprKind::Call { func, args } if func.name == "range" => {
@@ -464,7 +475,9 @@ impl FnChecker<'_> {
             self.mark_assigned(id);
         }
         self.loop_depth += 1;
+        self.active_loops.push(var.name.clone());
         let body = self.block(body);
+        self.active_loops.pop();
         self.loop_depth -= 1;
         self.flow = before;
         // The loop variable exists only inside the loop body.
@@ -527,11 +540,12 @@ impl FnChecker<'_> {
                     "not an integer",
                 ));
             }
-            let _ = self.infer.unify(arg.ty(), var_ty);
         }
+        // The bounds are independent of the loop variable's type: only the values the variable
+        // takes must fit it (checked once types are final).
         let mut values = Vec::new();
-        for arg in args {
-            match self.env.const_int(arg.value()) {
+        for (arg, checked) in args.iter().zip(&checked) {
+            match self.const_int_of(checked, arg.value()) {
                 Ok(value) => values.push(value),
                 Err(_) => {
                     self.error(

@@ -89,6 +89,14 @@ pub fn zonk_expr(infer: &Infer, expr: &mut Expr<Type>, problems: &mut Vec<Diagno
             zonk_expr(infer, then, problems);
             zonk_expr(infer, orelse, problems);
         }
+        ExprKind::Call { func, args } if func.name == "range" => {
+            // `range(start, stop, step)` bounds are plain numbers; the values the loop variable
+            // takes were range-checked by the statement checker.
+            for arg in args {
+                let (Arg::Positional(value) | Arg::Keyword(_, value)) = arg;
+                value.ty = infer.finalize(&value.ty);
+            }
+        }
         ExprKind::Call { args, .. } => {
             for arg in args {
                 match arg {

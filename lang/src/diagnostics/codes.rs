@@ -35,8 +35,8 @@ codes! {
     E0002 = "E0002",
     /// A tab character in indentation. Indent with spaces only.
     E0003 = "E0003",
-    /// A dedent to a column that matches no enclosing block, or an indented line where no
-    /// block starts. Indent each block consistently.
+    /// A dedent to a column that matches no enclosing block. Indent each block consistently.
+    /// (An indented line where no block starts is a syntax error, E0008.)
     E0004 = "E0004",
     /// An unclosed, mismatched or unexpected bracket.
     E0005 = "E0005",
@@ -88,7 +88,8 @@ codes! {
     E0212 = "E0212",
     /// A function or parameter without a type annotation.
     E0213 = "E0213",
-    /// An operator naas does not have (`**`, `is`, `in` outside `for`).
+    /// The power operator `**`, which naas does not have. (`is` is an unsupported keyword,
+    /// E0010; `in` outside `for` is a syntax error, E0008.)
     E0214 = "E0214",
     /// A `while` loop: iteration must be bounded.
     E0301 = "E0301",
@@ -98,7 +99,8 @@ codes! {
     E0303 = "E0303",
     /// A function whose worst-case operation count exceeds the budget (`--max-ops`).
     E0304 = "E0304",
-    /// A value or stack frame larger than the memory bound (`--max-bytes`).
+    /// A value or stack frame over a memory bound: a frame over `--max-bytes`, an array over
+    /// 2^24 elements, or a record over 2^24 bytes.
     E0305 = "E0305",
     /// `break` or `continue` outside a loop.
     E0306 = "E0306",

@@ -1,0 +1,50 @@
+//! Runs the `# run:` lines of every program in `tests/programs/` and every example with the
+//! reference interpreter, on the IR as lowered and after optimisation: both must give the
+//! expected results (or faults), so the passes are tested against the semantics too.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+use std::path::Path;
+
+use naas_ir::interp::{Interpreter, Slot};
+use naas_ir::ir::Module;
+use naas_ir::laws::LawOptions;
+use naas_ir::runfile::{parse_run_lines, resolve, RunCase};
+use naas_lang::check::CheckOptions;
+
+fn run(module: &Module, case: &RunCase) -> Result<Vec<Slot>, String> {
+    let id = module.find(&case.function).unwrap();
+    Interpreter::new(module).call(id, case.args.clone()).map_err(|error| error.fault.to_string())
+}
+
+fn check_case(module: &Module, case: &RunCase, what: &str, file: &str) {
+    let got = run(module, case);
+    match (&case.expected, &got) {
+        (Ok(expected), Ok(got)) if expected.len() == got.len() && expected.iter().zip(got).all(|(a, b)| a.same(b)) => {}
+        (Err(message), Err(fault)) if fault.contains(message.as_str()) => {}
+        _ => panic!("{file}:{} `{}` ({what}): expected {:?}, got {got:?}", case.line, case.function, case.expected),
+    }
+}
+
+#[test]
+fn run_lines_hold_before_and_after_optimisation() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/programs");
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let file = path.file_name().unwrap().to_string_lossy().into_owned();
+        let source = std::fs::read_to_string(&path).unwrap();
+        let (program, _) =
+            naas_lang::frontend(&source, &CheckOptions::default()).unwrap_or_else(|d| panic!("{file}: {d:?}"));
+        let compiled = naas_ir::compile(&program, LawOptions::default()).unwrap();
+        let lines = parse_run_lines(&source).unwrap();
+        assert!(!lines.is_empty(), "{file} has no run lines");
+        for line in &lines {
+            let case = resolve(&program, line).unwrap_or_else(|e| panic!("{file}: {e}"));
+            check_case(&compiled.lowered, &case, "lowered", &file);
+            check_case(&compiled.optimized, &case, "optimised", &file);
+            total += 1;
+        }
+    }
+    assert!(total >= 50, "only {total} run lines");
+}

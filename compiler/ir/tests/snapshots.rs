@@ -1,0 +1,93 @@
+//! Snapshots of what the middle end produces for every example and every test program: the
+//! IR as lowered and after optimisation, the state layouts, and the rendered diagnostics of
+//! the law-violating programs in `tests/laws/` (whose names start with the expected code).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+use std::path::Path;
+
+use naas_ir::laws::LawOptions;
+use naas_lang::check::CheckOptions;
+use naas_lang::diagnostics::render::render_text;
+use naas_lang::Code;
+
+fn compile(path: &Path) -> (String, naas_ir::Compiled) {
+    let source = std::fs::read_to_string(path).unwrap();
+    let (program, _) = naas_lang::frontend(&source, &CheckOptions::default())
+        .unwrap_or_else(|d| panic!("{} does not check: {d:?}", path.display()));
+    let compiled = naas_ir::compile(&program, LawOptions::default()).unwrap();
+    (source, compiled)
+}
+
+#[test]
+fn ir_snapshots() {
+    let check = |path: &Path| {
+        let (_, compiled) = compile(path);
+        let text = format!(
+            "== lowered\n{}\n== optimised\n{}",
+            naas_ir::print::print_module(&compiled.lowered),
+            naas_ir::print::print_module(&compiled.optimized)
+        );
+        insta::assert_snapshot!(text);
+    };
+    insta::glob!("../../../examples", "*.naas", |path| check(path));
+    insta::glob!("programs/*.naas", |path| check(path));
+}
+
+#[test]
+fn state_layout_snapshots() {
+    insta::glob!("../../../examples", "*.naas", |path| {
+        let (_, compiled) = compile(path);
+        let text: String = compiled
+            .aggregates
+            .iter()
+            .zip(&compiled.laws)
+            .map(|(plan, laws)| naas_ir::print::print_state(plan, laws))
+            .collect();
+        insta::assert_snapshot!(text);
+    });
+}
+
+#[test]
+fn law_diagnostics() {
+    insta::glob!("laws/*.naas", |path| {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let expected = Code::parse(&name[..5]).unwrap();
+        let (source, compiled) = compile(path);
+        assert!(
+            compiled.diagnostics.iter().any(|d| d.code == expected),
+            "{name} should report {expected}: {:?}",
+            compiled.diagnostics.iter().map(|d| d.code).collect::<Vec<_>>()
+        );
+        let mut out = format!("{source}\n----\n");
+        for diagnostic in &compiled.diagnostics {
+            out.push_str(&render_text(diagnostic, &name, &source, false));
+        }
+        insta::assert_snapshot!(out);
+    });
+}
+
+/// Every law code has a program in `tests/laws/`.
+#[test]
+fn every_law_code_has_a_test() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/laws");
+    let files: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    for code in Code::ALL.iter().filter(|c| c.as_str() >= "E0500" || c.as_str().starts_with('W')) {
+        assert!(files.iter().any(|f| f.starts_with(code.as_str())), "no test program for {code}");
+    }
+}
+
+#[test]
+fn examples_prove_or_test_their_laws_as_expected() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let status = |name: &str| {
+        let (_, compiled) = compile(&root.join(name));
+        compiled.laws[0].clone()
+    };
+    use naas_ir::laws::LawStatus;
+    assert_eq!(status("reduce.naas"), LawStatus::Proved);
+    assert_eq!(status("robust_mean.naas"), LawStatus::Proved);
+    assert_eq!(status("histogram.naas"), LawStatus::Proved, "the element-wise add must be found by symbolic execution");
+    assert!(matches!(status("top_k.naas"), LawStatus::Tested { cases } if cases >= 1000));
+}
