@@ -4,7 +4,12 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
+use std::path::PathBuf;
+
 use clap::Subcommand;
+use naas_ir::interp::{Interpreter, Slot};
+use naas_ir::ir::VarTy;
+use naas_ir::laws::Rng;
 use naas_lang::check::CheckOptions;
 
 #[derive(Subcommand, Debug)]
@@ -18,12 +23,79 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 5)]
         runs: usize,
     },
+    /// Reference-interpreter throughput (records/s) of each aggregate's lift and merge.
+    Interp {
+        /// Records folded per aggregate.
+        #[arg(long, default_value_t = 1_000_000)]
+        records: usize,
+        /// Programs to measure (default: examples/reduce.naas and examples/top_k.naas).
+        files: Vec<PathBuf>,
+    },
 }
 
 pub fn run(command: &BenchCommand) -> ExitCode {
     match command {
         BenchCommand::Frontend { size_mb, runs } => frontend(*size_mb, (*runs).max(1)),
+        BenchCommand::Interp { records, files } => interp(*records, files),
     }
+}
+
+/// Folds generated records into one state with the reference interpreter (lift, then merge
+/// into the running state, as a combiner does) and reports records per second.
+fn interp(records: usize, files: &[PathBuf]) -> ExitCode {
+    let files: Vec<PathBuf> = if files.is_empty() {
+        vec![PathBuf::from("examples/reduce.naas"), PathBuf::from("examples/top_k.naas")]
+    } else {
+        files.to_vec()
+    };
+    println!("interpreter benchmark: {records} records per aggregate, one key");
+    for path in &files {
+        let compiled = match crate::check_cmd::report_front_end(path, &CheckOptions::default()) {
+            crate::check_cmd::FrontEnd::Compiled(compiled) => compiled,
+            crate::check_cmd::FrontEnd::Failed(code) => return code,
+        };
+        let module = &compiled.optimized;
+        let interp = Interpreter::new(module);
+        for plan in &compiled.aggregates {
+            let lift = module.function(plan.lift);
+            let mut rng = Rng::new(7);
+            let inputs: Vec<Vec<Slot>> = (0..records.min(1 << 16))
+                .map(|_| {
+                    lift.params
+                        .iter()
+                        .map(|p| match lift.var_ty(*p) {
+                            VarTy::Scalar(ty) => Slot::Scalar(rng.scalar(ty)),
+                            VarTy::Array(ty, len) => Slot::Array((0..len).map(|_| rng.scalar(ty)).collect()),
+                        })
+                        .collect()
+                })
+                .collect();
+            let start = Instant::now();
+            let mut state = plan.identity.clone();
+            for i in 0..records {
+                let record = inputs[i % inputs.len()].clone();
+                let step = interp
+                    .call(plan.lift, record)
+                    .and_then(|lifted| interp.call(plan.merge, state.iter().cloned().chain(lifted).collect()));
+                match step {
+                    Ok(next) => state = next,
+                    Err(error) => {
+                        eprintln!("naasc: `{}` faulted during the benchmark: {error}", plan.name);
+                        return ExitCode::from(1);
+                    }
+                }
+            }
+            let seconds = start.elapsed().as_secs_f64();
+            println!(
+                "  {:<24} {:>10.0} records/s  ({:.1} ns/record)  final state {}",
+                format!("{} ({})", plan.name, path.display()),
+                records as f64 / seconds,
+                seconds * 1e9 / records as f64,
+                naas_ir::laws::show_state(plan, &state)
+            );
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 fn frontend(size_mb: usize, runs: usize) -> ExitCode {

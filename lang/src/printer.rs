@@ -323,7 +323,12 @@ impl Printer {
             ExprKind::Index(base, index) => {
                 self.expr(base, PRIMARY);
                 self.out.push('[');
-                self.expr(index, 0);
+                match &index.kind {
+                    // `a[i, j]` and `array[i64, 4]`: an index by a tuple of two or more items
+                    // is written without the tuple's parentheses.
+                    ExprKind::Tuple(items) if items.len() >= 2 => self.comma_list(items),
+                    _ => self.expr(index, 0),
+                }
                 self.out.push(']');
             }
             ExprKind::Field(base, field) => {

@@ -1,0 +1,99 @@
+//! Repository hygiene checks: every Rust source file starts with a `//!` comment saying what
+//! it is for, and every lalrpop grammar starts with a `//` comment. Covers the front end,
+//! the compiler driver and the crates nested in it (`compiler/*/src`), and the `targets` and
+//! `runtime` trees when they exist.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// Source trees that must exist, relative to this crate's manifest directory.
+const REQUIRED_ROOTS: &[&str] = &["src", "../compiler/src"];
+/// Trees checked whole when they exist.
+const OPTIONAL_ROOTS: &[&str] = &["../targets", "../runtime"];
+/// Directories whose subdirectories may be crates: their `src` trees are checked too.
+const CRATE_PARENTS: &[&str] = &["../compiler"];
+
+fn roots() -> Vec<PathBuf> {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut roots = Vec::new();
+    for root in REQUIRED_ROOTS {
+        let path = manifest.join(root);
+        assert!(path.is_dir(), "source tree {} is missing", path.display());
+        roots.push(path);
+    }
+    roots.extend(OPTIONAL_ROOTS.iter().map(|root| manifest.join(root)).filter(|path| path.is_dir()));
+    for parent in CRATE_PARENTS {
+        let Ok(entries) = fs::read_dir(manifest.join(parent)) else {
+            continue;
+        };
+        let mut nested: Vec<PathBuf> =
+            entries.filter_map(Result::ok).map(|entry| entry.path().join("src")).filter(|src| src.is_dir()).collect();
+        nested.sort();
+        roots.extend(nested);
+    }
+    roots
+}
+
+/// Every file under `dir` whose name ends with `.{extension}`, sorted; build output and
+/// hidden directories are skipped.
+fn files_with_extension(dir: &Path, extension: &str, out: &mut Vec<PathBuf>) {
+    let mut entries: Vec<_> = fs::read_dir(dir)
+        .unwrap_or_else(|error| panic!("cannot read {}: {error}", dir.display()))
+        .map(|entry| entry.expect("directory entry").path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        let name = path.file_name().and_then(|name| name.to_str()).unwrap_or("");
+        if path.is_dir() {
+            if name != "target" && !name.starts_with('.') {
+                files_with_extension(&path, extension, out);
+            }
+        } else if path.extension().and_then(|ext| ext.to_str()) == Some(extension) {
+            out.push(path);
+        }
+    }
+}
+
+/// The files under the checked roots with `extension` whose text does not start with `prefix`.
+fn offenders(extension: &str, prefix: &str) -> (usize, Vec<String>) {
+    let mut files = Vec::new();
+    for root in roots() {
+        files_with_extension(&root, extension, &mut files);
+    }
+    let bad = files
+        .iter()
+        .filter(|path| {
+            let text =
+                fs::read_to_string(path).unwrap_or_else(|error| panic!("cannot read {}: {error}", path.display()));
+            !text.trim_start_matches('\u{feff}').starts_with(prefix)
+        })
+        .map(|path| path.display().to_string())
+        .collect();
+    (files.len(), bad)
+}
+
+#[test]
+fn every_rust_file_starts_with_a_module_doc_comment() {
+    let (count, bad) = offenders("rs", "//!");
+    assert!(count > 0, "found no .rs files to check");
+    assert!(
+        bad.is_empty(),
+        "{} of {count} .rs files do not start with a `//!` comment saying what they are for:\n  {}",
+        bad.len(),
+        bad.join("\n  ")
+    );
+}
+
+#[test]
+fn every_grammar_file_starts_with_a_comment() {
+    let (count, bad) = offenders("lalrpop", "//");
+    assert!(count > 0, "found no .lalrpop files to check");
+    assert!(
+        bad.is_empty(),
+        "{} of {count} .lalrpop files do not start with a `//` comment:\n  {}",
+        bad.len(),
+        bad.join("\n  ")
+    );
+}
