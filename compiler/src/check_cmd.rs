@@ -121,9 +121,10 @@ fn check_file(file: SourceFile, options: &CheckOptions) -> FileOutcome {
 fn print_text(outcomes: &[FileOutcome], costs: bool, color: bool) {
     let mut errors = 0;
     for outcome in outcomes {
+        let renderer = render::TextRenderer::new(&outcome.file.name, &outcome.file.text, color);
         for diagnostic in &outcome.diagnostics {
             errors += usize::from(diagnostic.is_error());
-            eprint!("{}", render::render_text(diagnostic, &outcome.file.name, &outcome.file.text, color));
+            eprint!("{}", renderer.render(diagnostic));
         }
         if costs && !outcome.diagnostics.iter().any(Diagnostic::is_error) {
             print_costs(&outcome.file.name, &outcome.costs);
@@ -177,9 +178,10 @@ pub fn report_front_end(path: &std::path::Path, options: &CheckOptions) -> Front
         }
     };
     let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let renderer = render::TextRenderer::new(&file.name, &file.text, color);
     let print = |diagnostics: &[Diagnostic]| {
         for diagnostic in diagnostics {
-            eprint!("{}", render::render_text(diagnostic, &file.name, &file.text, color));
+            eprint!("{}", renderer.render(diagnostic));
         }
     };
     if let Some(error) = &file.encoding_error {

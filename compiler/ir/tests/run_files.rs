@@ -48,3 +48,21 @@ fn run_lines_hold_before_and_after_optimisation() {
     }
     assert!(total >= 50, "only {total} run lines");
 }
+
+/// A fault names the source text of the operation that failed.
+#[test]
+fn faults_point_at_their_source() {
+    let source = "def f(a: i64, b: i64, xs: array[i64, 3]) -> i64:\n    return xs[a] + a // b\n";
+    let (program, _) = naas_lang::frontend(source, &CheckOptions::default()).unwrap();
+    let compiled = naas_ir::compile(&program, LawOptions::default()).unwrap();
+    let module = &compiled.optimized;
+    let id = module.find("f").unwrap();
+    let xs = Slot::Array(vec![naas_ir::ir::Scalar::Int(naas_lang::types::IntTy::I64, 0); 3]);
+    let int = |v| Slot::Scalar(naas_ir::ir::Scalar::Int(naas_lang::types::IntTy::I64, v));
+    let error = Interpreter::new(module).call(id, vec![int(1), int(0), xs.clone()]).unwrap_err();
+    assert_eq!(&source[error.span.range()], "a // b");
+    assert_eq!(error.function, "f");
+    let error = Interpreter::new(module).call(id, vec![int(7), int(1), xs]).unwrap_err();
+    assert_eq!(&source[error.span.range()], "a");
+    assert_eq!(error.fault.to_string(), "index 7 is out of bounds for an array of length 3");
+}

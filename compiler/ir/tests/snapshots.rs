@@ -32,6 +32,7 @@ fn ir_snapshots() {
     };
     insta::glob!("../../../examples", "*.naas", |path| check(path));
     insta::glob!("programs/*.naas", |path| check(path));
+    insta::glob!("laws/*.naas", |path| check(path));
 }
 
 #[test]

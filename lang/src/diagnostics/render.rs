@@ -9,6 +9,29 @@ use crate::span::{LineIndex, Span};
 
 /// Renders one diagnostic as text, e.g. `error[E0301]: ...` with the source excerpt.
 pub fn render_text(diagnostic: &Diagnostic, file_name: &str, source: &str, color: bool) -> String {
+    TextRenderer::new(file_name, source, color).render(diagnostic)
+}
+
+/// Renders many diagnostics of one file: the line index ariadne needs is built once, not
+/// once per diagnostic.
+pub struct TextRenderer<'a> {
+    file_name: &'a str,
+    text: &'a str,
+    source: Source<&'a str>,
+    color: bool,
+}
+
+impl<'a> TextRenderer<'a> {
+    pub fn new(file_name: &'a str, text: &'a str, color: bool) -> TextRenderer<'a> {
+        TextRenderer { file_name, text, source: Source::from(text), color }
+    }
+
+    pub fn render(&self, diagnostic: &Diagnostic) -> String {
+        render_with(diagnostic, self.file_name, self.text, &self.source, self.color)
+    }
+}
+
+fn render_with(diagnostic: &Diagnostic, file_name: &str, source: &str, cache: &Source<&str>, color: bool) -> String {
     // rustc's header, `error[E0301]: message`, rather than ariadne's `[E0301] Error: message`.
     let header = format!("{}[{}]", severity_word(diagnostic.severity), diagnostic.code);
     let header_color = match diagnostic.severity {
@@ -39,8 +62,7 @@ pub fn render_text(diagnostic: &Diagnostic, file_name: &str, source: &str, color
         report = report.with_help(help);
     }
     let mut out = Vec::new();
-    let cache = (file_name, Source::from(source));
-    if report.finish().write(cache, &mut out).is_err() {
+    if report.finish().write((file_name, cache), &mut out).is_err() {
         // Writing into a Vec cannot fail; should ariadne still refuse, keep the essentials.
         return format!("{}[{}]: {}\n", severity_word(diagnostic.severity), diagnostic.code, diagnostic.message);
     }
