@@ -206,9 +206,9 @@ impl BinaryOp {
             BinaryOp::Mod => "mod",
             BinaryOp::Shl => "shl",
             BinaryOp::Shr => "shr",
-            BinaryOp::BitAnd => "and",
-            BinaryOp::BitOr => "or",
-            BinaryOp::BitXor => "xor",
+            BinaryOp::BitAnd => "bitand",
+            BinaryOp::BitOr => "bitor",
+            BinaryOp::BitXor => "bitxor",
             BinaryOp::Min => "min",
             BinaryOp::Max => "max",
         }

@@ -180,52 +180,83 @@ fn symbolic_results(f: &Function) -> Option<Vec<Vec<Sym>>> {
         env.entry(Var(i as u32))
             .or_insert_with(|| vec![Sym::Const(Scalar::zero(decl.ty.scalar())); decl.ty.size_elems() as usize]);
     }
-    run_symbolic(&f.body, &mut env)
+    match run_symbolic(f, &f.body, &mut env) {
+        Symbolic::Returned(results) => Some(results),
+        Symbolic::FellThrough | Symbolic::GaveUp => None,
+    }
 }
 
-fn run_symbolic(block: &[Stmt], env: &mut HashMap<Var, Vec<Sym>>) -> Option<Vec<Vec<Sym>>> {
+/// The outcome of running a block symbolically.
+enum Symbolic {
+    Returned(Vec<Vec<Sym>>),
+    FellThrough,
+    /// Control flow that depends on data (or anything else this analysis does not model):
+    /// nothing can be concluded.
+    GaveUp,
+}
+
+fn run_symbolic(f: &Function, block: &[Stmt], env: &mut HashMap<Var, Vec<Sym>>) -> Symbolic {
     for stmt in block {
-        match stmt {
-            Stmt::Assign { dst, value } => {
-                let value = sym(value, env);
-                env.insert(*dst, vec![value]);
-            }
-            Stmt::Store { array, offset, value } => {
-                let offset = usize::try_from(offset.as_const()?.as_int()?).ok()?;
-                let value = sym(value, env);
-                *env.get_mut(array)?.get_mut(offset)? = value;
-            }
-            Stmt::CopyArray { dst, src } => {
-                let copy = env.get(src)?.clone();
-                env.insert(*dst, copy);
-            }
-            Stmt::FillArray { dst, value } => {
-                let value = sym(value, env);
-                for slot in env.get_mut(dst)? {
-                    *slot = value.clone();
+        let stepped = (|| -> Option<Option<Symbolic>> {
+            match stmt {
+                Stmt::Assign { dst, value } => {
+                    let value = sym(f, value, env);
+                    env.insert(*dst, vec![value]);
                 }
-            }
-            Stmt::Block { body, .. } if !body.iter().any(|s| matches!(s, Stmt::Break(_))) => {
-                if let Some(results) = run_symbolic(body, env) {
-                    return Some(results);
+                Stmt::Store { array, offset, value } => {
+                    let offset = usize::try_from(offset.as_const()?.as_int()?).ok()?;
+                    let value = sym(f, value, env);
+                    *env.get_mut(array)?.get_mut(offset)? = value;
                 }
+                Stmt::CopyArray { dst, src } => {
+                    let copy = env.get(src)?.clone();
+                    env.insert(*dst, copy);
+                }
+                Stmt::FillArray { dst, value } => {
+                    let value = sym(f, value, env);
+                    for slot in env.get_mut(dst)? {
+                        *slot = value.clone();
+                    }
+                }
+                // A block is straight-line only if nothing inside it (at any depth) leaves it.
+                Stmt::Block { body, .. } if !has_exit(body) => match run_symbolic(f, body, env) {
+                    Symbolic::FellThrough => {}
+                    other => return Some(Some(other)),
+                },
+                Stmt::Return(values) => {
+                    let results = values
+                        .iter()
+                        .map(|value| match value {
+                            Operand::Scalar(expr) => Some(vec![sym(f, expr, env)]),
+                            Operand::Array(var) => env.get(var).cloned(),
+                        })
+                        .collect::<Option<Vec<_>>>()?;
+                    return Some(Some(Symbolic::Returned(results)));
+                }
+                _ => return None,
             }
-            Stmt::Return(values) => {
-                return values
-                    .iter()
-                    .map(|value| match value {
-                        Operand::Scalar(expr) => Some(vec![sym(expr, env)]),
-                        Operand::Array(var) => env.get(var).cloned(),
-                    })
-                    .collect();
-            }
-            _ => return None,
+            Some(None)
+        })();
+        match stepped {
+            None => return Symbolic::GaveUp,
+            Some(Some(outcome)) => return outcome,
+            Some(None) => {}
         }
     }
-    None
+    Symbolic::FellThrough
 }
 
-fn sym(expr: &Expr, env: &HashMap<Var, Vec<Sym>>) -> Sym {
+/// True when a block contains a `break`, `continue` or `return` at any depth.
+fn has_exit(block: &[Stmt]) -> bool {
+    block.iter().any(|stmt| match stmt {
+        Stmt::Break(_) | Stmt::Continue(_) | Stmt::Return(_) => true,
+        Stmt::If { then, orelse, .. } => has_exit(then) || has_exit(orelse),
+        Stmt::Loop { body, .. } | Stmt::Block { body, .. } => has_exit(body),
+        _ => false,
+    })
+}
+
+fn sym(f: &Function, expr: &Expr, env: &HashMap<Var, Vec<Sym>>) -> Sym {
     match expr {
         Expr::Const(value) => Sym::Const(*value),
         Expr::Var(var) => env.get(var).and_then(|v| v.first().cloned()).unwrap_or(Sym::Opaque),
@@ -235,12 +266,14 @@ fn sym(expr: &Expr, env: &HashMap<Var, Vec<Sym>>) -> Sym {
             .and_then(|i| usize::try_from(i).ok())
             .and_then(|i| env.get(array).and_then(|v| v.get(i).cloned()))
             .unwrap_or(Sym::Opaque),
-        Expr::Binary { op, lhs, rhs, .. } => Sym::Op(*op, Box::new(sym(lhs, env)), Box::new(sym(rhs, env))),
+        Expr::Binary { op, lhs, rhs, .. } => Sym::Op(*op, Box::new(sym(f, lhs, env)), Box::new(sym(f, rhs, env))),
         // `x if x < y else y` is min on integers (on floats NaN makes it differ).
         Expr::IfElse { cond, then, orelse } | Expr::Select { cond, then, orelse } => match &**cond {
             Expr::Compare { op, lhs, rhs } => {
-                let (x, y, t, e) = (sym(lhs, env), sym(rhs, env), sym(then, env), sym(orelse, env));
-                let integer = !matches!(x, Sym::Const(Scalar::Float(..)));
+                let (x, y, t, e) = (sym(f, lhs, env), sym(f, rhs, env), sym(f, then, env), sym(f, orelse, env));
+                // Only on integers: with NaN and signed zeros, the float version is neither
+                // commutative nor IEEE minimum/maximum.
+                let integer = matches!(crate::ir_types::expr_ty(f, lhs), ScalarTy::Int(_));
                 let op = match (op, t == x && e == y, t == y && e == x) {
                     (CmpOp::Lt | CmpOp::Le, true, _) | (CmpOp::Gt | CmpOp::Ge, _, true) => Some(BinaryOp::Min),
                     (CmpOp::Gt | CmpOp::Ge, true, _) | (CmpOp::Lt | CmpOp::Le, _, true) => Some(BinaryOp::Max),
@@ -296,7 +329,7 @@ impl Rng {
                 Scalar::Int(int, naas_lang::ops::wrap(int, value))
             }
             ScalarTy::Float(float) => {
-                let edges = [0.0, -0.0, 1.0, -1.0, 1e300, -1e300, 1e-300];
+                let edges = [0.0, -0.0, 1.0, -1.0, 1e300, -1e300, 1e-300, f64::INFINITY, f64::NEG_INFINITY, f64::NAN];
                 let value = if self.below(3) == 0 {
                     edges[self.below(edges.len())]
                 } else {

@@ -452,7 +452,9 @@ impl Env {
             ExprKind::Unary(op, operand) => {
                 let value = self.const_int(operand)?;
                 match op {
-                    UnOp::Neg => Ok(-value),
+                    UnOp::Neg => value
+                        .checked_neg()
+                        .ok_or_else(|| not_constant(expr.span, "overflows 128-bit constant arithmetic")),
                     UnOp::Pos => Ok(value),
                     UnOp::BitNot => Ok(!value),
                     UnOp::Not => Err(not_constant(expr.span, "`not` gives a bool")),

@@ -359,6 +359,17 @@ impl<'a> FnChecker<'a> {
     fn unary(&mut self, op: UnOp, operand: &Expr, span: Span) -> Checked {
         let operand = self.expr(operand);
         if let Some(value) = operand.untyped {
+            if let (UnOp::Neg, Untyped::Int(v)) = (op, value) {
+                if v.checked_neg().is_none() {
+                    self.error(Diagnostic::error(
+                        Code::E0212,
+                        "constant overflows 128-bit arithmetic",
+                        span,
+                        "in this constant expression",
+                    ));
+                    return Checked::error(span);
+                }
+            }
             let folded = match (op, value) {
                 (UnOp::Pos, v) => Some(v),
                 (UnOp::Neg, Untyped::Int(v)) => v.checked_neg().map(Untyped::Int),

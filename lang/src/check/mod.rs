@@ -27,6 +27,7 @@ use crate::value::Value;
 
 pub use bounds::{is_aggregate_call, Cost};
 pub use env::{ConstValue, MAX_ARRAY_LEN};
+pub use stmt::trip_count;
 
 /// Limits the bounds checker enforces; `naasc check --max-ops/--max-bytes` set them.
 #[derive(Clone, Debug)]

@@ -573,7 +573,8 @@ impl FnChecker<'_> {
         }
         let trips = trip_count(start, stop, step);
         if trips > 0 {
-            let last = start + step * (trips as i128 - 1);
+            // The last value lies between start and stop, so it fits an i128.
+            let last = (start as u128).wrapping_add((step as u128).wrapping_mul(trips - 1)) as i128;
             self.fits.push((span, start, var_ty.clone()));
             self.fits.push((span, last, var_ty.clone()));
         }
@@ -588,10 +589,12 @@ impl FnChecker<'_> {
 
 /// How many times `range(start, stop, step)` iterates (`step != 0`).
 pub fn trip_count(start: i128, stop: i128, step: i128) -> u128 {
+    // Computed in u128 on the distance, so no bound can overflow.
+    let distance = |hi: i128, lo: i128| hi.abs_diff(lo);
     if step > 0 && stop > start {
-        ((stop - start + step - 1) / step) as u128
+        distance(stop, start).div_ceil(step.unsigned_abs())
     } else if step < 0 && start > stop {
-        ((start - stop - step - 1) / -step) as u128
+        distance(start, stop).div_ceil(step.unsigned_abs())
     } else {
         0
     }

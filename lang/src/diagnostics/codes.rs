@@ -17,8 +17,9 @@ macro_rules! codes {
             }
 
             /// One paragraph saying when the code fires and how to fix it.
-            pub fn explanation(self) -> &'static str {
-                match self { $(Code::$name => concat!($($doc, "\n"),+).trim_ascii(),)* }
+            pub fn explanation(self) -> String {
+                let lines: &[&str] = match self { $(Code::$name => &[$($doc),+],)* };
+                lines.iter().map(|line| line.trim()).collect::<Vec<_>>().join(" ")
             }
 
             pub fn parse(text: &str) -> Option<Code> {

@@ -11,7 +11,7 @@ mod walk;
 pub use dce::eliminate_dead_code;
 pub use fold::fold_constants;
 pub use inline::inline_calls;
-pub use unroll::{unroll_loops, UNROLL_LIMIT};
+pub use unroll::{trip_count, unroll_loops, UNROLL_LIMIT};
 
 use crate::ir::Module;
 

@@ -20,13 +20,7 @@ pub fn unroll_loops(module: &mut Module) {
 }
 
 pub fn trip_count(start: i128, stop: i128, step: i128) -> u128 {
-    if step > 0 && stop > start {
-        ((stop - start + step - 1) / step) as u128
-    } else if step < 0 && start > stop {
-        ((start - stop - step - 1) / -step) as u128
-    } else {
-        0
-    }
+    naas_lang::check::trip_count(start, stop, step)
 }
 
 fn size(block: &[Stmt]) -> usize {

@@ -1,0 +1,381 @@
+//! The batch entry points of an aggregate (see [`crate::abi`]), built into any Cranelift
+//! module (JIT or object file) by one [`EntryBuilder`] that reuses its contexts.
+
+use cranelift_codegen::ir::{types, AbiParam, Function, InstBuilder, Signature, Type, UserFuncName, Value};
+use cranelift_codegen::Context;
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use cranelift_module::{FuncId, Linkage, Module};
+use naas_ir::decompose::AggregatePlan;
+use naas_ir::interp::Slot;
+use naas_ir::ir::{self as nir, VarTy};
+
+use crate::abi::{AggregateAbi, FaultSite, StructLayout};
+use crate::translate::{clif_type, constant, copy_bytes, flags, inline_function, stack_array, EntryContext, Storage};
+
+/// The entry points of one aggregate in a module.
+#[derive(Clone, Debug)]
+pub struct EntryIds {
+    pub init: FuncId,
+    pub fold: FuncId,
+    pub fold_keyed: FuncId,
+    pub merge: FuncId,
+    pub finish: FuncId,
+}
+
+/// Builds entry functions, keeping one Cranelift context and one frontend context for all.
+pub struct EntryBuilder {
+    ctx: Context,
+    builder_ctx: FunctionBuilderContext,
+    /// The Cranelift IR of every function defined, for `--emit clif`.
+    pub clif: Vec<String>,
+}
+
+impl Default for EntryBuilder {
+    fn default() -> Self {
+        EntryBuilder::new()
+    }
+}
+
+type Built = Result<(), String>;
+
+impl EntryBuilder {
+    pub fn new() -> EntryBuilder {
+        EntryBuilder { ctx: Context::new(), builder_ctx: FunctionBuilderContext::new(), clif: Vec::new() }
+    }
+
+    /// Declares and defines all entry points of `plan`; fault sites are appended to `sites`.
+    pub fn build<M: Module>(
+        &mut self,
+        module: &mut M,
+        ir: &nir::Module,
+        plan: &AggregatePlan,
+        abi: &AggregateAbi,
+        sites: &mut Vec<FaultSite>,
+    ) -> Result<EntryIds, String> {
+        let ptr = module.target_config().pointer_type();
+        let sig = |params: &[Type], ret: bool| {
+            let mut sig = module.make_signature();
+            sig.params.extend(params.iter().map(|t| AbiParam::new(*t)));
+            if ret {
+                sig.returns.push(AbiParam::new(types::I32));
+            }
+            sig
+        };
+        let init_sig = sig(&[ptr], false);
+        let fold_sig = sig(&[ptr, ptr, types::I64, ptr], true);
+        let keyed_sig = sig(&[ptr, ptr, ptr, types::I64, ptr], true);
+        let merge_sig = sig(&[ptr, ptr, ptr], true);
+        let finish_sig = sig(&[ptr, ptr, ptr], true);
+        let declare = |module: &mut M, which: &str, sig: &Signature| {
+            module.declare_function(&abi.entry(which), Linkage::Export, sig).map_err(|e| e.to_string())
+        };
+        let ids = EntryIds {
+            init: declare(module, "init", &init_sig)?,
+            fold: declare(module, "fold", &fold_sig)?,
+            fold_keyed: declare(module, "fold_keyed", &keyed_sig)?,
+            merge: declare(module, "merge", &merge_sig)?,
+            finish: declare(module, "finish", &finish_sig)?,
+        };
+        let lift = ir.function(plan.lift);
+        let merge = ir.function(plan.merge);
+        let finish = ir.function(plan.finish);
+        self.define(module, ids.init, init_sig, &abi.entry("init"), |b, _cx, params| {
+            init_body(b, params[0], &abi.state, &plan.identity);
+            Ok(())
+        })?;
+        self.define_faulting(module, ids.fold, fold_sig, &abi.entry("fold"), sites, |b, cx, params, record| {
+            fold_body(b, cx, params, record, abi, lift, merge, false)
+        })?;
+        self.define_faulting(
+            module,
+            ids.fold_keyed,
+            keyed_sig,
+            &abi.entry("fold_keyed"),
+            sites,
+            |b, cx, params, record| fold_body(b, cx, params, record, abi, lift, merge, true),
+        )?;
+        self.define_faulting(module, ids.merge, merge_sig, &abi.entry("merge"), sites, |b, cx, params, _| {
+            let dst = load_state(b, cx.ptr, params[0], &abi.state);
+            let src = load_state(b, cx.ptr, params[1], &abi.state);
+            let args: Vec<Storage> = dst.iter().chain(&src).copied().collect();
+            inline_function(b, cx, merge, &args, &dst)?;
+            store_state(b, cx.ptr, params[0], &abi.state, &dst);
+            Ok(())
+        })?;
+        self.define_faulting(module, ids.finish, finish_sig, &abi.entry("finish"), sites, |b, cx, params, _| {
+            let state = load_state(b, cx.ptr, params[0], &abi.state);
+            let out = allocate(b, cx.ptr, &abi.result);
+            inline_function(b, cx, finish, &state, &out)?;
+            store_state(b, cx.ptr, params[1], &abi.result, &out);
+            Ok(())
+        })?;
+        Ok(ids)
+    }
+
+    /// Declares and defines `NAME_call(const uint8_t *args, uint8_t *results, naas_fault *)`
+    /// for one IR function: its parameters and results are C structs (see [`call_layouts`]).
+    pub fn build_call<M: Module>(
+        &mut self,
+        module: &mut M,
+        f: &nir::Function,
+        sites: &mut Vec<FaultSite>,
+    ) -> Result<FuncId, String> {
+        let ptr = module.target_config().pointer_type();
+        let mut sig = module.make_signature();
+        sig.params.extend([AbiParam::new(ptr), AbiParam::new(ptr), AbiParam::new(ptr)]);
+        sig.returns.push(AbiParam::new(types::I32));
+        let name = format!("{}_call", crate::abi::c_identifier(&f.name));
+        let id = module.declare_function(&name, Linkage::Export, &sig).map_err(|e| e.to_string())?;
+        let (params, results) = call_layouts(f);
+        self.define_faulting(module, id, sig, &name, sites, |b, cx, args, _| {
+            let inputs = load_state(b, cx.ptr, args[0], &params);
+            let outputs = allocate(b, cx.ptr, &results);
+            inline_function(b, cx, f, &inputs, &outputs)?;
+            store_state(b, cx.ptr, args[1], &results, &outputs);
+            Ok(())
+        })?;
+        Ok(id)
+    }
+
+    fn define<M: Module>(
+        &mut self,
+        module: &mut M,
+        id: FuncId,
+        sig: Signature,
+        name: &str,
+        body: impl FnOnce(&mut FunctionBuilder<'_>, Type, &[Value]) -> Built,
+    ) -> Built {
+        self.ctx.func = Function::with_name_signature(UserFuncName::user(0, id.as_u32()), sig);
+        let config = module.target_config();
+        let ptr = config.pointer_type();
+        {
+            let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.builder_ctx);
+            let entry = b.create_block();
+            b.append_block_params_for_function_params(entry);
+            b.switch_to_block(entry);
+            let params = b.block_params(entry).to_vec();
+            body(&mut b, ptr, &params)?;
+            b.ins().return_(&[]);
+            b.seal_all_blocks();
+            b.finalize(config);
+        }
+        self.finish_definition(module, id, name)
+    }
+
+    /// Defines an entry point that returns a status: 0, or 1 + a fault site. `body` gets the
+    /// parameters and a variable holding the current record index (for fault reports).
+    fn define_faulting<M: Module>(
+        &mut self,
+        module: &mut M,
+        id: FuncId,
+        sig: Signature,
+        name: &str,
+        sites: &mut Vec<FaultSite>,
+        body: impl FnOnce(&mut FunctionBuilder<'_>, &mut EntryContext<'_>, &[Value], cranelift_frontend::Variable) -> Built,
+    ) -> Built {
+        self.ctx.func = Function::with_name_signature(UserFuncName::user(0, id.as_u32()), sig);
+        let config = module.target_config();
+        let ptr = config.pointer_type();
+        {
+            let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.builder_ctx);
+            let entry = b.create_block();
+            b.append_block_params_for_function_params(entry);
+            b.switch_to_block(entry);
+            let params = b.block_params(entry).to_vec();
+            let fault_out = *params.last().ok_or("entry point without parameters")?;
+            let record = b.declare_var(types::I64);
+            let zero = b.ins().iconst(types::I64, 0);
+            b.def_var(record, zero);
+            let fault_block = b.create_block();
+            b.append_block_param(fault_block, types::I32);
+            b.append_block_param(fault_block, types::I64);
+            let mut cx = EntryContext { ptr, fault_block, sites };
+            body(&mut b, &mut cx, &params, record)?;
+            let ok = b.ins().iconst(types::I32, 0);
+            b.ins().return_(&[ok]);
+            // The fault block records where it happened and returns 1 + the site.
+            b.switch_to_block(fault_block);
+            let (site, value) = (b.block_params(fault_block)[0], b.block_params(fault_block)[1]);
+            let index = b.use_var(record);
+            b.ins().store(flags(), index, fault_out, 0);
+            b.ins().store(flags(), value, fault_out, 8);
+            let status = b.ins().iadd_imm_s(site, 1);
+            b.ins().return_(&[status]);
+            b.seal_all_blocks();
+            b.finalize(config);
+        }
+        self.finish_definition(module, id, name)
+    }
+
+    fn finish_definition<M: Module>(&mut self, module: &mut M, id: FuncId, name: &str) -> Built {
+        if cfg!(debug_assertions) {
+            let flags = cranelift_codegen::settings::Flags::new(cranelift_codegen::settings::builder());
+            cranelift_codegen::verifier::verify_function(&self.ctx.func, &flags)
+                .map_err(|errors| format!("Cranelift verification of `{name}` failed: {errors}"))?;
+        }
+        self.clif.push(format!("; {name}\n{}", self.ctx.func.display()));
+        module.define_function(id, &mut self.ctx).map_err(|e| format!("cannot compile `{name}`: {e:?}"))?;
+        module.clear_context(&mut self.ctx);
+        Ok(())
+    }
+}
+
+fn field_offset(offset: u32) -> i32 {
+    i32::try_from(offset).unwrap_or(i32::MAX)
+}
+
+/// Writes the identity state.
+fn init_body(b: &mut FunctionBuilder<'_>, state: Value, layout: &StructLayout, identity: &[Slot]) {
+    for (field, slot) in layout.fields.iter().zip(identity) {
+        let values: Vec<naas_ir::ir::Scalar> = match slot {
+            Slot::Scalar(value) => vec![*value],
+            Slot::Array(values) => values.clone(),
+        };
+        let size = field.ty.scalar().size_bytes();
+        for (i, value) in values.into_iter().enumerate() {
+            let v = constant(b, value);
+            b.ins().store(flags(), v, state, field_offset(field.offset + size * i as u32));
+        }
+    }
+}
+
+/// Fresh storage shaped like a struct: variables for scalars, stack slots for arrays.
+fn allocate(b: &mut FunctionBuilder<'_>, ptr: Type, layout: &StructLayout) -> Vec<Storage> {
+    layout
+        .fields
+        .iter()
+        .map(|field| match field.ty {
+            VarTy::Scalar(ty) => Storage::Scalar(b.declare_var(clif_type(ty)), ty),
+            VarTy::Array(ty, len) => Storage::Array { base: stack_array(b, ptr, ty, len), ty, len },
+        })
+        .collect()
+}
+
+/// Loads a struct from memory into fresh storage.
+fn load_state(b: &mut FunctionBuilder<'_>, ptr: Type, base: Value, layout: &StructLayout) -> Vec<Storage> {
+    let storage = allocate(b, ptr, layout);
+    for (field, store) in layout.fields.iter().zip(&storage) {
+        match *store {
+            Storage::Scalar(var, ty) => {
+                let v = b.ins().load(clif_type(ty), flags(), base, field_offset(field.offset));
+                b.def_var(var, v);
+            }
+            Storage::Array { base: slot, ty, len } => {
+                let src = b.ins().iadd_imm_s(base, i64::from(field.offset));
+                copy_bytes(b, ptr, slot, src, ty.size_bytes() * len, ty.size_bytes());
+            }
+        }
+    }
+    storage
+}
+
+/// Stores storage back into a struct in memory.
+fn store_state(b: &mut FunctionBuilder<'_>, ptr: Type, base: Value, layout: &StructLayout, storage: &[Storage]) {
+    for (field, store) in layout.fields.iter().zip(storage) {
+        match *store {
+            Storage::Scalar(var, _) => {
+                let v = b.use_var(var);
+                b.ins().store(flags(), v, base, field_offset(field.offset));
+            }
+            Storage::Array { base: slot, ty, len } => {
+                let dst = b.ins().iadd_imm_s(base, i64::from(field.offset));
+                copy_bytes(b, ptr, dst, slot, ty.size_bytes() * len, ty.size_bytes());
+            }
+        }
+    }
+}
+
+/// The record loop of `fold` (one state kept in registers) and `fold_keyed` (one state per
+/// record, addressed by its slot).
+#[allow(clippy::too_many_arguments, reason = "the pieces of one entry point's body")]
+fn fold_body(
+    b: &mut FunctionBuilder<'_>,
+    cx: &mut EntryContext<'_>,
+    params: &[Value],
+    record: cranelift_frontend::Variable,
+    abi: &AggregateAbi,
+    lift: &nir::Function,
+    merge: &nir::Function,
+    keyed: bool,
+) -> Built {
+    let ptr = cx.ptr;
+    let (state_ptr, slots, columns, n) = if keyed {
+        (params[0], Some(params[1]), params[2], params[3])
+    } else {
+        (params[0], None, params[1], params[2])
+    };
+    let column_ptrs: Vec<Value> = (0..abi.columns.len())
+        .map(|i| b.ins().load(ptr, flags(), columns, field_offset(i as u32 * ptr.bytes())))
+        .collect();
+    // A plain fold keeps its state in registers for the whole loop.
+    let state = if keyed { allocate(b, ptr, &abi.state) } else { load_state(b, ptr, state_ptr, &abi.state) };
+    let lifted = allocate(b, ptr, &abi.state);
+    let (header, body, exit) = (b.create_block(), b.create_block(), b.create_block());
+    b.ins().jump(header, &[]);
+    b.switch_to_block(header);
+    let i = b.use_var(record);
+    let more = b.ins().icmp(cranelift_codegen::ir::condcodes::IntCC::UnsignedLessThan, i, n);
+    b.ins().brif(more, body, &[], exit, &[]);
+    b.switch_to_block(body);
+    let i = b.use_var(record);
+    let mut inputs = Vec::with_capacity(abi.columns.len());
+    for ((_, ty), column) in abi.columns.iter().zip(&column_ptrs) {
+        let offset = b.ins().imul_imm_s(i, i64::from(ty.size_bytes()));
+        let addr = b.ins().iadd(*column, offset);
+        let value = b.ins().load(clif_type(*ty), flags(), addr, 0);
+        let var = b.declare_var(clif_type(*ty));
+        b.def_var(var, value);
+        inputs.push(Storage::Scalar(var, *ty));
+    }
+    let keyed_state = match slots {
+        Some(slots) => {
+            let slot_addr = b.ins().imul_imm_s(i, 4);
+            let slot_addr = b.ins().iadd(slots, slot_addr);
+            let slot = b.ins().load(types::I32, flags(), slot_addr, 0);
+            let slot = b.ins().uextend(ptr, slot);
+            let offset = b.ins().imul_imm_s(slot, i64::from(abi.state.size));
+            let base = b.ins().iadd(state_ptr, offset);
+            copy_into(b, ptr, base, &abi.state, &state);
+            Some(base)
+        }
+        None => None,
+    };
+    inline_function(b, cx, lift, &inputs, &lifted)?;
+    let args: Vec<Storage> = state.iter().chain(&lifted).copied().collect();
+    inline_function(b, cx, merge, &args, &state)?;
+    if let Some(base) = keyed_state {
+        store_state(b, ptr, base, &abi.state, &state);
+    }
+    let i = b.use_var(record);
+    let next = b.ins().iadd_imm_s(i, 1);
+    b.def_var(record, next);
+    b.ins().jump(header, &[]);
+    b.switch_to_block(exit);
+    if slots.is_none() {
+        store_state(b, ptr, state_ptr, &abi.state, &state);
+    }
+    Ok(())
+}
+
+/// Loads a struct from memory into existing storage.
+fn copy_into(b: &mut FunctionBuilder<'_>, ptr: Type, base: Value, layout: &StructLayout, storage: &[Storage]) {
+    for (field, store) in layout.fields.iter().zip(storage) {
+        match *store {
+            Storage::Scalar(var, ty) => {
+                let v = b.ins().load(clif_type(ty), flags(), base, field_offset(field.offset));
+                b.def_var(var, v);
+            }
+            Storage::Array { base: slot, ty, len } => {
+                let src = b.ins().iadd_imm_s(base, i64::from(field.offset));
+                copy_bytes(b, ptr, slot, src, ty.size_bytes() * len, ty.size_bytes());
+            }
+        }
+    }
+}
+
+/// The C structs a `NAME_call` entry point takes: one field per parameter, one per result.
+pub fn call_layouts(f: &nir::Function) -> (StructLayout, StructLayout) {
+    let params = StructLayout::new(f.params.iter().map(|p| (f.vars[p.index()].name.clone(), f.var_ty(*p))));
+    let results = StructLayout::new(f.results.iter().enumerate().map(|(i, ty)| (format!("result{i}"), *ty)));
+    (params, results)
+}
