@@ -163,3 +163,43 @@ fn explain_prints_the_code_summary() {
     assert_eq!(output.status.code(), Some(0));
     assert!(stdout(&output).starts_with("E0301: A `while` loop"), "{}", stdout(&output));
 }
+
+#[test]
+fn compile_emits_ir_state_header_and_objects() {
+    let ir = naasc(&["compile", "examples/reduce.naas", "--emit", "ir"]);
+    assert_eq!(ir.status.code(), Some(0));
+    assert!(stdout(&ir).contains("fn delay_stats.merge("), "{}", stdout(&ir));
+    let state = naasc(&["compile", "examples/top_k.naas", "--emit", "state"]);
+    assert!(stdout(&state).contains("merge laws: tested on"), "{}", stdout(&state));
+    let header = naasc(&["compile", "examples/reduce.naas", "--target", "nic", "--emit", "header"]);
+    assert!(stdout(&header).contains("uint32_t delay_stats_fold(delay_stats_state *state"), "{}", stdout(&header));
+    for arch in ["x86_64", "aarch64"] {
+        let path = temp_file(&format!("reduce-{arch}.o"), b"");
+        let object = naasc(&[
+            "compile",
+            "examples/reduce.naas",
+            "--target",
+            "nic",
+            "--arch",
+            arch,
+            "-o",
+            path.to_str().unwrap(),
+        ]);
+        assert_eq!(object.status.code(), Some(0), "{}", stderr(&object));
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(&bytes[..4], b"\x7fELF", "{arch}: not an ELF object");
+        let machine = u16::from_le_bytes([bytes[18], bytes[19]]);
+        assert_eq!(machine, if arch == "x86_64" { 62 } else { 183 }, "{arch}: wrong ELF machine");
+    }
+    let no_output = naasc(&["compile", "examples/reduce.naas", "--target", "nic"]);
+    assert_eq!(no_output.status.code(), Some(2));
+    assert!(stderr(&no_output).contains("-o FILE"), "{}", stderr(&no_output));
+    assert_eq!(naasc(&["compile", "examples/reduce.naas", "--target", "nic", "--arch", "mips"]).status.code(), Some(2));
+    let invalid = naasc(&["compile", "--color", "never", "lang/tests/diagnostics/E0301_while_loop.naas"]);
+    assert_eq!(invalid.status.code(), Some(2), "compile has no --color flag");
+    let invalid = naasc(&["compile", "lang/tests/diagnostics/E0301_while_loop.naas"]);
+    assert_eq!(invalid.status.code(), Some(1));
+    let law = naasc(&["compile", "compiler/ir/tests/laws/E0502_not_associative.naas", "--emit", "state"]);
+    assert_eq!(law.status.code(), Some(1));
+    assert!(stderr(&law).contains("error[E0502]"), "{}", stderr(&law));
+}

@@ -23,6 +23,19 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 5)]
         runs: usize,
     },
+    /// JIT fold of examples/reduce.naas against hand-written Rust and the interpreter, a keyed
+    /// fold over zipf-distributed keys, and compile latency of every example.
+    Jit {
+        /// Records in the column folded.
+        #[arg(long, default_value_t = 10_000_000)]
+        records: usize,
+        /// Distinct keys for the keyed fold.
+        #[arg(long, default_value_t = 1_000)]
+        keys: usize,
+        /// Repetitions; the best run is reported.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
     /// Reference-interpreter throughput (records/s) of each aggregate's lift and merge.
     Interp {
         /// Records folded per aggregate.
@@ -37,6 +50,7 @@ pub fn run(command: &BenchCommand) -> ExitCode {
     match command {
         BenchCommand::Frontend { size_mb, runs } => frontend(*size_mb, (*runs).max(1)),
         BenchCommand::Interp { records, files } => interp(*records, files),
+        BenchCommand::Jit { records, keys, runs } => crate::bench_jit::run(*records, *keys, (*runs).max(1)),
     }
 }
 

@@ -1,5 +1,6 @@
-//! `naasc compile FILE --emit ...`: runs the front end and the middle end and prints an
-//! artifact: the IR (optimised, or as lowered with `--no-opt`) or the state layouts.
+//! `naasc compile FILE`: runs the front and middle end, then prints or writes an artifact:
+//! the IR, the state layouts, Cranelift IR, or (for NIC cores) a relocatable object file and
+//! its C header.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,12 +14,53 @@ use crate::check_cmd::{report_front_end, FrontEnd};
 pub struct CompileArgs {
     /// Source file (`.naas`).
     pub file: PathBuf,
-    /// What to print.
-    #[arg(long, value_enum, default_value_t = Emit::Ir)]
-    pub emit: Emit,
-    /// Print the IR as lowered, before optimisation.
+    /// Where the code will run.
+    #[arg(long, value_enum, default_value_t = Target::Host)]
+    pub target: Target,
+    /// The NIC core's architecture (`--target nic`).
+    #[arg(long, value_enum, default_value_t = Arch::host())]
+    pub arch: Arch,
+    /// What to produce (default: `object` for `--target nic`, `ir` otherwise).
+    #[arg(long, value_enum)]
+    pub emit: Option<Emit>,
+    /// Write the artifact to this file instead of standard output (required for objects).
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Print the IR as lowered, before optimisation (`--emit ir`).
     #[arg(long)]
     pub no_opt: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Target {
+    /// This machine, through the JIT.
+    Host,
+    /// A SmartNIC core: an object file with a C ABI (see `--emit header`).
+    Nic,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Arch {
+    #[value(name = "x86_64")]
+    X86_64,
+    Aarch64,
+}
+
+impl Arch {
+    fn host() -> Arch {
+        if cfg!(target_arch = "aarch64") {
+            Arch::Aarch64
+        } else {
+            Arch::X86_64
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64",
+            Arch::Aarch64 => "aarch64",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -27,6 +69,12 @@ pub enum Emit {
     Ir,
     /// Each aggregate's state layout: fields, types, merge operators, sizes.
     State,
+    /// The Cranelift IR of the native entry points.
+    Clif,
+    /// The C header of the native entry points (state and result structs, prototypes).
+    Header,
+    /// A relocatable object file (`--target nic`).
+    Object,
 }
 
 pub fn run(args: &CompileArgs) -> ExitCode {
@@ -34,16 +82,63 @@ pub fn run(args: &CompileArgs) -> ExitCode {
         FrontEnd::Compiled(compiled) => compiled,
         FrontEnd::Failed(code) => return code,
     };
-    match args.emit {
-        Emit::Ir => {
+    let emit = args.emit.unwrap_or(if args.target == Target::Nic { Emit::Object } else { Emit::Ir });
+    let artifact: Result<Vec<u8>, String> = match (emit, args.target) {
+        (Emit::Ir, _) => {
             let module = if args.no_opt { &compiled.lowered } else { &compiled.optimized };
-            print!("{}", naas_ir::print::print_module(module));
+            Ok(naas_ir::print::print_module(module).into_bytes())
         }
-        Emit::State => {
-            for (plan, laws) in compiled.aggregates.iter().zip(&compiled.laws) {
-                print!("{}", naas_ir::print::print_state(plan, laws));
+        (Emit::State, _) => Ok(compiled
+            .aggregates
+            .iter()
+            .zip(&compiled.laws)
+            .map(|(plan, laws)| naas_ir::print::print_state(plan, laws))
+            .collect::<String>()
+            .into_bytes()),
+        (Emit::Clif, Target::Host) => host_clif(&compiled),
+        (Emit::Clif | Emit::Header | Emit::Object, _) => {
+            let arch = if args.target == Target::Host { Arch::host() } else { args.arch };
+            match naas_target_native::object::compile_object(&compiled, arch.name()) {
+                Ok(object) => Ok(match emit {
+                    Emit::Clif => object.clif.join("\n").into_bytes(),
+                    Emit::Header => naas_target_native::object::c_header(&object.abis).into_bytes(),
+                    _ => object.bytes,
+                }),
+                Err(error) => Err(error),
             }
         }
+    };
+    let bytes = match artifact {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            eprintln!("naasc: cannot compile `{}`: {error}", args.file.display());
+            return ExitCode::from(1);
+        }
+    };
+    match (&args.output, emit) {
+        (Some(path), _) => match std::fs::write(path, &bytes) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("naasc: cannot write `{}`: {error}", path.display());
+                ExitCode::from(2)
+            }
+        },
+        (None, Emit::Object) => {
+            eprintln!("naasc: an object file is binary; choose where to write it with `-o FILE`");
+            ExitCode::from(2)
+        }
+        (None, _) => {
+            print!("{}", String::from_utf8_lossy(&bytes));
+            ExitCode::SUCCESS
+        }
     }
-    ExitCode::SUCCESS
+}
+
+fn host_clif(compiled: &naas_ir::Compiled) -> Result<Vec<u8>, String> {
+    let mut out = String::new();
+    for plan in &compiled.aggregates {
+        let jit = naas_target_native::JitAggregate::compile(&compiled.optimized, plan)?;
+        out.push_str(&jit.clif.join("\n"));
+    }
+    Ok(out.into_bytes())
 }

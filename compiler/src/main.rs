@@ -4,6 +4,7 @@
 //! Exit codes: 0 success, 1 the input program has errors, 2 usage or IO errors.
 
 mod bench;
+mod bench_jit;
 mod check_cmd;
 mod compile_cmd;
 mod source;

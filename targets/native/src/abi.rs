@@ -63,7 +63,11 @@ impl StructLayout {
 pub enum FaultKind {
     DivisionByZero,
     NegativeShift,
-    IndexOutOfBounds { len: u32 },
+    /// `unsigned`: the index's type is unsigned, so the reported 64-bit value is read as such.
+    IndexOutOfBounds {
+        len: u32,
+        unsigned: bool,
+    },
 }
 
 /// A source operation that can fault, numbered in the order the translator meets them.
@@ -96,7 +100,10 @@ impl FaultSite {
         let fault = match self.kind {
             FaultKind::DivisionByZero => Fault::DivisionByZero,
             FaultKind::NegativeShift => Fault::NegativeShift,
-            FaultKind::IndexOutOfBounds { len } => Fault::IndexOutOfBounds { index: i128::from(value), len },
+            FaultKind::IndexOutOfBounds { len, unsigned } => {
+                let index = if unsigned { i128::from(value as u64) } else { i128::from(value) };
+                Fault::IndexOutOfBounds { index, len }
+            }
         };
         NativeFault { fault, span: self.span, function: self.function.clone(), record }
     }
@@ -128,10 +135,12 @@ impl AggregateAbi {
         for leaf in &plan.inputs {
             match leaf.var_ty() {
                 VarTy::Scalar(ty) => columns.push((leaf.path.clone(), ty)),
-                VarTy::Array(..) => return Err(format!(
+                VarTy::Array(..) => {
+                    return Err(format!(
                     "aggregate `{}` takes an array (`{}`) per record; native folds read one scalar column per field",
                     plan.name, leaf.path
-                )),
+                ))
+                }
             }
         }
         let state = StructLayout::new(plan.state.fields.iter().map(|f| (f.name.clone(), f.ty)));
@@ -144,10 +153,21 @@ impl AggregateAbi {
     }
 }
 
-/// Turns a name into a C identifier: other characters become `_`.
+/// Turns a name into a C identifier: runs of other characters become one `_`, and leading or
+/// trailing ones are dropped (`min(delay)` becomes `min_delay`).
 pub fn c_identifier(name: &str) -> String {
-    let mut out: String = name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
-    if out.starts_with(|c: char| c.is_ascii_digit()) || out.is_empty() {
+    let mut out = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c);
+        } else if !out.is_empty() && !out.ends_with('_') {
+            out.push('_');
+        }
+    }
+    while out.ends_with('_') {
+        out.pop();
+    }
+    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
         out.insert(0, '_');
     }
     out
@@ -168,5 +188,7 @@ mod tests {
         assert_eq!(layout.fields.iter().map(|f| f.offset).collect::<Vec<_>>(), vec![0, 8, 16]);
         assert_eq!((layout.size, layout.align), (24, 8));
         assert_eq!(c_identifier("top-k.v2"), "top_k_v2");
+        assert_eq!(c_identifier("min(delay)"), "min_delay");
+        assert_eq!(c_identifier("count()"), "count");
     }
 }

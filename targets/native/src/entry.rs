@@ -83,8 +83,9 @@ impl EntryBuilder {
             init_body(b, params[0], &abi.state, &plan.identity);
             Ok(())
         })?;
+        let parts = FoldParts { abi, lift, merge, identity: &plan.identity, reassociate: reassociates(plan) };
         self.define_faulting(module, ids.fold, fold_sig, &abi.entry("fold"), sites, |b, cx, params, record| {
-            fold_body(b, cx, params, record, abi, lift, merge, false)
+            fold_body(b, cx, params, record, &parts, false)
         })?;
         self.define_faulting(
             module,
@@ -92,7 +93,7 @@ impl EntryBuilder {
             keyed_sig,
             &abi.entry("fold_keyed"),
             sites,
-            |b, cx, params, record| fold_body(b, cx, params, record, abi, lift, merge, true),
+            |b, cx, params, record| fold_body(b, cx, params, record, &parts, true),
         )?;
         self.define_faulting(module, ids.merge, merge_sig, &abi.entry("merge"), sites, |b, cx, params, _| {
             let dst = load_state(b, cx.ptr, params[0], &abi.state);
@@ -285,20 +286,120 @@ fn store_state(b: &mut FunctionBuilder<'_>, ptr: Type, base: Value, layout: &Str
     }
 }
 
-/// The record loop of `fold` (one state kept in registers) and `fold_keyed` (one state per
-/// record, addressed by its slot).
-#[allow(clippy::too_many_arguments, reason = "the pieces of one entry point's body")]
+/// How many independent accumulators a plain fold keeps when reassociation is exact.
+pub const ACCUMULATORS: usize = 4;
+
+/// True when merging in a different order gives bit-identical states: every field combines
+/// with an operator that is exactly associative and commutative (integer add, min, max, or,
+/// and; float min and max, but not float add).
+pub fn reassociates(plan: &AggregatePlan) -> bool {
+    use naas_ir::decompose::MergeOp;
+    plan.state.fields.iter().all(|field| match field.merge {
+        MergeOp::Min | MergeOp::Max | MergeOp::Or | MergeOp::And => true,
+        MergeOp::Add => !field.ty.scalar().is_float(),
+        MergeOp::Custom => false,
+    })
+}
+
+/// Writes the identity into storage.
+fn set_identity(b: &mut FunctionBuilder<'_>, storage: &[Storage], identity: &[Slot]) {
+    for (store, slot) in storage.iter().zip(identity) {
+        match (*store, slot) {
+            (Storage::Scalar(var, _), Slot::Scalar(value)) => {
+                let v = constant(b, *value);
+                b.def_var(var, v);
+            }
+            (Storage::Array { base, ty, .. }, Slot::Array(values)) => {
+                for (i, value) in values.iter().enumerate() {
+                    let v = constant(b, *value);
+                    b.ins().store(flags(), v, base, field_offset(ty.size_bytes() * i as u32));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The pieces of an aggregate the record loops expand.
+pub struct FoldParts<'a> {
+    pub abi: &'a AggregateAbi,
+    pub lift: &'a nir::Function,
+    pub merge: &'a nir::Function,
+    pub identity: &'a [Slot],
+    /// Keep several accumulators (see [`reassociates`]).
+    pub reassociate: bool,
+}
+
+/// Loads record `index`'s fields from the columns into fresh variables.
+fn load_record(b: &mut FunctionBuilder<'_>, abi: &AggregateAbi, columns: &[Value], index: Value) -> Vec<Storage> {
+    let mut inputs = Vec::with_capacity(abi.columns.len());
+    for ((_, ty), column) in abi.columns.iter().zip(columns) {
+        let offset = crate::translate::scale(b, index, ty.size_bytes());
+        let addr = b.ins().iadd(*column, offset);
+        let value = b.ins().load(clif_type(*ty), flags(), addr, 0);
+        let var = b.declare_var(clif_type(*ty));
+        b.def_var(var, value);
+        inputs.push(Storage::Scalar(var, *ty));
+    }
+    inputs
+}
+
+/// `state = merge(state, lift(record))`.
+fn fold_record(
+    b: &mut FunctionBuilder<'_>,
+    cx: &mut EntryContext<'_>,
+    parts: &FoldParts<'_>,
+    inputs: &[Storage],
+    state: &[Storage],
+    lifted: &[Storage],
+) -> Built {
+    inline_function(b, cx, parts.lift, inputs, lifted)?;
+    let args: Vec<Storage> = state.iter().chain(lifted).copied().collect();
+    inline_function(b, cx, parts.merge, &args, state)
+}
+
+/// A counted loop over records `record..n` in steps of `step`, calling `body` with the
+/// index of the first record of each step. `record` holds the index of the record being
+/// folded (for fault reports) and ends at the first record not processed.
+fn record_loop(
+    b: &mut FunctionBuilder<'_>,
+    cx: &mut EntryContext<'_>,
+    record: cranelift_frontend::Variable,
+    n: Value,
+    step: i64,
+    mut body: impl FnMut(&mut FunctionBuilder<'_>, &mut EntryContext<'_>, Value) -> Built,
+) -> Built {
+    let (header, block, exit) = (b.create_block(), b.create_block(), b.create_block());
+    b.ins().jump(header, &[]);
+    b.switch_to_block(header);
+    let i = b.use_var(record);
+    let end = b.ins().iadd_imm_s(i, step);
+    // `i + step <= n` without overflow: n is a record count, far below 2^63.
+    let more = b.ins().icmp(cranelift_codegen::ir::condcodes::IntCC::UnsignedLessThanOrEqual, end, n);
+    b.ins().brif(more, block, &[], exit, &[]);
+    b.switch_to_block(block);
+    let i = b.use_var(record);
+    body(b, cx, i)?;
+    let i = b.use_var(record);
+    let next = b.ins().iadd_imm_s(i, step);
+    b.def_var(record, next);
+    b.ins().jump(header, &[]);
+    b.switch_to_block(exit);
+    Ok(())
+}
+
+/// The record loop of `fold` (the state kept in registers, with several accumulators when
+/// reassociation is exact) and `fold_keyed` (one state per record, addressed by its slot).
 fn fold_body(
     b: &mut FunctionBuilder<'_>,
     cx: &mut EntryContext<'_>,
     params: &[Value],
     record: cranelift_frontend::Variable,
-    abi: &AggregateAbi,
-    lift: &nir::Function,
-    merge: &nir::Function,
+    parts: &FoldParts<'_>,
     keyed: bool,
 ) -> Built {
     let ptr = cx.ptr;
+    let abi = parts.abi;
     let (state_ptr, slots, columns, n) = if keyed {
         (params[0], Some(params[1]), params[2], params[3])
     } else {
@@ -307,28 +408,11 @@ fn fold_body(
     let column_ptrs: Vec<Value> = (0..abi.columns.len())
         .map(|i| b.ins().load(ptr, flags(), columns, field_offset(i as u32 * ptr.bytes())))
         .collect();
-    // A plain fold keeps its state in registers for the whole loop.
-    let state = if keyed { allocate(b, ptr, &abi.state) } else { load_state(b, ptr, state_ptr, &abi.state) };
-    let lifted = allocate(b, ptr, &abi.state);
-    let (header, body, exit) = (b.create_block(), b.create_block(), b.create_block());
-    b.ins().jump(header, &[]);
-    b.switch_to_block(header);
-    let i = b.use_var(record);
-    let more = b.ins().icmp(cranelift_codegen::ir::condcodes::IntCC::UnsignedLessThan, i, n);
-    b.ins().brif(more, body, &[], exit, &[]);
-    b.switch_to_block(body);
-    let i = b.use_var(record);
-    let mut inputs = Vec::with_capacity(abi.columns.len());
-    for ((_, ty), column) in abi.columns.iter().zip(&column_ptrs) {
-        let offset = b.ins().imul_imm_s(i, i64::from(ty.size_bytes()));
-        let addr = b.ins().iadd(*column, offset);
-        let value = b.ins().load(clif_type(*ty), flags(), addr, 0);
-        let var = b.declare_var(clif_type(*ty));
-        b.def_var(var, value);
-        inputs.push(Storage::Scalar(var, *ty));
-    }
-    let keyed_state = match slots {
-        Some(slots) => {
+    if let Some(slots) = slots {
+        let state = allocate(b, ptr, &abi.state);
+        let lifted = allocate(b, ptr, &abi.state);
+        return record_loop(b, cx, record, n, 1, |b, cx, i| {
+            let inputs = load_record(b, abi, &column_ptrs, i);
             let slot_addr = b.ins().imul_imm_s(i, 4);
             let slot_addr = b.ins().iadd(slots, slot_addr);
             let slot = b.ins().load(types::I32, flags(), slot_addr, 0);
@@ -336,24 +420,44 @@ fn fold_body(
             let offset = b.ins().imul_imm_s(slot, i64::from(abi.state.size));
             let base = b.ins().iadd(state_ptr, offset);
             copy_into(b, ptr, base, &abi.state, &state);
-            Some(base)
+            fold_record(b, cx, parts, &inputs, &state, &lifted)?;
+            store_state(b, ptr, base, &abi.state, &state);
+            Ok(())
+        });
+    }
+    // A plain fold keeps its state in registers for the whole loop.
+    let state = load_state(b, ptr, state_ptr, &abi.state);
+    let lifted = allocate(b, ptr, &abi.state);
+    if parts.reassociate {
+        // Independent accumulators break the dependency chain through one state; they start
+        // at the identity and are merged into the first at the end.
+        let mut accumulators = vec![state.clone()];
+        for _ in 1..ACCUMULATORS {
+            let extra = allocate(b, ptr, &abi.state);
+            set_identity(b, &extra, parts.identity);
+            accumulators.push(extra);
         }
-        None => None,
-    };
-    inline_function(b, cx, lift, &inputs, &lifted)?;
-    let args: Vec<Storage> = state.iter().chain(&lifted).copied().collect();
-    inline_function(b, cx, merge, &args, &state)?;
-    if let Some(base) = keyed_state {
-        store_state(b, ptr, base, &abi.state, &state);
+        let lifted_all: Vec<Vec<Storage>> = (0..ACCUMULATORS).map(|_| allocate(b, ptr, &abi.state)).collect();
+        record_loop(b, cx, record, n, ACCUMULATORS as i64, |b, cx, i| {
+            for (u, (accumulator, lifted)) in accumulators.iter().zip(&lifted_all).enumerate() {
+                let index = b.ins().iadd_imm_s(i, u as i64);
+                b.def_var(record, index);
+                let inputs = load_record(b, abi, &column_ptrs, index);
+                fold_record(b, cx, parts, &inputs, accumulator, lifted)?;
+            }
+            b.def_var(record, i);
+            Ok(())
+        })?;
+        for extra in &accumulators[1..] {
+            let args: Vec<Storage> = state.iter().chain(extra).copied().collect();
+            inline_function(b, cx, parts.merge, &args, &state)?;
+        }
     }
-    let i = b.use_var(record);
-    let next = b.ins().iadd_imm_s(i, 1);
-    b.def_var(record, next);
-    b.ins().jump(header, &[]);
-    b.switch_to_block(exit);
-    if slots.is_none() {
-        store_state(b, ptr, state_ptr, &abi.state, &state);
-    }
+    record_loop(b, cx, record, n, 1, |b, cx, i| {
+        let inputs = load_record(b, abi, &column_ptrs, i);
+        fold_record(b, cx, parts, &inputs, &state, &lifted)
+    })?;
+    store_state(b, ptr, state_ptr, &abi.state, &state);
     Ok(())
 }
 

@@ -39,10 +39,20 @@ impl std::fmt::Display for CallError {
     }
 }
 
-/// One aggregate compiled to host machine code.
+/// Owns a finalised JIT module so that its code stays mapped. Nothing ever reads the module
+/// through this wrapper again.
+struct KeepAlive(#[allow(dead_code, reason = "held only to keep the code mapped")] JITModule);
+
+// SAFETY: the wrapped module is never accessed after construction (no method reads the field),
+// so sharing a reference across threads cannot race on its interior `RefCell`s; the code it
+// keeps mapped is immutable and the entry points have no shared mutable state.
+unsafe impl Sync for KeepAlive {}
+
+/// One aggregate compiled to host machine code. It can be shared between threads: the entry
+/// points are pure functions of their buffers.
 pub struct JitAggregate {
     // Keeps the code alive: the function pointers below point into its memory.
-    _module: JITModule,
+    _module: KeepAlive,
     pub abi: AggregateAbi,
     pub sites: Vec<FaultSite>,
     /// The Cranelift IR of the entry points (`--emit clif`).
@@ -88,7 +98,17 @@ impl JitAggregate {
                 std::mem::transmute::<*const u8, FoldKeyedFn>(module.get_finalized_function(ids.fold_keyed));
             let merge = std::mem::transmute::<*const u8, MergeFn>(module.get_finalized_function(ids.merge));
             let finish = std::mem::transmute::<*const u8, FinishFn>(module.get_finalized_function(ids.finish));
-            Ok(JitAggregate { _module: module, abi, sites, clif: entries.clif, init, fold, fold_keyed, merge, finish })
+            Ok(JitAggregate {
+                _module: KeepAlive(module),
+                abi,
+                sites,
+                clif: entries.clif,
+                init,
+                fold,
+                fold_keyed,
+                merge,
+                finish,
+            })
         }
     }
 
@@ -246,7 +266,7 @@ type CallFn = unsafe extern "C" fn(*const u8, *mut u8, *mut FaultRecord) -> u32;
 /// IR functions compiled one by one with a generic calling convention (arguments and results
 /// in C structs): used to run the same `# run:` tests as the interpreter.
 pub struct JitFunctions {
-    _module: JITModule,
+    _module: KeepAlive,
     functions: std::collections::HashMap<String, CompiledCall>,
 }
 
@@ -278,7 +298,7 @@ impl JitFunctions {
             let entry = unsafe { std::mem::transmute::<*const u8, CallFn>(module.get_finalized_function(id)) };
             functions.insert(name, CompiledCall { entry, params, results, sites });
         }
-        Ok(JitFunctions { _module: module, functions })
+        Ok(JitFunctions { _module: KeepAlive(module), functions })
     }
 
     /// Calls a compiled function with one slot per parameter.

@@ -75,11 +75,16 @@ fn c_type(ty: ScalarTy) -> &'static str {
 fn c_struct(out: &mut String, name: &str, layout: &StructLayout) {
     let _ = writeln!(out, "typedef struct {name} {{");
     let mut offset = 0u32;
+    let mut used = std::collections::HashSet::new();
     for (i, field) in layout.fields.iter().enumerate() {
         if field.offset > offset {
             let _ = writeln!(out, "    uint8_t _pad{i}[{}];", field.offset - offset);
         }
-        let member = crate::abi::c_identifier(&field.name);
+        let mut member = crate::abi::c_identifier(&field.name);
+        if !used.insert(member.clone()) {
+            member = format!("{member}_{i}");
+            used.insert(member.clone());
+        }
         let ty = c_type(field.ty.scalar());
         match field.ty {
             VarTy::Scalar(_) => {

@@ -225,7 +225,7 @@ impl Inline<'_, '_, '_> {
         offset: &Expr,
     ) -> Result<Value, String> {
         let offset = self.expr(b, offset)?;
-        let scaled = b.ins().imul_imm_s(offset, i64::from(ty.size_bytes()));
+        let scaled = scale(b, offset, ty.size_bytes());
         Ok(b.ins().iadd(base, scaled))
     }
 
@@ -469,7 +469,7 @@ impl Inline<'_, '_, '_> {
                 let wide = to_i64(b, v, ty);
                 // One unsigned comparison rejects negatives (huge as unsigned) and too-large values.
                 let bad = b.ins().icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, wide, i64::from(*len));
-                self.fault_if(b, bad, FaultKind::IndexOutOfBounds { len: *len }, *span, wide);
+                self.fault_if(b, bad, FaultKind::IndexOutOfBounds { len: *len, unsigned: !signed(ty) }, *span, wide);
                 wide
             }
         })
@@ -659,5 +659,15 @@ pub fn cast(b: &mut FunctionBuilder<'_>, v: Value, from: ScalarTy, to: ScalarTy)
             (FloatTy::F64, FloatTy::F32) => b.ins().fdemote(types::F32, v),
             _ => v,
         },
+    }
+}
+
+/// `index * size` for a power-of-two element size, as a shift (which folds into x86 and
+/// aarch64 addressing modes).
+pub fn scale(b: &mut FunctionBuilder<'_>, index: Value, size: u32) -> Value {
+    if size == 1 {
+        index
+    } else {
+        b.ins().ishl_imm_s(index, i64::from(size.trailing_zeros()))
     }
 }
