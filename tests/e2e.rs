@@ -203,3 +203,93 @@ fn compile_emits_ir_state_header_and_objects() {
     assert_eq!(law.status.code(), Some(1));
     assert!(stderr(&law).contains("error[E0502]"), "{}", stderr(&law));
 }
+
+#[test]
+fn switch_sim_lowers_field_wise_merges_and_rejects_top_k() {
+    let ok = naasc(&["compile", "examples/reduce.naas", "--target", "switch-sim"]);
+    assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
+    assert!(stdout(&ok).contains("stages used"), "{}", stdout(&ok));
+    let rejected = naasc(&["compile", "examples/top_k.naas", "--target", "switch-sim"]);
+    assert_eq!(rejected.status.code(), Some(1));
+    assert!(stderr(&rejected).contains("error[E0602]"), "{}", stderr(&rejected));
+    let bad_profile = temp_file("bad.toml", b"stages = \"many\"\n");
+    let out = naasc(&[
+        "compile",
+        "examples/reduce.naas",
+        "--target",
+        "switch-sim",
+        "--profile",
+        bad_profile.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
+
+#[test]
+fn simulate_reports_exact_results_and_traffic_under_loss() {
+    let report = temp_file("report.json", b"");
+    let plot = temp_file("plot.svg", b"");
+    let out = naasc(&[
+        "simulate",
+        "examples/histogram.naas",
+        "--topology",
+        "tree:fanout=4,depth=2",
+        "--records",
+        "5000",
+        "--keys",
+        "50",
+        "--dist",
+        "zipf:1.1",
+        "--loss",
+        "0.02",
+        "--dup",
+        "0.01",
+        "--reorder",
+        "0.05",
+        "--seed",
+        "3",
+        "--slot-index",
+        "direct",
+        "--report",
+        report.to_str().unwrap(),
+        "--plot",
+        plot.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(json["records_in"], 5000);
+    assert_eq!(json["result_matches_reference"], true);
+    // Retransmitted copies count as traffic, so under loss the reducer sees a little more
+    // than the ideal one entry per key and child.
+    assert_eq!(json["ideal_entries_at_reducer"], 4 * 50);
+    assert!(json["entries_at_reducer"].as_u64().unwrap() >= 200, "{json}");
+    assert!(json["retransmissions"].as_u64().unwrap() > 0, "{json}");
+    // Without faults, direct slots in tables larger than the key space reach the bound exactly.
+    let clean = temp_file("clean.json", b"");
+    let out = naasc(&[
+        "simulate",
+        "examples/histogram.naas",
+        "--topology",
+        "tree:fanout=4,depth=2",
+        "--records",
+        "5000",
+        "--keys",
+        "50",
+        "--seed",
+        "3",
+        "--slot-index",
+        "direct",
+        "--report",
+        clean.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&clean).unwrap()).unwrap();
+    assert_eq!(json["entries_at_reducer"], 200);
+    assert!(json["bytes_at_reducer"].as_u64().unwrap() > 0);
+    let link = &json["links"][0];
+    assert!(link["packets"].as_u64().is_some() && link["bytes"].as_u64().is_some(), "{link}");
+    assert!(std::fs::read_to_string(&plot).unwrap().starts_with("<svg"));
+    for bad in [["--topology", "ring:5"], ["--dist", "normal"], ["--loss", "1.5"]] {
+        let out = naasc(&["simulate", "examples/reduce.naas", bad[0], bad[1]]);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", stderr(&out));
+    }
+}

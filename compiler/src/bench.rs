@@ -36,6 +36,13 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 5)]
         runs: usize,
     },
+    /// The switch-sim network on examples/reduce.naas: simulated packets per second and the
+    /// traffic at the reducer against the ideal fan-in bound, as tables shrink.
+    Switch {
+        /// Records generated (the setting is 10 million).
+        #[arg(long, default_value_t = 10_000_000)]
+        records: u64,
+    },
     /// Reference-interpreter throughput (records/s) of each aggregate's lift and merge.
     Interp {
         /// Records folded per aggregate.
@@ -51,6 +58,7 @@ pub fn run(command: &BenchCommand) -> ExitCode {
         BenchCommand::Frontend { size_mb, runs } => frontend(*size_mb, (*runs).max(1)),
         BenchCommand::Interp { records, files } => interp(*records, files),
         BenchCommand::Jit { records, keys, runs } => crate::bench_jit::run(*records, *keys, (*runs).max(1)),
+        BenchCommand::Switch { records } => switch(*records),
     }
 }
 
@@ -65,7 +73,7 @@ fn interp(records: usize, files: &[PathBuf]) -> ExitCode {
     println!("interpreter benchmark: {records} records per aggregate, one key");
     for path in &files {
         let compiled = match crate::check_cmd::report_front_end(path, &CheckOptions::default()) {
-            crate::check_cmd::FrontEnd::Compiled(compiled) => compiled,
+            crate::check_cmd::FrontEnd::Compiled(compiled, _) => compiled,
             crate::check_cmd::FrontEnd::Failed(code) => return code,
         };
         let module = &compiled.optimized;
@@ -153,4 +161,35 @@ pub fn generate_program(bytes: usize) -> String {
         i += 1;
     }
     out
+}
+
+fn switch(records: u64) -> ExitCode {
+    use naas_target_switch::bench::{run, BenchConfig};
+    let compiled = match crate::check_cmd::report_front_end(
+        std::path::Path::new("examples/reduce.naas"),
+        &CheckOptions::default(),
+    ) {
+        crate::check_cmd::FrontEnd::Compiled(compiled, _) => compiled,
+        crate::check_cmd::FrontEnd::Failed(code) => return code,
+    };
+    let profile = naas_target_switch::TargetProfile::default();
+    let pipeline = match naas_target_switch::lower(&compiled, 0, &profile, &naas_target_switch::LowerOptions::default())
+    {
+        Ok(pipeline) => pipeline,
+        Err(diagnostics) => {
+            eprintln!("naasc: examples/reduce.naas does not lower: {} diagnostic(s)", diagnostics.len());
+            return ExitCode::from(1);
+        }
+    };
+    let config = BenchConfig { records, ..BenchConfig::default() };
+    match run(&compiled, 0, &pipeline, &config) {
+        Ok(report) => {
+            print!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("naasc: the switch benchmark failed: {error}");
+            ExitCode::from(1)
+        }
+    }
 }

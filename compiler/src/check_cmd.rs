@@ -163,7 +163,7 @@ fn print_json(outcomes: &[FileOutcome]) {
 /// The outcome of running the whole front and middle end on one file for a command that
 /// needs the compiled program.
 pub enum FrontEnd {
-    Compiled(Box<naas_ir::Compiled>),
+    Compiled(Box<naas_ir::Compiled>, SourceFile),
     /// Diagnostics were printed; exit with this code.
     Failed(ExitCode),
 }
@@ -201,7 +201,7 @@ pub fn report_front_end(path: &std::path::Path, options: &CheckOptions) -> Front
                     if compiled.has_errors() {
                         return FrontEnd::Failed(ExitCode::from(1));
                     }
-                    FrontEnd::Compiled(Box::new(compiled))
+                    FrontEnd::Compiled(Box::new(compiled), file.clone())
                 }
                 Err(error) => {
                     eprintln!("naasc: internal compiler error: {error}");
@@ -209,5 +209,14 @@ pub fn report_front_end(path: &std::path::Path, options: &CheckOptions) -> Front
                 }
             }
         }
+    }
+}
+
+/// Prints diagnostics of a file to stderr (colour when stderr is a terminal).
+pub fn print_diagnostics(file: &SourceFile, diagnostics: &[Diagnostic]) {
+    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let renderer = render::TextRenderer::new(&file.name, &file.text, color);
+    for diagnostic in diagnostics {
+        eprint!("{}", renderer.render(diagnostic));
     }
 }

@@ -29,6 +29,8 @@ pub struct CompileArgs {
     /// Print the IR as lowered, before optimisation (`--emit ir`).
     #[arg(long)]
     pub no_opt: bool,
+    #[command(flatten)]
+    pub switch: crate::switch::SwitchArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -37,6 +39,9 @@ pub enum Target {
     Host,
     /// A SmartNIC core: an object file with a C ABI (see `--emit header`).
     Nic,
+    /// A simulated programmable switch: the merge as a pipeline program.
+    #[value(name = "switch-sim")]
+    SwitchSim,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -75,15 +80,36 @@ pub enum Emit {
     Header,
     /// A relocatable object file (`--target nic`).
     Object,
+    /// The switch pipeline program and its resource report (`--target switch-sim`).
+    Pipeline,
 }
 
 pub fn run(args: &CompileArgs) -> ExitCode {
-    let compiled = match report_front_end(&args.file, &CheckOptions::default()) {
-        FrontEnd::Compiled(compiled) => compiled,
+    let (compiled, file) = match report_front_end(&args.file, &CheckOptions::default()) {
+        FrontEnd::Compiled(compiled, file) => (compiled, file),
         FrontEnd::Failed(code) => return code,
     };
-    let emit = args.emit.unwrap_or(if args.target == Target::Nic { Emit::Object } else { Emit::Ir });
+    let emit = args.emit.unwrap_or(match args.target {
+        Target::Nic => Emit::Object,
+        Target::SwitchSim => Emit::Pipeline,
+        Target::Host => Emit::Ir,
+    });
     let artifact: Result<Vec<u8>, String> = match (emit, args.target) {
+        (Emit::Pipeline, _) => match crate::switch::lower_all(&compiled, &file, &args.switch) {
+            Ok(programs) => Ok(programs
+                .iter()
+                .map(|(name, program)| {
+                    let report = program.resource_report();
+                    format!("aggregate {name}\n{}\n{}", program.text(), report.text())
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+                .into_bytes()),
+            Err(code) => return code,
+        },
+        (Emit::Clif | Emit::Header | Emit::Object, Target::SwitchSim) => {
+            Err("`--target switch-sim` produces `--emit pipeline`, `ir` or `state`".to_string())
+        }
         (Emit::Ir, _) => {
             let module = if args.no_opt { &compiled.lowered } else { &compiled.optimized };
             Ok(naas_ir::print::print_module(module).into_bytes())

@@ -7,7 +7,9 @@ mod bench;
 mod bench_jit;
 mod check_cmd;
 mod compile_cmd;
+mod simulate_cmd;
 mod source;
+mod switch;
 
 use std::process::ExitCode;
 
@@ -26,6 +28,8 @@ enum Command {
     Check(check_cmd::CheckArgs),
     /// Compile a program and print an artifact (IR, state layout).
     Compile(compile_cmd::CompileArgs),
+    /// Simulate a network whose switches aggregate hop by hop, and report its traffic.
+    Simulate(simulate_cmd::SimulateArgs),
     /// Explain a diagnostic code, e.g. `naasc explain E0301`.
     Explain {
         /// The code, such as E0301.
@@ -51,6 +55,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check(args) => check_cmd::run(&args),
         Command::Compile(args) => compile_cmd::run(&args),
+        Command::Simulate(args) => simulate_cmd::run(&args),
         Command::Explain { code } => explain(&code),
         Command::Bench { what } => bench::run(&what),
     }

@@ -7,6 +7,7 @@ use naas_lang::{Code, Diagnostic, Span};
 
 /// A source file as read from disk. `text` is always valid UTF-8; when the file is not,
 /// `text` is its lossy decoding (for display) and `encoding_error` says where it broke.
+#[derive(Clone, Debug)]
 pub struct SourceFile {
     pub name: String,
     pub text: String,

@@ -131,6 +131,33 @@ codes! {
     /// A state field that combines floating-point values: addition of floats is not
     /// associative, so results can differ in the last bits with the merge order (a warning).
     W0501 = "W0501",
+    /// A state field the switch target cannot merge with one stateful-ALU operation: its
+    /// merge is not field-wise add, min, max, or, and (the merge-law checker could not prove
+    /// it). Write the merge field-wise, or run the aggregate on a host or NIC target.
+    E0601 = "E0601",
+    /// A merge that indexes an array with a value computed from the data (e.g. `a[i]` where
+    /// `i` counts comparisons, as in a top-k merge). Switch registers are addressed by the key
+    /// only, once per stage; combine each element with the same element of the other state.
+    E0602 = "E0602",
+    /// A floating-point state field on the switch target, which has integer ALUs only.
+    /// Declare a fixed-point scale (`--fixed-point 1000`) or accumulate integers in `lift`.
+    E0603 = "E0603",
+    /// An operation with no switch ALU in a merge: multiplication, division, modulo or a shift
+    /// by a variable amount. Move it to `lift` or `finish`, which run at the hosts.
+    E0604 = "E0604",
+    /// A merge that needs more stateful updates than the pipeline's stages offer (each stage
+    /// has a few stateful ALUs; carries and comparisons of wide fields take extra stages).
+    /// Shrink the state: fewer or narrower fields.
+    E0605 = "E0605",
+    /// A state too large for one packet entry on the switch target (key plus state words
+    /// exceed the profile's packet fields). Shrink the state.
+    E0606 = "E0606",
+    /// A merge that keeps a loop after full unrolling (too many iterations); switch
+    /// pipelines have no loops. Bound the loop by a small constant.
+    E0607 = "E0607",
+    /// A state whose register words leave fewer key slots than required in some stage's
+    /// register memory. Shrink the state or accept fewer slots.
+    E0608 = "E0608",
 }
 
 impl std::fmt::Display for Code {

@@ -1,1 +1,21 @@
 //! The switch-sim target: lowering merges to a programmable-switch pipeline with a resource model, a pipeline simulator, and a hop-by-hop network simulator.
+//!
+//! - [`profile`]: the machine (stages, stateful ALUs, register words and SRAM, packet budget),
+//!   from TOML; the default models Tofino 1.
+//! - [`lower()`]: an aggregate's merge becomes a [`PipelineProgram`] of register arrays and
+//!   atoms scheduled over stages, or diagnostics (E0601–E0608) saying why it does not fit.
+//! - [`pipeline_sim`]: executes pipeline programs on slot tables.
+//! - [`network`]: a discrete-event simulation of mappers, switches and a reducer with loss,
+//!   duplication and reordering, and a protocol that keeps the result exact.
+//! - [`bench`]: the numbers `naasc bench switch` prints.
+
+pub mod bench;
+pub mod lower;
+pub mod network;
+pub mod pipeline_sim;
+pub mod profile;
+pub mod program;
+
+pub use lower::{lower, LowerOptions};
+pub use profile::TargetProfile;
+pub use program::{PipelineProgram, ResourceReport};

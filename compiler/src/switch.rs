@@ -1,0 +1,88 @@
+//! The switch-sim target in the driver: target-profile and lowering flags shared by
+//! `naasc compile --target switch-sim` and `naasc simulate`, and lowering with diagnostics.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use naas_target_switch::{lower, LowerOptions, PipelineProgram, TargetProfile};
+
+use crate::check_cmd::print_diagnostics;
+use crate::source::SourceFile;
+
+#[derive(Args, Debug, Clone)]
+pub struct SwitchArgs {
+    /// The switch model, as a TOML profile (default: the built-in Tofino-1-like profile).
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
+    /// Carry float state as fixed point `round(x * SCALE)` (switches have no floats).
+    #[arg(long = "fixed-point", value_name = "SCALE")]
+    pub fixed_point: Option<u64>,
+    /// Reject programs whose registers leave fewer key slots than this.
+    #[arg(long, value_name = "N")]
+    pub min_slots: Option<u64>,
+    /// The aggregate to lower, when the program has several (default: all for `compile`,
+    /// the first for `simulate`).
+    #[arg(long, value_name = "NAME")]
+    pub aggregate: Option<String>,
+}
+
+/// The profile named by `--profile`, or the default. Errors are printed; exit code 2.
+pub fn profile(args: &SwitchArgs) -> Result<TargetProfile, ExitCode> {
+    let Some(path) = &args.profile else { return Ok(TargetProfile::default()) };
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        eprintln!("naasc: cannot read `{}`: {e}", path.display());
+        ExitCode::from(2)
+    })?;
+    TargetProfile::from_toml(&text).map_err(|e| {
+        eprintln!("naasc: invalid switch profile `{}`: {e}", path.display());
+        ExitCode::from(2)
+    })
+}
+
+/// The indexes of the aggregates `--aggregate` selects (all by default).
+pub fn selected(compiled: &naas_ir::Compiled, args: &SwitchArgs) -> Result<Vec<usize>, ExitCode> {
+    match &args.aggregate {
+        None => Ok((0..compiled.aggregates.len()).collect()),
+        Some(name) => match compiled.aggregates.iter().position(|plan| &plan.name == name) {
+            Some(index) => Ok(vec![index]),
+            None => {
+                let names: Vec<&str> = compiled.aggregates.iter().map(|p| p.name.as_str()).collect();
+                eprintln!("naasc: no aggregate `{name}`; this program defines: {}", names.join(", "));
+                Err(ExitCode::from(2))
+            }
+        },
+    }
+}
+
+/// Lowers the selected aggregates; prints every diagnostic and fails with exit code 1 when
+/// one does not fit the switch.
+pub fn lower_all(
+    compiled: &naas_ir::Compiled,
+    file: &SourceFile,
+    args: &SwitchArgs,
+) -> Result<Vec<(String, PipelineProgram)>, ExitCode> {
+    let profile = profile(args)?;
+    let options = LowerOptions { fixed_point_scale: args.fixed_point, min_key_slots: args.min_slots };
+    let indexes = selected(compiled, args)?;
+    if indexes.is_empty() {
+        eprintln!("naasc: `{}` defines no aggregate to lower", file.name);
+        return Err(ExitCode::from(1));
+    }
+    let mut programs = Vec::new();
+    let mut failed = false;
+    for index in indexes {
+        match lower(compiled, index, &profile, &options) {
+            Ok(program) => programs.push((compiled.aggregates[index].name.clone(), program)),
+            Err(diagnostics) => {
+                print_diagnostics(file, &diagnostics);
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        Err(ExitCode::from(1))
+    } else {
+        Ok(programs)
+    }
+}

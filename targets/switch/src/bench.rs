@@ -1,0 +1,218 @@
+//! Benchmarks of the switch target for `naasc bench`: the pipeline simulator's entry rate, the
+//! network simulator's packet rate, and the traffic reduction at the reducer against the
+//! fan-in bound as switch tables shrink.
+
+use std::time::Instant;
+
+use naas_ir::interp::Interpreter;
+use naas_ir::Compiled;
+use serde::Serialize;
+
+use crate::network::{simulate, Dist, SimConfig, SlotIndex, Topology};
+use crate::pipeline_sim::{PipelineSim, SlotTable};
+use crate::program::PipelineProgram;
+
+/// What to measure. The default is the setting: 1,024 mappers (a two-level tree of
+/// fanout 32), 1,000 uniform keys, 10 million records. Rows run without faults and with a
+/// window of 8 packets per link (a smaller event queue; the traffic is the same).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BenchConfig {
+    pub topology: Topology,
+    pub records: u64,
+    pub keys: u32,
+    pub seed: u64,
+    /// The table configurations to simulate; `None` slots = what fits the profile. Only the
+    /// first row folds the records centrally to check the result (one interpreter merge per
+    /// record).
+    pub rows: Vec<(SlotIndex, Option<u64>)>,
+}
+
+impl Default for BenchConfig {
+    fn default() -> BenchConfig {
+        BenchConfig {
+            topology: Topology::Tree { fanout: 32, depth: 1 },
+            records: 10_000_000,
+            keys: 1_000,
+            seed: 1,
+            rows: vec![
+                (SlotIndex::Direct, None),
+                (SlotIndex::Direct, Some(1_000)),
+                (SlotIndex::Direct, Some(750)),
+                (SlotIndex::Direct, Some(500)),
+                (SlotIndex::Direct, Some(250)),
+                (SlotIndex::Hash, None),
+                (SlotIndex::Hash, Some(8_192)),
+                (SlotIndex::Hash, Some(1_024)),
+            ],
+        }
+    }
+}
+
+/// One simulated configuration.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BenchRow {
+    pub slot_index: SlotIndex,
+    pub table_slots: u64,
+    pub entries_at_reducer: u64,
+    pub ideal_entries_at_reducer: u64,
+    /// `entries_at_reducer / ideal_entries_at_reducer` (1.0 is the bound; the goal is ≤ 1.1).
+    pub over_ideal: f64,
+    pub traffic_reduction: f64,
+    pub collisions: u64,
+    pub link_packets: u64,
+    pub network_packets_per_second: f64,
+    pub wall_seconds: f64,
+    /// `None` when the row did not fold a reference.
+    pub result_matches_reference: Option<bool>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BenchReport {
+    pub aggregate: String,
+    pub topology: String,
+    pub records: u64,
+    pub keys: u32,
+    /// Entries per second through the pipeline simulator alone (one core).
+    pub pipeline_entries_per_second: f64,
+    /// Packets per second through the pipeline simulator alone (full packets).
+    pub pipeline_packets_per_second: f64,
+    pub rows: Vec<BenchRow>,
+}
+
+impl std::fmt::Display for BenchReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "switch-sim benchmark: {} on {}, {} records, {} keys",
+            self.aggregate, self.topology, self.records, self.keys
+        )?;
+        writeln!(
+            f,
+            "  pipeline simulator: {:.1} M entries/s, {:.2} M full packets/s (one core)",
+            self.pipeline_entries_per_second / 1e6,
+            self.pipeline_packets_per_second / 1e6
+        )?;
+        writeln!(
+            f,
+            "  {:<7} {:>7} {:>11} {:>9} {:>8} {:>10} {:>10} {:>12} {:>8} {:>6}",
+            "index",
+            "slots",
+            "at reducer",
+            "ideal",
+            "x ideal",
+            "reduction",
+            "collisions",
+            "net pkts/s",
+            "wall s",
+            "exact"
+        )?;
+        for row in &self.rows {
+            writeln!(
+                f,
+                "  {:<7} {:>7} {:>11} {:>9} {:>8.3} {:>9.1}x {:>10} {:>11.2}M {:>8.1} {:>6}",
+                row.slot_index.to_string(),
+                row.table_slots,
+                row.entries_at_reducer,
+                row.ideal_entries_at_reducer,
+                row.over_ideal,
+                row.traffic_reduction,
+                row.collisions,
+                row.network_packets_per_second / 1e6,
+                row.wall_seconds,
+                row.result_matches_reference.map_or("-".to_string(), |b| b.to_string())
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs the benchmark for aggregate `plan_index` of `compiled`, lowered to `pipeline`.
+pub fn run(
+    compiled: &Compiled,
+    plan_index: usize,
+    pipeline: &PipelineProgram,
+    config: &BenchConfig,
+) -> Result<BenchReport, String> {
+    let (entries_per_second, packets_per_second) = pipeline_rate(compiled, plan_index, pipeline, config.keys)?;
+    let mut rows = Vec::new();
+    for (index, (slot_index, table_slots)) in config.rows.iter().enumerate() {
+        let sim = SimConfig {
+            topology: config.topology,
+            records: config.records,
+            keys: config.keys,
+            dist: Dist::Uniform,
+            seed: config.seed,
+            table_slots: *table_slots,
+            slot_index: *slot_index,
+            check_reference: index == 0,
+            window: 8,
+            ..SimConfig::default()
+        };
+        let report = simulate(compiled, plan_index, pipeline, &sim)?;
+        rows.push(BenchRow {
+            slot_index: *slot_index,
+            table_slots: report.table_slots,
+            entries_at_reducer: report.entries_at_reducer,
+            ideal_entries_at_reducer: report.ideal_entries_at_reducer,
+            over_ideal: report.entries_at_reducer as f64 / report.ideal_entries_at_reducer.max(1) as f64,
+            traffic_reduction: report.traffic_reduction,
+            collisions: report.collisions,
+            link_packets: report.links.iter().map(|l| l.packets).sum(),
+            network_packets_per_second: report.network_packets_per_second,
+            wall_seconds: report.wall_seconds,
+            result_matches_reference: (index == 0).then_some(report.result_matches_reference),
+        });
+    }
+    Ok(BenchReport {
+        aggregate: pipeline.aggregate.clone(),
+        topology: config.topology.to_string(),
+        records: config.records,
+        keys: config.keys,
+        pipeline_entries_per_second: entries_per_second,
+        pipeline_packets_per_second: packets_per_second,
+        rows,
+    })
+}
+
+/// Entries per second through `PipelineSim::execute` on lifted states of generated records.
+fn pipeline_rate(
+    compiled: &Compiled,
+    plan_index: usize,
+    pipeline: &PipelineProgram,
+    keys: u32,
+) -> Result<(f64, f64), String> {
+    let plan = compiled.aggregates.get(plan_index).ok_or("no such aggregate")?;
+    let interp = Interpreter::new(&compiled.optimized);
+    let mut rng = naas_ir::laws::Rng::new(3);
+    let lift = compiled.optimized.function(plan.lift);
+    let mut entries: Vec<(u64, Vec<u64>)> = Vec::new();
+    for _ in 0..4_096 {
+        let args = lift
+            .params
+            .iter()
+            .map(|p| match lift.var_ty(*p) {
+                naas_ir::ir::VarTy::Scalar(ty) => naas_ir::interp::Slot::Scalar(rng.scalar(ty)),
+                naas_ir::ir::VarTy::Array(ty, len) => {
+                    naas_ir::interp::Slot::Array((0..len).map(|_| rng.scalar(ty)).collect())
+                }
+            })
+            .collect();
+        let state = interp.call(plan.lift, args).map_err(|e| e.to_string())?;
+        entries.push((rng.next_u64() % u64::from(keys.max(1)), pipeline.encode_state(&state)?));
+    }
+    let sim = PipelineSim::new(pipeline);
+    let slots = pipeline.key_slots().0.min(1 << 20) as usize;
+    let mut table = SlotTable::new(pipeline, slots);
+    let rounds = 2_000;
+    let started = Instant::now();
+    let mut merged = 0u64;
+    for _ in 0..rounds {
+        for (key, words) in &entries {
+            let slot = (*key % slots as u64) as usize;
+            merged += u64::from(sim.execute(&mut table, slot, *key, words) == crate::pipeline_sim::Outcome::Merged);
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64().max(1e-9);
+    let per_second = merged as f64 / seconds;
+    Ok((per_second, per_second / f64::from(pipeline.entries_per_packet())))
+}

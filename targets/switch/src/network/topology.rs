@@ -1,0 +1,256 @@
+//! Topologies: the text syntax (`tree:fanout=F,depth=D`, `leaf-spine:leaves=L,spines=S,hosts=H`)
+//! and the graph of mappers, switches and the reducer it describes.
+
+use serde::Serialize;
+
+/// A network shape. Entries flow from mappers (leaves) to the reducer (root).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Topology {
+    /// A complete tree rooted at the reducer: the reducer and every switch have `fanout`
+    /// children; `depth` levels of switches; `fanout^(depth+1)` mappers (depth 0: the
+    /// mappers talk to the reducer directly).
+    Tree { fanout: u32, depth: u32 },
+    /// `leaves` leaf switches with `hosts` mappers each; every leaf links to every spine and
+    /// sends each entry to the spine its key hashes to; spines link to the reducer's top-of-
+    /// rack switch, which links to the reducer.
+    LeafSpine { leaves: u32, spines: u32, hosts: u32 },
+}
+
+/// The largest number of nodes a topology may have.
+pub const MAX_NODES: u64 = 1 << 20;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeKind {
+    Mapper,
+    Switch,
+    Reducer,
+}
+
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub kind: NodeKind,
+    pub name: String,
+    /// Links toward the reducer (several when entries are spread by key).
+    pub uplinks: Vec<usize>,
+    /// Links from the children.
+    pub downlinks: Vec<usize>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Link {
+    pub from: usize,
+    pub to: usize,
+    /// Hops from the mappers: 0 for mapper uplinks.
+    pub tier: usize,
+}
+
+/// Nodes (node 0 is the reducer) and links, with the name of each tier.
+#[derive(Clone, Debug)]
+pub struct Graph {
+    pub nodes: Vec<Node>,
+    pub links: Vec<Link>,
+    pub tiers: Vec<String>,
+}
+
+impl Topology {
+    /// Parses `tree:fanout=4,depth=3` or `leaf-spine:leaves=4,spines=2,hosts=8`.
+    pub fn parse(text: &str) -> Result<Topology, String> {
+        let (kind, params) = text.split_once(':').unwrap_or((text, ""));
+        let mut values: Vec<(String, u32)> = Vec::new();
+        for part in params.split(',').filter(|p| !p.trim().is_empty()) {
+            let (name, value) = part
+                .split_once('=')
+                .ok_or_else(|| format!("invalid topology `{text}`: expected `name=value`, found `{part}`"))?;
+            let value: u32 = value.trim().parse().map_err(|_| {
+                format!("invalid topology `{text}`: `{}` must be a non-negative integer, found `{value}`", name.trim())
+            })?;
+            values.push((name.trim().to_string(), value));
+        }
+        let take = |allowed: &[&str]| -> Result<Vec<u32>, String> {
+            if let Some((name, _)) = values.iter().find(|(n, _)| !allowed.contains(&n.as_str())) {
+                return Err(format!(
+                    "invalid topology `{text}`: unknown parameter `{name}` (expected {})",
+                    allowed.join(", ")
+                ));
+            }
+            allowed
+                .iter()
+                .map(|name| {
+                    values.iter().find(|(n, _)| n == name).map(|(_, v)| *v).ok_or_else(|| {
+                        format!(
+                            "invalid topology `{text}`: missing parameter `{name}` (expected {})",
+                            allowed.join(", ")
+                        )
+                    })
+                })
+                .collect()
+        };
+        let topology = match kind.trim() {
+            "tree" => {
+                let v = take(&["fanout", "depth"])?;
+                Topology::Tree { fanout: v[0], depth: v[1] }
+            }
+            "leaf-spine" => {
+                let v = take(&["leaves", "spines", "hosts"])?;
+                Topology::LeafSpine { leaves: v[0], spines: v[1], hosts: v[2] }
+            }
+            other => {
+                return Err(format!(
+                    "invalid topology `{text}`: unknown kind `{other}` (expected `tree:fanout=F,depth=D` or `leaf-spine:leaves=L,spines=S,hosts=H`)"
+                ))
+            }
+        };
+        topology.check()?;
+        Ok(topology)
+    }
+
+    fn check(self) -> Result<(), String> {
+        let (nodes, zero) = match self {
+            Topology::Tree { fanout, depth } => {
+                let mappers = u64::from(fanout).checked_pow(depth.saturating_add(1)).unwrap_or(u64::MAX);
+                (mappers.saturating_mul(2), fanout == 0)
+            }
+            Topology::LeafSpine { leaves, spines, hosts } => {
+                let mappers = u64::from(leaves) * u64::from(hosts);
+                (mappers + u64::from(leaves) + u64::from(spines) + 2, leaves == 0 || spines == 0 || hosts == 0)
+            }
+        };
+        if zero {
+            return Err(format!("invalid topology `{self}`: every count must be at least 1"));
+        }
+        if nodes > MAX_NODES {
+            return Err(format!("invalid topology `{self}`: more than {MAX_NODES} nodes"));
+        }
+        Ok(())
+    }
+
+    /// Builds the graph. Node 0 is the reducer.
+    pub fn graph(self) -> Graph {
+        let mut graph = Graph { nodes: Vec::new(), links: Vec::new(), tiers: Vec::new() };
+        graph.add(NodeKind::Reducer, "reducer".to_string());
+        match self {
+            Topology::Tree { fanout, depth } => {
+                // Build level by level from the root; `above` holds the previous level.
+                let mut above = vec![0usize];
+                for level in 1..=depth {
+                    let mut this = Vec::new();
+                    for (i, parent) in above.iter().enumerate() {
+                        for c in 0..fanout as usize {
+                            let node = graph.add(NodeKind::Switch, format!("s{level}.{}", i * fanout as usize + c));
+                            graph.connect(node, *parent, (depth - level + 1) as usize);
+                            this.push(node);
+                        }
+                    }
+                    above = this;
+                }
+                let mut index = 0;
+                for parent in &above {
+                    for _ in 0..fanout {
+                        let node = graph.add(NodeKind::Mapper, format!("m{index}"));
+                        graph.connect(node, *parent, 0);
+                        index += 1;
+                    }
+                }
+                graph.tiers = (0..=depth)
+                    .map(|tier| match (tier, depth) {
+                        (0, 0) => "mapper → reducer".to_string(),
+                        (0, _) => format!("mapper → level {depth}"),
+                        (t, d) if t == d => "level 1 → reducer".to_string(),
+                        (t, d) => format!("level {} → level {}", d - t + 1, d - t),
+                    })
+                    .collect();
+            }
+            Topology::LeafSpine { leaves, spines, hosts } => {
+                let tor = graph.add(NodeKind::Switch, "tor".to_string());
+                graph.connect(tor, 0, 3);
+                let spine_nodes: Vec<usize> = (0..spines)
+                    .map(|s| {
+                        let node = graph.add(NodeKind::Switch, format!("spine{s}"));
+                        graph.connect(node, tor, 2);
+                        node
+                    })
+                    .collect();
+                for l in 0..leaves {
+                    let leaf = graph.add(NodeKind::Switch, format!("leaf{l}"));
+                    for spine in &spine_nodes {
+                        graph.connect(leaf, *spine, 1);
+                    }
+                    for h in 0..hosts {
+                        let mapper = graph.add(NodeKind::Mapper, format!("m{}", l * hosts + h));
+                        graph.connect(mapper, leaf, 0);
+                    }
+                }
+                graph.tiers = ["mapper → leaf", "leaf → spine", "spine → tor", "tor → reducer"]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect();
+            }
+        }
+        graph
+    }
+}
+
+impl Graph {
+    fn add(&mut self, kind: NodeKind, name: String) -> usize {
+        self.nodes.push(Node { kind, name, uplinks: Vec::new(), downlinks: Vec::new() });
+        self.nodes.len() - 1
+    }
+
+    fn connect(&mut self, from: usize, to: usize, tier: usize) {
+        self.links.push(Link { from, to, tier });
+        let link = self.links.len() - 1;
+        self.nodes[from].uplinks.push(link);
+        self.nodes[to].downlinks.push(link);
+    }
+}
+
+impl std::fmt::Display for Topology {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Topology::Tree { fanout, depth } => write!(f, "tree:fanout={fanout},depth={depth}"),
+            Topology::LeafSpine { leaves, spines, hosts } => {
+                write!(f, "leaf-spine:leaves={leaves},spines={spines},hosts={hosts}")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    #[test]
+    fn parses_and_builds() {
+        let tree = Topology::parse("tree:fanout=4,depth=3").unwrap();
+        assert_eq!(tree, Topology::Tree { fanout: 4, depth: 3 });
+        let graph = tree.graph();
+        let count = |kind| graph.nodes.iter().filter(|n| n.kind == kind).count();
+        assert_eq!((count(NodeKind::Mapper), count(NodeKind::Switch), count(NodeKind::Reducer)), (256, 84, 1));
+        assert_eq!(graph.tiers.len(), 4);
+        let flat = Topology::parse("tree:depth=0,fanout=3").unwrap().graph();
+        assert_eq!(flat.nodes.len(), 4);
+        let ls = Topology::parse("leaf-spine:leaves=3,spines=2,hosts=4").unwrap().graph();
+        assert_eq!(ls.nodes.len(), 1 + 1 + 2 + 3 + 12);
+        assert_eq!(ls.links.len(), 1 + 2 + 6 + 12);
+        assert_eq!(Topology::parse(&tree.to_string()).unwrap(), tree);
+    }
+
+    #[test]
+    fn errors_are_clear() {
+        let cases = [
+            ("ring:size=3", "unknown kind `ring`"),
+            ("tree:fanout=4", "missing parameter `depth`"),
+            ("tree:fanout=4,depth=x", "`depth` must be a non-negative integer, found `x`"),
+            ("tree:fanout=4,depth=2,width=3", "unknown parameter `width`"),
+            ("tree:fanout4,depth=2", "expected `name=value`, found `fanout4`"),
+            ("tree:fanout=0,depth=2", "every count must be at least 1"),
+            ("tree:fanout=1000,depth=9", "more than"),
+            ("leaf-spine:leaves=2,spines=0,hosts=2", "every count must be at least 1"),
+        ];
+        for (text, expected) in cases {
+            let error = Topology::parse(text).unwrap_err();
+            assert!(error.contains(expected), "{text}: {error}");
+        }
+    }
+}

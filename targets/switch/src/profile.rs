@@ -1,0 +1,147 @@
+//! Target profiles: the resources of the modelled switch pipeline (stages, stateful ALUs,
+//! register words and memory, packet budget), read from TOML. The built-in default is
+//! `profiles/tofino1.toml`, whose comments cite the public source of every number.
+
+use serde::{Deserialize, Serialize};
+
+/// The text of the built-in Tofino 1 profile.
+pub const TOFINO1_TOML: &str = include_str!("../profiles/tofino1.toml");
+
+/// The machine a pipeline program is lowered for and checked against.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetProfile {
+    /// A name for reports.
+    pub name: String,
+    /// Match-action stages a packet passes through, in order.
+    pub stages: u32,
+    /// Stateful ALUs per stage; each reads, modifies and writes one register array once per
+    /// packet entry.
+    pub stateful_alus_per_stage: u32,
+    /// Width of a register word: 8, 16, 32 or 64.
+    pub register_word_bits: u32,
+    /// Register SRAM available in each stage.
+    pub register_sram_bytes_per_stage: u64,
+    /// Data fields a packet may carry into the pipeline.
+    pub max_packet_fields: u32,
+    /// Width of one packet field: 8, 16, 32 or 64.
+    pub packet_field_bits: u32,
+    /// Header bytes of every packet (Ethernet, IP, UDP, aggregation header).
+    pub packet_header_bytes: u32,
+    /// Width of a key identifier; at most `register_word_bits` (one register holds a key).
+    pub key_bits: u32,
+}
+
+impl Default for TargetProfile {
+    /// The Tofino 1 profile (`profiles/tofino1.toml`).
+    fn default() -> TargetProfile {
+        // The built-in file is checked by a unit test; should it ever fail to parse, the
+        // equivalent values below keep `default()` infallible.
+        TargetProfile::from_toml(TOFINO1_TOML).unwrap_or(TargetProfile {
+            name: "tofino1".to_string(),
+            stages: 12,
+            stateful_alus_per_stage: 4,
+            register_word_bits: 32,
+            register_sram_bytes_per_stage: 1_310_720,
+            max_packet_fields: 64,
+            packet_field_bits: 32,
+            packet_header_bytes: 58,
+            key_bits: 32,
+        })
+    }
+}
+
+impl TargetProfile {
+    /// Parses and validates a profile. Errors name the offending key.
+    pub fn from_toml(text: &str) -> Result<TargetProfile, String> {
+        let profile: TargetProfile =
+            toml::from_str(text).map_err(|error| format!("invalid target profile: {error}"))?;
+        profile.validate()?;
+        Ok(profile)
+    }
+
+    /// Checks that the numbers describe a machine the lowering can target.
+    pub fn validate(&self) -> Result<(), String> {
+        let widths = [8, 16, 32, 64];
+        let fail = |message: String| Err(format!("invalid target profile `{}`: {message}", self.name));
+        if self.stages == 0 || self.stages > 1024 {
+            return fail(format!("`stages` must be between 1 and 1024, not {}", self.stages));
+        }
+        if self.stateful_alus_per_stage == 0 || self.stateful_alus_per_stage > 1024 {
+            return fail(format!(
+                "`stateful_alus_per_stage` must be between 1 and 1024, not {}",
+                self.stateful_alus_per_stage
+            ));
+        }
+        if !widths.contains(&self.register_word_bits) {
+            return fail(format!("`register_word_bits` must be 8, 16, 32 or 64, not {}", self.register_word_bits));
+        }
+        if !widths.contains(&self.packet_field_bits) {
+            return fail(format!("`packet_field_bits` must be 8, 16, 32 or 64, not {}", self.packet_field_bits));
+        }
+        if self.key_bits == 0 || self.key_bits > self.register_word_bits {
+            return fail(format!(
+                "`key_bits` must be between 1 and `register_word_bits` ({}), not {}",
+                self.register_word_bits, self.key_bits
+            ));
+        }
+        if self.max_packet_fields < 2 {
+            return fail(format!("`max_packet_fields` must be at least 2, not {}", self.max_packet_fields));
+        }
+        if self.register_sram_bytes_per_stage < u64::from(self.register_word_bits / 8) {
+            return fail("`register_sram_bytes_per_stage` holds not even one register word".to_string());
+        }
+        Ok(())
+    }
+
+    /// Bytes of one register word.
+    pub fn word_bytes(&self) -> u64 {
+        u64::from(self.register_word_bits / 8)
+    }
+
+    /// Packet fields one register word occupies.
+    pub fn fields_per_word(&self) -> u32 {
+        self.register_word_bits.div_ceil(self.packet_field_bits)
+    }
+
+    /// Packet fields a key occupies.
+    pub fn fields_per_key(&self) -> u32 {
+        self.key_bits.div_ceil(self.packet_field_bits)
+    }
+
+    /// The largest key identifier (keys are stored plus one, zero marks an empty slot).
+    pub fn max_key(&self) -> u64 {
+        let all = if self.key_bits >= 64 { u64::MAX } else { (1u64 << self.key_bits) - 1 };
+        all - 1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    #[test]
+    fn builtin_profile_parses_and_is_the_default() {
+        let parsed = TargetProfile::from_toml(TOFINO1_TOML).unwrap();
+        assert_eq!(parsed, TargetProfile::default());
+        assert_eq!(parsed.stages, 12);
+        assert_eq!(parsed.register_sram_bytes_per_stage, 1_310_720);
+    }
+
+    #[test]
+    fn bad_profiles_are_clear_errors() {
+        let error = TargetProfile::from_toml("name = 3").unwrap_err();
+        assert!(error.starts_with("invalid target profile:"), "{error}");
+        let error = TargetProfile::from_toml(&TOFINO1_TOML.replace("stages = 12", "stages = 0")).unwrap_err();
+        assert!(error.contains("`stages` must be between 1 and 1024, not 0"), "{error}");
+        let error =
+            TargetProfile::from_toml(&TOFINO1_TOML.replace("register_word_bits = 32", "register_word_bits = 24"))
+                .unwrap_err();
+        assert!(error.contains("`register_word_bits` must be 8, 16, 32 or 64, not 24"), "{error}");
+        let error = TargetProfile::from_toml(&format!("{TOFINO1_TOML}\nbogus = 1\n")).unwrap_err();
+        assert!(error.contains("unknown field `bogus`"), "{error}");
+        let error = TargetProfile::from_toml(&TOFINO1_TOML.replace("key_bits = 32", "key_bits = 40")).unwrap_err();
+        assert!(error.contains("`key_bits`"), "{error}");
+    }
+}

@@ -1,0 +1,411 @@
+//! Pipeline programs: per-key state in register arrays indexed by a hash slot, one stateful-ALU
+//! operation ("atom") per register word, scheduled over stages. Also their readable text form,
+//! the resource report, and the encoding of IR states into register words and back.
+
+use naas_ir::decompose::MergeOp;
+use naas_ir::interp::Slot;
+use naas_ir::ir::{Scalar, VarTy};
+use naas_lang::types::{FloatTy, IntTy};
+use serde::Serialize;
+
+use crate::profile::TargetProfile;
+
+/// How the scalars of a state field are represented in register words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    /// Two's complement, sign- or zero-extended to whole words.
+    Int(IntTy),
+    /// 0 or 1 in one word.
+    Bool,
+    /// A float carried as the i64 `round(x * scale)`.
+    FixedPoint { float: FloatTy, scale: u64 },
+}
+
+impl Encoding {
+    /// Bits of the integer the encoding stores.
+    pub fn bits(self) -> u32 {
+        match self {
+            Encoding::Int(ty) => ty.bits(),
+            Encoding::Bool => 1,
+            Encoding::FixedPoint { .. } => 64,
+        }
+    }
+
+    /// True when the stored integer is signed (the most significant word compares signed).
+    pub fn signed(self) -> bool {
+        match self {
+            Encoding::Int(ty) => ty.signed(),
+            Encoding::Bool => false,
+            Encoding::FixedPoint { .. } => true,
+        }
+    }
+}
+
+/// Where one state field lives.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FieldMap {
+    pub name: String,
+    pub ty: String,
+    pub var_ty: VarTy,
+    pub merge: MergeOp,
+    pub encoding: Encoding,
+    /// Scalars in the field (1, or the array length).
+    pub elems: u32,
+    /// Register words per scalar (least significant first).
+    pub words: u32,
+    /// The register of element 0, word 0; element `e`, word `w` is at
+    /// `first_register + e * words + w`.
+    pub first_register: usize,
+}
+
+/// What a register array holds for each slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RegisterRole {
+    /// The key of the slot's resident, plus one (zero marks an empty slot).
+    Key,
+    /// Word `word` (0 = least significant) of element `elem` of state field `field`.
+    Word { field: usize, elem: u32, word: u32 },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Register {
+    pub name: String,
+    pub role: RegisterRole,
+    /// The stage whose SRAM holds the array and whose ALU updates it.
+    pub stage: u32,
+}
+
+/// The operation of a stateful ALU on its register word `r` and the entry's word `v`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AtomOp {
+    /// `if r == 0 or r == key + 1: r = key + 1; hit = 1 else hit = 0` (hit is flag 0).
+    KeyClaim,
+    /// `s = r + v + carry_in; r = s mod 2^w; carry_out = s >> w`.
+    Add,
+    /// Compare-and-select toward the smaller value. With `flag_in` (a less significant word
+    /// of a multi-word value), the decision of the more significant words is followed and
+    /// only a tie compares this word. `flag_out`: 0 tie, 1 the entry won, 2 the register won.
+    Min {
+        signed: bool,
+    },
+    /// As `Min`, toward the larger value.
+    Max {
+        signed: bool,
+    },
+    Or,
+    And,
+}
+
+impl AtomOp {
+    fn text(self) -> &'static str {
+        match self {
+            AtomOp::KeyClaim => "claim",
+            AtomOp::Add => "add",
+            AtomOp::Min { signed: true } => "min.s",
+            AtomOp::Min { signed: false } => "min.u",
+            AtomOp::Max { signed: true } => "max.s",
+            AtomOp::Max { signed: false } => "max.u",
+            AtomOp::Or => "or",
+            AtomOp::And => "and",
+        }
+    }
+}
+
+/// One stateful-ALU operation. Every atom but the key claim runs only when the key claim
+/// hit (flag 0).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Atom {
+    pub register: usize,
+    pub op: AtomOp,
+    /// A metadata flag produced by an atom of an earlier stage (carry or comparison).
+    pub flag_in: Option<u32>,
+    /// The metadata flag this atom produces for a later stage.
+    pub flag_out: Option<u32>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Stage {
+    pub atoms: Vec<Atom>,
+}
+
+/// An aggregate's merge lowered onto a switch pipeline.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PipelineProgram {
+    pub aggregate: String,
+    pub profile: TargetProfile,
+    pub fields: Vec<FieldMap>,
+    /// Register 0 is the key; registers 1.. hold state words, in entry order.
+    pub registers: Vec<Register>,
+    pub stages: Vec<Stage>,
+    /// Metadata flags used (flag 0 is the key claim's hit).
+    pub flags: u32,
+    /// The identity state, encoded: one word per state register (registers 1..).
+    pub identity_words: Vec<u64>,
+    /// The fixed-point scale floats are carried with, if any.
+    pub fixed_point_scale: Option<u64>,
+}
+
+/// Resources a pipeline program uses, for `naasc compile --target switch-sim`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ResourceReport {
+    pub profile: String,
+    pub stages_used: u32,
+    pub stages_available: u32,
+    /// Stateful ALUs used in each stage, in order.
+    pub stateful_alus_per_stage: Vec<u32>,
+    pub stateful_alus_available_per_stage: u32,
+    pub register_words_per_slot: u32,
+    pub register_bytes_per_slot: u64,
+    /// Key slots whose registers fit in every stage's SRAM.
+    pub key_slots: u64,
+    /// The stage whose SRAM limits `key_slots`.
+    pub limiting_stage: u32,
+    pub fields_per_entry: u32,
+    pub max_packet_fields: u32,
+    pub entries_per_packet: u32,
+    pub packet_bytes: u64,
+}
+
+impl PipelineProgram {
+    /// Register words in an entry (one per state register).
+    pub fn state_words(&self) -> usize {
+        self.registers.len() - 1
+    }
+
+    /// Packet fields one entry takes: its key and its state words.
+    pub fn fields_per_entry(&self) -> u32 {
+        let words = u32::try_from(self.state_words()).unwrap_or(u32::MAX);
+        self.profile.fields_per_key().saturating_add(words.saturating_mul(self.profile.fields_per_word()))
+    }
+
+    /// Entries a full packet carries.
+    pub fn entries_per_packet(&self) -> u32 {
+        (self.profile.max_packet_fields / self.fields_per_entry().max(1)).max(1)
+    }
+
+    /// Bytes on the wire of a packet carrying `entries` entries.
+    pub fn packet_bytes(&self, entries: u32) -> u64 {
+        let field_bytes = u64::from(self.profile.packet_field_bits / 8);
+        u64::from(self.profile.packet_header_bytes)
+            + u64::from(entries) * u64::from(self.fields_per_entry()) * field_bytes
+    }
+
+    /// Key slots that fit: the smallest, over stages, of the stage SRAM divided by the bytes
+    /// its registers take per slot; and the stage that sets it.
+    pub fn key_slots(&self) -> (u64, u32) {
+        let mut best = (u64::MAX, 0);
+        for stage in 0..self.stages.len() as u32 {
+            let words = self.registers.iter().filter(|r| r.stage == stage).count() as u64;
+            if words == 0 {
+                continue;
+            }
+            let slots = self.profile.register_sram_bytes_per_stage / (words * self.profile.word_bytes());
+            if slots < best.0 {
+                best = (slots, stage);
+            }
+        }
+        best
+    }
+
+    pub fn resource_report(&self) -> ResourceReport {
+        let (key_slots, limiting_stage) = self.key_slots();
+        let words = self.registers.len() as u32;
+        ResourceReport {
+            profile: self.profile.name.clone(),
+            stages_used: self.stages.len() as u32,
+            stages_available: self.profile.stages,
+            stateful_alus_per_stage: self.stages.iter().map(|s| s.atoms.len() as u32).collect(),
+            stateful_alus_available_per_stage: self.profile.stateful_alus_per_stage,
+            register_words_per_slot: words,
+            register_bytes_per_slot: u64::from(words) * self.profile.word_bytes(),
+            key_slots,
+            limiting_stage,
+            fields_per_entry: self.fields_per_entry(),
+            max_packet_fields: self.profile.max_packet_fields,
+            entries_per_packet: self.entries_per_packet(),
+            packet_bytes: self.packet_bytes(self.entries_per_packet()),
+        }
+    }
+
+    /// The pipeline program as text, for people (snapshotted in tests).
+    pub fn text(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        let w = self.profile.register_word_bits;
+        let (slots, _) = self.key_slots();
+        let _ = writeln!(out, "pipeline {} for {}", self.aggregate, self.profile.name);
+        if let Some(scale) = self.fixed_point_scale {
+            let _ = writeln!(out, "  fixed point: floats carried as i64 round(x * {scale})");
+        }
+        let _ = writeln!(
+            out,
+            "  entry: key + {} state words = {} packet fields of {} bits; {} entries per packet",
+            self.state_words(),
+            self.fields_per_entry(),
+            self.profile.packet_field_bits,
+            self.entries_per_packet()
+        );
+        let _ = writeln!(out, "  slot = hash(key) mod {slots}; every register is an array of {slots} {w}-bit words");
+        let _ = writeln!(out, "  registers:");
+        for (index, register) in self.registers.iter().enumerate() {
+            let what = match register.role {
+                RegisterRole::Key => "key + 1 (0 = empty slot)".to_string(),
+                RegisterRole::Word { field, word, .. } => {
+                    let map = &self.fields[field];
+                    let part = if map.words > 1 { format!(", word {word} of {}", map.words) } else { String::new() };
+                    format!("{} {}{part}", map.ty, map.merge.name())
+                }
+            };
+            let _ = writeln!(out, "    r{index:<3} {:<32} {what:<28} stage {}", register.name, register.stage);
+        }
+        let _ = writeln!(
+            out,
+            "  identity: [{}]",
+            self.identity_words.iter().map(|w| format!("{w:#x}")).collect::<Vec<_>>().join(", ")
+        );
+        for (index, stage) in self.stages.iter().enumerate() {
+            let _ = writeln!(out, "  stage {index}:");
+            for (alu, atom) in stage.atoms.iter().enumerate() {
+                let r = atom.register;
+                let body = match atom.op {
+                    AtomOp::KeyClaim => format!("r{r} = claim(r{r}, key) -> f0 (hit)"),
+                    op => {
+                        let flag_in = atom.flag_in.map(|f| format!(", f{f}")).unwrap_or_default();
+                        let flag_out = atom.flag_out.map(|f| format!(" -> f{f}")).unwrap_or_default();
+                        format!("r{r} = {}(r{r}, e{}{flag_in}){flag_out}   if f0", op.text(), r - 1)
+                    }
+                };
+                let _ = writeln!(out, "    salu{alu}: {body}");
+            }
+        }
+        out
+    }
+
+    /// Encodes a state (one slot per field) as entry words, one per state register.
+    pub fn encode_state(&self, state: &[Slot]) -> Result<Vec<u64>, String> {
+        let mut words = vec![0u64; self.state_words()];
+        for (map, slot) in self.fields.iter().zip(state) {
+            let scalars: Vec<Scalar> = match slot {
+                Slot::Scalar(s) => vec![*s],
+                Slot::Array(items) => items.clone(),
+            };
+            for (elem, scalar) in scalars.iter().enumerate().take(map.elems as usize) {
+                let value = encode_scalar(map, *scalar)?;
+                for word in 0..map.words {
+                    let register = map.first_register + elem * map.words as usize + word as usize;
+                    words[register - 1] = split_word(value, word, self.profile.register_word_bits);
+                }
+            }
+        }
+        Ok(words)
+    }
+
+    /// Decodes entry words back into a state.
+    pub fn decode_state(&self, words: &[u64]) -> Vec<Slot> {
+        let w = self.profile.register_word_bits;
+        self.fields
+            .iter()
+            .map(|map| {
+                let scalars: Vec<Scalar> = (0..map.elems as usize)
+                    .map(|elem| {
+                        let mut raw: u64 = 0;
+                        for word in 0..map.words {
+                            let register = map.first_register + elem * map.words as usize + word as usize;
+                            let value = words.get(register - 1).copied().unwrap_or(0);
+                            if word * w < 64 {
+                                raw |= value << (word * w);
+                            }
+                        }
+                        decode_scalar(map, raw)
+                    })
+                    .collect();
+                match map.var_ty {
+                    VarTy::Scalar(_) => Slot::Scalar(scalars[0]),
+                    VarTy::Array(..) => Slot::Array(scalars),
+                }
+            })
+            .collect()
+    }
+}
+
+fn split_word(value: u64, word: u32, w: u32) -> u64 {
+    let shift = word * w;
+    if shift >= 64 {
+        // Words above bit 63 hold the sign extension.
+        return if (value as i64) < 0 { mask(w) } else { 0 };
+    }
+    (value >> shift) & mask(w)
+}
+
+/// The low `w` bits set.
+pub fn mask(w: u32) -> u64 {
+    if w >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << w) - 1
+    }
+}
+
+fn encode_scalar(map: &FieldMap, scalar: Scalar) -> Result<u64, String> {
+    match (map.encoding, scalar) {
+        (Encoding::Int(_), Scalar::Int(_, v)) => Ok(v as u64),
+        (Encoding::Bool, Scalar::Bool(b)) => Ok(u64::from(b)),
+        (Encoding::FixedPoint { scale, .. }, Scalar::Float(_, x)) => {
+            // The identities of min and max (+inf, -inf) saturate to the integer extremes.
+            if x.is_infinite() {
+                return Ok(if x > 0.0 { i64::MAX as u64 } else { i64::MIN as u64 });
+            }
+            let scaled = (x * scale as f64).round();
+            // i64::MAX as f64 rounds up to 2^63, so the upper test is `<`.
+            if scaled.is_nan() || scaled < i64::MIN as f64 || scaled >= i64::MAX as f64 {
+                Err(format!(
+                    "state field `{}`: {x} does not fit in fixed point with scale {scale} (|x| must stay below {:e})",
+                    map.name,
+                    i64::MAX as f64 / scale as f64
+                ))
+            } else {
+                Ok(scaled as i64 as u64)
+            }
+        }
+        (_, other) => Err(format!("state field `{}`: value {other} does not match its type {}", map.name, map.ty)),
+    }
+}
+
+fn decode_scalar(map: &FieldMap, raw: u64) -> Scalar {
+    match map.encoding {
+        Encoding::Int(ty) => Scalar::Int(ty, naas_lang::ops::wrap(ty, i128::from(raw))),
+        Encoding::Bool => Scalar::Bool(raw & 1 != 0),
+        Encoding::FixedPoint { float, scale } => {
+            Scalar::Float(float, naas_lang::ops::float_round(float, (raw as i64) as f64 / scale as f64))
+        }
+    }
+}
+
+impl ResourceReport {
+    /// The report as `naasc compile --target switch-sim` prints it.
+    pub fn text(&self) -> String {
+        let alus: Vec<String> = self
+            .stateful_alus_per_stage
+            .iter()
+            .enumerate()
+            .map(|(stage, used)| format!("{stage}:{used}/{}", self.stateful_alus_available_per_stage))
+            .collect();
+        let total: u32 = self.stateful_alus_per_stage.iter().sum();
+        format!(
+            "resources on {profile}:\n  stages used          {used} of {avail}\n  stateful ALUs        {total} of {cap} ({alus})\n  register bytes/slot  {bytes} ({words} words: key + state)\n  key slots that fit   {slots} (stage {limit}'s register memory fills first)\n  fields per packet    {fields} per entry, {entries} entries per packet of {max} fields ({pbytes} bytes)\n",
+            profile = self.profile,
+            used = self.stages_used,
+            avail = self.stages_available,
+            cap = self.stages_available * self.stateful_alus_available_per_stage,
+            alus = alus.join(" "),
+            bytes = self.register_bytes_per_slot,
+            words = self.register_words_per_slot,
+            slots = self.key_slots,
+            limit = self.limiting_stage,
+            fields = self.fields_per_entry,
+            entries = self.entries_per_packet,
+            max = self.max_packet_fields,
+            pbytes = self.packet_bytes,
+        )
+    }
+}

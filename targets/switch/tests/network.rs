@@ -1,0 +1,125 @@
+//! The network simulation's final result equals the centralised reference for every example
+//! that lowers and the test programs, on every topology below, with and without loss,
+//! duplication and reordering, with large tables and with tiny ones (many collisions).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+mod common;
+
+use naas_target_switch::network::{plot_svg, simulate, Dist, SimConfig, Topology};
+use naas_target_switch::{lower, LowerOptions, TargetProfile};
+
+const TOPOLOGIES: [&str; 3] =
+    ["tree:fanout=3,depth=2", "tree:fanout=4,depth=0", "leaf-spine:leaves=3,spines=2,hosts=2"];
+
+fn sources() -> Vec<(String, String)> {
+    let mut sources: Vec<(String, String)> =
+        ["reduce", "robust_mean", "histogram"].iter().map(|n| (n.to_string(), common::example_source(n))).collect();
+    for name in ["flags", "min_max_wide"] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/programs/{name}.naas"));
+        sources.push((name.to_string(), std::fs::read_to_string(path).unwrap()));
+    }
+    sources
+}
+
+#[test]
+fn results_match_the_reference() {
+    for (name, source) in sources() {
+        let compiled = common::compile_source(&source);
+        let program = lower(&compiled, 0, &TargetProfile::default(), &LowerOptions::default()).unwrap();
+        for topology in TOPOLOGIES {
+            for (faults, (loss, dup, reorder)) in [(false, (0.0, 0.0, 0.0)), (true, (0.05, 0.05, 0.2))] {
+                for slots in [Some(8), None] {
+                    let config = SimConfig {
+                        topology: Topology::parse(topology).unwrap(),
+                        records: 600,
+                        keys: 40,
+                        dist: if faults { Dist::Zipf(1.1) } else { Dist::Uniform },
+                        seed: 11,
+                        loss,
+                        dup,
+                        reorder,
+                        table_slots: slots,
+                        window: 8,
+                        ..SimConfig::default()
+                    };
+                    let report = simulate(&compiled, 0, &program, &config).unwrap();
+                    let what = format!("{name} on {topology}, faults {faults}, slots {slots:?}");
+                    assert!(report.result_matches_reference, "{what}: {}", report.text());
+                    assert_eq!(report.records_in, 600, "{what}");
+                    assert_eq!(report.entries_from_mappers, 600, "{what}");
+                    if faults {
+                        assert!(report.lost > 0 && report.retransmissions > 0, "{what}: {}", report.text());
+                        assert!(report.duplicated > 0 && report.reordered > 0, "{what}");
+                    } else {
+                        assert_eq!(report.retransmissions + report.duplicates_dropped, 0, "{what}");
+                    }
+                    if slots.is_none() && !topology.contains("depth=0") && !faults {
+                        // Large tables: the fan-in bound is reached exactly.
+                        assert_eq!(report.entries_at_reducer, report.ideal_entries_at_reducer, "{what}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn contribution_tracking_only_for_non_idempotent_state() {
+    for (name, tracked) in [("reduce", true), ("min_max_wide", false)] {
+        let source = sources().into_iter().find(|(n, _)| n == name).unwrap().1;
+        let compiled = common::compile_source(&source);
+        let program = lower(&compiled, 0, &TargetProfile::default(), &LowerOptions::default()).unwrap();
+        let config = SimConfig { dup: 0.3, loss: 0.1, records: 500, ..SimConfig::default() };
+        let report = simulate(&compiled, 0, &program, &config).unwrap();
+        assert_eq!(report.contribution_tracking, tracked, "{name}");
+        assert!(report.result_matches_reference, "{name}: {}", report.text());
+    }
+}
+
+#[test]
+fn report_json_and_plot() {
+    let compiled = common::compile_source(&common::example_source("reduce"));
+    let program = lower(&compiled, 0, &TargetProfile::default(), &LowerOptions::default()).unwrap();
+    let config = SimConfig { records: 2_000, keys: 20, ..SimConfig::default() };
+    let report = simulate(&compiled, 0, &program, &config).unwrap();
+    let json: serde_json::Value = serde_json::to_value(&report).unwrap();
+    for field in ["records_in", "entries_at_reducer", "bytes_at_reducer", "result_matches_reference", "links"] {
+        assert!(json.get(field).is_some(), "missing {field}");
+    }
+    assert!(json["links"][0].get("packets").is_some() && json["links"][0].get("bytes").is_some());
+    assert_eq!(report.tiers.len(), 3);
+    // 2,000 records over 64 mappers; each of the reducer's 4 children sends one entry per key.
+    assert_eq!(report.entries_at_reducer, 80, "{}", report.text());
+    assert_eq!(report.ideal_entries_at_reducer, 80);
+    assert_eq!(report.tiers[0].entries, 2_000);
+    let svg = plot_svg(&report);
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    assert!(svg.contains("mapper → level 2") && svg.contains("level 1 → reducer"));
+    // Same seed, same report (wall-clock timings aside).
+    let again = simulate(&compiled, 0, &program, &config).unwrap();
+    assert_eq!(again.links, report.links);
+    assert_eq!(again.events, report.events);
+}
+
+#[test]
+fn bad_configurations_are_errors() {
+    let compiled = common::compile_source(&common::example_source("reduce"));
+    let program = lower(&compiled, 0, &TargetProfile::default(), &LowerOptions::default()).unwrap();
+    let error = simulate(&compiled, 0, &program, &SimConfig { loss: 1.0, ..SimConfig::default() }).unwrap_err();
+    assert!(error.contains("`loss` must be a probability"), "{error}");
+    let error = simulate(&compiled, 0, &program, &SimConfig { keys: 0, ..SimConfig::default() }).unwrap_err();
+    assert!(error.contains("`keys` must be between 1"), "{error}");
+    assert!(simulate(&compiled, 3, &program, &SimConfig::default()).unwrap_err().contains("no aggregate number 3"));
+}
+
+#[test]
+fn fixed_point_overflow_is_a_clear_error() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/programs/float_sum.naas");
+    let compiled = common::compile_source(&std::fs::read_to_string(path).unwrap());
+    let options = LowerOptions { fixed_point_scale: Some(1000), ..LowerOptions::default() };
+    let program = lower(&compiled, 0, &TargetProfile::default(), &options).unwrap();
+    // The generator's edge values include 1e300, far beyond 2^63 / 1000.
+    let error = simulate(&compiled, 0, &program, &SimConfig { records: 200, ..SimConfig::default() }).unwrap_err();
+    assert!(error.contains("does not fit in fixed point with scale 1000"), "{error}");
+}
