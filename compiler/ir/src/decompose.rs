@@ -432,7 +432,7 @@ fn scalar_type(ty: ScalarTy) -> Type {
     }
 }
 
-/// The expression combining two values of a field with its operator.
+/// The expression combining two values of a field with its operator (not `Custom`).
 pub fn merge_expr(op: MergeOp, ty: ScalarTy, a: Expr, b: Expr) -> Expr {
     let span = Span::default();
     match (op, ty) {
@@ -440,7 +440,10 @@ pub fn merge_expr(op: MergeOp, ty: ScalarTy, a: Expr, b: Expr) -> Expr {
         (MergeOp::Min, _) => Expr::binary(BinaryOp::Min, a, b, span),
         (MergeOp::Max, _) => Expr::binary(BinaryOp::Max, a, b, span),
         (MergeOp::Or, _) => Expr::binary(BinaryOp::BitOr, a, b, span),
-        (MergeOp::And, _) | (MergeOp::Custom, _) => Expr::binary(BinaryOp::BitAnd, a, b, span),
+        (MergeOp::And, _) => Expr::binary(BinaryOp::BitAnd, a, b, span),
+        // Built-in aggregates only create add/min/max/or/and fields; a custom field has no
+        // single-operator merge, so reaching this is a compiler bug.
+        (MergeOp::Custom, _) => unreachable!("merge_expr called for a custom state field"),
     }
 }
 
