@@ -376,15 +376,8 @@ impl<'a> FnLower<'a> {
         let Some(target) = self.locals.get(var).cloned() else { return };
         let label = self.f.new_label();
         match (&iter.kind, &iter.ty) {
-            (ExprKind::Call { func, args }, _) if func.name == "range" => {
-                let bounds: Vec<i128> = args
-                    .iter()
-                    .filter_map(|arg| match arg.value().kind {
-                        ExprKind::Int(value) => Some(value),
-                        _ => None,
-                    })
-                    .collect();
-                let [start, stop, step] = bounds[..] else { return };
+            (ExprKind::Call { func, .. }, _) if func.name == "range" => {
+                let Some((start, stop, step)) = naas_lang::check::range_bounds(iter) else { return };
                 let ty = scalar_ty(&iter.ty).unwrap_or(ScalarTy::Int(IntTy::I64));
                 // A hidden counter drives the loop: the user's variable is assigned from it, so
                 // nested loops reusing a name cannot disturb each other.

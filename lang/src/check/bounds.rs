@@ -425,20 +425,31 @@ pub fn is_aggregate_call<A>(name: &str, args: &[Arg<A>]) -> bool {
 /// bounds (the checker normalises it so) or an array.
 fn trip_count_of(iter: &Expr<Type>) -> u128 {
     match (&iter.kind, &iter.ty) {
-        (ExprKind::Call { func, args }, _) if func.name == "range" => {
-            let bounds: Vec<i128> = args
-                .iter()
-                .filter_map(|arg| match arg.value().kind {
-                    ExprKind::Int(value) => Some(value),
-                    _ => None,
-                })
-                .collect();
-            match bounds.as_slice() {
-                [start, stop, step] if *step != 0 => super::stmt::trip_count(*start, *stop, *step),
-                _ => 0,
-            }
-        }
+        (ExprKind::Call { .. }, _) => match range_bounds(iter) {
+            Some((start, stop, step)) if step != 0 => super::stmt::trip_count(start, stop, step),
+            _ => 0,
+        },
         (_, Type::Array(_, len)) => u128::from(*len),
         _ => 0,
+    }
+}
+
+/// The `(start, stop, step)` of a checked `range(...)` iterable, which the checker normalises to
+/// three integer literals; `None` for anything else.
+pub fn range_bounds(iter: &Expr<Type>) -> Option<(i128, i128, i128)> {
+    let ExprKind::Call { func, args } = &iter.kind else { return None };
+    if func.name != "range" {
+        return None;
+    }
+    let bounds: Vec<i128> = args
+        .iter()
+        .filter_map(|arg| match arg.value().kind {
+            ExprKind::Int(value) => Some(value),
+            _ => None,
+        })
+        .collect();
+    match bounds[..] {
+        [start, stop, step] => Some((start, stop, step)),
+        _ => None,
     }
 }

@@ -25,7 +25,7 @@ use crate::span::Span;
 use crate::types::{RecordType, Type};
 use crate::value::Value;
 
-pub use bounds::{is_aggregate_call, Cost};
+pub use bounds::{is_aggregate_call, range_bounds, Cost};
 pub use env::{ConstValue, MAX_ARRAY_LEN};
 pub use stmt::trip_count;
 

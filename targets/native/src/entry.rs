@@ -255,18 +255,7 @@ fn allocate(b: &mut FunctionBuilder<'_>, ptr: Type, layout: &StructLayout) -> Ve
 /// Loads a struct from memory into fresh storage.
 fn load_state(b: &mut FunctionBuilder<'_>, ptr: Type, base: Value, layout: &StructLayout) -> Vec<Storage> {
     let storage = allocate(b, ptr, layout);
-    for (field, store) in layout.fields.iter().zip(&storage) {
-        match *store {
-            Storage::Scalar(var, ty) => {
-                let v = b.ins().load(clif_type(ty), flags(), base, field_offset(field.offset));
-                b.def_var(var, v);
-            }
-            Storage::Array { base: slot, ty, len } => {
-                let src = b.ins().iadd_imm_s(base, i64::from(field.offset));
-                copy_bytes(b, ptr, slot, src, ty.size_bytes() * len, ty.size_bytes());
-            }
-        }
-    }
+    copy_into(b, ptr, base, layout, &storage);
     storage
 }
 

@@ -16,27 +16,14 @@ pub fn eliminate_dead_code(module: &mut Module) {
             reads_block(&function.body, &mut read);
             let mut targeted = HashSet::new();
             targets_block(&function.body, &mut targeted);
-            let before = count(&function.body);
+            let before = crate::ir_types::statement_count(&function.body);
             let body = std::mem::take(&mut function.body);
             function.body = clean_block(body, &read, &targeted);
-            if count(&function.body) == before {
+            if crate::ir_types::statement_count(&function.body) == before {
                 break;
             }
         }
     }
-}
-
-fn count(block: &[Stmt]) -> usize {
-    block
-        .iter()
-        .map(|stmt| {
-            1 + match stmt {
-                Stmt::If { then, orelse, .. } => count(then) + count(orelse),
-                Stmt::Loop { body, .. } | Stmt::Block { body, .. } => count(body),
-                _ => 0,
-            }
-        })
-        .sum()
 }
 
 fn clean_block(block: Vec<Stmt>, read: &HashSet<Var>, targeted: &HashSet<Label>) -> Vec<Stmt> {

@@ -23,19 +23,6 @@ pub fn trip_count(start: i128, stop: i128, step: i128) -> u128 {
     naas_lang::check::trip_count(start, stop, step)
 }
 
-fn size(block: &[Stmt]) -> usize {
-    block
-        .iter()
-        .map(|stmt| {
-            1 + match stmt {
-                Stmt::If { then, orelse, .. } => size(then) + size(orelse),
-                Stmt::Loop { body, .. } | Stmt::Block { body, .. } => size(body),
-                _ => 0,
-            }
-        })
-        .sum()
-}
-
 fn unroll_block(f: &mut Function, block: Vec<Stmt>) -> Vec<Stmt> {
     let mut out = Vec::with_capacity(block.len());
     for stmt in block {
@@ -44,7 +31,7 @@ fn unroll_block(f: &mut Function, block: Vec<Stmt>) -> Vec<Stmt> {
                 // Inner loops first, so the copies are straight-line.
                 let body = unroll_block(f, body);
                 let trips = trip_count(start, stop, step);
-                let unrolled_size = (size(&body) as u128 + 2).saturating_mul(trips);
+                let unrolled_size = (crate::ir_types::statement_count(&body) as u128 + 2).saturating_mul(trips);
                 if unrolled_size > UNROLL_LIMIT as u128 {
                     out.push(Stmt::Loop { label, counter, start, stop, step, body });
                     continue;
