@@ -71,7 +71,7 @@ pub fn run(args: &CheckArgs) -> ExitCode {
     let color = match args.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
-        ColorChoice::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        ColorChoice::Auto => auto_color(),
     };
     match args.format {
         Format::Text => print_text(&outcomes, args.costs, color),
@@ -177,7 +177,7 @@ pub fn report_front_end(path: &std::path::Path, options: &CheckOptions) -> Front
             return FrontEnd::Failed(ExitCode::from(2));
         }
     };
-    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let color = auto_color();
     let renderer = render::TextRenderer::new(&file.name, &file.text, color);
     let print = |diagnostics: &[Diagnostic]| {
         for diagnostic in diagnostics {
@@ -214,9 +214,14 @@ pub fn report_front_end(path: &std::path::Path, options: &CheckOptions) -> Front
 
 /// Prints diagnostics of a file to stderr (colour when stderr is a terminal).
 pub fn print_diagnostics(file: &SourceFile, diagnostics: &[Diagnostic]) {
-    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let color = auto_color();
     let renderer = render::TextRenderer::new(&file.name, &file.text, color);
     for diagnostic in diagnostics {
         eprint!("{}", renderer.render(diagnostic));
     }
+}
+
+/// Colour diagnostics when stderr is a terminal and `NO_COLOR` is unset.
+pub fn auto_color() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }

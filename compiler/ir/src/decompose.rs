@@ -253,11 +253,14 @@ fn collect_scalars(value: &Value, ty: &Type, out: &mut [Vec<Scalar>], cursor: &m
     }
 }
 
-/// What one aggregate call contributes to the state.
+/// A state field an aggregate call contributes: combined with `merge`, holding the (possibly
+/// widened) argument, or 1 for `count()`.
 #[derive(Clone, Debug)]
-enum Contribution {
-    /// One field combined with an operator, holding the (possibly widened) argument.
-    Field { key: String, ty: ScalarTy, merge: MergeOp, arg: Option<naas_lang::ast::Expr<Type>> },
+struct Contribution {
+    key: String,
+    ty: ScalarTy,
+    merge: MergeOp,
+    arg: Option<naas_lang::ast::Expr<Type>>,
 }
 
 fn decompose_builtin(
@@ -272,8 +275,7 @@ fn decompose_builtin(
     // The fields, deduplicated by key, in order of first use.
     let mut fields: Vec<Contribution> = Vec::new();
     let add_field = |fields: &mut Vec<Contribution>, contribution: Contribution| {
-        let Contribution::Field { key, .. } = &contribution;
-        if !fields.iter().any(|Contribution::Field { key: k, .. }| k == key) {
+        if !fields.iter().any(|field| field.key == contribution.key) {
             fields.push(contribution);
         }
     };
@@ -286,7 +288,7 @@ fn decompose_builtin(
             "sum" | "avg" => {
                 let sum_key = key.replacen("avg(", "sum(", 1);
                 let ty = widened(arg_ty);
-                add_field(&mut fields, Contribution::Field { key: sum_key, ty, merge: MergeOp::Add, arg: arg.clone() });
+                add_field(&mut fields, Contribution { key: sum_key, ty, merge: MergeOp::Add, arg: arg.clone() });
                 if name == "avg" {
                     add_field(&mut fields, count_field());
                 }
@@ -294,20 +296,17 @@ fn decompose_builtin(
             "min" | "max" => {
                 let merge = if name == "min" { MergeOp::Min } else { MergeOp::Max };
                 let ty = arg_ty.unwrap_or(ScalarTy::Int(IntTy::I64));
-                add_field(&mut fields, Contribution::Field { key, ty, merge, arg });
+                add_field(&mut fields, Contribution { key, ty, merge, arg });
             }
             "any" | "all" => {
                 let merge = if name == "any" { MergeOp::Or } else { MergeOp::And };
-                add_field(&mut fields, Contribution::Field { key, ty: ScalarTy::Bool, merge, arg });
+                add_field(&mut fields, Contribution { key, ty: ScalarTy::Bool, merge, arg });
             }
             _ => {}
         }
     }
     let layout = StateLayout::new(
-        fields
-            .iter()
-            .map(|Contribution::Field { key, ty, merge, .. }| (key.clone(), VarTy::Scalar(*ty), *merge))
-            .collect(),
+        fields.iter().map(|Contribution { key, ty, merge, .. }| (key.clone(), VarTy::Scalar(*ty), *merge)).collect(),
     );
     let state_params: Vec<(String, Type)> =
         layout.fields.iter().map(|field| (field.name.clone(), scalar_type(field.ty.scalar()))).collect();
@@ -317,7 +316,7 @@ fn decompose_builtin(
 
     let lift = lowerer.synthesize(&format!("{name}.lift"), aggregate.span, &params, &state_type, |lower, _| {
         let mut operands = Vec::new();
-        for Contribution::Field { ty, arg, .. } in &fields {
+        for Contribution { ty, arg, .. } in &fields {
             let value = match arg {
                 None => Expr::Const(Scalar::Int(IntTy::U64, 1)),
                 Some(arg) => {
@@ -412,7 +411,7 @@ fn decompose_builtin(
 }
 
 fn count_field() -> Contribution {
-    Contribution::Field { key: "count()".to_string(), ty: ScalarTy::Int(IntTy::U64), merge: MergeOp::Add, arg: None }
+    Contribution { key: "count()".to_string(), ty: ScalarTy::Int(IntTy::U64), merge: MergeOp::Add, arg: None }
 }
 
 /// The type a sum accumulates in: signed integers in i64, unsigned in u64, floats in f64.

@@ -61,9 +61,12 @@ pub fn check_laws(
 ) -> (Vec<LawStatus>, Vec<Diagnostic>) {
     let mut statuses = Vec::new();
     let mut diagnostics = Vec::new();
+    // Straight-line merges for symbolic execution, computed once for every custom aggregate.
+    let unrolled =
+        if plans.iter().any(|plan| !plan.builtin) { optimize(module, PassOptions { unroll: true }).ok() } else { None };
     for plan in plans.iter_mut() {
-        if !plan.builtin {
-            if let Some(ops) = detect_fieldwise(module, plan) {
+        if let (false, Some(unrolled)) = (plan.builtin, &unrolled) {
+            if let Some(ops) = detect_fieldwise(unrolled, plan) {
                 for (field, op) in plan.state.fields.iter_mut().zip(ops) {
                     field.merge = op;
                 }
@@ -130,11 +133,9 @@ enum Sym {
     Opaque,
 }
 
-/// The merge operator of each field, if `merge` computes every field element-wise with one
-/// known operator.
-fn detect_fieldwise(module: &Module, plan: &AggregatePlan) -> Option<Vec<MergeOp>> {
-    let single = Module { functions: module.functions.clone() };
-    let unrolled = optimize(&single, PassOptions { unroll: true }).ok()?;
+/// The merge operator of each field, if `merge` (in the optimised, unrolled module) computes
+/// every field element-wise with one known operator.
+fn detect_fieldwise(unrolled: &Module, plan: &AggregatePlan) -> Option<Vec<MergeOp>> {
     let merge = unrolled.function(plan.merge);
     let results = symbolic_results(merge)?;
     let fields = plan.state.fields.len();

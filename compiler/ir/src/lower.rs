@@ -326,7 +326,7 @@ impl<'a> FnLower<'a> {
                 let value = self.expr(value);
                 let place = self.place(target);
                 if let (Repr::Scalar(current), Repr::Scalar(value)) = (&place, value) {
-                    let updated = self.scalar_binary(*op, current.clone(), value, &target.ty, stmt.span);
+                    let updated = self.scalar_binary(*op, current.clone(), value, stmt.span);
                     self.assign(&place, Repr::Scalar(updated));
                 }
             }
@@ -454,7 +454,7 @@ impl<'a> FnLower<'a> {
             }
             ExprKind::Binary(op, a, b) => {
                 let (a, b) = (self.scalar(a), self.scalar(b));
-                Repr::Scalar(self.scalar_binary(*op, a, b, ty, expr.span))
+                Repr::Scalar(self.scalar_binary(*op, a, b, expr.span))
             }
             ExprKind::Compare(op, a, b) => {
                 let operand_ty = a.ty.clone();
@@ -647,7 +647,7 @@ impl<'a> FnLower<'a> {
         result
     }
 
-    fn scalar_binary(&mut self, op: BinOp, a: Expr, b: Expr, ty: &Type, span: Span) -> Expr {
+    fn scalar_binary(&self, op: BinOp, a: Expr, b: Expr, span: Span) -> Expr {
         let op = match op {
             BinOp::Add => BinaryOp::Add,
             BinOp::Sub => BinaryOp::Sub,
@@ -659,9 +659,9 @@ impl<'a> FnLower<'a> {
             BinOp::Shr => BinaryOp::Shr,
             BinOp::BitAnd => BinaryOp::BitAnd,
             BinOp::BitOr => BinaryOp::BitOr,
-            BinOp::BitXor | BinOp::Pow => BinaryOp::BitXor,
+            BinOp::BitXor => BinaryOp::BitXor,
+            BinOp::Pow => unreachable!("the checker rejects `**` (E0214)"),
         };
-        let _ = ty;
         Expr::binary(op, a, b, span)
     }
 

@@ -21,7 +21,7 @@ impl FnChecker<'_> {
                 "not callable",
             ));
             self.positional_args(name, args);
-            return error(span);
+            return Checked::error(span);
         }
         if let Some(target) = builtins::conversion_target(name) {
             return self.conversion(func, target, args, span);
@@ -47,7 +47,7 @@ impl FnChecker<'_> {
                     )
                     .with_help("write `for i in range(N):`"),
                 );
-                return error(span);
+                return Checked::error(span);
             }
             _ => {}
         }
@@ -83,7 +83,7 @@ impl FnChecker<'_> {
         }
         if self.env.is_failed(name) {
             self.positional_args(name, args);
-            return error(span);
+            return Checked::error(span);
         }
         let diagnostic = match self.env.item(name) {
             Some((ItemKind::Aggregate, _)) => Diagnostic::error(
@@ -117,7 +117,7 @@ impl FnChecker<'_> {
         };
         self.error(diagnostic);
         self.positional_args(name, args);
-        error(span)
+        Checked::error(span)
     }
 
     fn arity(&mut self, func: &Ident, got: usize, expected: &str, span: Span) -> bool {
@@ -140,7 +140,7 @@ impl FnChecker<'_> {
     fn conversion(&mut self, func: &Ident, target: Type, args: &[Arg], span: Span) -> Checked {
         let mut checked = self.positional_args(&func.name, args);
         if !self.arity(func, checked.len(), "1", span) {
-            return error(span);
+            return Checked::error(span);
         }
         let arg = checked.remove(0);
         if let Some(untyped) = arg.untyped {
@@ -157,7 +157,7 @@ impl FnChecker<'_> {
                         Diagnostic::error(Code::E0205, message, arg.expr.span, "constant out of range")
                             .with_help("a conversion of a constant must not change its value"),
                     );
-                    error(span)
+                    Checked::error(span)
                 }
             };
         }
@@ -171,7 +171,7 @@ impl FnChecker<'_> {
                 arg.expr.span,
                 "only numbers and bools convert",
             ));
-            return error(span);
+            return Checked::error(span);
         }
         let kind = ExprKind::Call { func: func.clone(), args: vec![Arg::Positional(arg.expr)] };
         Checked { expr: Expr { kind, span, ty: target }, untyped: None }
@@ -180,7 +180,7 @@ impl FnChecker<'_> {
     fn min_max(&mut self, func: &Ident, args: &[Arg], span: Span) -> Checked {
         let checked = self.positional_args(&func.name, args);
         if !self.arity(func, checked.len(), "2 or more", span) {
-            return error(span);
+            return Checked::error(span);
         }
         let ty = checked[0].ty().clone();
         for arg in &checked[1..] {
@@ -202,7 +202,7 @@ impl FnChecker<'_> {
     fn abs(&mut self, func: &Ident, args: &[Arg], span: Span) -> Checked {
         let mut checked = self.positional_args(&func.name, args);
         if !self.arity(func, checked.len(), "1", span) {
-            return error(span);
+            return Checked::error(span);
         }
         let arg = checked.remove(0);
         match arg.untyped {
@@ -215,7 +215,7 @@ impl FnChecker<'_> {
                         span,
                         "in this constant expression",
                     ));
-                    return error(span);
+                    return Checked::error(span);
                 }
             },
             Some(Untyped::Float(v)) => return self.untyped_value(Untyped::Float(v.abs()), span),
@@ -238,12 +238,12 @@ impl FnChecker<'_> {
     fn len(&mut self, func: &Ident, args: &[Arg], span: Span) -> Checked {
         let checked = self.positional_args(&func.name, args);
         if !self.arity(func, checked.len(), "1", span) {
-            return error(span);
+            return Checked::error(span);
         }
         match self.infer.shallow(checked[0].ty()) {
             Type::Array(_, len) => self.untyped_value(Untyped::Int(i128::from(len)), span),
             Type::Tuple(items) => self.untyped_value(Untyped::Int(items.len() as i128), span),
-            Type::Error => error(span),
+            Type::Error => Checked::error(span),
             other => {
                 let shown = self.infer.display(&other);
                 self.error(Diagnostic::error(
@@ -252,7 +252,7 @@ impl FnChecker<'_> {
                     span,
                     "not an array",
                 ));
-                error(span)
+                Checked::error(span)
             }
         }
     }
@@ -275,7 +275,7 @@ impl FnChecker<'_> {
                 }
                 self.error(diagnostic);
                 self.positional_args(name, args);
-                return error(span);
+                return Checked::error(span);
             }
             AggMode::InsideCall => {
                 self.error(Diagnostic::error(
@@ -285,7 +285,7 @@ impl FnChecker<'_> {
                     "nested aggregate",
                 ));
                 self.positional_args(name, args);
-                return error(span);
+                return Checked::error(span);
             }
             AggMode::Return => {}
         }
@@ -295,7 +295,7 @@ impl FnChecker<'_> {
         self.agg = AggMode::Return;
         let expected = if name == "count" { "0" } else { "1" };
         if !self.arity(func, checked.len(), expected, span) {
-            return error(span);
+            return Checked::error(span);
         }
         let (args, ty) = if name == "count" {
             (Vec::new(), Type::Int(IntTy::U64))
@@ -345,7 +345,7 @@ impl FnChecker<'_> {
     /// values positionally in field order.
     fn construct(&mut self, func: &Ident, args: &[Arg], span: Span) -> Checked {
         let Some(record) = self.env.record(&func.name).cloned() else {
-            return error(span);
+            return Checked::error(span);
         };
         let mut values: Vec<Option<Expr<crate::types::Type>>> = vec![None; record.fields.len()];
         let mut ok = true;
@@ -411,7 +411,7 @@ impl FnChecker<'_> {
             ));
         }
         if !ok || !missing.is_empty() {
-            return error(span);
+            return Checked::error(span);
         }
         let args = values.into_iter().flatten().map(Arg::Positional).collect();
         Checked {
@@ -419,8 +419,4 @@ impl FnChecker<'_> {
             untyped: None,
         }
     }
-}
-
-fn error(span: Span) -> Checked {
-    Checked { expr: Expr { kind: ExprKind::Tuple(Vec::new()), span, ty: Type::Error }, untyped: None }
 }

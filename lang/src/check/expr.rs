@@ -24,7 +24,7 @@ impl Checked {
         Checked { expr: Expr { kind, span, ty }, untyped: None }
     }
 
-    fn error(span: Span) -> Checked {
+    pub(super) fn error(span: Span) -> Checked {
         Checked::typed(ExprKind::Tuple(Vec::new()), span, Type::Error)
     }
 

@@ -367,7 +367,7 @@ impl FnChecker<'_> {
                     )
                     .with_help("assign to a variable, an element `a[i]` or a field `r.f`"),
                 );
-                Expr { kind: ExprKind::Tuple(Vec::new()), span: target.span, ty: Type::Error }
+                Checked::error(target.span).expr
             }
         }
     }
@@ -385,10 +385,7 @@ impl FnChecker<'_> {
                 target.span,
                 "not a variable",
             ));
-            return Checked {
-                expr: Expr { kind: ExprKind::Tuple(Vec::new()), span: target.span, ty: Type::Error },
-                untyped: None,
-            };
+            return Checked::error(target.span);
         };
         match self.names.get(name).map(|&id| self.locals[id].kind) {
             Some(LocalKind::LoopVar) => self.error(loop_var_assignment(name, root.span)),
@@ -402,10 +399,7 @@ impl FnChecker<'_> {
                         root.span,
                         "constants are immutable",
                     ));
-                    return Checked {
-                        expr: Expr { kind: ExprKind::Tuple(Vec::new()), span: target.span, ty: Type::Error },
-                        untyped: None,
-                    };
+                    return Checked::error(target.span);
                 }
             }
         }
@@ -520,7 +514,7 @@ impl FnChecker<'_> {
     /// The typed iterable is always the three-argument form with literal bounds.
     fn range(&mut self, func: &Ident, args: &[Arg], span: Span, var_ty: &Type) -> Expr<Type> {
         let checked = self.positional_args("range", args);
-        let error_expr = Expr { kind: ExprKind::Tuple(Vec::new()), span, ty: Type::Error };
+        let error_expr = Checked::error(span).expr;
         if !(1..=3).contains(&checked.len()) {
             self.error(Diagnostic::error(
                 Code::E0203,

@@ -595,10 +595,7 @@ fn narrow(b: &mut FunctionBuilder<'_>, v: Value, ty: ScalarTy) -> Value {
 pub fn cast(b: &mut FunctionBuilder<'_>, v: Value, from: ScalarTy, to: ScalarTy) -> Value {
     match (from, to) {
         (ScalarTy::Bool, ScalarTy::Bool) => v,
-        (ScalarTy::Int(_), ScalarTy::Bool) => {
-            let ne = b.ins().icmp_imm_s(IntCC::NotEqual, v, 0);
-            ne
-        }
+        (ScalarTy::Int(_), ScalarTy::Bool) => b.ins().icmp_imm_s(IntCC::NotEqual, v, 0),
         (ScalarTy::Float(f), ScalarTy::Bool) => {
             let zero = match f {
                 FloatTy::F32 => b.ins().f32const(0.0),
