@@ -7,6 +7,7 @@ mod bench;
 mod bench_jit;
 mod check_cmd;
 mod compile_cmd;
+mod run_cmd;
 mod simulate_cmd;
 mod source;
 mod switch;
@@ -28,6 +29,8 @@ enum Command {
     Check(check_cmd::CheckArgs),
     /// Compile a program and print an artifact (IR, state layout).
     Compile(compile_cmd::CompileArgs),
+    /// Run an aggregation over a CSV file and print one row per key.
+    Run(run_cmd::RunArgs),
     /// Simulate a network whose switches aggregate hop by hop, and report its traffic.
     Simulate(simulate_cmd::SimulateArgs),
     /// Explain a diagnostic code, e.g. `naasc explain E0301`.
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
         Command::Check(args) => check_cmd::run(&args),
         Command::Compile(args) => compile_cmd::run(&args),
         Command::Simulate(args) => simulate_cmd::run(&args),
+        Command::Run(args) => run_cmd::run(&args),
         Command::Explain { code } => explain(&code),
         Command::Bench { what } => bench::run(&what),
     }

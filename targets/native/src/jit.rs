@@ -39,6 +39,8 @@ impl std::fmt::Display for CallError {
     }
 }
 
+impl std::error::Error for CallError {}
+
 /// Owns a finalised JIT module so that its code stays mapped. Nothing ever reads the module
 /// through this wrapper again.
 struct KeepAlive(#[allow(dead_code, reason = "held only to keep the code mapped")] JITModule);

@@ -1,0 +1,195 @@
+//! `naasc run FILE --input data.csv --key COLUMN`: runs an aggregation over a CSV file with the
+//! runtime's local MapReduce executor (host shuffle), through the switch-sim network, or as a
+//! timely-dataflow job on one or several processes, and prints one row per key.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, ValueEnum};
+use naas_lang::check::CheckOptions;
+use naas_runtime::executor::{self, Input, JobConfig, JobError};
+use naas_runtime::{output, Aggregation, JobOutput};
+use serde_json::json;
+
+use crate::check_cmd::{report_front_end, FrontEnd};
+use crate::switch::SwitchArgs;
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Source file (`.naas`).
+    pub file: PathBuf,
+    /// The CSV input (with a header row).
+    #[arg(long, value_name = "FILE")]
+    pub input: PathBuf,
+    /// The column whose text is the key.
+    #[arg(long, value_name = "COLUMN")]
+    pub key: String,
+    /// Bind an input to a column of another name: `--bind delay=arr_delay` (repeatable).
+    #[arg(long = "bind", value_name = "PARAM=COLUMN", value_parser = parse_bind)]
+    pub binds: Vec<(String, String)>,
+    /// Where partial states are merged: `host` (a shuffle between threads) or `switch-sim`
+    /// (through the simulated network, whose switches run the pipeline program).
+    #[arg(long, value_enum, default_value_t = Target::Host)]
+    pub target: Target,
+    /// The network for `--target switch-sim` (as in `naasc simulate`).
+    #[arg(long, default_value = "tree:fanout=4,depth=2")]
+    pub topology: String,
+    /// Map workers and reduce partitions (default: one per core).
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+    /// Skip rows that do not parse (counted on stderr) instead of stopping at the first.
+    #[arg(long)]
+    pub skip_invalid: bool,
+    /// Send every record through the shuffle on its own (no map-side combining).
+    #[arg(long)]
+    pub no_combine: bool,
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Csv)]
+    pub format: Format,
+    /// Write the results here instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Write the job's counts (rows, keys, shuffle bytes, times, network traffic) as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    #[command(flatten)]
+    pub switch: SwitchArgs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Target {
+    Host,
+    SwitchSim,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Csv,
+    Json,
+}
+
+fn parse_bind(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((param, column)) if !param.trim().is_empty() && !column.trim().is_empty() => {
+            Ok((param.trim().to_string(), column.trim().to_string()))
+        }
+        _ => Err(format!("expected PARAM=COLUMN, got `{text}`")),
+    }
+}
+
+fn usage(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("naasc: {message}");
+    ExitCode::from(2)
+}
+
+pub fn run(args: &RunArgs) -> ExitCode {
+    if args.workers == Some(0) {
+        return usage("--workers must be at least 1");
+    }
+    let (compiled, file) = match report_front_end(&args.file, &CheckOptions::default()) {
+        FrontEnd::Compiled(compiled, file) => (compiled, file),
+        FrontEnd::Failed(code) => return code,
+    };
+    let aggregation = match Aggregation::from_compiled(*compiled, args.switch.aggregate.as_deref()) {
+        Ok(aggregation) => aggregation,
+        Err(error) => {
+            eprintln!("naasc: {}: {error}", file.name);
+            return ExitCode::from(1);
+        }
+    };
+    let input = match Input::open(&args.input) {
+        Ok(input) => input,
+        Err(error) => return usage(error),
+    };
+    let config = JobConfig {
+        workers: args.workers.unwrap_or(JobConfig::default().workers),
+        combine: !args.no_combine,
+        skip_invalid: args.skip_invalid,
+        progress: true,
+        ..JobConfig::default()
+    };
+    let started = std::time::Instant::now();
+    let outcome = match args.target {
+        Target::Host => executor::run(&aggregation, input, &args.key, &args.binds, &config).map(|out| (out, None)),
+        Target::SwitchSim => {
+            return usage("--target switch-sim is not available yet: the network mode of the runtime is unfinished")
+        }
+    };
+    let (job, network): (JobOutput, Option<serde_json::Value>) = match outcome {
+        Ok(outcome) => outcome,
+        Err(error) => return job_failed(&error),
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    if job.stats.skipped > 0 {
+        eprintln!("naasc: skipped {} invalid row(s) of {}:", job.stats.skipped, job.stats.rows);
+        for error in &job.stats.first_skipped {
+            eprintln!("  {error}");
+        }
+        if job.stats.skipped > job.stats.first_skipped.len() as u64 {
+            eprintln!("  ... and {} more", job.stats.skipped - job.stats.first_skipped.len() as u64);
+        }
+    }
+    if let Err(code) = write_results(args, &aggregation, &job) {
+        return code;
+    }
+    if let Some(path) = &args.report {
+        let report = json!({
+            "aggregate": aggregation.name(),
+            "input": args.input.display().to_string(),
+            "target": match args.target { Target::Host => "host", Target::SwitchSim => "switch-sim" },
+            "workers": config.workers,
+            "combine": config.combine,
+            "rows": job.stats.rows,
+            "skipped": job.stats.skipped,
+            "keys": job.stats.keys,
+            "shuffle_entries": job.stats.shuffle_entries,
+            "shuffle_bytes": job.stats.shuffle_bytes,
+            "map_seconds": job.stats.map_seconds,
+            "reduce_seconds": job.stats.reduce_seconds,
+            "seconds": seconds,
+            "rows_per_second": job.stats.rows as f64 / seconds.max(1e-9),
+            "network": network,
+        });
+        let text = serde_json::to_string_pretty(&report).unwrap_or_default();
+        if let Err(error) = std::fs::write(path, text + "\n") {
+            return usage(format!("cannot write `{}`: {error}", path.display()));
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn job_failed(error: &JobError) -> ExitCode {
+    match error {
+        JobError::Input(message) => usage(message),
+        JobError::Row(_) => {
+            eprintln!("naasc: error: {error}");
+            eprintln!("  help: fix the row, or pass `--skip-invalid` to skip invalid rows and count them");
+            ExitCode::from(1)
+        }
+        _ => {
+            eprintln!("naasc: error: {error}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn write_results(args: &RunArgs, aggregation: &Aggregation, job: &JobOutput) -> Result<(), ExitCode> {
+    let mut sink: Box<dyn std::io::Write> = match &args.output {
+        Some(path) => match std::fs::File::create(path) {
+            Ok(file) => Box::new(std::io::BufWriter::new(file)),
+            Err(error) => return Err(usage(format!("cannot create `{}`: {error}", path.display()))),
+        },
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let written = match args.format {
+        Format::Csv => output::write_csv(&mut sink, aggregation, &args.key, &job.results).map_err(|e| e.to_string()),
+        Format::Json => output::write_json(&mut sink, aggregation, &args.key, &job.results),
+    };
+    match written.and_then(|()| sink.flush().map_err(|e| e.to_string())) {
+        Ok(()) => Ok(()),
+        Err(error) => {
+            eprintln!("naasc: cannot write the results: {error}");
+            Err(ExitCode::from(1))
+        }
+    }
+}

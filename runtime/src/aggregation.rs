@@ -1,0 +1,208 @@
+//! Loading an aggregation: source text to checked program, IR, decomposition and host machine
+//! code, plus the names its inputs bind to and its results are printed under.
+
+use naas_ir::decompose::AggregatePlan;
+use naas_ir::ir::ScalarTy;
+use naas_ir::laws::LawOptions;
+use naas_ir::Compiled;
+use naas_lang::check::CheckOptions;
+use naas_lang::diagnostics::render::render_text;
+use naas_target_native::JitAggregate;
+
+/// Why an aggregation could not be loaded.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LoadError {
+    /// The program has errors; the text holds every diagnostic, rendered.
+    Program(String),
+    /// The program has no aggregate of that name, none at all, or several and none was chosen.
+    Selection(String),
+    /// The aggregate cannot run on the host (for example an array-typed input).
+    Unsupported(String),
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoadError::Program(text) | LoadError::Selection(text) | LoadError::Unsupported(text) => f.write_str(text),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// One input column of an aggregate: a scalar field of its parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InputColumn {
+    /// The IR path (`delay`, `sample.micros`).
+    pub path: String,
+    /// The name a data column must have to bind to it: the parameter's name for a scalar
+    /// parameter, the field's path inside the record for a record parameter (`micros`).
+    pub name: String,
+    pub ty: ScalarTy,
+}
+
+/// One printed result column (tuples and arrays flattened).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResultColumn {
+    /// `delay_stats.0`, `latency_histogram[3]`, `robust_mean`.
+    pub name: String,
+    pub ty: ScalarTy,
+}
+
+/// An aggregation compiled for the host: the checked and decomposed program and its JIT code.
+pub struct Aggregation {
+    compiled: Compiled,
+    index: usize,
+    jit: JitAggregate,
+    inputs: Vec<InputColumn>,
+    results: Vec<ResultColumn>,
+    fingerprint: u64,
+}
+
+impl std::fmt::Debug for Aggregation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Aggregation").field("name", &self.name()).field("inputs", &self.inputs).finish_non_exhaustive()
+    }
+}
+
+impl Aggregation {
+    /// Compiles `source` and loads the aggregate called `aggregate` (or the only one).
+    /// Diagnostics are rendered without colour against the file name `file_name`.
+    pub fn from_source(file_name: &str, source: &str, aggregate: Option<&str>) -> Result<Aggregation, LoadError> {
+        let render = |diagnostics: &[naas_lang::Diagnostic]| {
+            diagnostics.iter().map(|d| render_text(d, file_name, source, false)).collect::<Vec<_>>().join("\n")
+        };
+        let (program, _warnings) = naas_lang::frontend(source, &CheckOptions::default())
+            .map_err(|diagnostics| LoadError::Program(render(&diagnostics)))?;
+        let compiled = naas_ir::compile(&program, LawOptions::default())
+            .map_err(|e| LoadError::Program(format!("internal compiler error: {e}")))?;
+        let errors: Vec<_> = compiled.diagnostics.iter().filter(|d| d.is_error()).cloned().collect();
+        if !errors.is_empty() {
+            return Err(LoadError::Program(render(&errors)));
+        }
+        Aggregation::from_compiled(compiled, aggregate)
+    }
+
+    /// Loads the aggregate called `aggregate` (or the only one) of an already checked program
+    /// whose law diagnostics the caller has reported.
+    pub fn from_compiled(compiled: Compiled, aggregate: Option<&str>) -> Result<Aggregation, LoadError> {
+        let index = select(&compiled, aggregate)?;
+        let plan = &compiled.aggregates[index];
+        let jit = JitAggregate::compile(&compiled.optimized, plan).map_err(LoadError::Unsupported)?;
+        let inputs = input_columns(plan);
+        let results = result_columns(plan);
+        let fingerprint = fingerprint(&jit);
+        Ok(Aggregation { compiled, index, jit, inputs, results, fingerprint })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.plan().name
+    }
+
+    pub fn plan(&self) -> &AggregatePlan {
+        &self.compiled.aggregates[self.index]
+    }
+
+    pub fn compiled(&self) -> &Compiled {
+        &self.compiled
+    }
+
+    /// The aggregate's index in [`Aggregation::compiled`].
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    pub fn jit(&self) -> &JitAggregate {
+        &self.jit
+    }
+
+    pub fn inputs(&self) -> &[InputColumn] {
+        &self.inputs
+    }
+
+    pub fn results(&self) -> &[ResultColumn] {
+        &self.results
+    }
+
+    /// Bytes of one partial state.
+    pub fn state_size(&self) -> usize {
+        self.jit.abi.state.size as usize
+    }
+
+    /// A hash of the aggregate's name and state layout, carried by every wire buffer so that
+    /// partial states of one aggregation are never merged into another's.
+    pub fn fingerprint(&self) -> u64 {
+        self.fingerprint
+    }
+}
+
+fn select(compiled: &Compiled, aggregate: Option<&str>) -> Result<usize, LoadError> {
+    let names: Vec<&str> = compiled.aggregates.iter().map(|p| p.name.as_str()).collect();
+    match aggregate {
+        Some(name) => names.iter().position(|n| *n == name).ok_or_else(|| {
+            LoadError::Selection(format!("no aggregate `{name}`; this program defines: {}", names.join(", ")))
+        }),
+        None => match names.len() {
+            0 => Err(LoadError::Selection("the program defines no aggregate".to_string())),
+            1 => Ok(0),
+            _ => Err(LoadError::Selection(format!(
+                "the program defines several aggregates ({}); choose one with `--aggregate NAME`",
+                names.join(", ")
+            ))),
+        },
+    }
+}
+
+/// A scalar parameter binds by its own name, a record field by its path inside the record.
+fn input_columns(plan: &AggregatePlan) -> Vec<InputColumn> {
+    plan.inputs
+        .iter()
+        .map(|leaf| {
+            let name = match leaf.path.split_once('.') {
+                Some((_, field)) => field.to_string(),
+                None => leaf.path.clone(),
+            };
+            InputColumn { path: leaf.path.clone(), name, ty: leaf.ty }
+        })
+        .collect()
+}
+
+/// The result leaves, named after the aggregate (`result.1` of `delay_stats` prints as
+/// `delay_stats.1`), with array leaves expanded into one column per element.
+fn result_columns(plan: &AggregatePlan) -> Vec<ResultColumn> {
+    let mut out = Vec::new();
+    for leaf in &plan.results {
+        let name = match leaf.path.strip_prefix("result") {
+            Some(rest) => format!("{}{rest}", plan.name),
+            None => leaf.path.clone(),
+        };
+        if leaf.array {
+            out.extend((0..leaf.count).map(|i| ResultColumn { name: format!("{name}[{i}]"), ty: leaf.ty }));
+        } else {
+            out.push(ResultColumn { name, ty: leaf.ty });
+        }
+    }
+    out
+}
+
+/// FNV-1a over the name and every state field's name, type and offset.
+fn fingerprint(jit: &JitAggregate) -> u64 {
+    let mut hash = 0xcbf2_9ce4_8422_2325u64;
+    let mut feed = |bytes: &[u8]| {
+        for &b in bytes {
+            hash ^= u64::from(b);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        // A separator, so that ("ab", "c") and ("a", "bc") differ.
+        hash ^= 0xff;
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    };
+    feed(jit.abi.name.as_bytes());
+    for field in &jit.abi.state.fields {
+        feed(field.name.as_bytes());
+        feed(format!("{:?}", field.ty).as_bytes());
+        feed(&field.offset.to_le_bytes());
+    }
+    feed(&jit.abi.state.size.to_le_bytes());
+    hash
+}

@@ -1,0 +1,402 @@
+//! CSV input: binding columns to an aggregation's inputs, cutting a file into blocks that
+//! workers parse in parallel, and turning a block's rows into typed columns with errors that
+//! name the file, line, column and value.
+//!
+//! A block always ends just after a newline that lies outside quotes (quotes toggle the
+//! state, and an escaped quote `""` toggles it twice), so no row spans two blocks and the
+//! workers' parsers agree with a single sequential parser.
+
+use std::io::Read;
+
+use naas_target_native::values::{Column, ColumnBuf};
+
+use crate::aggregation::Aggregation;
+use crate::value::push_text;
+
+/// Which CSV column feeds the key and each input of the aggregation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Schema {
+    pub header: Vec<String>,
+    pub key: usize,
+    /// The CSV column of each input, in the aggregation's input order.
+    pub inputs: Vec<usize>,
+}
+
+impl Schema {
+    /// Binds inputs to columns of the same name, or to the column a `(input, column)` pair
+    /// in `binds` names (the input may be written as its binding name or its full path).
+    pub fn bind(
+        header: Vec<String>,
+        aggregation: &Aggregation,
+        key: &str,
+        binds: &[(String, String)],
+        file: &str,
+    ) -> Result<Schema, String> {
+        let columns = || header.join(", ");
+        let find = |name: &str| header.iter().position(|h| h == name);
+        let key_index =
+            find(key).ok_or_else(|| format!("`{file}` has no key column `{key}`; its columns are: {}", columns()))?;
+        for (input, _) in binds {
+            if !aggregation.inputs().iter().any(|i| &i.name == input || &i.path == input) {
+                let names: Vec<&str> = aggregation.inputs().iter().map(|i| i.name.as_str()).collect();
+                return Err(format!(
+                    "`--bind {input}=...` names no input of `{}`; its inputs are: {}",
+                    aggregation.name(),
+                    names.join(", ")
+                ));
+            }
+        }
+        let mut inputs = Vec::new();
+        for input in aggregation.inputs() {
+            let wanted = binds
+                .iter()
+                .rev()
+                .find(|(name, _)| name == &input.name || name == &input.path)
+                .map_or(input.name.as_str(), |(_, column)| column.as_str());
+            let index = find(wanted).ok_or_else(|| {
+                format!(
+                    "`{}` reads `{}` ({}) but `{file}` has no column `{wanted}`; its columns are: {}\n  \
+                     help: name the column with `--bind {}=COLUMN`",
+                    aggregation.name(),
+                    input.name,
+                    input.ty.name(),
+                    columns(),
+                    input.name
+                )
+            })?;
+            inputs.push(index);
+        }
+        Ok(Schema { header, key: key_index, inputs })
+    }
+}
+
+impl Schema {
+    /// Checks a row's shape and returns its key: a ragged row or an empty key is an error.
+    pub fn key_of<'r>(&self, record: &'r csv::ByteRecord, line: u64, file: &str) -> Result<&'r [u8], RowError> {
+        if record.len() != self.header.len() {
+            return Err(RowError {
+                file: file.to_string(),
+                line,
+                column: None,
+                message: format!("the row has {} fields, the header has {}", record.len(), self.header.len()),
+            });
+        }
+        match record.get(self.key) {
+            Some(key) if !key.is_empty() => Ok(key),
+            _ => Err(RowError {
+                file: file.to_string(),
+                line,
+                column: Some((self.key + 1, self.header[self.key].clone())),
+                message: "the key field is empty".to_string(),
+            }),
+        }
+    }
+}
+
+/// A bad row: where it is and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RowError {
+    pub file: String,
+    pub line: u64,
+    /// 1-based column number and name, when one field is at fault.
+    pub column: Option<(usize, String)>,
+    pub message: String,
+}
+
+impl std::fmt::Display for RowError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.column {
+            Some((number, name)) => {
+                write!(f, "{}:{}:{number}: column `{name}`: {}", self.file, self.line, self.message)
+            }
+            None => write!(f, "{}:{}: {}", self.file, self.line, self.message),
+        }
+    }
+}
+
+/// A run of whole rows of the file.
+#[derive(Debug)]
+pub struct Block {
+    /// Position in the file, from 0.
+    pub index: u64,
+    /// The line of the block's first byte (1-based).
+    pub first_line: u64,
+    pub bytes: Vec<u8>,
+}
+
+const READ_SIZE: usize = 1 << 20;
+
+/// Reads a CSV source as a header and then blocks of whole rows.
+pub struct BlockReader<R> {
+    source: R,
+    carry: Vec<u8>,
+    block_size: usize,
+    next_index: u64,
+    next_line: u64,
+    done: bool,
+    /// Bytes read from the source so far.
+    pub consumed: u64,
+}
+
+impl<R: Read> BlockReader<R> {
+    pub fn new(source: R, block_size: usize) -> BlockReader<R> {
+        BlockReader {
+            source,
+            carry: Vec::new(),
+            block_size: block_size.max(64),
+            next_index: 0,
+            next_line: 1,
+            done: false,
+            consumed: 0,
+        }
+    }
+
+    /// Reads the header row. An empty source has no header: that is an error.
+    pub fn header(&mut self, file: &str) -> Result<Vec<String>, String> {
+        let block = self.next_block()?.ok_or_else(|| format!("`{file}` is empty: expected a header row"))?;
+        let mut reader = csv_reader(&block.bytes);
+        let mut record = csv::ByteRecord::new();
+        match reader.read_byte_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => return Err(format!("`{file}` is empty: expected a header row")),
+            Err(e) => return Err(format!("`{file}`: cannot read the header: {e}")),
+        }
+        let header = record
+            .iter()
+            .enumerate()
+            .map(|(i, field)| {
+                std::str::from_utf8(field)
+                    .map(|s| s.trim().to_string())
+                    .map_err(|_| format!("{file}:1:{}: the header's column name is not UTF-8", i + 1))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        for (i, name) in header.iter().enumerate() {
+            if header[..i].contains(name) {
+                return Err(format!("{file}:1:{}: the header names column `{name}` twice", i + 1));
+            }
+        }
+        // Put the rows after the header back in front of the stream.
+        let used = reader.position().byte() as usize;
+        let mut rest = block.bytes[used..].to_vec();
+        rest.extend_from_slice(&self.carry);
+        self.carry = rest;
+        let header_lines = block.bytes[..used].iter().filter(|&&b| b == b'\n').count() as u64;
+        self.next_line = 1 + header_lines;
+        self.next_index = 0;
+        Ok(header)
+    }
+
+    /// The next block of whole rows, or `None` at the end.
+    pub fn next_block(&mut self) -> Result<Option<Block>, String> {
+        loop {
+            if let Some(cut) = last_row_end(&self.carry, self.block_size) {
+                let rest = self.carry.split_off(cut);
+                let bytes = std::mem::replace(&mut self.carry, rest);
+                return Ok(Some(self.emit(bytes)));
+            }
+            if self.done {
+                if self.carry.is_empty() {
+                    return Ok(None);
+                }
+                let bytes = std::mem::take(&mut self.carry);
+                return Ok(Some(self.emit(bytes)));
+            }
+            let start = self.carry.len();
+            // Read in slices of at most 1 MiB: a large block size must not mean a large read.
+            self.carry.resize(start + self.block_size.min(READ_SIZE), 0);
+            let read = loop {
+                match self.source.read(&mut self.carry[start..]) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(format!("read error: {e}")),
+                }
+            };
+            self.carry.truncate(start + read);
+            self.consumed += read as u64;
+            if read == 0 {
+                self.done = true;
+            }
+        }
+    }
+
+    fn emit(&mut self, bytes: Vec<u8>) -> Block {
+        let block = Block { index: self.next_index, first_line: self.next_line, bytes };
+        self.next_index += 1;
+        self.next_line += block.bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+        block
+    }
+}
+
+/// Where the last row that ends (newline outside quotes) within roughly `target` bytes ends;
+/// `None` while the buffer holds less than `target` bytes or no complete row.
+fn last_row_end(bytes: &[u8], target: usize) -> Option<usize> {
+    if bytes.len() < target {
+        return None;
+    }
+    let mut quoted = false;
+    let mut cut = None;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b'"' {
+            quoted = !quoted;
+        } else if b == b'\n' && !quoted {
+            cut = Some(i + 1);
+            if i + 1 >= target {
+                break;
+            }
+        }
+    }
+    cut
+}
+
+pub fn csv_reader(bytes: &[u8]) -> csv::Reader<&[u8]> {
+    csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(bytes)
+}
+
+/// The typed columns of a batch of rows, ready for one native fold.
+#[derive(Debug)]
+pub struct ColumnBatch {
+    pub columns: Vec<ColumnBuf>,
+    /// The line of each row.
+    pub lines: Vec<u64>,
+}
+
+impl ColumnBatch {
+    pub fn new(aggregation: &Aggregation) -> ColumnBatch {
+        ColumnBatch { columns: aggregation.inputs().iter().map(|i| ColumnBuf::new(i.ty)).collect(), lines: Vec::new() }
+    }
+
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    pub fn columns(&self) -> Vec<Column<'_>> {
+        self.columns.iter().map(ColumnBuf::column).collect()
+    }
+
+    pub fn clear(&mut self) {
+        for column in &mut self.columns {
+            truncate(column, 0);
+        }
+        self.lines.clear();
+    }
+
+    /// Parses the bound fields of a row that passed [`Schema::key_of`]. On an error nothing of
+    /// the row is kept.
+    pub fn push_row(
+        &mut self,
+        schema: &Schema,
+        record: &csv::ByteRecord,
+        line: u64,
+        file: &str,
+    ) -> Result<(), RowError> {
+        let rows = self.lines.len();
+        for (i, &index) in schema.inputs.iter().enumerate() {
+            let field = record.get(index).unwrap_or_default();
+            if let Err(message) = push_text(&mut self.columns[i], field) {
+                for column in &mut self.columns[..i] {
+                    truncate(column, rows);
+                }
+                return Err(RowError {
+                    file: file.to_string(),
+                    line,
+                    column: Some((index + 1, schema.header[index].clone())),
+                    message,
+                });
+            }
+        }
+        self.lines.push(line);
+        Ok(())
+    }
+}
+
+/// Keeps the first `len` values of a column.
+pub fn truncate(column: &mut ColumnBuf, len: usize) {
+    match column {
+        ColumnBuf::Bool(v) | ColumnBuf::U8(v) => v.truncate(len),
+        ColumnBuf::I8(v) => v.truncate(len),
+        ColumnBuf::I16(v) => v.truncate(len),
+        ColumnBuf::I32(v) => v.truncate(len),
+        ColumnBuf::I64(v) => v.truncate(len),
+        ColumnBuf::U16(v) => v.truncate(len),
+        ColumnBuf::U32(v) => v.truncate(len),
+        ColumnBuf::U64(v) => v.truncate(len),
+        ColumnBuf::F32(v) => v.truncate(len),
+        ColumnBuf::F64(v) => v.truncate(len),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Rows as (line, fields).
+    type Rows = Vec<(u64, Vec<Vec<u8>>)>;
+
+    fn rows_of(blocks: &[Block]) -> Rows {
+        let mut out = Vec::new();
+        for block in blocks {
+            let mut reader = csv_reader(&block.bytes);
+            let mut record = csv::ByteRecord::new();
+            while reader.read_byte_record(&mut record).unwrap() {
+                let line = block.first_line + record.position().map_or(1, |p| p.line()) - 1;
+                out.push((line, record.iter().map(<[u8]>::to_vec).collect()));
+            }
+        }
+        out
+    }
+
+    fn read_all(text: &[u8], block_size: usize) -> (Vec<String>, Rows) {
+        let mut reader = BlockReader::new(text, block_size);
+        let header = reader.header("t.csv").unwrap();
+        let mut blocks = Vec::new();
+        while let Some(block) = reader.next_block().unwrap() {
+            blocks.push(block);
+        }
+        (header, rows_of(&blocks))
+    }
+
+    #[test]
+    fn blocks_keep_rows_whole_and_count_lines() {
+        let text = b"k,x\na,1\n\"b\nc\",2\n\"d\"\"\",3\ne,4";
+        for size in [64, 65, 100, 1000] {
+            let (header, rows) = read_all(text, size);
+            assert_eq!(header, vec!["k", "x"]);
+            let lines: Vec<u64> = rows.iter().map(|(l, _)| *l).collect();
+            assert_eq!(lines, vec![2, 3, 5, 6], "block size {size}");
+            assert_eq!(rows[1].1[0], b"b\nc".to_vec());
+            assert_eq!(rows[2].1[0], b"d\"".to_vec());
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_block_size_reads_what_one_sequential_parser_reads(
+            rows in proptest::collection::vec(proptest::collection::vec("[a-c,\"\n ]{0,6}", 2), 0..40),
+            size in 64usize..200,
+        ) {
+            let mut writer = csv::Writer::from_writer(Vec::new());
+            writer.write_record(["k", "x"]).unwrap();
+            for row in &rows {
+                writer.write_record(row).unwrap();
+            }
+            let text = writer.into_inner().unwrap();
+            let whole = read_all(&text, 1 << 20);
+            let cut = read_all(&text, size);
+            prop_assert_eq!(whole, cut);
+        }
+    }
+
+    #[test]
+    fn empty_files_and_duplicate_columns_are_errors() {
+        let mut reader = BlockReader::new(&b""[..], 1024);
+        assert_eq!(reader.header("e.csv").unwrap_err(), "`e.csv` is empty: expected a header row");
+        let mut reader = BlockReader::new(&b"a,b,a\n"[..], 1024);
+        assert_eq!(reader.header("d.csv").unwrap_err(), "d.csv:1:3: the header names column `a` twice");
+    }
+}

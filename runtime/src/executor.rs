@@ -1,0 +1,624 @@
+//! The local MapReduce executor: a reader thread cuts the input into blocks of whole rows,
+//! map workers parse them and fold records into per-key combiner tables with the compiled
+//! code, the shuffle carries (key, partial state) entries in the wire format, and reduce
+//! workers merge and finish them.
+//!
+//! Memory is bounded by the number of keys (per worker) plus a few blocks in flight, not by
+//! the number of rows, unless combining is turned off (then every row is a shuffle entry).
+
+use std::hash::BuildHasher;
+use std::io::{IsTerminal, Read};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use naas_target_native::abi::NativeFault;
+use naas_target_native::CallError;
+use rustc_hash::FxBuildHasher;
+use serde::Serialize;
+
+use crate::aggregation::Aggregation;
+use crate::csv_input::{csv_reader, Block, BlockReader, ColumnBatch, RowError, Schema};
+use crate::table::StateTable;
+use crate::value::Value;
+use crate::wire::{decode, WireError, WireWriter};
+
+/// Records folded per native call.
+const BATCH_ROWS: usize = 4096;
+/// Invalid rows quoted in the summary.
+const QUOTED_SKIPS: usize = 5;
+
+/// How to run a job.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobConfig {
+    /// Map workers, and reduce partitions (at least 1).
+    pub workers: usize,
+    /// Fold records into per-key tables before the shuffle (map-side combining). Without it
+    /// every record crosses the shuffle as its own partial state.
+    pub combine: bool,
+    /// Skip rows that do not parse, and count them, instead of failing on the first one.
+    pub skip_invalid: bool,
+    /// Bytes per block handed to a worker.
+    pub block_size: usize,
+    /// Draw a progress line on stderr (only when stderr is a terminal).
+    pub progress: bool,
+}
+
+impl Default for JobConfig {
+    fn default() -> JobConfig {
+        JobConfig {
+            workers: std::thread::available_parallelism().map_or(1, usize::from),
+            combine: true,
+            skip_invalid: false,
+            block_size: 1 << 20,
+            progress: false,
+        }
+    }
+}
+
+/// What a job counted.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct JobStats {
+    /// Data rows read (valid and skipped).
+    pub rows: u64,
+    pub skipped: u64,
+    /// The first few skipped rows and why.
+    #[serde(skip)]
+    pub first_skipped: Vec<RowError>,
+    pub keys: u64,
+    /// (key, partial state) entries and bytes that crossed the shuffle.
+    pub shuffle_entries: u64,
+    pub shuffle_bytes: u64,
+    pub map_seconds: f64,
+    pub reduce_seconds: f64,
+}
+
+/// Why a job failed.
+#[derive(Clone, Debug, PartialEq)]
+pub enum JobError {
+    /// The input cannot be read, or its header does not fit the aggregation.
+    Input(String),
+    /// A row is invalid (and `skip_invalid` is off).
+    Row(RowError),
+    /// The aggregation faulted on a record (or, with `line` 0, while merging or finishing).
+    Fault { file: String, line: u64, key: Option<String>, fault: Box<NativeFault> },
+    /// A shuffle buffer was rejected.
+    Wire(WireError),
+    /// Anything else (a native call refused its buffers, a network simulation failed).
+    Other(String),
+}
+
+impl std::fmt::Display for JobError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JobError::Input(message) | JobError::Other(message) => f.write_str(message),
+            JobError::Row(error) => write!(f, "{error}"),
+            JobError::Fault { file, line, key, fault } => {
+                match (line, key) {
+                    (0, Some(key)) => write!(f, "key `{key}`: ")?,
+                    (0, None) => {}
+                    (line, _) => write!(f, "{file}:{line}: ")?,
+                }
+                write!(f, "{fault}")
+            }
+            JobError::Wire(error) => write!(f, "shuffle buffer rejected: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for JobError {}
+
+/// Turns an error of a merge or finish of `key` into a job error.
+pub fn call_error(error: CallError, key: Option<&[u8]>) -> JobError {
+    match error {
+        CallError::Fault(fault) => JobError::Fault {
+            file: String::new(),
+            line: 0,
+            key: key.map(|k| String::from_utf8_lossy(k).into_owned()),
+            fault: Box::new(fault),
+        },
+        CallError::Invalid(message) => JobError::Other(message),
+    }
+}
+
+/// Results by key: the key's bytes and its flattened result values.
+pub type KeyResults = Vec<(Vec<u8>, Vec<Value>)>;
+
+/// Every key's result, sorted by key bytes, and the job's counts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobOutput {
+    pub results: KeyResults,
+    pub stats: JobStats,
+}
+
+/// How map outputs are grouped for what comes after the map phase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Grouping {
+    /// By key hash into this many reduce partitions (the host shuffle).
+    Partitions(usize),
+    /// By block into this many mappers (block `b` belongs to mapper `b mod M`), each mapper
+    /// sending its own combined entries into a network.
+    Mappers(usize),
+}
+
+/// The map phase's output: for each group, the wire buffers of every worker.
+#[derive(Debug)]
+pub struct MapOutput {
+    pub groups: Vec<Vec<Vec<u8>>>,
+    pub stats: JobStats,
+}
+
+/// An input: a readable CSV source, its name for messages and its size when known.
+pub struct Input<R> {
+    pub name: String,
+    pub reader: R,
+    pub size: Option<u64>,
+}
+
+impl Input<std::fs::File> {
+    pub fn open(path: &std::path::Path) -> Result<Input<std::fs::File>, JobError> {
+        let name = path.display().to_string();
+        let file = std::fs::File::open(path).map_err(|e| JobError::Input(format!("cannot open `{name}`: {e}")))?;
+        let size = file.metadata().ok().map(|m| m.len());
+        Ok(Input { name, reader: file, size })
+    }
+}
+
+/// Runs a whole job on the host: map, shuffle through wire buffers, reduce, sort by key.
+pub fn run<R: Read + Send>(
+    aggregation: &Aggregation,
+    input: Input<R>,
+    key: &str,
+    binds: &[(String, String)],
+    config: &JobConfig,
+) -> Result<JobOutput, JobError> {
+    let partitions = config.workers.max(1);
+    let map = map_phase(aggregation, input, key, binds, config, Grouping::Partitions(partitions))?;
+    let mut stats = map.stats;
+    let started = Instant::now();
+    let reduced = std::thread::scope(|scope| {
+        let handles: Vec<_> =
+            map.groups.iter().map(|buffers| scope.spawn(move || reduce_buffers(aggregation, buffers))).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(JobError::Other("a reduce worker panicked".to_string()))))
+            .collect::<Result<Vec<_>, _>>()
+    })?;
+    let mut results: KeyResults = reduced.into_iter().flatten().collect();
+    results.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    stats.keys = results.len() as u64;
+    stats.reduce_seconds = started.elapsed().as_secs_f64();
+    Ok(JobOutput { results, stats })
+}
+
+/// Decodes every buffer (rejecting any malformed one), merges its entries by key and
+/// finishes them.
+pub fn reduce_buffers(aggregation: &Aggregation, buffers: &[Vec<u8>]) -> Result<KeyResults, JobError> {
+    let table = merge_buffers(aggregation, buffers)?;
+    table
+        .finish(aggregation)
+        .map(|results| results.into_iter().map(|(k, v)| (k.into_vec(), v)).collect())
+        .map_err(|(key, error)| call_error(error, Some(&key)))
+}
+
+/// Decodes and merges buffers into one table of partial states.
+pub fn merge_buffers(aggregation: &Aggregation, buffers: &[Vec<u8>]) -> Result<StateTable<Box<[u8]>>, JobError> {
+    let mut table: StateTable<Box<[u8]>> = StateTable::new(aggregation);
+    for buffer in buffers {
+        let entries = decode(buffer, aggregation.fingerprint(), aggregation.state_size()).map_err(JobError::Wire)?;
+        for (key, state) in entries {
+            table.merge(aggregation, key, state).map_err(|e| call_error(e, Some(key)))?;
+        }
+    }
+    Ok(table)
+}
+
+/// Reads the input with a reader thread and `config.workers` map workers, and returns the
+/// map outputs grouped as asked.
+pub fn map_phase<R: Read + Send>(
+    aggregation: &Aggregation,
+    input: Input<R>,
+    key: &str,
+    binds: &[(String, String)],
+    config: &JobConfig,
+    grouping: Grouping,
+) -> Result<MapOutput, JobError> {
+    if config.workers == 0 {
+        return Err(JobError::Input("at least one worker is needed".to_string()));
+    }
+    let started = Instant::now();
+    let Input { name, reader, size } = input;
+    let mut blocks = BlockReader::new(reader, config.block_size);
+    let header = blocks.header(&name).map_err(JobError::Input)?;
+    let schema = Schema::bind(header, aggregation, key, binds, &name).map_err(JobError::Input)?;
+    // The first block (by index) that failed: later blocks need not be read.
+    let failed_at = AtomicU64::new(u64::MAX);
+    let (sender, receiver) = sync_channel::<Block>(config.workers * 2);
+    let receiver = Mutex::new(receiver);
+    let progress = config.progress && std::io::stderr().is_terminal();
+    let reader_name = name.clone();
+    let outcome = std::thread::scope(|scope| {
+        let failed_at = &failed_at;
+        let name = &name;
+        let reader = scope.spawn(move || -> Result<(), JobError> {
+            let mut last_draw = Instant::now();
+            loop {
+                if failed_at.load(Ordering::Relaxed) != u64::MAX {
+                    return Ok(());
+                }
+                let block = blocks.next_block().map_err(|e| JobError::Input(format!("`{reader_name}`: {e}")))?;
+                let Some(block) = block else { break };
+                if sender.send(block).is_err() {
+                    // Every worker has stopped (one failed): nothing more to read.
+                    return Ok(());
+                }
+                if progress && last_draw.elapsed() > Duration::from_millis(200) {
+                    draw_progress(blocks.consumed, size);
+                    last_draw = Instant::now();
+                }
+            }
+            if progress {
+                eprint!("\r\x1b[2K");
+            }
+            Ok(())
+        });
+        let workers: Vec<_> = (0..config.workers)
+            .map(|_| {
+                let mut worker = MapWorker::new(aggregation, &schema, name, config, grouping);
+                let receiver = &receiver;
+                scope.spawn(move || worker.run(receiver, failed_at).map(|()| worker))
+            })
+            .collect();
+        let read = reader.join().unwrap_or_else(|_| Err(JobError::Other("the reader thread panicked".to_string())));
+        let workers: Vec<_> = workers
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err((0, JobError::Other("a map worker panicked".to_string())))))
+            .collect();
+        (read, workers)
+    });
+    let (read, workers) = outcome;
+    let mut done = Vec::new();
+    let mut first_error: Option<(u64, JobError)> = None;
+    for worker in workers {
+        match worker {
+            Ok(worker) => done.push(worker),
+            Err((line, error)) => {
+                if first_error.as_ref().is_none_or(|(l, _)| line < *l) {
+                    first_error = Some((line, error));
+                }
+            }
+        }
+    }
+    if let Some((_, error)) = first_error {
+        return Err(error);
+    }
+    read?;
+    let groups = match grouping {
+        Grouping::Partitions(n) | Grouping::Mappers(n) => n,
+    };
+    let mut out = MapOutput { groups: vec![Vec::new(); groups], stats: JobStats::default() };
+    for worker in done {
+        let stats = &mut out.stats;
+        stats.rows += worker.rows;
+        stats.skipped += worker.skipped;
+        stats.first_skipped.extend(worker.first_skipped);
+        for (group, buffer) in worker.buffers {
+            if let Some(entries) = buffer.entries {
+                stats.shuffle_entries += u64::from(entries);
+            }
+            stats.shuffle_bytes += buffer.bytes.len() as u64;
+            out.groups[group].push(buffer.bytes);
+        }
+    }
+    out.stats.first_skipped.sort_by_key(|e| e.line);
+    out.stats.first_skipped.truncate(QUOTED_SKIPS);
+    out.stats.map_seconds = started.elapsed().as_secs_f64();
+    Ok(out)
+}
+
+fn draw_progress(consumed: u64, size: Option<u64>) {
+    let mb = consumed as f64 / 1e6;
+    match size {
+        Some(size) if size > 0 => {
+            let done = (consumed as f64 / size as f64).min(1.0);
+            let width = 30;
+            let filled = (done * width as f64) as usize;
+            eprint!("\r[{}{}] {:5.1}%  {mb:.0} MB", "#".repeat(filled), " ".repeat(width - filled), done * 100.0);
+        }
+        _ => eprint!("\r{mb:.0} MB read"),
+    }
+}
+
+struct SealedBuffer {
+    /// Entries, when counted (the wire header has them too).
+    entries: Option<u32>,
+    bytes: Vec<u8>,
+}
+
+/// One map worker's state.
+struct MapWorker<'a> {
+    aggregation: &'a Aggregation,
+    schema: &'a Schema,
+    file: &'a str,
+    config: &'a JobConfig,
+    grouping: Grouping,
+    /// Combiner tables by group (one for the host shuffle, one per mapper met otherwise).
+    tables: Vec<(usize, StateTable<Box<[u8]>>)>,
+    /// Without combining: the shuffle buffers being written, by partition.
+    direct: Vec<WireWriter>,
+    batch: ColumnBatch,
+    batch_keys: Vec<Box<[u8]>>,
+    slots: Vec<u32>,
+    rows: u64,
+    skipped: u64,
+    first_skipped: Vec<RowError>,
+    buffers: Vec<(usize, SealedBuffer)>,
+}
+
+type WorkerResult = Result<(), (u64, JobError)>;
+
+impl<'a> MapWorker<'a> {
+    fn new(
+        aggregation: &'a Aggregation,
+        schema: &'a Schema,
+        file: &'a str,
+        config: &'a JobConfig,
+        grouping: Grouping,
+    ) -> MapWorker<'a> {
+        let direct = match grouping {
+            Grouping::Partitions(n) if !config.combine => {
+                (0..n).map(|_| WireWriter::new(aggregation.fingerprint(), aggregation.state_size())).collect()
+            }
+            _ => Vec::new(),
+        };
+        MapWorker {
+            aggregation,
+            schema,
+            file,
+            config,
+            grouping,
+            tables: Vec::new(),
+            direct,
+            batch: ColumnBatch::new(aggregation),
+            batch_keys: Vec::new(),
+            slots: Vec::new(),
+            rows: 0,
+            skipped: 0,
+            first_skipped: Vec::new(),
+            buffers: Vec::new(),
+        }
+    }
+
+    /// Processes blocks until the reader is done. After an error it keeps draining the channel
+    /// (later blocks are skipped) so that the reader never waits on a full channel.
+    fn run(&mut self, receiver: &Mutex<Receiver<Block>>, failed_at: &AtomicU64) -> WorkerResult {
+        let mut failure = None;
+        loop {
+            let block = {
+                let Ok(receiver) = receiver.lock() else { return Ok(()) };
+                match receiver.recv() {
+                    Ok(block) => block,
+                    Err(_) => break,
+                }
+            };
+            if block.index > failed_at.load(Ordering::Relaxed) {
+                continue;
+            }
+            if let Err(error) = self.block(&block) {
+                failed_at.fetch_min(block.index, Ordering::Relaxed);
+                failure = Some(error);
+            }
+        }
+        match failure {
+            Some(error) => Err(error),
+            None => self.seal(),
+        }
+    }
+
+    fn group_of(&self, block: &Block) -> usize {
+        match self.grouping {
+            Grouping::Partitions(_) => 0,
+            Grouping::Mappers(m) => (block.index % m as u64) as usize,
+        }
+    }
+
+    fn block(&mut self, block: &Block) -> WorkerResult {
+        let group = self.group_of(block);
+        let table = match self.tables.iter().position(|(g, _)| *g == group) {
+            Some(table) => table,
+            None => {
+                self.tables.push((group, StateTable::new(self.aggregation)));
+                self.tables.len() - 1
+            }
+        };
+        let mut reader = csv_reader(&block.bytes);
+        let mut record = csv::ByteRecord::new();
+        loop {
+            let line_of = |record: &csv::ByteRecord| block.first_line + record.position().map_or(1, |p| p.line()) - 1;
+            match reader.read_byte_record(&mut record) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    let line = e.position().map_or(block.first_line, |p| block.first_line + p.line() - 1);
+                    let error = RowError { file: self.file.to_string(), line, column: None, message: e.to_string() };
+                    return Err((line, JobError::Row(error)));
+                }
+            }
+            self.rows += 1;
+            let line = line_of(&record);
+            let parsed = self
+                .schema
+                .key_of(&record, line, self.file)
+                .and_then(|key| self.batch.push_row(self.schema, &record, line, self.file).map(|()| key));
+            match parsed {
+                Ok(key) => {
+                    if self.config.combine {
+                        let slot = self.tables[table].1.slot(key);
+                        self.slots.push(slot);
+                    } else {
+                        self.batch_keys.push(key.into());
+                    }
+                }
+                Err(error) if self.config.skip_invalid => {
+                    self.skipped += 1;
+                    if self.first_skipped.len() < QUOTED_SKIPS {
+                        self.first_skipped.push(error);
+                    }
+                }
+                Err(error) => return Err((error.line, JobError::Row(error))),
+            }
+            if self.batch.len() == BATCH_ROWS {
+                self.fold(table)?;
+            }
+        }
+        self.fold(table)
+    }
+
+    /// Folds the batch into table `table` (or, without combining, into fresh states that go
+    /// straight to the shuffle).
+    fn fold(&mut self, table: usize) -> WorkerResult {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let columns = self.batch.columns();
+        let result = if self.config.combine {
+            self.tables[table].1.fold(self.aggregation, &self.slots, &columns)
+        } else {
+            let mut fresh: StateTable<usize> = StateTable::new(self.aggregation);
+            let slots: Vec<u32> = (0..self.batch.len()).map(|i| fresh.slot_owned(i)).collect();
+            fresh.fold(self.aggregation, &slots, &columns).and_then(|()| {
+                for (key, (_, state)) in self.batch_keys.iter().zip(fresh.entries()) {
+                    let partition = partition_of(key, self.direct.len());
+                    self.direct[partition].push(key, state).map_err(|e| CallError::Invalid(e.to_string()))?;
+                }
+                Ok(())
+            })
+        };
+        if let Err(error) = result {
+            let line = match &error {
+                CallError::Fault(fault) => self.batch.lines.get(fault.record as usize).copied().unwrap_or(0),
+                CallError::Invalid(_) => 0,
+            };
+            let error = match error {
+                CallError::Fault(fault) => {
+                    JobError::Fault { file: self.file.to_string(), line, key: None, fault: Box::new(fault) }
+                }
+                CallError::Invalid(message) => JobError::Other(message),
+            };
+            return Err((line, error));
+        }
+        self.batch.clear();
+        self.slots.clear();
+        self.batch_keys.clear();
+        Ok(())
+    }
+
+    /// Writes the worker's tables into sealed wire buffers.
+    fn seal(&mut self) -> WorkerResult {
+        let new_writer = || WireWriter::new(self.aggregation.fingerprint(), self.aggregation.state_size());
+        let wire = |e: WireError| (0, JobError::Wire(e));
+        for writer in std::mem::take(&mut self.direct).into_iter().enumerate() {
+            let (partition, writer) = writer;
+            let entries = Some(writer.entries());
+            self.buffers.push((partition, SealedBuffer { entries, bytes: writer.finish() }));
+        }
+        for (group, table) in std::mem::take(&mut self.tables) {
+            match self.grouping {
+                Grouping::Partitions(n) => {
+                    let mut writers: Vec<WireWriter> = (0..n).map(|_| new_writer()).collect();
+                    for (key, state) in table.entries() {
+                        writers[partition_of(key, n)].push(key, state).map_err(wire)?;
+                    }
+                    for (partition, writer) in writers.into_iter().enumerate() {
+                        let entries = Some(writer.entries());
+                        self.buffers.push((partition, SealedBuffer { entries, bytes: writer.finish() }));
+                    }
+                }
+                Grouping::Mappers(_) => {
+                    // Entries inside one mapper (between its worker threads) are not shuffle
+                    // traffic: the network's own report counts what mappers send.
+                    let mut writer = new_writer();
+                    for (key, state) in table.entries() {
+                        writer.push(key, state).map_err(wire)?;
+                    }
+                    self.buffers.push((group, SealedBuffer { entries: None, bytes: writer.finish() }));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The reduce partition of a key.
+pub fn partition_of(key: &[u8], partitions: usize) -> usize {
+    (FxBuildHasher.hash_one(key) % partitions.max(1) as u64) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    const STATS: &str = "aggregate stats(x: i64) -> tuple[i64, i64, u64]:\n    return min(x), max(x), count()\n";
+
+    fn job(text: &str, config: &JobConfig) -> Result<JobOutput, JobError> {
+        let agg = Aggregation::from_source("t.naas", STATS, None).unwrap();
+        let input = Input { name: "t.csv".to_string(), reader: text.as_bytes(), size: None };
+        run(&agg, input, "k", &[], config)
+    }
+
+    fn small(workers: usize, combine: bool) -> JobConfig {
+        JobConfig { workers, combine, block_size: 64, ..JobConfig::default() }
+    }
+
+    fn table(rows: usize) -> String {
+        let mut text = String::from("k,x\n");
+        for i in 0..rows {
+            text.push_str(&format!("key{},{}\n", i % 7, (i * 37) % 101));
+        }
+        text
+    }
+
+    #[test]
+    fn workers_and_combining_do_not_change_results() {
+        let text = table(5000);
+        let reference = job(&text, &small(1, true)).unwrap();
+        assert_eq!(reference.results.len(), 7);
+        assert_eq!(reference.results[0].0, b"key0".to_vec());
+        assert_eq!(reference.stats.rows, 5000);
+        for (workers, combine) in [(1, false), (2, true), (3, false), (4, true)] {
+            let out = job(&text, &small(workers, combine)).unwrap();
+            assert_eq!(out.results, reference.results, "{workers} workers, combine {combine}");
+        }
+        let combined = job(&text, &small(2, true)).unwrap().stats;
+        let direct = job(&text, &small(2, false)).unwrap().stats;
+        assert_eq!(direct.shuffle_entries, 5000);
+        assert!(combined.shuffle_entries <= 2 * 7 * 2, "{combined:?}");
+        assert!(combined.shuffle_bytes * 10 < direct.shuffle_bytes);
+    }
+
+    #[test]
+    fn the_first_bad_row_is_reported_whichever_worker_meets_it() {
+        let mut text = table(3000);
+        text.push_str("key1,oops\n");
+        text.insert_str(4, "key2,12x\n");
+        for workers in [1, 3] {
+            let error = job(&text, &small(workers, true)).unwrap_err();
+            assert_eq!(error.to_string(), "t.csv:2:2: column `x`: `12x` is not a valid i64");
+        }
+        let skipped = job(&text, &JobConfig { skip_invalid: true, ..small(2, true) }).unwrap();
+        assert_eq!((skipped.stats.rows, skipped.stats.skipped), (3002, 2));
+        assert_eq!(skipped.stats.first_skipped[1].line, 3003);
+    }
+
+    #[test]
+    fn ragged_rows_and_empty_keys_are_errors() {
+        let error = job("k,x\na,1\nb\n", &small(1, true)).unwrap_err();
+        assert_eq!(error.to_string(), "t.csv:3: the row has 1 fields, the header has 2");
+        let error = job("k,x\n,1\n", &small(1, true)).unwrap_err();
+        assert_eq!(error.to_string(), "t.csv:2:1: column `k`: the key field is empty");
+        let error = job("k,y\n", &small(1, true)).unwrap_err();
+        assert!(error.to_string().contains("has no column `x`"), "{error}");
+    }
+}

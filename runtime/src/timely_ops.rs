@@ -1,0 +1,271 @@
+//! Timely-dataflow operators: [`NaasAggregate::naas_aggregate`] turns a stream of
+//! `(key, record)` into a stream of `(key, result)`, combining records per key and timestamp
+//! before the exchange (compiled fold), exchanging partial states by key, and merging and
+//! finishing them once the input frontier has passed the timestamp.
+//!
+//! A record is a `Vec<Value>` in the aggregation's input order ([`crate::Aggregation::inputs`]).
+//! Nothing is dropped silently: a record whose values do not fit the input types, or on which
+//! the aggregation faults, turns its key's result into an `Err` that says why.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash};
+use std::rc::Rc;
+
+use naas_target_native::values::{Column, ColumnBuf};
+use naas_target_native::CallError;
+use rustc_hash::FxBuildHasher;
+use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::Capability;
+use timely::dataflow::StreamVec;
+use timely::order::TotalOrder;
+use timely::progress::Timestamp;
+use timely::ExchangeData;
+
+use crate::aggregation::{Aggregation, LoadError};
+use crate::csv_input::truncate;
+use crate::table::StateTable;
+use crate::value::{push_value, Value};
+
+/// The aggregation an operator runs, as source text: every worker compiles it (a few ms).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AggregationSource {
+    pub file_name: String,
+    pub source: String,
+    pub aggregate: Option<String>,
+}
+
+impl AggregationSource {
+    pub fn load(&self) -> Result<Aggregation, LoadError> {
+        Aggregation::from_source(&self.file_name, &self.source, self.aggregate.as_deref())
+    }
+}
+
+/// A key's result, or why there is none.
+pub type KeyedResult<K> = (K, Result<Vec<Value>, String>);
+/// A key's partial state (the bytes of the C layout), or why there is none.
+type KeyedState<K> = (K, Result<Vec<u8>, String>);
+
+/// Aggregation of keyed records on a timely stream.
+pub trait NaasAggregate<'scope, T: Timestamp, K> {
+    /// Combines, exchanges by key, merges and finishes; one result per key and timestamp.
+    fn naas_aggregate(self, source: &AggregationSource) -> Result<StreamVec<'scope, T, KeyedResult<K>>, LoadError>;
+}
+
+impl<'scope, T, K> NaasAggregate<'scope, T, K> for StreamVec<'scope, T, (K, Vec<Value>)>
+where
+    T: Timestamp + TotalOrder,
+    K: ExchangeData + Hash + Eq + Clone,
+{
+    fn naas_aggregate(self, source: &AggregationSource) -> Result<StreamVec<'scope, T, KeyedResult<K>>, LoadError> {
+        let aggregation = Rc::new(source.load()?);
+        let map_side = Rc::clone(&aggregation);
+        let combined: StreamVec<'scope, T, KeyedState<K>> =
+            self.unary_frontier(Pipeline, "NaasCombine", move |_capability, _info| {
+                let mut pending: Vec<(Capability<T>, Combiner<K>)> = Vec::new();
+                move |(input, frontier), output| {
+                    input.for_each_stamp(|capability, containers| {
+                        let Some(capability) = capability.retain_least(output.output_index()) else { return };
+                        let at = match pending.iter().position(|(c, _)| c.time() == capability.time()) {
+                            Some(at) => at,
+                            None => {
+                                pending.push((capability, Combiner::new(&map_side)));
+                                pending.len() - 1
+                            }
+                        };
+                        for container in containers {
+                            pending[at].1.push(&map_side, container.drain(..));
+                        }
+                    });
+                    pending.retain_mut(|(capability, combiner)| {
+                        if frontier.frontier().less_equal(capability.time()) {
+                            return true;
+                        }
+                        output.session(&*capability).give_iterator(combiner.drain());
+                        false
+                    });
+                }
+            });
+        let exchange = Exchange::new(|(key, _): &KeyedState<K>| FxBuildHasher.hash_one(key));
+        let results = combined.unary_frontier(exchange, "NaasMerge", move |_capability, _info| {
+            let mut pending: Vec<(Capability<T>, Merger<K>)> = Vec::new();
+            move |(input, frontier), output| {
+                input.for_each_stamp(|capability, containers| {
+                    let Some(capability) = capability.retain_least(output.output_index()) else { return };
+                    let at = match pending.iter().position(|(c, _)| c.time() == capability.time()) {
+                        Some(at) => at,
+                        None => {
+                            pending.push((capability, Merger::new(&aggregation)));
+                            pending.len() - 1
+                        }
+                    };
+                    for container in containers {
+                        pending[at].1.merge(&aggregation, container.drain(..));
+                    }
+                });
+                pending.retain_mut(|(capability, merger)| {
+                    if frontier.frontier().less_equal(capability.time()) {
+                        return true;
+                    }
+                    output.session(&*capability).give_iterator(merger.finish(&aggregation).into_iter());
+                    false
+                });
+            }
+        });
+        Ok(results)
+    }
+}
+
+/// The map side of one timestamp: a combiner table and the keys already known to be bad.
+struct Combiner<K> {
+    table: StateTable<K>,
+    failed: HashMap<K, String, FxBuildHasher>,
+    columns: Vec<ColumnBuf>,
+    slots: Vec<u32>,
+    keys: Vec<K>,
+}
+
+impl<K: Hash + Eq + Clone> Combiner<K> {
+    fn new(aggregation: &Aggregation) -> Combiner<K> {
+        Combiner {
+            table: StateTable::new(aggregation),
+            failed: HashMap::default(),
+            columns: Vec::new(),
+            slots: Vec::new(),
+            keys: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, aggregation: &Aggregation, records: impl Iterator<Item = (K, Vec<Value>)>) {
+        self.columns = aggregation.inputs().iter().map(|i| ColumnBuf::new(i.ty)).collect();
+        self.slots.clear();
+        self.keys.clear();
+        for (key, record) in records {
+            if self.failed.contains_key(&key) {
+                continue;
+            }
+            match self.columns_of(aggregation, &record) {
+                Ok(()) => {
+                    self.slots.push(self.table.slot_owned(key.clone()));
+                    self.keys.push(key);
+                }
+                Err(message) => {
+                    self.failed.insert(key, message);
+                }
+            }
+        }
+        // Fold; after a fault (records before it are applied) mark its key and go on after it.
+        let mut start = 0;
+        while start < self.slots.len() {
+            let columns: Vec<Column<'_>> = self.columns.iter().map(|c| column_from(c, start)).collect();
+            match self.table.fold(aggregation, &self.slots[start..], &columns) {
+                Ok(()) => break,
+                Err(CallError::Fault(fault)) => {
+                    let at = start + fault.record as usize;
+                    self.failed.insert(self.keys[at].clone(), format!("{fault}"));
+                    start = at + 1;
+                }
+                Err(CallError::Invalid(message)) => {
+                    for key in &self.keys[start..] {
+                        self.failed.insert(key.clone(), message.clone());
+                    }
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Appends one record's values to the columns, all or nothing.
+    fn columns_of(&mut self, aggregation: &Aggregation, record: &[Value]) -> Result<(), String> {
+        let inputs = aggregation.inputs();
+        if record.len() != inputs.len() {
+            return Err(format!(
+                "a record of `{}` has {} values, got {}",
+                aggregation.name(),
+                inputs.len(),
+                record.len()
+            ));
+        }
+        let rows = self.keys.len();
+        for i in 0..record.len() {
+            if let Err(error) = push_value(&mut self.columns[i], record[i]) {
+                for column in &mut self.columns[..i] {
+                    truncate(column, rows);
+                }
+                return Err(format!("input `{}`: {error}", inputs[i].name));
+            }
+        }
+        Ok(())
+    }
+
+    fn drain(&mut self) -> impl Iterator<Item = KeyedState<K>> + '_ {
+        let failed = std::mem::take(&mut self.failed);
+        let states: Vec<KeyedState<K>> = self
+            .table
+            .entries()
+            .filter(|(key, _)| !failed.contains_key(*key))
+            .map(|(key, state)| (key.clone(), Ok(state.to_vec())))
+            .collect();
+        states.into_iter().chain(failed.into_iter().map(|(key, message)| (key, Err(message))))
+    }
+}
+
+/// The reduce side of one timestamp.
+struct Merger<K> {
+    table: StateTable<K>,
+    failed: HashMap<K, String, FxBuildHasher>,
+}
+
+impl<K: Hash + Eq + Clone> Merger<K> {
+    fn new(aggregation: &Aggregation) -> Merger<K> {
+        Merger { table: StateTable::new(aggregation), failed: HashMap::default() }
+    }
+
+    fn merge(&mut self, aggregation: &Aggregation, states: impl Iterator<Item = KeyedState<K>>) {
+        for (key, state) in states {
+            match state {
+                Ok(state) => {
+                    let slot = self.table.slot_owned(key.clone());
+                    if let Err(error) = self.table.merge_slot(aggregation, slot, &state) {
+                        self.failed.entry(key).or_insert_with(|| error.to_string());
+                    }
+                }
+                Err(message) => {
+                    self.failed.entry(key).or_insert(message);
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self, aggregation: &Aggregation) -> Vec<KeyedResult<K>> {
+        let mut out = Vec::with_capacity(self.table.len());
+        let mut state = aggregation.jit().new_state();
+        for (key, bytes) in self.table.entries() {
+            if self.failed.contains_key(key) {
+                continue;
+            }
+            state.as_mut_bytes().copy_from_slice(bytes);
+            let result = aggregation.jit().finish(&state).map(|slots| crate::value::flatten(&slots));
+            out.push((key.clone(), result.map_err(|e| e.to_string())));
+        }
+        out.extend(std::mem::take(&mut self.failed).into_iter().map(|(key, message)| (key, Err(message))));
+        out
+    }
+}
+
+/// The column `buf` from row `start` on.
+fn column_from(buf: &ColumnBuf, start: usize) -> Column<'_> {
+    match buf.column() {
+        Column::Bool(v) => Column::Bool(&v[start..]),
+        Column::I8(v) => Column::I8(&v[start..]),
+        Column::I16(v) => Column::I16(&v[start..]),
+        Column::I32(v) => Column::I32(&v[start..]),
+        Column::I64(v) => Column::I64(&v[start..]),
+        Column::U8(v) => Column::U8(&v[start..]),
+        Column::U16(v) => Column::U16(&v[start..]),
+        Column::U32(v) => Column::U32(&v[start..]),
+        Column::U64(v) => Column::U64(&v[start..]),
+        Column::F32(v) => Column::F32(&v[start..]),
+        Column::F64(v) => Column::F64(&v[start..]),
+    }
+}
