@@ -11,6 +11,7 @@ use naas_ir::ir::{self as nir, VarTy};
 
 use crate::abi::{AggregateAbi, FaultSite, StructLayout};
 use crate::translate::{clif_type, constant, copy_bytes, flags, inline_function, stack_array, EntryContext, Storage};
+use crate::vector::VectorFold;
 
 /// The entry points of one aggregate in a module.
 #[derive(Clone, Debug)]
@@ -20,6 +21,8 @@ pub struct EntryIds {
     pub fold_keyed: FuncId,
     pub merge: FuncId,
     pub finish: FuncId,
+    /// True when `fold` runs on vectors (see [`crate::vector`]).
+    pub vectorised: bool,
 }
 
 /// Builds entry functions, keeping one Cranelift context and one frontend context for all.
@@ -69,12 +72,13 @@ impl EntryBuilder {
         let declare = |module: &mut M, which: &str, sig: &Signature| {
             module.declare_function(&abi.entry(which), Linkage::Export, sig).map_err(|e| e.to_string())
         };
-        let ids = EntryIds {
+        let mut ids = EntryIds {
             init: declare(module, "init", &init_sig)?,
             fold: declare(module, "fold", &fold_sig)?,
             fold_keyed: declare(module, "fold_keyed", &keyed_sig)?,
             merge: declare(module, "merge", &merge_sig)?,
             finish: declare(module, "finish", &finish_sig)?,
+            vectorised: false,
         };
         let lift = ir.function(plan.lift);
         let merge = ir.function(plan.merge);
@@ -83,7 +87,16 @@ impl EntryBuilder {
             init_body(b, params[0], &abi.state, &plan.identity);
             Ok(())
         })?;
-        let parts = FoldParts { abi, lift, merge, identity: &plan.identity, reassociate: reassociates(plan) };
+        let vector = VectorFold::detect(ir, plan, abi);
+        ids.vectorised = vector.is_some();
+        let parts = FoldParts {
+            abi,
+            lift,
+            merge,
+            identity: &plan.identity,
+            reassociate: reassociates(plan),
+            vector: vector.as_ref(),
+        };
         self.define_faulting(module, ids.fold, fold_sig, &abi.entry("fold"), sites, |b, cx, params, record| {
             fold_body(b, cx, params, record, &parts, false)
         })?;
@@ -317,6 +330,8 @@ pub struct FoldParts<'a> {
     pub identity: &'a [Slot],
     /// Keep several accumulators (see [`reassociates`]).
     pub reassociate: bool,
+    /// Fold on vectors first (plain folds only).
+    pub vector: Option<&'a VectorFold>,
 }
 
 /// Loads record `index`'s fields from the columns into fresh variables.
@@ -350,7 +365,7 @@ fn fold_record(
 /// A counted loop over records `record..n` in steps of `step`, calling `body` with the
 /// index of the first record of each step. `record` holds the index of the record being
 /// folded (for fault reports) and ends at the first record not processed.
-fn record_loop(
+pub(crate) fn record_loop(
     b: &mut FunctionBuilder<'_>,
     cx: &mut EntryContext<'_>,
     record: cranelift_frontend::Variable,
@@ -417,7 +432,10 @@ fn fold_body(
     // A plain fold keeps its state in registers for the whole loop.
     let state = load_state(b, ptr, state_ptr, &abi.state);
     let lifted = allocate(b, ptr, &abi.state);
-    if parts.reassociate {
+    if let Some(vector) = parts.vector {
+        // Whole blocks on vectors; the scalar loop below folds the remainder.
+        vector.emit(b, cx, &column_ptrs, record, n, &state)?;
+    } else if parts.reassociate {
         // Independent accumulators break the dependency chain through one state; they start
         // at the identity and are merged into the first at the end.
         let mut accumulators = vec![state.clone()];

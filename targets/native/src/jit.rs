@@ -59,6 +59,8 @@ pub struct JitAggregate {
     pub sites: Vec<FaultSite>,
     /// The Cranelift IR of the entry points (`--emit clif`).
     pub clif: Vec<String>,
+    /// True when `fold` runs on vectors (see [`crate::vector`]).
+    pub vectorised: bool,
     init: InitFn,
     fold: FoldFn,
     fold_keyed: FoldKeyedFn,
@@ -105,6 +107,7 @@ impl JitAggregate {
                 abi,
                 sites,
                 clif: entries.clif,
+                vectorised: ids.vectorised,
                 init,
                 fold,
                 fold_keyed,

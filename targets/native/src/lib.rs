@@ -9,5 +9,6 @@ pub mod jit;
 pub mod object;
 pub mod translate;
 pub mod values;
+pub mod vector;
 
 pub use jit::{CallError, JitAggregate, JitFunctions};

@@ -1,7 +1,8 @@
-//! Cross-target tests for real: the object files of the examples, for x86_64 (linked with the
-//! system `cc`) and aarch64 (linked with `aarch64-linux-gnu-gcc -static`, run under
-//! `qemu-aarch64`), driven by a generated C program through the generated header, print the
-//! same results as the host JIT. `scripts/test.sh` installs the toolchains.
+//! Cross-target tests for real: the object files of the examples and of the vector test
+//! programs (`tests/programs`), for x86_64 (linked with the system `cc`) and aarch64 (linked
+//! with `aarch64-linux-gnu-gcc -static`, run under `qemu-aarch64`), driven by a generated C
+//! program through the generated header, print the same results as the host JIT.
+//! `scripts/test.sh` installs the toolchains.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
@@ -19,7 +20,7 @@ use naas_target_native::object::{c_header, compile_object};
 use naas_target_native::values::ColumnBuf;
 use naas_target_native::JitAggregate;
 
-const RECORDS: usize = 200;
+const RECORDS: usize = 203;
 const KEYS: usize = 5;
 
 fn c_type(ty: ScalarTy) -> &'static str {
@@ -103,10 +104,22 @@ struct Case {
     expected: Vec<String>,
 }
 
-/// The C driver for one example, and what it must print (computed with the host JIT).
-fn case(example: &str) -> (Case, naas_ir::Compiled) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples").join(example);
-    let source = std::fs::read_to_string(path).unwrap();
+/// The programs run on both architectures: the examples, and the test programs whose folds run
+/// on vectors (so that vector code is checked on aarch64 too).
+const PROGRAMS: [&str; 6] = [
+    "../../examples/reduce.naas",
+    "../../examples/robust_mean.naas",
+    "../../examples/top_k.naas",
+    "../../examples/histogram.naas",
+    "tests/programs/vector_mixed.naas",
+    "tests/programs/vector_casts.naas",
+];
+
+/// The C driver for one program (a path relative to this crate), and what it must print
+/// (computed with the host JIT).
+fn case(program: &str) -> (Case, naas_ir::Compiled) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(program);
+    let source = std::fs::read_to_string(&path).unwrap();
     let (program, _) = naas_lang::frontend(&source, &CheckOptions::default()).unwrap();
     let compiled = naas_ir::compile(&program, LawOptions::default()).unwrap();
     let plan = &compiled.aggregates[0];
@@ -173,7 +186,8 @@ fn case(example: &str) -> (Case, naas_ir::Compiled) {
         c,
         "    if ({s}_finish(&table[0], &result, &fault)) return 5;\n    print_result(&result);\n    return 0;\n}}"
     );
-    (Case { name: example.trim_end_matches(".naas").to_string(), driver: c, expected }, compiled)
+    let name = path.file_stem().map(|stem| stem.to_string_lossy().into_owned()).unwrap_or_default();
+    (Case { name, driver: c, expected }, compiled)
 }
 
 fn work_dir(name: &str) -> PathBuf {
@@ -195,8 +209,8 @@ fn run_cross(arch: &str, compiler: &[&str], runner: Option<&str>) {
     if let Some(runner) = runner {
         require(runner);
     }
-    for example in ["reduce.naas", "robust_mean.naas", "top_k.naas", "histogram.naas"] {
-        let (case, compiled) = case(example);
+    for program in PROGRAMS {
+        let (case, compiled) = case(program);
         let dir = work_dir(&format!("{arch}-{}", case.name));
         let object = compile_object(&compiled, arch).unwrap();
         std::fs::write(dir.join("naas.o"), &object.bytes).unwrap();
@@ -208,14 +222,14 @@ fn run_cross(arch: &str, compiler: &[&str], runner: Option<&str>) {
             .current_dir(&dir)
             .output()
             .unwrap();
-        assert!(build.status.success(), "{arch} {example}: {}", String::from_utf8_lossy(&build.stderr));
+        assert!(build.status.success(), "{arch} {program}: {}", String::from_utf8_lossy(&build.stderr));
         let run = match runner {
             Some(runner) => Command::new(runner).arg(dir.join("driver")).output().unwrap(),
             None => Command::new(dir.join("driver")).output().unwrap(),
         };
-        assert!(run.status.success(), "{arch} {example}: driver exited with {:?}", run.status);
+        assert!(run.status.success(), "{arch} {program}: driver exited with {:?}", run.status);
         let lines: Vec<String> = String::from_utf8_lossy(&run.stdout).lines().map(str::to_string).collect();
-        assert_eq!(lines, case.expected, "{arch} {example}: native output differs from the host JIT");
+        assert_eq!(lines, case.expected, "{arch} {program}: native output differs from the host JIT");
     }
 }
 
