@@ -8,6 +8,7 @@ mod bench_jit;
 mod check_cmd;
 mod compile_cmd;
 mod run_cmd;
+mod run_timely;
 mod simulate_cmd;
 mod source;
 mod switch;

@@ -8,10 +8,13 @@ use std::process::ExitCode;
 use clap::{Args, ValueEnum};
 use naas_lang::check::CheckOptions;
 use naas_runtime::executor::{self, Input, JobConfig, JobError};
+use naas_runtime::timely_job::Cluster;
+use naas_runtime::timely_ops::AggregationSource;
 use naas_runtime::{output, Aggregation, JobOutput};
 use serde_json::json;
 
 use crate::check_cmd::{report_front_end, FrontEnd};
+use crate::run_timely;
 use crate::switch::SwitchArgs;
 
 #[derive(Args, Debug)]
@@ -49,6 +52,20 @@ pub struct RunArgs {
     /// Write the results here instead of stdout.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// How the job runs: `local` (threads and an in-memory shuffle) or `timely`
+    /// (timely-dataflow operators; several processes with `--processes`).
+    #[arg(long, value_enum, default_value_t = Engine::Local)]
+    pub engine: Engine,
+    /// Processes of a timely job, each with `--workers` threads, started by this command and
+    /// connected over loopback TCP.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub processes: usize,
+    /// (Internal) this process's index in a multi-process timely job.
+    #[arg(long, hide = true)]
+    pub timely_process: Option<usize>,
+    /// (Internal) `host:port` of every process of a multi-process timely job.
+    #[arg(long, hide = true)]
+    pub timely_addresses: Option<String>,
     /// Write the job's counts (rows, keys, shuffle bytes, times, network traffic) as JSON.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
@@ -60,6 +77,12 @@ pub struct RunArgs {
 pub enum Target {
     Host,
     SwitchSim,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Engine {
+    Local,
+    Timely,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -83,8 +106,14 @@ fn usage(message: impl std::fmt::Display) -> ExitCode {
 }
 
 pub fn run(args: &RunArgs) -> ExitCode {
-    if args.workers == Some(0) {
-        return usage("--workers must be at least 1");
+    if args.workers == Some(0) || args.processes == 0 {
+        return usage("--workers and --processes must be at least 1");
+    }
+    if args.engine == Engine::Timely && (args.target == Target::SwitchSim || args.no_combine) {
+        return usage("--engine timely runs on the host and always combines: drop --target switch-sim / --no-combine");
+    }
+    if args.engine == Engine::Local && args.processes > 1 {
+        return usage("--processes needs --engine timely");
     }
     let (compiled, file) = match report_front_end(&args.file, &CheckOptions::default()) {
         FrontEnd::Compiled(compiled, file) => (compiled, file),
@@ -108,11 +137,38 @@ pub fn run(args: &RunArgs) -> ExitCode {
         progress: true,
         ..JobConfig::default()
     };
+    let source = AggregationSource {
+        file_name: file.name.clone(),
+        source: file.text.clone(),
+        aggregate: args.switch.aggregate.clone(),
+    };
+    if let Some(process) = args.timely_process {
+        let addresses: Vec<String> = args.timely_addresses.iter().flat_map(|a| a.split(',')).map(String::from).collect();
+        if process >= addresses.len() {
+            return usage(format!("--timely-process {process} is not an index into --timely-addresses"));
+        }
+        let job = run_timely::job(source, args, config.workers, Some(Cluster { process, addresses }));
+        return match run_timely::run_as_worker_process(job) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => job_failed(&error),
+        };
+    }
     let started = std::time::Instant::now();
-    let outcome = match args.target {
-        Target::Host => executor::run(&aggregation, input, &args.key, &args.binds, &config).map(|out| (out, None)),
-        Target::SwitchSim => {
+    let outcome = match (args.engine, args.target) {
+        (Engine::Local, Target::Host) => {
+            executor::run(&aggregation, input, &args.key, &args.binds, &config).map(|out| (out, None))
+        }
+        (Engine::Local, Target::SwitchSim) => {
             return usage("--target switch-sim is not available yet: the network mode of the runtime is unfinished")
+        }
+        (Engine::Timely, _) => {
+            let outcome = if args.processes > 1 {
+                let argv: Vec<String> = std::env::args().skip(1).collect();
+                run_timely::launch(args.processes, &argv)
+            } else {
+                run_timely::run_here(run_timely::job(source, args, config.workers, None))
+            };
+            outcome.map(|(results, stats)| (JobOutput { results, stats }, None))
         }
     };
     let (job, network): (JobOutput, Option<serde_json::Value>) = match outcome {
