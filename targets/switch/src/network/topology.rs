@@ -124,6 +124,15 @@ impl Topology {
         Ok(())
     }
 
+    /// The number of mappers (leaves). A parsed topology has at most [`MAX_NODES`] nodes.
+    pub fn mappers(&self) -> usize {
+        let count = match *self {
+            Topology::Tree { fanout, depth } => u64::from(fanout).saturating_pow(depth.saturating_add(1)),
+            Topology::LeafSpine { leaves, hosts, .. } => u64::from(leaves) * u64::from(hosts),
+        };
+        usize::try_from(count).unwrap_or(usize::MAX)
+    }
+
     /// Builds the graph. Node 0 is the reducer.
     pub fn graph(self) -> Graph {
         let mut graph = Graph { nodes: Vec::new(), links: Vec::new(), tiers: Vec::new() };
