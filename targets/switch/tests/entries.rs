@@ -85,7 +85,7 @@ fn reduced_states_equal_the_central_merge_under_faults() {
             for (slot_index, slots) in [(SlotIndex::Hash, Some(8)), (SlotIndex::Direct, None), (SlotIndex::Hash, None)]
             {
                 let config = SimConfig {
-                    topology,
+                    topology: topology.clone(),
                     keys: 30,
                     loss: 0.05,
                     dup: 0.05,

@@ -25,7 +25,7 @@ mod topology;
 pub use dist::{Dist, KeySampler};
 pub use plot::plot_svg;
 pub use source::MapperEntries;
-pub use topology::{Graph, NodeKind, Topology};
+pub use topology::{FileNode, FileTopology, Graph, NodeKind, Topology};
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
