@@ -15,7 +15,8 @@ use crate::switch::{lower_all, SwitchArgs};
 pub struct SimulateArgs {
     /// Source file (`.naas`).
     pub file: PathBuf,
-    /// `tree:fanout=F,depth=D` or `leaf-spine:leaves=L,spines=S,hosts=H`.
+    /// `tree:fanout=F,depth=D`, `leaf-spine:leaves=L,spines=S,hosts=H`, or `file:PATH` (a
+    /// topology file: lines `reducer NAME`, `switch NAME parent P`, `mapper NAME parent P`).
     #[arg(long, default_value = "tree:fanout=4,depth=2")]
     pub topology: String,
     /// Records generated in total, spread over the mappers.

@@ -137,7 +137,7 @@ pub fn run(
     let mut rows = Vec::new();
     for (index, (slot_index, table_slots)) in config.rows.iter().enumerate() {
         let sim = SimConfig {
-            topology: config.topology,
+            topology: config.topology.clone(),
             records: config.records,
             keys: config.keys,
             dist: Dist::Uniform,

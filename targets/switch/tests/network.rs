@@ -123,3 +123,39 @@ fn fixed_point_overflow_is_a_clear_error() {
     let error = simulate(&compiled, 0, &program, &SimConfig { records: 200, ..SimConfig::default() }).unwrap_err();
     assert!(error.contains("does not fit in fixed point with scale 1000"), "{error}");
 }
+
+#[test]
+fn topology_files_simulate_exactly() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/topologies/small.topo");
+    let topology = Topology::parse(&format!("file:{}", path.display())).unwrap();
+    assert_eq!(Topology::parse(path.to_str().unwrap()).unwrap(), topology, "a plain path to a file");
+    assert_eq!(topology.mappers(), 8);
+    let compiled = common::compile_source(&common::example_source("reduce"));
+    let program = lower(&compiled, 0, &TargetProfile::default(), &LowerOptions::default()).unwrap();
+    for faults in [false, true] {
+        let p = if faults { 0.05 } else { 0.0 };
+        let config = SimConfig {
+            topology: topology.clone(),
+            records: 800,
+            keys: 40,
+            loss: p,
+            dup: p,
+            reorder: p,
+            slot_index: naas_target_switch::network::SlotIndex::Direct,
+            ..SimConfig::default()
+        };
+        let report = simulate(&compiled, 0, &program, &config).unwrap();
+        assert!(report.result_matches_reference, "{}", report.text());
+        assert_eq!((report.mappers, report.switches, report.records_in), (8, 4, 800));
+        assert_eq!(report.tiers.len(), 3, "{}", report.text());
+        assert!(report.topology.starts_with("file:") && report.topology.ends_with("small.topo"));
+        if !faults {
+            // The reducer's children: `agg` and `rack2` send one entry per key of their subtree,
+            // the mapper `m7` every record (100).
+            assert_eq!(report.entries_at_reducer, report.ideal_entries_at_reducer, "{}", report.text());
+            assert_eq!(report.ideal_entries_at_reducer, 40 + 40 + 100, "{}", report.text());
+        }
+    }
+    let error = Topology::parse("file:/nonexistent/x.topo").unwrap_err();
+    assert!(error.contains("cannot read topology file `/nonexistent/x.topo`"), "{error}");
+}

@@ -1,9 +1,9 @@
 //! A discrete-event network simulator for in-network aggregation. Mappers at the leaves
-//! generate records, lift them (IR interpreter) and send packets of (key, partial state)
-//! entries; switches run the *pipeline program* (through [`crate::pipeline_sim`]) on a slot
+//! generate records and lift them (IR interpreter), or take the partial states a caller
+//! supplies ([`simulate_entries`]), and send packets of (key, partial state) entries; switches run the *pipeline program* (through [`crate::pipeline_sim`]) on a slot
 //! table of limited size, forward colliding entries upward unmerged, and flush their table when
 //! every child has finished; the reducer merges (IR interpreter) and finishes. The result is
-//! checked against a centralised fold of the same records.
+//! checked against a centralised fold of the same entries.
 //!
 //! The transport keeps the result exact under loss, duplication and reordering:
 //! - every packet on a link carries a sequence number; the receiver acknowledges each packet,
@@ -19,11 +19,13 @@
 
 mod dist;
 mod plot;
+mod source;
 mod topology;
 
 pub use dist::{Dist, KeySampler};
 pub use plot::plot_svg;
-pub use topology::{Graph, NodeKind, Topology};
+pub use source::MapperEntries;
+pub use topology::{FileNode, FileTopology, Graph, NodeKind, Topology};
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -31,11 +33,12 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use naas_ir::interp::{Interpreter, Slot};
-use naas_ir::ir::{Scalar, VarTy};
+use naas_ir::ir::Scalar;
 use naas_ir::laws::Rng;
 use naas_ir::Compiled;
 use serde::Serialize;
 
+use self::source::{Generator, Source};
 use crate::pipeline_sim::{Outcome, PipelineSim, SlotTable};
 use crate::program::PipelineProgram;
 
@@ -43,10 +46,13 @@ use crate::program::PipelineProgram;
 #[derive(Clone, Debug, PartialEq)]
 pub struct SimConfig {
     pub topology: Topology,
-    /// Records generated in total, spread evenly over the mappers.
+    /// Records generated in total, spread evenly over the mappers (ignored by
+    /// [`simulate_entries`]).
     pub records: u64,
-    /// Keys are `0..keys`.
+    /// Keys are `0..keys`. [`simulate_entries`] uses it only with [`SlotIndex::Direct`], as the
+    /// size of the dense key space (supplied keys must then be below it).
     pub keys: u32,
+    /// The key distribution of generated records (ignored by [`simulate_entries`]).
     pub dist: Dist,
     pub seed: u64,
     /// Probability that a transmission (data, end-of-stream or acknowledgement) is lost.
@@ -64,8 +70,8 @@ pub struct SimConfig {
     pub window: u32,
     pub link_gbps: f64,
     pub latency_ns: u64,
-    /// Fold every record centrally with the interpreter and compare (costs one interpreter
-    /// merge per record).
+    /// Fold every entry centrally with the interpreter and compare (costs one interpreter
+    /// merge per entry).
     pub check_reference: bool,
 }
 
@@ -154,7 +160,10 @@ pub struct Report {
     pub seed: u64,
     pub mappers: u64,
     pub switches: u64,
+    /// Records generated, or entries supplied.
     pub records_in: u64,
+    /// The key space: `config.keys`, or with supplied entries and hashed slots, the number of
+    /// distinct keys supplied.
     pub keys: u32,
     pub distinct_keys: u64,
     pub table_slots: u64,
@@ -314,8 +323,10 @@ struct LinkState {
 }
 
 struct NodeState {
-    /// Records this mapper has still to generate.
+    /// Entries this mapper has still to send.
     remaining: u64,
+    /// The mapper's position among the mappers (graph order); `usize::MAX` for other nodes.
+    mapper: usize,
     rng: Rng,
     table: Option<SlotTable>,
     hash_seed: u64,
@@ -323,13 +334,84 @@ struct NodeState {
     flushed: bool,
 }
 
-/// Simulates aggregate `plan_index` of `compiled`, lowered to `pipeline`, on `config`.
+/// Simulates aggregate `plan_index` of `compiled`, lowered to `pipeline`, on `config`: the
+/// mappers generate `config.records` records with keys from `config.dist` over
+/// `0..config.keys`.
 pub fn simulate(
     compiled: &Compiled,
     plan_index: usize,
     pipeline: &PipelineProgram,
     config: &SimConfig,
 ) -> Result<Report, String> {
+    check_config(compiled, plan_index, pipeline, config)?;
+    check_keys(pipeline, config.keys)?;
+    let source = Source::Generated(Generator::new(KeySampler::new(config.dist, config.keys)));
+    let mappers = config.topology.mappers() as u64;
+    let counts = (0..mappers).map(|m| config.records / mappers + u64::from(m < config.records % mappers)).collect();
+    let (report, _) =
+        run(compiled, plan_index, pipeline, config, source, counts, config.keys, config.dist.to_string())?;
+    Ok(report)
+}
+
+/// The outcome of [`simulate_entries`].
+#[derive(Clone, Debug)]
+pub struct EntriesOutcome {
+    pub report: Report,
+    /// The reducer's merged (not finished) state per key, sorted by key.
+    pub reduced: Vec<(u64, Vec<Slot>)>,
+}
+
+/// Sends caller-supplied partial states through the network: `mappers[i]` is what the `i`th
+/// mapper of the topology (graph order: `m{i}` in the built-in topologies) sends, in order;
+/// mappers beyond `mappers.len()` send nothing. Entries travel exactly as generated records
+/// do (packets, the transport protocol under loss, duplication and reordering, switch tables,
+/// collisions forwarded, end-of-stream flushes). `config.records` and `config.dist` are
+/// ignored; `config.keys` is used only with [`SlotIndex::Direct`], as the size of the dense key
+/// space: keys are then expected to be `0..config.keys`, and a key outside it is an error.
+///
+/// Errors: more mappers' entries than the topology has mappers, a key wider than the profile's
+/// key bits, or a state that does not have the state layout's shape and types. With
+/// `config.check_reference`, `report.result_matches_reference` compares the reducer's result
+/// with the interpreter's centralised merge of the same entries; `report.records_in` counts the
+/// entries supplied.
+pub fn simulate_entries(
+    compiled: &Compiled,
+    plan_index: usize,
+    pipeline: &PipelineProgram,
+    config: &SimConfig,
+    mappers: Vec<MapperEntries>,
+) -> Result<EntriesOutcome, String> {
+    check_config(compiled, plan_index, pipeline, config)?;
+    let plan = &compiled.aggregates[plan_index];
+    let dense = config.slot_index == SlotIndex::Direct;
+    if dense {
+        check_keys(pipeline, config.keys)?;
+    }
+    source::check_supplied(plan, pipeline, &mappers, config.topology.mappers(), dense.then_some(config.keys))?;
+    let key_space = if dense {
+        config.keys
+    } else {
+        let mut keys: Vec<u64> = mappers.iter().flatten().map(|(key, _)| *key).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        u32::try_from(keys.len()).unwrap_or(u32::MAX)
+    };
+    let mut counts: Vec<u64> = mappers.iter().map(|entries| entries.len() as u64).collect();
+    counts.resize(config.topology.mappers(), 0);
+    let source = Source::Supplied(mappers.into_iter().map(Vec::into_iter).collect());
+    let (report, reduced) = run(compiled, plan_index, pipeline, config, source, counts, key_space, "supplied".into())?;
+    let mut reduced: Vec<(u64, Vec<Slot>)> = reduced.into_iter().collect();
+    reduced.sort_unstable_by_key(|(key, _)| *key);
+    Ok(EntriesOutcome { report, reduced })
+}
+
+/// Checks what both entry points share: the aggregate, the probabilities and the links.
+fn check_config(
+    compiled: &Compiled,
+    plan_index: usize,
+    pipeline: &PipelineProgram,
+    config: &SimConfig,
+) -> Result<(), String> {
     let plan = compiled
         .aggregates
         .get(plan_index)
@@ -342,23 +424,47 @@ pub fn simulate(
             return Err(format!("`{name}` must be a probability in [0, 1), not {p}"));
         }
     }
-    if config.keys == 0 || u64::from(config.keys) > pipeline.profile.max_key() + 1 {
+    if config.window == 0 || config.link_gbps.is_nan() || config.link_gbps <= 0.0 {
+        return Err("`window` and `link_gbps` must be positive".to_string());
+    }
+    Ok(())
+}
+
+/// A key space `0..keys` must be non-empty and fit the profile's key bits.
+fn check_keys(pipeline: &PipelineProgram, keys: u32) -> Result<(), String> {
+    if keys == 0 || u64::from(keys) > pipeline.profile.max_key() + 1 {
         return Err(format!(
             "`keys` must be between 1 and {} (keys are {}-bit identifiers)",
             pipeline.profile.max_key() + 1,
             pipeline.profile.key_bits
         ));
     }
-    if config.window == 0 || config.link_gbps.is_nan() || config.link_gbps <= 0.0 {
-        return Err("`window` and `link_gbps` must be positive".to_string());
-    }
+    Ok(())
+}
+
+/// Runs the simulation with `counts[i]` entries from the `i`th mapper, drawn from `source`.
+/// Returns the report and the reducer's merged state per key.
+#[allow(clippy::too_many_arguments, reason = "one internal call site per entry point")]
+fn run(
+    compiled: &Compiled,
+    plan_index: usize,
+    pipeline: &PipelineProgram,
+    config: &SimConfig,
+    source: Source,
+    counts: Vec<u64>,
+    keys: u32,
+    dist: String,
+) -> Result<(Report, FastMap<u64, Vec<Slot>>), String> {
     let slots = config.table_slots.unwrap_or(pipeline.key_slots().0).clamp(1, 1 << 26) as usize;
     let graph = config.topology.graph();
-    let mut sim = Sim::new(compiled, plan_index, pipeline, config, graph, slots);
+    let mut sim = Sim::new(compiled, plan_index, pipeline, config, graph, slots, source, &counts);
+    sim.report.keys = keys;
+    sim.report.dist = dist;
     let started = Instant::now();
     sim.run()?;
     let wall = started.elapsed().as_secs_f64();
-    Ok(sim.report(wall))
+    let report = sim.report(wall);
+    Ok((report, std::mem::take(&mut sim.reduced)))
 }
 
 struct Sim<'a> {
@@ -374,7 +480,7 @@ struct Sim<'a> {
     events: BinaryHeap<Reverse<Event>>,
     order: u64,
     rng: Rng,
-    sampler: KeySampler,
+    source: Source,
     words: usize,
     entries_per_packet: u32,
     dedup: bool,
@@ -386,9 +492,6 @@ struct Sim<'a> {
     reference: FastMap<u64, Vec<Slot>>,
     /// For each node, the index of the reducer's child whose subtree holds it.
     root_child: Vec<usize>,
-    /// Lifted states (and their words) of recently seen inputs: lifting is a pure function,
-    /// and the generator repeats edge values and small numbers often.
-    lift_cache: FastMap<Vec<u64>, (Vec<Slot>, Vec<u64>)>,
     /// (reducer child, key) pairs generated, for the fan-in bound.
     subtree_keys: std::collections::HashSet<(usize, u64), FastHash>,
     report: Report,
@@ -398,6 +501,8 @@ struct Sim<'a> {
 }
 
 impl<'a> Sim<'a> {
+    /// A simulation in which the `i`th mapper (graph order) sends `counts[i]` entries.
+    #[allow(clippy::too_many_arguments, reason = "called once, from `run`")]
     fn new(
         compiled: &'a Compiled,
         plan_index: usize,
@@ -405,22 +510,26 @@ impl<'a> Sim<'a> {
         config: &'a SimConfig,
         graph: Graph,
         slots: usize,
+        source: Source,
+        counts: &[u64],
     ) -> Sim<'a> {
         let plan = &compiled.aggregates[plan_index];
         let mut seeder = Rng::new(config.seed);
         let mappers = graph.nodes.iter().filter(|n| n.kind == NodeKind::Mapper).count() as u64;
-        let mut mapper_index = 0u64;
+        let mut mapper_index = 0usize;
         let nodes = graph
             .nodes
             .iter()
             .map(|node| {
-                let mut remaining = 0;
+                let (mut remaining, mut mapper) = (0, usize::MAX);
                 if node.kind == NodeKind::Mapper {
-                    remaining = config.records / mappers + u64::from(mapper_index < config.records % mappers);
+                    remaining = counts.get(mapper_index).copied().unwrap_or(0);
+                    mapper = mapper_index;
                     mapper_index += 1;
                 }
                 NodeState {
                     remaining,
+                    mapper,
                     rng: Rng::new(seeder.next_u64()),
                     table: (node.kind == NodeKind::Switch).then(|| SlotTable::new(program, slots)),
                     hash_seed: seeder.next_u64(),
@@ -463,7 +572,7 @@ impl<'a> Sim<'a> {
             events: BinaryHeap::new(),
             order: 0,
             rng: Rng::new(seeder.next_u64()),
-            sampler: KeySampler::new(config.dist, config.keys),
+            source,
             words: program.state_words(),
             entries_per_packet,
             dedup,
@@ -473,7 +582,6 @@ impl<'a> Sim<'a> {
             reduced: FastMap::default(),
             reference: FastMap::default(),
             root_child: Vec::new(),
-            lift_cache: FastMap::default(),
             subtree_keys: std::collections::HashSet::default(),
             report,
             now: 0,
@@ -573,45 +681,25 @@ impl<'a> Sim<'a> {
         Ok(())
     }
 
-    /// A mapper's next packet: records drawn, lifted and encoded (and folded centrally).
+    /// A mapper's next packet: entries from the source, encoded (and folded centrally).
     fn generate(&mut self, mapper: usize, link: usize) -> Result<Packet, String> {
         let started = Instant::now();
         let count = self.nodes[mapper].remaining.min(u64::from(self.entries_per_packet));
         self.nodes[mapper].remaining -= count;
         let mut data = Vec::with_capacity(count as usize * (1 + self.words));
-        let lift = self.compiled.optimized.function(self.plan.lift);
         for _ in 0..count {
-            let rng = &mut self.nodes[mapper].rng;
-            let key = u64::from(self.sampler.sample(rng));
-            let args: Vec<Slot> = lift
-                .params
-                .iter()
-                .map(|param| match lift.var_ty(*param) {
-                    VarTy::Scalar(ty) => Slot::Scalar(rng.scalar(ty)),
-                    VarTy::Array(ty, len) => Slot::Array((0..len).map(|_| rng.scalar(ty)).collect()),
-                })
-                .collect();
-            let cache_key: Option<Vec<u64>> = args
-                .iter()
-                .map(|arg| match arg {
-                    Slot::Scalar(Scalar::Int(_, v)) => Some(*v as u64),
-                    Slot::Scalar(Scalar::Bool(b)) => Some(u64::from(*b)),
-                    Slot::Scalar(Scalar::Float(_, x)) => Some(x.to_bits()),
-                    Slot::Array(_) => None,
-                })
-                .collect();
-            let cached = cache_key.as_ref().and_then(|k| self.lift_cache.get(k)).cloned();
-            let (state, words) = match cached {
-                Some(hit) => hit,
-                None => {
-                    let state = self.interp.call(self.plan.lift, args).map_err(|e| format!("lift failed: {e}"))?;
+            let (key, state, words) = match &mut self.source {
+                Source::Generated(generator) => {
+                    let rng = &mut self.nodes[mapper].rng;
+                    generator.next(self.compiled, self.plan, &self.interp, self.program, rng)?
+                }
+                Source::Supplied(queues) => {
+                    let (key, state) = queues
+                        .get_mut(self.nodes[mapper].mapper)
+                        .and_then(Iterator::next)
+                        .ok_or("internal error: a mapper ran out of supplied entries")?;
                     let words = self.program.encode_state(&state)?;
-                    if let Some(k) = cache_key {
-                        if self.lift_cache.len() < 1 << 16 {
-                            self.lift_cache.insert(k, (state.clone(), words.clone()));
-                        }
-                    }
-                    (state, words)
+                    (key, state, words)
                 }
             };
             data.push(key);
@@ -839,7 +927,7 @@ impl<'a> Sim<'a> {
         Ok(())
     }
 
-    fn report(mut self, wall: f64) -> Report {
+    fn report(&mut self, wall: f64) -> Report {
         let mut report = std::mem::take(&mut self.report);
         // Results: finish both folds per key and compare.
         let mut mismatched = 0u64;

@@ -1,10 +1,14 @@
-//! Topologies: the text syntax (`tree:fanout=F,depth=D`, `leaf-spine:leaves=L,spines=S,hosts=H`)
-//! and the graph of mappers, switches and the reducer it describes.
+//! Topologies: the text syntax (`tree:fanout=F,depth=D`, `leaf-spine:leaves=L,spines=S,hosts=H`,
+//! `file:PATH`) and the graph of mappers, switches and the reducer it describes.
 
-use serde::Serialize;
+mod file;
+
+use std::sync::Arc;
+
+pub use file::{FileNode, FileTopology};
 
 /// A network shape. Entries flow from mappers (leaves) to the reducer (root).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Topology {
     /// A complete tree rooted at the reducer: the reducer and every switch have `fanout`
     /// children; `depth` levels of switches; `fanout^(depth+1)` mappers (depth 0: the
@@ -14,6 +18,8 @@ pub enum Topology {
     /// sends each entry to the spine its key hashes to; spines link to the reducer's top-of-
     /// rack switch, which links to the reducer.
     LeafSpine { leaves: u32, spines: u32, hosts: u32 },
+    /// Any tree, read from a topology file (see [`FileTopology`]).
+    File(Arc<FileTopology>),
 }
 
 /// The largest number of nodes a topology may have.
@@ -53,9 +59,21 @@ pub struct Graph {
 }
 
 impl Topology {
-    /// Parses `tree:fanout=4,depth=3` or `leaf-spine:leaves=4,spines=2,hosts=8`.
+    /// Parses `tree:fanout=4,depth=3`, `leaf-spine:leaves=4,spines=2,hosts=8`, or `file:PATH`
+    /// (also a plain `PATH` naming an existing file), which reads a topology file.
+    ///
+    /// Reading the file here is the one place this library touches the file system: the
+    /// topology is a single string that the CLI, the benchmark and the runtime all pass
+    /// through this function, so they all accept files the same way. [`Topology::from_file_text`]
+    /// is the pure form.
     pub fn parse(text: &str) -> Result<Topology, String> {
+        if let Some(path) = text.strip_prefix("file:") {
+            return Topology::read_file(path);
+        }
         let (kind, params) = text.split_once(':').unwrap_or((text, ""));
+        if !matches!(kind.trim(), "tree" | "leaf-spine") && std::path::Path::new(text).is_file() {
+            return Topology::read_file(text);
+        }
         let mut values: Vec<(String, u32)> = Vec::new();
         for part in params.split(',').filter(|p| !p.trim().is_empty()) {
             let (name, value) = part
@@ -96,7 +114,7 @@ impl Topology {
             }
             other => {
                 return Err(format!(
-                    "invalid topology `{text}`: unknown kind `{other}` (expected `tree:fanout=F,depth=D` or `leaf-spine:leaves=L,spines=S,hosts=H`)"
+                    "invalid topology `{text}`: unknown kind `{other}` (expected `tree:fanout=F,depth=D`, `leaf-spine:leaves=L,spines=S,hosts=H` or `file:PATH`)"
                 ))
             }
         };
@@ -104,8 +122,21 @@ impl Topology {
         Ok(topology)
     }
 
-    fn check(self) -> Result<(), String> {
-        let (nodes, zero) = match self {
+    /// Reads and parses a topology file.
+    fn read_file(path: &str) -> Result<Topology, String> {
+        let text =
+            std::fs::read_to_string(path).map_err(|error| format!("cannot read topology file `{path}`: {error}"))?;
+        Topology::from_file_text(path, &text)
+    }
+
+    /// Parses the text of a topology file (the format is in [`FileTopology`]'s module
+    /// documentation); `path` labels errors and reports.
+    pub fn from_file_text(path: &str, text: &str) -> Result<Topology, String> {
+        Ok(Topology::File(Arc::new(FileTopology::parse(path, text)?)))
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let (nodes, zero) = match *self {
             Topology::Tree { fanout, depth } => {
                 let mappers = u64::from(fanout).checked_pow(depth.saturating_add(1)).unwrap_or(u64::MAX);
                 (mappers.saturating_mul(2), fanout == 0)
@@ -114,6 +145,7 @@ impl Topology {
                 let mappers = u64::from(leaves) * u64::from(hosts);
                 (mappers + u64::from(leaves) + u64::from(spines) + 2, leaves == 0 || spines == 0 || hosts == 0)
             }
+            Topology::File(_) => return Ok(()),
         };
         if zero {
             return Err(format!("invalid topology `{self}`: every count must be at least 1"));
@@ -124,11 +156,24 @@ impl Topology {
         Ok(())
     }
 
+    /// The number of mappers (leaves). A parsed topology has at most [`MAX_NODES`] nodes.
+    pub fn mappers(&self) -> usize {
+        let count = match self {
+            Topology::Tree { fanout, depth } => u64::from(*fanout).saturating_pow(depth.saturating_add(1)),
+            Topology::LeafSpine { leaves, hosts, .. } => u64::from(*leaves) * u64::from(*hosts),
+            Topology::File(file) => return file.mappers(),
+        };
+        usize::try_from(count).unwrap_or(usize::MAX)
+    }
+
     /// Builds the graph. Node 0 is the reducer.
-    pub fn graph(self) -> Graph {
+    pub fn graph(&self) -> Graph {
+        if let Topology::File(file) = self {
+            return file.graph();
+        }
         let mut graph = Graph { nodes: Vec::new(), links: Vec::new(), tiers: Vec::new() };
         graph.add(NodeKind::Reducer, "reducer".to_string());
-        match self {
+        match *self {
             Topology::Tree { fanout, depth } => {
                 // Build level by level from the root; `above` holds the previous level.
                 let mut above = vec![0usize];
@@ -185,6 +230,7 @@ impl Topology {
                     .map(|s| s.to_string())
                     .collect();
             }
+            Topology::File(_) => {}
         }
         graph
     }
@@ -211,6 +257,7 @@ impl std::fmt::Display for Topology {
             Topology::LeafSpine { leaves, spines, hosts } => {
                 write!(f, "leaf-spine:leaves={leaves},spines={spines},hosts={hosts}")
             }
+            Topology::File(file) => write!(f, "file:{}", file.path),
         }
     }
 }
