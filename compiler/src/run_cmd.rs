@@ -8,14 +8,16 @@ use std::process::ExitCode;
 use clap::{Args, ValueEnum};
 use naas_lang::check::CheckOptions;
 use naas_runtime::executor::{self, Input, JobConfig, JobError};
+use naas_runtime::network::run_through_network;
 use naas_runtime::timely_job::Cluster;
 use naas_runtime::timely_ops::AggregationSource;
 use naas_runtime::{output, Aggregation, JobOutput};
+use naas_target_switch::network::{SimConfig, Topology};
 use serde_json::json;
 
 use crate::check_cmd::{report_front_end, FrontEnd};
 use crate::run_timely;
-use crate::switch::SwitchArgs;
+use crate::switch::{lower_all, SwitchArgs};
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -143,7 +145,8 @@ pub fn run(args: &RunArgs) -> ExitCode {
         aggregate: args.switch.aggregate.clone(),
     };
     if let Some(process) = args.timely_process {
-        let addresses: Vec<String> = args.timely_addresses.iter().flat_map(|a| a.split(',')).map(String::from).collect();
+        let addresses: Vec<String> =
+            args.timely_addresses.iter().flat_map(|a| a.split(',')).map(String::from).collect();
         if process >= addresses.len() {
             return usage(format!("--timely-process {process} is not an index into --timely-addresses"));
         }
@@ -159,7 +162,19 @@ pub fn run(args: &RunArgs) -> ExitCode {
             executor::run(&aggregation, input, &args.key, &args.binds, &config).map(|out| (out, None))
         }
         (Engine::Local, Target::SwitchSim) => {
-            return usage("--target switch-sim is not available yet: the network mode of the runtime is unfinished")
+            let topology = match Topology::parse(&args.topology) {
+                Ok(topology) => topology,
+                Err(error) => return usage(error),
+            };
+            let switch = SwitchArgs { aggregate: Some(aggregation.name().to_string()), ..args.switch.clone() };
+            let pipeline = match lower_all(aggregation.compiled(), &file, &switch) {
+                Ok(mut programs) if !programs.is_empty() => programs.swap_remove(0).1,
+                Ok(_) => return ExitCode::from(1),
+                Err(code) => return code,
+            };
+            let sim = SimConfig { topology, ..SimConfig::default() };
+            run_through_network(&aggregation, input, &args.key, &args.binds, &config, &pipeline, &sim)
+                .map(|(out, report)| (out, serde_json::to_value(&report).ok()))
         }
         (Engine::Timely, _) => {
             let outcome = if args.processes > 1 {

@@ -50,6 +50,7 @@
 pub mod aggregation;
 pub mod csv_input;
 pub mod executor;
+pub mod network;
 pub mod output;
 pub mod table;
 pub mod timely_job;

@@ -116,7 +116,7 @@ fn int_problem(text: &str, ty: &str, min: i128, max: i128) -> String {
     match text.parse::<i128>() {
         Ok(_) => format!("`{text}` is out of range for {ty} ({min} to {max})"),
         Err(_) if text.parse::<f64>().is_ok() => format!("`{text}` is not an integer ({ty} expected)"),
-        Err(_) => format!("`{text}` is not a {ty}"),
+        Err(_) => format!("`{text}` is not a valid {ty}"),
     }
 }
 
