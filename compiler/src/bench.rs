@@ -43,6 +43,25 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 10_000_000)]
         records: u64,
     },
+    /// The runtime: `naasc run` on a large CSV with and without map-side combining, DuckDB on
+    /// the same file, and a timely job with the naasc operator against timely's own operators.
+    Runtime {
+        /// Rows of the generated CSV (flight, delay).
+        #[arg(long, default_value_t = 5_000_000)]
+        rows: u64,
+        /// Distinct zipf(1.1) keys.
+        #[arg(long, default_value_t = 1_000)]
+        keys: u32,
+        /// Use this CSV (columns `flight`, `delay`) instead of generating one.
+        #[arg(long, value_name = "FILE")]
+        csv: Option<PathBuf>,
+        /// Workers (default: one per core).
+        #[arg(long)]
+        workers: Option<usize>,
+        /// Records of the timely job.
+        #[arg(long, default_value_t = 10_000_000)]
+        timely_records: u64,
+    },
     /// Reference-interpreter throughput (records/s) of each aggregate's lift and merge.
     Interp {
         /// Records folded per aggregate.
@@ -59,6 +78,15 @@ pub fn run(command: &BenchCommand) -> ExitCode {
         BenchCommand::Interp { records, files } => interp(*records, files),
         BenchCommand::Jit { records, keys, runs } => crate::bench_jit::run(*records, *keys, (*runs).max(1)),
         BenchCommand::Switch { records } => switch(*records),
+        BenchCommand::Runtime { rows, keys, csv, workers, timely_records } => {
+            crate::bench_runtime::run(&crate::bench_runtime::RuntimeBench {
+                rows: *rows,
+                keys: (*keys).max(1),
+                csv: csv.clone(),
+                workers: workers.unwrap_or(naas_runtime::JobConfig::default().workers).max(1),
+                timely_records: *timely_records,
+            })
+        }
     }
 }
 

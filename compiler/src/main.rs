@@ -5,6 +5,7 @@
 
 mod bench;
 mod bench_jit;
+mod bench_runtime;
 mod check_cmd;
 mod compile_cmd;
 mod run_cmd;

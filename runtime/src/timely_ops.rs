@@ -3,7 +3,8 @@
 //! before the exchange (compiled fold), exchanging partial states by key, and merging and
 //! finishing them once the input frontier has passed the timestamp.
 //!
-//! A record is a `Vec<Value>` in the aggregation's input order ([`crate::Aggregation::inputs`]).
+//! A record is anything that implements [`Record`]: a `Vec<Value>` in the aggregation's input
+//! order ([`crate::Aggregation::inputs`]), or a bare number for an aggregation of one input.
 //! Nothing is dropped silently: a record whose values do not fit the input types, or on which
 //! the aggregation faults, turns its key's result into an `Err` that says why.
 
@@ -46,16 +47,66 @@ pub type KeyedResult<K> = (K, Result<Vec<Value>, String>);
 /// A key's partial state (the bytes of the C layout), or why there is none.
 type KeyedState<K> = (K, Result<Vec<u8>, String>);
 
+/// A record fed to [`NaasAggregate::naas_aggregate`].
+pub trait Record: 'static {
+    /// Appends the record's values, one to each input column. On an error nothing is appended.
+    fn append_to(&self, columns: &mut [ColumnBuf]) -> Result<(), String>;
+}
+
+impl Record for Vec<Value> {
+    fn append_to(&self, columns: &mut [ColumnBuf]) -> Result<(), String> {
+        if self.len() != columns.len() {
+            return Err(format!("the aggregation takes {} values per record, got {}", columns.len(), self.len()));
+        }
+        let rows = columns.first().map_or(0, |c| c.column().len());
+        for i in 0..self.len() {
+            if let Err(error) = push_value(&mut columns[i], self[i]) {
+                for column in &mut columns[..i] {
+                    truncate(column, rows);
+                }
+                return Err(format!("value {}: {error}", i + 1));
+            }
+        }
+        Ok(())
+    }
+}
+
+macro_rules! scalar_record {
+    ($($ty:ty => $variant:ident, $value:ident;)*) => {$(
+        impl Record for $ty {
+            fn append_to(&self, columns: &mut [ColumnBuf]) -> Result<(), String> {
+                match columns {
+                    [ColumnBuf::$variant(column)] => {
+                        column.push(*self);
+                        Ok(())
+                    }
+                    [column] => push_value(column, Value::$value((*self).into())),
+                    _ => Err(format!("the aggregation takes {} values per record, got 1", columns.len())),
+                }
+            }
+        }
+    )*};
+}
+
+scalar_record! {
+    i32 => I32, Int;
+    i64 => I64, Int;
+    u32 => U32, UInt;
+    u64 => U64, UInt;
+    f64 => F64, Float;
+}
+
 /// Aggregation of keyed records on a timely stream.
 pub trait NaasAggregate<'scope, T: Timestamp, K> {
     /// Combines, exchanges by key, merges and finishes; one result per key and timestamp.
     fn naas_aggregate(self, source: &AggregationSource) -> Result<StreamVec<'scope, T, KeyedResult<K>>, LoadError>;
 }
 
-impl<'scope, T, K> NaasAggregate<'scope, T, K> for StreamVec<'scope, T, (K, Vec<Value>)>
+impl<'scope, T, K, R> NaasAggregate<'scope, T, K> for StreamVec<'scope, T, (K, R)>
 where
     T: Timestamp + TotalOrder,
     K: ExchangeData + Hash + Eq + Clone,
+    R: Record,
 {
     fn naas_aggregate(self, source: &AggregationSource) -> Result<StreamVec<'scope, T, KeyedResult<K>>, LoadError> {
         let aggregation = Rc::new(source.load()?);
@@ -136,7 +187,7 @@ impl<K: Hash + Eq + Clone> Combiner<K> {
         }
     }
 
-    fn push(&mut self, aggregation: &Aggregation, records: impl Iterator<Item = (K, Vec<Value>)>) {
+    fn push<R: Record>(&mut self, aggregation: &Aggregation, records: impl Iterator<Item = (K, R)>) {
         self.columns = aggregation.inputs().iter().map(|i| ColumnBuf::new(i.ty)).collect();
         self.slots.clear();
         self.keys.clear();
@@ -144,7 +195,7 @@ impl<K: Hash + Eq + Clone> Combiner<K> {
             if self.failed.contains_key(&key) {
                 continue;
             }
-            match self.columns_of(aggregation, &record) {
+            match record.append_to(&mut self.columns) {
                 Ok(()) => {
                     self.slots.push(self.table.slot_owned(key.clone()));
                     self.keys.push(key);
@@ -173,29 +224,6 @@ impl<K: Hash + Eq + Clone> Combiner<K> {
                 }
             }
         }
-    }
-
-    /// Appends one record's values to the columns, all or nothing.
-    fn columns_of(&mut self, aggregation: &Aggregation, record: &[Value]) -> Result<(), String> {
-        let inputs = aggregation.inputs();
-        if record.len() != inputs.len() {
-            return Err(format!(
-                "a record of `{}` has {} values, got {}",
-                aggregation.name(),
-                inputs.len(),
-                record.len()
-            ));
-        }
-        let rows = self.keys.len();
-        for i in 0..record.len() {
-            if let Err(error) = push_value(&mut self.columns[i], record[i]) {
-                for column in &mut self.columns[..i] {
-                    truncate(column, rows);
-                }
-                return Err(format!("input `{}`: {error}", inputs[i].name));
-            }
-        }
-        Ok(())
     }
 
     fn drain(&mut self) -> impl Iterator<Item = KeyedState<K>> + '_ {

@@ -1,0 +1,308 @@
+//! `naasc bench runtime`: the runtime in a shuffle, side by side in one run.
+//! - `naasc run`'s executor on a large CSV (zipf keys) with and without map-side combining:
+//!   time, records/s, shuffle entries and bytes;
+//! - DuckDB's `GROUP BY` on the same file (when `python3 -c "import duckdb"` works);
+//! - a timely job: the naasc operator against the same job written with timely's own operators.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, Barrier};
+use std::time::Instant;
+
+use naas_ir::laws::Rng;
+use naas_runtime::executor::{self, Input, JobConfig};
+use naas_runtime::timely_ops::{AggregationSource, KeyedResult, NaasAggregate};
+use naas_runtime::{Aggregation, Value};
+use naas_target_switch::network::{Dist, KeySampler};
+use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::vec::Map;
+use timely::dataflow::operators::{Capability, Inspect, Probe};
+use timely::dataflow::{InputHandle, ProbeHandle, StreamVec};
+
+const REDUCE: &str = "examples/reduce.naas";
+
+pub struct RuntimeBench {
+    pub rows: u64,
+    pub keys: u32,
+    pub csv: Option<PathBuf>,
+    pub workers: usize,
+    pub timely_records: u64,
+}
+
+fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("naasc: {message}");
+    ExitCode::from(2)
+}
+
+pub fn run(bench: &RuntimeBench) -> ExitCode {
+    let source = match std::fs::read_to_string(REDUCE) {
+        Ok(source) => source,
+        Err(e) => return fail(format!("cannot read {REDUCE} (run from the repository root): {e}")),
+    };
+    let aggregation = match Aggregation::from_source(REDUCE, &source, None) {
+        Ok(aggregation) => aggregation,
+        Err(e) => return fail(e),
+    };
+    let path = match &bench.csv {
+        Some(path) => path.clone(),
+        None => {
+            let path = std::env::temp_dir().join(format!("naasc-bench-{}-{}.csv", bench.rows, bench.keys));
+            if !path.exists() {
+                let started = Instant::now();
+                if let Err(e) = write_csv(&path, bench.rows, bench.keys) {
+                    return fail(format!("cannot write {}: {e}", path.display()));
+                }
+                println!(
+                    "generated {} ({} rows) in {:.1} s",
+                    path.display(),
+                    bench.rows,
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            path
+        }
+    };
+    let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+    println!(
+        "runtime benchmark: {} ({:.0} MB), {} workers, examples/reduce.naas keyed by `flight`",
+        path.display(),
+        size as f64 / 1e6,
+        bench.workers
+    );
+    println!("{:<34} {:>9} {:>12} {:>14} {:>14}", "job", "seconds", "M rows/s", "shuffle entries", "shuffle bytes");
+    let mut best_naasc = f64::INFINITY;
+    for combine in [true, false] {
+        let config = JobConfig { workers: bench.workers, combine, ..JobConfig::default() };
+        let mut best = f64::INFINITY;
+        let mut last = None;
+        for _ in 0..3 {
+            let input = match Input::open(&path) {
+                Ok(input) => input,
+                Err(e) => return fail(e),
+            };
+            let started = Instant::now();
+            match executor::run(&aggregation, input, "flight", &[], &config) {
+                Ok(out) => {
+                    best = best.min(started.elapsed().as_secs_f64());
+                    last = Some(out);
+                }
+                Err(e) => return fail(e),
+            }
+        }
+        let Some(out) = last else { return fail("no run completed") };
+        if combine {
+            best_naasc = best;
+        }
+        let label = if combine { "naasc run (combining)" } else { "naasc run (no combining)" };
+        println!(
+            "{label:<34} {best:>9.3} {:>12.1} {:>14} {:>14}",
+            out.stats.rows as f64 / best / 1e6,
+            out.stats.shuffle_entries,
+            out.stats.shuffle_bytes
+        );
+    }
+    match duckdb(&path) {
+        Ok(seconds) => println!(
+            "{:<34} {seconds:>9.3} {:>12.1}   naasc/DuckDB time ratio {:.2} (below 1: naasc is faster)",
+            "DuckDB GROUP BY (python3 duckdb)",
+            bench.rows as f64 / seconds / 1e6,
+            best_naasc / seconds
+        ),
+        Err(why) => println!("DuckDB: not measured ({why})"),
+    }
+    timely_comparison(&source, bench)
+}
+
+/// `flight,delay` rows: zipf(1.1) keys `F0..F{keys-1}`, delays in -60..=600.
+fn write_csv(path: &Path, rows: u64, keys: u32) -> std::io::Result<()> {
+    use std::io::Write;
+    let sampler = KeySampler::new(Dist::Zipf(1.1), keys);
+    let mut rng = Rng::new(42);
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
+    writeln!(out, "flight,delay")?;
+    for _ in 0..rows {
+        let key = sampler.sample(&mut rng);
+        let delay = (rng.next_u64() % 661) as i64 - 60;
+        writeln!(out, "F{key},{delay}")?;
+    }
+    out.flush()
+}
+
+/// Times DuckDB's GROUP BY over the file (best of 3, inside Python, results fetched).
+fn duckdb(path: &Path) -> Result<f64, String> {
+    let script = format!(
+        "import duckdb, time\nbest = 1e9\nfor _ in range(3):\n    c = duckdb.connect()\n    t = time.perf_counter()\n    \
+         rows = c.execute(\"SELECT flight, min(delay), max(delay), avg(delay), count(*) FROM read_csv('{}') GROUP BY flight ORDER BY flight\").fetchall()\n    \
+         best = min(best, time.perf_counter() - t)\nprint(best)\n",
+        path.display()
+    );
+    let output = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .output()
+        .map_err(|e| format!("cannot run python3: {e}"))?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        return Err(format!("install it with `pip install duckdb`: {}", stderr.lines().last().unwrap_or_default()));
+    }
+    String::from_utf8_lossy(&output.stdout).trim().parse().map_err(|e| format!("unexpected DuckDB output: {e}"))
+}
+
+/// (min, max, sum, count) of the delays of one key: the hand-written state.
+type Stats = (i32, i32, i64, u64);
+
+fn timely_comparison(source: &str, bench: &RuntimeBench) -> ExitCode {
+    let source = AggregationSource { file_name: REDUCE.to_string(), source: source.to_string(), aggregate: None };
+    let records = bench.timely_records;
+    let workers = bench.workers;
+    println!(
+        "\ntimely job: {records} in-memory records, {} zipf(1.1) keys, {workers} workers, one process",
+        bench.keys
+    );
+    let mut outcomes = Vec::new();
+    for naas in [true, false] {
+        let source = source.clone();
+        let keys = bench.keys;
+        let barrier = Arc::new(Barrier::new(workers));
+        let guards = timely::execute(timely::Config::process(workers), move |worker| {
+            let (index, peers) = (worker.index(), worker.peers());
+            let sampler = KeySampler::new(Dist::Zipf(1.1), keys);
+            let mut rng = Rng::new(7 + index as u64);
+            let mine = records / peers as u64 + u64::from((index as u64) < records % peers as u64);
+            let data: Vec<(u32, i32)> =
+                (0..mine).map(|_| (sampler.sample(&mut rng), (rng.next_u64() % 661) as i32 - 60)).collect();
+            let mut input: InputHandle<u64, timely::container::CapacityContainerBuilder<Vec<(u32, i32)>>> =
+                InputHandle::new();
+            let probe = ProbeHandle::new();
+            let results: std::rc::Rc<std::cell::RefCell<Vec<(u32, Vec<Value>)>>> = Default::default();
+            let sink = results.clone();
+            let built = worker.dataflow::<u64, _, _>(|scope| -> Result<(), String> {
+                let stream = input.to_stream(scope);
+                let finished: StreamVec<'_, u64, (u32, Vec<Value>)> = if naas {
+                    // A key whose result is an error gets no values: the comparison below fails.
+                    let results = stream.naas_aggregate(&source).map_err(|e| e.to_string())?;
+                    results.map(|(key, result): KeyedResult<u32>| (key, result.unwrap_or_default()))
+                } else {
+                    hand_written(stream)
+                };
+                finished
+                    .inspect_core(move |event| {
+                        if let Ok((_, batch)) = event {
+                            sink.borrow_mut().extend(batch.iter().cloned());
+                        }
+                    })
+                    .probe_with(&probe);
+                Ok(())
+            });
+            built?;
+            barrier.wait();
+            let started = Instant::now();
+            for chunk in data.chunks(1024) {
+                for record in chunk {
+                    input.send(*record);
+                }
+            }
+            drop(input);
+            while worker.step() {}
+            barrier.wait();
+            let seconds = started.elapsed().as_secs_f64();
+            let results = std::mem::take(&mut *results.borrow_mut());
+            Ok::<_, String>((seconds, results))
+        });
+        let mut seconds = 0.0f64;
+        let mut results = Vec::new();
+        match guards {
+            Ok(guards) => {
+                for outcome in guards.join() {
+                    match outcome {
+                        Ok(Ok((s, mut r))) => {
+                            seconds = seconds.max(s);
+                            results.append(&mut r);
+                        }
+                        Ok(Err(e)) | Err(e) => return fail(format!("a timely worker failed: {e}")),
+                    }
+                }
+            }
+            Err(e) => return fail(format!("cannot start timely: {e}")),
+        }
+        results.sort_by_key(|(k, _)| *k);
+        let label = if naas { "naasc operator (JIT combine)" } else { "timely's own operators (HashMap)" };
+        println!("{label:<34} {seconds:>9.3} s {:>8.1} M records/s", records as f64 / seconds / 1e6);
+        outcomes.push((seconds, results));
+    }
+    if outcomes[0].1 != outcomes[1].1 {
+        return fail("the two timely jobs disagree: the benchmark compares different computations");
+    }
+    println!("results identical; naasc operator / timely operators time ratio {:.2}", outcomes[0].0 / outcomes[1].0);
+    ExitCode::SUCCESS
+}
+
+/// The same job with timely's own operators: a HashMap combiner per timestamp, an exchange by
+/// key, a HashMap merge, and the same finish (the mean as sum / count).
+fn hand_written<'s>(stream: StreamVec<'s, u64, (u32, i32)>) -> StreamVec<'s, u64, (u32, Vec<Value>)> {
+    let combined: StreamVec<'s, u64, (u32, Stats)> =
+        stream.unary_frontier(Pipeline, "Combine", |_capability, _info| {
+            let mut pending: Vec<(Capability<u64>, HashMap<u32, Stats>)> = Vec::new();
+            move |(input, frontier), output| {
+                input.for_each_stamp(|capability, containers| {
+                    let Some(capability) = capability.retain_least(output.output_index()) else { return };
+                    let at = match pending.iter().position(|(c, _)| c.time() == capability.time()) {
+                        Some(at) => at,
+                        None => {
+                            pending.push((capability, HashMap::new()));
+                            pending.len() - 1
+                        }
+                    };
+                    let table = &mut pending[at].1;
+                    for container in containers {
+                        for (key, delay) in container.drain(..) {
+                            let entry = table.entry(key).or_insert((i32::MAX, i32::MIN, 0, 0));
+                            *entry = (entry.0.min(delay), entry.1.max(delay), entry.2 + i64::from(delay), entry.3 + 1);
+                        }
+                    }
+                });
+                pending.retain_mut(|(capability, table)| {
+                    if frontier.frontier().less_equal(capability.time()) {
+                        return true;
+                    }
+                    output.session(&*capability).give_iterator(table.drain());
+                    false
+                });
+            }
+        });
+    combined.unary_frontier(Exchange::new(|(key, _): &(u32, Stats)| u64::from(*key)), "Merge", |_capability, _info| {
+        let mut pending: Vec<(Capability<u64>, HashMap<u32, Stats>)> = Vec::new();
+        move |(input, frontier), output| {
+            input.for_each_stamp(|capability, containers| {
+                let Some(capability) = capability.retain_least(output.output_index()) else { return };
+                let at = match pending.iter().position(|(c, _)| c.time() == capability.time()) {
+                    Some(at) => at,
+                    None => {
+                        pending.push((capability, HashMap::new()));
+                        pending.len() - 1
+                    }
+                };
+                let table = &mut pending[at].1;
+                for container in containers {
+                    for (key, s) in container.drain(..) {
+                        let e = table.entry(key).or_insert((i32::MAX, i32::MIN, 0, 0));
+                        *e = (e.0.min(s.0), e.1.max(s.1), e.2.wrapping_add(s.2), e.3 + s.3);
+                    }
+                }
+            });
+            pending.retain_mut(|(capability, table)| {
+                if frontier.frontier().less_equal(capability.time()) {
+                    return true;
+                }
+                let results = table.drain().map(|(key, (min, max, sum, count))| {
+                    let mean = sum as f64 / count as f64;
+                    (key, vec![Value::Int(min.into()), Value::Int(max.into()), Value::Float(mean), Value::UInt(count)])
+                });
+                output.session(&*capability).give_iterator(results);
+                false
+            });
+        }
+    })
+}
