@@ -150,6 +150,9 @@ fn duckdb(path: &Path) -> Result<f64, String> {
     String::from_utf8_lossy(&output.stdout).trim().parse().map_err(|e| format!("unexpected DuckDB output: {e}"))
 }
 
+/// A key and its result values.
+type KeyedValues = (u32, Vec<Value>);
+
 /// (min, max, sum, count) of the delays of one key: the hand-written state.
 type Stats = (i32, i32, i64, u64);
 
@@ -176,7 +179,7 @@ fn timely_comparison(source: &str, bench: &RuntimeBench) -> ExitCode {
             let mut input: InputHandle<u64, timely::container::CapacityContainerBuilder<Vec<(u32, i32)>>> =
                 InputHandle::new();
             let probe = ProbeHandle::new();
-            let results: std::rc::Rc<std::cell::RefCell<Vec<(u32, Vec<Value>)>>> = Default::default();
+            let results: std::rc::Rc<std::cell::RefCell<Vec<KeyedValues>>> = Default::default();
             let sink = results.clone();
             let built = worker.dataflow::<u64, _, _>(|scope| -> Result<(), String> {
                 let stream = input.to_stream(scope);
