@@ -297,3 +297,73 @@ fn column_from(buf: &ColumnBuf, start: usize) -> Column<'_> {
         Column::F64(v) => Column::F64(&v[start..]),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+    use std::cell::RefCell;
+    use timely::container::CapacityContainerBuilder;
+    use timely::dataflow::operators::Inspect;
+    use timely::dataflow::InputHandle;
+
+    type Results = Vec<KeyedResult<String>>;
+    type Records = Vec<(String, Vec<Value>)>;
+
+    /// Two workers each feed records of every key, in two timestamps; bad records and a
+    /// faulting record turn their key's result into an error.
+    fn run(records: fn(usize) -> Records) -> Results {
+        let source = AggregationSource {
+            file_name: "t.naas".to_string(),
+            source: "aggregate s(x: i64, d: i64) -> tuple[i64, u64]:\n    return sum(x // d), count()\n".to_string(),
+            aggregate: None,
+        };
+        let guards = timely::execute(timely::Config::process(2), move |worker| {
+            let mut input: InputHandle<u64, CapacityContainerBuilder<Records>> = InputHandle::new();
+            let results: Rc<RefCell<Results>> = Rc::default();
+            let sink = Rc::clone(&results);
+            worker.dataflow::<u64, _, _>(|scope| {
+                input.to_stream(scope).naas_aggregate(&source).unwrap().inspect_core(move |event| {
+                    if let Ok((_, batch)) = event {
+                        sink.borrow_mut().extend(batch.iter().cloned());
+                    }
+                });
+            });
+            for record in records(worker.index()) {
+                input.send(record);
+            }
+            drop(input);
+            while worker.step() {}
+            let out = std::mem::take(&mut *results.borrow_mut());
+            out
+        })
+        .unwrap();
+        let mut all: Results = guards.join().into_iter().flat_map(Result::unwrap).collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
+    #[test]
+    fn combines_exchanges_merges_and_reports_bad_keys() {
+        let results = run(|worker| {
+            let mut records: Records =
+                (0..300).map(|i| (format!("k{}", i % 3), vec![Value::Int(i), Value::Int(1)])).collect();
+            if worker == 1 {
+                records.push(("bad".to_string(), vec![Value::Float(1.5), Value::Int(1)]));
+                records.push(("zero".to_string(), vec![Value::Int(4), Value::Int(0)]));
+                records.push(("short".to_string(), vec![Value::Int(4)]));
+            }
+            records.push(("zero".to_string(), vec![Value::Int(4), Value::Int(2)]));
+            records
+        });
+        let sum = |r: usize| (0..300i64).filter(|i| i % 3 == r as i64).sum::<i64>() * 2;
+        assert_eq!(results.len(), 6, "{results:?}");
+        assert!(results[0].1.as_ref().unwrap_err().contains("does not fit"), "{results:?}");
+        for (i, r) in results[1..4].iter().enumerate() {
+            assert_eq!(r.0, format!("k{i}"));
+            assert_eq!(r.1, Ok(vec![Value::Int(sum(i)), Value::UInt(200)]));
+        }
+        assert!(results[4].1.as_ref().unwrap_err().contains("2 values per record"), "{results:?}");
+        assert!(results[5].1.as_ref().unwrap_err().contains("division by zero"), "{results:?}");
+    }
+}
