@@ -12,13 +12,13 @@ use std::time::Instant;
 
 use naas_ir::laws::Rng;
 use naas_runtime::executor::{self, Input, JobConfig};
-use naas_runtime::timely_ops::{AggregationSource, KeyedResult, NaasAggregate};
+use naas_runtime::timely_ops::{AggregationSource, KeyedResult, NaasAggregate, PerTime};
 use naas_runtime::{Aggregation, Value};
 use naas_target_switch::network::{Dist, KeySampler};
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::vec::Map;
-use timely::dataflow::operators::{Capability, Inspect, Probe};
+use timely::dataflow::operators::{Inspect, Probe};
 use timely::dataflow::{InputHandle, ProbeHandle, StreamVec};
 
 const REDUCE: &str = "examples/reduce.naas";
@@ -247,18 +247,11 @@ fn timely_comparison(source: &str, bench: &RuntimeBench) -> ExitCode {
 fn hand_written<'s>(stream: StreamVec<'s, u64, (u32, i32)>) -> StreamVec<'s, u64, (u32, Vec<Value>)> {
     let combined: StreamVec<'s, u64, (u32, Stats)> =
         stream.unary_frontier(Pipeline, "Combine", |_capability, _info| {
-            let mut pending: Vec<(Capability<u64>, HashMap<u32, Stats>)> = Vec::new();
+            let mut pending: PerTime<u64, HashMap<u32, Stats>> = PerTime::default();
             move |(input, frontier), output| {
                 input.for_each_stamp(|capability, containers| {
                     let Some(capability) = capability.retain_least(output.output_index()) else { return };
-                    let at = match pending.iter().position(|(c, _)| c.time() == capability.time()) {
-                        Some(at) => at,
-                        None => {
-                            pending.push((capability, HashMap::new()));
-                            pending.len() - 1
-                        }
-                    };
-                    let table = &mut pending[at].1;
+                    let table = pending.state(capability, HashMap::new);
                     for container in containers {
                         for (key, delay) in container.drain(..) {
                             let entry = table.entry(key).or_insert((i32::MAX, i32::MIN, 0, 0));
@@ -266,28 +259,17 @@ fn hand_written<'s>(stream: StreamVec<'s, u64, (u32, i32)>) -> StreamVec<'s, u64
                         }
                     }
                 });
-                pending.retain_mut(|(capability, table)| {
-                    if frontier.frontier().less_equal(capability.time()) {
-                        return true;
-                    }
-                    output.session(&*capability).give_iterator(table.drain());
-                    false
+                pending.complete(frontier, |capability, table| {
+                    output.session(capability).give_iterator(table.into_iter());
                 });
             }
         });
     combined.unary_frontier(Exchange::new(|(key, _): &(u32, Stats)| u64::from(*key)), "Merge", |_capability, _info| {
-        let mut pending: Vec<(Capability<u64>, HashMap<u32, Stats>)> = Vec::new();
+        let mut pending: PerTime<u64, HashMap<u32, Stats>> = PerTime::default();
         move |(input, frontier), output| {
             input.for_each_stamp(|capability, containers| {
                 let Some(capability) = capability.retain_least(output.output_index()) else { return };
-                let at = match pending.iter().position(|(c, _)| c.time() == capability.time()) {
-                    Some(at) => at,
-                    None => {
-                        pending.push((capability, HashMap::new()));
-                        pending.len() - 1
-                    }
-                };
-                let table = &mut pending[at].1;
+                let table = pending.state(capability, HashMap::new);
                 for container in containers {
                     for (key, s) in container.drain(..) {
                         let e = table.entry(key).or_insert((i32::MAX, i32::MIN, 0, 0));
@@ -295,16 +277,12 @@ fn hand_written<'s>(stream: StreamVec<'s, u64, (u32, i32)>) -> StreamVec<'s, u64
                     }
                 }
             });
-            pending.retain_mut(|(capability, table)| {
-                if frontier.frontier().less_equal(capability.time()) {
-                    return true;
-                }
-                let results = table.drain().map(|(key, (min, max, sum, count))| {
+            pending.complete(frontier, |capability, table| {
+                let results = table.into_iter().map(|(key, (min, max, sum, count))| {
                     let mean = sum as f64 / count as f64;
                     (key, vec![Value::Int(min.into()), Value::Int(max.into()), Value::Float(mean), Value::UInt(count)])
                 });
-                output.session(&*capability).give_iterator(results);
-                false
+                output.session(capability).give_iterator(results);
             });
         }
     })

@@ -20,6 +20,7 @@ use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::StreamVec;
 use timely::order::TotalOrder;
+use timely::progress::frontier::MutableAntichain;
 use timely::progress::Timestamp;
 use timely::ExchangeData;
 
@@ -113,57 +114,77 @@ where
         let map_side = Rc::clone(&aggregation);
         let combined: StreamVec<'scope, T, KeyedState<K>> =
             self.unary_frontier(Pipeline, "NaasCombine", move |_capability, _info| {
-                let mut pending: Vec<(Capability<T>, Combiner<K>)> = Vec::new();
+                let mut pending: PerTime<T, Combiner<K>> = PerTime::default();
                 move |(input, frontier), output| {
                     input.for_each_stamp(|capability, containers| {
                         let Some(capability) = capability.retain_least(output.output_index()) else { return };
-                        let at = match pending.iter().position(|(c, _)| c.time() == capability.time()) {
-                            Some(at) => at,
-                            None => {
-                                pending.push((capability, Combiner::new(&map_side)));
-                                pending.len() - 1
-                            }
-                        };
+                        let combiner = pending.state(capability, || Combiner::new(&map_side));
                         for container in containers {
-                            pending[at].1.push(&map_side, container.drain(..));
+                            combiner.push(&map_side, container.drain(..));
                         }
                     });
-                    pending.retain_mut(|(capability, combiner)| {
-                        if frontier.frontier().less_equal(capability.time()) {
-                            return true;
-                        }
-                        output.session(&*capability).give_iterator(combiner.drain());
-                        false
+                    pending.complete(frontier, |capability, mut combiner| {
+                        output.session(capability).give_iterator(combiner.drain());
                     });
                 }
             });
         let exchange = Exchange::new(|(key, _): &KeyedState<K>| FxBuildHasher.hash_one(key));
         let results = combined.unary_frontier(exchange, "NaasMerge", move |_capability, _info| {
-            let mut pending: Vec<(Capability<T>, Merger<K>)> = Vec::new();
+            let mut pending: PerTime<T, Merger<K>> = PerTime::default();
             move |(input, frontier), output| {
                 input.for_each_stamp(|capability, containers| {
                     let Some(capability) = capability.retain_least(output.output_index()) else { return };
-                    let at = match pending.iter().position(|(c, _)| c.time() == capability.time()) {
-                        Some(at) => at,
-                        None => {
-                            pending.push((capability, Merger::new(&aggregation)));
-                            pending.len() - 1
-                        }
-                    };
+                    let merger = pending.state(capability, || Merger::new(&aggregation));
                     for container in containers {
-                        pending[at].1.merge(&aggregation, container.drain(..));
+                        merger.merge(&aggregation, container.drain(..));
                     }
                 });
-                pending.retain_mut(|(capability, merger)| {
-                    if frontier.frontier().less_equal(capability.time()) {
-                        return true;
-                    }
-                    output.session(&*capability).give_iterator(merger.finish(&aggregation).into_iter());
-                    false
+                pending.complete(frontier, |capability, mut merger| {
+                    output.session(capability).give_iterator(merger.finish(&aggregation).into_iter());
                 });
             }
         });
         Ok(results)
+    }
+}
+
+/// Operator state kept per timestamp until the input frontier has passed it (with the
+/// capability to send its output at that time).
+#[derive(Debug)]
+pub struct PerTime<T: Timestamp, S> {
+    pending: Vec<(Capability<T>, S)>,
+}
+
+impl<T: Timestamp, S> Default for PerTime<T, S> {
+    fn default() -> Self {
+        PerTime { pending: Vec::new() }
+    }
+}
+
+impl<T: Timestamp, S> PerTime<T, S> {
+    /// The state of `capability`'s time, made by `new` when the time is first met.
+    pub fn state(&mut self, capability: Capability<T>, new: impl FnOnce() -> S) -> &mut S {
+        let at = match self.pending.iter().position(|(c, _)| c.time() == capability.time()) {
+            Some(at) => at,
+            None => {
+                self.pending.push((capability, new()));
+                self.pending.len() - 1
+            }
+        };
+        &mut self.pending[at].1
+    }
+
+    /// Hands every state whose time the frontier has passed to `complete`.
+    pub fn complete(&mut self, frontier: &MutableAntichain<T>, mut complete: impl FnMut(&Capability<T>, S)) {
+        let mut i = 0;
+        while i < self.pending.len() {
+            if frontier.less_equal(self.pending[i].0.time()) {
+                i += 1;
+            } else {
+                let (capability, state) = self.pending.swap_remove(i);
+                complete(&capability, state);
+            }
+        }
     }
 }
 
