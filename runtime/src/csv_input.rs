@@ -222,7 +222,7 @@ impl<R: Read> BlockReader<R> {
     fn emit(&mut self, bytes: Vec<u8>) -> Block {
         let block = Block { index: self.next_index, first_line: self.next_line, bytes };
         self.next_index += 1;
-        self.next_line += block.bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+        self.next_line += memchr::memchr_iter(b'\n', &block.bytes).count() as u64;
         block
     }
 }
@@ -232,6 +232,10 @@ impl<R: Read> BlockReader<R> {
 fn last_row_end(bytes: &[u8], target: usize) -> Option<usize> {
     if bytes.len() < target {
         return None;
+    }
+    if memchr::memchr(b'"', bytes).is_none() {
+        // No quotes (the common case): the last newline ends a row.
+        return memchr::memrchr(b'\n', bytes).map(|i| i + 1);
     }
     let mut quoted = false;
     let mut cut = None;

@@ -209,11 +209,16 @@ impl<K: Hash + Eq + Clone> Combiner<K> {
     }
 
     fn push<R: Record>(&mut self, aggregation: &Aggregation, records: impl Iterator<Item = (K, R)>) {
-        self.columns = aggregation.inputs().iter().map(|i| ColumnBuf::new(i.ty)).collect();
+        if self.columns.is_empty() {
+            self.columns = aggregation.inputs().iter().map(|i| ColumnBuf::new(i.ty)).collect();
+        }
+        for column in &mut self.columns {
+            truncate(column, 0);
+        }
         self.slots.clear();
         self.keys.clear();
         for (key, record) in records {
-            if self.failed.contains_key(&key) {
+            if !self.failed.is_empty() && self.failed.contains_key(&key) {
                 continue;
             }
             match record.append_to(&mut self.columns) {

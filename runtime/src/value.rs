@@ -31,7 +31,7 @@ impl std::fmt::Display for Value {
 }
 
 /// Texts that mean "no value" in data files; they are rejected rather than read as zero.
-const MISSING: [&str; 6] = ["NA", "N/A", "NULL", "null", "None", "nan_missing"];
+const MISSING: [&str; 5] = ["NA", "N/A", "NULL", "null", "None"];
 
 /// Parses a text field as `buf`'s type and appends it. The error says what is wrong with the
 /// text (the caller adds where it is).
@@ -41,7 +41,9 @@ pub fn push_text(buf: &mut ColumnBuf, field: &[u8]) -> Result<(), String> {
     if text.is_empty() {
         return Err("the field is empty".to_string());
     }
-    if MISSING.contains(&text) {
+    // Missing-value markers start with a letter; numbers never do (except `inf`/`nan`, which
+    // are not markers), so most fields skip the comparison.
+    if text.as_bytes()[0].is_ascii_alphabetic() && MISSING.contains(&text) {
         return Err(format!("`{text}` marks a missing value"));
     }
     macro_rules! int {
