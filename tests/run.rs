@@ -264,3 +264,28 @@ fn json_output_and_report() {
     assert_eq!(report["keys"], 2);
     assert!(report["shuffle_bytes"].as_u64().unwrap() > 0);
 }
+
+#[test]
+fn a_fault_names_the_row_and_the_source_operation() {
+    let program = temp_file("q.naas", b"aggregate q(x: i64, d: i64) -> i64:\n    return sum(x // d)\n");
+    let input = temp_file("q.csv", b"k,x,d\na,1,1\nb,2,0\n");
+    for engine in ["local", "timely"] {
+        let output = naasc(&[
+            "run",
+            program.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--key",
+            "k",
+            "--engine",
+            engine,
+        ]);
+        assert_eq!(output.status.code(), Some(1), "{engine}");
+        let text = stderr(&output);
+        assert!(text.contains("division by zero"), "{engine}: {text}");
+        assert!(stdout(&output).is_empty());
+    }
+    let output = naasc(&["run", program.to_str().unwrap(), "--input", input.to_str().unwrap(), "--key", "k"]);
+    assert!(stderr(&output).contains("q.csv:3: integer division by zero"), "{}", stderr(&output));
+    assert!(stderr(&output).contains("q.naas:2:16"), "{}", stderr(&output));
+}

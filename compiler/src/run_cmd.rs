@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 use naas_lang::check::CheckOptions;
+use naas_lang::span::LineIndex;
 use naas_runtime::executor::{self, Input, JobConfig, JobError};
 use naas_runtime::network::run_through_network;
 use naas_runtime::timely_job::Cluster;
@@ -17,6 +18,7 @@ use serde_json::json;
 
 use crate::check_cmd::{report_front_end, FrontEnd};
 use crate::run_timely;
+use crate::source::SourceFile;
 use crate::switch::{lower_all, SwitchArgs};
 
 #[derive(Args, Debug)]
@@ -153,7 +155,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
         let job = run_timely::job(source, args, config.workers, Some(Cluster { process, addresses }));
         return match run_timely::run_as_worker_process(job) {
             Ok(()) => ExitCode::SUCCESS,
-            Err(error) => job_failed(&error),
+            Err(error) => job_failed(&error, &file),
         };
     }
     let started = std::time::Instant::now();
@@ -188,7 +190,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
     };
     let (job, network): (JobOutput, Option<serde_json::Value>) = match outcome {
         Ok(outcome) => outcome,
-        Err(error) => return job_failed(&error),
+        Err(error) => return job_failed(&error, &file),
     };
     let seconds = started.elapsed().as_secs_f64();
     if job.stats.skipped > 0 {
@@ -229,8 +231,14 @@ pub fn run(args: &RunArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn job_failed(error: &JobError) -> ExitCode {
+fn job_failed(error: &JobError, file: &SourceFile) -> ExitCode {
     match error {
+        JobError::Fault { fault, .. } => {
+            let (line, column) = LineIndex::new(&file.text).line_col(fault.span.lo);
+            eprintln!("naasc: error: {error}");
+            eprintln!("  --> {}:{line}:{column}: the operation that faulted", file.name);
+            ExitCode::from(1)
+        }
         JobError::Input(message) => usage(message),
         JobError::Row(_) => {
             eprintln!("naasc: error: {error}");
