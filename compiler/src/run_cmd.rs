@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Args, ValueEnum};
 use naas_lang::check::CheckOptions;
 use naas_lang::span::LineIndex;
+use naas_runtime::csv_input::bind_file;
 use naas_runtime::executor::{self, Input, JobConfig, JobError};
 use naas_runtime::network::run_through_network;
 use naas_runtime::timely_job::Cluster;
@@ -179,6 +180,10 @@ pub fn run(args: &RunArgs) -> ExitCode {
                 .map(|(out, report)| (out, serde_json::to_value(&report).ok()))
         }
         (Engine::Timely, _) => {
+            // Check the header here, once, rather than in every process.
+            if let Err(error) = bind_file(&args.input, &aggregation, &args.key, &args.binds) {
+                return usage(error);
+            }
             let outcome = if args.processes > 1 {
                 let argv: Vec<String> = std::env::args().skip(1).collect();
                 run_timely::launch(args.processes, &argv)

@@ -93,6 +93,20 @@ impl Schema {
     }
 }
 
+/// Reads the header of the CSV file at `path` and binds it (to check a job before starting
+/// processes that would all fail the same way).
+pub fn bind_file(
+    path: &std::path::Path,
+    aggregation: &Aggregation,
+    key: &str,
+    binds: &[(String, String)],
+) -> Result<Schema, String> {
+    let name = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot open `{name}`: {e}"))?;
+    let header = BlockReader::new(file, 1 << 16).header(&name)?;
+    Schema::bind(header, aggregation, key, binds, &name)
+}
+
 /// A bad row: where it is and what is wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RowError {
