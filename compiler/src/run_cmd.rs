@@ -117,6 +117,9 @@ pub fn run(args: &RunArgs) -> ExitCode {
     if args.engine == Engine::Timely && (args.target == Target::SwitchSim || args.no_combine) {
         return usage("--engine timely runs on the host and always combines: drop --target switch-sim / --no-combine");
     }
+    if args.target == Target::SwitchSim && args.no_combine {
+        return usage("--target switch-sim sends each mapper's combined states into the network: drop --no-combine");
+    }
     if args.engine == Engine::Local && args.processes > 1 {
         return usage("--processes needs --engine timely");
     }
@@ -185,7 +188,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
                 return usage(error);
             }
             let outcome = if args.processes > 1 {
-                let argv: Vec<String> = std::env::args().skip(1).collect();
+                let argv: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
                 run_timely::launch(args.processes, &argv)
             } else {
                 run_timely::run_here(run_timely::job(source, args, config.workers, None))
@@ -199,18 +202,20 @@ pub fn run(args: &RunArgs) -> ExitCode {
     };
     let seconds = started.elapsed().as_secs_f64();
     if job.stats.skipped > 0 {
-        eprintln!("naasc: skipped {} invalid row(s) of {}:", job.stats.skipped, job.stats.rows);
+        eprintln!("naasc: skipped {} invalid row(s) of {}", job.stats.skipped, job.stats.rows);
         for error in &job.stats.first_skipped {
             eprintln!("  {error}");
         }
-        if job.stats.skipped > job.stats.first_skipped.len() as u64 {
-            eprintln!("  ... and {} more", job.stats.skipped - job.stats.first_skipped.len() as u64);
+        let quoted = job.stats.first_skipped.len() as u64;
+        if quoted > 0 && job.stats.skipped > quoted {
+            eprintln!("  ... and {} more", job.stats.skipped - quoted);
         }
     }
     if let Err(code) = write_results(args, &aggregation, &job) {
         return code;
     }
     if let Some(path) = &args.report {
+        let measured = args.engine == Engine::Local;
         let report = json!({
             "aggregate": aggregation.name(),
             "input": args.input.display().to_string(),
@@ -220,10 +225,11 @@ pub fn run(args: &RunArgs) -> ExitCode {
             "rows": job.stats.rows,
             "skipped": job.stats.skipped,
             "keys": job.stats.keys,
-            "shuffle_entries": job.stats.shuffle_entries,
-            "shuffle_bytes": job.stats.shuffle_bytes,
-            "map_seconds": job.stats.map_seconds,
-            "reduce_seconds": job.stats.reduce_seconds,
+            // The timely engine does not measure its exchange or its phases separately.
+            "shuffle_entries": measured.then_some(job.stats.shuffle_entries),
+            "shuffle_bytes": measured.then_some(job.stats.shuffle_bytes),
+            "map_seconds": measured.then_some(job.stats.map_seconds),
+            "reduce_seconds": measured.then_some(job.stats.reduce_seconds),
             "seconds": seconds,
             "rows_per_second": job.stats.rows as f64 / seconds.max(1e-9),
             "network": network,

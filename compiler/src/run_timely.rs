@@ -22,7 +22,38 @@ const STATS_MARK: &str = "naasc-stats ";
 #[derive(serde::Serialize, serde::Deserialize)]
 struct ResultLine {
     key: Vec<u8>,
-    values: Vec<Value>,
+    values: Vec<LineValue>,
+}
+
+/// A result value on a line: floats as their bits, because JSON has no NaN or infinities.
+#[derive(serde::Serialize, serde::Deserialize)]
+enum LineValue {
+    Bool(bool),
+    Int(i64),
+    UInt(u64),
+    FloatBits(u64),
+}
+
+impl From<Value> for LineValue {
+    fn from(value: Value) -> LineValue {
+        match value {
+            Value::Bool(b) => LineValue::Bool(b),
+            Value::Int(v) => LineValue::Int(v),
+            Value::UInt(v) => LineValue::UInt(v),
+            Value::Float(x) => LineValue::FloatBits(x.to_bits()),
+        }
+    }
+}
+
+impl From<LineValue> for Value {
+    fn from(value: LineValue) -> Value {
+        match value {
+            LineValue::Bool(b) => Value::Bool(b),
+            LineValue::Int(v) => Value::Int(v),
+            LineValue::UInt(v) => Value::UInt(v),
+            LineValue::FloatBits(bits) => Value::Float(f64::from_bits(bits)),
+        }
+    }
 }
 
 /// The closing line of a worker process.
@@ -50,6 +81,7 @@ pub fn run_as_worker_process(job: TimelyJob) -> Result<(), JobError> {
         writeln!(out, "{line}").map_err(|e| JobError::Other(format!("cannot write results: {e}")))
     };
     for (key, values) in results {
+        let values = values.into_iter().map(LineValue::from).collect();
         let line = serde_json::to_string(&ResultLine { key, values }).map_err(|e| JobError::Other(e.to_string()))?;
         write(&mut out, format!("{RESULT_MARK}{line}"))?;
     }
@@ -72,12 +104,12 @@ fn free_addresses(n: usize) -> Result<Vec<String>, JobError> {
 }
 
 /// Starts `processes` copies of this `naasc run` command and merges their outputs.
-pub fn launch(processes: usize, args: &[String]) -> Result<(KeyResults, JobStats), JobError> {
+pub fn launch(processes: usize, args: &[std::ffi::OsString]) -> Result<(KeyResults, JobStats), JobError> {
     let exe = std::env::current_exe().map_err(|e| JobError::Other(format!("cannot find the naasc binary: {e}")))?;
     let addresses = free_addresses(processes)?;
-    let mut children = Vec::new();
+    let mut children: Vec<std::process::Child> = Vec::new();
     for process in 0..processes {
-        let child = Command::new(&exe)
+        let spawned = Command::new(&exe)
             .args(args)
             .arg("--timely-process")
             .arg(process.to_string())
@@ -85,9 +117,18 @@ pub fn launch(processes: usize, args: &[String]) -> Result<(KeyResults, JobStats
             .arg(addresses.join(","))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|e| JobError::Other(format!("cannot start process {process}: {e}")))?;
-        children.push(child);
+            .spawn();
+        match spawned {
+            Ok(child) => children.push(child),
+            Err(e) => {
+                // The processes already started would wait for this one forever.
+                for mut child in children {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                }
+                return Err(JobError::Other(format!("cannot start process {process}: {e}")));
+            }
+        }
     }
     let mut results = Vec::new();
     let mut stats = JobStats::default();
@@ -99,7 +140,8 @@ pub fn launch(processes: usize, args: &[String]) -> Result<(KeyResults, JobStats
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
                 let parsed = if let Some(json) = line.strip_prefix(RESULT_MARK) {
-                    serde_json::from_str::<ResultLine>(json).map(|r| results.push((r.key, r.values)))
+                    serde_json::from_str::<ResultLine>(json)
+                        .map(|r| results.push((r.key, r.values.into_iter().map(Value::from).collect())))
                 } else if let Some(json) = line.strip_prefix(STATS_MARK) {
                     serde_json::from_str::<StatsLine>(json).map(|s| {
                         stats.rows += s.rows;

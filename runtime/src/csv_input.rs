@@ -148,6 +148,7 @@ pub struct BlockReader<R> {
     next_index: u64,
     next_line: u64,
     done: bool,
+    scanner: RowScanner,
     /// Bytes read from the source so far.
     pub consumed: u64,
 }
@@ -161,6 +162,7 @@ impl<R: Read> BlockReader<R> {
             next_index: 0,
             next_line: 1,
             done: false,
+            scanner: RowScanner::default(),
             consumed: 0,
         }
     }
@@ -190,11 +192,16 @@ impl<R: Read> BlockReader<R> {
             }
         }
         // Put the rows after the header back in front of the stream.
-        let used = reader.position().byte() as usize;
+        let mut used = reader.position().byte() as usize;
+        // After `\r\n` the parser stops before the `\n`: it belongs to the header's line.
+        if block.bytes.get(used) == Some(&b'\n') {
+            used += 1;
+        }
         let mut rest = block.bytes[used..].to_vec();
         rest.extend_from_slice(&self.carry);
         self.carry = rest;
-        let header_lines = block.bytes[..used].iter().filter(|&&b| b == b'\n').count() as u64;
+        self.scanner = RowScanner::default();
+        let header_lines = memchr::memchr_iter(b'\n', &block.bytes[..used]).count() as u64;
         self.next_line = 1 + header_lines;
         self.next_index = 0;
         Ok(header)
@@ -203,16 +210,21 @@ impl<R: Read> BlockReader<R> {
     /// The next block of whole rows, or `None` at the end.
     pub fn next_block(&mut self) -> Result<Option<Block>, String> {
         loop {
-            if let Some(cut) = last_row_end(&self.carry, self.block_size) {
-                let rest = self.carry.split_off(cut);
-                let bytes = std::mem::replace(&mut self.carry, rest);
-                return Ok(Some(self.emit(bytes)));
+            self.scanner.scan(&self.carry);
+            if self.carry.len() >= self.block_size {
+                if let Some(cut) = self.scanner.last_end {
+                    let rest = self.carry.split_off(cut);
+                    let bytes = std::mem::replace(&mut self.carry, rest);
+                    self.scanner.cut(cut);
+                    return Ok(Some(self.emit(bytes)));
+                }
             }
             if self.done {
                 if self.carry.is_empty() {
                     return Ok(None);
                 }
                 let bytes = std::mem::take(&mut self.carry);
+                self.scanner = RowScanner::default();
                 return Ok(Some(self.emit(bytes)));
             }
             let start = self.carry.len();
@@ -241,29 +253,98 @@ impl<R: Read> BlockReader<R> {
     }
 }
 
-/// Where the last row that ends (newline outside quotes) within roughly `target` bytes ends;
-/// `None` while the buffer holds less than `target` bytes or no complete row.
-fn last_row_end(bytes: &[u8], target: usize) -> Option<usize> {
-    if bytes.len() < target {
-        return None;
-    }
-    if memchr::memchr(b'"', bytes).is_none() {
-        // No quotes (the common case): the last newline ends a row.
-        return memchr::memrchr(b'\n', bytes).map(|i| i + 1);
-    }
-    let mut quoted = false;
-    let mut cut = None;
-    for (i, &b) in bytes.iter().enumerate() {
-        if b == b'"' {
-            quoted = !quoted;
-        } else if b == b'\n' && !quoted {
-            cut = Some(i + 1);
-            if i + 1 >= target {
-                break;
+/// Where a byte leaves the CSV parser, as far as row ends are concerned. It follows the csv
+/// crate's rules: a quote opens a quoted field only at the start of a field, `""` inside quotes
+/// is a quote, and a quote inside an unquoted field is an ordinary character.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Quoting {
+    #[default]
+    FieldStart,
+    Unquoted,
+    Quoted,
+    /// A quote inside a quoted field: it closes the field unless another quote follows.
+    QuoteInQuoted,
+}
+
+/// Finds row ends (newlines outside quoted fields) incrementally: bytes are scanned once, even
+/// when a block needs several reads.
+#[derive(Clone, Copy, Debug, Default)]
+struct RowScanner {
+    state: Quoting,
+    /// Bytes of the buffer already scanned.
+    scanned: usize,
+    /// Just after the last row end found.
+    last_end: Option<usize>,
+}
+
+impl RowScanner {
+    fn scan(&mut self, bytes: &[u8]) {
+        let new = &bytes[self.scanned.min(bytes.len())..];
+        let outside = matches!(self.state, Quoting::FieldStart | Quoting::Unquoted);
+        if outside && memchr::memchr(b'"', new).is_none() {
+            // No quote (the common case): the last newline ends a row; scan only what follows.
+            if let Some(newline) = memchr::memrchr(b'\n', new) {
+                self.last_end = Some(self.scanned + newline + 1);
+                self.state = Quoting::FieldStart;
+                self.step(bytes, self.scanned + newline + 1);
+                return;
             }
         }
+        self.step(bytes, self.scanned);
     }
-    cut
+
+    /// Runs the state machine over `bytes[from..]`.
+    fn step(&mut self, bytes: &[u8], from: usize) {
+        for (i, &b) in bytes.iter().enumerate().skip(from) {
+            self.state = match (self.state, b) {
+                (Quoting::FieldStart, b'"') => Quoting::Quoted,
+                (Quoting::Quoted, b'"') => Quoting::QuoteInQuoted,
+                (Quoting::Quoted, _) => Quoting::Quoted,
+                (Quoting::QuoteInQuoted, b'"') => Quoting::Quoted,
+                (_, b'\n') => {
+                    self.last_end = Some(i + 1);
+                    Quoting::FieldStart
+                }
+                (_, b',' | b'\r') => Quoting::FieldStart,
+                _ => Quoting::Unquoted,
+            };
+        }
+        self.scanned = bytes.len();
+    }
+
+    /// The first `cut` bytes (whole rows) were taken off the buffer.
+    fn cut(&mut self, cut: usize) {
+        self.scanned -= cut;
+        self.last_end = None;
+    }
+}
+
+/// Line numbers of the records of one block: counts newlines between record starts, once.
+#[derive(Debug)]
+pub struct Lines<'b> {
+    bytes: &'b [u8],
+    at: usize,
+    line: u64,
+}
+
+impl<'b> Lines<'b> {
+    pub fn new(block: &'b Block) -> Lines<'b> {
+        Lines { bytes: &block.bytes, at: 0, line: block.first_line }
+    }
+
+    /// The line on which `record` (the next record of the block) starts.
+    pub fn line_of(&mut self, record: &csv::ByteRecord) -> u64 {
+        let mut start = record.position().map_or(self.at, |p| p.byte() as usize).min(self.bytes.len());
+        // The parser may report a record as starting on the `\n` of the previous `\r\n`.
+        while start < self.bytes.len() && matches!(self.bytes[start], b'\n' | b'\r') {
+            start += 1;
+        }
+        if start > self.at {
+            self.line += memchr::memchr_iter(b'\n', &self.bytes[self.at..start]).count() as u64;
+            self.at = start;
+        }
+        self.line
+    }
 }
 
 pub fn csv_reader(bytes: &[u8]) -> csv::Reader<&[u8]> {
@@ -361,8 +442,9 @@ mod tests {
         for block in blocks {
             let mut reader = csv_reader(&block.bytes);
             let mut record = csv::ByteRecord::new();
+            let mut lines = Lines::new(block);
             while reader.read_byte_record(&mut record).unwrap() {
-                let line = block.first_line + record.position().map_or(1, |p| p.line()) - 1;
+                let line = lines.line_of(&record);
                 out.push((line, record.iter().map(<[u8]>::to_vec).collect()));
             }
         }
@@ -392,6 +474,30 @@ mod tests {
         }
     }
 
+    #[test]
+    fn line_numbers_count_crlf_and_blank_lines() {
+        let (_, rows) = read_all(b"k,x\r\na,1\r\n\r\nb,2\r\nc,3\nd,4\r\n", 64);
+        let lines: Vec<u64> = rows.iter().map(|(l, _)| *l).collect();
+        assert_eq!(lines, vec![2, 4, 5, 6]);
+    }
+
+    #[test]
+    fn a_quote_inside_an_unquoted_field_is_an_ordinary_character() {
+        // `F"1` does not open a quoted field (the csv crate's rule), so the newline inside the
+        // later quoted field must not be taken for a row end whatever the block size.
+        let mut text = b"k,x\nF\"1,5\n".to_vec();
+        for i in 0..50 {
+            text.extend_from_slice(format!("r{i},{i}\n").as_bytes());
+        }
+        text.extend_from_slice(b"\"M\nL\",7\nz,9\n");
+        let whole = read_all(&text, 1 << 20);
+        assert_eq!(whole.1.len(), 53);
+        assert_eq!(whole.1[51].1[0], b"M\nL".to_vec());
+        for size in 64..200 {
+            assert_eq!(read_all(&text, size), whole, "block size {size}");
+        }
+    }
+
     proptest! {
         #[test]
         fn any_block_size_reads_what_one_sequential_parser_reads(
@@ -407,6 +513,15 @@ mod tests {
             let whole = read_all(&text, 1 << 20);
             let cut = read_all(&text, size);
             prop_assert_eq!(whole, cut);
+        }
+
+        #[test]
+        fn raw_text_with_stray_quotes_and_crlf_cuts_like_one_parser(
+            body in "[ab,\"\r\n]{0,300}",
+            size in 64usize..200,
+        ) {
+            let text = format!("k,x\n{body}").into_bytes();
+            prop_assert_eq!(read_all(&text, 1 << 20), read_all(&text, size));
         }
     }
 

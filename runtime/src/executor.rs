@@ -9,7 +9,7 @@
 use std::hash::BuildHasher;
 use std::io::{IsTerminal, Read};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -19,7 +19,7 @@ use rustc_hash::FxBuildHasher;
 use serde::Serialize;
 
 use crate::aggregation::Aggregation;
-use crate::csv_input::{csv_reader, Block, BlockReader, ColumnBatch, RowError, Schema};
+use crate::csv_input::{csv_reader, Block, BlockReader, ColumnBatch, Lines, RowError, Schema};
 use crate::table::StateTable;
 use crate::value::Value;
 use crate::wire::{decode, WireError, WireWriter};
@@ -249,8 +249,8 @@ pub fn map_phase<R: Read + Send>(
                 }
                 let block = blocks.next_block().map_err(|e| JobError::Input(format!("`{reader_name}`: {e}")))?;
                 let Some(block) = block else { break };
-                if sender.send(block).is_err() {
-                    // Every worker has stopped (one failed): nothing more to read.
+                if !send_unless_failed(&sender, block, failed_at) {
+                    // The job failed (or every worker has stopped): nothing more to read.
                     return Ok(());
                 }
                 if progress && last_draw.elapsed() > Duration::from_millis(200) {
@@ -267,7 +267,10 @@ pub fn map_phase<R: Read + Send>(
             .map(|_| {
                 let mut worker = MapWorker::new(aggregation, &schema, name, config, grouping);
                 let receiver = &receiver;
-                scope.spawn(move || worker.run(receiver, failed_at).map(|()| worker))
+                scope.spawn(move || {
+                    let _guard = StopOnPanic(failed_at);
+                    worker.run(receiver, failed_at).map(|()| worker)
+                })
             })
             .collect();
         let read = reader.join().unwrap_or_else(|_| Err(JobError::Other("the reader thread panicked".to_string())));
@@ -315,6 +318,35 @@ pub fn map_phase<R: Read + Send>(
     out.stats.first_skipped.truncate(QUOTED_SKIPS);
     out.stats.map_seconds = started.elapsed().as_secs_f64();
     Ok(out)
+}
+
+/// Hands a block to the workers, waiting while the channel is full, unless the job has failed
+/// (a worker that stopped, even by a panic, must not leave the reader blocked).
+fn send_unless_failed(sender: &SyncSender<Block>, mut block: Block, failed_at: &AtomicU64) -> bool {
+    loop {
+        match sender.try_send(block) {
+            Ok(()) => return true,
+            Err(TrySendError::Disconnected(_)) => return false,
+            Err(TrySendError::Full(back)) => {
+                if failed_at.load(Ordering::Relaxed) != u64::MAX {
+                    return false;
+                }
+                block = back;
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        }
+    }
+}
+
+/// Marks the job failed when a map worker unwinds, so that the reader stops.
+struct StopOnPanic<'a>(&'a AtomicU64);
+
+impl Drop for StopOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.store(0, Ordering::Relaxed);
+        }
+    }
 }
 
 fn draw_progress(consumed: u64, size: Option<u64>) {
@@ -434,8 +466,8 @@ impl<'a> MapWorker<'a> {
         };
         let mut reader = csv_reader(&block.bytes);
         let mut record = csv::ByteRecord::new();
+        let mut lines = Lines::new(block);
         loop {
-            let line_of = |record: &csv::ByteRecord| block.first_line + record.position().map_or(1, |p| p.line()) - 1;
             match reader.read_byte_record(&mut record) {
                 Ok(true) => {}
                 Ok(false) => break,
@@ -446,7 +478,7 @@ impl<'a> MapWorker<'a> {
                 }
             }
             self.rows += 1;
-            let line = line_of(&record);
+            let line = lines.line_of(&record);
             let parsed = self
                 .schema
                 .key_of(&record, line, self.file)
@@ -466,7 +498,11 @@ impl<'a> MapWorker<'a> {
                         self.first_skipped.push(error);
                     }
                 }
-                Err(error) => return Err((error.line, JobError::Row(error))),
+                Err(error) => {
+                    // Records before this row that fault come first: fold them.
+                    self.fold(table)?;
+                    return Err((error.line, JobError::Row(error)));
+                }
             }
             if self.batch.len() == BATCH_ROWS {
                 self.fold(table)?;

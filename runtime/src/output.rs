@@ -44,6 +44,13 @@ pub fn write_json<W: Write>(
     let types: Vec<_> = aggregation.results().iter().map(|c| c.ty).collect();
     let quote = |s: &str| serde_json::to_string(s).unwrap_or_default();
     let io = |e: std::io::Error| format!("cannot write the results: {e}");
+    // Check every key before writing anything: no partial output on an error.
+    if let Some((key, _)) = results.iter().find(|(key, _)| std::str::from_utf8(key).is_err()) {
+        return Err(format!(
+            "key `{}` is not valid UTF-8 and cannot be written as JSON; use `--format csv`",
+            String::from_utf8_lossy(key)
+        ));
+    }
     writeln!(out, "[").map_err(io)?;
     for (i, (key, values)) in results.iter().enumerate() {
         let key = std::str::from_utf8(key).map_err(|_| {

@@ -12,7 +12,7 @@ use timely::dataflow::operators::{Inspect, Probe};
 use timely::dataflow::{InputHandle, ProbeHandle, StreamVec};
 use timely::{CommunicationConfig, Config, WorkerConfig};
 
-use crate::csv_input::{csv_reader, BlockReader, RowError, Schema};
+use crate::csv_input::{csv_reader, BlockReader, Lines, RowError, Schema};
 use crate::executor::{JobError, JobStats, KeyResults};
 use crate::timely_ops::{AggregationSource, KeyedResult, NaasAggregate};
 use crate::value::{parse_value, Value};
@@ -141,6 +141,7 @@ fn worker_main(worker: &mut timely::worker::Worker, job: &TimelyJob) -> WorkerOu
             continue;
         }
         let mut reader = csv_reader(&block.bytes);
+        let mut lines = Lines::new(&block);
         loop {
             match reader.read_byte_record(&mut record) {
                 Ok(true) => {}
@@ -152,7 +153,7 @@ fn worker_main(worker: &mut timely::worker::Worker, job: &TimelyJob) -> WorkerOu
                 }
             }
             stats.rows += 1;
-            let line = block.first_line + record.position().map_or(1, |p| p.line()) - 1;
+            let line = lines.line_of(&record);
             match parse_row(&schema, &types, &record, line, &name) {
                 Ok(row) => input.send(row),
                 Err(error) if job.skip_invalid => {
