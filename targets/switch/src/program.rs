@@ -283,21 +283,37 @@ impl PipelineProgram {
 
     /// Encodes a state (one slot per field) as entry words, one per state register.
     pub fn encode_state(&self, state: &[Slot]) -> Result<Vec<u64>, String> {
-        let mut words = vec![0u64; self.state_words()];
+        let mut words = Vec::with_capacity(self.state_words());
+        self.encode_state_into(state, &mut words)?;
+        Ok(words)
+    }
+
+    /// [`PipelineProgram::encode_state`], appending the words to `out` (no allocation when
+    /// `out` has room: the network simulator encodes straight into packets).
+    pub fn encode_state_into(&self, state: &[Slot], out: &mut Vec<u64>) -> Result<(), String> {
+        let start = out.len();
+        out.resize(start + self.state_words(), 0);
+        let words = &mut out[start..];
         for (map, slot) in self.fields.iter().zip(state) {
-            let scalars: Vec<Scalar> = match slot {
-                Slot::Scalar(s) => vec![*s],
-                Slot::Array(items) => items.clone(),
+            let scalars: &[Scalar] = match slot {
+                Slot::Scalar(s) => std::slice::from_ref(s),
+                Slot::Array(items) => items,
             };
             for (elem, scalar) in scalars.iter().enumerate().take(map.elems as usize) {
-                let value = encode_scalar(map, *scalar)?;
+                let value = match encode_scalar(map, *scalar) {
+                    Ok(value) => value,
+                    Err(error) => {
+                        out.truncate(start);
+                        return Err(error);
+                    }
+                };
                 for word in 0..map.words {
                     let register = map.first_register + elem * map.words as usize + word as usize;
                     words[register - 1] = split_word(value, word, self.profile.register_word_bits);
                 }
             }
         }
-        Ok(words)
+        Ok(())
     }
 
     /// Decodes entry words back into a state.

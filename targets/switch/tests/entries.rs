@@ -81,6 +81,16 @@ fn reduced_states_equal_the_central_merge_under_faults() {
             let mappers = random_entries(&compiled, given, 70, 30, 5);
             let expected = merged_centrally(&compiled, &mappers);
             let total: u64 = mappers.iter().map(|m| m.len() as u64).sum();
+            // The fan-in bound, counted here: in the tree, mappers 9c..9c+9 are under the
+            // reducer's child c; in the leaf-spine network every mapper is under `tor`.
+            let group = if topology.to_string().starts_with("tree") { 9 } else { mappers.len() };
+            let ideal: u64 = mappers
+                .chunks(group)
+                .map(|under| {
+                    under.iter().flatten().map(|(key, _)| *key).collect::<std::collections::BTreeSet<u64>>().len()
+                        as u64
+                })
+                .sum();
             let mut faults = [0u64; 3];
             for (slot_index, slots) in [(SlotIndex::Hash, Some(8)), (SlotIndex::Direct, None), (SlotIndex::Hash, None)]
             {
@@ -105,6 +115,7 @@ fn reduced_states_equal_the_central_merge_under_faults() {
                 assert!(report.result_matches_reference, "{what}: {}", report.text());
                 assert_eq!(report.records_in, total, "{what}");
                 assert_eq!(report.entries_from_mappers, total, "{what}");
+                assert_eq!(report.ideal_entries_at_reducer, ideal, "{what}");
                 faults[0] += report.lost;
                 faults[1] += report.duplicated;
                 faults[2] += report.reordered;

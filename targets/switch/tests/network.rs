@@ -159,3 +159,38 @@ fn topology_files_simulate_exactly() {
     let error = Topology::parse("file:/nonexistent/x.topo").unwrap_err();
     assert!(error.contains("cannot read topology file `/nonexistent/x.topo`"), "{error}");
 }
+
+#[test]
+fn heavy_faults_and_every_window_stay_exact() {
+    // Many seeds, windows from stop-and-wait to the largest, and fault rates far above any
+    // real network's: the protocol (delayed selective acknowledgements, retransmissions,
+    // contribution tracking) must still deliver every contribution exactly once.
+    for (name, source) in sources().into_iter().filter(|(n, _)| n == "reduce" || n == "min_max_wide") {
+        let compiled = common::compile_source(&source);
+        let program = lower(&compiled, 0, &TargetProfile::default(), &LowerOptions::default()).unwrap();
+        for seed in 0..6 {
+            for window in [1, 3, 8, 64] {
+                let config = SimConfig {
+                    topology: Topology::parse(TOPOLOGIES[(seed % 3) as usize]).unwrap(),
+                    records: 400,
+                    keys: 25,
+                    seed,
+                    loss: 0.3,
+                    dup: 0.3,
+                    reorder: 0.5,
+                    table_slots: Some(6),
+                    window,
+                    ..SimConfig::default()
+                };
+                let report = simulate(&compiled, 0, &program, &config).unwrap();
+                let what = format!("{name}, seed {seed}, window {window}");
+                assert!(report.result_matches_reference, "{what}: {}", report.text());
+                assert!(report.retransmissions > 0 && report.duplicates_dropped > 0, "{what}: {}", report.text());
+            }
+        }
+    }
+    let compiled = common::compile_source(&common::example_source("reduce"));
+    let program = lower(&compiled, 0, &TargetProfile::default(), &LowerOptions::default()).unwrap();
+    let error = simulate(&compiled, 0, &program, &SimConfig { window: 65, ..SimConfig::default() }).unwrap_err();
+    assert!(error.contains("`window` must be between 1 and 64"), "{error}");
+}

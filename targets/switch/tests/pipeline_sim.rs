@@ -2,6 +2,7 @@
 //! test program that lowers, random states (edge values over-represented) are encoded into a
 //! slot and an entry, run through the pipeline, decoded, and compared with `merge(a, b)`.
 //! An empty slot merges the entry into the identity, and a different resident key collides.
+//! Running a whole packet at once (`execute_packet`) equals running its entries one by one.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
@@ -123,6 +124,47 @@ proptest! {
                 prop_assert_eq!(sim.execute(&mut table, 1, key + 1, &wb), Outcome::Collision);
                 prop_assert_eq!(words_after(&table, 1), before);
                 prop_assert_eq!(table.resident(1).unwrap().0, key);
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases_from_env() / 10 + 1, ..ProptestConfig::default() })]
+
+    #[test]
+    fn a_packet_at_once_equals_entry_by_entry(seed in any::<u64>()) {
+        let mut rng = Rng::new(seed);
+        for case in cases() {
+            for program in &case.programs {
+                let sim = PipelineSim::new(program);
+                let stride = 1 + program.state_words();
+                // Few slots and keys, so that entries collide and share slots within a packet;
+                // more entries than one batch.
+                let slots = 1 + rng.below(6);
+                let (mut batched, mut single) = (SlotTable::new(program, slots), SlotTable::new(program, slots));
+                for _ in 0..3 {
+                    let mut data = Vec::new();
+                    for _ in 0..rng.below(40) {
+                        data.push(rng.below(9) as u64);
+                        data.extend(program.encode_state(&random_state(&case.compiled, &mut rng)).unwrap());
+                    }
+                    let slot = |key: u64| (key as usize * 7) % slots;
+                    let mut collisions = Vec::new();
+                    let merged = sim.execute_packet(&mut batched, &data, stride, slot, &mut collisions);
+                    let mut expected = Vec::new();
+                    for (index, entry) in data.chunks_exact(stride).enumerate() {
+                        if sim.execute(&mut single, slot(entry[0]), entry[0], &entry[1..]) == Outcome::Collision {
+                            expected.push(index as u32);
+                        }
+                    }
+                    prop_assert_eq!(&collisions, &expected);
+                    prop_assert_eq!(merged as usize, data.len() / stride - expected.len());
+                    prop_assert_eq!(batched.occupied(), single.occupied());
+                    for slot in batched.occupied() {
+                        prop_assert_eq!(batched.resident(slot), single.resident(slot));
+                    }
+                }
             }
         }
     }

@@ -23,59 +23,103 @@ pub(super) enum Source {
     Supplied(Vec<std::vec::IntoIter<(u64, Vec<Slot>)>>),
 }
 
+/// What producing an entry needs from the simulation.
+pub(super) struct EntryContext<'s, 'a> {
+    pub(super) compiled: &'a Compiled,
+    pub(super) plan: &'a AggregatePlan,
+    pub(super) interp: &'s Interpreter<'a>,
+    pub(super) program: &'a PipelineProgram,
+}
+
+impl Source {
+    /// Appends the next entry of mapper `mapper` (whose random stream is `rng`) to `data`: the
+    /// key, then the state's register words. Returns the key, and the partial state when
+    /// `want_state` (for the reference fold).
+    pub(super) fn next_into(
+        &mut self,
+        cx: &EntryContext<'_, '_>,
+        mapper: usize,
+        rng: &mut Rng,
+        want_state: bool,
+        data: &mut Vec<u64>,
+    ) -> Result<(u64, Option<Vec<Slot>>), String> {
+        match self {
+            Source::Generated(generator) => generator.next_into(cx, rng, want_state, data),
+            Source::Supplied(queues) => {
+                let (key, state) = queues
+                    .get_mut(mapper)
+                    .and_then(Iterator::next)
+                    .ok_or("internal error: a mapper ran out of supplied entries")?;
+                data.push(key);
+                cx.program.encode_state_into(&state, data)?;
+                Ok((key, want_state.then_some(state)))
+            }
+        }
+    }
+}
+
+/// The most scalar inputs a lifted state is cached by.
+const CACHED_INPUTS: usize = 8;
+
 /// Draws keys and input records and lifts them with the interpreter.
 pub(super) struct Generator {
     sampler: KeySampler,
-    /// Lifted states (and their words) of recently seen inputs: lifting is a pure function,
-    /// and the generator repeats edge values and small numbers often.
-    lift_cache: FastMap<Vec<u64>, (Vec<Slot>, Vec<u64>)>,
+    /// Lifted states and their words by input bits, when the lift takes at most
+    /// `CACHED_INPUTS` scalars: lifting is a pure function, and the generator repeats edge
+    /// values and small numbers often.
+    cache: FastMap<[u64; CACHED_INPUTS], u32>,
+    lifted: Vec<(Vec<Slot>, Vec<u64>)>,
+    /// The input record being drawn (reused).
+    args: Vec<Slot>,
 }
 
 impl Generator {
     pub(super) fn new(sampler: KeySampler) -> Generator {
-        Generator { sampler, lift_cache: FastMap::default() }
+        Generator { sampler, cache: FastMap::default(), lifted: Vec::new(), args: Vec::new() }
     }
 
-    /// The next record of a mapper whose random stream is `rng`: its key, lifted state and the
-    /// state's register words.
-    pub(super) fn next(
+    /// Draws the next record from `rng` and appends its key and lifted state's words to
+    /// `data`; returns the key and, when `want_state`, the lifted state.
+    fn next_into(
         &mut self,
-        compiled: &Compiled,
-        plan: &AggregatePlan,
-        interp: &Interpreter<'_>,
-        program: &PipelineProgram,
+        cx: &EntryContext<'_, '_>,
         rng: &mut Rng,
-    ) -> Result<(u64, Vec<Slot>, Vec<u64>), String> {
-        let lift = compiled.optimized.function(plan.lift);
+        want_state: bool,
+        data: &mut Vec<u64>,
+    ) -> Result<(u64, Option<Vec<Slot>>), String> {
+        let lift = cx.compiled.optimized.function(cx.plan.lift);
         let key = u64::from(self.sampler.sample(rng));
-        let args: Vec<Slot> = lift
-            .params
-            .iter()
-            .map(|param| match lift.var_ty(*param) {
+        self.args.clear();
+        let mut bits = [0u64; CACHED_INPUTS];
+        let mut cacheable = lift.params.len() <= CACHED_INPUTS;
+        for (i, param) in lift.params.iter().enumerate() {
+            let arg = match lift.var_ty(*param) {
                 VarTy::Scalar(ty) => Slot::Scalar(rng.scalar(ty)),
                 VarTy::Array(ty, len) => Slot::Array((0..len).map(|_| rng.scalar(ty)).collect()),
-            })
-            .collect();
-        let cache_key: Option<Vec<u64>> = args
-            .iter()
-            .map(|arg| match arg {
-                Slot::Scalar(Scalar::Int(_, v)) => Some(*v as u64),
-                Slot::Scalar(Scalar::Bool(b)) => Some(u64::from(*b)),
-                Slot::Scalar(Scalar::Float(_, x)) => Some(x.to_bits()),
-                Slot::Array(_) => None,
-            })
-            .collect();
-        if let Some((state, words)) = cache_key.as_ref().and_then(|k| self.lift_cache.get(k)) {
-            return Ok((key, state.clone(), words.clone()));
-        }
-        let state = interp.call(plan.lift, args).map_err(|e| format!("lift failed: {e}"))?;
-        let words = program.encode_state(&state)?;
-        if let Some(k) = cache_key {
-            if self.lift_cache.len() < 1 << 16 {
-                self.lift_cache.insert(k, (state.clone(), words.clone()));
+            };
+            match &arg {
+                Slot::Scalar(Scalar::Int(_, v)) if cacheable => bits[i] = *v as u64,
+                Slot::Scalar(Scalar::Bool(b)) if cacheable => bits[i] = u64::from(*b),
+                Slot::Scalar(Scalar::Float(_, x)) if cacheable => bits[i] = x.to_bits(),
+                _ => cacheable = false,
             }
+            self.args.push(arg);
         }
-        Ok((key, state, words))
+        data.push(key);
+        if let Some(&index) = cacheable.then(|| self.cache.get(&bits)).flatten() {
+            let (state, words) = &self.lifted[index as usize];
+            data.extend_from_slice(words);
+            return Ok((key, want_state.then(|| state.clone())));
+        }
+        let state = cx.interp.call(cx.plan.lift, self.args.clone()).map_err(|e| format!("lift failed: {e}"))?;
+        let at = data.len();
+        cx.program.encode_state_into(&state, data)?;
+        let words = data[at..].to_vec();
+        if cacheable && self.lifted.len() < 1 << 16 {
+            self.cache.insert(bits, self.lifted.len() as u32);
+            self.lifted.push((state.clone(), words));
+        }
+        Ok((key, want_state.then_some(state)))
     }
 }
 

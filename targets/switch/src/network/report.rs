@@ -1,0 +1,140 @@
+//! The simulation report: traffic per link and tier, faults and the protocol's work, the
+//! result check and timings; serialised by `naasc simulate --report`, summarised by
+//! [`Report::text`].
+
+use serde::Serialize;
+
+use super::SlotIndex;
+
+/// Traffic on one link (sender side: every transmission, retransmissions included).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct LinkReport {
+    pub from: String,
+    pub to: String,
+    pub tier: usize,
+    pub packets: u64,
+    pub bytes: u64,
+    pub entries: u64,
+    pub retransmissions: u64,
+}
+
+/// Traffic summed over the links of one tier (hops from the mappers).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct TierReport {
+    pub tier: usize,
+    pub name: String,
+    pub links: u64,
+    pub packets: u64,
+    pub bytes: u64,
+    pub entries: u64,
+}
+
+/// The outcome of a simulation (serialised by `naasc simulate --report`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Report {
+    pub aggregate: String,
+    pub topology: String,
+    pub dist: String,
+    pub seed: u64,
+    pub mappers: u64,
+    pub switches: u64,
+    /// Records generated, or entries supplied.
+    pub records_in: u64,
+    /// The key space: `config.keys`, or with supplied entries and hashed slots, the number of
+    /// distinct keys supplied.
+    pub keys: u32,
+    pub distinct_keys: u64,
+    pub table_slots: u64,
+    pub slot_index: SlotIndex,
+    pub entries_per_packet: u32,
+    /// Entries the mappers sent (one per record: mappers do not combine).
+    pub entries_from_mappers: u64,
+    pub packets_from_mappers: u64,
+    pub bytes_from_mappers: u64,
+    /// Entries, packets and bytes delivered to the reducer (duplicates included).
+    pub entries_at_reducer: u64,
+    pub packets_at_reducer: u64,
+    pub bytes_at_reducer: u64,
+    /// The fan-in bound, the fewest entries the reducer can receive: for each child of the
+    /// reducer, one entry per distinct key generated in its subtree (a switch child), or
+    /// every entry it sends (a mapper child, which does not combine).
+    pub ideal_entries_at_reducer: u64,
+    /// `entries_from_mappers / entries_at_reducer`.
+    pub traffic_reduction: f64,
+    /// `entries_from_mappers / ideal_entries_at_reducer`.
+    pub ideal_traffic_reduction: f64,
+    /// Entries merged into a switch slot.
+    pub switch_merges: u64,
+    /// Entries forwarded unmerged because their slot held another key.
+    pub collisions: u64,
+    /// Entries read out of switch tables at end of stream.
+    pub flushed_entries: u64,
+    pub lost: u64,
+    pub duplicated: u64,
+    pub reordered: u64,
+    pub retransmissions: u64,
+    /// Packet copies dropped by the receivers (already merged, or after end-of-stream).
+    pub duplicates_dropped: u64,
+    /// Whether receivers kept per-link sequence bitmaps (some state field is not idempotent).
+    pub contribution_tracking: bool,
+    pub events: u64,
+    pub simulated_time_us: f64,
+    pub result_matches_reference: bool,
+    pub mismatched_keys: u64,
+    /// Wall-clock time of the whole simulation, of record generation and lifting (with the
+    /// reference fold), and of the reducer's interpreter merges.
+    pub wall_seconds: f64,
+    pub generation_seconds: f64,
+    pub reducer_seconds: f64,
+    /// Link transmissions per second of wall-clock time spent in the network (wall time minus
+    /// generation and reducer time).
+    pub network_packets_per_second: f64,
+    pub links: Vec<LinkReport>,
+    pub tiers: Vec<TierReport>,
+}
+
+impl Report {
+    /// A short human-readable summary.
+    pub fn text(&self) -> String {
+        let mut out = format!(
+            "simulated {} on {} ({} mappers, {} switches, {} slots per table, {} index), {} records over {} keys ({})\n",
+            self.aggregate,
+            self.topology,
+            self.mappers,
+            self.switches,
+            self.table_slots,
+            self.slot_index,
+            self.records_in,
+            self.keys,
+            self.dist
+        );
+        out.push_str(&format!(
+            "  entries: {} from mappers, {} at the reducer (ideal {}): reduction {:.1}x of an ideal {:.1}x\n",
+            self.entries_from_mappers,
+            self.entries_at_reducer,
+            self.ideal_entries_at_reducer,
+            self.traffic_reduction,
+            self.ideal_traffic_reduction
+        ));
+        out.push_str(&format!(
+            "  bytes at the reducer: {} in {} packets; switch merges {}, collisions {}, flushed {}\n",
+            self.bytes_at_reducer, self.packets_at_reducer, self.switch_merges, self.collisions, self.flushed_entries
+        ));
+        out.push_str(&format!(
+            "  faults: {} lost, {} duplicated, {} reordered; {} retransmissions, {} copies dropped\n",
+            self.lost, self.duplicated, self.reordered, self.retransmissions, self.duplicates_dropped
+        ));
+        for tier in &self.tiers {
+            out.push_str(&format!(
+                "  tier {} ({}): {} links, {} packets, {} bytes, {} entries\n",
+                tier.tier, tier.name, tier.links, tier.packets, tier.bytes, tier.entries
+            ));
+        }
+        out.push_str(&format!(
+            "  result matches the centralised reference: {}{}\n",
+            self.result_matches_reference,
+            if self.mismatched_keys > 0 { format!(" ({} keys differ)", self.mismatched_keys) } else { String::new() }
+        ));
+        out
+    }
+}

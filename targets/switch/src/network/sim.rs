@@ -1,0 +1,822 @@
+//! The discrete-event simulation: nodes, links and the transport protocol, switch tables,
+//! the reducer and the reference fold. [`super::simulate`] and [`super::simulate_entries`]
+//! build a [`Sim`] around a [`Source`] of entries and run it.
+//!
+//! Speed matters here (the goal is millions of simulated packets per second on one core), so
+//! the loop avoids per-packet allocation: packets live in a [`PacketPool`] and are passed
+//! around by index, events are small `Copy` values in a radix heap, acknowledgements are
+//! cumulative with a selective bitmap and delayed (one for every few packets), and a switch
+//! runs a whole packet through its pipeline at once.
+
+use std::collections::{HashSet, VecDeque};
+use std::time::Instant;
+
+use naas_ir::decompose::AggregatePlan;
+use naas_ir::interp::{Interpreter, Slot};
+use naas_ir::ir::Scalar;
+use naas_ir::laws::Rng;
+use naas_ir::Compiled;
+
+use super::events::{Event, EventQueue};
+use super::packets::PacketPool;
+use super::report::{LinkReport, Report, TierReport};
+use super::source::{EntryContext, Source};
+use super::topology::{Graph, NodeKind};
+use super::{mix, slot_of, FastHash, FastMap, SimConfig, SlotIndex, Workload};
+use crate::pipeline_sim::{PipelineSim, SlotTable};
+use crate::program::PipelineProgram;
+
+/// How far past its oldest unacknowledged packet a sender may send: the span of the
+/// receiver's selective-acknowledgement bitmap (so a receiver can always tell whether it has
+/// seen a packet, see [`LinkState::receive`]).
+pub(super) const SEQ_SPAN: u32 = 64;
+
+/// A link whose timer fires this many times in a row with nothing acknowledged in between is
+/// taken to be stuck (a protocol bug), and the simulation stops with an internal error rather
+/// than loop forever. A round of retransmission succeeds when a copy and its acknowledgement
+/// both get through, with probability `(1 - loss)^2`, so with honest faults this needs an
+/// extreme loss probability: at 0.99, a million failed rounds in a row have probability about
+/// e^-100; from about 0.999 on it becomes likely.
+const MAX_STALLED_TIMEOUTS: u32 = 1_000_000;
+
+#[derive(Default)]
+struct LinkState {
+    // Sender side.
+    next_seq: u32,
+    /// Packets from sequence number `base` on (`base + unacked.len() == next_seq`), with the
+    /// time each was last sent; `None` once acknowledged (the front is popped as soon as it
+    /// is acknowledged).
+    unacked: VecDeque<(Option<u32>, u64)>,
+    base: u32,
+    in_flight: u32,
+    /// Sealed packets waiting for the window.
+    queue: VecDeque<u32>,
+    /// The packet being filled with forwarded entries.
+    open: Option<u32>,
+    eos_sent: bool,
+    timer_armed: bool,
+    /// Timeouts that found something to resend since the last acknowledgement that made
+    /// progress (a watchdog: see [`MAX_STALLED_TIMEOUTS`]).
+    stalled: u32,
+    free_at: u64,
+    // Receiver side.
+    /// Every sequence number below `cum` has been received, and `cum + 1 + i` has if bit `i`
+    /// of `sack` is set.
+    cum: u32,
+    sack: u64,
+    /// Packet copies received since the last acknowledgement.
+    unacknowledged: u32,
+    ack_armed: bool,
+    eos_received: bool,
+    // Statistics.
+    stats: LinkReport,
+}
+
+impl LinkState {
+    /// Records the arrival of sequence number `seq`; returns whether it is new. Exact because
+    /// a sender never sends `seq >= base + SEQ_SPAN`, and everything below its `base` has
+    /// been acknowledged and so received: `seq < cum + SEQ_SPAN + 1`, within the bitmap.
+    fn receive(&mut self, seq: u32) -> Result<bool, String> {
+        if seq < self.cum {
+            return Ok(false);
+        }
+        if seq == self.cum {
+            let mut sack = self.sack;
+            self.cum += 1;
+            while sack & 1 == 1 {
+                sack >>= 1;
+                self.cum += 1;
+            }
+            self.sack = sack >> 1;
+            return Ok(true);
+        }
+        let bit = seq - self.cum - 1;
+        if bit >= SEQ_SPAN {
+            return Err(format!("internal error: sequence number {seq} is beyond the receive window at {}", self.cum));
+        }
+        let fresh = self.sack & (1 << bit) == 0;
+        self.sack |= 1 << bit;
+        Ok(fresh)
+    }
+}
+
+struct NodeState {
+    /// Entries this mapper has still to send.
+    remaining: u64,
+    /// The mapper's position among the mappers (graph order); `usize::MAX` for other nodes.
+    mapper: usize,
+    rng: Rng,
+    table: Option<SlotTable>,
+    hash_seed: u64,
+    children_done: usize,
+    flushed: bool,
+}
+
+pub(super) struct Sim<'a> {
+    compiled: &'a Compiled,
+    plan: &'a AggregatePlan,
+    interp: Interpreter<'a>,
+    program: &'a PipelineProgram,
+    pipeline: PipelineSim,
+    config: &'a SimConfig,
+    graph: Graph,
+    nodes: Vec<NodeState>,
+    links: Vec<LinkState>,
+    events: EventQueue,
+    packets: PacketPool,
+    rng: Rng,
+    source: Source,
+    /// Words per entry: the key and the state words.
+    stride: usize,
+    entries_per_packet: u32,
+    /// Bytes and serialisation time (ps) of a packet by its number of entries.
+    packet_bytes: Vec<u64>,
+    packet_tx: Vec<u64>,
+    dedup: bool,
+    rto: u64,
+    latency: u64,
+    /// A receiver acknowledges at once after this many packets (or a duplicate, a gap, or
+    /// end-of-stream), otherwise `ack_delay` after the first unacknowledged one.
+    ack_every: u32,
+    ack_delay: u64,
+    /// Reducer state and the reference, per key.
+    pub(super) reduced: FastMap<u64, Vec<Slot>>,
+    reference: FastMap<u64, Vec<Slot>>,
+    /// For each node, the index of the reducer's child whose subtree holds it.
+    root_child: Vec<usize>,
+    /// The keys sent under each child of the reducer, for the fan-in bound.
+    subtree_keys: SeenKeys,
+    /// Scratch: the entries of a packet that collided, packets to retransmit.
+    collided: Vec<u32>,
+    resend: Vec<u32>,
+    pub(super) report: Report,
+    now: u64,
+    generation: f64,
+    reducing: f64,
+}
+
+/// The distinct keys sent under each child of the reducer: a bitmap per child for keys below
+/// a known, small enough bound (generated records, dense supplied keys), a hash set for the
+/// rest.
+struct SeenKeys {
+    /// Each node's position among the reducer's children (`usize::MAX` for other nodes).
+    child: Vec<usize>,
+    /// Keys below `dense` are counted in `bits` (child-major).
+    dense: u64,
+    bits: Vec<u64>,
+    sparse: HashSet<(usize, u64), FastHash>,
+}
+
+/// The largest bitmap [`SeenKeys`] allocates, in bits (16 MiB).
+const MAX_SEEN_BITS: u64 = 1 << 27;
+
+impl SeenKeys {
+    fn new(graph: &Graph, dense_keys: Option<u64>) -> SeenKeys {
+        let mut child = vec![usize::MAX; graph.nodes.len()];
+        let downlinks = graph.nodes.first().map_or(&[][..], |root| &root.downlinks[..]);
+        for (position, link) in downlinks.iter().enumerate() {
+            child[graph.links[*link].from] = position;
+        }
+        let children = downlinks.len() as u64;
+        let dense = dense_keys.filter(|keys| children.saturating_mul(*keys) <= MAX_SEEN_BITS).unwrap_or(0);
+        let bits = vec![0; (children * dense).div_ceil(64) as usize];
+        SeenKeys { child, dense, bits, sparse: HashSet::default() }
+    }
+
+    /// Records `key` under `node`, a child of the reducer.
+    fn insert(&mut self, node: usize, key: u64) {
+        let position = self.child[node];
+        if key < self.dense && position != usize::MAX {
+            let bit = position as u64 * self.dense + key;
+            self.bits[(bit / 64) as usize] |= 1 << (bit % 64);
+        } else {
+            self.sparse.insert((node, key));
+        }
+    }
+
+    /// The number of distinct (child, key) pairs.
+    fn count(&self) -> u64 {
+        self.bits.iter().map(|word| u64::from(word.count_ones())).sum::<u64>() + self.sparse.len() as u64
+    }
+}
+
+/// Merges two states with the interpreter.
+fn merge(interp: &Interpreter<'_>, plan: &AggregatePlan, a: Vec<Slot>, b: Vec<Slot>) -> Result<Vec<Slot>, String> {
+    interp.call(plan.merge, a.into_iter().chain(b).collect()).map_err(|e| format!("merge failed: {e}"))
+}
+
+impl<'a> Sim<'a> {
+    /// A simulation of `workload` on `graph`, with `slots` slots per switch table.
+    pub(super) fn new(
+        compiled: &'a Compiled,
+        plan_index: usize,
+        program: &'a PipelineProgram,
+        config: &'a SimConfig,
+        graph: Graph,
+        slots: usize,
+        workload: Workload,
+    ) -> Sim<'a> {
+        let counts = &workload.counts;
+        let subtree_keys = SeenKeys::new(&graph, workload.dense_keys);
+        let plan = &compiled.aggregates[plan_index];
+        let mut seeder = Rng::new(config.seed);
+        let mappers = graph.nodes.iter().filter(|n| n.kind == NodeKind::Mapper).count() as u64;
+        let mut mapper_index = 0usize;
+        let nodes = graph
+            .nodes
+            .iter()
+            .map(|node| {
+                let (mut remaining, mut mapper) = (0, usize::MAX);
+                if node.kind == NodeKind::Mapper {
+                    remaining = counts.get(mapper_index).copied().unwrap_or(0);
+                    mapper = mapper_index;
+                    mapper_index += 1;
+                }
+                NodeState {
+                    remaining,
+                    mapper,
+                    rng: Rng::new(seeder.next_u64()),
+                    table: (node.kind == NodeKind::Switch).then(|| SlotTable::new(program, slots)),
+                    hash_seed: seeder.next_u64(),
+                    children_done: 0,
+                    flushed: false,
+                }
+            })
+            .collect();
+        let links = graph.links.iter().map(|_| LinkState::default()).collect();
+        let entries_per_packet = program.entries_per_packet();
+        let ps_per_byte = 8_000.0 / config.link_gbps;
+        let latency = config.latency_ns * 1_000;
+        let packet_bytes: Vec<u64> = (0..=entries_per_packet).map(|n| program.packet_bytes(n)).collect();
+        let packet_tx: Vec<u64> = packet_bytes.iter().map(|bytes| (*bytes as f64 * ps_per_byte) as u64).collect();
+        let full_packet = packet_tx.last().copied().unwrap_or(0);
+        let ack_every = (config.window / 2).max(1);
+        // Long enough for the rest of a burst to arrive, short against the round trip.
+        let ack_delay = u64::from(ack_every) * full_packet + latency / 4;
+        let rto = 3 * (2 * latency + u64::from(config.window) * full_packet) + ack_delay + 1_000_000;
+        let dedup = plan.state.fields.iter().any(|f| !f.merge.idempotent());
+        let report = Report {
+            aggregate: plan.name.clone(),
+            topology: config.topology.to_string(),
+            dist: config.dist.to_string(),
+            seed: config.seed,
+            mappers,
+            switches: graph.nodes.iter().filter(|n| n.kind == NodeKind::Switch).count() as u64,
+            keys: config.keys,
+            table_slots: slots as u64,
+            slot_index: config.slot_index,
+            entries_per_packet,
+            contribution_tracking: dedup,
+            ..Report::default()
+        };
+        Sim {
+            compiled,
+            plan,
+            interp: Interpreter::new(&compiled.optimized),
+            program,
+            pipeline: PipelineSim::new(program),
+            config,
+            graph,
+            nodes,
+            links,
+            events: EventQueue::new(),
+            packets: PacketPool::default(),
+            rng: Rng::new(seeder.next_u64()),
+            source: workload.source,
+            stride: 1 + program.state_words(),
+            entries_per_packet,
+            packet_bytes,
+            packet_tx,
+            dedup,
+            rto,
+            latency,
+            ack_every,
+            ack_delay,
+            reduced: FastMap::default(),
+            reference: FastMap::default(),
+            root_child: Vec::new(),
+            subtree_keys,
+            collided: Vec::new(),
+            resend: Vec::new(),
+            report,
+            now: 0,
+            generation: 0.0,
+            reducing: 0.0,
+        }
+    }
+
+    fn chance(&mut self, p: f64) -> bool {
+        p > 0.0 && ((self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64) < p
+    }
+
+    pub(super) fn run(&mut self) -> Result<(), String> {
+        // Every node's subtree under the reducer: follow the first uplink up to the reducer
+        // (in a leaf-spine network every path meets at the top-of-rack switch).
+        self.root_child = (0..self.graph.nodes.len())
+            .map(|mut node| {
+                let mut child = node;
+                let mut hops = 0;
+                while let Some(link) = self.graph.nodes[node].uplinks.first() {
+                    child = node;
+                    node = self.graph.links[*link].to;
+                    hops += 1;
+                    if hops > self.graph.nodes.len() {
+                        break;
+                    }
+                }
+                child
+            })
+            .collect();
+        // Mappers start sending; a topology without records still ends every stream.
+        for link in 0..self.links.len() {
+            if self.graph.nodes[self.graph.links[link].from].kind == NodeKind::Mapper {
+                self.pump(link)?;
+            }
+        }
+        while let Some((time, event)) = self.events.pop() {
+            self.now = time;
+            self.report.events += 1;
+            match event {
+                Event::Deliver { link, packet } => {
+                    let delivered = self.deliver(link as usize, packet);
+                    self.packets.release(packet);
+                    delivered?;
+                }
+                Event::Ack { link, cum, sack } => self.acknowledged(link as usize, cum, sack)?,
+                Event::Timeout { link } => self.timeout(link as usize)?,
+                Event::AckDelay { link } => {
+                    let state = &mut self.links[link as usize];
+                    state.ack_armed = false;
+                    if state.unacknowledged > 0 {
+                        self.send_ack(link as usize);
+                    }
+                }
+            }
+        }
+        if !self.links.iter().all(|l| l.eos_received) {
+            return Err("internal error: the simulation ended before every stream finished".to_string());
+        }
+        if self.packets.live() != 0 {
+            return Err(format!("internal error: {} packets were never released", self.packets.live()));
+        }
+        Ok(())
+    }
+
+    /// Sends what the window allows on a link; then end-of-stream once everything is acked.
+    fn pump(&mut self, link: usize) -> Result<(), String> {
+        let from = self.graph.links[link].from;
+        loop {
+            let state = &self.links[link];
+            if state.in_flight >= self.config.window || state.next_seq - state.base >= SEQ_SPAN {
+                return Ok(());
+            }
+            if let Some(packet) = self.links[link].queue.pop_front() {
+                self.send_new(link, packet);
+                continue;
+            }
+            if self.nodes[from].remaining > 0 {
+                let packet = self.generate(from)?;
+                self.send_new(link, packet);
+                continue;
+            }
+            break;
+        }
+        let producer_done = match self.graph.nodes[from].kind {
+            NodeKind::Mapper => self.nodes[from].remaining == 0,
+            _ => self.nodes[from].flushed,
+        };
+        let state = &self.links[link];
+        if producer_done && state.queue.is_empty() && state.open.is_none() && state.in_flight == 0 && !state.eos_sent {
+            self.links[link].eos_sent = true;
+            let packet = self.packets.alloc();
+            self.packets.get_mut(packet).eos = true;
+            self.send_new(link, packet);
+        }
+        Ok(())
+    }
+
+    /// A mapper's next packet: entries from the source (and folded centrally).
+    fn generate(&mut self, mapper: usize) -> Result<u32, String> {
+        let started = Instant::now();
+        let count = self.nodes[mapper].remaining.min(u64::from(self.entries_per_packet));
+        self.nodes[mapper].remaining -= count;
+        let packet = self.packets.alloc();
+        let mut data = std::mem::take(&mut self.packets.get_mut(packet).data);
+        data.reserve(count as usize * self.stride);
+        let cx = EntryContext { compiled: self.compiled, plan: self.plan, interp: &self.interp, program: self.program };
+        let child = self.root_child[mapper];
+        let child_is_switch = self.graph.nodes[child].kind == NodeKind::Switch;
+        let node = &mut self.nodes[mapper];
+        let mut result = Ok(());
+        for _ in 0..count {
+            let (key, state) =
+                match self.source.next_into(&cx, node.mapper, &mut node.rng, self.config.check_reference, &mut data) {
+                    Ok(entry) => entry,
+                    Err(error) => {
+                        result = Err(error);
+                        break;
+                    }
+                };
+            if child_is_switch {
+                self.subtree_keys.insert(child, key);
+            } else {
+                self.report.ideal_entries_at_reducer += 1;
+            }
+            if let Some(state) = state {
+                let folded = self.reference.entry(key).or_insert_with(|| self.plan.identity.clone());
+                match merge(&self.interp, self.plan, std::mem::take(folded), state) {
+                    Ok(merged) => *folded = merged,
+                    Err(error) => {
+                        result = Err(error);
+                        break;
+                    }
+                }
+            }
+        }
+        let packet_state = self.packets.get_mut(packet);
+        packet_state.data = data;
+        packet_state.entries = count as u32;
+        if let Err(error) = result {
+            self.packets.release(packet);
+            return Err(error);
+        }
+        self.report.records_in += count;
+        self.report.entries_from_mappers += count;
+        self.generation += started.elapsed().as_secs_f64();
+        Ok(packet)
+    }
+
+    /// Gives a packet the link's next sequence number and transmits it; the link's
+    /// unacknowledged list takes over the caller's reference.
+    fn send_new(&mut self, link: usize, packet: u32) {
+        let state = &mut self.links[link];
+        self.packets.get_mut(packet).seq = state.next_seq;
+        state.next_seq += 1;
+        state.unacked.push_back((Some(packet), self.now));
+        state.in_flight += 1;
+        self.transmit(link, packet);
+        if !self.links[link].timer_armed {
+            self.links[link].timer_armed = true;
+            self.events.push(self.now + self.rto, Event::Timeout { link: link as u32 });
+        }
+    }
+
+    /// One transmission: serialisation on the link, then loss, duplication and reordering.
+    fn transmit(&mut self, link: usize, packet: u32) {
+        let entries = self.packets.get(packet).entries;
+        let (bytes, tx) = (self.packet_bytes[entries as usize], self.packet_tx[entries as usize]);
+        let state = &mut self.links[link];
+        let depart = state.free_at.max(self.now);
+        state.free_at = depart + tx;
+        state.stats.packets += 1;
+        state.stats.bytes += bytes;
+        state.stats.entries += u64::from(entries);
+        let arrival = depart + tx + self.latency;
+        if self.chance(self.config.loss) {
+            self.report.lost += 1;
+            return;
+        }
+        let mut delay = 0;
+        if self.chance(self.config.reorder) {
+            self.report.reordered += 1;
+            delay = self.rng.next_u64() % (4 * self.latency + 1);
+        }
+        let deliver = Event::Deliver { link: link as u32, packet };
+        if self.chance(self.config.dup) {
+            self.report.duplicated += 1;
+            let extra = self.rng.next_u64() % (self.latency + 1);
+            self.packets.retain(packet);
+            self.events.push(arrival + delay + extra, deliver);
+        }
+        self.packets.retain(packet);
+        self.events.push(arrival + delay, deliver);
+    }
+
+    /// Retransmits what has waited longer than the timeout; re-arms the link's timer.
+    fn timeout(&mut self, link: usize) -> Result<(), String> {
+        let (rto, now) = (self.rto, self.now);
+        let mut resend = std::mem::take(&mut self.resend);
+        let state = &mut self.links[link];
+        state.timer_armed = false;
+        for (packet, sent) in &mut state.unacked {
+            if let Some(packet) = packet {
+                if *sent + rto <= now {
+                    *sent = now;
+                    resend.push(*packet);
+                }
+            }
+        }
+        let pending = state.in_flight > 0;
+        if !resend.is_empty() {
+            state.stalled += 1;
+            if state.stalled > MAX_STALLED_TIMEOUTS {
+                return Err(format!(
+                    "internal error: link {link} retransmitted {MAX_STALLED_TIMEOUTS} times without an acknowledgement"
+                ));
+            }
+        }
+        for packet in resend.drain(..) {
+            self.links[link].stats.retransmissions += 1;
+            self.report.retransmissions += 1;
+            self.transmit(link, packet);
+        }
+        self.resend = resend;
+        if pending {
+            self.links[link].timer_armed = true;
+            self.events.push(now + rto, Event::Timeout { link: link as u32 });
+        }
+        Ok(())
+    }
+
+    /// The receiver of `link` acknowledges what it has received so far.
+    fn send_ack(&mut self, link: usize) {
+        let state = &mut self.links[link];
+        state.unacknowledged = 0;
+        let (cum, sack) = (state.cum, state.sack);
+        if self.chance(self.config.loss) {
+            self.report.lost += 1;
+        } else {
+            self.events.push(self.now + self.latency, Event::Ack { link: link as u32, cum, sack });
+        }
+    }
+
+    /// An acknowledgement reaches the sender of `link`.
+    fn acknowledged(&mut self, link: usize, cum: u32, sack: u64) -> Result<(), String> {
+        let state = &mut self.links[link];
+        let mut progress = false;
+        let mut ack = |state: &mut LinkState, seq: u32| {
+            if seq < state.base || seq >= state.next_seq {
+                return;
+            }
+            if let Some((entry @ Some(_), _)) = state.unacked.get_mut((seq - state.base) as usize) {
+                if let Some(packet) = entry.take() {
+                    self.packets.release(packet);
+                }
+                state.in_flight -= 1;
+                progress = true;
+            }
+        };
+        for seq in state.base..cum.min(state.next_seq) {
+            ack(state, seq);
+        }
+        let mut bits = sack;
+        while bits != 0 {
+            ack(state, cum.saturating_add(1 + bits.trailing_zeros()));
+            bits &= bits - 1;
+        }
+        while let Some((None, _)) = state.unacked.front() {
+            state.unacked.pop_front();
+            state.base += 1;
+        }
+        if progress {
+            self.links[link].stalled = 0;
+            self.pump(link)?;
+        }
+        Ok(())
+    }
+
+    fn deliver(&mut self, link: usize, packet: u32) -> Result<(), String> {
+        let to = self.graph.links[link].to;
+        let (seq, eos, entries) = {
+            let p = self.packets.get(packet);
+            (p.seq, p.eos, p.entries)
+        };
+        // Every copy counts towards an acknowledgement (which may itself be lost).
+        let state = &mut self.links[link];
+        let fresh = state.receive(seq)?;
+        state.unacknowledged += 1;
+        if !fresh || eos || state.sack != 0 || state.unacknowledged >= self.ack_every {
+            self.send_ack(link);
+        } else if !state.ack_armed {
+            state.ack_armed = true;
+            self.events.push(self.now + self.ack_delay, Event::AckDelay { link: link as u32 });
+        }
+        if self.graph.nodes[to].kind == NodeKind::Reducer && !eos {
+            self.report.packets_at_reducer += 1;
+            self.report.bytes_at_reducer += self.packet_bytes[entries as usize];
+            self.report.entries_at_reducer += u64::from(entries);
+        }
+        let state = &mut self.links[link];
+        if state.eos_received {
+            self.report.duplicates_dropped += 1;
+            return Ok(());
+        }
+        if eos {
+            state.eos_received = true;
+            self.nodes[to].children_done += 1;
+            if self.nodes[to].children_done == self.graph.nodes[to].downlinks.len() {
+                self.finish_node(to)?;
+            }
+            return Ok(());
+        }
+        // Contribution tracking: a copy of a packet already merged is dropped before any
+        // slot is touched (not needed when every field is idempotent).
+        if !fresh && self.dedup {
+            self.report.duplicates_dropped += 1;
+            return Ok(());
+        }
+        let data = std::mem::take(&mut self.packets.get_mut(packet).data);
+        let result = match self.graph.nodes[to].kind {
+            NodeKind::Switch => self.switch_entries(to, &data),
+            NodeKind::Reducer => self.reduce_entries(&data),
+            NodeKind::Mapper => Err("internal error: a packet delivered to a mapper".to_string()),
+        };
+        self.packets.get_mut(packet).data = data;
+        result
+    }
+
+    /// A switch runs a packet's entries through its pipeline and forwards the collisions.
+    fn switch_entries(&mut self, node: usize, data: &[u64]) -> Result<(), String> {
+        let seed = self.nodes[node].hash_seed;
+        let direct = self.config.slot_index == SlotIndex::Direct;
+        let table = self.nodes[node].table.as_mut().ok_or("internal error: a switch without a table")?;
+        let slots = table.slots();
+        let slot = |key: u64| if direct { (key % slots as u64) as usize } else { slot_of(key, seed, slots) };
+        let mut collided = std::mem::take(&mut self.collided);
+        collided.clear();
+        self.report.switch_merges += self.pipeline.execute_packet(table, data, self.stride, slot, &mut collided);
+        self.report.collisions += collided.len() as u64;
+        let mut result = Ok(());
+        for index in &collided {
+            let at = *index as usize * self.stride;
+            result = self.forward(node, &data[at..at + self.stride]);
+            if result.is_err() {
+                break;
+            }
+        }
+        self.collided = collided;
+        result
+    }
+
+    /// The reducer merges a packet's entries with the interpreter.
+    fn reduce_entries(&mut self, data: &[u64]) -> Result<(), String> {
+        let started = Instant::now();
+        for entry in data.chunks_exact(self.stride) {
+            let state = self.program.decode_state(&entry[1..]);
+            let reduced = self.reduced.entry(entry[0]).or_insert_with(|| self.plan.identity.clone());
+            *reduced = merge(&self.interp, self.plan, std::mem::take(reduced), state)?;
+        }
+        self.reducing += started.elapsed().as_secs_f64();
+        Ok(())
+    }
+
+    /// Appends an entry to the open packet of the uplink its key routes to.
+    fn forward(&mut self, node: usize, entry: &[u64]) -> Result<(), String> {
+        let uplinks = &self.graph.nodes[node].uplinks;
+        let link = uplinks[(mix(entry[0] ^ 0x5bd1_e995) % uplinks.len() as u64) as usize];
+        let packet = match self.links[link].open {
+            Some(packet) => packet,
+            None => {
+                let packet = self.packets.alloc();
+                self.links[link].open = Some(packet);
+                packet
+            }
+        };
+        let open = self.packets.get_mut(packet);
+        open.data.extend_from_slice(entry);
+        open.entries += 1;
+        if open.entries == self.entries_per_packet {
+            self.seal(link);
+            self.pump(link)?;
+        }
+        Ok(())
+    }
+
+    /// Queues the link's open packet for sending.
+    fn seal(&mut self, link: usize) {
+        let state = &mut self.links[link];
+        if let Some(packet) = state.open.take() {
+            state.queue.push_back(packet);
+        }
+    }
+
+    /// Every child has finished: read the table out, then end the node's streams.
+    fn finish_node(&mut self, node: usize) -> Result<(), String> {
+        if self.graph.nodes[node].kind != NodeKind::Switch {
+            return Ok(());
+        }
+        let mut table = self.nodes[node].table.take().ok_or("internal error: a switch without a table")?;
+        let mut entry = Vec::with_capacity(self.stride);
+        for slot in table.occupied() {
+            if let Some((key, words)) = table.resident(slot) {
+                entry.clear();
+                entry.push(key);
+                entry.extend_from_slice(words);
+                self.report.flushed_entries += 1;
+                self.forward(node, &entry)?;
+                table.clear(slot);
+            }
+        }
+        self.nodes[node].table = Some(table);
+        self.nodes[node].flushed = true;
+        for link in self.graph.nodes[node].uplinks.clone() {
+            self.seal(link);
+            self.pump(link)?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn report(&mut self, wall: f64) -> Report {
+        let mut report = std::mem::take(&mut self.report);
+        // Results: finish both folds per key and compare.
+        let mut mismatched = 0u64;
+        if self.config.check_reference {
+            let mut keys: Vec<&u64> = self.reference.keys().chain(self.reduced.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            for key in keys {
+                let finish =
+                    |state: Option<&Vec<Slot>>| state.and_then(|s| self.interp.call(self.plan.finish, s.clone()).ok());
+                let (got, want) = (finish(self.reduced.get(key)), finish(self.reference.get(key)));
+                let same = match (got, want) {
+                    (Some(got), Some(want)) => {
+                        got.len() == want.len() && got.iter().zip(&want).all(|(g, w)| close(g, w, self.program))
+                    }
+                    _ => false,
+                };
+                mismatched += u64::from(!same);
+            }
+        }
+        report.distinct_keys = self.reduced.len() as u64;
+        report.mismatched_keys = mismatched;
+        report.result_matches_reference = self.config.check_reference && mismatched == 0;
+        report.ideal_entries_at_reducer += self.subtree_keys.count();
+        report.traffic_reduction = report.entries_from_mappers as f64 / report.entries_at_reducer.max(1) as f64;
+        report.ideal_traffic_reduction =
+            report.entries_from_mappers as f64 / report.ideal_entries_at_reducer.max(1) as f64;
+        report.simulated_time_us = self.now as f64 / 1e6;
+        report.wall_seconds = wall;
+        report.generation_seconds = self.generation;
+        report.reducer_seconds = self.reducing;
+        let mut tiers: Vec<TierReport> = self
+            .graph
+            .tiers
+            .iter()
+            .enumerate()
+            .map(|(tier, name)| TierReport { tier, name: name.clone(), ..TierReport::default() })
+            .collect();
+        let mut transmissions = 0;
+        for (link, state) in self.graph.links.iter().zip(&mut self.links) {
+            let mut stats = std::mem::take(&mut state.stats);
+            stats.from = self.graph.nodes[link.from].name.clone();
+            stats.to = self.graph.nodes[link.to].name.clone();
+            stats.tier = link.tier;
+            transmissions += stats.packets;
+            if self.graph.nodes[link.from].kind == NodeKind::Mapper {
+                report.packets_from_mappers += stats.packets;
+                report.bytes_from_mappers += stats.bytes;
+            }
+            if let Some(tier) = tiers.get_mut(link.tier) {
+                tier.links += 1;
+                tier.packets += stats.packets;
+                tier.bytes += stats.bytes;
+                tier.entries += stats.entries;
+            }
+            report.links.push(stats);
+        }
+        report.tiers = tiers;
+        let network = (wall - self.generation - self.reducing).max(1e-9);
+        report.network_packets_per_second = transmissions as f64 / network;
+        report
+    }
+}
+
+/// Exact equality on integers; on floats (fixed point), within the rounding the scale allows.
+fn close(a: &Slot, b: &Slot, program: &PipelineProgram) -> bool {
+    let scalar = |x: &Scalar, y: &Scalar| match (x, y) {
+        (Scalar::Float(_, x), Scalar::Float(_, y)) if program.fixed_point_scale.is_some() => {
+            (x - y).abs() <= 1e-6 * x.abs().max(y.abs()).max(1.0)
+        }
+        _ => x.same(*y),
+    };
+    match (a, b) {
+        (Slot::Scalar(x), Slot::Scalar(y)) => scalar(x, y),
+        (Slot::Array(x), Slot::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(x, y)| scalar(x, y)),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    #[test]
+    fn the_receive_window_tells_new_packets_from_copies() {
+        let mut link = LinkState::default();
+        let mut seen = std::collections::BTreeSet::new();
+        let mut rng = Rng::new(9);
+        // Arrivals in a random order within the window, with copies.
+        let mut base = 0u32;
+        for _ in 0..5_000 {
+            let seq = base + (rng.next_u64() % u64::from(SEQ_SPAN)) as u32;
+            let seq = seq.max(link.cum.saturating_sub(3));
+            assert_eq!(link.receive(seq).unwrap(), seen.insert(seq), "seq {seq}");
+            assert!((0..link.cum).all(|s| seen.contains(&s)));
+            assert!(!seen.contains(&link.cum));
+            base = link.cum;
+        }
+        assert!(link.cum > 1_000);
+        assert!(link.receive(link.cum + SEQ_SPAN + 1).is_err());
+    }
+}
