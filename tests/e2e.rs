@@ -263,3 +263,24 @@ fn simulate_reports_exact_results_and_traffic_under_loss() {
         assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", stderr(&out));
     }
 }
+
+#[test]
+fn topologies_can_be_read_from_files() {
+    let output = naasc(&[
+        "simulate",
+        "examples/reduce.naas",
+        "--topology",
+        "file:examples/topologies/small.topo",
+        "--records",
+        "20000",
+        "--keys",
+        "50",
+        "--loss",
+        "0.02",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let bad = temp_file("bad.topo", b"reducer r\nswitch s parent r\nmapper m parent nowhere\n");
+    let output = naasc(&["simulate", "examples/reduce.naas", "--topology", bad.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("line 3"), "{}", stderr(&output));
+}

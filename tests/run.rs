@@ -114,6 +114,14 @@ fn reduce_matches_an_independent_computation_on_every_path() {
         run("examples/reduce.naas", &input, &["--target", "switch-sim", "--topology", "tree:fanout=2,depth=3"]),
         expected
     );
+    assert_eq!(
+        run(
+            "examples/reduce.naas",
+            &input,
+            &["--target", "switch-sim", "--topology", "examples/topologies/small.topo"]
+        ),
+        expected
+    );
     assert_eq!(run("examples/reduce.naas", &input, &["--engine", "timely", "--workers", "2"]), expected);
     assert_eq!(
         run("examples/reduce.naas", &input, &["--engine", "timely", "--workers", "2", "--processes", "2"]),
