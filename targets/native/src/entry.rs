@@ -94,7 +94,7 @@ impl EntryBuilder {
             lift,
             merge,
             identity: &plan.identity,
-            reassociate: reassociates(plan),
+            reassociate: reassociates(plan) && registers_hold(&abi.state),
             vector: vector.as_ref(),
         };
         self.define_faulting(module, ids.fold, fold_sig, &abi.entry("fold"), sites, |b, cx, params, record| {
@@ -303,6 +303,14 @@ pub fn reassociates(plan: &AggregatePlan) -> bool {
     })
 }
 
+/// True when a state is a few scalars, which live in registers: only then do independent
+/// accumulators pay. An array state lives in stack memory, and copies of it multiply the code
+/// Cranelift compiles (4 accumulators of `histogram.naas` took its compile latency over 5 ms)
+/// without shortening a dependency chain that memory already breaks.
+fn registers_hold(state: &StructLayout) -> bool {
+    state.fields.len() <= 8 && state.fields.iter().all(|f| matches!(f.ty, VarTy::Scalar(_)))
+}
+
 /// Writes the identity into storage.
 fn set_identity(b: &mut FunctionBuilder<'_>, storage: &[Storage], identity: &[Slot]) {
     for (store, slot) in storage.iter().zip(identity) {
@@ -328,7 +336,7 @@ pub struct FoldParts<'a> {
     pub lift: &'a nir::Function,
     pub merge: &'a nir::Function,
     pub identity: &'a [Slot],
-    /// Keep several accumulators (see [`reassociates`]).
+    /// Keep several accumulators (see [`reassociates`] and [`registers_hold`]).
     pub reassociate: bool,
     /// Fold on vectors first (plain folds only).
     pub vector: Option<&'a VectorFold>,
