@@ -2,6 +2,7 @@
 //! runtime's local MapReduce executor (host shuffle), through the switch-sim network, or as a
 //! timely-dataflow job on one or several processes, and prints one row per key.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -9,7 +10,7 @@ use clap::{Args, ValueEnum};
 use naas_lang::check::CheckOptions;
 use naas_lang::span::LineIndex;
 use naas_runtime::csv_input::bind_file;
-use naas_runtime::executor::{self, Input, JobConfig, JobError};
+use naas_runtime::executor::{self, Input, JobConfig, JobError, Progress};
 use naas_runtime::network::run_through_network;
 use naas_runtime::timely_job::Cluster;
 use naas_runtime::timely_ops::AggregationSource;
@@ -142,7 +143,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
         workers: args.workers.unwrap_or(JobConfig::default().workers),
         combine: !args.no_combine,
         skip_invalid: args.skip_invalid,
-        progress: true,
+        progress: std::io::stderr().is_terminal().then_some(draw_progress as Progress),
         ..JobConfig::default()
     };
     let source = AggregationSource {
@@ -240,6 +241,23 @@ pub fn run(args: &RunArgs) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// Draws (and at the end clears) a progress bar on stderr.
+fn draw_progress(consumed: u64, size: Option<u64>, finished: bool) {
+    if finished {
+        eprint!("\r\x1b[2K");
+        return;
+    }
+    let mb = consumed as f64 / 1e6;
+    match size {
+        Some(size) if size > 0 => {
+            let done = (consumed as f64 / size as f64).min(1.0);
+            let filled = (done * 30.0) as usize;
+            eprint!("\r[{}{}] {:5.1}%  {mb:.0} MB", "#".repeat(filled), " ".repeat(30 - filled), done * 100.0);
+        }
+        _ => eprint!("\r{mb:.0} MB read"),
+    }
 }
 
 fn job_failed(error: &JobError, file: &SourceFile) -> ExitCode {

@@ -7,7 +7,7 @@
 //! the number of rows, unless combining is turned off (then every row is a shuffle entry).
 
 use std::hash::BuildHasher;
-use std::io::{IsTerminal, Read};
+use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Mutex;
@@ -30,7 +30,7 @@ const BATCH_ROWS: usize = 4096;
 const QUOTED_SKIPS: usize = 5;
 
 /// How to run a job.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct JobConfig {
     /// Map workers, and reduce partitions (at least 1).
     pub workers: usize,
@@ -41,8 +41,9 @@ pub struct JobConfig {
     pub skip_invalid: bool,
     /// Bytes per block handed to a worker.
     pub block_size: usize,
-    /// Draw a progress line on stderr (only when stderr is a terminal).
-    pub progress: bool,
+    /// Called from the reader thread about every 200 ms with the bytes read and the input's
+    /// size (when known), and once more with `finished` set at the end of the input.
+    pub progress: Option<Progress>,
 }
 
 impl Default for JobConfig {
@@ -52,10 +53,13 @@ impl Default for JobConfig {
             combine: true,
             skip_invalid: false,
             block_size: 1 << 20,
-            progress: false,
+            progress: None,
         }
     }
 }
+
+/// A progress callback: `(bytes read, input size, finished)`.
+pub type Progress = fn(u64, Option<u64>, bool);
 
 /// What a job counted.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -236,7 +240,7 @@ pub fn map_phase<R: Read + Send>(
     let failed_at = AtomicU64::new(u64::MAX);
     let (sender, receiver) = sync_channel::<Block>(config.workers * 2);
     let receiver = Mutex::new(receiver);
-    let progress = config.progress && std::io::stderr().is_terminal();
+    let progress = config.progress;
     let reader_name = name.clone();
     let outcome = std::thread::scope(|scope| {
         let failed_at = &failed_at;
@@ -253,13 +257,13 @@ pub fn map_phase<R: Read + Send>(
                     // The job failed (or every worker has stopped): nothing more to read.
                     return Ok(());
                 }
-                if progress && last_draw.elapsed() > Duration::from_millis(200) {
-                    draw_progress(blocks.consumed, size);
+                if let Some(report) = progress.filter(|_| last_draw.elapsed() > Duration::from_millis(200)) {
+                    report(blocks.consumed, size, false);
                     last_draw = Instant::now();
                 }
             }
-            if progress {
-                eprint!("\r\x1b[2K");
+            if let Some(report) = progress {
+                report(blocks.consumed, size, true);
             }
             Ok(())
         });
@@ -346,19 +350,6 @@ impl Drop for StopOnPanic<'_> {
         if std::thread::panicking() {
             self.0.store(0, Ordering::Relaxed);
         }
-    }
-}
-
-fn draw_progress(consumed: u64, size: Option<u64>) {
-    let mb = consumed as f64 / 1e6;
-    match size {
-        Some(size) if size > 0 => {
-            let done = (consumed as f64 / size as f64).min(1.0);
-            let width = 30;
-            let filled = (done * width as f64) as usize;
-            eprint!("\r[{}{}] {:5.1}%  {mb:.0} MB", "#".repeat(filled), " ".repeat(width - filled), done * 100.0);
-        }
-        _ => eprint!("\r{mb:.0} MB read"),
     }
 }
 
