@@ -194,11 +194,11 @@ fn switch_sim_lowers_field_wise_merges_and_rejects_top_k() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
 
-#[test]
-fn simulate_reports_exact_results_and_traffic_under_loss() {
+/// Simulates `histogram.naas` (5,000 records over 50 keys, direct slots, seed 3) with `extra`
+/// flags and returns the JSON report.
+fn simulate_histogram(extra: &[&str]) -> serde_json::Value {
     let report = temp_file("report.json", b"");
-    let plot = temp_file("plot.svg", b"");
-    let out = naasc(&[
+    let mut args = vec![
         "simulate",
         "examples/histogram.naas",
         "--topology",
@@ -207,25 +207,24 @@ fn simulate_reports_exact_results_and_traffic_under_loss() {
         "5000",
         "--keys",
         "50",
-        "--dist",
-        "zipf:1.1",
-        "--loss",
-        "0.02",
-        "--dup",
-        "0.01",
-        "--reorder",
-        "0.05",
         "--seed",
         "3",
         "--slot-index",
         "direct",
         "--report",
         report.to_str().unwrap(),
-        "--plot",
-        plot.to_str().unwrap(),
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let out = naasc(&args);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap()
+}
+
+#[test]
+fn simulate_reports_exact_results_and_traffic_under_loss() {
+    let plot = temp_file("plot.svg", b"");
+    let faults = ["--dist", "zipf:1.1", "--loss", "0.02", "--dup", "0.01", "--reorder", "0.05"];
+    let json = simulate_histogram(&[&faults[..], &["--plot", plot.to_str().unwrap()]].concat());
     assert_eq!(json["records_in"], 5000);
     assert_eq!(json["result_matches_reference"], true);
     // Retransmitted copies count as traffic, so under loss the reducer sees a little more
@@ -234,25 +233,7 @@ fn simulate_reports_exact_results_and_traffic_under_loss() {
     assert!(json["entries_at_reducer"].as_u64().unwrap() >= 200, "{json}");
     assert!(json["retransmissions"].as_u64().unwrap() > 0, "{json}");
     // Without faults, direct slots in tables larger than the key space reach the bound exactly.
-    let clean = temp_file("clean.json", b"");
-    let out = naasc(&[
-        "simulate",
-        "examples/histogram.naas",
-        "--topology",
-        "tree:fanout=4,depth=2",
-        "--records",
-        "5000",
-        "--keys",
-        "50",
-        "--seed",
-        "3",
-        "--slot-index",
-        "direct",
-        "--report",
-        clean.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&clean).unwrap()).unwrap();
+    let json = simulate_histogram(&[]);
     assert_eq!(json["entries_at_reducer"], 200);
     assert!(json["bytes_at_reducer"].as_u64().unwrap() > 0);
     let link = &json["links"][0];

@@ -15,7 +15,7 @@ use naas_runtime::executor::{self, Input, JobConfig};
 use naas_runtime::timely_ops::{AggregationSource, KeyedResult, NaasAggregate, PerTime};
 use naas_runtime::{Aggregation, Value};
 use naas_target_switch::network::{Dist, KeySampler};
-use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::channels::pact::{Exchange, ParallelizationContract, Pipeline};
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::vec::Map;
 use timely::dataflow::operators::{Inspect, Probe};
@@ -245,44 +245,44 @@ fn timely_comparison(source: &str, bench: &RuntimeBench) -> ExitCode {
 /// The same job with timely's own operators: a HashMap combiner per timestamp, an exchange by
 /// key, a HashMap merge, and the same finish (the mean as sum / count).
 fn hand_written<'s>(stream: StreamVec<'s, u64, (u32, i32)>) -> StreamVec<'s, u64, (u32, Vec<Value>)> {
-    let combined: StreamVec<'s, u64, (u32, Stats)> =
-        stream.unary_frontier(Pipeline, "Combine", |_capability, _info| {
-            let mut pending: PerTime<u64, HashMap<u32, Stats>> = PerTime::default();
-            move |(input, frontier), output| {
-                input.for_each_stamp(|capability, containers| {
-                    let Some(capability) = capability.retain_least(output.output_index()) else { return };
-                    let table = pending.state(capability, HashMap::new);
-                    for container in containers {
-                        for (key, delay) in container.drain(..) {
-                            let entry = table.entry(key).or_insert((i32::MAX, i32::MIN, 0, 0));
-                            *entry = (entry.0.min(delay), entry.1.max(delay), entry.2 + i64::from(delay), entry.3 + 1);
-                        }
-                    }
-                });
-                pending.complete(frontier, |capability, table| {
-                    output.session(capability).give_iterator(table.into_iter());
-                });
-            }
-        });
-    combined.unary_frontier(Exchange::new(|(key, _): &(u32, Stats)| u64::from(*key)), "Merge", |_capability, _info| {
+    let combined = fold_by_key(stream, Pipeline, "Combine", |e: &mut Stats, delay: i32| {
+        *e = (e.0.min(delay), e.1.max(delay), e.2 + i64::from(delay), e.3 + 1);
+    });
+    let exchange = Exchange::new(|(key, _): &(u32, Stats)| u64::from(*key));
+    let merged = fold_by_key(combined, exchange, "Merge", |e: &mut Stats, s: Stats| {
+        *e = (e.0.min(s.0), e.1.max(s.1), e.2.wrapping_add(s.2), e.3 + s.3);
+    });
+    merged.map(|(key, (min, max, sum, count))| {
+        let mean = sum as f64 / count as f64;
+        (key, vec![Value::Int(min.into()), Value::Int(max.into()), Value::Float(mean), Value::UInt(count)])
+    })
+}
+
+/// Folds `(key, x)` into one `Stats` per key and timestamp with `update`, and emits the table
+/// once the frontier has passed the timestamp.
+fn fold_by_key<'s, X: 'static, P>(
+    stream: StreamVec<'s, u64, (u32, X)>,
+    pact: P,
+    name: &str,
+    update: fn(&mut Stats, X),
+) -> StreamVec<'s, u64, (u32, Stats)>
+where
+    P: ParallelizationContract<u64, Vec<(u32, X)>>,
+{
+    stream.unary_frontier(pact, name, move |_capability, _info| {
         let mut pending: PerTime<u64, HashMap<u32, Stats>> = PerTime::default();
         move |(input, frontier), output| {
             input.for_each_stamp(|capability, containers| {
                 let Some(capability) = capability.retain_least(output.output_index()) else { return };
                 let table = pending.state(capability, HashMap::new);
                 for container in containers {
-                    for (key, s) in container.drain(..) {
-                        let e = table.entry(key).or_insert((i32::MAX, i32::MIN, 0, 0));
-                        *e = (e.0.min(s.0), e.1.max(s.1), e.2.wrapping_add(s.2), e.3 + s.3);
+                    for (key, x) in container.drain(..) {
+                        update(table.entry(key).or_insert((i32::MAX, i32::MIN, 0, 0)), x);
                     }
                 }
             });
             pending.complete(frontier, |capability, table| {
-                let results = table.into_iter().map(|(key, (min, max, sum, count))| {
-                    let mean = sum as f64 / count as f64;
-                    (key, vec![Value::Int(min.into()), Value::Int(max.into()), Value::Float(mean), Value::UInt(count)])
-                });
-                output.session(capability).give_iterator(results);
+                output.session(capability).give_iterator(table.into_iter());
             });
         }
     })

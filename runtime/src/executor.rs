@@ -78,6 +78,25 @@ pub struct JobStats {
     pub reduce_seconds: f64,
 }
 
+impl JobStats {
+    /// Counts a skipped row, quoting the first few.
+    pub fn skip(&mut self, error: RowError) {
+        self.skipped += 1;
+        if self.first_skipped.len() < QUOTED_SKIPS {
+            self.first_skipped.push(error);
+        }
+    }
+
+    /// Adds another worker's row counts; the quoted skips stay the lowest lines of both.
+    pub fn absorb_rows(&mut self, other: JobStats) {
+        self.rows += other.rows;
+        self.skipped += other.skipped;
+        self.first_skipped.extend(other.first_skipped);
+        self.first_skipped.sort_by_key(|e| e.line);
+        self.first_skipped.truncate(QUOTED_SKIPS);
+    }
+}
+
 /// Why a job failed.
 #[derive(Clone, Debug, PartialEq)]
 pub enum JobError {
@@ -307,9 +326,7 @@ pub fn map_phase<R: Read + Send>(
     let mut out = MapOutput { groups: vec![Vec::new(); groups], stats: JobStats::default() };
     for worker in done {
         let stats = &mut out.stats;
-        stats.rows += worker.rows;
-        stats.skipped += worker.skipped;
-        stats.first_skipped.extend(worker.first_skipped);
+        stats.absorb_rows(worker.rows);
         for (group, buffer) in worker.buffers {
             if let Some(entries) = buffer.entries {
                 stats.shuffle_entries += u64::from(entries);
@@ -318,8 +335,6 @@ pub fn map_phase<R: Read + Send>(
             out.groups[group].push(buffer.bytes);
         }
     }
-    out.stats.first_skipped.sort_by_key(|e| e.line);
-    out.stats.first_skipped.truncate(QUOTED_SKIPS);
     out.stats.map_seconds = started.elapsed().as_secs_f64();
     Ok(out)
 }
@@ -373,9 +388,8 @@ struct MapWorker<'a> {
     batch: ColumnBatch,
     batch_keys: Vec<Box<[u8]>>,
     slots: Vec<u32>,
-    rows: u64,
-    skipped: u64,
-    first_skipped: Vec<RowError>,
+    /// Rows read and skipped (only the row counts of the stats are used).
+    rows: JobStats,
     buffers: Vec<(usize, SealedBuffer)>,
 }
 
@@ -406,9 +420,7 @@ impl<'a> MapWorker<'a> {
             batch: ColumnBatch::new(aggregation),
             batch_keys: Vec::new(),
             slots: Vec::new(),
-            rows: 0,
-            skipped: 0,
-            first_skipped: Vec::new(),
+            rows: JobStats::default(),
             buffers: Vec::new(),
         }
     }
@@ -468,7 +480,7 @@ impl<'a> MapWorker<'a> {
                     return Err((line, JobError::Row(error)));
                 }
             }
-            self.rows += 1;
+            self.rows.rows += 1;
             let line = lines.line_of(&record);
             let parsed = self
                 .schema
@@ -484,10 +496,7 @@ impl<'a> MapWorker<'a> {
                     }
                 }
                 Err(error) if self.config.skip_invalid => {
-                    self.skipped += 1;
-                    if self.first_skipped.len() < QUOTED_SKIPS {
-                        self.first_skipped.push(error);
-                    }
+                    self.rows.skip(error);
                 }
                 Err(error) => {
                     // Records before this row that fault come first: fold them.

@@ -74,9 +74,7 @@ pub fn run_timely(job: TimelyJob) -> Result<TimelyOutput, JobError> {
         match outcome {
             Ok(Ok((mut part, part_stats))) => {
                 results.append(&mut part);
-                stats.rows += part_stats.rows;
-                stats.skipped += part_stats.skipped;
-                stats.first_skipped.extend(part_stats.first_skipped);
+                stats.absorb_rows(part_stats);
             }
             Ok(Err((line, error))) => {
                 if first_error.as_ref().is_none_or(|(l, _)| line < *l) {
@@ -89,8 +87,6 @@ pub fn run_timely(job: TimelyJob) -> Result<TimelyOutput, JobError> {
     if let Some((_, error)) = first_error {
         return Err(error);
     }
-    stats.first_skipped.sort_by_key(|e| e.line);
-    stats.first_skipped.truncate(5);
     stats.keys = results.len() as u64;
     Ok((results, stats))
 }
@@ -157,10 +153,7 @@ fn worker_main(worker: &mut timely::worker::Worker, job: &TimelyJob) -> WorkerOu
             match parse_row(&schema, &types, &record, line, &name) {
                 Ok(row) => input.send(row),
                 Err(error) if job.skip_invalid => {
-                    stats.skipped += 1;
-                    if stats.first_skipped.len() < 5 {
-                        stats.first_skipped.push(error);
-                    }
+                    stats.skip(error);
                 }
                 Err(error) => return Err((error.line, JobError::Row(error))),
             }

@@ -151,7 +151,9 @@ impl EntryBuilder {
         Ok(id)
     }
 
-    fn define<M: Module>(
+    /// Defines function `id`: `body` gets a builder in the entry block, the pointer type and
+    /// the parameters, and emits every return itself.
+    fn define_raw<M: Module>(
         &mut self,
         module: &mut M,
         id: FuncId,
@@ -169,11 +171,26 @@ impl EntryBuilder {
             b.switch_to_block(entry);
             let params = b.block_params(entry).to_vec();
             body(&mut b, ptr, &params)?;
-            b.ins().return_(&[]);
             b.seal_all_blocks();
             b.finalize(config);
         }
         self.finish_definition(module, id, name)
+    }
+
+    /// Defines an entry point that returns nothing.
+    fn define<M: Module>(
+        &mut self,
+        module: &mut M,
+        id: FuncId,
+        sig: Signature,
+        name: &str,
+        body: impl FnOnce(&mut FunctionBuilder<'_>, Type, &[Value]) -> Built,
+    ) -> Built {
+        self.define_raw(module, id, sig, name, |b, ptr, params| {
+            body(b, ptr, params)?;
+            b.ins().return_(&[]);
+            Ok(())
+        })
     }
 
     /// Defines an entry point that returns a status: 0, or 1 + a fault site. `body` gets the
@@ -187,15 +204,7 @@ impl EntryBuilder {
         sites: &mut Vec<FaultSite>,
         body: impl FnOnce(&mut FunctionBuilder<'_>, &mut EntryContext<'_>, &[Value], cranelift_frontend::Variable) -> Built,
     ) -> Built {
-        self.ctx.func = Function::with_name_signature(UserFuncName::user(0, id.as_u32()), sig);
-        let config = module.target_config();
-        let ptr = config.pointer_type();
-        {
-            let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.builder_ctx);
-            let entry = b.create_block();
-            b.append_block_params_for_function_params(entry);
-            b.switch_to_block(entry);
-            let params = b.block_params(entry).to_vec();
+        self.define_raw(module, id, sig, name, |b, ptr, params| {
             let fault_out = *params.last().ok_or("entry point without parameters")?;
             let record = b.declare_var(types::I64);
             let zero = b.ins().iconst(types::I64, 0);
@@ -204,7 +213,7 @@ impl EntryBuilder {
             b.append_block_param(fault_block, types::I32);
             b.append_block_param(fault_block, types::I64);
             let mut cx = EntryContext { ptr, fault_block, sites };
-            body(&mut b, &mut cx, &params, record)?;
+            body(b, &mut cx, params, record)?;
             let ok = b.ins().iconst(types::I32, 0);
             b.ins().return_(&[ok]);
             // The fault block records where it happened and returns 1 + the site.
@@ -215,10 +224,8 @@ impl EntryBuilder {
             b.ins().store(flags(), value, fault_out, 8);
             let status = b.ins().iadd_imm_s(site, 1);
             b.ins().return_(&[status]);
-            b.seal_all_blocks();
-            b.finalize(config);
-        }
-        self.finish_definition(module, id, name)
+            Ok(())
+        })
     }
 
     fn finish_definition<M: Module>(&mut self, module: &mut M, id: FuncId, name: &str) -> Built {
