@@ -11,42 +11,59 @@ use crate::program::{mask, AtomOp, PipelineProgram};
 /// Only slots that have been used take memory, so a table costs memory (and cache) for the
 /// keys it holds rather than for every slot it could hold: a simulated Tofino table has 81,920
 /// slots, and a network of a hundred switches whose tables hold a thousand keys each would
-/// otherwise miss the cache on nearly every entry. The used rows live in an open-addressing
-/// hash table keyed by slot, each *cell* holding the slot's tag and its row side by side (for
-/// `reduce.naas`, 8 words: one cache line), so finding a row and reading it is one memory
-/// access. None of this is visible: a slot never used reads as empty.
+/// otherwise miss the cache on nearly every entry. Rows are padded to a whole cache line when
+/// they fit one, and stored in one of two ways:
+/// - *dense*: the row of slot `s` is row `s` of one array, grown to the highest slot used. One
+///   memory access finds and reads a row. Tables stay dense while that array is small
+///   ([`DENSE_BYTES`]), which is always the case for the dense key identifiers of
+///   [`crate::network::SlotIndex::Direct`];
+/// - *sparse*: once a slot beyond that is used (hashed slots of a large table), rows are stored
+///   in the order of first use, and a small open-addressing index maps a slot to its row (one
+///   8-byte cell per used slot, at most half full: the slot plus one in the high half, the row
+///   number in the low half).
+///
+/// None of this is visible: a slot never used reads as empty. A row's state words mean
+/// something only while its key register is set; claiming an empty row resets them to the
+/// identity first (what the control plane's reset of a cleared slot does on a switch).
 #[derive(Clone, Debug)]
 pub struct SlotTable {
     slots: usize,
     registers: usize,
-    /// `cells` cells of `1 + registers` words from `cells[origin]` on: the slot plus one
-    /// (0: a free cell), then the row. Linear probing, at most half full.
-    words: Vec<u64>,
+    /// Words from one row's start to the next (`registers`, rounded up to a power of two when
+    /// at most 8, so that rows do not straddle cache lines).
+    row_width: usize,
+    /// `None` while dense; else `len` (a power of two) cells, 0 for a free one.
+    index: Option<Vec<u64>>,
+    /// The rows, `row_width` words each, from `rows[origin]` on (cache-line aligned).
+    rows: Vec<u64>,
     origin: usize,
-    cells: usize,
+    /// Rows in use: in a dense table, the highest slot used plus one.
     used: usize,
-    empty_row: Vec<u64>,
+    identity: Vec<u64>,
     /// Metadata flags between stages (scratch: every flag is written before it is read).
     flags: Vec<u64>,
 }
 
+/// The largest array of rows a dense table grows to (1 MiB: 16,384 rows of 8 words).
+pub const DENSE_BYTES: usize = 1 << 20;
+
 impl SlotTable {
-    /// A table of `slots` empty slots (at most 2^32 - 2): key register 0, state registers at
-    /// the identity.
+    /// A table of `slots` empty slots (at most 2^32 - 2).
     pub fn new(program: &PipelineProgram, slots: usize) -> SlotTable {
-        let mut empty_row = vec![0u64];
-        empty_row.extend_from_slice(&program.identity_words);
+        let registers = 1 + program.identity_words.len();
+        let row_width = if registers <= 8 { registers.next_power_of_two() } else { registers };
         let mut table = SlotTable {
             slots: slots.clamp(1, u32::MAX as usize - 1),
-            registers: empty_row.len(),
-            words: Vec::new(),
+            registers,
+            row_width,
+            index: None,
+            rows: Vec::new(),
             origin: 0,
-            cells: 0,
             used: 0,
-            empty_row,
+            identity: program.identity_words.clone(),
             flags: vec![0; program.flags as usize + 1],
         };
-        table.allocate(16);
+        table.reallocate_rows(16);
         table
     }
 
@@ -54,114 +71,156 @@ impl SlotTable {
         self.slots
     }
 
-    /// Replaces the cells by `cells` free ones, the first aligned to a cache line.
-    fn allocate(&mut self, cells: usize) {
-        let width = 1 + self.registers;
-        self.words = vec![0; cells * width + 8];
-        let misalignment = (self.words.as_ptr() as usize / 8) % 8;
-        self.origin = (8 - misalignment) % 8;
-        self.cells = cells;
+    /// Moves the rows into room for `capacity` rows (zeroed beyond those in use), the first
+    /// aligned to a cache line.
+    fn reallocate_rows(&mut self, capacity: usize) {
+        let mut rows = vec![0u64; capacity * self.row_width + 8];
+        let misalignment = (rows.as_ptr() as usize / 8) % 8;
+        let origin = (8 - misalignment) % 8;
+        let live = self.used * self.row_width;
+        if live > 0 {
+            rows[origin..origin + live].copy_from_slice(&self.rows[self.origin..self.origin + live]);
+        }
+        self.rows = rows;
+        self.origin = origin;
     }
 
-    /// The first cell a slot probes (Fibonacci hashing: slots of dense keys are consecutive,
-    /// and this spreads them).
+    /// Rows there is room for without moving them.
+    fn row_capacity(&self) -> usize {
+        (self.rows.len() - 8) / self.row_width
+    }
+
+    /// Makes `slots` usable by [`SlotTable::row_start`] without moving any row: a dense
+    /// table grows to the highest of them (or turns sparse, if that is too large), a sparse
+    /// one makes room for that many new rows.
     #[inline]
-    fn home(&self, slot: usize) -> usize {
-        let bits = self.cells.trailing_zeros();
+    fn prepare(&mut self, slots: &[usize]) {
+        if self.index.is_none() {
+            let high = slots.iter().max().map_or(0, |slot| slot + 1);
+            if high <= self.used {
+                return;
+            }
+            if high * self.row_width * 8 <= DENSE_BYTES {
+                if high > self.row_capacity() {
+                    self.reallocate_rows(high.next_power_of_two().max(16));
+                }
+                self.used = high;
+                return;
+            }
+            self.make_sparse();
+        }
+        let more = slots.len();
+        if self.used + more > self.row_capacity() {
+            self.reallocate_rows(((self.used + more) * 2).next_power_of_two());
+        }
+        while let Some(index) = &self.index {
+            if 2 * (self.used + more) <= index.len() {
+                break;
+            }
+            self.grow_index();
+        }
+    }
+
+    /// Turns a dense table sparse: the occupied rows, in slot order, and their index.
+    fn make_sparse(&mut self) {
+        let occupied = self.occupied();
+        let (old, old_origin, width) = (std::mem::take(&mut self.rows), self.origin, self.row_width);
+        self.used = 0;
+        self.reallocate_rows((2 * occupied.len()).next_power_of_two().max(16));
+        self.index = Some(vec![0; (4 * occupied.len()).next_power_of_two().max(16)]);
+        for slot in occupied {
+            let from = old_origin + slot * width;
+            let start = self.row_start(slot);
+            self.rows[start..start + width].copy_from_slice(&old[from..from + width]);
+        }
+    }
+
+    /// The first index cell a slot probes (Fibonacci hashing: slots of dense keys are
+    /// consecutive, and this spreads them).
+    #[inline]
+    fn home(cells: usize, slot: usize) -> usize {
+        let bits = cells.trailing_zeros();
         ((slot as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - bits)) as usize
     }
 
-    /// Where a cell starts in `words`.
-    #[inline]
-    fn cell_start(&self, cell: usize) -> usize {
-        self.origin + cell * (1 + self.registers)
-    }
-
-    /// Where the slot's row starts in `words`, if the slot has been used.
+    /// Where the slot's row starts in `rows`, if the slot has been used.
     #[inline]
     fn find(&self, slot: usize) -> Option<usize> {
-        let mut cell = self.home(slot);
+        let Some(index) = &self.index else {
+            return (slot < self.used).then(|| self.origin + slot * self.row_width);
+        };
+        let tag = (slot as u64 + 1) << 32;
+        let mut cell = Self::home(index.len(), slot);
         loop {
-            let at = self.cell_start(cell);
-            let tag = self.words[at];
-            if tag == slot as u64 + 1 {
-                return Some(at + 1);
+            let entry = index[cell];
+            if entry & !0xffff_ffff == tag {
+                return Some(self.origin + (entry & 0xffff_ffff) as usize * self.row_width);
             }
-            if tag == 0 {
+            if entry == 0 {
                 return None;
             }
-            cell = (cell + 1) & (self.cells - 1);
+            cell = (cell + 1) & (index.len() - 1);
         }
     }
 
-    /// Makes room for `more` new slots without moving any row.
-    #[inline]
-    fn reserve(&mut self, more: usize) {
-        if 2 * (self.used + more) > self.cells {
-            self.grow(more);
-        }
-    }
-
-    /// Where the slot's row starts in `words`, allocating it (empty) on first use. Rows move
-    /// only when the table grows, which [`SlotTable::reserve`] does ahead of a batch.
+    /// Where the slot's row starts in `rows`, allocating it on first use; the slot must
+    /// have been prepared ([`SlotTable::prepare`]), and a start stays valid until the next
+    /// `prepare`.
     #[inline]
     fn row_start(&mut self, slot: usize) -> usize {
-        self.reserve(1);
-        let width = 1 + self.registers;
-        let mut cell = self.home(slot);
+        let Some(index) = &mut self.index else {
+            return self.origin + slot * self.row_width;
+        };
+        let tag = (slot as u64 + 1) << 32;
+        let mut cell = Self::home(index.len(), slot);
         loop {
-            let at = self.cell_start(cell);
-            let tag = self.words[at];
-            if tag == slot as u64 + 1 {
-                return at + 1;
+            let entry = index[cell];
+            if entry & !0xffff_ffff == tag {
+                return self.origin + (entry & 0xffff_ffff) as usize * self.row_width;
             }
-            if tag == 0 {
-                self.words[at] = slot as u64 + 1;
-                self.words[at + 1..at + width].copy_from_slice(&self.empty_row);
-                self.used += 1;
-                return at + 1;
+            if entry == 0 {
+                break;
             }
-            cell = (cell + 1) & (self.cells - 1);
+            cell = (cell + 1) & (index.len() - 1);
         }
+        index[cell] = tag | self.used as u64;
+        let start = self.origin + self.used * self.row_width;
+        self.used += 1;
+        self.rows[start] = 0;
+        start
     }
 
-    /// Rehashes every used cell into a table at most a quarter full after `more` insertions.
-    fn grow(&mut self, more: usize) {
-        let width = 1 + self.registers;
-        let mut cells = self.cells;
-        while 4 * (self.used + more) > cells {
-            cells *= 2;
-        }
-        let (old, origin, old_cells) = (std::mem::take(&mut self.words), self.origin, self.cells);
-        self.allocate(cells);
-        for cell in 0..old_cells {
-            let from = origin + cell * width;
-            let tag = old[from];
-            if tag == 0 {
-                continue;
+    /// Doubles the index (the rows stay where they are).
+    fn grow_index(&mut self) {
+        let Some(index) = &mut self.index else { return };
+        let cells = 2 * index.len();
+        let old = std::mem::replace(index, vec![0; cells]);
+        for entry in old.into_iter().filter(|entry| *entry != 0) {
+            let mut cell = Self::home(cells, (entry >> 32) as usize - 1);
+            while index[cell] != 0 {
+                cell = (cell + 1) & (cells - 1);
             }
-            let mut to = self.home(tag as usize - 1);
-            while self.words[self.origin + to * width] != 0 {
-                to = (to + 1) & (self.cells - 1);
-            }
-            let at = self.origin + to * width;
-            self.words[at..at + width].copy_from_slice(&old[from..from + width]);
+            index[cell] = entry;
         }
     }
 
     /// The slot's resident key and state words, if the slot is occupied.
     pub fn resident(&self, slot: usize) -> Option<(u64, &[u64])> {
         let start = self.find(slot)?;
-        let row = &self.words[start..start + self.registers];
+        let row = &self.rows[start..start + self.registers];
         (row[0] != 0).then(|| (row[0] - 1, &row[1..]))
     }
 
     /// The occupied slots, in slot order (the order a control plane reads a table out in).
     pub fn occupied(&self) -> Vec<usize> {
-        let mut slots: Vec<usize> = (0..self.cells)
-            .map(|cell| self.cell_start(cell))
-            .filter(|at| self.words[*at] != 0 && self.words[at + 1] != 0)
-            .map(|at| self.words[at] as usize - 1)
+        let key = |row: usize| self.rows[self.origin + row * self.row_width];
+        let Some(index) = &self.index else {
+            return (0..self.used).filter(|slot| key(*slot) != 0).collect();
+        };
+        let mut slots: Vec<usize> = index
+            .iter()
+            .filter(|entry| **entry != 0 && key((**entry & 0xffff_ffff) as usize) != 0)
+            .map(|entry| (entry >> 32) as usize - 1)
             .collect();
         slots.sort_unstable();
         slots
@@ -169,16 +228,34 @@ impl SlotTable {
 
     /// Sets a slot to hold `key` with `state` (tests use it to start from a given state).
     pub fn install(&mut self, slot: usize, key: u64, state: &[u64]) {
+        self.prepare(&[slot]);
         let start = self.row_start(slot);
-        let row = &mut self.words[start..start + self.registers];
+        let row = &mut self.rows[start..start + self.registers];
         row[0] = key + 1;
         row[1..].copy_from_slice(state);
+    }
+
+    /// Stage 0, the key claim, on the row that starts at `start`: an empty row takes the
+    /// key (and its state words the identity); a row holding another key collides. Every
+    /// other atom is guarded by the claim's hit flag, so a collision changes nothing else.
+    #[inline]
+    fn claim(&mut self, start: usize, key: u64) -> Outcome {
+        let resident = self.rows[start];
+        if resident == key + 1 {
+            return Outcome::Merged;
+        }
+        if resident != 0 {
+            return Outcome::Collision;
+        }
+        self.rows[start] = key + 1;
+        self.rows[start + 1..start + self.registers].copy_from_slice(&self.identity);
+        Outcome::Merged
     }
 
     /// Empties a slot (the control plane does this after reading it out).
     pub fn clear(&mut self, slot: usize) {
         if let Some(start) = self.find(slot) {
-            self.words[start..start + self.registers].copy_from_slice(&self.empty_row);
+            self.rows[start] = 0;
         }
     }
 }
@@ -303,6 +380,7 @@ impl PipelineSim {
 
     /// Runs one entry (`key`, state words `entry`) through the pipeline on `slot`.
     pub fn execute(&self, table: &mut SlotTable, slot: usize, key: u64, entry: &[u64]) -> Outcome {
+        table.prepare(&[slot]);
         let start = table.row_start(slot);
         self.execute_row(table, start, key, entry)
     }
@@ -311,11 +389,18 @@ impl PipelineSim {
     /// order, the entry with key `k` on slot `slot(k)`. Appends the index of every entry that
     /// collides to `collisions` and returns how many merged.
     ///
-    /// Same result as calling [`PipelineSim::execute`] on each entry in turn, but the rows of
-    /// a batch of entries are located before any of them runs, so that their cache misses
-    /// overlap instead of following one another (a switch's rows are spread over memory by
-    /// key, and a network has many switches). Measured on 64 tables of about 900 keys each,
-    /// this takes the cost per entry from about 65 ns to about 50 ns.
+    /// Same result as calling [`PipelineSim::execute`] on each entry in turn, computed stage
+    /// by stage for a batch of entries, as a switch's pipeline does (an entry's key claim in
+    /// stage 0 before its state atoms; one entry after another within each atom):
+    /// - the rows of the batch are located first and their key registers read by the claims,
+    ///   so that their cache misses overlap instead of following one another (a switch's rows
+    ///   are spread over memory by key, and a network has many switches);
+    /// - then every chain of atoms runs over the batch's claimed rows in one loop, which
+    ///   decides what the chain does once per batch rather than once per entry.
+    ///
+    /// Claims decide alone whether an entry merges (they read only key registers), and each
+    /// chain updates its own registers in entry order, so the rows end as if each entry had
+    /// run through every stage before the next.
     pub fn execute_packet(
         &self,
         table: &mut SlotTable,
@@ -327,47 +412,72 @@ impl PipelineSim {
         const BATCH: usize = 16;
         let mut starts = [0usize; BATCH];
         let mut slots = [0usize; BATCH];
+        // The claimed entries of the batch: their row's start and their first state word.
+        let mut claimed = [(0usize, 0usize); BATCH];
         let mut merged = 0;
         for (batch, chunk) in data.chunks(stride * BATCH).enumerate() {
             let entries = chunk.len() / stride;
-            // Room first, so that no row moves while the batch holds its position.
-            table.reserve(entries);
             for (i, slot_i) in slots.iter_mut().enumerate().take(entries) {
                 *slot_i = slot(chunk[i * stride]);
             }
+            // Room first, so that no row moves while the batch holds its position.
+            table.prepare(&slots[..entries]);
             for (start, slot_i) in starts.iter_mut().zip(&slots).take(entries) {
                 *start = table.row_start(*slot_i);
             }
+            let mut count = 0;
             for (i, start) in starts.iter().enumerate().take(entries) {
-                let entry = &chunk[i * stride..(i + 1) * stride];
-                match self.execute_row(table, *start, entry[0], &entry[1..]) {
-                    Outcome::Merged => merged += 1,
+                match table.claim(*start, chunk[i * stride]) {
+                    Outcome::Merged => {
+                        claimed[count] = (*start, i * stride + 1);
+                        count += 1;
+                    }
                     Outcome::Collision => collisions.push((batch * BATCH + i) as u32),
                 }
             }
+            let claimed = &claimed[..count];
+            match &self.chains {
+                Some(chains) => {
+                    for chain in chains {
+                        run_chain_over(*chain, &mut table.rows, claimed, chunk, self.word_bits);
+                    }
+                }
+                None => {
+                    for (start, at) in claimed {
+                        self.run_atoms(table, *start, &chunk[*at..*at + stride - 1]);
+                    }
+                }
+            }
+            merged += count as u64;
         }
         merged
     }
 
-    /// Runs one entry on the row that starts at `start` in `table.words`.
+    /// Runs one entry on the row that starts at `start` in `table.rows`.
     #[inline]
     fn execute_row(&self, table: &mut SlotTable, start: usize, key: u64, entry: &[u64]) -> Outcome {
-        let w = self.word_bits;
-        let m = mask(w);
-        let row = &mut table.words[start..start + table.registers];
-        let flags = &mut table.flags;
-        // Stage 0: the key claim. Every other atom is guarded by its hit flag, so a miss
-        // changes nothing else.
-        if row[0] != 0 && row[0] != key + 1 {
+        if table.claim(start, key) == Outcome::Collision {
             return Outcome::Collision;
         }
-        row[0] = key + 1;
-        if let Some(chains) = &self.chains {
-            for chain in chains {
-                run_chain(*chain, row, entry, w);
+        match &self.chains {
+            Some(chains) => {
+                let row = &mut table.rows[start..start + table.registers];
+                for chain in chains {
+                    run_chain(*chain, row, entry, self.word_bits);
+                }
             }
-            return Outcome::Merged;
+            None => self.run_atoms(table, start, entry),
         }
+        Outcome::Merged
+    }
+
+    /// Runs the state atoms one by one (the fallback when they do not form chains) on a
+    /// claimed row.
+    fn run_atoms(&self, table: &mut SlotTable, start: usize, entry: &[u64]) {
+        let w = self.word_bits;
+        let m = mask(w);
+        let row = &mut table.rows[start..start + table.registers];
+        let flags = &mut table.flags;
         for op in &self.ops {
             let register = op.register as usize;
             let r = row[register];
@@ -408,7 +518,44 @@ impl PipelineSim {
                 flags[op.flag_out as usize] = flag_out;
             }
         }
-        Outcome::Merged
+    }
+}
+
+/// Runs one chain for a batch of claimed entries, in order: `claimed` holds each entry's
+/// row start in `rows` and where its state words start in `data` (register `r` of a row is
+/// `rows[start + r]`, its entry word `data[at + r - 1]`). The common chains have their own
+/// loops; the others run [`run_chain`] entry by entry.
+fn run_chain_over(chain: Chain, rows: &mut [u64], claimed: &[(usize, usize)], data: &[u64], w: u32) {
+    let first = chain.first as usize;
+    let m = mask(w);
+    let one_word = |rows: &mut [u64], f: fn(u64, u64, u32) -> u64| {
+        for (start, at) in claimed {
+            let (r, v) = (rows[start + first], data[at + first - 1]);
+            rows[start + first] = f(r, v, w);
+        }
+    };
+    match (chain.kind, chain.words) {
+        (ADD, 1) => one_word(rows, |r, v, w| r.wrapping_add(v) & mask(w)),
+        (OR, 1) => one_word(rows, |r, v, _| r | v),
+        (AND, 1) => one_word(rows, |r, v, _| r & v),
+        (MIN_S, 1) => one_word(rows, |r, v, w| select(sign_extend(v, w) < sign_extend(r, w), v, r)),
+        (MAX_S, 1) => one_word(rows, |r, v, w| select(sign_extend(v, w) > sign_extend(r, w), v, r)),
+        (MIN_U, 1) => one_word(rows, |r, v, _| select(v < r, v, r)),
+        (MAX_U, 1) => one_word(rows, |r, v, _| select(v > r, v, r)),
+        (ADD, 2) if w == 32 => {
+            // The common wide case: a 64-bit sum in two 32-bit words.
+            for (start, at) in claimed {
+                let (lo, hi) = (start + first, start + first + 1);
+                let sum = (rows[lo] | rows[hi] << 32).wrapping_add(data[at + first - 1] | data[at + first] << 32);
+                rows[lo] = sum & m;
+                rows[hi] = sum >> 32;
+            }
+        }
+        _ => {
+            for (start, at) in claimed {
+                run_chain(chain, &mut rows[*start..], &data[*at..], w);
+            }
+        }
     }
 }
 
@@ -491,6 +638,53 @@ mod tests {
     use super::*;
     use crate::{lower, LowerOptions, TargetProfile};
     use naas_ir::laws::Rng;
+
+    /// A sparse table (slots spread over a large range) behaves as a dense one: the same
+    /// entries on slot `s` of a dense table and on slot `s * SPREAD` of a table that turns
+    /// sparse part way (its first slots are small) give the same outcomes, rows and
+    /// occupied slots, through growth of the rows and of the index, clears and installs.
+    #[test]
+    fn sparse_tables_behave_as_dense_ones() {
+        const SPREAD: usize = 1_000_003;
+        let source = include_str!("../../../examples/reduce.naas");
+        let (program, _) = naas_lang::frontend(source, &naas_lang::check::CheckOptions::default()).unwrap();
+        let compiled = naas_ir::compile(&program, naas_ir::laws::LawOptions::default()).unwrap();
+        let program = lower(&compiled, 0, &TargetProfile::default(), &LowerOptions::default()).unwrap();
+        let sim = PipelineSim::new(&program);
+        let mut rng = Rng::new(17);
+        let (mut dense, mut sparse) = (SlotTable::new(&program, 5_000), SlotTable::new(&program, 1 << 32));
+        let far = |slot: usize| if slot < 3 { slot } else { slot * SPREAD };
+        for round in 0..20_000 {
+            let slot = rng.below(3_000);
+            let key = rng.below(4_000) as u64;
+            let words: Vec<u64> = (0..program.state_words()).map(|_| rng.next_u64() & 0xffff_ffff).collect();
+            match round % 97 {
+                0 => {
+                    dense.clear(slot);
+                    sparse.clear(far(slot));
+                }
+                1 => {
+                    dense.install(slot, key, &words);
+                    sparse.install(far(slot), key, &words);
+                }
+                _ => assert_eq!(
+                    sim.execute(&mut dense, slot, key, &words),
+                    sim.execute(&mut sparse, far(slot), key, &words)
+                ),
+            }
+            if round % 1_000 == 0 || round == 19_999 {
+                let occupied: Vec<usize> = dense.occupied().into_iter().map(far).collect();
+                let mut sparse_occupied = sparse.occupied();
+                sparse_occupied.sort_unstable_by_key(|slot| if *slot < 3 { *slot } else { *slot / SPREAD });
+                assert_eq!(occupied, sparse_occupied);
+                for slot in 0..3_000 {
+                    assert_eq!(dense.resident(slot), sparse.resident(far(slot)));
+                }
+            }
+        }
+        assert!(sparse.index.is_some() && dense.index.is_none());
+        assert!(dense.occupied().len() > 2_000);
+    }
 
     /// Chains (the fast path) and atoms one by one (the fallback) give the same rows, on
     /// arbitrary register words (ties and sign bits over-represented).

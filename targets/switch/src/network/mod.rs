@@ -343,3 +343,55 @@ fn mix(x: u64) -> u64 {
 pub fn slot_of(key: u64, seed: u64, slots: usize) -> usize {
     (mix(key ^ seed) % slots as u64) as usize
 }
+
+/// `x mod d` for a fixed `d`, without a division: a switch computes the slot of every entry,
+/// and a 64-bit division costs tens of cycles. Exact: see [`Modulus::reduce`].
+#[derive(Clone, Copy, Debug)]
+pub struct Modulus {
+    divisor: u64,
+    /// `floor((2^64 - 1) / divisor)`.
+    reciprocal: u64,
+}
+
+impl Modulus {
+    /// `d` must not be 0 (it is taken as 1).
+    pub fn new(d: u64) -> Modulus {
+        let divisor = d.max(1);
+        Modulus { divisor, reciprocal: u64::MAX / divisor }
+    }
+
+    /// `x mod d`. With `m = floor((2^64 - 1) / d)`, the estimate `q = floor(x * m / 2^64)` is
+    /// at most `floor(x / d)` (as `m / 2^64 < 1 / d`) and more than `x / d - 2` (as
+    /// `m > (2^64 - 1) / d - 1` and `x < 2^64`), so `x - q * d` is below `3 * d` and at most
+    /// two subtractions correct it.
+    #[inline]
+    pub fn reduce(self, x: u64) -> u64 {
+        let q = ((u128::from(x) * u128::from(self.reciprocal)) >> 64) as u64;
+        let mut r = x - q * self.divisor;
+        while r >= self.divisor {
+            r -= self.divisor;
+        }
+        r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use naas_ir::laws::Rng;
+
+    #[test]
+    fn modulus_equals_the_remainder() {
+        let mut rng = Rng::new(11);
+        let edges = [0, 1, 2, 3, 7, u64::MAX, u64::MAX - 1, 1 << 63, (1 << 63) - 1, u64::from(u32::MAX)];
+        let mut divisors: Vec<u64> = vec![1, 2, 3, 250, 750, 1_000, 81_920, (1 << 32) - 2, u64::MAX, (1 << 63) + 1];
+        divisors.extend((0..200).map(|_| rng.next_u64() >> (rng.next_u64() % 64)).filter(|d| *d > 0));
+        for d in divisors {
+            let modulus = Modulus::new(d);
+            let around = [d - 1, d, d.wrapping_add(1), d.wrapping_mul(2), d.wrapping_mul(3).wrapping_sub(1)];
+            for x in edges.iter().chain(&around).copied().chain((0..200).map(|_| rng.next_u64())) {
+                assert_eq!(modulus.reduce(x), x % d, "{x} mod {d}");
+            }
+        }
+    }
+}

@@ -11,6 +11,9 @@ pub(super) struct Packet {
     pub(super) seq: u32,
     pub(super) eos: bool,
     pub(super) entries: u32,
+    /// A mapper's packet whose entries are not in `data` yet (they are produced when a copy
+    /// first arrives).
+    pub(super) unproduced: bool,
     pub(super) data: Vec<u64>,
     refs: u32,
 }
@@ -30,6 +33,7 @@ impl PacketPool {
                 packet.seq = u32::MAX;
                 packet.eos = false;
                 packet.entries = 0;
+                packet.unproduced = false;
                 packet.data.clear();
                 packet.refs = 1;
                 id

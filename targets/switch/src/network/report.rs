@@ -81,8 +81,8 @@ pub struct Report {
     pub simulated_time_us: f64,
     pub result_matches_reference: bool,
     pub mismatched_keys: u64,
-    /// Wall-clock time of the whole simulation, of record generation and lifting (with the
-    /// reference fold), and of the reducer's interpreter merges.
+    /// Wall-clock time of the whole simulation, of drawing and lifting records (the mappers'
+    /// staging rounds, with the reference fold), and of the reducer's interpreter merges.
     pub wall_seconds: f64,
     pub generation_seconds: f64,
     pub reducer_seconds: f64,

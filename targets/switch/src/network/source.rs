@@ -61,6 +61,12 @@ impl Source {
 /// The most scalar inputs a lifted state is cached by.
 const CACHED_INPUTS: usize = 8;
 
+/// The most lifted states cached. The generator's repeated inputs (edge values and small
+/// numbers) come early and fill a few dozen entries; what else would be cached are random
+/// values that rarely come again, and a larger cache only pushes the switch tables out of
+/// the processor's cache.
+const CACHED_STATES: usize = 1 << 10;
+
 /// Draws keys and input records and lifts them with the interpreter.
 pub(super) struct Generator {
     sampler: KeySampler,
@@ -115,7 +121,7 @@ impl Generator {
         let at = data.len();
         cx.program.encode_state_into(&state, data)?;
         let words = data[at..].to_vec();
-        if cacheable && self.lifted.len() < 1 << 16 {
+        if cacheable && self.lifted.len() < CACHED_STATES {
             self.cache.insert(bits, self.lifted.len() as u32);
             self.lifted.push((state.clone(), words));
         }
