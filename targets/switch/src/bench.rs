@@ -281,3 +281,35 @@ fn pipeline_rate(
     let per_second = merged as f64 / seconds;
     Ok((per_second, per_second / per_packet as f64))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+    use crate::{lower, LowerOptions, TargetProfile};
+
+    /// A small benchmark runs end to end: large direct tables meet the fan-in bound exactly,
+    /// tables with fewer slots than keys collide, and every rate is measured.
+    #[test]
+    fn a_small_benchmark_meets_the_bound_with_large_direct_tables() {
+        let source = include_str!("../../../examples/reduce.naas");
+        let (program, _) = naas_lang::frontend(source, &naas_lang::check::CheckOptions::default()).unwrap();
+        let compiled = naas_ir::compile(&program, naas_ir::laws::LawOptions::default()).unwrap();
+        let pipeline = lower(&compiled, 0, &TargetProfile::default(), &LowerOptions::default()).unwrap();
+        let config = BenchConfig {
+            topology: Topology::Tree { fanout: 4, depth: 1 },
+            records: 20_000,
+            keys: 100,
+            seed: 3,
+            rows: vec![(SlotIndex::Direct, None), (SlotIndex::Direct, Some(50))],
+        };
+        let report = run(&compiled, 0, &pipeline, &config).unwrap();
+        assert!(report.pipeline_entries_per_second > 0.0 && report.network_packets_per_second > 0.0);
+        let (large, small) = (&report.rows[0], &report.rows[1]);
+        assert_eq!(large.result_matches_reference, Some(true));
+        assert_eq!((large.collisions, large.ideal_entries_at_reducer), (0, 4 * 100));
+        assert_eq!(large.entries_at_reducer, large.ideal_entries_at_reducer);
+        assert!(small.collisions > 0 && small.entries_at_reducer > small.ideal_entries_at_reducer);
+        assert!(report.to_string().contains("network simulator:"));
+    }
+}
