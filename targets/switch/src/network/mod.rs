@@ -338,12 +338,6 @@ fn mix(x: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// The slot of a key in a switch's table (each switch hashes with its own seed, so keys that
-/// collide at one switch rarely collide at the next).
-pub fn slot_of(key: u64, seed: u64, slots: usize) -> usize {
-    (mix(key ^ seed) % slots as u64) as usize
-}
-
 /// `x mod d` for a fixed `d`, without a division: a switch computes the slot of every entry,
 /// and a 64-bit division costs tens of cycles. Exact: see [`Modulus::reduce`].
 #[derive(Clone, Copy, Debug)]

@@ -731,6 +731,8 @@ impl<'a> Sim<'a> {
         let seed = self.nodes[node].hash_seed;
         let direct = self.config.slot_index == SlotIndex::Direct;
         let table = self.nodes[node].table.as_mut().ok_or("internal error: a switch without a table")?;
+        // `key mod slots` (direct), or `hash(key, seed) mod slots` with the switch's own seed,
+        // so that keys that collide at one switch rarely collide at the next.
         let slots = Modulus::new(table.slots() as u64);
         let slot = |key: u64| slots.reduce(if direct { key } else { mix(key ^ seed) }) as usize;
         let mut collided = std::mem::take(&mut self.collided);
