@@ -48,6 +48,24 @@ impl Default for BenchConfig {
     }
 }
 
+impl BenchConfig {
+    /// The simulation of one table configuration: uniform keys, no faults, a window of 8.
+    fn simulation(&self, slot_index: SlotIndex, table_slots: Option<u64>, check_reference: bool) -> SimConfig {
+        SimConfig {
+            topology: self.topology.clone(),
+            records: self.records,
+            keys: self.keys,
+            dist: Dist::Uniform,
+            seed: self.seed,
+            table_slots,
+            slot_index,
+            check_reference,
+            window: 8,
+            ..SimConfig::default()
+        }
+    }
+}
+
 /// One simulated configuration.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct BenchRow {
@@ -151,18 +169,7 @@ pub fn run(
         pipeline_rate(compiled, plan_index, pipeline, config.keys, switches)?;
     let mut rows = Vec::new();
     for (index, (slot_index, table_slots)) in config.rows.iter().enumerate() {
-        let sim = SimConfig {
-            topology: config.topology.clone(),
-            records: config.records,
-            keys: config.keys,
-            dist: Dist::Uniform,
-            seed: config.seed,
-            table_slots: *table_slots,
-            slot_index: *slot_index,
-            check_reference: index == 0,
-            window: 8,
-            ..SimConfig::default()
-        };
+        let sim = config.simulation(*slot_index, *table_slots, index == 0);
         let report = simulate(compiled, plan_index, pipeline, &sim)?;
         rows.push(BenchRow {
             slot_index: *slot_index,
@@ -202,18 +209,7 @@ fn network_rate(
     pipeline: &PipelineProgram,
     config: &BenchConfig,
 ) -> Result<f64, String> {
-    let sim = SimConfig {
-        topology: config.topology.clone(),
-        records: config.records,
-        keys: config.keys,
-        dist: Dist::Uniform,
-        seed: config.seed,
-        table_slots: Some(u64::from(config.keys)),
-        slot_index: SlotIndex::Direct,
-        check_reference: false,
-        window: 8,
-        ..SimConfig::default()
-    };
+    let sim = config.simulation(SlotIndex::Direct, Some(u64::from(config.keys)), false);
     let mut best: f64 = 0.0;
     for _ in 0..RATE_RUNS {
         best = best.max(simulate(compiled, plan_index, pipeline, &sim)?.network_packets_per_second);
