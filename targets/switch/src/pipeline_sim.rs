@@ -149,15 +149,22 @@ impl SlotTable {
         let Some(index) = &self.index else {
             return (slot < self.used).then(|| self.origin + slot * self.row_width);
         };
+        Self::probe(index, slot).ok().map(|row| self.origin + row * self.row_width)
+    }
+
+    /// Looks a slot up in a sparse table's index: `Ok(row)` if it has a row, else
+    /// `Err(cell)`, the free cell where its entry goes.
+    #[inline]
+    fn probe(index: &[u64], slot: usize) -> Result<usize, usize> {
         let tag = (slot as u64 + 1) << 32;
         let mut cell = Self::home(index.len(), slot);
         loop {
             let entry = index[cell];
             if entry & !0xffff_ffff == tag {
-                return Some(self.origin + (entry & 0xffff_ffff) as usize * self.row_width);
+                return Ok((entry & 0xffff_ffff) as usize);
             }
             if entry == 0 {
-                return None;
+                return Err(cell);
             }
             cell = (cell + 1) & (index.len() - 1);
         }
@@ -171,19 +178,11 @@ impl SlotTable {
         let Some(index) = &mut self.index else {
             return self.origin + slot * self.row_width;
         };
-        let tag = (slot as u64 + 1) << 32;
-        let mut cell = Self::home(index.len(), slot);
-        loop {
-            let entry = index[cell];
-            if entry & !0xffff_ffff == tag {
-                return self.origin + (entry & 0xffff_ffff) as usize * self.row_width;
-            }
-            if entry == 0 {
-                break;
-            }
-            cell = (cell + 1) & (index.len() - 1);
-        }
-        index[cell] = tag | self.used as u64;
+        let cell = match Self::probe(index, slot) {
+            Ok(row) => return self.origin + row * self.row_width,
+            Err(cell) => cell,
+        };
+        index[cell] = (slot as u64 + 1) << 32 | self.used as u64;
         let start = self.origin + self.used * self.row_width;
         self.used += 1;
         self.rows[start] = 0;
