@@ -189,6 +189,19 @@ impl SlotTable {
         start
     }
 
+    /// Asks the processor to bring the row of `slot` into the cache ahead of its use (in a
+    /// sparse table, the slot's first index cell). Only a hint: nothing changes, and a slot
+    /// without a row is ignored. The network simulator calls it for the next packet a switch
+    /// will run while it runs the current one, so that the rows' cache misses overlap work.
+    #[inline]
+    pub fn prefetch(&self, slot: usize) {
+        match &self.index {
+            None if slot < self.used => prefetch(&self.rows[self.origin + slot * self.row_width]),
+            None => {}
+            Some(index) => prefetch(&index[Self::home(index.len(), slot)]),
+        }
+    }
+
     /// Doubles the index (the rows stay where they are).
     fn grow_index(&mut self) {
         let Some(index) = &mut self.index else { return };
@@ -259,6 +272,21 @@ impl SlotTable {
     }
 }
 
+/// A hint to load the cache line holding `value` (no effect but timing, and none where the
+/// target has no stable prefetch instruction).
+#[inline(always)]
+#[allow(unsafe_code, reason = "the prefetch intrinsic is unsafe to call; it cannot fault or change memory")]
+pub fn prefetch<T>(value: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `prefetcht0` reads nothing architecturally and never faults, whatever the address;
+    // this one comes from a live reference.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(std::ptr::from_ref(value).cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = value;
+}
+
 /// What happened to an entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -297,6 +325,41 @@ struct Chain {
     kind: u8,
     first: u32,
     words: u32,
+    /// How the chain runs over a batch of entries, decided once.
+    form: Form,
+}
+
+/// The chains [`run_chain_over`] has a loop of its own for: one-word chains, and a 64-bit
+/// sum in two 32-bit words (the shape of every `i64`/`u64` sum and count on a 32-bit
+/// profile). Signed comparisons have theirs on 32-bit words, where a word is an `i32`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Form {
+    Add,
+    Or,
+    And,
+    MinS32,
+    MaxS32,
+    MinU,
+    MaxU,
+    Add64In32,
+    /// Anything else, entry by entry through [`run_chain`].
+    General,
+}
+
+impl Form {
+    fn of(kind: u8, words: u32, word_bits: u32) -> Form {
+        match (kind, words, word_bits) {
+            (ADD, 1, _) => Form::Add,
+            (OR, 1, _) => Form::Or,
+            (AND, 1, _) => Form::And,
+            (MIN_S, 1, 32) => Form::MinS32,
+            (MAX_S, 1, 32) => Form::MaxS32,
+            (MIN_U, 1, _) => Form::MinU,
+            (MAX_U, 1, _) => Form::MaxU,
+            (ADD, 2, 32) => Form::Add64In32,
+            _ => Form::General,
+        }
+    }
 }
 
 /// A pipeline program prepared for fast execution: its atoms in stage order, the key claim
@@ -343,7 +406,12 @@ fn chains(ops: &[Op], word_bits: u32) -> Option<Vec<Chain>> {
             return None;
         }
         covered += words;
-        chains.push(Chain { kind: root.kind, first: root.register, words });
+        chains.push(Chain {
+            kind: root.kind,
+            first: root.register,
+            words,
+            form: Form::of(root.kind, words, word_bits),
+        });
     }
     (covered as usize == ops.len()).then_some(chains)
 }
@@ -409,32 +477,30 @@ impl PipelineSim {
         collisions: &mut Vec<u32>,
     ) -> u64 {
         const BATCH: usize = 16;
-        let mut starts = [0usize; BATCH];
         let mut slots = [0usize; BATCH];
-        // The claimed entries of the batch: their row's start and their first state word.
+        // The claimed entries of the batch: where their row and their entry start.
         let mut claimed = [(0usize, 0usize); BATCH];
         let mut merged = 0;
         for (batch, chunk) in data.chunks(stride * BATCH).enumerate() {
-            let entries = chunk.len() / stride;
-            for (i, slot_i) in slots.iter_mut().enumerate().take(entries) {
-                *slot_i = slot(chunk[i * stride]);
+            let entries = chunk.chunks_exact(stride);
+            let count = entries.len();
+            for (slot_i, entry) in slots.iter_mut().zip(entries.clone()) {
+                *slot_i = slot(entry[0]);
             }
             // Room first, so that no row moves while the batch holds its position.
-            table.prepare(&slots[..entries]);
-            for (start, slot_i) in starts.iter_mut().zip(&slots).take(entries) {
-                *start = table.row_start(*slot_i);
-            }
-            let mut count = 0;
-            for (i, start) in starts.iter().enumerate().take(entries) {
-                match table.claim(*start, chunk[i * stride]) {
+            table.prepare(&slots[..count]);
+            let mut claims = 0;
+            for (i, (slot_i, entry)) in slots.iter().zip(entries).enumerate() {
+                let start = table.row_start(*slot_i);
+                match table.claim(start, entry[0]) {
                     Outcome::Merged => {
-                        claimed[count] = (*start, i * stride + 1);
-                        count += 1;
+                        claimed[claims] = (start, i * stride);
+                        claims += 1;
                     }
                     Outcome::Collision => collisions.push((batch * BATCH + i) as u32),
                 }
             }
-            let claimed = &claimed[..count];
+            let claimed = &claimed[..claims];
             match &self.chains {
                 Some(chains) => {
                     for chain in chains {
@@ -443,11 +509,11 @@ impl PipelineSim {
                 }
                 None => {
                     for (start, at) in claimed {
-                        self.run_atoms(table, *start, &chunk[*at..*at + stride - 1]);
+                        self.run_atoms(table, *start, &chunk[*at + 1..*at + stride]);
                     }
                 }
             }
-            merged += count as u64;
+            merged += claims as u64;
         }
         merged
     }
@@ -521,40 +587,45 @@ impl PipelineSim {
 }
 
 /// Runs one chain for a batch of claimed entries, in order: `claimed` holds each entry's
-/// row start in `rows` and where its state words start in `data` (register `r` of a row is
-/// `rows[start + r]`, its entry word `data[at + r - 1]`). The common chains have their own
-/// loops; the others run [`run_chain`] entry by entry.
+/// row start in `rows` and where the entry starts in `data` (register `r` of a row is
+/// `rows[start + r]`, its entry word `data[at + r]`, as the key comes first in both). The
+/// chain's [`Form`] says which loop runs it.
+#[inline(always)]
 fn run_chain_over(chain: Chain, rows: &mut [u64], claimed: &[(usize, usize)], data: &[u64], w: u32) {
     let first = chain.first as usize;
-    let m = mask(w);
-    let one_word = |rows: &mut [u64], f: fn(u64, u64, u32) -> u64| {
-        for (start, at) in claimed {
-            let (r, v) = (rows[start + first], data[at + first - 1]);
-            rows[start + first] = f(r, v, w);
+    match chain.form {
+        Form::Add => {
+            let m = mask(w);
+            each_word(rows, claimed, data, first, |r, v| r.wrapping_add(v) & m);
         }
-    };
-    match (chain.kind, chain.words) {
-        (ADD, 1) => one_word(rows, |r, v, w| r.wrapping_add(v) & mask(w)),
-        (OR, 1) => one_word(rows, |r, v, _| r | v),
-        (AND, 1) => one_word(rows, |r, v, _| r & v),
-        (MIN_S, 1) => one_word(rows, |r, v, w| select(sign_extend(v, w) < sign_extend(r, w), v, r)),
-        (MAX_S, 1) => one_word(rows, |r, v, w| select(sign_extend(v, w) > sign_extend(r, w), v, r)),
-        (MIN_U, 1) => one_word(rows, |r, v, _| select(v < r, v, r)),
-        (MAX_U, 1) => one_word(rows, |r, v, _| select(v > r, v, r)),
-        (ADD, 2) if w == 32 => {
-            // The common wide case: a 64-bit sum in two 32-bit words.
-            for (start, at) in claimed {
-                let (lo, hi) = (start + first, start + first + 1);
-                let sum = (rows[lo] | rows[hi] << 32).wrapping_add(data[at + first - 1] | data[at + first] << 32);
-                rows[lo] = sum & m;
-                rows[hi] = sum >> 32;
+        Form::Or => each_word(rows, claimed, data, first, |r, v| r | v),
+        Form::And => each_word(rows, claimed, data, first, |r, v| r & v),
+        Form::MinS32 => each_word(rows, claimed, data, first, |r, v| select((v as i32) < (r as i32), v, r)),
+        Form::MaxS32 => each_word(rows, claimed, data, first, |r, v| select((v as i32) > (r as i32), v, r)),
+        Form::MinU => each_word(rows, claimed, data, first, |r, v| select(v < r, v, r)),
+        Form::MaxU => each_word(rows, claimed, data, first, |r, v| select(v > r, v, r)),
+        Form::Add64In32 => {
+            for &(start, at) in claimed {
+                let (row, entry) = (&mut rows[start + first..start + first + 2], &data[at + first..at + first + 2]);
+                let sum = (row[0] | row[1] << 32).wrapping_add(entry[0] | entry[1] << 32);
+                row[0] = sum & 0xffff_ffff;
+                row[1] = sum >> 32;
             }
         }
-        _ => {
-            for (start, at) in claimed {
-                run_chain(chain, &mut rows[*start..], &data[*at..], w);
+        Form::General => {
+            for &(start, at) in claimed {
+                run_chain(chain, &mut rows[start..], &data[at + 1..], w);
             }
         }
+    }
+}
+
+/// Runs a one-word chain on register `first` of each claimed row: `r = f(r, v)`.
+#[inline(always)]
+fn each_word(rows: &mut [u64], claimed: &[(usize, usize)], data: &[u64], first: usize, f: impl Fn(u64, u64) -> u64) {
+    for &(start, at) in claimed {
+        let (r, v) = (rows[start + first], data[at + first]);
+        rows[start + first] = f(r, v);
     }
 }
 

@@ -25,6 +25,9 @@ pub(super) enum Event {
     AckDelay { link: u32 },
 }
 
+/// The largest bucket [`EventQueue::peek`] searches.
+const PEEK_SCAN: usize = 16;
+
 /// A monotone priority queue of events keyed by time (picoseconds).
 #[derive(Debug)]
 pub(super) struct EventQueue {
@@ -60,6 +63,38 @@ impl EventQueue {
         self.len += 1;
     }
 
+    /// The event [`EventQueue::pop`] would return next, if that is cheap to tell: when other
+    /// events share the time of the last one popped, or the next bucket holds at most
+    /// [`PEEK_SCAN`] events. `None` says nothing (the queue may hold events); nothing moves,
+    /// so peeking never changes what is popped.
+    #[inline]
+    pub(super) fn peek_after(&self, skip: usize) -> Option<Event> {
+        let zero = &self.buckets[0];
+        if skip > 0 {
+            return zero.len().checked_sub(1 + skip).map(|i| zero[i].1);
+        }
+        self.peek()
+    }
+
+    #[inline]
+    pub(super) fn peek(&self) -> Option<Event> {
+        if let Some((_, event)) = self.buckets[0].last() {
+            return Some(*event);
+        }
+        let bucket = self.buckets.iter().find(|b| !b.is_empty())?;
+        if bucket.len() > PEEK_SCAN {
+            return None;
+        }
+        // `pop` takes the bucket's earliest, and of equal times the last one pushed.
+        let mut earliest = bucket.first()?;
+        for candidate in bucket {
+            if candidate.0 <= earliest.0 {
+                earliest = candidate;
+            }
+        }
+        Some(earliest.1)
+    }
+
     /// The earliest event and its time.
     #[inline]
     pub(super) fn pop(&mut self) -> Option<(u64, Event)> {
@@ -88,22 +123,30 @@ mod tests {
     use naas_ir::laws::Rng;
 
     #[test]
-    fn pops_in_time_order_with_pushes_interleaved() {
+    fn pops_in_time_order_with_pushes_interleaved_and_peeks_what_it_pops() {
         let mut queue = EventQueue::new();
         let mut rng = Rng::new(3);
         let mut now = 0u64;
         let mut popped = 0;
+        let mut peeked_some = 0;
+        let mut pushed = 0u32;
         for round in 0..20_000u32 {
             for _ in 0..rng.next_u64() % 3 {
                 let time = now + rng.next_u64() % 5_000 + u64::from(round % 7 == 0);
-                queue.push(time, Event::Timeout { link: round });
+                // Distinct events, so that peeking the wrong one of equal times shows.
+                pushed += 1;
+                queue.push(time, Event::Timeout { link: pushed });
             }
-            if let Some((time, _)) = queue.pop() {
+            let peeked = queue.peek();
+            if let Some((time, event)) = queue.pop() {
+                assert!(peeked.is_none_or(|peeked| peeked == event), "peeked {peeked:?}, popped {event:?}");
+                peeked_some += u32::from(peeked.is_some());
                 assert!(time >= now, "{time} after {now}");
                 now = time;
                 popped += 1;
             }
         }
+        assert!(peeked_some > 1_000, "peek told only {peeked_some} events");
         while let Some((time, _)) = queue.pop() {
             assert!(time >= now);
             now = time;
