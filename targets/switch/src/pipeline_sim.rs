@@ -459,9 +459,9 @@ impl PipelineSim {
     /// Same result as calling [`PipelineSim::execute`] on each entry in turn, computed stage
     /// by stage for a batch of entries, as a switch's pipeline does (an entry's key claim in
     /// stage 0 before its state atoms; one entry after another within each atom):
-    /// - the rows of the batch are located first and their key registers read by the claims,
-    ///   so that their cache misses overlap instead of following one another (a switch's rows
-    ///   are spread over memory by key, and a network has many switches);
+    /// - the rows of the batch are located and their key registers read by the claims first
+    ///   (a row's cache miss is not in the way of the next entry's claim; the network
+    ///   simulator also asks for the rows ahead, see [`SlotTable::prefetch`]);
     /// - then every chain of atoms runs over the batch's claimed rows in one loop, which
     ///   decides what the chain does once per batch rather than once per entry.
     ///

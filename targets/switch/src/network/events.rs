@@ -66,16 +66,8 @@ impl EventQueue {
     /// The event [`EventQueue::pop`] would return next, if that is cheap to tell: when other
     /// events share the time of the last one popped, or the next bucket holds at most
     /// [`PEEK_SCAN`] events. `None` says nothing (the queue may hold events); nothing moves,
-    /// so peeking never changes what is popped.
-    #[inline]
-    pub(super) fn peek_after(&self, skip: usize) -> Option<Event> {
-        let zero = &self.buckets[0];
-        if skip > 0 {
-            return zero.len().checked_sub(1 + skip).map(|i| zero[i].1);
-        }
-        self.peek()
-    }
-
+    /// so peeking never changes what is popped (nor do the pushes that follow it go anywhere
+    /// else). The simulator peeks to prefetch what the next event will touch.
     #[inline]
     pub(super) fn peek(&self) -> Option<Event> {
         if let Some((_, event)) = self.buckets[0].last() {
@@ -93,6 +85,14 @@ impl EventQueue {
             }
         }
         Some(earliest.1)
+    }
+
+    /// The event after the one [`EventQueue::peek`] tells, if it too shares the time of the
+    /// last one popped (`None` otherwise, or when there is none).
+    #[inline]
+    pub(super) fn peek_second(&self) -> Option<Event> {
+        let zero = &self.buckets[0];
+        zero.len().checked_sub(2).map(|i| zero[i].1)
     }
 
     /// The earliest event and its time.
@@ -129,24 +129,32 @@ mod tests {
         let mut now = 0u64;
         let mut popped = 0;
         let mut peeked_some = 0;
+        let mut second_some = 0;
         let mut pushed = 0u32;
         for round in 0..20_000u32 {
-            for _ in 0..rng.next_u64() % 3 {
-                let time = now + rng.next_u64() % 5_000 + u64::from(round % 7 == 0);
+            for _ in 0..if round % 5 == 0 { 3 } else { rng.next_u64() % 3 } {
+                // Some events share a time (as a synchronised network's do).
+                let time =
+                    if round % 5 == 0 { now + 7 } else { now + rng.next_u64() % 5_000 + u64::from(round % 7 == 0) };
                 // Distinct events, so that peeking the wrong one of equal times shows.
                 pushed += 1;
                 queue.push(time, Event::Timeout { link: pushed });
             }
-            let peeked = queue.peek();
-            if let Some((time, event)) = queue.pop() {
-                assert!(peeked.is_none_or(|peeked| peeked == event), "peeked {peeked:?}, popped {event:?}");
-                peeked_some += u32::from(peeked.is_some());
-                assert!(time >= now, "{time} after {now}");
-                now = time;
-                popped += 1;
+            // Pop one event, or (every third round) two in a row, checking what peeking told.
+            let peeked_pair = [queue.peek(), queue.peek_second()];
+            for peeked in &peeked_pair[..if round % 3 == 0 { 2 } else { 1 }] {
+                if let Some((time, event)) = queue.pop() {
+                    assert!(peeked.is_none_or(|peeked| peeked == event), "peeked {peeked:?}, popped {event:?}");
+                    peeked_some += u32::from(peeked.is_some());
+                    second_some += u32::from(peeked.is_some() && std::ptr::eq(peeked, &peeked_pair[1]));
+                    assert!(time >= now, "{time} after {now}");
+                    now = time;
+                    popped += 1;
+                }
             }
         }
         assert!(peeked_some > 1_000, "peek told only {peeked_some} events");
+        assert!(second_some > 100, "peek_second told only {second_some} events");
         while let Some((time, _)) = queue.pop() {
             assert!(time >= now);
             now = time;

@@ -753,7 +753,7 @@ impl<'a> Sim<'a> {
     /// (a network's switch tables together are larger than a core's cache). Changes nothing
     /// but timing.
     fn prefetch_next(&self) {
-        if let Some(Event::Deliver { link, packet }) = self.events.peek_after(1) {
+        if let Some(Event::Deliver { link, packet }) = self.events.peek_second() {
             if let Some(data) = self.packet_data(link, packet) {
                 for line in data.iter().step_by(8) {
                     crate::pipeline_sim::prefetch(line);
