@@ -266,6 +266,14 @@ impl<'a> Sim<'a> {
                     mapper = mapper_index;
                     mapper_index += 1;
                 }
+                // The mapper's stream, then the switch's hash seed, in this order.
+                let rng = Rng::new(seeder.next_u64());
+                let table = (node.kind == NodeKind::Switch).then(|| SlotTable::new(program, slots));
+                let slot_map = SlotMap {
+                    direct: config.slot_index == SlotIndex::Direct,
+                    slots: Modulus::new(table.as_ref().map_or(1, SlotTable::slots) as u64),
+                    seed: seeder.next_u64(),
+                };
                 NodeState {
                     remaining,
                     unproduced: VecDeque::new(),
@@ -273,13 +281,9 @@ impl<'a> Sim<'a> {
                     staged_at: 0,
                     to_stage: remaining,
                     mapper,
-                    rng: Rng::new(seeder.next_u64()),
-                    table: (node.kind == NodeKind::Switch).then(|| SlotTable::new(program, slots)),
-                    slot_map: SlotMap {
-                        direct: config.slot_index == SlotIndex::Direct,
-                        slots: Modulus::new(slots as u64),
-                        seed: seeder.next_u64(),
-                    },
+                    rng,
+                    table,
+                    slot_map,
                     children_done: 0,
                     flushed: false,
                 }
@@ -770,6 +774,8 @@ impl<'a> Sim<'a> {
         }
     }
 
+    /// The entries that a delivery of `packet` over `link` would run, if they are known
+    /// without producing them.
     fn packet_data(&self, link: u32, packet: u32) -> Option<&[u64]> {
         let link = &self.graph.links[link as usize];
         let p = self.packets.get(packet);
