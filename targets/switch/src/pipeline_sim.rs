@@ -276,7 +276,7 @@ impl SlotTable {
 /// target has no stable prefetch instruction).
 #[inline(always)]
 #[allow(unsafe_code, reason = "the prefetch intrinsic is unsafe to call; it cannot fault or change memory")]
-pub fn prefetch<T>(value: &T) {
+pub(crate) fn prefetch<T>(value: &T) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: `prefetcht0` reads nothing architecturally and never faults, whatever the address;
     // this one comes from a live reference.
