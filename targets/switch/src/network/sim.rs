@@ -41,7 +41,7 @@ const MAX_STALLED_TIMEOUTS: u32 = 1_000_000;
 
 /// Words of entries the mappers stage ahead of time, together (512 KiB, about a core's L2
 /// cache, so that staged entries are still cached when they are sent; each mapper stages at
-/// least a full packet).
+/// least one packet's entries).
 const STAGE_WORDS: usize = 1 << 16;
 
 #[derive(Default)]
@@ -127,10 +127,11 @@ struct NodeState {
     /// This mapper's packets that have been sent but whose entries have not been produced
     /// yet, in sequence order (see [`Sim::materialize`]).
     unproduced: VecDeque<u32>,
-    /// Entries drawn ahead from the source, `stride` words each, from `staged_at` on (see
-    /// [`Sim::stage_round`]).
-    staged: Vec<u64>,
-    staged_at: usize,
+    /// Entries drawn ahead from the source, `stride` words each, cut into the mapper's next
+    /// packets: the first chunk holds the entries of the first packet in `unproduced` (or of
+    /// the next one it sends), and so on (see [`Sim::stage_round`]). A chunk becomes its
+    /// packet's data when the packet is produced, without copying.
+    staged: VecDeque<Vec<u64>>,
     /// Entries not drawn from the source yet.
     to_stage: u64,
     /// The mapper's position among the mappers (graph order); `usize::MAX` for other nodes.
@@ -159,9 +160,12 @@ pub(super) struct Sim<'a> {
     source: Source,
     /// Words per entry: the key and the state words.
     stride: usize,
-    /// The mappers' node indexes, and how many words of entries each stages at most.
+    /// The mappers' node indexes, and how many packets' entries each stages at most.
     mapper_nodes: Vec<usize>,
-    stage_words: usize,
+    stage_packets: usize,
+    /// Empty buffers for staged entries (the data buffers that staged chunks replaced in
+    /// their packets).
+    spare: Vec<Vec<u64>>,
     entries_per_packet: u32,
     /// Bytes and serialisation time (ps) of a packet by its number of entries.
     packet_bytes: Vec<u64>,
@@ -277,8 +281,7 @@ impl<'a> Sim<'a> {
                 NodeState {
                     remaining,
                     unproduced: VecDeque::new(),
-                    staged: Vec::new(),
-                    staged_at: 0,
+                    staged: VecDeque::new(),
                     to_stage: remaining,
                     mapper,
                     rng,
@@ -294,7 +297,7 @@ impl<'a> Sim<'a> {
         let stride = 1 + program.state_words();
         let mapper_nodes = (0..graph.nodes.len()).filter(|i| graph.nodes[*i].kind == NodeKind::Mapper).collect();
         let packet_words = stride * entries_per_packet as usize;
-        let stage_words = (STAGE_WORDS / mappers.max(1) as usize).max(packet_words) / stride * stride;
+        let stage_packets = (STAGE_WORDS / mappers.max(1) as usize / packet_words).max(1);
         let ps_per_byte = 8_000.0 / config.link_gbps;
         let latency = config.latency_ns * 1_000;
         let packet_bytes: Vec<u64> = (0..=entries_per_packet).map(|n| program.packet_bytes(n)).collect();
@@ -335,7 +338,8 @@ impl<'a> Sim<'a> {
             source: workload.source,
             stride,
             mapper_nodes,
-            stage_words,
+            stage_packets,
+            spare: Vec::new(),
             entries_per_packet,
             packet_bytes,
             packet_tx,
@@ -476,27 +480,29 @@ impl<'a> Sim<'a> {
                 .unproduced
                 .pop_front()
                 .ok_or("internal error: a packet's entries were never queued for production")?;
-            let words = self.packets.get(next).entries as usize * self.stride;
-            let node = &self.nodes[mapper];
-            if node.staged.len() - node.staged_at < words {
+            if self.nodes[mapper].staged.is_empty() {
                 self.stage_round(mapper)?;
             }
-            let node = &mut self.nodes[mapper];
-            let staged = node.staged.get(node.staged_at..node.staged_at + words);
-            let staged = staged.ok_or("internal error: a mapper staged fewer entries than it sends")?;
+            let mut chunk = self.nodes[mapper]
+                .staged
+                .pop_front()
+                .ok_or("internal error: a mapper staged fewer entries than it sends")?;
             let p = self.packets.get_mut(next);
-            p.data.clear();
-            p.data.extend_from_slice(staged);
+            if chunk.len() != p.entries as usize * self.stride {
+                return Err("internal error: a mapper staged entries that do not fill its packet".to_string());
+            }
+            std::mem::swap(&mut p.data, &mut chunk);
             p.unproduced = false;
-            node.staged_at += words;
+            chunk.clear();
+            self.spare.push(chunk);
             self.packets.release(next);
         }
         Ok(())
     }
 
     /// Draws entries from the source ahead of time: for mapper `short` (which needs more),
-    /// and for every other mapper whose staged entries are down to half, up to
-    /// `stage_words` each. Drawing in rounds keeps the source's work (lifting records with
+    /// and for every other mapper whose staged packets are down to half, up to
+    /// `stage_packets` each. Drawing in rounds keeps the source's work (lifting records with
     /// the interpreter, folding the reference) out of the network's way: the two do not
     /// take turns evicting each other's data from the cache, and the round's time, which
     /// is not the network's, is measured once per round.
@@ -510,8 +516,7 @@ impl<'a> Sim<'a> {
         for position in 0..self.mapper_nodes.len() {
             let mapper = self.mapper_nodes[position];
             let node = &self.nodes[mapper];
-            let buffered = node.staged.len() - node.staged_at;
-            if node.to_stage == 0 || (mapper != short && 2 * buffered > self.stage_words) {
+            if node.to_stage == 0 || (mapper != short && 2 * node.staged.len() > self.stage_packets) {
                 continue;
             }
             result = self.stage(mapper);
@@ -523,51 +528,56 @@ impl<'a> Sim<'a> {
         result
     }
 
-    /// Tops up mapper `mapper`'s staged entries: entries from the source (and folded
-    /// centrally).
+    /// Tops up mapper `mapper`'s staged entries, a packet's worth at a time: entries from the
+    /// source (and folded centrally). Its packets take `entries_per_packet` entries each, the
+    /// last one the rest, and so do the chunks.
     fn stage(&mut self, mapper: usize) -> Result<(), String> {
-        let node = &mut self.nodes[mapper];
-        node.staged.drain(..node.staged_at);
-        node.staged_at = 0;
-        let room = (self.stage_words.saturating_sub(node.staged.len()) / self.stride) as u64;
-        let count = room.min(node.to_stage);
-        node.to_stage -= count;
-        let mut data = std::mem::take(&mut node.staged);
         let cx = EntryContext { compiled: self.compiled, plan: self.plan, interp: &self.interp, program: self.program };
         let child = self.root_child[mapper];
         let child_is_switch = self.graph.nodes[child].kind == NodeKind::Switch;
         let node = &mut self.nodes[mapper];
+        let mut drawn = 0;
         let mut result = Ok(());
-        for _ in 0..count {
-            let (key, state) =
-                match self.source.next_into(&cx, node.mapper, &mut node.rng, self.config.check_reference, &mut data) {
+        while node.staged.len() < self.stage_packets && node.to_stage > 0 && result.is_ok() {
+            let count = node.to_stage.min(u64::from(self.entries_per_packet));
+            node.to_stage -= count;
+            let mut chunk = self.spare.pop().unwrap_or_default();
+            for _ in 0..count {
+                let (key, state) = match self.source.next_into(
+                    &cx,
+                    node.mapper,
+                    &mut node.rng,
+                    self.config.check_reference,
+                    &mut chunk,
+                ) {
                     Ok(entry) => entry,
                     Err(error) => {
                         result = Err(error);
                         break;
                     }
                 };
-            if child_is_switch {
-                self.subtree_keys.insert(child, key);
-            } else {
-                self.report.ideal_entries_at_reducer += 1;
-            }
-            if let Some(state) = state {
-                let folded = self.reference.entry(key).or_insert_with(|| self.plan.identity.clone());
-                match merge(&self.interp, self.plan, std::mem::take(folded), state) {
-                    Ok(merged) => *folded = merged,
-                    Err(error) => {
-                        result = Err(error);
-                        break;
+                drawn += 1;
+                if child_is_switch {
+                    self.subtree_keys.insert(child, key);
+                } else {
+                    self.report.ideal_entries_at_reducer += 1;
+                }
+                if let Some(state) = state {
+                    let folded = self.reference.entry(key).or_insert_with(|| self.plan.identity.clone());
+                    match merge(&self.interp, self.plan, std::mem::take(folded), state) {
+                        Ok(merged) => *folded = merged,
+                        Err(error) => {
+                            result = Err(error);
+                            break;
+                        }
                     }
                 }
             }
+            node.staged.push_back(chunk);
         }
-        self.nodes[mapper].staged = data;
-        result?;
-        self.report.records_in += count;
-        self.report.entries_from_mappers += count;
-        Ok(())
+        self.report.records_in += drawn;
+        self.report.entries_from_mappers += drawn;
+        result
     }
 
     /// Gives a packet the link's next sequence number and transmits it; the link's
@@ -788,8 +798,7 @@ impl<'a> Sim<'a> {
         if mapper.unproduced.front() != Some(&packet) {
             return None;
         }
-        let words = p.entries as usize * self.stride;
-        mapper.staged.get(mapper.staged_at..mapper.staged_at + words)
+        mapper.staged.front().map(|chunk| &chunk[..])
     }
 
     /// A switch runs a packet's entries through its pipeline and forwards the collisions.
