@@ -1,66 +1,132 @@
 //! Packet storage for the simulator: a pool of packets addressed by index, with reference
-//! counts, whose buffers are reused. A packet is referenced by the link that is filling or
-//! queueing it, then by the sender's unacknowledged list, and by every copy in flight
-//! (duplicates and retransmissions); when the last reference goes, its buffer returns to the
-//! pool with its capacity, so a simulation allocates about as many buffers as packets are ever
-//! alive at once rather than one per transmission.
+//! counts. A packet is referenced by whoever is filling or queueing it (a mapper's staged
+//! packets, a link's open packet or send queue), then by the sender's unacknowledged list, and
+//! by every copy in flight (duplicates and retransmissions); when the last reference goes, its
+//! id returns to the pool, so a simulation holds about as many packets as are ever alive at
+//! once rather than one per transmission.
+//!
+//! A packet's entries live in one arena, in a fixed-size slot per packet id (a full packet's
+//! words, rounded up to whole cache lines, each slot starting on a cache line), as a switch's
+//! packet buffer holds packets in fixed cells. So where a packet's entries are follows from its
+//! id alone: the simulator asks for them to be brought into the cache from an event it has only
+//! peeked at, without first reading the packet's header (see [`PacketPool::prefetch`]).
 
-/// A packet: end-of-stream, or `entries` entries of `1 + state words` words (key first).
-#[derive(Debug, Default)]
+/// A packet's header: end-of-stream, or `entries` entries of `1 + state words` words (key
+/// first), which are in the packet's arena slot.
+#[derive(Clone, Copy, Debug, Default)]
 pub(super) struct Packet {
     pub(super) seq: u32,
     pub(super) eos: bool,
     pub(super) entries: u32,
-    /// A mapper's packet whose entries are not in `data` yet (they are produced when a copy
-    /// first arrives).
-    pub(super) unproduced: bool,
-    pub(super) data: Vec<u64>,
     refs: u32,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct PacketPool {
-    packets: Vec<Packet>,
+    headers: Vec<Packet>,
     free: Vec<u32>,
+    /// Words per entry, and words from one packet's slot to the next (a multiple of 8).
+    stride: usize,
+    slot_words: usize,
+    /// The slots, `slot_words` each, from `arena[origin]` on (cache-line aligned).
+    arena: Vec<u64>,
+    origin: usize,
 }
 
+/// Words in a cache line.
+const LINE_WORDS: usize = 8;
+
 impl PacketPool {
+    /// An empty pool of packets of at most `entries_per_packet` entries of `stride` words.
+    pub(super) fn new(stride: usize, entries_per_packet: u32) -> PacketPool {
+        let slot_words = (stride * entries_per_packet as usize).div_ceil(LINE_WORDS).max(1) * LINE_WORDS;
+        PacketPool { headers: Vec::new(), free: Vec::new(), stride, slot_words, arena: Vec::new(), origin: 0 }
+    }
+
     /// An empty data packet with one reference (the caller's).
     pub(super) fn alloc(&mut self) -> u32 {
+        let fresh = Packet { seq: u32::MAX, eos: false, entries: 0, refs: 1 };
         match self.free.pop() {
             Some(id) => {
-                let packet = &mut self.packets[id as usize];
-                packet.seq = u32::MAX;
-                packet.eos = false;
-                packet.entries = 0;
-                packet.unproduced = false;
-                packet.data.clear();
-                packet.refs = 1;
+                self.headers[id as usize] = fresh;
                 id
             }
             None => {
-                self.packets.push(Packet { seq: u32::MAX, refs: 1, ..Packet::default() });
-                (self.packets.len() - 1) as u32
+                self.headers.push(fresh);
+                if self.headers.len() * self.slot_words + LINE_WORDS > self.arena.len() {
+                    self.grow();
+                }
+                (self.headers.len() - 1) as u32
             }
         }
     }
 
+    /// Moves the slots into an arena with room for twice as many packets, the first slot
+    /// aligned to a cache line.
+    fn grow(&mut self) {
+        let packets = (2 * self.headers.len()).max(64);
+        let mut arena = vec![0u64; packets * self.slot_words + LINE_WORDS];
+        let origin = (LINE_WORDS - (arena.as_ptr() as usize / 8) % LINE_WORDS) % LINE_WORDS;
+        let live = self.arena.len().saturating_sub(LINE_WORDS).min(arena.len() - LINE_WORDS);
+        arena[origin..origin + live].copy_from_slice(&self.arena[self.origin..self.origin + live]);
+        self.arena = arena;
+        self.origin = origin;
+    }
+
     pub(super) fn get(&self, id: u32) -> &Packet {
-        &self.packets[id as usize]
+        &self.headers[id as usize]
     }
 
     pub(super) fn get_mut(&mut self, id: u32) -> &mut Packet {
-        &mut self.packets[id as usize]
+        &mut self.headers[id as usize]
+    }
+
+    fn slot_start(&self, id: u32) -> usize {
+        self.origin + id as usize * self.slot_words
+    }
+
+    /// The packet's entries, `stride` words each.
+    #[inline]
+    pub(super) fn data(&self, id: u32) -> &[u64] {
+        let start = self.slot_start(id);
+        &self.arena[start..start + self.headers[id as usize].entries as usize * self.stride]
+    }
+
+    /// Appends an entry (`stride` words) to a packet that has room for it.
+    pub(super) fn push_entry(&mut self, id: u32, entry: &[u64]) {
+        let at = self.slot_start(id) + self.headers[id as usize].entries as usize * self.stride;
+        self.arena[at..at + self.stride].copy_from_slice(entry);
+        self.headers[id as usize].entries += 1;
+    }
+
+    /// Sets a packet's entries to `entries` (whole entries, at most a full packet's).
+    pub(super) fn fill(&mut self, id: u32, entries: &[u64]) {
+        let start = self.slot_start(id);
+        self.arena[start..start + entries.len()].copy_from_slice(entries);
+        self.headers[id as usize].entries = (entries.len() / self.stride) as u32;
+    }
+
+    /// Asks for a packet's header and slot to be brought into the cache (a hint: nothing
+    /// changes; an id beyond the pool is ignored).
+    #[inline]
+    pub(super) fn prefetch(&self, id: u32) {
+        if let Some(header) = self.headers.get(id as usize) {
+            crate::pipeline_sim::prefetch(header);
+            let start = self.slot_start(id);
+            for line in 0..self.slot_words / LINE_WORDS {
+                crate::pipeline_sim::prefetch(&self.arena[start + line * LINE_WORDS]);
+            }
+        }
     }
 
     /// One more holder of the packet.
     pub(super) fn retain(&mut self, id: u32) {
-        self.packets[id as usize].refs += 1;
+        self.headers[id as usize].refs += 1;
     }
 
     /// One holder fewer; the last one returns the packet to the pool.
     pub(super) fn release(&mut self, id: u32) {
-        let packet = &mut self.packets[id as usize];
+        let packet = &mut self.headers[id as usize];
         debug_assert!(packet.refs > 0, "packet released more often than retained");
         packet.refs = packet.refs.saturating_sub(1);
         if packet.refs == 0 {
@@ -70,6 +136,43 @@ impl PacketPool {
 
     /// Packets live now (tests check that every packet is released in the end).
     pub(super) fn live(&self) -> usize {
-        self.packets.len() - self.free.len()
+        self.headers.len() - self.free.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Slots keep their entries while the arena grows, start on cache lines, and are reused
+    /// once released.
+    #[test]
+    fn slots_keep_their_entries_as_the_pool_grows_and_are_reused() {
+        let (stride, per_packet) = (7, 9);
+        let mut pool = PacketPool::new(stride, per_packet);
+        let ids: Vec<u32> = (0..300).map(|_| pool.alloc()).collect();
+        for (n, id) in ids.iter().enumerate() {
+            for e in 0..(n % 10) as u64 {
+                let entry: Vec<u64> = (0..stride as u64).map(|w| 1_000 * n as u64 + 10 * e + w).collect();
+                pool.push_entry(*id, &entry);
+            }
+        }
+        // Growth happened after the first slots were written.
+        pool.grow();
+        for (n, id) in ids.iter().enumerate() {
+            let data = pool.data(*id);
+            assert_eq!(data.len(), (n % 10) * stride);
+            for (i, word) in data.iter().enumerate() {
+                let (e, w) = (i / stride, i % stride);
+                assert_eq!(*word, 1_000 * n as u64 + 10 * e as u64 + w as u64);
+            }
+            assert_eq!((pool.data(*id).as_ptr() as usize) % 64, 0);
+        }
+        pool.release(ids[5]);
+        assert_eq!(pool.live(), 299);
+        let again = pool.alloc();
+        assert_eq!((again, pool.get(again).entries, pool.data(again).len()), (ids[5], 0, 0));
+        pool.fill(again, &[9; 14]);
+        assert_eq!(pool.data(again), &[9; 14]);
     }
 }

@@ -41,7 +41,7 @@ const MAX_STALLED_TIMEOUTS: u32 = 1_000_000;
 
 /// Words of entries the mappers stage ahead of time, together (512 KiB, about a core's L2
 /// cache, so that staged entries are still cached when they are sent; each mapper stages at
-/// least one packet's entries).
+/// least the packets it sends in a burst).
 const STAGE_WORDS: usize = 1 << 16;
 
 #[derive(Default)]
@@ -124,14 +124,9 @@ impl SlotMap {
 struct NodeState {
     /// Entries this mapper has still to send.
     remaining: u64,
-    /// This mapper's packets that have been sent but whose entries have not been produced
-    /// yet, in sequence order (see [`Sim::materialize`]).
-    unproduced: VecDeque<u32>,
-    /// Entries drawn ahead from the source, `stride` words each, cut into the mapper's next
-    /// packets: the first chunk holds the entries of the first packet in `unproduced` (or of
-    /// the next one it sends), and so on (see [`Sim::stage_round`]). A chunk becomes its
-    /// packet's data when the packet is produced, without copying.
-    staged: VecDeque<Vec<u64>>,
+    /// The mapper's next packets, filled ahead of time with entries from the source, in the
+    /// order it sends them (see [`Sim::stage_round`]); the queue holds a reference to each.
+    staged: VecDeque<u32>,
     /// Entries not drawn from the source yet.
     to_stage: u64,
     /// The mapper's position among the mappers (graph order); `usize::MAX` for other nodes.
@@ -163,9 +158,6 @@ pub(super) struct Sim<'a> {
     /// The mappers' node indexes, and how many packets' entries each stages at most.
     mapper_nodes: Vec<usize>,
     stage_packets: usize,
-    /// Empty buffers for staged entries (the data buffers that staged chunks replaced in
-    /// their packets).
-    spare: Vec<Vec<u64>>,
     entries_per_packet: u32,
     /// Bytes and serialisation time (ps) of a packet by its number of entries.
     packet_bytes: Vec<u64>,
@@ -184,8 +176,10 @@ pub(super) struct Sim<'a> {
     root_child: Vec<usize>,
     /// The keys sent under each child of the reducer, for the fan-in bound.
     subtree_keys: SeenKeys,
-    /// Scratch: the entries of a packet that collided, packets to retransmit.
+    /// Scratch: the entries of a packet that collided (their indexes, then their words),
+    /// packets to retransmit.
     collided: Vec<u32>,
+    scratch: Vec<u64>,
     resend: Vec<u32>,
     pub(super) report: Report,
     now: u64,
@@ -280,7 +274,6 @@ impl<'a> Sim<'a> {
                 };
                 NodeState {
                     remaining,
-                    unproduced: VecDeque::new(),
                     staged: VecDeque::new(),
                     to_stage: remaining,
                     mapper,
@@ -297,13 +290,15 @@ impl<'a> Sim<'a> {
         let stride = 1 + program.state_words();
         let mapper_nodes = (0..graph.nodes.len()).filter(|i| graph.nodes[*i].kind == NodeKind::Mapper).collect();
         let packet_words = stride * entries_per_packet as usize;
-        let stage_packets = (STAGE_WORDS / mappers.max(1) as usize / packet_words).max(1);
         let ps_per_byte = 8_000.0 / config.link_gbps;
         let latency = config.latency_ns * 1_000;
         let packet_bytes: Vec<u64> = (0..=entries_per_packet).map(|n| program.packet_bytes(n)).collect();
         let packet_tx: Vec<u64> = packet_bytes.iter().map(|bytes| (*bytes as f64 * ps_per_byte) as u64).collect();
         let full_packet = packet_tx.last().copied().unwrap_or(0);
         let ack_every = (config.window / 2).max(1);
+        // A mapper sends a burst of packets for every acknowledgement: stage at least that
+        // many, or every packet of a burst would start a round of staging.
+        let stage_packets = (STAGE_WORDS / mappers.max(1) as usize / packet_words).max(ack_every as usize);
         // Long enough for the rest of a burst to arrive, short against the round trip.
         let ack_delay = u64::from(ack_every) * full_packet + latency / 4;
         let rto = 3 * (2 * latency + u64::from(config.window) * full_packet) + ack_delay + 1_000_000;
@@ -333,13 +328,12 @@ impl<'a> Sim<'a> {
             nodes,
             links,
             events: EventQueue::new(),
-            packets: PacketPool::default(),
+            packets: PacketPool::new(stride, entries_per_packet),
             rng: Rng::new(seeder.next_u64()),
             source: workload.source,
             stride,
             mapper_nodes,
             stage_packets,
-            spare: Vec::new(),
             entries_per_packet,
             packet_bytes,
             packet_tx,
@@ -353,6 +347,7 @@ impl<'a> Sim<'a> {
             root_child: Vec::new(),
             subtree_keys,
             collided: Vec::new(),
+            scratch: Vec::new(),
             resend: Vec::new(),
             report,
             now: 0,
@@ -432,7 +427,7 @@ impl<'a> Sim<'a> {
                 continue;
             }
             if self.nodes[from].remaining > 0 {
-                let packet = self.generate(from);
+                let packet = self.generate(from)?;
                 self.send_new(link, packet);
                 continue;
             }
@@ -452,56 +447,25 @@ impl<'a> Sim<'a> {
         Ok(())
     }
 
-    /// A mapper's next packet: its size is known now, its entries are produced when a copy
-    /// of it is first delivered ([`Sim::materialize`]).
-    fn generate(&mut self, mapper: usize) -> u32 {
+    /// A mapper's next packet, the first it has staged.
+    fn generate(&mut self, mapper: usize) -> Result<u32, String> {
         let count = self.nodes[mapper].remaining.min(u64::from(self.entries_per_packet));
         self.nodes[mapper].remaining -= count;
-        let packet = self.packets.alloc();
-        let p = self.packets.get_mut(packet);
-        p.entries = count as u32;
-        p.unproduced = true;
-        // The queue holds a reference until the entries are produced.
-        self.packets.retain(packet);
-        self.nodes[mapper].unproduced.push_back(packet);
-        packet
-    }
-
-    /// Produces the entries of mapper `mapper`'s packets, in sequence order, up to and
-    /// including `packet`, from the entries the mapper has staged.
-    ///
-    /// A packet's entries are filled in when it first arrives rather than when it is sent, so
-    /// that they are in the cache when the switch reads them (a packet spends a link latency
-    /// in flight, during which every other mapper sends too). They are the mapper's next
-    /// entries in sequence order all the same, so the packets carry what they would have.
-    fn materialize(&mut self, mapper: usize, packet: u32) -> Result<(), String> {
-        while self.packets.get(packet).unproduced {
-            let next = self.nodes[mapper]
-                .unproduced
-                .pop_front()
-                .ok_or("internal error: a packet's entries were never queued for production")?;
-            if self.nodes[mapper].staged.is_empty() {
-                self.stage_round(mapper)?;
-            }
-            let mut chunk = self.nodes[mapper]
-                .staged
-                .pop_front()
-                .ok_or("internal error: a mapper staged fewer entries than it sends")?;
-            let p = self.packets.get_mut(next);
-            if chunk.len() != p.entries as usize * self.stride {
-                return Err("internal error: a mapper staged entries that do not fill its packet".to_string());
-            }
-            std::mem::swap(&mut p.data, &mut chunk);
-            p.unproduced = false;
-            chunk.clear();
-            self.spare.push(chunk);
-            self.packets.release(next);
+        if self.nodes[mapper].staged.is_empty() {
+            self.stage_round(mapper)?;
         }
-        Ok(())
+        let packet = self.nodes[mapper]
+            .staged
+            .pop_front()
+            .ok_or("internal error: a mapper staged fewer entries than it sends")?;
+        if u64::from(self.packets.get(packet).entries) != count {
+            return Err("internal error: a mapper staged a packet of another size than it sends".to_string());
+        }
+        Ok(packet)
     }
 
-    /// Draws entries from the source ahead of time: for mapper `short` (which needs more),
-    /// and for every other mapper whose staged packets are down to half, up to
+    /// Draws entries from the source ahead of time into packets: for mapper `short` (which
+    /// needs more), and for every other mapper whose staged packets are down to half, up to
     /// `stage_packets` each. Drawing in rounds keeps the source's work (lifting records with
     /// the interpreter, folding the reference) out of the network's way: the two do not
     /// take turns evicting each other's data from the cache, and the round's time, which
@@ -528,9 +492,9 @@ impl<'a> Sim<'a> {
         result
     }
 
-    /// Tops up mapper `mapper`'s staged entries, a packet's worth at a time: entries from the
-    /// source (and folded centrally). Its packets take `entries_per_packet` entries each, the
-    /// last one the rest, and so do the chunks.
+    /// Tops up mapper `mapper`'s staged packets: entries from the source (and folded
+    /// centrally), `entries_per_packet` to a packet, the last one the rest (as
+    /// [`Sim::generate`] sends them).
     fn stage(&mut self, mapper: usize) -> Result<(), String> {
         let cx = EntryContext { compiled: self.compiled, plan: self.plan, interp: &self.interp, program: self.program };
         let child = self.root_child[mapper];
@@ -541,7 +505,8 @@ impl<'a> Sim<'a> {
         while node.staged.len() < self.stage_packets && node.to_stage > 0 && result.is_ok() {
             let count = node.to_stage.min(u64::from(self.entries_per_packet));
             node.to_stage -= count;
-            let mut chunk = self.spare.pop().unwrap_or_default();
+            let mut chunk = std::mem::take(&mut self.scratch);
+            chunk.clear();
             for _ in 0..count {
                 let (key, state) = match self.source.next_into(
                     &cx,
@@ -573,7 +538,10 @@ impl<'a> Sim<'a> {
                     }
                 }
             }
-            node.staged.push_back(chunk);
+            let packet = self.packets.alloc();
+            self.packets.fill(packet, &chunk);
+            self.scratch = chunk;
+            node.staged.push_back(packet);
         }
         self.report.records_in += drawn;
         self.report.entries_from_mappers += drawn;
@@ -749,76 +717,63 @@ impl<'a> Sim<'a> {
             self.report.duplicates_dropped += 1;
             return Ok(());
         }
-        if self.packets.get(packet).unproduced {
-            self.materialize(self.graph.links[link].from, packet)?;
-        }
-        let data = std::mem::take(&mut self.packets.get_mut(packet).data);
-        let result = match self.graph.nodes[to].kind {
-            NodeKind::Switch => self.switch_entries(to, &data),
-            NodeKind::Reducer => self.reduce_entries(&data),
+        match self.graph.nodes[to].kind {
+            NodeKind::Switch => self.switch_entries(to, packet),
+            NodeKind::Reducer => {
+                let mut data = std::mem::take(&mut self.scratch);
+                data.clear();
+                data.extend_from_slice(self.packets.data(packet));
+                let result = self.reduce_entries(&data);
+                self.scratch = data;
+                result
+            }
             NodeKind::Mapper => Err("internal error: a packet delivered to a mapper".to_string()),
-        };
-        self.packets.get_mut(packet).data = data;
-        result
+        }
     }
 
     /// If the next event delivers a packet to a switch, asks for the table rows its entries
     /// will use to be brought into the cache, so that their misses overlap this event's work
-    /// (a network's switch tables together are larger than a core's cache). Changes nothing
-    /// but timing.
+    /// (a network's switch tables together are larger than a core's cache); if the event
+    /// after it delivers a packet, asks for that packet (whose entries give the rows to ask
+    /// for next time). Changes nothing but timing.
     fn prefetch_next(&self) {
-        if let Some(Event::Deliver { link, packet }) = self.events.peek_second() {
-            if let Some(data) = self.packet_data(link, packet) {
-                for line in data.iter().step_by(8) {
-                    crate::pipeline_sim::prefetch(line);
-                }
-            }
+        if let Some(Event::Deliver { packet, .. }) = self.events.peek_second() {
+            self.packets.prefetch(packet);
         }
         let Some(Event::Deliver { link, packet }) = self.events.peek() else { return };
-        let Some(data) = self.packet_data(link, packet) else { return };
-        let link = &self.graph.links[link as usize];
-        let node = &self.nodes[link.to];
+        let node = &self.nodes[self.graph.links[link as usize].to];
         let Some(table) = &node.table else { return };
-        for key in data.iter().step_by(self.stride) {
+        for key in self.packets.data(packet).iter().step_by(self.stride) {
             table.prefetch(node.slot_map.slot(*key));
         }
     }
 
-    /// The entries that a delivery of `packet` over `link` would run, if they are known
-    /// without producing them.
-    fn packet_data(&self, link: u32, packet: u32) -> Option<&[u64]> {
-        let link = &self.graph.links[link as usize];
-        let p = self.packets.get(packet);
-        if !p.unproduced {
-            return Some(&p.data[..]);
-        }
-        // A mapper's packet not produced yet: its entries are the mapper's next staged
-        // ones if it is the first such packet.
-        let mapper = &self.nodes[link.from];
-        if mapper.unproduced.front() != Some(&packet) {
-            return None;
-        }
-        mapper.staged.front().map(|chunk| &chunk[..])
-    }
-
     /// A switch runs a packet's entries through its pipeline and forwards the collisions.
-    fn switch_entries(&mut self, node: usize, data: &[u64]) -> Result<(), String> {
+    fn switch_entries(&mut self, node: usize, packet: u32) -> Result<(), String> {
         let slot_map = self.nodes[node].slot_map;
         let table = self.nodes[node].table.as_mut().ok_or("internal error: a switch without a table")?;
-        let slot = |key: u64| slot_map.slot(key);
-        let mut collided = std::mem::take(&mut self.collided);
-        collided.clear();
-        self.report.switch_merges += self.pipeline.execute_packet(table, data, self.stride, slot, &mut collided);
-        self.report.collisions += collided.len() as u64;
-        let mut result = Ok(());
-        for index in &collided {
+        let data = self.packets.data(packet);
+        self.collided.clear();
+        self.report.switch_merges +=
+            self.pipeline.execute_packet(table, data, self.stride, |key| slot_map.slot(key), &mut self.collided);
+        if self.collided.is_empty() {
+            return Ok(());
+        }
+        self.report.collisions += self.collided.len() as u64;
+        let mut entries = std::mem::take(&mut self.scratch);
+        entries.clear();
+        for index in &self.collided {
             let at = *index as usize * self.stride;
-            result = self.forward(node, &data[at..at + self.stride]);
+            entries.extend_from_slice(&data[at..at + self.stride]);
+        }
+        let mut result = Ok(());
+        for entry in entries.chunks_exact(self.stride) {
+            result = self.forward(node, entry);
             if result.is_err() {
                 break;
             }
         }
-        self.collided = collided;
+        self.scratch = entries;
         result
     }
 
@@ -849,10 +804,8 @@ impl<'a> Sim<'a> {
                 packet
             }
         };
-        let open = self.packets.get_mut(packet);
-        open.data.extend_from_slice(entry);
-        open.entries += 1;
-        if open.entries == self.entries_per_packet {
+        self.packets.push_entry(packet, entry);
+        if self.packets.get(packet).entries == self.entries_per_packet {
             self.seal(link);
             self.pump(link)?;
         }
