@@ -296,6 +296,40 @@ pub enum Outcome {
     Collision,
 }
 
+/// A packet field as the simulators store it: `u32` when every field fits 32 bits (the
+/// profile's register words, and so its keys, are at most 32 bits wide), else `u64`. Packets
+/// of 32-bit fields take half the memory, and so half the cache lines, of 64-bit ones.
+pub trait Word: Copy + Default + std::fmt::Debug + 'static {
+    fn get(self) -> u64;
+    /// `x` as a field; `x` must fit (the caller chose the width from the profile).
+    fn narrow(x: u64) -> Self;
+}
+
+impl Word for u64 {
+    #[inline(always)]
+    fn get(self) -> u64 {
+        self
+    }
+
+    #[inline(always)]
+    fn narrow(x: u64) -> u64 {
+        x
+    }
+}
+
+impl Word for u32 {
+    #[inline(always)]
+    fn get(self) -> u64 {
+        u64::from(self)
+    }
+
+    #[inline(always)]
+    fn narrow(x: u64) -> u32 {
+        debug_assert!(x <= u64::from(u32::MAX), "{x} does not fit a 32-bit field");
+        x as u32
+    }
+}
+
 const ADD: u8 = 0;
 const MIN_S: u8 = 1;
 const MIN_U: u8 = 2;
@@ -452,7 +486,7 @@ impl PipelineSim {
         self.execute_row(table, start, key, entry)
     }
 
-    /// Runs the entries of a packet (`stride` words each: the key, then the state words) in
+    /// Runs the entries of a packet (`stride` fields each: the key, then the state words) in
     /// order, the entry with key `k` on slot `slot(k)`. Appends the index of every entry that
     /// collides to `collisions` and returns how many merged.
     ///
@@ -468,10 +502,10 @@ impl PipelineSim {
     /// Claims decide alone whether an entry merges (they read only key registers), and each
     /// chain updates its own registers in entry order, so the rows end as if each entry had
     /// run through every stage before the next.
-    pub fn execute_packet(
+    pub fn execute_packet<W: Word>(
         &self,
         table: &mut SlotTable,
-        data: &[u64],
+        data: &[W],
         stride: usize,
         slot: impl Fn(u64) -> usize,
         collisions: &mut Vec<u32>,
@@ -485,14 +519,14 @@ impl PipelineSim {
             let entries = chunk.chunks_exact(stride);
             let count = entries.len();
             for (slot_i, entry) in slots.iter_mut().zip(entries.clone()) {
-                *slot_i = slot(entry[0]);
+                *slot_i = slot(entry[0].get());
             }
             // Room first, so that no row moves while the batch holds its position.
             table.prepare(&slots[..count]);
             let mut claims = 0;
             for (i, (slot_i, entry)) in slots.iter().zip(entries).enumerate() {
                 let start = table.row_start(*slot_i);
-                match table.claim(start, entry[0]) {
+                match table.claim(start, entry[0].get()) {
                     Outcome::Merged => {
                         claimed[claims] = (start, i * stride);
                         claims += 1;
@@ -520,7 +554,7 @@ impl PipelineSim {
 
     /// Runs one entry on the row that starts at `start` in `table.rows`.
     #[inline]
-    fn execute_row(&self, table: &mut SlotTable, start: usize, key: u64, entry: &[u64]) -> Outcome {
+    fn execute_row<W: Word>(&self, table: &mut SlotTable, start: usize, key: u64, entry: &[W]) -> Outcome {
         if table.claim(start, key) == Outcome::Collision {
             return Outcome::Collision;
         }
@@ -538,7 +572,7 @@ impl PipelineSim {
 
     /// Runs the state atoms one by one (the fallback when they do not form chains) on a
     /// claimed row.
-    fn run_atoms(&self, table: &mut SlotTable, start: usize, entry: &[u64]) {
+    fn run_atoms<W: Word>(&self, table: &mut SlotTable, start: usize, entry: &[W]) {
         let w = self.word_bits;
         let m = mask(w);
         let row = &mut table.rows[start..start + table.registers];
@@ -546,7 +580,7 @@ impl PipelineSim {
         for op in &self.ops {
             let register = op.register as usize;
             let r = row[register];
-            let v = entry[register - 1];
+            let v = entry[register - 1].get();
             let flag_in = if op.flag_in != 0 { flags[op.flag_in as usize] } else { 0 };
             let (new, flag_out) = match op.kind {
                 ADD => {
@@ -591,7 +625,7 @@ impl PipelineSim {
 /// `rows[start + r]`, its entry word `data[at + r]`, as the key comes first in both). The
 /// chain's [`Form`] says which loop runs it.
 #[inline(always)]
-fn run_chain_over(chain: Chain, rows: &mut [u64], claimed: &[(usize, usize)], data: &[u64], w: u32) {
+fn run_chain_over<W: Word>(chain: Chain, rows: &mut [u64], claimed: &[(usize, usize)], data: &[W], w: u32) {
     let first = chain.first as usize;
     match chain.form {
         Form::Add => {
@@ -607,7 +641,7 @@ fn run_chain_over(chain: Chain, rows: &mut [u64], claimed: &[(usize, usize)], da
         Form::Add64In32 => {
             for &(start, at) in claimed {
                 let (row, entry) = (&mut rows[start + first..start + first + 2], &data[at + first..at + first + 2]);
-                let sum = (row[0] | row[1] << 32).wrapping_add(entry[0] | entry[1] << 32);
+                let sum = (row[0] | row[1] << 32).wrapping_add(entry[0].get() | entry[1].get() << 32);
                 row[0] = sum & 0xffff_ffff;
                 row[1] = sum >> 32;
             }
@@ -622,19 +656,25 @@ fn run_chain_over(chain: Chain, rows: &mut [u64], claimed: &[(usize, usize)], da
 
 /// Runs a one-word chain on register `first` of each claimed row: `r = f(r, v)`.
 #[inline(always)]
-fn each_word(rows: &mut [u64], claimed: &[(usize, usize)], data: &[u64], first: usize, f: impl Fn(u64, u64) -> u64) {
+fn each_word<W: Word>(
+    rows: &mut [u64],
+    claimed: &[(usize, usize)],
+    data: &[W],
+    first: usize,
+    f: impl Fn(u64, u64) -> u64,
+) {
     for &(start, at) in claimed {
-        let (r, v) = (rows[start + first], data[at + first]);
+        let (r, v) = (rows[start + first], data[at + first].get());
         rows[start + first] = f(r, v);
     }
 }
 
 /// Runs one chain on a row (`row[r]` is register `r`; `entry[r - 1]` its entry word).
 #[inline]
-fn run_chain(chain: Chain, row: &mut [u64], entry: &[u64], w: u32) {
+fn run_chain<W: Word>(chain: Chain, row: &mut [u64], entry: &[W], w: u32) {
     let first = chain.first as usize;
     if chain.words == 1 {
-        let (r, v) = (row[first], entry[first - 1]);
+        let (r, v) = (row[first], entry[first - 1].get());
         row[first] = match chain.kind {
             ADD => r.wrapping_add(v) & mask(w),
             OR => r | v,
@@ -648,7 +688,7 @@ fn run_chain(chain: Chain, row: &mut [u64], entry: &[u64], w: u32) {
     }
     if chain.words == 2 && chain.kind == ADD {
         // The common wide case (a 64-bit sum in 32-bit words), without loops.
-        let sum = (row[first] | row[first + 1] << w).wrapping_add(entry[first - 1] | entry[first] << w);
+        let sum = (row[first] | row[first + 1] << w).wrapping_add(entry[first - 1].get() | entry[first].get() << w);
         row[first] = sum & mask(w);
         row[first + 1] = (sum >> w) & mask(w);
         return;
@@ -660,7 +700,7 @@ fn run_chain(chain: Chain, row: &mut [u64], entry: &[u64], w: u32) {
         let (mut r, mut v) = (0u64, 0u64);
         for k in 0..words {
             r |= row[first + k] << (k as u32 * w);
-            v |= entry[first + k - 1] << (k as u32 * w);
+            v |= entry[first + k - 1].get() << (k as u32 * w);
         }
         let sum = r.wrapping_add(v);
         for k in 0..words {
@@ -673,7 +713,7 @@ fn run_chain(chain: Chain, row: &mut [u64], entry: &[u64], w: u32) {
     for k in 0..words {
         let shift = (words - 1 - k) as u32 * w;
         r |= row[first - k] << shift;
-        v |= entry[first - k - 1] << shift;
+        v |= entry[first - k - 1].get() << shift;
     }
     let entry_wins = match chain.kind {
         MIN_S => sign_extend(v, bits) < sign_extend(r, bits),
@@ -683,7 +723,7 @@ fn run_chain(chain: Chain, row: &mut [u64], entry: &[u64], w: u32) {
     };
     if entry_wins {
         for k in 0..words {
-            row[first - k] = entry[first - k - 1];
+            row[first - k] = entry[first - k - 1].get();
         }
     }
 }

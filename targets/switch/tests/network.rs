@@ -64,6 +64,46 @@ fn results_match_the_reference() {
     }
 }
 
+/// Packets carry 32-bit fields on profiles of at most 32-bit words and 64-bit fields on wider
+/// ones: both give the reference's result, with and without faults.
+#[test]
+fn results_match_the_reference_with_narrow_and_wide_fields() {
+    let mut simulated = std::collections::BTreeMap::new();
+    for (name, source) in sources() {
+        let compiled = common::compile_source(&source);
+        for bits in [16, 64] {
+            let profile = TargetProfile {
+                register_word_bits: bits,
+                key_bits: bits.min(32),
+                stages: 64,
+                max_packet_fields: 1024,
+                ..TargetProfile::default()
+            };
+            let Ok(program) = lower(&compiled, 0, &profile, &LowerOptions::default()) else { continue };
+            for (loss, dup, reorder) in [(0.0, 0.0, 0.0), (0.05, 0.05, 0.2)] {
+                let config = SimConfig {
+                    topology: Topology::parse("tree:fanout=3,depth=2").unwrap(),
+                    records: 500,
+                    keys: 30,
+                    seed: 5,
+                    loss,
+                    dup,
+                    reorder,
+                    table_slots: Some(12),
+                    window: 8,
+                    ..SimConfig::default()
+                };
+                let report = simulate(&compiled, 0, &program, &config).unwrap();
+                assert!(report.result_matches_reference, "{name}, {bits}-bit words, loss {loss}: {}", report.text());
+                assert!(report.collisions > 0, "{name}, {bits}-bit words: tables this small collide");
+                *simulated.entry(bits).or_insert(0) += 1;
+            }
+        }
+    }
+    // Every source lowers on both profiles (reduce, robust_mean, histogram, flags, min_max_wide).
+    assert_eq!(simulated, [(16, 10), (64, 10)].into_iter().collect());
+}
+
 #[test]
 fn contribution_tracking_only_for_non_idempotent_state() {
     for (name, tracked) in [("reduce", true), ("min_max_wide", false)] {

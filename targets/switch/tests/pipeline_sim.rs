@@ -143,6 +143,9 @@ proptest! {
                 // more entries than one batch.
                 let slots = 1 + rng.below(6);
                 let (mut batched, mut single) = (SlotTable::new(program, slots), SlotTable::new(program, slots));
+                // The same packets in 32-bit fields, where the profile's words fit them.
+                let narrow_fields = program.profile.register_word_bits <= 32;
+                let mut narrow = SlotTable::new(program, slots);
                 for _ in 0..3 {
                     let mut data = Vec::new();
                     for _ in 0..rng.below(40) {
@@ -163,6 +166,16 @@ proptest! {
                     prop_assert_eq!(batched.occupied(), single.occupied());
                     for slot in batched.occupied() {
                         prop_assert_eq!(batched.resident(slot), single.resident(slot));
+                    }
+                    if narrow_fields {
+                        let fields: Vec<u32> = data.iter().map(|word| u32::try_from(*word).unwrap()).collect();
+                        let mut narrow_collisions = Vec::new();
+                        sim.execute_packet(&mut narrow, &fields, stride, slot, &mut narrow_collisions);
+                        prop_assert_eq!(&narrow_collisions, &expected);
+                        prop_assert_eq!(narrow.occupied(), single.occupied());
+                        for slot in narrow.occupied() {
+                            prop_assert_eq!(narrow.resident(slot), single.resident(slot));
+                        }
                     }
                 }
             }

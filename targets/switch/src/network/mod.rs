@@ -50,6 +50,7 @@ use serde::Serialize;
 
 use self::sim::{Sim, SEQ_SPAN};
 use self::source::{Generator, Source};
+use crate::pipeline_sim::Word;
 use crate::program::PipelineProgram;
 
 /// What to simulate.
@@ -275,8 +276,23 @@ struct Workload {
 }
 
 /// Runs the simulation of `workload`. Returns the report and the reducer's merged state per
-/// key.
+/// key. Packets carry 32-bit fields when the profile's register words are at most 32 bits
+/// wide (its keys are no wider, see [`crate::TargetProfile`]), else 64-bit ones.
 fn run(
+    compiled: &Compiled,
+    plan_index: usize,
+    pipeline: &PipelineProgram,
+    config: &SimConfig,
+    workload: Workload,
+) -> Result<(Report, FastMap<u64, Vec<Slot>>), String> {
+    if pipeline.profile.register_word_bits <= 32 && pipeline.profile.key_bits <= 32 {
+        run_with::<u32>(compiled, plan_index, pipeline, config, workload)
+    } else {
+        run_with::<u64>(compiled, plan_index, pipeline, config, workload)
+    }
+}
+
+fn run_with<W: Word>(
     compiled: &Compiled,
     plan_index: usize,
     pipeline: &PipelineProgram,
@@ -286,7 +302,7 @@ fn run(
     let slots = config.table_slots.unwrap_or(pipeline.key_slots().0).clamp(1, 1 << 26) as usize;
     let graph = config.topology.graph();
     let (keys, dist) = (workload.keys, workload.dist.clone());
-    let mut sim = Sim::new(compiled, plan_index, pipeline, config, graph, slots, workload);
+    let mut sim = Sim::<W>::new(compiled, plan_index, pipeline, config, graph, slots, workload);
     sim.report.keys = keys;
     sim.report.dist = dist;
     let started = Instant::now();

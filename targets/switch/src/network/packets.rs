@@ -6,12 +6,15 @@
 //! once rather than one per transmission.
 //!
 //! A packet's entries live in one arena, in a fixed-size slot per packet id (a full packet's
-//! words, rounded up to whole cache lines, each slot starting on a cache line), as a switch's
+//! fields, rounded up to whole cache lines, each slot starting on a cache line; fields are
+//! [`Word`]s, 32-bit where the profile allows), as a switch's
 //! packet buffer holds packets in fixed cells. So where a packet's entries are follows from its
 //! id alone: the simulator asks for them to be brought into the cache from an event it has only
 //! peeked at, without first reading the packet's header (see [`PacketPool::prefetch`]).
 
-/// A packet's header: end-of-stream, or `entries` entries of `1 + state words` words (key
+use crate::pipeline_sim::Word;
+
+/// A packet's header: end-of-stream, or `entries` entries of `1 + state words` fields (key
 /// first), which are in the packet's arena slot.
 #[derive(Clone, Copy, Debug, Default)]
 pub(super) struct Packet {
@@ -22,24 +25,24 @@ pub(super) struct Packet {
 }
 
 #[derive(Debug)]
-pub(super) struct PacketPool {
+pub(super) struct PacketPool<W> {
     headers: Vec<Packet>,
     free: Vec<u32>,
-    /// Words per entry, and words from one packet's slot to the next (a multiple of 8).
+    /// Fields per entry, and fields from one packet's slot to the next (whole cache lines).
     stride: usize,
     slot_words: usize,
     /// The slots, `slot_words` each, from `arena[origin]` on (cache-line aligned).
-    arena: Vec<u64>,
+    arena: Vec<W>,
     origin: usize,
 }
 
-/// Words in a cache line.
-const LINE_WORDS: usize = 8;
+impl<W: Word> PacketPool<W> {
+    /// Fields in a cache line.
+    const LINE_WORDS: usize = 64 / std::mem::size_of::<W>();
 
-impl PacketPool {
     /// An empty pool of packets of at most `entries_per_packet` entries of `stride` words.
-    pub(super) fn new(stride: usize, entries_per_packet: u32) -> PacketPool {
-        let slot_words = (stride * entries_per_packet as usize).div_ceil(LINE_WORDS).max(1) * LINE_WORDS;
+    pub(super) fn new(stride: usize, entries_per_packet: u32) -> PacketPool<W> {
+        let slot_words = (stride * entries_per_packet as usize).div_ceil(Self::LINE_WORDS).max(1) * Self::LINE_WORDS;
         PacketPool { headers: Vec::new(), free: Vec::new(), stride, slot_words, arena: Vec::new(), origin: 0 }
     }
 
@@ -53,7 +56,7 @@ impl PacketPool {
             }
             None => {
                 self.headers.push(fresh);
-                if self.headers.len() * self.slot_words + LINE_WORDS > self.arena.len() {
+                if self.headers.len() * self.slot_words + Self::LINE_WORDS > self.arena.len() {
                     self.grow();
                 }
                 (self.headers.len() - 1) as u32
@@ -65,9 +68,10 @@ impl PacketPool {
     /// aligned to a cache line.
     fn grow(&mut self) {
         let packets = (2 * self.headers.len()).max(64);
-        let mut arena = vec![0u64; packets * self.slot_words + LINE_WORDS];
-        let origin = (LINE_WORDS - (arena.as_ptr() as usize / 8) % LINE_WORDS) % LINE_WORDS;
-        let live = self.arena.len().saturating_sub(LINE_WORDS).min(arena.len() - LINE_WORDS);
+        let mut arena = vec![W::default(); packets * self.slot_words + Self::LINE_WORDS];
+        let misalignment = (arena.as_ptr() as usize / std::mem::size_of::<W>()) % Self::LINE_WORDS;
+        let origin = (Self::LINE_WORDS - misalignment) % Self::LINE_WORDS;
+        let live = self.arena.len().saturating_sub(Self::LINE_WORDS).min(arena.len() - Self::LINE_WORDS);
         arena[origin..origin + live].copy_from_slice(&self.arena[self.origin..self.origin + live]);
         self.arena = arena;
         self.origin = origin;
@@ -85,24 +89,30 @@ impl PacketPool {
         self.origin + id as usize * self.slot_words
     }
 
-    /// The packet's entries, `stride` words each.
+    /// The packet's entries, `stride` fields each.
     #[inline]
-    pub(super) fn data(&self, id: u32) -> &[u64] {
+    pub(super) fn data(&self, id: u32) -> &[W] {
         let start = self.slot_start(id);
         &self.arena[start..start + self.headers[id as usize].entries as usize * self.stride]
     }
 
-    /// Appends an entry (`stride` words) to a packet that has room for it.
+    /// Appends an entry (`stride` fields, each of which fits a `W`) to a packet that has room
+    /// for it.
     pub(super) fn push_entry(&mut self, id: u32, entry: &[u64]) {
         let at = self.slot_start(id) + self.headers[id as usize].entries as usize * self.stride;
-        self.arena[at..at + self.stride].copy_from_slice(entry);
+        for (field, word) in self.arena[at..at + self.stride].iter_mut().zip(entry) {
+            *field = W::narrow(*word);
+        }
         self.headers[id as usize].entries += 1;
     }
 
-    /// Sets a packet's entries to `entries` (whole entries, at most a full packet's).
+    /// Sets a packet's entries to `entries` (whole entries, at most a full packet's, each field
+    /// of which fits a `W`).
     pub(super) fn fill(&mut self, id: u32, entries: &[u64]) {
         let start = self.slot_start(id);
-        self.arena[start..start + entries.len()].copy_from_slice(entries);
+        for (field, word) in self.arena[start..start + entries.len()].iter_mut().zip(entries) {
+            *field = W::narrow(*word);
+        }
         self.headers[id as usize].entries = (entries.len() / self.stride) as u32;
     }
 
@@ -113,8 +123,8 @@ impl PacketPool {
         if let Some(header) = self.headers.get(id as usize) {
             crate::pipeline_sim::prefetch(header);
             let start = self.slot_start(id);
-            for line in 0..self.slot_words / LINE_WORDS {
-                crate::pipeline_sim::prefetch(&self.arena[start + line * LINE_WORDS]);
+            for line in 0..self.slot_words / Self::LINE_WORDS {
+                crate::pipeline_sim::prefetch(&self.arena[start + line * Self::LINE_WORDS]);
             }
         }
     }
@@ -148,8 +158,13 @@ mod tests {
     /// once released.
     #[test]
     fn slots_keep_their_entries_as_the_pool_grows_and_are_reused() {
+        slots_keep_their_entries::<u32>();
+        slots_keep_their_entries::<u64>();
+    }
+
+    fn slots_keep_their_entries<W: Word + PartialEq>() {
         let (stride, per_packet) = (7, 9);
-        let mut pool = PacketPool::new(stride, per_packet);
+        let mut pool = PacketPool::<W>::new(stride, per_packet);
         let ids: Vec<u32> = (0..300).map(|_| pool.alloc()).collect();
         for (n, id) in ids.iter().enumerate() {
             for e in 0..(n % 10) as u64 {
@@ -164,7 +179,7 @@ mod tests {
             assert_eq!(data.len(), (n % 10) * stride);
             for (i, word) in data.iter().enumerate() {
                 let (e, w) = (i / stride, i % stride);
-                assert_eq!(*word, 1_000 * n as u64 + 10 * e as u64 + w as u64);
+                assert_eq!(word.get(), 1_000 * n as u64 + 10 * e as u64 + w as u64);
             }
             assert_eq!((pool.data(*id).as_ptr() as usize) % 64, 0);
         }
@@ -173,6 +188,6 @@ mod tests {
         let again = pool.alloc();
         assert_eq!((again, pool.get(again).entries, pool.data(again).len()), (ids[5], 0, 0));
         pool.fill(again, &[9; 14]);
-        assert_eq!(pool.data(again), &[9; 14]);
+        assert_eq!(pool.data(again), &[W::narrow(9); 14]);
     }
 }

@@ -23,7 +23,7 @@ use super::report::{LinkReport, Report, TierReport};
 use super::source::{EntryContext, Source};
 use super::topology::{Graph, NodeKind};
 use super::{mix, FastHash, FastMap, Modulus, SimConfig, SlotIndex, Workload};
-use crate::pipeline_sim::{PipelineSim, SlotTable};
+use crate::pipeline_sim::{PipelineSim, SlotTable, Word};
 use crate::program::PipelineProgram;
 
 /// How far past its oldest unacknowledged packet a sender may send: the span of the
@@ -139,7 +139,8 @@ struct NodeState {
     flushed: bool,
 }
 
-pub(super) struct Sim<'a> {
+/// The simulation, with packets of `W` fields (see [`Word`]).
+pub(super) struct Sim<'a, W: Word> {
     compiled: &'a Compiled,
     plan: &'a AggregatePlan,
     interp: Interpreter<'a>,
@@ -150,7 +151,7 @@ pub(super) struct Sim<'a> {
     nodes: Vec<NodeState>,
     links: Vec<LinkState>,
     events: EventQueue,
-    packets: PacketPool,
+    packets: PacketPool<W>,
     rng: Rng,
     source: Source,
     /// Words per entry: the key and the state words.
@@ -237,7 +238,7 @@ fn merge(interp: &Interpreter<'_>, plan: &AggregatePlan, a: Vec<Slot>, b: Vec<Sl
     interp.call(plan.merge, a.into_iter().chain(b).collect()).map_err(|e| format!("merge failed: {e}"))
 }
 
-impl<'a> Sim<'a> {
+impl<'a, W: Word> Sim<'a, W> {
     /// A simulation of `workload` on `graph`, with `slots` slots per switch table.
     pub(super) fn new(
         compiled: &'a Compiled,
@@ -247,7 +248,7 @@ impl<'a> Sim<'a> {
         graph: Graph,
         slots: usize,
         workload: Workload,
-    ) -> Sim<'a> {
+    ) -> Sim<'a, W> {
         let counts = &workload.counts;
         let subtree_keys = SeenKeys::new(&graph, workload.dense_keys);
         let plan = &compiled.aggregates[plan_index];
@@ -722,7 +723,7 @@ impl<'a> Sim<'a> {
             NodeKind::Reducer => {
                 let mut data = std::mem::take(&mut self.scratch);
                 data.clear();
-                data.extend_from_slice(self.packets.data(packet));
+                data.extend(self.packets.data(packet).iter().map(|field| field.get()));
                 let result = self.reduce_entries(&data);
                 self.scratch = data;
                 result
@@ -744,7 +745,7 @@ impl<'a> Sim<'a> {
         let node = &self.nodes[self.graph.links[link as usize].to];
         let Some(table) = &node.table else { return };
         for key in self.packets.data(packet).iter().step_by(self.stride) {
-            table.prefetch(node.slot_map.slot(*key));
+            table.prefetch(node.slot_map.slot(key.get()));
         }
     }
 
@@ -764,7 +765,7 @@ impl<'a> Sim<'a> {
         entries.clear();
         for index in &self.collided {
             let at = *index as usize * self.stride;
-            entries.extend_from_slice(&data[at..at + self.stride]);
+            entries.extend(data[at..at + self.stride].iter().map(|field| field.get()));
         }
         let mut result = Ok(());
         for entry in entries.chunks_exact(self.stride) {
