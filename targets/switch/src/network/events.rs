@@ -25,9 +25,6 @@ pub(super) enum Event {
     AckDelay { link: u32 },
 }
 
-/// The largest bucket [`EventQueue::peek`] searches.
-const PEEK_SCAN: usize = 16;
-
 /// A monotone priority queue of events keyed by time (picoseconds).
 #[derive(Debug)]
 pub(super) struct EventQueue {
@@ -63,36 +60,14 @@ impl EventQueue {
         self.len += 1;
     }
 
-    /// The event [`EventQueue::pop`] would return next, if that is cheap to tell: when other
-    /// events share the time of the last one popped, or the next bucket holds at most
-    /// [`PEEK_SCAN`] events. `None` says nothing (the queue may hold events); nothing moves,
-    /// so peeking never changes what is popped (nor do the pushes that follow it go anywhere
-    /// else). The simulator peeks to prefetch what the next event will touch.
+    /// The event `n` places after the next one (the next one for `n = 0`), if it is known
+    /// cheaply: when it shares the time of the last event popped (`None` otherwise). Nothing
+    /// moves, so peeking never changes what is popped. The simulator peeks to prefetch what
+    /// the coming events will touch.
     #[inline]
-    pub(super) fn peek(&self) -> Option<Event> {
-        if let Some((_, event)) = self.buckets[0].last() {
-            return Some(*event);
-        }
-        let bucket = self.buckets.iter().find(|b| !b.is_empty())?;
-        if bucket.len() > PEEK_SCAN {
-            return None;
-        }
-        // `pop` takes the bucket's earliest, and of equal times the last one pushed.
-        let mut earliest = bucket.first()?;
-        for candidate in bucket {
-            if candidate.0 <= earliest.0 {
-                earliest = candidate;
-            }
-        }
-        Some(earliest.1)
-    }
-
-    /// The event after the one [`EventQueue::peek`] tells, if it too shares the time of the
-    /// last one popped (`None` otherwise, or when there is none).
-    #[inline]
-    pub(super) fn peek_second(&self) -> Option<Event> {
+    pub(super) fn peek_nth(&self, n: usize) -> Option<Event> {
         let zero = &self.buckets[0];
-        zero.len().checked_sub(2).map(|i| zero[i].1)
+        zero.len().checked_sub(n + 1).map(|i| zero[i].1)
     }
 
     /// The earliest event and its time.
@@ -129,7 +104,7 @@ mod tests {
         let mut now = 0u64;
         let mut popped = 0;
         let mut peeked_some = 0;
-        let mut second_some = 0;
+        let mut later_some = 0;
         let mut pushed = 0u32;
         for round in 0..20_000u32 {
             for _ in 0..if round % 5 == 0 { 3 } else { rng.next_u64() % 3 } {
@@ -140,21 +115,21 @@ mod tests {
                 pushed += 1;
                 queue.push(time, Event::Timeout { link: pushed });
             }
-            // Pop one event, or (every third round) two in a row, checking what peeking told.
-            let peeked_pair = [queue.peek(), queue.peek_second()];
-            for peeked in &peeked_pair[..if round % 3 == 0 { 2 } else { 1 }] {
+            // Pop one to four events in a row, checking what peeking told of each.
+            let peeked: Vec<Option<Event>> = (0..4).map(|n| queue.peek_nth(n)).collect();
+            for (n, peeked) in peeked.iter().enumerate().take(1 + round as usize % 4) {
                 if let Some((time, event)) = queue.pop() {
                     assert!(peeked.is_none_or(|peeked| peeked == event), "peeked {peeked:?}, popped {event:?}");
                     peeked_some += u32::from(peeked.is_some());
-                    second_some += u32::from(peeked.is_some() && std::ptr::eq(peeked, &peeked_pair[1]));
+                    later_some += u32::from(peeked.is_some() && n > 0);
                     assert!(time >= now, "{time} after {now}");
                     now = time;
                     popped += 1;
                 }
             }
         }
-        assert!(peeked_some > 1_000, "peek told only {peeked_some} events");
-        assert!(second_some > 100, "peek_second told only {second_some} events");
+        assert!(peeked_some > 1_000, "peeking told only {peeked_some} events");
+        assert!(later_some > 100, "peeking past the next event told only {later_some} events");
         while let Some((time, _)) = queue.pop() {
             assert!(time >= now);
             now = time;
