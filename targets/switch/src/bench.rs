@@ -254,27 +254,29 @@ fn pipeline_rate(
         packets.push(((rng.next_u64() % tables.max(1) as u64) as usize, data));
     }
     let sim = PipelineSim::new(pipeline);
-    let tables: Vec<SlotTable> = (0..tables.max(1)).map(|_| SlotTable::new(pipeline, keys as usize)).collect();
     let stride = 1 + pipeline.state_words();
     // Packets of the fields the network simulator uses (32-bit ones when they fit).
     let merged_per_second = if pipeline.profile.register_word_bits <= 32 && pipeline.profile.key_bits <= 32 {
         let narrow: Vec<(usize, Vec<u32>)> =
             packets.iter().map(|(table, data)| (*table, data.iter().map(|w| u32::narrow(*w)).collect())).collect();
-        time_packets(&sim, tables, &narrow, stride, keys)
+        time_packets(&sim, pipeline, tables, &narrow, stride, keys)
     } else {
-        time_packets(&sim, tables, &packets, stride, keys)
+        time_packets(&sim, pipeline, tables, &packets, stride, keys)
     };
     Ok((merged_per_second, merged_per_second / per_packet as f64))
 }
 
-/// Entries merged per second running `packets` (table, entries) through `sim` 200 times.
+/// Entries merged per second running `packets` (table, entries) through `sim` on `tables`
+/// tables of `keys` slots, 200 times.
 fn time_packets<W: Word>(
     sim: &PipelineSim,
-    mut tables: Vec<SlotTable>,
+    pipeline: &PipelineProgram,
+    tables: usize,
     packets: &[(usize, Vec<W>)],
     stride: usize,
     keys: u32,
 ) -> f64 {
+    let mut tables: Vec<SlotTable<W>> = (0..tables.max(1)).map(|_| SlotTable::new(pipeline, keys as usize)).collect();
     let slots = Modulus::new(u64::from(keys.max(1)));
     let mut collisions = Vec::new();
     let rounds = 200;

@@ -6,7 +6,8 @@
 
 use crate::program::{mask, AtomOp, PipelineProgram};
 
-/// The register arrays of one switch: `slots` rows of one word per register.
+/// The register arrays of one switch: `slots` rows of one word per register, each word a
+/// [`Word`] (`u32` where the profile's words fit it: half the memory and cache).
 ///
 /// Only slots that have been used take memory, so a table costs memory (and cache) for the
 /// keys it holds rather than for every slot it could hold: a simulated Tofino table has 81,920
@@ -26,32 +27,37 @@ use crate::program::{mask, AtomOp, PipelineProgram};
 /// something only while its key register is set; claiming an empty row resets them to the
 /// identity first (what the control plane's reset of a cleared slot does on a switch).
 #[derive(Clone, Debug)]
-pub struct SlotTable {
+pub struct SlotTable<W = u64> {
     slots: usize,
     registers: usize,
     /// Words from one row's start to the next (`registers`, rounded up to a power of two when
-    /// at most 8, so that rows do not straddle cache lines).
+    /// a row fits a cache line, so that rows do not straddle cache lines).
     row_width: usize,
     /// `None` while dense; else `len` (a power of two) cells, 0 for a free one.
     index: Option<Vec<u64>>,
     /// The rows, `row_width` words each, from `rows[origin]` on (cache-line aligned).
-    rows: Vec<u64>,
+    rows: Vec<W>,
     origin: usize,
     /// Rows in use: in a dense table, the highest slot used plus one.
     used: usize,
-    identity: Vec<u64>,
+    identity: Vec<W>,
     /// Metadata flags between stages (scratch: every flag is written before it is read).
     flags: Vec<u64>,
 }
 
-/// The largest array of rows a dense table grows to (1 MiB: 16,384 rows of 8 words).
+/// The largest array of rows a dense table grows to (1 MiB: 16,384 rows of 8 64-bit words).
 pub const DENSE_BYTES: usize = 1 << 20;
 
-impl SlotTable {
-    /// A table of `slots` empty slots (at most 2^32 - 2).
-    pub fn new(program: &PipelineProgram, slots: usize) -> SlotTable {
+impl<W: Word> SlotTable<W> {
+    /// Words in a cache line.
+    const LINE_WORDS: usize = 64 / std::mem::size_of::<W>();
+
+    /// A table of `slots` empty slots (at most 2^32 - 2). Its words must hold the program's
+    /// register words (and keys, stored plus one): `u32` only for profiles of at most 32-bit
+    /// words.
+    pub fn new(program: &PipelineProgram, slots: usize) -> SlotTable<W> {
         let registers = 1 + program.identity_words.len();
-        let row_width = if registers <= 8 { registers.next_power_of_two() } else { registers };
+        let row_width = if registers <= Self::LINE_WORDS { registers.next_power_of_two() } else { registers };
         let mut table = SlotTable {
             slots: slots.clamp(1, u32::MAX as usize - 1),
             registers,
@@ -60,7 +66,7 @@ impl SlotTable {
             rows: Vec::new(),
             origin: 0,
             used: 0,
-            identity: program.identity_words.clone(),
+            identity: program.identity_words.iter().map(|word| W::narrow(*word)).collect(),
             flags: vec![0; program.flags as usize + 1],
         };
         table.reallocate_rows(16);
@@ -74,9 +80,9 @@ impl SlotTable {
     /// Moves the rows into room for `capacity` rows (zeroed beyond those in use), the first
     /// aligned to a cache line.
     fn reallocate_rows(&mut self, capacity: usize) {
-        let mut rows = vec![0u64; capacity * self.row_width + 8];
-        let misalignment = (rows.as_ptr() as usize / 8) % 8;
-        let origin = (8 - misalignment) % 8;
+        let mut rows = vec![W::default(); capacity * self.row_width + Self::LINE_WORDS];
+        let misalignment = (rows.as_ptr() as usize / std::mem::size_of::<W>()) % Self::LINE_WORDS;
+        let origin = (Self::LINE_WORDS - misalignment) % Self::LINE_WORDS;
         let live = self.used * self.row_width;
         if live > 0 {
             rows[origin..origin + live].copy_from_slice(&self.rows[self.origin..self.origin + live]);
@@ -87,7 +93,7 @@ impl SlotTable {
 
     /// Rows there is room for without moving them.
     fn row_capacity(&self) -> usize {
-        (self.rows.len() - 8) / self.row_width
+        (self.rows.len() - Self::LINE_WORDS) / self.row_width
     }
 
     /// Makes `slots` usable by [`SlotTable::row_start`] without moving any row: a dense
@@ -100,7 +106,7 @@ impl SlotTable {
             if high <= self.used {
                 return;
             }
-            if high * self.row_width * 8 <= DENSE_BYTES {
+            if high * self.row_width * std::mem::size_of::<W>() <= DENSE_BYTES {
                 if high > self.row_capacity() {
                     self.reallocate_rows(high.next_power_of_two().max(16));
                 }
@@ -185,7 +191,7 @@ impl SlotTable {
         index[cell] = (slot as u64 + 1) << 32 | self.used as u64;
         let start = self.origin + self.used * self.row_width;
         self.used += 1;
-        self.rows[start] = 0;
+        self.rows[start] = W::default();
         start
     }
 
@@ -217,15 +223,15 @@ impl SlotTable {
     }
 
     /// The slot's resident key and state words, if the slot is occupied.
-    pub fn resident(&self, slot: usize) -> Option<(u64, &[u64])> {
+    pub fn resident(&self, slot: usize) -> Option<(u64, &[W])> {
         let start = self.find(slot)?;
         let row = &self.rows[start..start + self.registers];
-        (row[0] != 0).then(|| (row[0] - 1, &row[1..]))
+        (row[0].get() != 0).then(|| (row[0].get() - 1, &row[1..]))
     }
 
     /// The occupied slots, in slot order (the order a control plane reads a table out in).
     pub fn occupied(&self) -> Vec<usize> {
-        let key = |row: usize| self.rows[self.origin + row * self.row_width];
+        let key = |row: usize| self.rows[self.origin + row * self.row_width].get();
         let Some(index) = &self.index else {
             return (0..self.used).filter(|slot| key(*slot) != 0).collect();
         };
@@ -243,8 +249,10 @@ impl SlotTable {
         self.prepare(&[slot]);
         let start = self.row_start(slot);
         let row = &mut self.rows[start..start + self.registers];
-        row[0] = key + 1;
-        row[1..].copy_from_slice(state);
+        row[0] = W::narrow(key + 1);
+        for (word, value) in row[1..].iter_mut().zip(state) {
+            *word = W::narrow(*value);
+        }
     }
 
     /// Stage 0, the key claim, on the row that starts at `start`: an empty row takes the
@@ -252,14 +260,14 @@ impl SlotTable {
     /// other atom is guarded by the claim's hit flag, so a collision changes nothing else.
     #[inline]
     fn claim(&mut self, start: usize, key: u64) -> Outcome {
-        let resident = self.rows[start];
+        let resident = self.rows[start].get();
         if resident == key + 1 {
             return Outcome::Merged;
         }
         if resident != 0 {
             return Outcome::Collision;
         }
-        self.rows[start] = key + 1;
+        self.rows[start] = W::narrow(key + 1);
         self.rows[start + 1..start + self.registers].copy_from_slice(&self.identity);
         Outcome::Merged
     }
@@ -267,7 +275,7 @@ impl SlotTable {
     /// Empties a slot (the control plane does this after reading it out).
     pub fn clear(&mut self, slot: usize) {
         if let Some(start) = self.find(slot) {
-            self.rows[start] = 0;
+            self.rows[start] = W::default();
         }
     }
 }
@@ -480,7 +488,7 @@ impl PipelineSim {
     }
 
     /// Runs one entry (`key`, state words `entry`) through the pipeline on `slot`.
-    pub fn execute(&self, table: &mut SlotTable, slot: usize, key: u64, entry: &[u64]) -> Outcome {
+    pub fn execute(&self, table: &mut SlotTable<u64>, slot: usize, key: u64, entry: &[u64]) -> Outcome {
         table.prepare(&[slot]);
         let start = table.row_start(slot);
         self.execute_row(table, start, key, entry)
@@ -504,7 +512,7 @@ impl PipelineSim {
     /// run through every stage before the next.
     pub fn execute_packet<W: Word>(
         &self,
-        table: &mut SlotTable,
+        table: &mut SlotTable<W>,
         data: &[W],
         stride: usize,
         slot: impl Fn(u64) -> usize,
@@ -554,7 +562,7 @@ impl PipelineSim {
 
     /// Runs one entry on the row that starts at `start` in `table.rows`.
     #[inline]
-    fn execute_row<W: Word>(&self, table: &mut SlotTable, start: usize, key: u64, entry: &[W]) -> Outcome {
+    fn execute_row<W: Word>(&self, table: &mut SlotTable<W>, start: usize, key: u64, entry: &[W]) -> Outcome {
         if table.claim(start, key) == Outcome::Collision {
             return Outcome::Collision;
         }
@@ -572,14 +580,14 @@ impl PipelineSim {
 
     /// Runs the state atoms one by one (the fallback when they do not form chains) on a
     /// claimed row.
-    fn run_atoms<W: Word>(&self, table: &mut SlotTable, start: usize, entry: &[W]) {
+    fn run_atoms<W: Word>(&self, table: &mut SlotTable<W>, start: usize, entry: &[W]) {
         let w = self.word_bits;
         let m = mask(w);
         let row = &mut table.rows[start..start + table.registers];
         let flags = &mut table.flags;
         for op in &self.ops {
             let register = op.register as usize;
-            let r = row[register];
+            let r = row[register].get();
             let v = entry[register - 1].get();
             let flag_in = if op.flag_in != 0 { flags[op.flag_in as usize] } else { 0 };
             let (new, flag_out) = match op.kind {
@@ -612,7 +620,7 @@ impl PipelineSim {
                     (if decision == 1 { v } else { r }, decision)
                 }
             };
-            row[register] = new;
+            row[register] = W::narrow(new);
             if op.flag_out != 0 {
                 flags[op.flag_out as usize] = flag_out;
             }
@@ -625,7 +633,7 @@ impl PipelineSim {
 /// `rows[start + r]`, its entry word `data[at + r]`, as the key comes first in both). The
 /// chain's [`Form`] says which loop runs it.
 #[inline(always)]
-fn run_chain_over<W: Word>(chain: Chain, rows: &mut [u64], claimed: &[(usize, usize)], data: &[W], w: u32) {
+fn run_chain_over<W: Word>(chain: Chain, rows: &mut [W], claimed: &[(usize, usize)], data: &[W], w: u32) {
     let first = chain.first as usize;
     match chain.form {
         Form::Add => {
@@ -641,9 +649,9 @@ fn run_chain_over<W: Word>(chain: Chain, rows: &mut [u64], claimed: &[(usize, us
         Form::Add64In32 => {
             for &(start, at) in claimed {
                 let (row, entry) = (&mut rows[start + first..start + first + 2], &data[at + first..at + first + 2]);
-                let sum = (row[0] | row[1] << 32).wrapping_add(entry[0].get() | entry[1].get() << 32);
-                row[0] = sum & 0xffff_ffff;
-                row[1] = sum >> 32;
+                let sum = (row[0].get() | row[1].get() << 32).wrapping_add(entry[0].get() | entry[1].get() << 32);
+                row[0] = W::narrow(sum & 0xffff_ffff);
+                row[1] = W::narrow(sum >> 32);
             }
         }
         Form::General => {
@@ -657,25 +665,25 @@ fn run_chain_over<W: Word>(chain: Chain, rows: &mut [u64], claimed: &[(usize, us
 /// Runs a one-word chain on register `first` of each claimed row: `r = f(r, v)`.
 #[inline(always)]
 fn each_word<W: Word>(
-    rows: &mut [u64],
+    rows: &mut [W],
     claimed: &[(usize, usize)],
     data: &[W],
     first: usize,
     f: impl Fn(u64, u64) -> u64,
 ) {
     for &(start, at) in claimed {
-        let (r, v) = (rows[start + first], data[at + first].get());
-        rows[start + first] = f(r, v);
+        let (r, v) = (rows[start + first].get(), data[at + first].get());
+        rows[start + first] = W::narrow(f(r, v));
     }
 }
 
 /// Runs one chain on a row (`row[r]` is register `r`; `entry[r - 1]` its entry word).
 #[inline]
-fn run_chain<W: Word>(chain: Chain, row: &mut [u64], entry: &[W], w: u32) {
+fn run_chain<W: Word>(chain: Chain, row: &mut [W], entry: &[W], w: u32) {
     let first = chain.first as usize;
     if chain.words == 1 {
-        let (r, v) = (row[first], entry[first - 1].get());
-        row[first] = match chain.kind {
+        let (r, v) = (row[first].get(), entry[first - 1].get());
+        row[first] = W::narrow(match chain.kind {
             ADD => r.wrapping_add(v) & mask(w),
             OR => r | v,
             AND => r & v,
@@ -683,14 +691,15 @@ fn run_chain<W: Word>(chain: Chain, row: &mut [u64], entry: &[W], w: u32) {
             MAX_S => select(sign_extend(v, w) > sign_extend(r, w), v, r),
             MIN_U => select(v < r, v, r),
             _ => select(v > r, v, r),
-        };
+        });
         return;
     }
     if chain.words == 2 && chain.kind == ADD {
         // The common wide case (a 64-bit sum in 32-bit words), without loops.
-        let sum = (row[first] | row[first + 1] << w).wrapping_add(entry[first - 1].get() | entry[first].get() << w);
-        row[first] = sum & mask(w);
-        row[first + 1] = (sum >> w) & mask(w);
+        let sum = (row[first].get() | row[first + 1].get() << w)
+            .wrapping_add(entry[first - 1].get() | entry[first].get() << w);
+        row[first] = W::narrow(sum & mask(w));
+        row[first + 1] = W::narrow((sum >> w) & mask(w));
         return;
     }
     let words = chain.words as usize;
@@ -699,12 +708,12 @@ fn run_chain<W: Word>(chain: Chain, row: &mut [u64], entry: &[W], w: u32) {
         // Registers `first..first + words`, least significant first.
         let (mut r, mut v) = (0u64, 0u64);
         for k in 0..words {
-            r |= row[first + k] << (k as u32 * w);
+            r |= row[first + k].get() << (k as u32 * w);
             v |= entry[first + k - 1].get() << (k as u32 * w);
         }
         let sum = r.wrapping_add(v);
         for k in 0..words {
-            row[first + k] = (sum >> (k as u32 * w)) & mask(w);
+            row[first + k] = W::narrow((sum >> (k as u32 * w)) & mask(w));
         }
         return;
     }
@@ -712,7 +721,7 @@ fn run_chain<W: Word>(chain: Chain, row: &mut [u64], entry: &[W], w: u32) {
     let (mut r, mut v) = (0u64, 0u64);
     for k in 0..words {
         let shift = (words - 1 - k) as u32 * w;
-        r |= row[first - k] << shift;
+        r |= row[first - k].get() << shift;
         v |= entry[first - k - 1].get() << shift;
     }
     let entry_wins = match chain.kind {
@@ -723,7 +732,7 @@ fn run_chain<W: Word>(chain: Chain, row: &mut [u64], entry: &[W], w: u32) {
     };
     if entry_wins {
         for k in 0..words {
-            row[first - k] = entry[first - k - 1].get();
+            row[first - k] = entry[first - k - 1];
         }
     }
 }

@@ -52,35 +52,41 @@ const PREFETCH_ROWS_AHEAD: usize = 2;
 /// least the packets it sends in a burst).
 const STAGE_WORDS: usize = 1 << 16;
 
+/// Both ends of a link. The fields are laid out by hand (`repr(C)`, each link in its own
+/// cache lines) so that a delivery, which touches only the receiver, reads one line: the
+/// first line holds the sender's queues, the second the receiver and the sender's window,
+/// the rest the statistics.
 #[derive(Default)]
+#[repr(C, align(64))]
 struct LinkState {
-    // Sender side.
-    next_seq: u32,
+    // Sender side: queues.
     /// Packets from sequence number `base` on (`base + unacked.len() == next_seq`), with the
     /// time each was last sent; `None` once acknowledged (the front is popped as soon as it
     /// is acknowledged).
     unacked: VecDeque<(Option<u32>, u64)>,
-    base: u32,
-    in_flight: u32,
     /// Sealed packets waiting for the window.
     queue: VecDeque<u32>,
-    /// The packet being filled with forwarded entries.
-    open: Option<u32>,
-    eos_sent: bool,
-    timer_armed: bool,
-    /// Timeouts that found something to resend since the last acknowledgement that made
-    /// progress (a watchdog: see [`MAX_STALLED_TIMEOUTS`]).
-    stalled: u32,
-    free_at: u64,
     // Receiver side.
     /// Every sequence number below `cum` has been received, and `cum + 1 + i` has if bit `i`
     /// of `sack` is set.
-    cum: u32,
     sack: u64,
+    cum: u32,
     /// Packet copies received since the last acknowledgement.
     unacknowledged: u32,
     ack_armed: bool,
     eos_received: bool,
+    // Sender side: the window.
+    eos_sent: bool,
+    timer_armed: bool,
+    next_seq: u32,
+    base: u32,
+    in_flight: u32,
+    free_at: u64,
+    /// The packet being filled with forwarded entries.
+    open: Option<u32>,
+    /// Timeouts that found something to resend since the last acknowledgement that made
+    /// progress (a watchdog: see [`MAX_STALLED_TIMEOUTS`]).
+    stalled: u32,
     // Statistics.
     stats: LinkReport,
 }
@@ -129,7 +135,10 @@ impl SlotMap {
     }
 }
 
-struct NodeState {
+/// A node's state. The fields are laid out by hand (`repr(C)`, each node in its own cache
+/// lines): what a mapper touches for every packet it sends comes first, in one line.
+#[repr(C, align(64))]
+struct NodeState<W> {
     /// Entries this mapper has still to send.
     remaining: u64,
     /// The mapper's next packets, filled ahead of time with entries from the source, in the
@@ -140,7 +149,7 @@ struct NodeState {
     /// The mapper's position among the mappers (graph order); `usize::MAX` for other nodes.
     mapper: usize,
     rng: Rng,
-    table: Option<SlotTable>,
+    table: Option<SlotTable<W>>,
     /// Where a key goes in `table`.
     slot_map: SlotMap,
     children_done: usize,
@@ -156,7 +165,7 @@ pub(super) struct Sim<'a, W: Word> {
     pipeline: PipelineSim,
     config: &'a SimConfig,
     graph: Graph,
-    nodes: Vec<NodeState>,
+    nodes: Vec<NodeState<W>>,
     links: Vec<LinkState>,
     events: EventQueue,
     packets: PacketPool<W>,
@@ -841,7 +850,7 @@ impl<'a, W: Word> Sim<'a, W> {
             if let Some((key, words)) = table.resident(slot) {
                 entry.clear();
                 entry.push(key);
-                entry.extend_from_slice(words);
+                entry.extend(words.iter().map(|word| word.get()));
                 self.report.flushed_entries += 1;
                 self.forward(node, &entry)?;
                 table.clear(slot);
