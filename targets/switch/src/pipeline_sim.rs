@@ -526,11 +526,16 @@ impl PipelineSim {
         for (batch, chunk) in data.chunks(stride * BATCH).enumerate() {
             let entries = chunk.chunks_exact(stride);
             let count = entries.len();
+            let mut high = 0;
             for (slot_i, entry) in slots.iter_mut().zip(entries.clone()) {
                 *slot_i = slot(entry[0].get());
+                high = high.max(*slot_i + 1);
             }
-            // Room first, so that no row moves while the batch holds its position.
-            table.prepare(&slots[..count]);
+            // Room first, so that no row moves while the batch holds its position (nothing to
+            // do in a dense table that already reaches every slot of the batch).
+            if table.index.is_some() || high > table.used {
+                table.prepare(&slots[..count]);
+            }
             let mut claims = 0;
             for (i, (slot_i, entry)) in slots.iter().zip(entries).enumerate() {
                 let start = table.row_start(*slot_i);
