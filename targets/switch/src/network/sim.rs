@@ -42,14 +42,15 @@ const MAX_STALLED_TIMEOUTS: u32 = 1_000_000;
 /// How many events ahead [`Sim::prefetch_next`] asks for a delivery's packet, and for the
 /// table rows of its keys: far enough for a miss to memory to complete first (an event takes
 /// about 200 ns), near enough that the events are known (only those at the current time
-/// are, see [`EventQueue::peek_nth`]). Chosen by measurement: 4 and 2 ran 4% faster than 2
-/// and 1, and 10% faster than 1 and 0.
+/// are, see [`EventQueue::peek_nth`]). Chosen by measurement, in alternated runs: 4 and 2
+/// ran about 4% faster than 2 and 1, which ran 8% faster than 1 and 0.
 const PREFETCH_PACKET_AHEAD: usize = 4;
 const PREFETCH_ROWS_AHEAD: usize = 2;
 
-/// Words of entries the mappers stage ahead of time, together (512 KiB, about a core's L2
-/// cache, so that staged entries are still cached when they are sent; each mapper stages at
-/// least the packets it sends in a burst).
+/// Fields of entries the mappers stage ahead of time, together (256 KiB of 32-bit fields,
+/// within a core's L2 cache, so that staged entries are still cached when they are sent),
+/// unless that is less than the packets each mapper sends in a burst (1,024 mappers with a
+/// window of 8 stage 4 packets each, 1 MiB).
 const STAGE_WORDS: usize = 1 << 16;
 
 /// Both ends of a link. The fields are laid out by hand (`repr(C)`, each link in its own
