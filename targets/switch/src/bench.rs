@@ -9,7 +9,7 @@ use naas_ir::Compiled;
 use serde::Serialize;
 
 use crate::network::{simulate, Dist, Modulus, SimConfig, SlotIndex, Topology};
-use crate::pipeline_sim::{PipelineSim, SlotTable, Word};
+use crate::pipeline_sim::{fits_u32, PipelineSim, SlotTable, Word};
 use crate::program::PipelineProgram;
 
 /// What to measure. The default is the setting: 1,024 mappers (a two-level tree of
@@ -256,7 +256,7 @@ fn pipeline_rate(
     let sim = PipelineSim::new(pipeline);
     let stride = 1 + pipeline.state_words();
     // Packets of the fields the network simulator uses (32-bit ones when they fit).
-    let merged_per_second = if pipeline.profile.register_word_bits <= 32 && pipeline.profile.key_bits <= 32 {
+    let merged_per_second = if fits_u32(&pipeline.profile) {
         let narrow: Vec<(usize, Vec<u32>)> =
             packets.iter().map(|(table, data)| (*table, data.iter().map(|w| u32::narrow(*w)).collect())).collect();
         time_packets(&sim, pipeline, tables, &narrow, stride, keys)

@@ -4,6 +4,7 @@
 //! interpreter's merge, and its fast paths (chains of atoms run as one step, packets run in
 //! batches) against the plain ones.
 
+use crate::profile::TargetProfile;
 use crate::program::{mask, AtomOp, PipelineProgram};
 
 /// The register arrays of one switch: `slots` rows of one word per register, each word a
@@ -52,10 +53,18 @@ impl<W: Word> SlotTable<W> {
     /// Words in a cache line.
     const LINE_WORDS: usize = 64 / std::mem::size_of::<W>();
 
-    /// A table of `slots` empty slots (at most 2^32 - 2). Its words must hold the program's
-    /// register words (and keys, stored plus one): `u32` only for profiles of at most 32-bit
-    /// words.
+    /// A table of `slots` empty slots (at most 2^32 - 2).
+    ///
+    /// # Panics
+    /// If `W` cannot hold the program's register words and keys: `u32` tables are for
+    /// programs whose profile [`fits_u32`].
     pub fn new(program: &PipelineProgram, slots: usize) -> SlotTable<W> {
+        assert!(
+            std::mem::size_of::<W>() == 8 || fits_u32(&program.profile),
+            "a table of 32-bit words for a program of {}-bit register words and {}-bit keys",
+            program.profile.register_word_bits,
+            program.profile.key_bits
+        );
         let registers = 1 + program.identity_words.len();
         let row_width = if registers <= Self::LINE_WORDS { registers.next_power_of_two() } else { registers };
         let mut table = SlotTable {
@@ -245,7 +254,17 @@ impl<W: Word> SlotTable<W> {
     }
 
     /// Sets a slot to hold `key` with `state` (tests use it to start from a given state).
+    ///
+    /// # Panics
+    /// If `state` is not one word per state register.
     pub fn install(&mut self, slot: usize, key: u64, state: &[u64]) {
+        assert_eq!(
+            state.len(),
+            self.registers - 1,
+            "a state of {} words for {} state registers",
+            state.len(),
+            self.registers - 1
+        );
         self.prepare(&[slot]);
         let start = self.row_start(slot);
         let row = &mut self.rows[start..start + self.registers];
@@ -311,6 +330,15 @@ pub trait Word: Copy + Default + std::fmt::Debug + 'static {
     fn get(self) -> u64;
     /// `x` as a field; `x` must fit (the caller chose the width from the profile).
     fn narrow(x: u64) -> Self;
+    /// `x` as a field, if it fits.
+    fn try_narrow(x: u64) -> Option<Self>;
+}
+
+/// Whether a program on `profile` can keep its registers and packet fields in `u32`s: its
+/// register words are at most 32 bits wide and its keys, stored plus one, fit 32 bits (what
+/// [`TargetProfile::validate`] guarantees of a valid profile).
+pub fn fits_u32(profile: &TargetProfile) -> bool {
+    profile.register_word_bits <= 32 && profile.key_bits <= 32 && profile.max_key() < u64::from(u32::MAX)
 }
 
 impl Word for u64 {
@@ -322,6 +350,10 @@ impl Word for u64 {
     #[inline(always)]
     fn narrow(x: u64) -> u64 {
         x
+    }
+
+    fn try_narrow(x: u64) -> Option<u64> {
+        Some(x)
     }
 }
 
@@ -335,6 +367,10 @@ impl Word for u32 {
     fn narrow(x: u64) -> u32 {
         debug_assert!(x <= u64::from(u32::MAX), "{x} does not fit a 32-bit field");
         x as u32
+    }
+
+    fn try_narrow(x: u64) -> Option<u32> {
+        u32::try_from(x).ok()
     }
 }
 

@@ -51,6 +51,10 @@ impl Default for TargetProfile {
     }
 }
 
+/// The most fields a profile's packets may carry: 16 KiB of 32-bit fields, more than any
+/// Ethernet jumbo frame (the simulator keeps a packet-sized buffer per packet in flight).
+pub const MAX_PACKET_FIELDS: u32 = 4_096;
+
 impl TargetProfile {
     /// Parses and validates a profile. Errors name the offending key.
     pub fn from_toml(text: &str) -> Result<TargetProfile, String> {
@@ -60,7 +64,8 @@ impl TargetProfile {
         Ok(profile)
     }
 
-    /// Checks that the numbers describe a machine the lowering can target.
+    /// Checks that the numbers describe a machine the lowering can target (the network
+    /// simulator checks them again, as a profile's fields are public).
     pub fn validate(&self) -> Result<(), String> {
         let widths = [8, 16, 32, 64];
         let fail = |message: String| Err(format!("invalid target profile `{}`: {message}", self.name));
@@ -85,8 +90,11 @@ impl TargetProfile {
                 self.register_word_bits, self.key_bits
             ));
         }
-        if self.max_packet_fields < 2 {
-            return fail(format!("`max_packet_fields` must be at least 2, not {}", self.max_packet_fields));
+        if self.max_packet_fields < 2 || self.max_packet_fields > MAX_PACKET_FIELDS {
+            return fail(format!(
+                "`max_packet_fields` must be between 2 and {MAX_PACKET_FIELDS}, not {}",
+                self.max_packet_fields
+            ));
         }
         if self.register_sram_bytes_per_stage < u64::from(self.register_word_bits / 8) {
             return fail("`register_sram_bytes_per_stage` holds not even one register word".to_string());
@@ -143,5 +151,9 @@ mod tests {
         assert!(error.contains("unknown field `bogus`"), "{error}");
         let error = TargetProfile::from_toml(&TOFINO1_TOML.replace("key_bits = 32", "key_bits = 40")).unwrap_err();
         assert!(error.contains("`key_bits`"), "{error}");
+        let error =
+            TargetProfile::from_toml(&TOFINO1_TOML.replace("max_packet_fields = 64", "max_packet_fields = 5000"))
+                .unwrap_err();
+        assert!(error.contains("`max_packet_fields` must be between 2 and 4096"), "{error}");
     }
 }

@@ -128,6 +128,35 @@ fn reduced_states_equal_the_central_merge_under_faults() {
     }
 }
 
+/// The widest keys a profile allows travel exactly: on the default profile keys are 32-bit
+/// identifiers below 2^32 - 1, and packets and tables hold them in 32-bit words.
+#[test]
+fn the_widest_keys_travel_exactly() {
+    let compiled = common::compile_source(&common::example_source("reduce"));
+    let program = lower(&compiled, 0, &TargetProfile::default(), &LowerOptions::default()).unwrap();
+    let max_key = program.profile.max_key();
+    assert_eq!(max_key, u64::from(u32::MAX) - 1);
+    let mut mappers = random_entries(&compiled, 4, 40, 6, 9);
+    for (index, (key, _)) in mappers.iter_mut().flatten().enumerate() {
+        // Keys at the top of the range, and small ones that share their low bits.
+        *key = if index % 2 == 0 { max_key - *key } else { *key };
+    }
+    let expected = merged_centrally(&compiled, &mappers);
+    for (loss, slots) in [(0.0, None), (0.05, Some(3))] {
+        let config = SimConfig {
+            topology: Topology::parse("tree:fanout=2,depth=1").unwrap(),
+            loss,
+            dup: loss,
+            table_slots: slots,
+            window: 8,
+            ..SimConfig::default()
+        };
+        let outcome = simulate_entries(&compiled, 0, &program, &config, mappers.clone()).unwrap();
+        assert!(same_states(&outcome.reduced, &expected), "loss {loss}: {:?}", outcome.reduced.last());
+        assert!(outcome.report.result_matches_reference, "{}", outcome.report.text());
+    }
+}
+
 #[test]
 fn no_entries_reduce_to_nothing() {
     let compiled = common::compile_source(&common::example_source("reduce"));

@@ -151,6 +151,16 @@ fn bad_configurations_are_errors() {
     let error = simulate(&compiled, 0, &program, &SimConfig { keys: 0, ..SimConfig::default() }).unwrap_err();
     assert!(error.contains("`keys` must be between 1"), "{error}");
     assert!(simulate(&compiled, 3, &program, &SimConfig::default()).unwrap_err().contains("no aggregate number 3"));
+    // A profile changed after lowering is checked again: with no key bits every key would
+    // be an identifier, and too many packet fields would not fit the simulator's buffers.
+    for (profile, field) in [
+        (TargetProfile { key_bits: 0, ..program.profile.clone() }, "`key_bits`"),
+        (TargetProfile { max_packet_fields: 1 << 24, ..program.profile.clone() }, "`max_packet_fields`"),
+    ] {
+        let changed = naas_target_switch::PipelineProgram { profile, ..program.clone() };
+        let error = simulate(&compiled, 0, &changed, &SimConfig::default()).unwrap_err();
+        assert!(error.contains("invalid target profile") && error.contains(field), "{error}");
+    }
 }
 
 #[test]

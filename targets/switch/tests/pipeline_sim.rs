@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 use naas_ir::interp::{Interpreter, Slot};
 use naas_ir::ir::VarTy;
 use naas_ir::laws::Rng;
-use naas_target_switch::pipeline_sim::{Outcome, PipelineSim, SlotTable};
+use naas_target_switch::pipeline_sim::{fits_u32, Outcome, PipelineSim, SlotTable};
 use naas_target_switch::{lower, LowerOptions, PipelineProgram, TargetProfile};
 use proptest::prelude::*;
 
@@ -146,7 +146,7 @@ proptest! {
                 // The same packets in 32-bit fields on a table of 32-bit words, where the
                 // profile's words fit them.
                 let mut narrow =
-                    (program.profile.register_word_bits <= 32).then(|| SlotTable::<u32>::new(program, slots));
+                    fits_u32(&program.profile).then(|| SlotTable::<u32>::new(program, slots));
                 for _ in 0..3 {
                     let mut data = Vec::new();
                     for _ in 0..rng.below(40) {

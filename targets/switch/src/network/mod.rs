@@ -50,7 +50,7 @@ use serde::Serialize;
 
 use self::sim::{Sim, SEQ_SPAN};
 use self::source::{Generator, Source};
-use crate::pipeline_sim::Word;
+use crate::pipeline_sim::{fits_u32, Word};
 use crate::program::PipelineProgram;
 
 /// What to simulate.
@@ -237,6 +237,7 @@ fn check_config(
     if plan.name != pipeline.aggregate {
         return Err(format!("the pipeline program is for `{}`, not `{}`", pipeline.aggregate, plan.name));
     }
+    pipeline.profile.validate()?;
     for (name, p) in [("loss", config.loss), ("dup", config.dup), ("reorder", config.reorder)] {
         if !(0.0..1.0).contains(&p) {
             return Err(format!("`{name}` must be a probability in [0, 1), not {p}"));
@@ -276,8 +277,8 @@ struct Workload {
 }
 
 /// Runs the simulation of `workload`. Returns the report and the reducer's merged state per
-/// key. Packets carry 32-bit fields when the profile's register words are at most 32 bits
-/// wide (its keys are no wider, see [`crate::TargetProfile`]), else 64-bit ones.
+/// key. Packets and tables hold 32-bit words when the profile's words and keys fit them
+/// ([`fits_u32`]), else 64-bit ones.
 fn run(
     compiled: &Compiled,
     plan_index: usize,
@@ -285,7 +286,7 @@ fn run(
     config: &SimConfig,
     workload: Workload,
 ) -> Result<(Report, FastMap<u64, Vec<Slot>>), String> {
-    if pipeline.profile.register_word_bits <= 32 && pipeline.profile.key_bits <= 32 {
+    if fits_u32(&pipeline.profile) {
         run_with::<u32>(compiled, plan_index, pipeline, config, workload)
     } else {
         run_with::<u64>(compiled, plan_index, pipeline, config, workload)

@@ -24,6 +24,9 @@ pub(super) struct Packet {
     refs: u32,
 }
 
+/// The most cache lines of a packet [`PacketPool::prefetch`] asks for.
+const PREFETCH_LINES: usize = 16;
+
 #[derive(Debug)]
 pub(super) struct PacketPool<W> {
     headers: Vec<Packet>,
@@ -96,34 +99,32 @@ impl<W: Word> PacketPool<W> {
         &self.arena[start..start + self.headers[id as usize].entries as usize * self.stride]
     }
 
-    /// Appends an entry (`stride` fields, each of which fits a `W`) to a packet that has room
-    /// for it.
-    pub(super) fn push_entry(&mut self, id: u32, entry: &[u64]) {
+    /// Appends an entry (`stride` fields) to a packet that has room for it.
+    pub(super) fn push_entry(&mut self, id: u32, entry: &[u64]) -> Result<(), String> {
         let at = self.slot_start(id) + self.headers[id as usize].entries as usize * self.stride;
-        for (field, word) in self.arena[at..at + self.stride].iter_mut().zip(entry) {
-            *field = W::narrow(*word);
-        }
+        store(&mut self.arena[at..at + self.stride], entry)?;
         self.headers[id as usize].entries += 1;
+        Ok(())
     }
 
-    /// Sets a packet's entries to `entries` (whole entries, at most a full packet's, each field
-    /// of which fits a `W`).
-    pub(super) fn fill(&mut self, id: u32, entries: &[u64]) {
+    /// Sets a packet's entries to `entries` (whole entries, at most a full packet's).
+    pub(super) fn fill(&mut self, id: u32, entries: &[u64]) -> Result<(), String> {
         let start = self.slot_start(id);
-        for (field, word) in self.arena[start..start + entries.len()].iter_mut().zip(entries) {
-            *field = W::narrow(*word);
-        }
+        store(&mut self.arena[start..start + entries.len()], entries)?;
         self.headers[id as usize].entries = (entries.len() / self.stride) as u32;
+        Ok(())
     }
 
-    /// Asks for a packet's header and slot to be brought into the cache (a hint: nothing
-    /// changes; an id beyond the pool is ignored).
+    /// Asks for a packet's header and the start of its slot (at most [`PREFETCH_LINES`]
+    /// cache lines, the whole slot of a default-profile packet) to be brought into the cache:
+    /// a hint, which changes nothing; an id beyond the pool is ignored. The slot is found from
+    /// the id alone, so this does not wait for the header.
     #[inline]
     pub(super) fn prefetch(&self, id: u32) {
         if let Some(header) = self.headers.get(id as usize) {
             crate::pipeline_sim::prefetch(header);
             let start = self.slot_start(id);
-            for line in 0..self.slot_words / Self::LINE_WORDS {
+            for line in 0..(self.slot_words / Self::LINE_WORDS).min(PREFETCH_LINES) {
                 crate::pipeline_sim::prefetch(&self.arena[start + line * Self::LINE_WORDS]);
             }
         }
@@ -150,8 +151,19 @@ impl<W: Word> PacketPool<W> {
     }
 }
 
+/// Stores `words` as fields. The simulator picks 32-bit fields only for profiles whose words
+/// and keys fit them, so a word that does not is an internal error, not a truncation.
+fn store<W: Word>(fields: &mut [W], words: &[u64]) -> Result<(), String> {
+    for (field, word) in fields.iter_mut().zip(words) {
+        *field = W::try_narrow(*word)
+            .ok_or_else(|| format!("internal error: {word} does not fit a {}-bit packet field", 8 * size_of::<W>()))?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
     use super::*;
 
     /// Slots keep their entries while the arena grows, start on cache lines, and are reused
@@ -169,7 +181,7 @@ mod tests {
         for (n, id) in ids.iter().enumerate() {
             for e in 0..(n % 10) as u64 {
                 let entry: Vec<u64> = (0..stride as u64).map(|w| 1_000 * n as u64 + 10 * e + w).collect();
-                pool.push_entry(*id, &entry);
+                pool.push_entry(*id, &entry).unwrap();
             }
         }
         // Growth happened after the first slots were written.
@@ -187,7 +199,9 @@ mod tests {
         assert_eq!(pool.live(), 299);
         let again = pool.alloc();
         assert_eq!((again, pool.get(again).entries, pool.data(again).len()), (ids[5], 0, 0));
-        pool.fill(again, &[9; 14]);
+        pool.fill(again, &[9; 14]).unwrap();
         assert_eq!(pool.data(again), &[W::narrow(9); 14]);
+        // A word wider than the fields is an error, not a truncation.
+        assert_eq!(pool.fill(again, &[1 << 40; 7]).is_err(), size_of::<W>() == 4);
     }
 }

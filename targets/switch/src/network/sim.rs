@@ -39,24 +39,26 @@ pub(super) const SEQ_SPAN: u32 = 64;
 /// e^-100; from about 0.999 on it becomes likely.
 const MAX_STALLED_TIMEOUTS: u32 = 1_000_000;
 
-/// How many events ahead [`Sim::prefetch_next`] asks for a delivery's packet, and for the
-/// table rows of its keys: far enough for a miss to memory to complete first (an event takes
-/// about 200 ns), near enough that the events are known (only those at the current time
-/// are, see [`EventQueue::peek_nth`]). Chosen by measurement, in alternated runs: 4 and 2
-/// ran about 4% faster than 2 and 1, which ran 8% faster than 1 and 0.
+/// Which coming event [`Sim::prefetch_next`] asks for a delivery's packet of, and which for the
+/// table rows of its keys, as [`EventQueue::peek_nth`] counts them (0 is the next event, so
+/// 4 is the fifth to come and 2 the third): far enough for a miss to memory to complete first
+/// (an event takes about 150 ns), near enough that the events are known (only those at the
+/// current time are). Chosen by measurement, in alternated runs: 4 and 2 ran about 4% faster
+/// than 2 and 1, which ran 8% faster than 1 and 0.
 const PREFETCH_PACKET_AHEAD: usize = 4;
 const PREFETCH_ROWS_AHEAD: usize = 2;
 
 /// Fields of entries the mappers stage ahead of time, together (256 KiB of 32-bit fields,
-/// within a core's L2 cache, so that staged entries are still cached when they are sent),
-/// unless that is less than the packets each mapper sends in a burst (1,024 mappers with a
-/// window of 8 stage 4 packets each, 1 MiB).
+/// within a core's L2 cache, so that staged entries are still cached when they are sent).
+/// Each mapper stages at least the packets it sends in a burst, which is more with many
+/// mappers: 1,024 mappers stage 4 packets each with a window of 8 (1 MiB), 16 with the
+/// default window of 32.
 const STAGE_WORDS: usize = 1 << 16;
 
 /// Both ends of a link. The fields are laid out by hand (`repr(C)`, each link in its own
 /// cache lines) so that a delivery, which touches only the receiver, reads one line: the
-/// first line holds the sender's queues, the second the receiver and the sender's window,
-/// the rest the statistics.
+/// first line holds the sender's queues, the second the receiver and the sender's window
+/// (then the watchdog and the statistics).
 #[derive(Default)]
 #[repr(C, align(64))]
 struct LinkState {
@@ -558,7 +560,9 @@ impl<'a, W: Word> Sim<'a, W> {
                 }
             }
             let packet = self.packets.alloc();
-            self.packets.fill(packet, &chunk);
+            if let Err(error) = self.packets.fill(packet, &chunk) {
+                result = Err(error);
+            }
             self.scratch = chunk;
             node.staged.push_back(packet);
         }
@@ -824,7 +828,7 @@ impl<'a, W: Word> Sim<'a, W> {
                 packet
             }
         };
-        self.packets.push_entry(packet, entry);
+        self.packets.push_entry(packet, entry)?;
         if self.packets.get(packet).entries == self.entries_per_packet {
             self.seal(link);
             self.pump(link)?;
