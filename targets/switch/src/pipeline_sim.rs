@@ -323,9 +323,9 @@ pub enum Outcome {
     Collision,
 }
 
-/// A packet field as the simulators store it: `u32` when every field fits 32 bits (the
-/// profile's register words, and so its keys, are at most 32 bits wide), else `u64`. Packets
-/// of 32-bit fields take half the memory, and so half the cache lines, of 64-bit ones.
+/// A register word or packet field as the simulators store it: `u32` when every value fits
+/// 32 bits (see [`fits_u32`]), else `u64`. Tables and packets of 32-bit words take half the
+/// memory, and so half the cache lines, of 64-bit ones.
 pub trait Word: Copy + Default + std::fmt::Debug + 'static {
     fn get(self) -> u64;
     /// `x` as a field; `x` must fit (the caller chose the width from the profile).

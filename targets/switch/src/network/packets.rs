@@ -7,10 +7,10 @@
 //!
 //! A packet's entries live in one arena, in a fixed-size slot per packet id (a full packet's
 //! fields, rounded up to whole cache lines, each slot starting on a cache line; fields are
-//! [`Word`]s, 32-bit where the profile allows), as a switch's
-//! packet buffer holds packets in fixed cells. So where a packet's entries are follows from its
-//! id alone: the simulator asks for them to be brought into the cache from an event it has only
-//! peeked at, without first reading the packet's header (see [`PacketPool::prefetch`]).
+//! [`Word`]s, 32-bit where the profile allows), as a switch's packet buffer holds packets in
+//! fixed cells. So where a packet's entries are follows from its id alone: the simulator asks
+//! for them to be brought into the cache from an event it has only peeked at, without first
+//! reading the packet's header (see [`PacketPool::prefetch`]).
 
 use crate::pipeline_sim::Word;
 
