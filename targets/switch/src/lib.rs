@@ -7,7 +7,7 @@
 //! - [`pipeline_sim`]: executes pipeline programs on slot tables.
 //! - [`network`]: a discrete-event simulation of mappers, switches and a reducer with loss,
 //!   duplication and reordering, and a protocol that keeps the result exact.
-//! - [`bench`]: the numbers `naasc bench switch` prints.
+//! - [`mod@bench`]: the numbers `naasc bench switch` prints.
 
 pub mod bench;
 pub mod lower;

@@ -156,7 +156,7 @@ impl Topology {
         Ok(())
     }
 
-    /// The number of mappers (leaves). A parsed topology has at most [`MAX_NODES`] nodes.
+    /// The number of mappers (leaves). A parsed topology has at most 2^20 nodes (`MAX_NODES`).
     pub fn mappers(&self) -> usize {
         let count = match self {
             Topology::Tree { fanout, depth } => u64::from(*fanout).saturating_pow(depth.saturating_add(1)),
