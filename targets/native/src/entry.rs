@@ -343,7 +343,7 @@ pub struct FoldParts<'a> {
     pub lift: &'a nir::Function,
     pub merge: &'a nir::Function,
     pub identity: &'a [Slot],
-    /// Keep several accumulators (see [`reassociates`] and [`registers_hold`]).
+    /// Keep several accumulators (see [`reassociates`] and `registers_hold`).
     pub reassociate: bool,
     /// Fold on vectors first (plain folds only).
     pub vector: Option<&'a VectorFold>,
