@@ -154,9 +154,12 @@ impl<W: Word> PacketPool<W> {
 /// Stores `words` as fields. The simulator picks 32-bit fields only for profiles whose words
 /// and keys fit them, so a word that does not is an internal error, not a truncation.
 fn store<W: Word>(fields: &mut [W], words: &[u64]) -> Result<(), String> {
+    // Checked first, then converted: two simple loops the compiler vectorises.
+    if let Some(word) = words.iter().find(|word| W::try_narrow(**word).is_none()) {
+        return Err(format!("internal error: {word} does not fit a {}-bit packet field", 8 * size_of::<W>()));
+    }
     for (field, word) in fields.iter_mut().zip(words) {
-        *field = W::try_narrow(*word)
-            .ok_or_else(|| format!("internal error: {word} does not fit a {}-bit packet field", 8 * size_of::<W>()))?;
+        *field = W::narrow(*word);
     }
     Ok(())
 }
