@@ -50,9 +50,6 @@ pub struct SlotTable<W = u64> {
 pub const DENSE_BYTES: usize = 1 << 20;
 
 impl<W: Word> SlotTable<W> {
-    /// Words in a cache line.
-    const LINE_WORDS: usize = 64 / std::mem::size_of::<W>();
-
     /// A table of `slots` empty slots (at most 2^32 - 2).
     ///
     /// # Panics
@@ -66,7 +63,7 @@ impl<W: Word> SlotTable<W> {
             program.profile.key_bits
         );
         let registers = 1 + program.identity_words.len();
-        let row_width = if registers <= Self::LINE_WORDS { registers.next_power_of_two() } else { registers };
+        let row_width = if registers <= W::PER_LINE { registers.next_power_of_two() } else { registers };
         let mut table = SlotTable {
             slots: slots.clamp(1, u32::MAX as usize - 1),
             registers,
@@ -89,9 +86,7 @@ impl<W: Word> SlotTable<W> {
     /// Moves the rows into room for `capacity` rows (zeroed beyond those in use), the first
     /// aligned to a cache line.
     fn reallocate_rows(&mut self, capacity: usize) {
-        let mut rows = vec![W::default(); capacity * self.row_width + Self::LINE_WORDS];
-        let misalignment = (rows.as_ptr() as usize / std::mem::size_of::<W>()) % Self::LINE_WORDS;
-        let origin = (Self::LINE_WORDS - misalignment) % Self::LINE_WORDS;
+        let (mut rows, origin) = line_aligned(capacity * self.row_width);
         let live = self.used * self.row_width;
         if live > 0 {
             rows[origin..origin + live].copy_from_slice(&self.rows[self.origin..self.origin + live]);
@@ -102,7 +97,7 @@ impl<W: Word> SlotTable<W> {
 
     /// Rows there is room for without moving them.
     fn row_capacity(&self) -> usize {
-        (self.rows.len() - Self::LINE_WORDS) / self.row_width
+        (self.rows.len() - W::PER_LINE) / self.row_width
     }
 
     /// Makes `slots` usable by [`SlotTable::row_start`] without moving any row: a dense
@@ -327,6 +322,9 @@ pub enum Outcome {
 /// 32 bits (see [`fits_u32`]), else `u64`. Tables and packets of 32-bit words take half the
 /// memory, and so half the cache lines, of 64-bit ones.
 pub trait Word: Copy + Default + std::fmt::Debug + 'static {
+    /// Words in a cache line.
+    const PER_LINE: usize = 64 / std::mem::size_of::<Self>();
+
     fn get(self) -> u64;
     /// `x` as a field; `x` must fit (the caller chose the width from the profile).
     fn narrow(x: u64) -> Self;
@@ -338,7 +336,20 @@ pub trait Word: Copy + Default + std::fmt::Debug + 'static {
 /// register words are at most 32 bits wide and its keys, stored plus one, fit 32 bits (what
 /// [`TargetProfile::validate`] guarantees of a valid profile).
 pub fn fits_u32(profile: &TargetProfile) -> bool {
-    profile.register_word_bits <= 32 && profile.key_bits <= 32 && profile.max_key() < u64::from(u32::MAX)
+    profile.register_word_bits <= 32 && profile.max_key() < u64::from(u32::MAX)
+}
+
+/// Appends `words` to `out` as 64-bit values.
+pub(crate) fn widen_into<W: Word>(words: &[W], out: &mut Vec<u64>) {
+    out.extend(words.iter().map(|word| word.get()));
+}
+
+/// Zeroed room for `words` words, and where in it the first cache-line-aligned word is (the
+/// vector has a cache line of slack for that: `words + W::PER_LINE` words in all).
+pub(crate) fn line_aligned<W: Word>(words: usize) -> (Vec<W>, usize) {
+    let vec = vec![W::default(); words + W::PER_LINE];
+    let misalignment = (vec.as_ptr() as usize / std::mem::size_of::<W>()) % W::PER_LINE;
+    (vec, (W::PER_LINE - misalignment) % W::PER_LINE)
 }
 
 impl Word for u64 {

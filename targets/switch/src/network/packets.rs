@@ -12,7 +12,7 @@
 //! for them to be brought into the cache from an event it has only peeked at, without first
 //! reading the packet's header (see [`PacketPool::prefetch`]).
 
-use crate::pipeline_sim::Word;
+use crate::pipeline_sim::{line_aligned, Word};
 
 /// A packet's header: end-of-stream, or `entries` entries of `1 + state words` fields (key
 /// first), which are in the packet's arena slot.
@@ -40,12 +40,9 @@ pub(super) struct PacketPool<W> {
 }
 
 impl<W: Word> PacketPool<W> {
-    /// Fields in a cache line.
-    const LINE_WORDS: usize = 64 / std::mem::size_of::<W>();
-
     /// An empty pool of packets of at most `entries_per_packet` entries of `stride` words.
     pub(super) fn new(stride: usize, entries_per_packet: u32) -> PacketPool<W> {
-        let slot_words = (stride * entries_per_packet as usize).div_ceil(Self::LINE_WORDS).max(1) * Self::LINE_WORDS;
+        let slot_words = (stride * entries_per_packet as usize).div_ceil(W::PER_LINE).max(1) * W::PER_LINE;
         PacketPool { headers: Vec::new(), free: Vec::new(), stride, slot_words, arena: Vec::new(), origin: 0 }
     }
 
@@ -59,7 +56,7 @@ impl<W: Word> PacketPool<W> {
             }
             None => {
                 self.headers.push(fresh);
-                if self.headers.len() * self.slot_words + Self::LINE_WORDS > self.arena.len() {
+                if self.headers.len() * self.slot_words + W::PER_LINE > self.arena.len() {
                     self.grow();
                 }
                 (self.headers.len() - 1) as u32
@@ -71,10 +68,8 @@ impl<W: Word> PacketPool<W> {
     /// aligned to a cache line.
     fn grow(&mut self) {
         let packets = (2 * self.headers.len()).max(64);
-        let mut arena = vec![W::default(); packets * self.slot_words + Self::LINE_WORDS];
-        let misalignment = (arena.as_ptr() as usize / std::mem::size_of::<W>()) % Self::LINE_WORDS;
-        let origin = (Self::LINE_WORDS - misalignment) % Self::LINE_WORDS;
-        let live = self.arena.len().saturating_sub(Self::LINE_WORDS).min(arena.len() - Self::LINE_WORDS);
+        let (mut arena, origin) = line_aligned(packets * self.slot_words);
+        let live = self.arena.len().saturating_sub(W::PER_LINE).min(arena.len() - W::PER_LINE);
         arena[origin..origin + live].copy_from_slice(&self.arena[self.origin..self.origin + live]);
         self.arena = arena;
         self.origin = origin;
@@ -124,8 +119,8 @@ impl<W: Word> PacketPool<W> {
         if let Some(header) = self.headers.get(id as usize) {
             crate::pipeline_sim::prefetch(header);
             let start = self.slot_start(id);
-            for line in 0..(self.slot_words / Self::LINE_WORDS).min(PREFETCH_LINES) {
-                crate::pipeline_sim::prefetch(&self.arena[start + line * Self::LINE_WORDS]);
+            for line in 0..(self.slot_words / W::PER_LINE).min(PREFETCH_LINES) {
+                crate::pipeline_sim::prefetch(&self.arena[start + line * W::PER_LINE]);
             }
         }
     }

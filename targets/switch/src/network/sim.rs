@@ -23,7 +23,7 @@ use super::report::{LinkReport, Report, TierReport};
 use super::source::{EntryContext, Source};
 use super::topology::{Graph, NodeKind};
 use super::{mix, FastHash, FastMap, Modulus, SimConfig, SlotIndex, Workload};
-use crate::pipeline_sim::{PipelineSim, SlotTable, Word};
+use crate::pipeline_sim::{widen_into, PipelineSim, SlotTable, Word};
 use crate::program::PipelineProgram;
 
 /// How far past its oldest unacknowledged packet a sender may send: the span of the
@@ -745,7 +745,7 @@ impl<'a, W: Word> Sim<'a, W> {
             NodeKind::Reducer => {
                 let mut data = std::mem::take(&mut self.scratch);
                 data.clear();
-                data.extend(self.packets.data(packet).iter().map(|field| field.get()));
+                widen_into(self.packets.data(packet), &mut data);
                 let result = self.reduce_entries(&data);
                 self.scratch = data;
                 result
@@ -788,7 +788,7 @@ impl<'a, W: Word> Sim<'a, W> {
         entries.clear();
         for index in &self.collided {
             let at = *index as usize * self.stride;
-            entries.extend(data[at..at + self.stride].iter().map(|field| field.get()));
+            widen_into(&data[at..at + self.stride], &mut entries);
         }
         let mut result = Ok(());
         for entry in entries.chunks_exact(self.stride) {
@@ -855,7 +855,7 @@ impl<'a, W: Word> Sim<'a, W> {
             if let Some((key, words)) = table.resident(slot) {
                 entry.clear();
                 entry.push(key);
-                entry.extend(words.iter().map(|word| word.get()));
+                widen_into(words, &mut entry);
                 self.report.flushed_entries += 1;
                 self.forward(node, &entry)?;
                 table.clear(slot);
