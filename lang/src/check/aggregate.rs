@@ -127,6 +127,7 @@ fn check_builtin(
             diagnostic.with_help("`sum` of signed integers is i64, of unsigned u64; `avg` is f64; `count()` is u64"),
         );
     }
+    checker.check_open_sums();
     if checker.agg_calls == 0 {
         checker.error(
             Diagnostic::error(Code::E0404, "the result uses no aggregate call", result.span, "constant result")

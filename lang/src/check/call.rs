@@ -302,14 +302,14 @@ impl FnChecker<'_> {
         } else {
             let arg = checked.remove(0);
             let arg_ty = arg.ty().clone();
-            let ty = self.aggregate_result(name, &arg_ty, arg.expr.span);
+            let ty = self.aggregate_result(name, &arg_ty, arg.expr.span, span);
             (vec![Arg::Positional(arg.expr)], ty)
         };
         Checked { expr: Expr { kind: ExprKind::Call { func: func.clone(), args }, span, ty }, untyped: None }
     }
 
     /// The result type of an aggregate call over values of `arg` (see spec.md, "Built-in aggregates").
-    fn aggregate_result(&mut self, name: &str, arg: &Type, span: Span) -> Type {
+    fn aggregate_result(&mut self, name: &str, arg: &Type, span: Span, call_span: Span) -> Type {
         if arg.is_error() {
             return Type::Error;
         }
@@ -317,11 +317,23 @@ impl FnChecker<'_> {
             self.expect(arg, &Type::Bool, span, &format!("the argument of `{name}`"));
             return Type::Bool;
         }
-        // The result type of `sum` depends on the argument's signedness, so a still-open
-        // literal type takes its default now.
-        if let Type::Var(_, kind) = self.infer.shallow(arg) {
-            let default = if kind == VarKind::Int { Type::I64 } else { Type::F64 };
-            let _ = self.infer.unify(arg, &default);
+        // An argument whose literal type is still open (`sum(1)`, `max(0)`) stays open, so that
+        // the declared result type can decide it (spec.md 10.1): `min`/`max` return the
+        // argument's type, and `sum` of an open integer returns the argument's own variable,
+        // which the aggregate's result must leave as `i64` or `u64` (the two types a `sum` of
+        // integers can have; `check_open_sums` reports any other). Nothing but the result can
+        // constrain that variable any more: the argument has been checked.
+        match (name, self.infer.shallow(arg)) {
+            ("min" | "max", Type::Var(..)) => return arg.clone(),
+            ("sum", Type::Var(_, VarKind::Int)) => {
+                self.open_sums.push((arg.clone(), call_span));
+                return arg.clone();
+            }
+            (_, Type::Var(_, kind)) => {
+                let default = if kind == VarKind::Int { Type::I64 } else { Type::F64 };
+                let _ = self.infer.unify(arg, &default);
+            }
+            _ => {}
         }
         let resolved = self.infer.shallow(arg);
         match (name, &resolved) {
@@ -337,6 +349,28 @@ impl FnChecker<'_> {
                     "expected a number",
                 ));
                 Type::Error
+            }
+        }
+    }
+
+    /// Reports each `sum` over an open integer literal type that the declared result type made
+    /// something other than `i64` or `u64` (`return sum(1)` declared `-> u32`): a `sum` of
+    /// integers is never narrower. Call once the result type has been unified.
+    pub fn check_open_sums(&mut self) {
+        for (ty, span) in std::mem::take(&mut self.open_sums) {
+            if let Type::Int(int) = self.infer.shallow(&ty) {
+                if !matches!(int, IntTy::I64 | IntTy::U64) {
+                    let int = int.name();
+                    self.error(
+                        Diagnostic::error(
+                            Code::E0201,
+                            format!("this `sum` would have to be `{int}`"),
+                            span,
+                            "`sum` of integers is `i64` or `u64`",
+                        )
+                        .with_help(format!("declare the result as `i64` or `u64`, or convert: `{int}(sum(...))`")),
+                    );
+                }
             }
         }
     }

@@ -73,6 +73,10 @@ pub struct FnChecker<'a> {
     pub calls: Vec<(String, Span)>,
     /// Aggregate calls checked so far (built-in aggregates need at least one).
     pub agg_calls: usize,
+    /// `sum` calls whose argument's integer literal type was still open: the argument's type
+    /// variable (also the call's result type) and the call's span, checked by
+    /// `check_open_sums` once the declared result type has been unified.
+    pub open_sums: Vec<(Type, Span)>,
     /// True while checking a `const` definition (no locals, evaluated at compile time).
     pub in_constant: bool,
     /// Variables of the enclosing `for` loops, innermost last.
@@ -98,6 +102,7 @@ impl<'a> FnChecker<'a> {
             fits: Vec::new(),
             calls: Vec::new(),
             agg_calls: 0,
+            open_sums: Vec::new(),
             in_constant: false,
             active_loops: Vec::new(),
         }
