@@ -375,15 +375,32 @@ fn encode_scalar(map: &FieldMap, scalar: Scalar) -> Result<u64, String> {
             // i64::MAX as f64 rounds up to 2^63, so the upper test is `<`.
             if scaled.is_nan() || scaled < i64::MIN as f64 || scaled >= i64::MAX as f64 {
                 Err(format!(
-                    "state field `{}`: {x} does not fit in fixed point with scale {scale} (|x| must stay below {:e})",
+                    "state field `{}`: {} does not fit in fixed point with scale {scale} (|x| must stay below {:e})",
                     map.name,
+                    short_float(x),
                     i64::MAX as f64 / scale as f64
                 ))
             } else {
                 Ok(scaled as i64 as u64)
             }
         }
-        (_, other) => Err(format!("state field `{}`: value {other} does not match its type {}", map.name, map.ty)),
+        (_, other) => Err(format!(
+            "state field `{}`: value {} does not match its type {}",
+            map.name,
+            crate::network::cut(&other.to_string()),
+            map.ty
+        )),
+    }
+}
+
+/// A float for a message: in full when short, else in scientific notation (`1e300` rather
+/// than its 301 digits).
+fn short_float(x: f64) -> String {
+    let full = x.to_string();
+    if full.len() <= 24 {
+        full
+    } else {
+        format!("{x:e}")
     }
 }
 
