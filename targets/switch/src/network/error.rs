@@ -70,6 +70,6 @@ mod tests {
         let long = format!("{}", 1e300);
         assert_eq!(long.len(), 301);
         let short = cut(&long);
-        assert!(short.starts_with("100000000000000005250476") && short.ends_with("(301 characters)"), "{short}");
+        assert!(short.starts_with("1000000000") && short.ends_with("(301 characters)"), "{short}");
     }
 }

@@ -39,7 +39,7 @@ mod topology;
 pub use dist::{Dist, KeySampler, MAX_ZIPF_TABLE_KEYS};
 pub use error::{cut, SimError};
 pub use plot::plot_svg;
-pub use report::{LinkReport, Report, TierReport};
+pub use report::{counted, LinkReport, Report, TierReport};
 pub use source::MapperEntries;
 pub use topology::{FileNode, FileTopology, Graph, NodeKind, Topology, MAX_LINKS, MAX_NODES};
 
@@ -109,8 +109,10 @@ impl Default for SimConfig {
     }
 }
 
-/// How a switch maps a key to a slot of its table.
+/// How a switch maps a key to a slot of its table. Serialised (in reports) as the
+/// `--slot-index` flag spells it: `hash` or `direct`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum SlotIndex {
     #[default]
     /// `hash(key, seed) mod slots`, with a different seed at every switch (keys that collide

@@ -161,8 +161,9 @@ pub(super) fn check_supplied(
 ) -> Result<(), String> {
     if mappers.len() > topology_mappers {
         return Err(format!(
-            "{} mappers' entries were given, but the topology has only {topology_mappers} mappers",
-            mappers.len()
+            "entries for {} were given, but the topology has only {}",
+            super::counted(mappers.len() as u64, "mapper", "mappers"),
+            super::counted(topology_mappers as u64, "mapper", "mappers")
         ));
     }
     let max_key = program.profile.max_key();
