@@ -41,7 +41,7 @@ pub use error::{cut, SimError};
 pub use plot::plot_svg;
 pub use report::{counted, LinkReport, Report, TierReport};
 pub use source::MapperEntries;
-pub use topology::{FileNode, FileTopology, Graph, NodeKind, Topology, MAX_LINKS, MAX_NODES};
+pub use topology::{FileNode, FileTopology, Graph, NodeKind, Topology, MAX_FILE_BYTES, MAX_LINKS, MAX_NODES};
 
 use std::collections::HashMap;
 use std::time::Instant;

@@ -1051,6 +1051,25 @@ mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
     use super::*;
 
+    /// The subtree of every node of a chain as long as the node limit allows: a walk to the
+    /// reducer from every node took quadratic time (a chain of 100,000 nodes: 49 s).
+    #[test]
+    fn subtrees_of_a_long_chain_take_linear_time() {
+        use super::super::topology::{Topology, MAX_NODES};
+        let depth = u32::try_from(MAX_NODES - 2).unwrap();
+        let graph = Topology::Tree { fanout: 1, depth }.graph();
+        let started = Instant::now();
+        let child = root_children(&graph);
+        assert!(started.elapsed().as_secs_f64() < 5.0, "{:?}", started.elapsed());
+        // Node 1 is the reducer's only child; every other node is in its subtree.
+        assert_eq!(child[0], 0);
+        assert!(child[1..].iter().all(|c| *c == 1));
+        let spread = Topology::parse("leaf-spine:leaves=3,spines=2,hosts=2").unwrap().graph();
+        let child = root_children(&spread);
+        // Everything meets at the top-of-rack switch, node 1.
+        assert!(child[1..].iter().all(|c| *c == 1), "{child:?}");
+    }
+
     #[test]
     fn the_receive_window_tells_new_packets_from_copies() {
         let mut link = LinkState::default();

@@ -27,6 +27,9 @@ pub enum Topology {
 /// The largest number of nodes a topology may have.
 pub const MAX_NODES: u64 = 1 << 20;
 
+/// The largest topology file read: 64 MiB, 64 bytes a line for [`MAX_NODES`] nodes.
+pub const MAX_FILE_BYTES: u64 = 64 << 20;
+
 /// The largest number of links a topology may have. A tree has one link fewer than nodes;
 /// a leaf-spine network has `leaves x spines` links between its leaves and spines, which
 /// can exceed its node count by far. Every link holds per-link transport state (a few
@@ -140,10 +143,24 @@ impl Topology {
         Ok(topology)
     }
 
-    /// Reads and parses a topology file.
+    /// Reads and parses a topology file of at most [`MAX_FILE_BYTES`] (a path such as
+    /// `/dev/zero` would otherwise be read until memory runs out).
     fn read_file(path: &str) -> Result<Topology, String> {
+        use std::io::Read;
+        let shown = cut(path);
+        let file =
+            std::fs::File::open(path).map_err(|error| format!("cannot read topology file `{shown}`: {error}"))?;
+        let mut bytes = Vec::new();
+        file.take(MAX_FILE_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|error| format!("cannot read topology file `{shown}`: {error}"))?;
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            return Err(format!(
+                "topology file `{shown}` is larger than {MAX_FILE_BYTES} bytes, the limit of a topology file"
+            ));
+        }
         let text =
-            std::fs::read_to_string(path).map_err(|error| format!("cannot read topology file `{path}`: {error}"))?;
+            String::from_utf8(bytes).map_err(|error| format!("topology file `{shown}` is not UTF-8 text: {error}"))?;
         Topology::from_file_text(path, &text)
     }
 
@@ -330,6 +347,53 @@ mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
     use super::*;
 
+    /// Nodes and links are counted exactly, with checked arithmetic, before anything is
+    /// built: a node-count estimate of `2 * fanout^(depth+1)` saturated to a small number for
+    /// `fanout=1` and let `depth=2000000` (2,000,002 nodes) and `depth=4294967295` through,
+    /// and leaf-spine links (`leaves x spines`) were not counted at all.
+    #[test]
+    fn sizes_are_exact_and_limited() {
+        let size = |text: &str| {
+            let topology = Topology::parse(text).unwrap();
+            let graph = topology.graph();
+            assert_eq!(topology.size(), Some((graph.nodes.len() as u64, graph.links.len() as u64)), "{text}");
+        };
+        for text in [
+            "tree:fanout=1,depth=0",
+            "tree:fanout=1,depth=5",
+            "tree:fanout=3,depth=4",
+            "tree:fanout=1024,depth=0",
+            "leaf-spine:leaves=3,spines=5,hosts=2",
+            "leaf-spine:leaves=1,spines=1,hosts=1",
+        ] {
+            size(text);
+        }
+        // At the limit exactly, and one over.
+        let chain = |depth: u64| format!("tree:fanout=1,depth={depth}");
+        assert!(Topology::parse(&chain(MAX_NODES - 2)).is_ok());
+        let over = [
+            (chain(MAX_NODES - 1), "1048577 nodes, more than the limit of 1048576"),
+            (chain(2_000_000), "2000002 nodes"),
+            (chain(u64::from(u32::MAX)), "4294967297 nodes"),
+            ("tree:fanout=2,depth=4294967295".to_string(), "more than 1048576 nodes"),
+            ("tree:fanout=4294967295,depth=4294967295".to_string(), "more than 1048576 nodes"),
+            ("tree:fanout=2,depth=18".to_string(), "1048575"),
+            ("leaf-spine:leaves=340000,spines=340000,hosts=1".to_string(), "115600680001 links"),
+            ("leaf-spine:leaves=2048,spines=1025,hosts=1".to_string(), "more than the limit of 2097152"),
+            ("leaf-spine:leaves=4294967295,spines=4294967295,hosts=4294967295".to_string(), "more than"),
+        ];
+        for (text, expected) in over {
+            match Topology::parse(&text) {
+                Err(error) => assert!(error.contains(expected), "{text}: {error}"),
+                Ok(topology) => {
+                    assert!(expected == "1048575" && topology.size() == Some(((1 << 20) - 1, (1 << 20) - 2)))
+                }
+            }
+        }
+        // A topology built without `parse` is checked by the simulator.
+        assert!(Topology::Tree { fanout: 1, depth: 3_000_000 }.check().is_err());
+    }
+
     #[test]
     fn parses_and_builds() {
         let tree = Topology::parse("tree:fanout=4,depth=3").unwrap();
@@ -357,6 +421,7 @@ mod tests {
             ("tree:fanout=0,depth=2", "every count must be at least 1"),
             ("tree:fanout=1000,depth=9", "more than"),
             ("leaf-spine:leaves=2,spines=0,hosts=2", "every count must be at least 1"),
+            ("tree:fanout=2,depth=99999999999", "must be an integer from 0 to 4294967295"),
         ];
         for (text, expected) in cases {
             let error = Topology::parse(text).unwrap_err();

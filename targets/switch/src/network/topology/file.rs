@@ -41,7 +41,7 @@ const SYNTAX: &str = "expected `reducer NAME`, `switch NAME parent PARENT` or `m
 impl FileTopology {
     /// Parses and validates the text of a topology file; `path` only labels errors.
     pub fn parse(path: &str, text: &str) -> Result<FileTopology, String> {
-        let at = |line: usize| format!("topology file `{path}`, line {line}");
+        let at = |line: usize| format!("topology file `{}`, line {line}", super::cut(path));
         // Pass 1: declarations.
         let mut nodes = Vec::new();
         let mut parents: Vec<Option<&str>> = Vec::new();
@@ -57,7 +57,7 @@ impl FileTopology {
                 ["reducer", name] => (NodeKind::Reducer, *name, None),
                 ["switch", name, "parent", parent] => (NodeKind::Switch, *name, Some(*parent)),
                 ["mapper", name, "parent", parent] => (NodeKind::Mapper, *name, Some(*parent)),
-                _ => return Err(format!("{}: {SYNTAX}, found `{content}`", at(line))),
+                _ => return Err(format!("{}: {SYNTAX}, found `{}`", at(line), super::cut(content))),
             };
             if let Some(&first) = by_name.get(name) {
                 let first: &FileNode = &nodes[first];
