@@ -87,7 +87,7 @@ proptest! {
             Ok(topology) => {
                 prop_assert!(topology.check().is_ok());
                 let mappers = topology.mappers() as u64;
-                prop_assert!(mappers >= 1 && mappers < MAX_NODES);
+                prop_assert!((1..MAX_NODES).contains(&mappers));
                 if mappers <= 4_096 {
                     let (nodes, links) = well_formed(&topology);
                     prop_assert!(nodes <= MAX_NODES && links <= MAX_LINKS);

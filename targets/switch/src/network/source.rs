@@ -96,7 +96,7 @@ impl Generator {
     /// A value of `ty` from the generator's random stream, floats within `float_bound`.
     fn scalar(&self, rng: &mut Rng, ty: ScalarTy) -> Scalar {
         match (rng.scalar(ty), self.float_bound) {
-            (Scalar::Float(float, x), Some(bound)) if !(x.abs() <= bound) => {
+            (Scalar::Float(float, x), Some(bound)) if x.is_nan() || x.abs() > bound => {
                 let fitted = if x.is_nan() { 0.0 } else { bound.copysign(x) };
                 Scalar::Float(float, naas_lang::ops::float_round(float, fitted))
             }
