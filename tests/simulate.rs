@@ -32,7 +32,7 @@ fn zipf_over_huge_key_spaces_runs_in_constant_memory() {
 #[test]
 fn oversized_topologies_are_rejected_before_building() {
     for (topology, expected) in [
-        ("leaf-spine:leaves=340000,spines=340000,hosts=1", "115600680001 links, more than the limit of 2097152"),
+        ("leaf-spine:leaves=340000,spines=340000,hosts=1", "115600680001 links, more than the limit of 1048576"),
         ("tree:fanout=1,depth=4294967295", "4294967297 nodes, more than the limit of 1048576"),
         ("tree:fanout=1,depth=2000000", "2000002 nodes, more than the limit of 1048576"),
         ("tree:fanout=3,depth=4294967295", "more than 1048576 nodes"),
