@@ -156,6 +156,9 @@ fn limits_and_messages_are_clear() {
         assert_eq!(out.status.code(), Some(2), "{flag}");
         assert!(stderr(&out).len() < 400 && stderr(&out).contains("characters)"), "{flag}: {}", stderr(&out));
     }
+    let out = simulate(&["examples/reduce.naas", "--topology", "file:/dev/zero"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("larger than 67108864 bytes, the limit of a topology file"), "{}", stderr(&out));
     // More keys than the profile's key bits can name: the message names the profile's
     // `key_bits`, not an internal parameter.
     let profile = std::fs::read_to_string(common::root().join("targets/switch/profiles/tofino1.toml")).unwrap();
