@@ -185,7 +185,12 @@ impl Topology {
             return Err(format!("invalid topology `{self}`: every count must be at least 1"));
         }
         let Some((nodes, links)) = self.size() else {
-            return Err(format!("invalid topology `{self}`: more than {MAX_NODES} nodes (the limit of a topology)"));
+            // Counting stopped at an overflow or, for a tree, at the first level past the limit.
+            let what = match self {
+                Topology::Tree { .. } => format!("more than {MAX_NODES} nodes (the limit of a topology)"),
+                _ => format!("more than {MAX_NODES} nodes or {MAX_LINKS} links (the limits of a topology)"),
+            };
+            return Err(format!("invalid topology `{self}`: {what}"));
         };
         if nodes > MAX_NODES {
             return Err(format!("invalid topology `{self}`: {nodes} nodes, more than the limit of {MAX_NODES}"));
