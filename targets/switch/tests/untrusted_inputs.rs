@@ -258,7 +258,8 @@ proptest! {
         (loss, dup, reorder) in (float(), float(), float()),
         slots in prop_oneof![Just(None), (0u64..300).prop_map(Some), Just(Some(MAX_TABLE_SLOTS + 1)), Just(Some(u64::MAX))],
         window in prop_oneof![Just(0u32), 1u32..65, Just(65), Just(u32::MAX)],
-        link_gbps in prop_oneof![Just(100.0), float()],
+        link_gbps in prop_oneof![Just(100.0), float(), Just(1e-300), Just(1e300)],
+        latency_ns in prop_oneof![Just(1_000u64), any::<u64>()],
         records in 0u64..300,
     ) {
         let Ok(dist) = Dist::parse(&dist) else { return Ok(()) };
@@ -277,6 +278,7 @@ proptest! {
             slot_index,
             window,
             link_gbps,
+            latency_ns,
             ..SimConfig::default()
         };
         match simulate(compiled, 0, &program, &config) {

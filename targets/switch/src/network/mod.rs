@@ -280,8 +280,16 @@ fn check_config(
     if config.window == 0 || config.window > SEQ_SPAN {
         return Err(format!("`window` must be between 1 and {SEQ_SPAN} packets, not {}", config.window));
     }
-    if !config.link_gbps.is_finite() || config.link_gbps <= 0.0 {
-        return Err("`link_gbps` must be a positive number".to_string());
+    // Simulated time is an integer of picoseconds: a link slower than 1 Mb/s or a latency
+    // over a second would let a long run's clock overflow.
+    if !(0.001..=1e6).contains(&config.link_gbps) {
+        return Err(format!(
+            "`link_gbps` must be between 0.001 and 1000000, not {}",
+            cut(&config.link_gbps.to_string())
+        ));
+    }
+    if config.latency_ns > 1_000_000_000 {
+        return Err(format!("`latency_ns` must be at most 1000000000 (one second), not {}", config.latency_ns));
     }
     Ok(())
 }
