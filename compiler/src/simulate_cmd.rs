@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use clap::Args;
 use naas_lang::check::CheckOptions;
-use naas_target_switch::network::{self, Dist, SimConfig, SlotIndex, Topology};
+use naas_lang::span::LineIndex;
+use naas_target_switch::network::{self, Dist, SimConfig, SimError, SlotIndex, Topology};
 
 use crate::check_cmd::{report_front_end, FrontEnd};
 use crate::switch::{lower_all, SwitchArgs};
@@ -76,11 +77,27 @@ pub fn run(args: &SimulateArgs) -> ExitCode {
     };
     for (name, p) in [("--loss", args.loss), ("--dup", args.dup), ("--reorder", args.reorder)] {
         if !(0.0..1.0).contains(&p) {
-            return usage(format!("{name} must be a probability in [0, 1), got {p}"));
+            return usage(format!("{name} must be a probability in [0, 1), got {}", network::cut(&p.to_string())));
         }
+    }
+    if args.loss > network::MAX_LOSS {
+        return usage(format!(
+            "--loss must be at most {} (the simulator's limit: above it a packet and its acknowledgement \
+             rarely both get through, and a link would retransmit millions of times), got {}",
+            network::MAX_LOSS,
+            network::cut(&args.loss.to_string())
+        ));
     }
     if args.keys == 0 {
         return usage("--keys must be at least 1".to_string());
+    }
+    if let Some(slots) = args.slots {
+        if slots == 0 || slots > network::MAX_TABLE_SLOTS {
+            return usage(format!(
+                "--slots must be between 1 and {} slots per table (the simulator's limit), got {slots}",
+                network::MAX_TABLE_SLOTS
+            ));
+        }
     }
     let (compiled, file) = match report_front_end(&args.file, &CheckOptions::default()) {
         FrontEnd::Compiled(compiled, file) => (compiled, file),
@@ -117,6 +134,18 @@ pub fn run(args: &SimulateArgs) -> ExitCode {
     };
     let report = match network::simulate(&compiled, index, program, &config) {
         Ok(report) => report,
+        Err(SimError::Fault { key, error }) => {
+            // As `naasc run` reports a fault: the key, the fault, and where in the source.
+            let (line, column) = LineIndex::new(&file.text).line_col(error.span.lo);
+            eprintln!("naasc: error: key `{key}`: {error}");
+            eprintln!("  --> {}:{line}:{column}: the operation that faulted", file.name);
+            return ExitCode::from(1);
+        }
+        Err(SimError::Invalid(message)) => {
+            // A setting that does not fit the program or its profile (e.g. more keys than
+            // the profile's key bits can name): the flags are to change.
+            return usage(format!("cannot simulate `{name}`: {message}"));
+        }
         Err(error) => {
             eprintln!("naasc: simulation of `{name}` failed: {error}");
             return ExitCode::from(1);

@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 
-use naas_target_switch::network::{simulate_entries, MapperEntries, Report, SimConfig, SlotIndex};
+use naas_target_switch::network::{simulate_entries, MapperEntries, Report, SimConfig, SimError, SlotIndex};
 use naas_target_switch::PipelineProgram;
 
 use crate::aggregation::Aggregation;
@@ -68,8 +68,18 @@ pub fn run_through_network<R: Read + Send>(
     let keys = u32::try_from(ids.len().max(1))
         .map_err(|_| JobError::Input(format!("{} keys are more than a switch can index", ids.len())))?;
     let sim = SimConfig { keys, slot_index: SlotIndex::Direct, ..sim.clone() };
-    let outcome = simulate_entries(aggregation.compiled(), aggregation.index(), pipeline, &sim, entries)
-        .map_err(|e| JobError::Other(format!("network simulation failed: {e}")))?;
+    let key_of: Vec<&[u8]> = ids.keys().copied().collect();
+    let outcome =
+        simulate_entries(aggregation.compiled(), aggregation.index(), pipeline, &sim, entries).map_err(|error| {
+            match error {
+                // The simulator names keys by their dense ids; the job names them by their text.
+                SimError::Fault { key, error } => {
+                    let text = key_of.get(key as usize).map(|k| String::from_utf8_lossy(k).into_owned());
+                    JobError::Other(format!("key `{}`: {error}", text.unwrap_or_else(|| key.to_string())))
+                }
+                other => JobError::Other(format!("network simulation failed: {other}")),
+            }
+        })?;
     if !outcome.report.result_matches_reference {
         return Err(JobError::Other(
             "the network's merged states differ from a central merge of the same partial states".to_string(),
@@ -82,7 +92,6 @@ pub fn run_through_network<R: Read + Send>(
             ids.len()
         )));
     }
-    let key_of: Vec<&[u8]> = ids.keys().copied().collect();
     let mut results = Vec::with_capacity(outcome.reduced.len());
     for (id, slots) in &outcome.reduced {
         let key = key_of

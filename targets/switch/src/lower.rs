@@ -135,7 +135,8 @@ fn check_merge_code(merge: &Function, plan: &AggregatePlan, diagnostics: &mut Ve
                     out.push(
                         Diagnostic::error(
                             Code::E0602,
-                            format!("data-dependent index `{array_name}[{index_name}]` cannot be a switch register access"),
+                            // The access alone; `one_index_diagnostic` writes the message.
+                            format!("{array_name}[{index_name}]"),
                             *span,
                             "this index depends on the data, even after unrolling",
                         )
@@ -177,7 +178,39 @@ fn check_merge_code(merge: &Function, plan: &AggregatePlan, diagnostics: &mut Ve
             }
         }
     }
-    walk_block(merge, &merge.body, plan, diagnostics);
+    let mut found = Vec::new();
+    walk_block(merge, &merge.body, plan, &mut found);
+    let (mut indexes, others): (Vec<Diagnostic>, Vec<Diagnostic>) =
+        found.into_iter().partition(|d| d.code == Code::E0602);
+    diagnostics.extend(others);
+    diagnostics.extend(one_index_diagnostic(&mut indexes));
+}
+
+/// Folds the E0602 diagnostics of one merge into one: a merge like top-k's reads several
+/// elements at data-dependent indexes, and each would repeat the same note and help. The
+/// first index (in source order) is the primary label; the others are secondary labels.
+fn one_index_diagnostic(indexes: &mut Vec<Diagnostic>) -> Option<Diagnostic> {
+    naas_lang::diagnostics::sort_and_dedup(indexes);
+    indexes.dedup_by_key(|d| d.primary.span);
+    let mut rest = indexes.drain(..);
+    let mut first = rest.next()?;
+    let mut names = vec![first.message.clone()];
+    for other in rest {
+        if !names.contains(&other.message) {
+            names.push(other.message.clone());
+        }
+        first
+            .secondary
+            .push(naas_lang::diagnostics::Label { span: other.primary.span, message: "this index too".to_string() });
+    }
+    if names.len() > 1 {
+        // Each message is the `array[index]` text alone (see `walk_expr`).
+        let shown: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+        first.message = format!("data-dependent indexes {} cannot be switch register accesses", shown.join(", "));
+    } else {
+        first.message = format!("data-dependent index `{}` cannot be a switch register access", names[0]);
+    }
+    Some(first)
 }
 
 /// Chooses each field's encoding; reports floats without a scale and non-atom operators.

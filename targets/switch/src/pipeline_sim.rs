@@ -75,7 +75,9 @@ impl<W: Word> SlotTable<W> {
             identity: program.identity_words.iter().map(|word| W::narrow(*word)).collect(),
             flags: vec![0; program.flags as usize + 1],
         };
-        table.reallocate_rows(16);
+        // Rows are allocated on first use: a network has up to 2^20 switches, many of which
+        // see few keys (or none, on the unused paths of a leaf-spine network).
+        table.reallocate_rows(0);
         table
     }
 

@@ -8,6 +8,7 @@ use naas_ir::ir::{Scalar, VarTy};
 use naas_lang::types::{FloatTy, IntTy};
 use serde::Serialize;
 
+use crate::network::counted;
 use crate::profile::TargetProfile;
 
 /// How the scalars of a state field are represented in register words.
@@ -239,11 +240,11 @@ impl PipelineProgram {
         }
         let _ = writeln!(
             out,
-            "  entry: key + {} state words = {} packet fields of {} bits; {} entries per packet",
-            self.state_words(),
-            self.fields_per_entry(),
+            "  entry: key + {} = {} of {} bits; {} per packet",
+            counted(self.state_words() as u64, "state word", "state words"),
+            counted(self.fields_per_entry(), "packet field", "packet fields"),
             self.profile.packet_field_bits,
-            self.entries_per_packet()
+            counted(self.entries_per_packet(), "entry", "entries")
         );
         let _ = writeln!(out, "  slot = hash(key) mod {slots}; every register is an array of {slots} {w}-bit words");
         let _ = writeln!(out, "  registers:");
@@ -375,15 +376,32 @@ fn encode_scalar(map: &FieldMap, scalar: Scalar) -> Result<u64, String> {
             // i64::MAX as f64 rounds up to 2^63, so the upper test is `<`.
             if scaled.is_nan() || scaled < i64::MIN as f64 || scaled >= i64::MAX as f64 {
                 Err(format!(
-                    "state field `{}`: {x} does not fit in fixed point with scale {scale} (|x| must stay below {:e})",
+                    "state field `{}`: {} does not fit in fixed point with scale {scale} (|x| must stay below {:e})",
                     map.name,
+                    short_float(x),
                     i64::MAX as f64 / scale as f64
                 ))
             } else {
                 Ok(scaled as i64 as u64)
             }
         }
-        (_, other) => Err(format!("state field `{}`: value {other} does not match its type {}", map.name, map.ty)),
+        (_, other) => Err(format!(
+            "state field `{}`: value {} does not match its type {}",
+            map.name,
+            crate::network::cut(&other.to_string()),
+            map.ty
+        )),
+    }
+}
+
+/// A float for a message: in full when short, else in scientific notation (`1e300` rather
+/// than its 301 digits).
+fn short_float(x: f64) -> String {
+    let full = x.to_string();
+    if full.len() <= 24 {
+        full
+    } else {
+        format!("{x:e}")
     }
 }
 
@@ -408,18 +426,18 @@ impl ResourceReport {
             .collect();
         let total: u32 = self.stateful_alus_per_stage.iter().sum();
         format!(
-            "resources on {profile}:\n  stages used          {used} of {avail}\n  stateful ALUs        {total} of {cap} ({alus})\n  register bytes/slot  {bytes} ({words} words: key + state)\n  key slots that fit   {slots} (stage {limit}'s register memory fills first)\n  fields per packet    {fields} per entry, {entries} entries per packet of {max} fields ({pbytes} bytes)\n",
+            "resources on {profile}:\n  stages used          {used} of {avail}\n  stateful ALUs        {total} of {cap} ({alus})\n  register bytes/slot  {bytes} ({words}: key + state)\n  key slots that fit   {slots} (stage {limit}'s register memory fills first)\n  fields per packet    {fields} per entry, {entries} per packet of {max} fields ({pbytes} bytes)\n",
             profile = self.profile,
             used = self.stages_used,
             avail = self.stages_available,
             cap = self.stages_available * self.stateful_alus_available_per_stage,
             alus = alus.join(" "),
             bytes = self.register_bytes_per_slot,
-            words = self.register_words_per_slot,
+            words = counted(self.register_words_per_slot, "word", "words"),
             slots = self.key_slots,
             limit = self.limiting_stage,
             fields = self.fields_per_entry,
-            entries = self.entries_per_packet,
+            entries = counted(self.entries_per_packet, "entry", "entries"),
             max = self.max_packet_fields,
             pbytes = self.packet_bytes,
         )

@@ -175,11 +175,12 @@ fn bad_entries_are_errors() {
     assert_eq!(config.topology.mappers(), 4);
     let entries = random_entries(&compiled, 1, 3, 10, 1);
     let state = entries[0][0].1.clone();
-    let run =
-        |mappers: Vec<MapperEntries>, config: &SimConfig| simulate_entries(&compiled, 0, &program, config, mappers);
+    let run = |mappers: Vec<MapperEntries>, config: &SimConfig| -> Result<_, String> {
+        simulate_entries(&compiled, 0, &program, config, mappers).map_err(|error| error.to_string())
+    };
 
     let error = run(vec![entries[0].clone(); 5], &config).unwrap_err();
-    assert!(error.contains("5 mappers' entries were given, but the topology has only 4 mappers"), "{error}");
+    assert!(error.contains("entries for 5 mappers were given, but the topology has only 4 mappers"), "{error}");
 
     let error = run(vec![vec![(1 << 32, state.clone())]], &config).unwrap_err();
     assert!(error.contains("mapper 0, entry 0: key 4294967296 does not fit the profile's 32-bit keys"), "{error}");

@@ -6,7 +6,9 @@
 
 mod common;
 
-use naas_target_switch::network::{plot_svg, simulate, Dist, SimConfig, Topology};
+use naas_ir::interp::Slot;
+use naas_ir::ir::Scalar;
+use naas_target_switch::network::{plot_svg, simulate, simulate_entries, Dist, SimConfig, Topology};
 use naas_target_switch::{lower, LowerOptions, TargetProfile};
 
 const TOPOLOGIES: [&str; 3] =
@@ -146,11 +148,14 @@ fn report_json_and_plot() {
 fn bad_configurations_are_errors() {
     let compiled = common::compile_source(&common::example_source("reduce"));
     let program = lower(&compiled, 0, &TargetProfile::default(), &LowerOptions::default()).unwrap();
-    let error = simulate(&compiled, 0, &program, &SimConfig { loss: 1.0, ..SimConfig::default() }).unwrap_err();
+    let error =
+        simulate(&compiled, 0, &program, &SimConfig { loss: 1.0, ..SimConfig::default() }).unwrap_err().to_string();
     assert!(error.contains("`loss` must be a probability"), "{error}");
-    let error = simulate(&compiled, 0, &program, &SimConfig { keys: 0, ..SimConfig::default() }).unwrap_err();
-    assert!(error.contains("`keys` must be between 1"), "{error}");
-    assert!(simulate(&compiled, 3, &program, &SimConfig::default()).unwrap_err().contains("no aggregate number 3"));
+    let error =
+        simulate(&compiled, 0, &program, &SimConfig { keys: 0, ..SimConfig::default() }).unwrap_err().to_string();
+    assert!(error.contains("`keys` must be at least 1"), "{error}");
+    let error = simulate(&compiled, 3, &program, &SimConfig::default()).unwrap_err().to_string();
+    assert!(error.contains("no aggregate number 3"), "{error}");
     // A profile changed after lowering is checked again: with no key bits every key would
     // be an identifier, and too many packet fields would not fit the simulator's buffers.
     for (profile, field) in [
@@ -158,20 +163,50 @@ fn bad_configurations_are_errors() {
         (TargetProfile { max_packet_fields: 1 << 24, ..program.profile.clone() }, "`max_packet_fields`"),
     ] {
         let changed = naas_target_switch::PipelineProgram { profile, ..program.clone() };
-        let error = simulate(&compiled, 0, &changed, &SimConfig::default()).unwrap_err();
+        let error = simulate(&compiled, 0, &changed, &SimConfig::default()).unwrap_err().to_string();
         assert!(error.contains("invalid target profile") && error.contains(field), "{error}");
     }
 }
 
+/// Records drawn for a float program carried in fixed point fit the scale (the generator's
+/// `1e300` and infinities would fit none), and the network's sums, rounded once per entry,
+/// are compared with the float reference within the bound of spec section 15.5 (N / (2S)
+/// per sum), not within a float tolerance: every run used to stop on `1e300`.
+#[test]
+fn fixed_point_floats_simulate_within_the_rounding_bound() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/programs/float_sum.naas");
+    let compiled = common::compile_source(&std::fs::read_to_string(path).unwrap());
+    for scale in [1, 10, 1000, 1_000_000] {
+        let options = LowerOptions { fixed_point_scale: Some(scale), ..LowerOptions::default() };
+        let program = lower(&compiled, 0, &TargetProfile::default(), &options).unwrap();
+        for (records, keys) in [(200, 100), (20_000, 3)] {
+            let config = SimConfig { records, keys, ..SimConfig::default() };
+            let report = simulate(&compiled, 0, &program, &config).unwrap();
+            assert!(report.result_matches_reference, "scale {scale}, {records} records: {report:?}");
+        }
+    }
+}
+
+/// A state whose value does not fit the fixed-point encoding is a clear error naming the
+/// field and the scale, with the value shortened (`1e300`, not its 301 digits).
 #[test]
 fn fixed_point_overflow_is_a_clear_error() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/programs/float_sum.naas");
     let compiled = common::compile_source(&std::fs::read_to_string(path).unwrap());
     let options = LowerOptions { fixed_point_scale: Some(1000), ..LowerOptions::default() };
     let program = lower(&compiled, 0, &TargetProfile::default(), &options).unwrap();
-    // The generator's edge values include 1e300, far beyond 2^63 / 1000.
-    let error = simulate(&compiled, 0, &program, &SimConfig { records: 200, ..SimConfig::default() }).unwrap_err();
+    let state = compiled.aggregates[0].identity.clone();
+    let huge: Vec<Slot> = state
+        .iter()
+        .map(|slot| match slot {
+            Slot::Scalar(Scalar::Float(ty, _)) => Slot::Scalar(Scalar::Float(*ty, 1e300)),
+            other => other.clone(),
+        })
+        .collect();
+    let error =
+        simulate_entries(&compiled, 0, &program, &SimConfig::default(), vec![vec![(1, huge)]]).unwrap_err().to_string();
     assert!(error.contains("does not fit in fixed point with scale 1000"), "{error}");
+    assert!(error.contains("1e300") && error.len() < 300, "{error}");
 }
 
 #[test]
@@ -241,6 +276,7 @@ fn heavy_faults_and_every_window_stay_exact() {
     }
     let compiled = common::compile_source(&common::example_source("reduce"));
     let program = lower(&compiled, 0, &TargetProfile::default(), &LowerOptions::default()).unwrap();
-    let error = simulate(&compiled, 0, &program, &SimConfig { window: 65, ..SimConfig::default() }).unwrap_err();
+    let error =
+        simulate(&compiled, 0, &program, &SimConfig { window: 65, ..SimConfig::default() }).unwrap_err().to_string();
     assert!(error.contains("`window` must be between 1 and 64"), "{error}");
 }

@@ -27,6 +27,7 @@
 //! storage, `source.rs` where entries come from, `report.rs` what it reports.
 
 mod dist;
+mod error;
 mod events;
 mod packets;
 mod plot;
@@ -35,11 +36,12 @@ mod sim;
 mod source;
 mod topology;
 
-pub use dist::{Dist, KeySampler};
+pub use dist::{Dist, KeySampler, MAX_ZIPF_TABLE_KEYS};
+pub use error::{cut, SimError};
 pub use plot::plot_svg;
-pub use report::{LinkReport, Report, TierReport};
+pub use report::{counted, LinkReport, Report, TierReport};
 pub use source::MapperEntries;
-pub use topology::{FileNode, FileTopology, Graph, NodeKind, Topology};
+pub use topology::{FileNode, FileTopology, Graph, NodeKind, Topology, MAX_FILE_BYTES, MAX_LINKS, MAX_NODES};
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -107,8 +109,10 @@ impl Default for SimConfig {
     }
 }
 
-/// How a switch maps a key to a slot of its table.
+/// How a switch maps a key to a slot of its table. Serialised (in reports) as the
+/// `--slot-index` flag spells it: `hash` or `direct`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum SlotIndex {
     #[default]
     /// `hash(key, seed) mod slots`, with a different seed at every switch (keys that collide
@@ -125,7 +129,7 @@ impl SlotIndex {
         match text.trim() {
             "hash" => Ok(SlotIndex::Hash),
             "direct" => Ok(SlotIndex::Direct),
-            other => Err(format!("invalid slot index `{other}`: expected `hash` or `direct`")),
+            other => Err(format!("invalid slot index `{}`: expected `hash` or `direct`", cut(other))),
         }
     }
 }
@@ -147,10 +151,11 @@ pub fn simulate(
     plan_index: usize,
     pipeline: &PipelineProgram,
     config: &SimConfig,
-) -> Result<Report, String> {
-    check_config(compiled, plan_index, pipeline, config)?;
-    check_keys(pipeline, config.keys)?;
-    let source = Source::Generated(Generator::new(KeySampler::new(config.dist, config.keys)));
+) -> Result<Report, SimError> {
+    check_config(compiled, plan_index, pipeline, config).map_err(SimError::Invalid)?;
+    check_keys(pipeline, config.keys).map_err(SimError::Invalid)?;
+    let sampler = KeySampler::new(config.dist, config.keys);
+    let source = Source::Generated(Generator::new(sampler, pipeline.fixed_point_scale, config.records));
     let mappers = config.topology.mappers() as u64;
     let counts = (0..mappers).map(|m| config.records / mappers + u64::from(m < config.records % mappers)).collect();
     let workload = Workload {
@@ -160,8 +165,23 @@ pub fn simulate(
         dist: config.dist.to_string(),
         dense_keys: Some(u64::from(config.keys)),
     };
-    let (report, _) = run(compiled, plan_index, pipeline, config, workload)?;
+    let (report, reduced) = run(compiled, plan_index, pipeline, config, workload)?;
+    finish_all(compiled, plan_index, reduced)?;
     Ok(report)
+}
+
+/// The reducer finishes every key, in key order, as a job does: a fault in `finish` (a
+/// division by a zero sum, say) is the program's, reported with its key and location, not a
+/// difference between the network and the reference (which compares merged states).
+fn finish_all(compiled: &Compiled, plan_index: usize, reduced: FastMap<u64, Vec<Slot>>) -> Result<(), SimError> {
+    let plan = &compiled.aggregates[plan_index];
+    let interp = naas_ir::interp::Interpreter::new(&compiled.optimized);
+    let mut reduced: Vec<(u64, Vec<Slot>)> = reduced.into_iter().collect();
+    reduced.sort_unstable_by_key(|(key, _)| *key);
+    for (key, state) in reduced {
+        interp.call(plan.finish, state).map_err(|error| SimError::Fault { key, error })?;
+    }
+    Ok(())
 }
 
 /// The outcome of [`simulate_entries`].
@@ -191,14 +211,15 @@ pub fn simulate_entries(
     pipeline: &PipelineProgram,
     config: &SimConfig,
     mappers: Vec<MapperEntries>,
-) -> Result<EntriesOutcome, String> {
-    check_config(compiled, plan_index, pipeline, config)?;
+) -> Result<EntriesOutcome, SimError> {
+    check_config(compiled, plan_index, pipeline, config).map_err(SimError::Invalid)?;
     let plan = &compiled.aggregates[plan_index];
     let dense = config.slot_index == SlotIndex::Direct;
     if dense {
-        check_keys(pipeline, config.keys)?;
+        check_keys(pipeline, config.keys).map_err(SimError::Invalid)?;
     }
-    source::check_supplied(plan, pipeline, &mappers, config.topology.mappers(), dense.then_some(config.keys))?;
+    source::check_supplied(plan, pipeline, &mappers, config.topology.mappers(), dense.then_some(config.keys))
+        .map_err(SimError::Invalid)?;
     let key_space = if dense {
         config.keys
     } else {
@@ -238,31 +259,72 @@ fn check_config(
         return Err(format!("the pipeline program is for `{}`, not `{}`", pipeline.aggregate, plan.name));
     }
     pipeline.profile.validate()?;
+    config.topology.check()?;
     for (name, p) in [("loss", config.loss), ("dup", config.dup), ("reorder", config.reorder)] {
         if !(0.0..1.0).contains(&p) {
-            return Err(format!("`{name}` must be a probability in [0, 1), not {p}"));
+            return Err(format!("`{name}` must be a probability in [0, 1), not {}", cut(&p.to_string())));
+        }
+    }
+    if config.loss > MAX_LOSS {
+        return Err(format!(
+            "`loss` must be at most {MAX_LOSS}, not {}: the simulator's limit, as above it a packet and its \
+             acknowledgement rarely both get through and a link would retransmit millions of times",
+            cut(&config.loss.to_string())
+        ));
+    }
+    if let Some(slots) = config.table_slots {
+        if slots == 0 || slots > MAX_TABLE_SLOTS {
+            return Err(format!("`slots` must be between 1 and {MAX_TABLE_SLOTS} slots per table, not {slots}"));
         }
     }
     if config.window == 0 || config.window > SEQ_SPAN {
         return Err(format!("`window` must be between 1 and {SEQ_SPAN} packets, not {}", config.window));
     }
-    if config.link_gbps.is_nan() || config.link_gbps <= 0.0 {
-        return Err("`link_gbps` must be positive".to_string());
+    // Simulated time is an integer of picoseconds: a link slower than 1 Mb/s or a latency
+    // over a second would let a long run's clock overflow.
+    if !(0.001..=1e6).contains(&config.link_gbps) {
+        return Err(format!(
+            "`link_gbps` must be between 0.001 and 1000000, not {}",
+            cut(&config.link_gbps.to_string())
+        ));
+    }
+    if config.latency_ns > 1_000_000_000 {
+        return Err(format!("`latency_ns` must be at most 1000000000 (one second), not {}", config.latency_ns));
     }
     Ok(())
 }
 
 /// A key space `0..keys` must be non-empty and fit the profile's key bits.
 fn check_keys(pipeline: &PipelineProgram, keys: u32) -> Result<(), String> {
-    if keys == 0 || u64::from(keys) > pipeline.profile.max_key() + 1 {
+    let max = pipeline.profile.max_key().saturating_add(1);
+    if keys == 0 {
+        return Err("the key space is empty: `keys` must be at least 1".to_string());
+    }
+    if u64::from(keys) > max {
         return Err(format!(
-            "`keys` must be between 1 and {} (keys are {}-bit identifiers)",
-            pipeline.profile.max_key() + 1,
-            pipeline.profile.key_bits
+            "{keys} keys do not fit the profile `{}`: its `key_bits` = {} gives key identifiers 0 to {}, \
+             so at most {max} distinct keys (one identifier is reserved for an empty slot); use a profile \
+             with more `key_bits`, or fewer keys",
+            pipeline.profile.name,
+            pipeline.profile.key_bits,
+            max - 1
         ));
     }
     Ok(())
 }
+
+/// The highest loss probability the simulator accepts. A retransmission round succeeds
+/// when a copy and its acknowledgement both get through, with probability `(1 - loss)^2`;
+/// at 0.99 that is 1 in 10,000 rounds and a long run needs millions of rounds, and beyond it
+/// a link's watchdog ([`sim`]'s limit of a million fruitless timeouts in a row) would stop
+/// the run. The limit is documented in spec section 15.6.
+pub const MAX_LOSS: f64 = 0.99;
+
+/// The most slots a switch table may have (`--slots`): 2^26, the most any register memory
+/// of a valid profile described here holds for a one-word state, well above Tofino 1's
+/// 327,680 one-word slots. Tables grow with the keys they see, so this bounds slot numbers,
+/// not memory.
+pub const MAX_TABLE_SLOTS: u64 = 1 << 26;
 
 /// What the mappers send, for [`run`].
 struct Workload {
@@ -285,7 +347,7 @@ fn run(
     pipeline: &PipelineProgram,
     config: &SimConfig,
     workload: Workload,
-) -> Result<(Report, FastMap<u64, Vec<Slot>>), String> {
+) -> Result<(Report, FastMap<u64, Vec<Slot>>), SimError> {
     if fits_u32(&pipeline.profile) {
         run_with::<u32>(compiled, plan_index, pipeline, config, workload)
     } else {
@@ -299,8 +361,10 @@ fn run_with<W: Word>(
     pipeline: &PipelineProgram,
     config: &SimConfig,
     workload: Workload,
-) -> Result<(Report, FastMap<u64, Vec<Slot>>), String> {
-    let slots = config.table_slots.unwrap_or(pipeline.key_slots().0).clamp(1, 1 << 26) as usize;
+) -> Result<(Report, FastMap<u64, Vec<Slot>>), SimError> {
+    // `check_config` bounds a requested table; what fits the register memory is clamped to
+    // the same bound.
+    let slots = config.table_slots.unwrap_or(pipeline.key_slots().0).clamp(1, MAX_TABLE_SLOTS) as usize;
     let graph = config.topology.graph();
     let (keys, dist) = (workload.keys, workload.dist.clone());
     let mut sim = Sim::<W>::new(compiled, plan_index, pipeline, config, graph, slots, workload);

@@ -1,7 +1,7 @@
 //! A plain-SVG bar chart of the traffic per tier of a simulation (bytes and entries per tier,
 //! from the mappers' uplinks to the reducer's), for `naasc simulate --plot`.
 
-use super::Report;
+use super::{counted, Report};
 
 /// Draws bytes per tier as bars (log scale when tiers differ by more than 100x), with entries
 /// and packets as labels. Returns the SVG document.
@@ -27,12 +27,12 @@ pub fn plot_svg(report: &Report) -> String {
     );
     svg.push_str(&format!("<rect width=\"{width}\" height=\"{height}\" fill=\"white\"/>\n"));
     svg.push_str(&format!(
-        "<text x=\"{}\" y=\"24\" font-size=\"15\" text-anchor=\"middle\">{}: bytes per tier on {} ({} records, {} keys)</text>\n",
+        "<text x=\"{}\" y=\"24\" font-size=\"15\" text-anchor=\"middle\">{}: bytes per tier on {} ({}, {})</text>\n",
         width / 2.0,
         escape(&report.aggregate),
         escape(&report.topology),
-        report.records_in,
-        report.keys
+        counted(report.records_in, "record", "records"),
+        counted(report.keys, "key", "keys")
     ));
     svg.push_str(&format!(
         "<text x=\"18\" y=\"{}\" transform=\"rotate(-90 18 {})\" text-anchor=\"middle\">bytes{}</text>\n",
@@ -50,11 +50,11 @@ pub fn plot_svg(report: &Report) -> String {
         let x = left + slot * i as f64 + slot * 0.15;
         let w = slot * 0.7;
         svg.push_str(&format!(
-            "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{w:.1}\" height=\"{h:.1}\" fill=\"#4a7ab7\"><title>{} bytes, {} packets, {} entries</title></rect>\n",
+            "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{w:.1}\" height=\"{h:.1}\" fill=\"#4a7ab7\"><title>{}, {}, {}</title></rect>\n",
             base - h,
-            tier.bytes,
-            tier.packets,
-            tier.entries
+            counted(tier.bytes, "byte", "bytes"),
+            counted(tier.packets, "packet", "packets"),
+            counted(tier.entries, "entry", "entries")
         ));
         svg.push_str(&format!(
             "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>\n",
@@ -63,20 +63,20 @@ pub fn plot_svg(report: &Report) -> String {
             tier.bytes
         ));
         svg.push_str(&format!(
-            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>\n<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#555\">{} entries</text>\n",
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>\n<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#555\">{}</text>\n",
             x + w / 2.0,
             base + 18.0,
             escape(&tier.name),
             x + w / 2.0,
             base + 34.0,
-            tier.entries
+            counted(tier.entries, "entry", "entries")
         ));
     }
     svg.push_str(&format!(
-        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" fill=\"#555\">reducer receives {} entries (ideal {}), reduction {:.1}x; result matches reference: {}</text>\n",
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" fill=\"#555\">reducer receives {} (ideal {}), reduction {:.1}x; result matches reference: {}</text>\n",
         width / 2.0,
         height - 20.0,
-        report.entries_at_reducer,
+        counted(report.entries_at_reducer, "entry", "entries"),
         report.ideal_entries_at_reducer,
         report.traffic_reduction,
         report.result_matches_reference

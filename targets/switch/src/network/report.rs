@@ -93,19 +93,26 @@ pub struct Report {
     pub tiers: Vec<TierReport>,
 }
 
+/// `n` and the noun, singular for one (`1 link`, `3 links`): report texts print counts that
+/// are often 1 (a single switch, one entry per packet, one link in the top tier).
+pub fn counted(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 impl Report {
     /// A short human-readable summary.
     pub fn text(&self) -> String {
         let mut out = format!(
-            "simulated {} on {} ({} mappers, {} switches, {} slots per table, {} index), {} records over {} keys ({})\n",
+            "simulated {} on {} ({}, {}, {} per table, {} index), {} over {} ({})\n",
             self.aggregate,
             self.topology,
-            self.mappers,
-            self.switches,
-            self.table_slots,
+            counted(self.mappers, "mapper", "mappers"),
+            counted(self.switches, "switch", "switches"),
+            counted(self.table_slots, "slot", "slots"),
             self.slot_index,
-            self.records_in,
-            self.keys,
+            counted(self.records_in, "record", "records"),
+            counted(self.keys, "key", "keys"),
             self.dist
         );
         out.push_str(&format!(
@@ -117,23 +124,40 @@ impl Report {
             self.ideal_traffic_reduction
         ));
         out.push_str(&format!(
-            "  bytes at the reducer: {} in {} packets; switch merges {}, collisions {}, flushed {}\n",
-            self.bytes_at_reducer, self.packets_at_reducer, self.switch_merges, self.collisions, self.flushed_entries
+            "  bytes at the reducer: {} in {}; switch merges {}, collisions {}, flushed {}\n",
+            self.bytes_at_reducer,
+            counted(self.packets_at_reducer, "packet", "packets"),
+            self.switch_merges,
+            self.collisions,
+            self.flushed_entries
         ));
         out.push_str(&format!(
-            "  faults: {} lost, {} duplicated, {} reordered; {} retransmissions, {} copies dropped\n",
-            self.lost, self.duplicated, self.reordered, self.retransmissions, self.duplicates_dropped
+            "  faults: {} lost, {} duplicated, {} reordered; {}, {} dropped\n",
+            self.lost,
+            self.duplicated,
+            self.reordered,
+            counted(self.retransmissions, "retransmission", "retransmissions"),
+            counted(self.duplicates_dropped, "copy", "copies")
         ));
         for tier in &self.tiers {
             out.push_str(&format!(
-                "  tier {} ({}): {} links, {} packets, {} bytes, {} entries\n",
-                tier.tier, tier.name, tier.links, tier.packets, tier.bytes, tier.entries
+                "  tier {} ({}): {}, {}, {}, {}\n",
+                tier.tier,
+                tier.name,
+                counted(tier.links, "link", "links"),
+                counted(tier.packets, "packet", "packets"),
+                counted(tier.bytes, "byte", "bytes"),
+                counted(tier.entries, "entry", "entries")
             ));
         }
         out.push_str(&format!(
             "  result matches the centralised reference: {}{}\n",
             self.result_matches_reference,
-            if self.mismatched_keys > 0 { format!(" ({} keys differ)", self.mismatched_keys) } else { String::new() }
+            if self.mismatched_keys > 0 {
+                format!(" ({} differ)", counted(self.mismatched_keys, "key", "keys"))
+            } else {
+                String::new()
+            }
         ));
         out
     }

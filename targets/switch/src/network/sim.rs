@@ -11,7 +11,7 @@
 use std::collections::{HashSet, VecDeque};
 use std::time::Instant;
 
-use naas_ir::decompose::AggregatePlan;
+use naas_ir::decompose::{AggregatePlan, MergeOp};
 use naas_ir::interp::{Interpreter, Slot};
 use naas_ir::ir::Scalar;
 use naas_ir::laws::Rng;
@@ -22,7 +22,7 @@ use super::packets::PacketPool;
 use super::report::{LinkReport, Report, TierReport};
 use super::source::{EntryContext, Source};
 use super::topology::{Graph, NodeKind};
-use super::{mix, FastHash, FastMap, Modulus, SimConfig, SlotIndex, Workload};
+use super::{mix, FastHash, FastMap, Modulus, SimConfig, SimError, SlotIndex, Workload};
 use crate::pipeline_sim::{widen_into, PipelineSim, SlotTable, Word};
 use crate::program::PipelineProgram;
 
@@ -193,6 +193,8 @@ pub(super) struct Sim<'a, W: Word> {
     /// Reducer state and the reference, per key.
     pub(super) reduced: FastMap<u64, Vec<Slot>>,
     reference: FastMap<u64, Vec<Slot>>,
+    /// What the reference fold saw of each key (for the fixed-point error bound).
+    folded: FastMap<u64, Folded>,
     /// For each node, the index of the reducer's child whose subtree holds it.
     root_child: Vec<usize>,
     /// The keys sent under each child of the reducer, for the fan-in bound.
@@ -253,9 +255,61 @@ impl SeenKeys {
     }
 }
 
+/// For each node, the child of the reducer whose subtree holds it: the node reached by
+/// following first uplinks until the next one is the reducer (in a leaf-spine network every
+/// path meets at the top-of-rack switch, so the first uplink is as good as any). The reducer
+/// maps to itself. Linear in the nodes: each walk up stops at the first node already known,
+/// and then fills in the nodes it passed (a walk per node would be quadratic on a chain).
+fn root_children(graph: &Graph) -> Vec<usize> {
+    const UNKNOWN: usize = usize::MAX;
+    let up = |node: usize| graph.nodes[node].uplinks.first().map(|link| graph.links[*link].to);
+    let mut child = vec![UNKNOWN; graph.nodes.len()];
+    let mut path = Vec::new();
+    for start in 0..graph.nodes.len() {
+        let mut node = start;
+        path.clear();
+        let known = loop {
+            if child[node] != UNKNOWN {
+                break child[node];
+            }
+            match up(node) {
+                // The reducer, or a node without uplinks: its own subtree.
+                None => {
+                    child[node] = node;
+                    break node;
+                }
+                // A child of the reducer.
+                Some(parent) if up(parent).is_none() => {
+                    child[node] = node;
+                    break node;
+                }
+                Some(parent) => {
+                    path.push(node);
+                    // A graph is acyclic by construction; the bound makes a bug end the walk
+                    // rather than loop.
+                    if path.len() > graph.nodes.len() {
+                        break node;
+                    }
+                    node = parent;
+                }
+            }
+        };
+        for node in &path {
+            child[*node] = known;
+        }
+    }
+    child
+}
+
 /// Merges two states with the interpreter.
-fn merge(interp: &Interpreter<'_>, plan: &AggregatePlan, a: Vec<Slot>, b: Vec<Slot>) -> Result<Vec<Slot>, String> {
-    interp.call(plan.merge, a.into_iter().chain(b).collect()).map_err(|e| format!("merge failed: {e}"))
+fn merge(
+    interp: &Interpreter<'_>,
+    plan: &AggregatePlan,
+    key: u64,
+    a: Vec<Slot>,
+    b: Vec<Slot>,
+) -> Result<Vec<Slot>, SimError> {
+    interp.call(plan.merge, a.into_iter().chain(b).collect()).map_err(|error| SimError::Fault { key, error })
 }
 
 impl<'a, W: Word> Sim<'a, W> {
@@ -365,6 +419,7 @@ impl<'a, W: Word> Sim<'a, W> {
             ack_delay,
             reduced: FastMap::default(),
             reference: FastMap::default(),
+            folded: FastMap::default(),
             root_child: Vec::new(),
             subtree_keys,
             collided: Vec::new(),
@@ -381,24 +436,8 @@ impl<'a, W: Word> Sim<'a, W> {
         p > 0.0 && ((self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64) < p
     }
 
-    pub(super) fn run(&mut self) -> Result<(), String> {
-        // Every node's subtree under the reducer: follow the first uplink up to the reducer
-        // (in a leaf-spine network every path meets at the top-of-rack switch).
-        self.root_child = (0..self.graph.nodes.len())
-            .map(|mut node| {
-                let mut child = node;
-                let mut hops = 0;
-                while let Some(link) = self.graph.nodes[node].uplinks.first() {
-                    child = node;
-                    node = self.graph.links[*link].to;
-                    hops += 1;
-                    if hops > self.graph.nodes.len() {
-                        break;
-                    }
-                }
-                child
-            })
-            .collect();
+    pub(super) fn run(&mut self) -> Result<(), SimError> {
+        self.root_child = root_children(&self.graph);
         // Mappers start sending; a topology without records still ends every stream.
         for link in 0..self.links.len() {
             if self.graph.nodes[self.graph.links[link].from].kind == NodeKind::Mapper {
@@ -427,16 +466,16 @@ impl<'a, W: Word> Sim<'a, W> {
             }
         }
         if !self.links.iter().all(|l| l.eos_received) {
-            return Err("internal error: the simulation ended before every stream finished".to_string());
+            return Err("internal error: the simulation ended before every stream finished".into());
         }
         if self.packets.live() != 0 {
-            return Err(format!("internal error: {} packets were never released", self.packets.live()));
+            return Err(format!("internal error: {} packets were never released", self.packets.live()).into());
         }
         Ok(())
     }
 
     /// Sends what the window allows on a link; then end-of-stream once everything is acked.
-    fn pump(&mut self, link: usize) -> Result<(), String> {
+    fn pump(&mut self, link: usize) -> Result<(), SimError> {
         let from = self.graph.links[link].from;
         loop {
             let state = &self.links[link];
@@ -469,7 +508,7 @@ impl<'a, W: Word> Sim<'a, W> {
     }
 
     /// A mapper's next packet, the first it has staged.
-    fn generate(&mut self, mapper: usize) -> Result<u32, String> {
+    fn generate(&mut self, mapper: usize) -> Result<u32, SimError> {
         let count = self.nodes[mapper].remaining.min(u64::from(self.entries_per_packet));
         self.nodes[mapper].remaining -= count;
         if self.nodes[mapper].staged.is_empty() {
@@ -480,7 +519,7 @@ impl<'a, W: Word> Sim<'a, W> {
             .pop_front()
             .ok_or("internal error: a mapper staged fewer entries than it sends")?;
         if u64::from(self.packets.get(packet).entries) != count {
-            return Err("internal error: a mapper staged a packet of another size than it sends".to_string());
+            return Err("internal error: a mapper staged a packet of another size than it sends".into());
         }
         Ok(packet)
     }
@@ -495,7 +534,7 @@ impl<'a, W: Word> Sim<'a, W> {
     /// Each mapper draws from its own random stream in order, so a mapper's entries do not
     /// depend on when it draws them.
     #[inline(never)]
-    fn stage_round(&mut self, short: usize) -> Result<(), String> {
+    fn stage_round(&mut self, short: usize) -> Result<(), SimError> {
         let started = Instant::now();
         let mut result = Ok(());
         for position in 0..self.mapper_nodes.len() {
@@ -516,7 +555,7 @@ impl<'a, W: Word> Sim<'a, W> {
     /// Tops up mapper `mapper`'s staged packets: entries from the source (and folded
     /// centrally), `entries_per_packet` to a packet, the last one the rest (as
     /// [`Sim::generate`] sends them).
-    fn stage(&mut self, mapper: usize) -> Result<(), String> {
+    fn stage(&mut self, mapper: usize) -> Result<(), SimError> {
         let cx = EntryContext { compiled: self.compiled, plan: self.plan, interp: &self.interp, program: self.program };
         let child = self.root_child[mapper];
         let child_is_switch = self.graph.nodes[child].kind == NodeKind::Switch;
@@ -549,8 +588,9 @@ impl<'a, W: Word> Sim<'a, W> {
                     self.report.ideal_entries_at_reducer += 1;
                 }
                 if let Some(state) = state {
+                    self.folded.entry(key).or_default().add(&state);
                     let folded = self.reference.entry(key).or_insert_with(|| self.plan.identity.clone());
-                    match merge(&self.interp, self.plan, std::mem::take(folded), state) {
+                    match merge(&self.interp, self.plan, key, std::mem::take(folded), state) {
                         Ok(merged) => *folded = merged,
                         Err(error) => {
                             result = Err(error);
@@ -561,7 +601,7 @@ impl<'a, W: Word> Sim<'a, W> {
             }
             let packet = self.packets.alloc();
             if let Err(error) = self.packets.fill(packet, &chunk) {
-                result = Err(error);
+                result = Err(error.into());
             }
             self.scratch = chunk;
             node.staged.push_back(packet);
@@ -618,7 +658,7 @@ impl<'a, W: Word> Sim<'a, W> {
     }
 
     /// Retransmits what has waited longer than the timeout; re-arms the link's timer.
-    fn timeout(&mut self, link: usize) -> Result<(), String> {
+    fn timeout(&mut self, link: usize) -> Result<(), SimError> {
         let (rto, now) = (self.rto, self.now);
         let mut resend = std::mem::take(&mut self.resend);
         let state = &mut self.links[link];
@@ -635,9 +675,12 @@ impl<'a, W: Word> Sim<'a, W> {
         if !resend.is_empty() {
             state.stalled += 1;
             if state.stalled > MAX_STALLED_TIMEOUTS {
-                return Err(format!(
-                    "internal error: link {link} retransmitted {MAX_STALLED_TIMEOUTS} times without an acknowledgement"
-                ));
+                let (from, to) = (self.graph.links[link].from, self.graph.links[link].to);
+                return Err(SimError::Failed(format!(
+                    "link `{}` → `{}` retransmitted {MAX_STALLED_TIMEOUTS} times in a row without an acknowledgement \
+                     (the simulator's limit of fruitless retransmissions per link; lower the loss probability)",
+                    self.graph.nodes[from].name, self.graph.nodes[to].name
+                )));
             }
         }
         for packet in resend.drain(..) {
@@ -666,7 +709,7 @@ impl<'a, W: Word> Sim<'a, W> {
     }
 
     /// An acknowledgement reaches the sender of `link`.
-    fn acknowledged(&mut self, link: usize, cum: u32, sack: u64) -> Result<(), String> {
+    fn acknowledged(&mut self, link: usize, cum: u32, sack: u64) -> Result<(), SimError> {
         let state = &mut self.links[link];
         let mut progress = false;
         let mut ack = |state: &mut LinkState, seq: u32| {
@@ -700,7 +743,7 @@ impl<'a, W: Word> Sim<'a, W> {
         Ok(())
     }
 
-    fn deliver(&mut self, link: usize, packet: u32) -> Result<(), String> {
+    fn deliver(&mut self, link: usize, packet: u32) -> Result<(), SimError> {
         let to = self.graph.links[link].to;
         let (seq, eos, entries) = {
             let p = self.packets.get(packet);
@@ -750,7 +793,7 @@ impl<'a, W: Word> Sim<'a, W> {
                 self.scratch = data;
                 result
             }
-            NodeKind::Mapper => Err("internal error: a packet delivered to a mapper".to_string()),
+            NodeKind::Mapper => Err("internal error: a packet delivered to a mapper".into()),
         }
     }
 
@@ -773,7 +816,7 @@ impl<'a, W: Word> Sim<'a, W> {
     }
 
     /// A switch runs a packet's entries through its pipeline and forwards the collisions.
-    fn switch_entries(&mut self, node: usize, packet: u32) -> Result<(), String> {
+    fn switch_entries(&mut self, node: usize, packet: u32) -> Result<(), SimError> {
         let slot_map = self.nodes[node].slot_map;
         let table = self.nodes[node].table.as_mut().ok_or("internal error: a switch without a table")?;
         let data = self.packets.data(packet);
@@ -802,19 +845,19 @@ impl<'a, W: Word> Sim<'a, W> {
     }
 
     /// The reducer merges a packet's entries with the interpreter.
-    fn reduce_entries(&mut self, data: &[u64]) -> Result<(), String> {
+    fn reduce_entries(&mut self, data: &[u64]) -> Result<(), SimError> {
         let started = Instant::now();
         for entry in data.chunks_exact(self.stride) {
             let state = self.program.decode_state(&entry[1..]);
             let reduced = self.reduced.entry(entry[0]).or_insert_with(|| self.plan.identity.clone());
-            *reduced = merge(&self.interp, self.plan, std::mem::take(reduced), state)?;
+            *reduced = merge(&self.interp, self.plan, entry[0], std::mem::take(reduced), state)?;
         }
         self.reducing += started.elapsed().as_secs_f64();
         Ok(())
     }
 
     /// Appends an entry to the open packet of the uplink its key routes to.
-    fn forward(&mut self, node: usize, entry: &[u64]) -> Result<(), String> {
+    fn forward(&mut self, node: usize, entry: &[u64]) -> Result<(), SimError> {
         let uplinks = &self.graph.nodes[node].uplinks;
         let link = match uplinks[..] {
             [only] => only,
@@ -845,7 +888,7 @@ impl<'a, W: Word> Sim<'a, W> {
     }
 
     /// Every child has finished: read the table out, then end the node's streams.
-    fn finish_node(&mut self, node: usize) -> Result<(), String> {
+    fn finish_node(&mut self, node: usize) -> Result<(), SimError> {
         if self.graph.nodes[node].kind != NodeKind::Switch {
             return Ok(());
         }
@@ -872,22 +915,27 @@ impl<'a, W: Word> Sim<'a, W> {
 
     pub(super) fn report(&mut self, wall: f64) -> Report {
         let mut report = std::mem::take(&mut self.report);
-        // Results: finish both folds per key and compare.
+        // Results: the merged states per key, compared field by field (see `close`). The
+        // states are compared rather than finished results: a fixed-point error bound holds
+        // for the merged fields, and what `finish` makes of them (or a fault in it) is the
+        // program's, as on the host.
         let mut mismatched = 0u64;
         if self.config.check_reference {
             let mut keys: Vec<&u64> = self.reference.keys().chain(self.reduced.keys()).collect();
             keys.sort();
             keys.dedup();
             for key in keys {
-                let finish =
-                    |state: Option<&Vec<Slot>>| state.and_then(|s| self.interp.call(self.plan.finish, s.clone()).ok());
-                let (got, want) = (finish(self.reduced.get(key)), finish(self.reference.get(key)));
-                let same = match (got, want) {
-                    (Some(got), Some(want)) => {
-                        got.len() == want.len() && got.iter().zip(&want).all(|(g, w)| close(g, w, self.program))
-                    }
-                    _ => false,
-                };
+                let same =
+                    match (self.reduced.get(key), self.reference.get(key)) {
+                        (Some(got), Some(want)) => {
+                            let folded = self.folded.get(key).copied().unwrap_or_default();
+                            got.len() == want.len()
+                                && self.plan.state.fields.iter().zip(got.iter().zip(want)).all(|(field, (g, w))| {
+                                    close(g, w, field.merge, self.program.fixed_point_scale, folded)
+                                })
+                        }
+                        _ => false,
+                    };
                 mismatched += u64::from(!same);
             }
         }
@@ -935,15 +983,63 @@ impl<'a, W: Word> Sim<'a, W> {
     }
 }
 
-/// Exact equality on integers; on floats (fixed point), within the rounding the scale allows.
-fn close(a: &Slot, b: &Slot, program: &PipelineProgram) -> bool {
-    let scalar = |x: &Scalar, y: &Scalar| match (x, y) {
-        (Scalar::Float(_, x), Scalar::Float(_, y)) if program.fixed_point_scale.is_some() => {
-            (x - y).abs() <= 1e-6 * x.abs().max(y.abs()).max(1.0)
+/// What the reference fold saw of one key: the entries folded, and the sum of the magnitudes
+/// of their float values (which bounds the float fold's own rounding).
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Folded {
+    entries: u64,
+    magnitude: f64,
+}
+
+impl Folded {
+    fn add(&mut self, state: &[Slot]) {
+        self.entries += 1;
+        for slot in state {
+            let scalars = match slot {
+                Slot::Scalar(scalar) => std::slice::from_ref(scalar),
+                Slot::Array(items) => &items[..],
+            };
+            for scalar in scalars {
+                if let Scalar::Float(_, x) = scalar {
+                    if x.is_finite() {
+                        self.magnitude += x.abs();
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Whether a merged field of the network (`got`) agrees with the reference's (`want`).
+/// Integers and bools exactly. A float carried in fixed point with scale `S` (spec section
+/// 15.5) is rounded once per entry, when encoded, and then merged exactly, so:
+/// - an `add` field over `N` entries is within `N / (2S)` of the exact sum;
+/// - a `min` or `max` field is one entry's value, within `1 / (2S)`;
+///
+/// and the reference, a float fold, is itself within `N * eps * sum |x|` of the exact value
+/// (`eps` of the field's float type);
+/// both bounds are allowed, with a margin of a few units in the last place for decoding.
+fn close(got: &Slot, want: &Slot, op: MergeOp, scale: Option<u64>, folded: Folded) -> bool {
+    let scalar = |x: &Scalar, y: &Scalar| match (x, y, scale) {
+        (Scalar::Float(ty, x), Scalar::Float(_, y), Some(scale)) => {
+            if x == y || (x.is_nan() && y.is_nan()) {
+                return true;
+            }
+            let entries = folded.entries.max(1) as f64;
+            let rounding = match op {
+                MergeOp::Add => entries / (2.0 * scale as f64),
+                _ => 1.0 / (2.0 * scale as f64),
+            };
+            let epsilon = match ty {
+                naas_lang::types::FloatTy::F32 => f64::from(f32::EPSILON),
+                naas_lang::types::FloatTy::F64 => f64::EPSILON,
+            };
+            let float_fold = (entries + 4.0) * epsilon * (folded.magnitude + x.abs().max(y.abs()));
+            (x - y).abs() <= rounding + float_fold
         }
         _ => x.same(*y),
     };
-    match (a, b) {
+    match (got, want) {
         (Slot::Scalar(x), Slot::Scalar(y)) => scalar(x, y),
         (Slot::Array(x), Slot::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(x, y)| scalar(x, y)),
         _ => false,
@@ -954,6 +1050,25 @@ fn close(a: &Slot, b: &Slot, program: &PipelineProgram) -> bool {
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
     use super::*;
+
+    /// The subtree of every node of a chain as long as the node limit allows: a walk to the
+    /// reducer from every node took quadratic time (a chain of 100,000 nodes: 49 s).
+    #[test]
+    fn subtrees_of_a_long_chain_take_linear_time() {
+        use super::super::topology::{Topology, MAX_NODES};
+        let depth = u32::try_from(MAX_NODES - 2).unwrap();
+        let graph = Topology::Tree { fanout: 1, depth }.graph();
+        let started = Instant::now();
+        let child = root_children(&graph);
+        assert!(started.elapsed().as_secs_f64() < 5.0, "{:?}", started.elapsed());
+        // Node 1 is the reducer's only child; every other node is in its subtree.
+        assert_eq!(child[0], 0);
+        assert!(child[1..].iter().all(|c| *c == 1));
+        let spread = Topology::parse("leaf-spine:leaves=3,spines=2,hosts=2").unwrap().graph();
+        let child = root_children(&spread);
+        // Everything meets at the top-of-rack switch, node 1.
+        assert!(child[1..].iter().all(|c| *c == 1), "{child:?}");
+    }
 
     #[test]
     fn the_receive_window_tells_new_packets_from_copies() {

@@ -5,12 +5,13 @@
 
 use naas_ir::decompose::AggregatePlan;
 use naas_ir::interp::{Interpreter, Slot};
-use naas_ir::ir::{Scalar, VarTy};
+use naas_ir::ir::{Scalar, ScalarTy, VarTy};
 use naas_ir::laws::Rng;
 use naas_ir::Compiled;
 
 use super::dist::KeySampler;
-use super::FastMap;
+use super::error::cut;
+use super::{FastMap, SimError};
 use crate::program::PipelineProgram;
 
 /// One mapper's output: (key, partial state as interpreter slots in the state layout's order).
@@ -42,7 +43,7 @@ impl Source {
         rng: &mut Rng,
         want_state: bool,
         data: &mut Vec<u64>,
-    ) -> Result<(u64, Option<Vec<Slot>>), String> {
+    ) -> Result<(u64, Option<Vec<Slot>>), SimError> {
         match self {
             Source::Generated(generator) => generator.next_into(cx, rng, want_state, data),
             Source::Supplied(queues) => {
@@ -77,11 +78,30 @@ pub(super) struct Generator {
     lifted: Vec<(Vec<Slot>, Vec<u64>)>,
     /// The input record being drawn (reused).
     args: Vec<Slot>,
+    /// With a fixed-point scale, the largest float magnitude drawn (see [`Generator::new`]).
+    float_bound: Option<f64>,
 }
 
 impl Generator {
-    pub(super) fn new(sampler: KeySampler) -> Generator {
-        Generator { sampler, cache: FastMap::default(), lifted: Vec::new(), args: Vec::new() }
+    /// A generator of `records` records. With a fixed-point `scale` (spec section 15.5) float
+    /// inputs are drawn within `±M`, `M = min(1000, 2^62 / (S * records))`, so that the sum
+    /// of every record fits the i64 encoding with a factor of two to spare: the generator's
+    /// edge values (`±1e300`, infinities, NaN) would not fit any scale, and stop every run on
+    /// the encoder. They become `±M` (the largest magnitude allowed) and 0 (NaN).
+    pub(super) fn new(sampler: KeySampler, scale: Option<u64>, records: u64) -> Generator {
+        let float_bound = scale.map(|scale| (2f64.powi(62) / (scale as f64 * records.max(1) as f64)).min(1000.0));
+        Generator { sampler, cache: FastMap::default(), lifted: Vec::new(), args: Vec::new(), float_bound }
+    }
+
+    /// A value of `ty` from the generator's random stream, floats within `float_bound`.
+    fn scalar(&self, rng: &mut Rng, ty: ScalarTy) -> Scalar {
+        match (rng.scalar(ty), self.float_bound) {
+            (Scalar::Float(float, x), Some(bound)) if x.is_nan() || x.abs() > bound => {
+                let fitted = if x.is_nan() { 0.0 } else { bound.copysign(x) };
+                Scalar::Float(float, naas_lang::ops::float_round(float, fitted))
+            }
+            (scalar, _) => scalar,
+        }
     }
 
     /// Draws the next record from `rng` and appends its key and lifted state's words to
@@ -92,7 +112,7 @@ impl Generator {
         rng: &mut Rng,
         want_state: bool,
         data: &mut Vec<u64>,
-    ) -> Result<(u64, Option<Vec<Slot>>), String> {
+    ) -> Result<(u64, Option<Vec<Slot>>), SimError> {
         let lift = cx.compiled.optimized.function(cx.plan.lift);
         let key = u64::from(self.sampler.sample(rng));
         self.args.clear();
@@ -100,8 +120,8 @@ impl Generator {
         let mut cacheable = lift.params.len() <= CACHED_INPUTS;
         for (i, param) in lift.params.iter().enumerate() {
             let arg = match lift.var_ty(*param) {
-                VarTy::Scalar(ty) => Slot::Scalar(rng.scalar(ty)),
-                VarTy::Array(ty, len) => Slot::Array((0..len).map(|_| rng.scalar(ty)).collect()),
+                VarTy::Scalar(ty) => Slot::Scalar(self.scalar(rng, ty)),
+                VarTy::Array(ty, len) => Slot::Array((0..len).map(|_| self.scalar(rng, ty)).collect()),
             };
             match &arg {
                 Slot::Scalar(Scalar::Int(_, v)) if cacheable => bits[i] = *v as u64,
@@ -117,7 +137,7 @@ impl Generator {
             data.extend_from_slice(words);
             return Ok((key, want_state.then(|| state.clone())));
         }
-        let state = cx.interp.call(cx.plan.lift, self.args.clone()).map_err(|e| format!("lift failed: {e}"))?;
+        let state = cx.interp.call(cx.plan.lift, self.args.clone()).map_err(|error| SimError::Fault { key, error })?;
         let at = data.len();
         cx.program.encode_state_into(&state, data)?;
         let words = data[at..].to_vec();
@@ -141,8 +161,9 @@ pub(super) fn check_supplied(
 ) -> Result<(), String> {
     if mappers.len() > topology_mappers {
         return Err(format!(
-            "{} mappers' entries were given, but the topology has only {topology_mappers} mappers",
-            mappers.len()
+            "entries for {} were given, but the topology has only {}",
+            super::counted(mappers.len() as u64, "mapper", "mappers"),
+            super::counted(topology_mappers as u64, "mapper", "mappers")
         ));
     }
     let max_key = program.profile.max_key();
@@ -186,7 +207,14 @@ fn check_state(plan: &AggregatePlan, state: &[Slot]) -> Result<(), String> {
         let scalars: &[Scalar] = match (field.ty, slot) {
             (VarTy::Scalar(_), Slot::Scalar(s)) => std::slice::from_ref(s),
             (VarTy::Array(_, len), Slot::Array(items)) if items.len() == len as usize => items,
-            _ => return Err(format!("state field `{}` must be a {:?}, found {slot:?}", field.name, field.ty)),
+            _ => {
+                return Err(format!(
+                    "state field `{}` must be a {:?}, found {}",
+                    field.name,
+                    field.ty,
+                    cut(&format!("{slot:?}"))
+                ))
+            }
         };
         for scalar in scalars {
             let fits = match *scalar {
@@ -194,7 +222,12 @@ fn check_state(plan: &AggregatePlan, state: &[Slot]) -> Result<(), String> {
                 _ => true,
             };
             if scalar.ty() != field.ty.scalar() || !fits {
-                return Err(format!("state field `{}` must hold {:?} values, found {scalar:?}", field.name, field.ty));
+                return Err(format!(
+                    "state field `{}` must hold {:?} values, found {}",
+                    field.name,
+                    field.ty,
+                    cut(&format!("{scalar:?}"))
+                ));
             }
         }
     }

@@ -5,6 +5,8 @@ mod file;
 
 use std::sync::Arc;
 
+use super::error::cut;
+
 pub use file::{FileNode, FileTopology};
 
 /// A network shape. Entries flow from mappers (leaves) to the reducer (root).
@@ -24,6 +26,16 @@ pub enum Topology {
 
 /// The largest number of nodes a topology may have.
 pub const MAX_NODES: u64 = 1 << 20;
+
+/// The largest topology file read: 64 MiB, 64 bytes a line for [`MAX_NODES`] nodes.
+pub const MAX_FILE_BYTES: u64 = 64 << 20;
+
+/// The largest number of links a topology may have. A tree has one link fewer than nodes;
+/// a leaf-spine network has `leaves x spines` links between its leaves and spines, which
+/// can exceed its node count by far. Every link holds per-link transport state and its
+/// report (about 900 bytes in all, measured: `leaf-spine:leaves=1024,spines=1024,hosts=2`
+/// peaks at 0.94 GB), so this keeps the largest topology's links under about 1 GB.
+pub const MAX_LINKS: u64 = 1 << 20;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NodeKind {
@@ -70,6 +82,8 @@ impl Topology {
         if let Some(path) = text.strip_prefix("file:") {
             return Topology::read_file(path);
         }
+        // The text is a flag's value and may be very long; messages show its start.
+        let shown = cut(text);
         let (kind, params) = text.split_once(':').unwrap_or((text, ""));
         if !matches!(kind.trim(), "tree" | "leaf-spine") && std::path::Path::new(text).is_file() {
             return Topology::read_file(text);
@@ -78,16 +92,22 @@ impl Topology {
         for part in params.split(',').filter(|p| !p.trim().is_empty()) {
             let (name, value) = part
                 .split_once('=')
-                .ok_or_else(|| format!("invalid topology `{text}`: expected `name=value`, found `{part}`"))?;
+                .ok_or_else(|| format!("invalid topology `{shown}`: expected `name=value`, found `{}`", cut(part)))?;
             let value: u32 = value.trim().parse().map_err(|_| {
-                format!("invalid topology `{text}`: `{}` must be a non-negative integer, found `{value}`", name.trim())
+                format!(
+                    "invalid topology `{shown}`: `{}` must be an integer from 0 to {}, found `{}`",
+                    cut(name.trim()),
+                    u32::MAX,
+                    cut(value)
+                )
             })?;
             values.push((name.trim().to_string(), value));
         }
         let take = |allowed: &[&str]| -> Result<Vec<u32>, String> {
             if let Some((name, _)) = values.iter().find(|(n, _)| !allowed.contains(&n.as_str())) {
                 return Err(format!(
-                    "invalid topology `{text}`: unknown parameter `{name}` (expected {})",
+                    "invalid topology `{shown}`: unknown parameter `{}` (expected {})",
+                    cut(name),
                     allowed.join(", ")
                 ));
             }
@@ -96,7 +116,7 @@ impl Topology {
                 .map(|name| {
                     values.iter().find(|(n, _)| n == name).map(|(_, v)| *v).ok_or_else(|| {
                         format!(
-                            "invalid topology `{text}`: missing parameter `{name}` (expected {})",
+                            "invalid topology `{shown}`: missing parameter `{name}` (expected {})",
                             allowed.join(", ")
                         )
                     })
@@ -114,7 +134,8 @@ impl Topology {
             }
             other => {
                 return Err(format!(
-                    "invalid topology `{text}`: unknown kind `{other}` (expected `tree:fanout=F,depth=D`, `leaf-spine:leaves=L,spines=S,hosts=H` or `file:PATH`)"
+                    "invalid topology `{shown}`: unknown kind `{}` (expected `tree:fanout=F,depth=D`, `leaf-spine:leaves=L,spines=S,hosts=H` or `file:PATH`)",
+                    cut(other)
                 ))
             }
         };
@@ -122,10 +143,24 @@ impl Topology {
         Ok(topology)
     }
 
-    /// Reads and parses a topology file.
+    /// Reads and parses a topology file of at most [`MAX_FILE_BYTES`] (a path such as
+    /// `/dev/zero` would otherwise be read until memory runs out).
     fn read_file(path: &str) -> Result<Topology, String> {
+        use std::io::Read;
+        let shown = cut(path);
+        let file =
+            std::fs::File::open(path).map_err(|error| format!("cannot read topology file `{shown}`: {error}"))?;
+        let mut bytes = Vec::new();
+        file.take(MAX_FILE_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|error| format!("cannot read topology file `{shown}`: {error}"))?;
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            return Err(format!(
+                "topology file `{shown}` is larger than {MAX_FILE_BYTES} bytes, the limit of a topology file"
+            ));
+        }
         let text =
-            std::fs::read_to_string(path).map_err(|error| format!("cannot read topology file `{path}`: {error}"))?;
+            String::from_utf8(bytes).map_err(|error| format!("topology file `{shown}` is not UTF-8 text: {error}"))?;
         Topology::from_file_text(path, &text)
     }
 
@@ -135,32 +170,82 @@ impl Topology {
         Ok(Topology::File(Arc::new(FileTopology::parse(path, text)?)))
     }
 
-    fn check(&self) -> Result<(), String> {
-        let (nodes, zero) = match *self {
-            Topology::Tree { fanout, depth } => {
-                let mappers = u64::from(fanout).checked_pow(depth.saturating_add(1)).unwrap_or(u64::MAX);
-                (mappers.saturating_mul(2), fanout == 0)
-            }
-            Topology::LeafSpine { leaves, spines, hosts } => {
-                let mappers = u64::from(leaves) * u64::from(hosts);
-                (mappers + u64::from(leaves) + u64::from(spines) + 2, leaves == 0 || spines == 0 || hosts == 0)
-            }
+    /// Checks a built-in topology before anything is built: every count at least 1, and at
+    /// most [`MAX_NODES`] nodes and [`MAX_LINKS`] links, counted exactly with checked
+    /// arithmetic (a count that overflows is over the limit). A topology file was checked
+    /// when it was read. [`super::simulate`] calls this too, as the variants' fields are
+    /// public and a caller may build one without [`Topology::parse`].
+    pub fn check(&self) -> Result<(), String> {
+        let zero = match *self {
+            Topology::Tree { fanout, .. } => fanout == 0,
+            Topology::LeafSpine { leaves, spines, hosts } => leaves == 0 || spines == 0 || hosts == 0,
             Topology::File(_) => return Ok(()),
         };
         if zero {
             return Err(format!("invalid topology `{self}`: every count must be at least 1"));
         }
+        let Some((nodes, links)) = self.size() else {
+            // Counting stopped at an overflow or, for a tree, at the first level past the limit.
+            let what = match self {
+                Topology::Tree { .. } => format!("more than {MAX_NODES} nodes (the limit of a topology)"),
+                _ => format!("more than {MAX_NODES} nodes or {MAX_LINKS} links (the limits of a topology)"),
+            };
+            return Err(format!("invalid topology `{self}`: {what}"));
+        };
         if nodes > MAX_NODES {
-            return Err(format!("invalid topology `{self}`: more than {MAX_NODES} nodes"));
+            return Err(format!("invalid topology `{self}`: {nodes} nodes, more than the limit of {MAX_NODES}"));
+        }
+        if links > MAX_LINKS {
+            return Err(format!("invalid topology `{self}`: {links} links, more than the limit of {MAX_LINKS}"));
         }
         Ok(())
     }
 
-    /// The number of mappers (leaves). A parsed topology has at most 2^20 nodes (`MAX_NODES`).
+    /// The exact numbers of nodes and links of a built-in topology, or `None` when either
+    /// exceeds [`MAX_NODES`] or [`MAX_LINKS`] before it is fully counted (so that counting
+    /// is bounded however large the parameters are). A topology file's counts are exact.
+    fn size(&self) -> Option<(u64, u64)> {
+        match *self {
+            Topology::Tree { fanout, depth } => {
+                // Levels 0 (the reducer) to depth + 1 (the mappers): 1 + F + F^2 + ...
+                // With F = 1 every level adds one node, so the sum is depth + 2; for F >= 2
+                // the loop ends after at most 21 levels, once a level exceeds the limit.
+                if fanout == 1 {
+                    let nodes = u64::from(depth) + 2;
+                    return Some((nodes, nodes - 1));
+                }
+                let (mut nodes, mut level) = (1u64, 1u64);
+                for _ in 0..=depth {
+                    level = level.checked_mul(u64::from(fanout))?;
+                    nodes = nodes.checked_add(level)?;
+                    if nodes > MAX_NODES {
+                        return None;
+                    }
+                }
+                Some((nodes, nodes - 1))
+            }
+            Topology::LeafSpine { leaves, spines, hosts } => {
+                let (leaves, spines, hosts) = (u64::from(leaves), u64::from(spines), u64::from(hosts));
+                let mappers = leaves.checked_mul(hosts)?;
+                // The reducer, the top-of-rack switch, the spines, the leaves and the mappers.
+                let nodes = mappers.checked_add(leaves)?.checked_add(spines)?.checked_add(2)?;
+                // tor → reducer, every spine → tor, every leaf → every spine, every mapper → its leaf.
+                let links = leaves.checked_mul(spines)?.checked_add(mappers)?.checked_add(spines)?.checked_add(1)?;
+                Some((nodes, links))
+            }
+            Topology::File(ref file) => {
+                let nodes = file.nodes.len() as u64;
+                Some((nodes, nodes.saturating_sub(1)))
+            }
+        }
+    }
+
+    /// The number of mappers (leaves). A checked topology has at most 2^20 nodes
+    /// ([`MAX_NODES`]); for an unchecked one the count saturates.
     pub fn mappers(&self) -> usize {
         let count = match self {
             Topology::Tree { fanout, depth } => u64::from(*fanout).saturating_pow(depth.saturating_add(1)),
-            Topology::LeafSpine { leaves, hosts, .. } => u64::from(*leaves) * u64::from(*hosts),
+            Topology::LeafSpine { leaves, hosts, .. } => u64::from(*leaves).saturating_mul(u64::from(*hosts)),
             Topology::File(file) => return file.mappers(),
         };
         usize::try_from(count).unwrap_or(usize::MAX)
@@ -267,6 +352,53 @@ mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
     use super::*;
 
+    /// Nodes and links are counted exactly, with checked arithmetic, before anything is
+    /// built: a node-count estimate of `2 * fanout^(depth+1)` saturated to a small number for
+    /// `fanout=1` and let `depth=2000000` (2,000,002 nodes) and `depth=4294967295` through,
+    /// and leaf-spine links (`leaves x spines`) were not counted at all.
+    #[test]
+    fn sizes_are_exact_and_limited() {
+        let size = |text: &str| {
+            let topology = Topology::parse(text).unwrap();
+            let graph = topology.graph();
+            assert_eq!(topology.size(), Some((graph.nodes.len() as u64, graph.links.len() as u64)), "{text}");
+        };
+        for text in [
+            "tree:fanout=1,depth=0",
+            "tree:fanout=1,depth=5",
+            "tree:fanout=3,depth=4",
+            "tree:fanout=1024,depth=0",
+            "leaf-spine:leaves=3,spines=5,hosts=2",
+            "leaf-spine:leaves=1,spines=1,hosts=1",
+        ] {
+            size(text);
+        }
+        // At the limit exactly, and one over.
+        let chain = |depth: u64| format!("tree:fanout=1,depth={depth}");
+        assert!(Topology::parse(&chain(MAX_NODES - 2)).is_ok());
+        let over = [
+            (chain(MAX_NODES - 1), "1048577 nodes, more than the limit of 1048576"),
+            (chain(2_000_000), "2000002 nodes"),
+            (chain(u64::from(u32::MAX)), "4294967297 nodes"),
+            ("tree:fanout=2,depth=4294967295".to_string(), "more than 1048576 nodes"),
+            ("tree:fanout=4294967295,depth=4294967295".to_string(), "more than 1048576 nodes"),
+            ("tree:fanout=2,depth=18".to_string(), "1048575"),
+            ("leaf-spine:leaves=340000,spines=340000,hosts=1".to_string(), "115600680001 links"),
+            ("leaf-spine:leaves=1024,spines=1024,hosts=1".to_string(), "1050625 links, more than the limit of 1048576"),
+            ("leaf-spine:leaves=4294967295,spines=4294967295,hosts=4294967295".to_string(), "more than"),
+        ];
+        for (text, expected) in over {
+            match Topology::parse(&text) {
+                Err(error) => assert!(error.contains(expected), "{text}: {error}"),
+                Ok(topology) => {
+                    assert!(expected == "1048575" && topology.size() == Some(((1 << 20) - 1, (1 << 20) - 2)))
+                }
+            }
+        }
+        // A topology built without `parse` is checked by the simulator.
+        assert!(Topology::Tree { fanout: 1, depth: 3_000_000 }.check().is_err());
+    }
+
     #[test]
     fn parses_and_builds() {
         let tree = Topology::parse("tree:fanout=4,depth=3").unwrap();
@@ -288,12 +420,13 @@ mod tests {
         let cases = [
             ("ring:size=3", "unknown kind `ring`"),
             ("tree:fanout=4", "missing parameter `depth`"),
-            ("tree:fanout=4,depth=x", "`depth` must be a non-negative integer, found `x`"),
+            ("tree:fanout=4,depth=x", "`depth` must be an integer from 0 to 4294967295, found `x`"),
             ("tree:fanout=4,depth=2,width=3", "unknown parameter `width`"),
             ("tree:fanout4,depth=2", "expected `name=value`, found `fanout4`"),
             ("tree:fanout=0,depth=2", "every count must be at least 1"),
             ("tree:fanout=1000,depth=9", "more than"),
             ("leaf-spine:leaves=2,spines=0,hosts=2", "every count must be at least 1"),
+            ("tree:fanout=2,depth=99999999999", "must be an integer from 0 to 4294967295"),
         ];
         for (text, expected) in cases {
             let error = Topology::parse(text).unwrap_err();

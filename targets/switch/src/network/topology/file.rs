@@ -36,12 +36,15 @@ pub struct FileTopology {
     pub nodes: Vec<FileNode>,
 }
 
+/// The longest node name (names are echoed in errors and reports).
+pub const MAX_NAME_BYTES: usize = 255;
+
 const SYNTAX: &str = "expected `reducer NAME`, `switch NAME parent PARENT` or `mapper NAME parent PARENT`";
 
 impl FileTopology {
     /// Parses and validates the text of a topology file; `path` only labels errors.
     pub fn parse(path: &str, text: &str) -> Result<FileTopology, String> {
-        let at = |line: usize| format!("topology file `{path}`, line {line}");
+        let at = |line: usize| format!("topology file `{}`, line {line}", super::cut(path));
         // Pass 1: declarations.
         let mut nodes = Vec::new();
         let mut parents: Vec<Option<&str>> = Vec::new();
@@ -57,8 +60,15 @@ impl FileTopology {
                 ["reducer", name] => (NodeKind::Reducer, *name, None),
                 ["switch", name, "parent", parent] => (NodeKind::Switch, *name, Some(*parent)),
                 ["mapper", name, "parent", parent] => (NodeKind::Mapper, *name, Some(*parent)),
-                _ => return Err(format!("{}: {SYNTAX}, found `{content}`", at(line))),
+                _ => return Err(format!("{}: {SYNTAX}, found `{}`", at(line), super::cut(content))),
             };
+            if let Some(long) = [Some(name), parent].into_iter().flatten().find(|n| n.len() > MAX_NAME_BYTES) {
+                return Err(format!(
+                    "{}: the name `{}` is longer than {MAX_NAME_BYTES} bytes, the limit of a node name",
+                    at(line),
+                    super::cut(long)
+                ));
+            }
             if let Some(&first) = by_name.get(name) {
                 let first: &FileNode = &nodes[first];
                 return Err(format!(
@@ -254,6 +264,7 @@ mod tests {
 
     #[test]
     fn errors_name_the_line() {
+        let long = format!("reducer {}", "r".repeat(300));
         let cases = [
             ("reducer r\nmapper m parent r\nhost h parent r", "line 3: expected `reducer NAME`"),
             ("reducer r\nmapper m parent r x", "line 2: expected"),
@@ -264,6 +275,7 @@ mod tests {
             ("reducer r\nmapper m parent r\nswitch s parent r", "line 3: switch `s` has no children"),
             ("reducer r", "line 1: the reducer `r` has no children"),
             ("# nothing\n", "no reducer"),
+            (long.as_str(), "line 1: the name `rrrrrrrr"),
             (
                 "reducer r\nmapper m parent r\nswitch a parent b\nswitch b parent a\nmapper n parent a",
                 "line 3: `a` never reaches the reducer; its parents form a cycle (a → b → a",
