@@ -19,6 +19,9 @@ use crate::token::{RawLexError, Token};
 pub const MAX_BRACKET_DEPTH: usize = 64;
 /// Deepest block nesting accepted; deeper input is rejected with E0006.
 pub const MAX_BLOCK_DEPTH: usize = 32;
+/// Lexical errors recorded before lexing stops. Each error is a diagnostic that a person
+/// reads, so a file of garbage must not produce millions of them (and the memory they take).
+pub const MAX_LEX_ERRORS: usize = 50;
 
 /// A problem that stops lexing; it is reported as a diagnostic.
 #[derive(Clone, Debug, PartialEq)]
@@ -41,6 +44,11 @@ pub struct Lexer<'s, 'e> {
     /// True once the current logical line produced a token (so it needs a `Newline`).
     line_has_tokens: bool,
     finished: bool,
+    /// Lexical errors recorded so far (the side list may hold errors of other stages too).
+    lex_errors: usize,
+    /// Index in `errors` of the E0001 diagnostic for the last run of invalid characters, and
+    /// how many characters it covers, so that an adjacent invalid character extends it.
+    invalid_run: Option<(usize, usize)>,
     errors: &'e mut Vec<Diagnostic>,
 }
 
@@ -56,6 +64,8 @@ impl<'s, 'e> Lexer<'s, 'e> {
             at_line_start: true,
             line_has_tokens: false,
             finished: false,
+            lex_errors: 0,
+            invalid_run: None,
             errors,
         }
     }
@@ -71,7 +81,7 @@ impl<'s, 'e> Lexer<'s, 'e> {
         let token = match raw {
             Ok(token) => token,
             Err(error) => {
-                self.record_raw_error(error, span);
+                self.record_raw_error(error, span)?;
                 // A malformed number still stands for a value; lex it as 0 so parsing continues.
                 if self.source[range.clone()].starts_with(|c: char| c.is_ascii_digit()) {
                     Token::Int(0)
@@ -222,7 +232,33 @@ impl<'s, 'e> Lexer<'s, 'e> {
         Ok(())
     }
 
-    fn record_raw_error(&mut self, error: RawLexError, span: Span) {
+    /// Records a lexical error. A run of adjacent invalid characters becomes one diagnostic
+    /// whose span covers the run; past [`MAX_LEX_ERRORS`] errors lexing stops.
+    fn record_raw_error(&mut self, error: RawLexError, span: Span) -> Result<(), LexError> {
+        if error == RawLexError::InvalidCharacter {
+            if let Some((index, count)) = self.invalid_run {
+                if let Some(run) = self.errors.get_mut(index).filter(|run| run.primary.span.hi == span.lo) {
+                    run.primary.span.hi = span.hi;
+                    let first = self.source[run.primary.span.range()].chars().next().unwrap_or('?');
+                    run.message = format!("{} unexpected characters, starting with {first:?}", count + 1);
+                    run.primary.message = "no token starts with these characters".to_string();
+                    self.invalid_run = Some((index, count + 1));
+                    return Ok(());
+                }
+            }
+        }
+        self.lex_errors += 1;
+        if self.lex_errors > MAX_LEX_ERRORS {
+            return Err(fatal(
+                Diagnostic::error(
+                    Code::E0001,
+                    format!("more than {MAX_LEX_ERRORS} lexical errors; the rest of the file was not read"),
+                    span,
+                    "lexing stopped here",
+                )
+                .with_help("is this a naas source file? fix the errors above first"),
+            ));
+        }
         let text = &self.source[span.range()];
         let diagnostic = match error {
             RawLexError::BadNumber(message) => {
@@ -250,7 +286,9 @@ impl<'s, 'e> Lexer<'s, 'e> {
                 }
             }
         };
+        self.invalid_run = (diagnostic.code == Code::E0001).then_some((self.errors.len(), 1));
         self.errors.push(diagnostic);
+        Ok(())
     }
 }
 
