@@ -55,7 +55,7 @@ pub struct Cost {
 /// once by the budget but compiled twice. Code generation (Cranelift) takes time and memory
 /// that grow with code size, so this bound is what makes every program that passes `check`
 /// compile in bounded time and memory (spec.md section 11.4). Error E0304.
-pub const MAX_CODE_SIZE: u128 = 200_000;
+pub const MAX_CODE_SIZE: u128 = 100_000;
 
 pub fn check_bounds(
     functions: &[Function],
