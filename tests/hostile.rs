@@ -237,3 +237,18 @@ aggregate fill(v: i64) -> i64:
         assert!((4..2_000).contains(&cases), "{name}: {cases} cases");
     }
 }
+
+#[test]
+fn a_builtin_aggregate_that_inlines_a_large_helper_many_times_is_rejected() {
+    let mut source = String::from("def g(x: i64) -> i64:\n");
+    for _ in 0..4_000 {
+        source.push_str("    x = x * 3 + 1\n");
+    }
+    source.push_str("    return x\n\naggregate a(v: i64) -> i64:\n    return sum(");
+    source.push_str(&(0..8).map(|i| format!("g(v + {i})")).collect::<Vec<_>>().join(" + "));
+    source.push_str(")\n");
+    let path = temp_file("inlined.naas", source.as_bytes());
+    let output = check(&path, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(stderr(&output).contains("`a.lift` is too large to compile"), "{}", stderr(&output));
+}
