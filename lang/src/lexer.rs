@@ -46,9 +46,6 @@ pub struct Lexer<'s, 'e> {
     finished: bool,
     /// Lexical errors recorded so far (the side list may hold errors of other stages too).
     lex_errors: usize,
-    /// Index in `errors` of the E0001 diagnostic for the last run of invalid characters, and
-    /// how many characters it covers, so that an adjacent invalid character extends it.
-    invalid_run: Option<(usize, usize)>,
     errors: &'e mut Vec<Diagnostic>,
 }
 
@@ -65,7 +62,6 @@ impl<'s, 'e> Lexer<'s, 'e> {
             line_has_tokens: false,
             finished: false,
             lex_errors: 0,
-            invalid_run: None,
             errors,
         }
     }
@@ -234,16 +230,20 @@ impl<'s, 'e> Lexer<'s, 'e> {
 
     /// Records a lexical error. A run of adjacent invalid characters becomes one diagnostic
     /// whose span covers the run; past [`MAX_LEX_ERRORS`] errors lexing stops.
-    fn record_raw_error(&mut self, error: RawLexError, span: Span) -> Result<(), LexError> {
+    fn record_raw_error(&mut self, error: RawLexError, mut span: Span) -> Result<(), LexError> {
+        // Take in the rest of a run of invalid characters now, on a copy of the logos lexer
+        // so that the token after the run is not consumed: one diagnostic for the run.
+        let mut run = 1usize;
         if error == RawLexError::InvalidCharacter {
-            if let Some((index, count)) = self.invalid_run {
-                if let Some(run) = self.errors.get_mut(index).filter(|run| run.primary.span.hi == span.lo) {
-                    run.primary.span.hi = span.hi;
-                    let first = self.source[run.primary.span.range()].chars().next().unwrap_or('?');
-                    run.message = format!("{} unexpected characters, starting with {first:?}", count + 1);
-                    run.primary.message = "no token starts with these characters".to_string();
-                    self.invalid_run = Some((index, count + 1));
-                    return Ok(());
+            loop {
+                let mut ahead = self.raw.clone();
+                match ahead.next() {
+                    Some(Err(RawLexError::InvalidCharacter)) if ahead.span().start == span.hi as usize => {
+                        span.hi = u32::try_from(ahead.span().end).unwrap_or(u32::MAX);
+                        run += 1;
+                        self.raw = ahead;
+                    }
+                    _ => break,
                 }
             }
         }
@@ -271,12 +271,21 @@ impl<'s, 'e> Lexer<'s, 'e> {
             }
             RawLexError::InvalidCharacter => {
                 let c = text.chars().next().unwrap_or('?');
-                let diagnostic = Diagnostic::error(
-                    Code::E0001,
-                    format!("unexpected character {c:?}"),
-                    span,
-                    "no token starts with this character",
-                );
+                let diagnostic = if run == 1 {
+                    Diagnostic::error(
+                        Code::E0001,
+                        format!("unexpected character {c:?}"),
+                        span,
+                        "no token starts with this character",
+                    )
+                } else {
+                    Diagnostic::error(
+                        Code::E0001,
+                        format!("{run} unexpected characters, starting with {c:?}"),
+                        span,
+                        "no token starts with these characters",
+                    )
+                };
                 match c {
                     '"' | '\'' => diagnostic.with_help("naas has no strings; comments start with `#`"),
                     '!' => diagnostic.with_help("write `not x` for negation and `!=` for inequality"),
@@ -286,7 +295,6 @@ impl<'s, 'e> Lexer<'s, 'e> {
                 }
             }
         };
-        self.invalid_run = (diagnostic.code == Code::E0001).then_some((self.errors.len(), 1));
         self.errors.push(diagnostic);
         Ok(())
     }
