@@ -606,8 +606,8 @@ mod tests {
         assert_eq!(law_samples(10, 10, options), (POOL_SAMPLES, POOL_SAMPLES, 2_000));
         let (lifts, merges, cases) = law_samples(10, 1_000_000, options);
         assert_eq!(lifts, POOL_SAMPLES);
-        assert!(merges < POOL_SAMPLES && merges >= MIN_LAW_SAMPLES);
-        assert!(cases < 2_000 && cases >= MIN_LAW_SAMPLES);
+        assert!((MIN_LAW_SAMPLES..POOL_SAMPLES).contains(&merges));
+        assert!((MIN_LAW_SAMPLES..2_000).contains(&cases));
         // The cases fit in half the budget.
         assert!((cases as u128) * MERGES_PER_CASE * 1_000_000 <= options.work / 2);
         assert_eq!(law_samples(u128::MAX, u128::MAX, options), (MIN_LAW_SAMPLES, MIN_LAW_SAMPLES, MIN_LAW_SAMPLES));
