@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use clap::{Args, ValueEnum};
 use naas_ir::laws::LawOptions;
 use naas_lang::check::{CheckOptions, Cost};
-use naas_lang::diagnostics::render;
+use naas_lang::diagnostics::{self, render, DEFAULT_MAX_DIAGNOSTICS};
 use naas_lang::span::LineIndex;
 use naas_lang::Diagnostic;
 
@@ -35,6 +35,9 @@ pub struct CheckArgs {
     /// Colour diagnostics: auto (when stderr is a terminal), always or never.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+    /// Most diagnostics shown per file (the first ones in source order); the rest are counted.
+    #[arg(long, default_value_t = DEFAULT_MAX_DIAGNOSTICS, value_name = "N")]
+    pub max_diagnostics: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -49,6 +52,26 @@ struct FileOutcome {
     costs: Vec<Cost>,
     /// A compiler bug met while checking this file.
     internal_error: Option<String>,
+    /// Errors and warnings beyond `--max-diagnostics`, counted but not shown.
+    hidden: (usize, usize),
+}
+
+impl FileOutcome {
+    fn new(
+        file: SourceFile,
+        mut diagnostics: Vec<Diagnostic>,
+        costs: Vec<Cost>,
+        internal_error: Option<String>,
+        max: usize,
+    ) -> FileOutcome {
+        diagnostics::sort_and_dedup(&mut diagnostics);
+        let hidden = diagnostics::limit(&mut diagnostics, max);
+        FileOutcome { file, diagnostics, costs, internal_error, hidden }
+    }
+
+    fn errors(&self) -> usize {
+        self.diagnostics.iter().filter(|d| d.is_error()).count() + self.hidden.0
+    }
 }
 
 pub fn run(args: &CheckArgs) -> ExitCode {
@@ -57,27 +80,28 @@ pub fn run(args: &CheckArgs) -> ExitCode {
         return ExitCode::from(2);
     }
     let options = CheckOptions { max_ops: args.max_ops, max_bytes: args.max_bytes };
-    let mut io_failed = false;
+    let mut unreadable = 0;
     let mut outcomes = Vec::new();
     for path in &args.files {
         match source::read(path) {
-            Ok(file) => outcomes.push(check_file(file, &options)),
+            Ok(file) => outcomes.push(check_file(file, &options, args.max_diagnostics)),
             Err(message) => {
                 eprintln!("naasc: {message}");
-                io_failed = true;
+                unreadable += 1;
             }
         }
     }
+    let io_failed = unreadable > 0;
     let color = match args.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
         ColorChoice::Auto => auto_color(),
     };
     match args.format {
-        Format::Text => print_text(&outcomes, args.costs, color),
+        Format::Text => print_text(&outcomes, unreadable, args.costs, color),
         Format::Json => print_json(&outcomes),
     }
-    let failed = outcomes.iter().filter(|o| o.diagnostics.iter().any(Diagnostic::is_error)).count();
+    let failed = outcomes.iter().filter(|o| o.errors() > 0).count();
     let internal: Vec<&FileOutcome> = outcomes.iter().filter(|o| o.internal_error.is_some()).collect();
     for outcome in &internal {
         eprintln!(
@@ -97,10 +121,10 @@ pub fn run(args: &CheckArgs) -> ExitCode {
     }
 }
 
-fn check_file(file: SourceFile, options: &CheckOptions) -> FileOutcome {
+fn check_file(file: SourceFile, options: &CheckOptions, max: usize) -> FileOutcome {
     if let Some(error) = &file.encoding_error {
         let diagnostics = vec![error.clone()];
-        return FileOutcome { file, diagnostics, costs: Vec::new(), internal_error: None };
+        return FileOutcome::new(file, diagnostics, Vec::new(), None, max);
     }
     match naas_lang::frontend(&file.text, options) {
         Ok((program, mut diagnostics)) => {
@@ -112,30 +136,53 @@ fn check_file(file: SourceFile, options: &CheckOptions) -> FileOutcome {
                 }
                 Err(error) => Some(error),
             };
-            FileOutcome { file, diagnostics, costs: program.costs, internal_error }
+            FileOutcome::new(file, diagnostics, program.costs, internal_error, max)
         }
-        Err(diagnostics) => FileOutcome { file, diagnostics, costs: Vec::new(), internal_error: None },
+        Err(diagnostics) => FileOutcome::new(file, diagnostics, Vec::new(), None, max),
     }
 }
 
-fn print_text(outcomes: &[FileOutcome], costs: bool, color: bool) {
+/// Says how many diagnostics of a file were not shown, and how to see them.
+fn report_hidden(file: &str, (errors, warnings): (usize, usize), max: usize, flag: bool) {
+    if errors + warnings == 0 {
+        return;
+    }
+    let how = if flag {
+        "; raise the limit with `--max-diagnostics N`"
+    } else {
+        "; `naasc check --max-diagnostics N` shows more"
+    };
+    eprintln!(
+        "naasc: {errors} more error(s) and {warnings} more warning(s) in `{file}` not shown (at most {max} diagnostics per file{how})"
+    );
+}
+
+fn print_text(outcomes: &[FileOutcome], unreadable: usize, costs: bool, color: bool) {
     let mut errors = 0;
     for outcome in outcomes {
         let renderer = render::TextRenderer::new(&outcome.file.name, &outcome.file.text, color);
         for diagnostic in &outcome.diagnostics {
-            errors += usize::from(diagnostic.is_error());
             eprint!("{}", renderer.render(diagnostic));
         }
-        if costs && !outcome.diagnostics.iter().any(Diagnostic::is_error) {
+        errors += outcome.errors();
+        report_hidden(&outcome.file.name, outcome.hidden, outcome.diagnostics.len(), true);
+        if costs && outcome.errors() == 0 {
             print_costs(&outcome.file.name, &outcome.costs);
         }
     }
-    let failed = outcomes.iter().filter(|o| o.diagnostics.iter().any(Diagnostic::is_error)).count();
+    let failed = outcomes.iter().filter(|o| o.errors() > 0).count();
     let ok = outcomes.len() - failed;
-    if failed == 0 {
+    // A file that could not be read was not checked: the summary must not read as success.
+    let unread = if unreadable > 0 { format!(", {unreadable} could not be read") } else { String::new() };
+    if failed == 0 && unreadable == 0 {
         eprintln!("checked {} file(s): no errors", outcomes.len());
+    } else if failed == 0 {
+        eprintln!("checked {} file(s): {ok} ok{unread}", outcomes.len());
     } else {
-        eprintln!("checked {} file(s): {ok} ok, {failed} with errors ({errors} error(s) in all)", outcomes.len());
+        eprintln!(
+            "checked {} file(s): {ok} ok, {failed} with errors ({errors} error(s) in all){unread}",
+            outcomes.len()
+        );
     }
 }
 
@@ -153,6 +200,7 @@ fn print_json(outcomes: &[FileOutcome]) {
     for outcome in outcomes {
         let lines = LineIndex::new(&outcome.file.text);
         all.extend(outcome.diagnostics.iter().map(|d| render::to_json(d, &outcome.file.name, &lines)));
+        report_hidden(&outcome.file.name, outcome.hidden, outcome.diagnostics.len(), true);
     }
     match serde_json::to_string_pretty(&all) {
         Ok(text) => println!("{text}"),
@@ -170,6 +218,14 @@ pub enum FrontEnd {
 
 /// Reads, checks and compiles one file, printing diagnostics (warnings included) to stderr.
 pub fn report_front_end(path: &std::path::Path, options: &CheckOptions) -> FrontEnd {
+    report_front_end_for(path, options, None)
+}
+
+/// Like [`report_front_end`], for a command that runs one aggregate: when `aggregate` names
+/// one of the file's aggregates, only its merge-law diagnostics are reported (and only its
+/// law errors fail the command); the other aggregates are not run, and `naasc check` still
+/// reports them all.
+pub fn report_front_end_for(path: &std::path::Path, options: &CheckOptions, aggregate: Option<&str>) -> FrontEnd {
     let file = match source::read(path) {
         Ok(file) => file,
         Err(message) => {
@@ -180,9 +236,13 @@ pub fn report_front_end(path: &std::path::Path, options: &CheckOptions) -> Front
     let color = auto_color();
     let renderer = render::TextRenderer::new(&file.name, &file.text, color);
     let print = |diagnostics: &[Diagnostic]| {
-        for diagnostic in diagnostics {
+        let mut shown = diagnostics.to_vec();
+        diagnostics::sort_and_dedup(&mut shown);
+        let hidden = diagnostics::limit(&mut shown, DEFAULT_MAX_DIAGNOSTICS);
+        for diagnostic in &shown {
             eprint!("{}", renderer.render(diagnostic));
         }
+        report_hidden(&file.name, hidden, DEFAULT_MAX_DIAGNOSTICS, false);
     };
     if let Some(error) = &file.encoding_error {
         print(std::slice::from_ref(error));
@@ -197,8 +257,13 @@ pub fn report_front_end(path: &std::path::Path, options: &CheckOptions) -> Front
             print(&warnings);
             match naas_ir::compile(&program, LawOptions::default()) {
                 Ok(compiled) => {
-                    print(&compiled.diagnostics);
-                    if compiled.has_errors() {
+                    let selected = aggregate.and_then(|name| compiled.aggregate_index(name));
+                    let law_diagnostics = match selected.and_then(|index| compiled.aggregate_diagnostics.get(index)) {
+                        Some(own) => own.as_slice(),
+                        None => compiled.diagnostics.as_slice(),
+                    };
+                    print(law_diagnostics);
+                    if law_diagnostics.iter().any(Diagnostic::is_error) {
                         return FrontEnd::Failed(ExitCode::from(1));
                     }
                     FrontEnd::Compiled(Box::new(compiled), file.clone())

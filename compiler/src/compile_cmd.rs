@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use clap::{Args, ValueEnum};
 use naas_lang::check::CheckOptions;
 
-use crate::check_cmd::{report_front_end, FrontEnd};
+use crate::check_cmd::{report_front_end_for, FrontEnd};
 
 #[derive(Args, Debug)]
 pub struct CompileArgs {
@@ -85,10 +85,11 @@ pub enum Emit {
 }
 
 pub fn run(args: &CompileArgs) -> ExitCode {
-    let (compiled, file) = match report_front_end(&args.file, &CheckOptions::default()) {
-        FrontEnd::Compiled(compiled, file) => (compiled, file),
-        FrontEnd::Failed(code) => return code,
-    };
+    let (compiled, file) =
+        match report_front_end_for(&args.file, &CheckOptions::default(), args.switch.aggregate.as_deref()) {
+            FrontEnd::Compiled(compiled, file) => (compiled, file),
+            FrontEnd::Failed(code) => return code,
+        };
     let emit = args.emit.unwrap_or(match args.target {
         Target::Nic => Emit::Object,
         Target::SwitchSim => Emit::Pipeline,

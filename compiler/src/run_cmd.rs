@@ -18,7 +18,7 @@ use naas_runtime::{output, Aggregation, JobOutput};
 use naas_target_switch::network::{SimConfig, Topology};
 use serde_json::json;
 
-use crate::check_cmd::{report_front_end, FrontEnd};
+use crate::check_cmd::{report_front_end_for, FrontEnd};
 use crate::run_timely;
 use crate::source::SourceFile;
 use crate::switch::{lower_all, SwitchArgs};
@@ -124,10 +124,11 @@ pub fn run(args: &RunArgs) -> ExitCode {
     if args.engine == Engine::Local && args.processes > 1 {
         return usage("--processes needs --engine timely");
     }
-    let (compiled, file) = match report_front_end(&args.file, &CheckOptions::default()) {
-        FrontEnd::Compiled(compiled, file) => (compiled, file),
-        FrontEnd::Failed(code) => return code,
-    };
+    let (compiled, file) =
+        match report_front_end_for(&args.file, &CheckOptions::default(), args.switch.aggregate.as_deref()) {
+            FrontEnd::Compiled(compiled, file) => (compiled, file),
+            FrontEnd::Failed(code) => return code,
+        };
     let aggregation = match Aggregation::from_compiled(*compiled, args.switch.aggregate.as_deref()) {
         Ok(aggregation) => aggregation,
         Err(error) => {

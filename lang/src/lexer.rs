@@ -19,6 +19,9 @@ use crate::token::{RawLexError, Token};
 pub const MAX_BRACKET_DEPTH: usize = 64;
 /// Deepest block nesting accepted; deeper input is rejected with E0006.
 pub const MAX_BLOCK_DEPTH: usize = 32;
+/// Lexical errors recorded before lexing stops. Each error is a diagnostic that a person
+/// reads, so a file of garbage must not produce millions of them (and the memory they take).
+pub const MAX_LEX_ERRORS: usize = 50;
 
 /// A problem that stops lexing; it is reported as a diagnostic.
 #[derive(Clone, Debug, PartialEq)]
@@ -41,6 +44,8 @@ pub struct Lexer<'s, 'e> {
     /// True once the current logical line produced a token (so it needs a `Newline`).
     line_has_tokens: bool,
     finished: bool,
+    /// Lexical errors recorded so far (the side list may hold errors of other stages too).
+    lex_errors: usize,
     errors: &'e mut Vec<Diagnostic>,
 }
 
@@ -56,6 +61,7 @@ impl<'s, 'e> Lexer<'s, 'e> {
             at_line_start: true,
             line_has_tokens: false,
             finished: false,
+            lex_errors: 0,
             errors,
         }
     }
@@ -71,7 +77,7 @@ impl<'s, 'e> Lexer<'s, 'e> {
         let token = match raw {
             Ok(token) => token,
             Err(error) => {
-                self.record_raw_error(error, span);
+                self.record_raw_error(error, span)?;
                 // A malformed number still stands for a value; lex it as 0 so parsing continues.
                 if self.source[range.clone()].starts_with(|c: char| c.is_ascii_digit()) {
                     Token::Int(0)
@@ -222,7 +228,37 @@ impl<'s, 'e> Lexer<'s, 'e> {
         Ok(())
     }
 
-    fn record_raw_error(&mut self, error: RawLexError, span: Span) {
+    /// Records a lexical error. A run of adjacent invalid characters becomes one diagnostic
+    /// whose span covers the run; past [`MAX_LEX_ERRORS`] errors lexing stops.
+    fn record_raw_error(&mut self, error: RawLexError, mut span: Span) -> Result<(), LexError> {
+        // Take in the rest of a run of invalid characters now, on a copy of the logos lexer
+        // so that the token after the run is not consumed: one diagnostic for the run.
+        let mut run = 1usize;
+        if error == RawLexError::InvalidCharacter {
+            loop {
+                let mut ahead = self.raw.clone();
+                match ahead.next() {
+                    Some(Err(RawLexError::InvalidCharacter)) if ahead.span().start == span.hi as usize => {
+                        span.hi = u32::try_from(ahead.span().end).unwrap_or(u32::MAX);
+                        run += 1;
+                        self.raw = ahead;
+                    }
+                    _ => break,
+                }
+            }
+        }
+        self.lex_errors += 1;
+        if self.lex_errors > MAX_LEX_ERRORS {
+            return Err(fatal(
+                Diagnostic::error(
+                    Code::E0001,
+                    format!("more than {MAX_LEX_ERRORS} lexical errors; the rest of the file was not read"),
+                    span,
+                    "lexing stopped here",
+                )
+                .with_help("is this a naas source file? fix the errors above first"),
+            ));
+        }
         let text = &self.source[span.range()];
         let diagnostic = match error {
             RawLexError::BadNumber(message) => {
@@ -235,12 +271,21 @@ impl<'s, 'e> Lexer<'s, 'e> {
             }
             RawLexError::InvalidCharacter => {
                 let c = text.chars().next().unwrap_or('?');
-                let diagnostic = Diagnostic::error(
-                    Code::E0001,
-                    format!("unexpected character {c:?}"),
-                    span,
-                    "no token starts with this character",
-                );
+                let diagnostic = if run == 1 {
+                    Diagnostic::error(
+                        Code::E0001,
+                        format!("unexpected character {c:?}"),
+                        span,
+                        "no token starts with this character",
+                    )
+                } else {
+                    Diagnostic::error(
+                        Code::E0001,
+                        format!("{run} unexpected characters, starting with {c:?}"),
+                        span,
+                        "no token starts with these characters",
+                    )
+                };
                 match c {
                     '"' | '\'' => diagnostic.with_help("naas has no strings; comments start with `#`"),
                     '!' => diagnostic.with_help("write `not x` for negation and `!=` for inequality"),
@@ -251,6 +296,7 @@ impl<'s, 'e> Lexer<'s, 'e> {
             }
         };
         self.errors.push(diagnostic);
+        Ok(())
     }
 }
 

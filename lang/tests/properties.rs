@@ -198,6 +198,55 @@ proptest! {
     }
 }
 
+// ---- Runs of invalid characters and long lines -------------------------------------------
+
+/// Sources made of runs: invalid characters (repeated), spaces, names and newlines, with
+/// lines up to a few thousand characters.
+fn runs() -> impl Strategy<Value = String> {
+    let run = prop_oneof![
+        3 => (prop::sample::select(vec!["$", "?", "`", "é$", "!", "\u{a0}"]), 1usize..600).prop_map(|(c, n)| c.repeat(n)),
+        2 => (1usize..40).prop_map(|n| " ".repeat(n)),
+        2 => prop::sample::select(vec!["x", "def", "1", "(", ")", "= 1", "return"]).prop_map(str::to_string),
+        1 => Just("\n".to_string()),
+    ];
+    prop::collection::vec(run, 0..40).prop_map(|runs| runs.concat())
+}
+
+proptest! {
+    #![proptest_config(config(1))]
+
+    /// Adjacent invalid characters make one diagnostic, lexing stops after
+    /// `MAX_LEX_ERRORS`, and every excerpt line is cut to a bounded width.
+    #[test]
+    fn invalid_character_runs_give_few_short_diagnostics(source in runs()) {
+        let (_, diagnostics) = naas_lang::lexer::tokenize(&source);
+        check_diagnostic_spans(&source, &diagnostics)?;
+        let mut invalid: Vec<Span> =
+            diagnostics.iter().filter(|d| d.code == Code::E0001).map(|d| d.primary.span).collect();
+        invalid.sort_by_key(|span| span.lo);
+        for pair in invalid.windows(2) {
+            prop_assert!(pair[0].hi < pair[1].lo, "adjacent runs were not coalesced: {pair:?}");
+        }
+        prop_assert!(diagnostics.len() <= naas_lang::lexer::MAX_LEX_ERRORS + 1);
+        let renderer = naas_lang::diagnostics::render::TextRenderer::new("input.naas", &source, false);
+        for diagnostic in diagnostics.iter().take(8) {
+            let text = renderer.render(diagnostic);
+            prop_assert!(text.contains(diagnostic.code.as_str()), "{text}");
+            let limit = naas_lang::diagnostics::render::MAX_SNIPPET_LINE_CHARS + 2 * naas_lang::diagnostics::MAX_TEXT_CHARS;
+            for line in text.lines() {
+                prop_assert!(line.chars().count() <= limit, "an excerpt line of {} characters", line.chars().count());
+            }
+            if source.lines().all(|line| line.chars().count() <= 100) {
+                continue;
+            }
+            // Excerpt lines (` N │ text`) are windows, not whole lines.
+            for line in text.lines().filter(|line| line.contains(" │ ") && !line.trim_start().starts_with('│')) {
+                prop_assert!(line.chars().count() <= naas_lang::diagnostics::render::MAX_SNIPPET_LINE_CHARS + 16, "{line}");
+            }
+        }
+    }
+}
+
 // ---- The whole front end on mutated examples -----------------------------------------------
 
 #[derive(Clone, Debug)]

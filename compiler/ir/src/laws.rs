@@ -42,29 +42,48 @@ impl std::fmt::Display for LawStatus {
 /// How hard to test merges that cannot be proved.
 #[derive(Clone, Copy, Debug)]
 pub struct LawOptions {
+    /// Cases to run when the work bound allows (section 13.3).
     pub cases: usize,
     pub seed: u64,
+    /// Bound on the work of testing one aggregate, in units of [`work`].
+    pub work: u128,
 }
 
 impl Default for LawOptions {
     fn default() -> LawOptions {
-        LawOptions { cases: 2_000, seed: 0x5eed_1a55 }
+        LawOptions { cases: 2_000, seed: 0x5eed_1a55, work: LAW_TEST_WORK }
     }
 }
 
+/// Default bound on the work of testing one aggregate's laws, in the units of [`work`]
+/// (about one interpreted statement or expression node each): measured at about two
+/// seconds in a debug build, less in release. Merges too expensive for the full 2,000 cases in this bound
+/// are tested on fewer (spec.md section 13.3), so checking a program takes bounded time
+/// whatever its merge costs within the operation budget.
+pub const LAW_TEST_WORK: u128 = 100_000_000;
+/// Fewest cases, lifted states and pool merges a test uses, however expensive the merge.
+const MIN_LAW_SAMPLES: usize = 4;
+/// Lifted records and pool merges when the budget allows.
+const POOL_SAMPLES: usize = 48;
+/// Calls of `merge` in one case: two for commutativity, three for associativity, one for
+/// the identity.
+const MERGES_PER_CASE: u128 = 6;
+
 /// Establishes the laws of every aggregate's merge, recording the merge operator of each
-/// state field it proves. Returns the status per aggregate and any diagnostics.
+/// state field it proves. Returns the status and the diagnostics of each aggregate, in
+/// `plans` order, so that a command that runs one aggregate reports only its own.
 pub fn check_laws(
     module: &Module,
     plans: &mut [AggregatePlan],
     options: LawOptions,
-) -> (Vec<LawStatus>, Vec<Diagnostic>) {
+) -> (Vec<LawStatus>, Vec<Vec<Diagnostic>>) {
     let mut statuses = Vec::new();
-    let mut diagnostics = Vec::new();
+    let mut per_plan = Vec::new();
     // Straight-line merges for symbolic execution, computed once for every custom aggregate.
     let unrolled =
         if plans.iter().any(|plan| !plan.builtin) { optimize(module, PassOptions { unroll: true }).ok() } else { None };
     for plan in plans.iter_mut() {
+        let mut diagnostics = Vec::new();
         if let (false, Some(unrolled)) = (plan.builtin, &unrolled) {
             if let Some(ops) = detect_fieldwise(unrolled, plan) {
                 for (field, op) in plan.state.fields.iter_mut().zip(ops) {
@@ -98,17 +117,100 @@ pub fn check_laws(
         }
         if proved {
             statuses.push(LawStatus::Proved);
-            continue;
-        }
-        match test_laws(module, plan, options) {
-            Ok(cases) => statuses.push(LawStatus::Tested { cases }),
-            Err(diagnostic) => {
-                diagnostics.push(*diagnostic);
-                statuses.push(LawStatus::Tested { cases: 0 });
+        } else {
+            match test_laws(module, plan, options) {
+                Ok(cases) => statuses.push(LawStatus::Tested { cases }),
+                Err(diagnostic) => {
+                    diagnostics.push(*diagnostic);
+                    statuses.push(LawStatus::Tested { cases: 0 });
+                }
             }
         }
+        per_plan.push(diagnostics);
     }
-    (statuses, diagnostics)
+    (statuses, per_plan)
+}
+
+/// An upper bound on the interpreter's work for one call of `func`: one unit per statement
+/// and per expression node, the element count for array copies, fills and array operands,
+/// loop bodies times their trip counts, the larger branch of an `if`, callees in full.
+/// Saturates; only its order of magnitude matters.
+pub fn work(module: &Module, func: crate::ir::FuncId) -> u128 {
+    let f = module.function(func);
+    let params: u128 = f.params.iter().map(|p| u128::from(f.var_ty(*p).size_elems())).sum();
+    params.saturating_add(block_work(module, f, &f.body, 0))
+}
+
+/// Calls nested deeper than this are charged as one unit; the call graph is acyclic, so
+/// this only guards the recursion of this function.
+const MAX_WORK_DEPTH: usize = 64;
+
+fn block_work(module: &Module, f: &Function, block: &[Stmt], depth: usize) -> u128 {
+    block.iter().map(|stmt| stmt_work(module, f, stmt, depth)).fold(0, u128::saturating_add)
+}
+
+fn stmt_work(module: &Module, f: &Function, stmt: &Stmt, depth: usize) -> u128 {
+    let elems = |var: &Var| u128::from(f.var_ty(*var).size_elems());
+    let operand = |op: &Operand| match op {
+        Operand::Scalar(expr) => expr_work(expr),
+        Operand::Array(var) => elems(var),
+    };
+    1 + match stmt {
+        Stmt::Assign { value, .. } => expr_work(value),
+        Stmt::Store { offset, value, .. } => expr_work(offset).saturating_add(expr_work(value)),
+        Stmt::CopyArray { dst, .. } => elems(dst),
+        Stmt::FillArray { dst, value } => elems(dst).saturating_add(expr_work(value)),
+        Stmt::If { cond, then, orelse } => {
+            expr_work(cond).saturating_add(block_work(module, f, then, depth).max(block_work(module, f, orelse, depth)))
+        }
+        Stmt::Loop { start, stop, step, body, .. } => naas_lang::check::trip_count(*start, *stop, *step)
+            .saturating_mul(block_work(module, f, body, depth).saturating_add(1)),
+        Stmt::Block { body, .. } => block_work(module, f, body, depth),
+        Stmt::Break(_) | Stmt::Continue(_) => 0,
+        Stmt::Return(values) => values.iter().map(operand).fold(0, u128::saturating_add),
+        Stmt::Call { func, args, results } => {
+            let callee = if depth < MAX_WORK_DEPTH {
+                let g = module.function(*func);
+                block_work(module, g, &g.body, depth + 1)
+            } else {
+                1
+            };
+            args.iter().map(operand).chain(results.iter().map(elems)).fold(callee, u128::saturating_add)
+        }
+    }
+}
+
+fn expr_work(expr: &Expr) -> u128 {
+    1 + match expr {
+        Expr::Const(_) | Expr::Var(_) => 0,
+        Expr::Load { offset: arg, .. }
+        | Expr::Unary { arg, .. }
+        | Expr::Cast { arg, .. }
+        | Expr::CheckIndex { index: arg, .. } => expr_work(arg),
+        Expr::Binary { lhs, rhs, .. } | Expr::Compare { lhs, rhs, .. } | Expr::And(lhs, rhs) | Expr::Or(lhs, rhs) => {
+            expr_work(lhs).saturating_add(expr_work(rhs))
+        }
+        Expr::IfElse { cond, then, orelse } | Expr::Select { cond, then, orelse } => {
+            expr_work(cond).saturating_add(expr_work(then)).saturating_add(expr_work(orelse))
+        }
+    }
+}
+
+/// How many lifted records, pool merges and cases a law test runs: the defaults (48, 48
+/// and `options.cases`) when they fit in `options.work`, otherwise fewer, down to
+/// [`MIN_LAW_SAMPLES`] each. A quarter of the bound goes to lifting, a quarter to building
+/// the pool, half to the cases.
+fn law_samples(lift_work: u128, merge_work: u128, options: LawOptions) -> (usize, usize, usize) {
+    let fit = |share: u128, each: u128, most: usize| -> usize {
+        let n = share / each.max(1);
+        usize::try_from(n).unwrap_or(usize::MAX).clamp(MIN_LAW_SAMPLES.min(most), most)
+    };
+    let cases = options.cases.max(1);
+    (
+        fit(options.work / 4, lift_work, POOL_SAMPLES),
+        fit(options.work / 4, merge_work, POOL_SAMPLES),
+        fit(options.work / 2, merge_work.saturating_mul(MERGES_PER_CASE), cases),
+    )
 }
 
 fn holds_unit(op: MergeOp, ty: VarTy, identity: &Slot) -> bool {
@@ -424,8 +526,9 @@ fn test_laws(module: &Module, plan: &AggregatePlan, options: LawOptions) -> Resu
     let lift_params: Vec<VarTy> =
         module.function(plan.lift).params.iter().map(|p| module.function(plan.lift).var_ty(*p)).collect();
     // Reachable states: lifted records, then merges of random pairs of earlier states.
+    let (lifts, pool_merges, cases) = law_samples(work(module, plan.lift), work(module, plan.merge), options);
     let mut pool: Vec<Vec<Slot>> = vec![plan.identity.clone()];
-    for _ in 0..48 {
+    for _ in 0..lifts {
         let record: Vec<Slot> = lift_params
             .iter()
             .map(|ty| match ty {
@@ -440,12 +543,11 @@ fn test_laws(module: &Module, plan: &AggregatePlan, options: LawOptions) -> Resu
             Err(_) => continue,
         }
     }
-    for _ in 0..48 {
+    for _ in 0..pool_merges {
         let (a, b) = (pool[rng.below(pool.len())].clone(), pool[rng.below(pool.len())].clone());
         pool.push(tester.merge(&a, &b)?);
     }
     let identity = &plan.identity;
-    let cases = options.cases.max(1);
     for _ in 0..cases {
         let a = &pool[rng.below(pool.len())];
         let b = &pool[rng.below(pool.len())];
@@ -492,4 +594,24 @@ fn test_laws(module: &Module, plan: &AggregatePlan, options: LawOptions) -> Resu
         }
     }
     Ok(cases)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cheap_merges_get_every_sample_and_expensive_ones_fewer_but_some() {
+        let options = LawOptions::default();
+        assert_eq!(law_samples(10, 10, options), (POOL_SAMPLES, POOL_SAMPLES, 2_000));
+        let (lifts, merges, cases) = law_samples(10, 1_000_000, options);
+        assert_eq!(lifts, POOL_SAMPLES);
+        assert!((MIN_LAW_SAMPLES..POOL_SAMPLES).contains(&merges));
+        assert!((MIN_LAW_SAMPLES..2_000).contains(&cases));
+        // The cases fit in half the budget.
+        assert!((cases as u128) * MERGES_PER_CASE * 1_000_000 <= options.work / 2);
+        assert_eq!(law_samples(u128::MAX, u128::MAX, options), (MIN_LAW_SAMPLES, MIN_LAW_SAMPLES, MIN_LAW_SAMPLES));
+        // Asking for fewer cases than the minimum is honoured.
+        assert_eq!(law_samples(1, 1, LawOptions { cases: 1, ..options }).2, 1);
+    }
 }

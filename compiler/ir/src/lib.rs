@@ -25,13 +25,21 @@ pub struct Compiled {
     pub aggregates: Vec<decompose::AggregatePlan>,
     /// How each aggregate's merge laws were established, in `aggregates` order.
     pub laws: Vec<laws::LawStatus>,
-    /// Law violations (errors) and warnings such as non-associative float fields.
+    /// Law violations (errors) and warnings such as non-associative float fields, of all
+    /// aggregates, sorted by position.
     pub diagnostics: Vec<naas_lang::Diagnostic>,
+    /// The same diagnostics by aggregate, in `aggregates` order.
+    pub aggregate_diagnostics: Vec<Vec<naas_lang::Diagnostic>>,
 }
 
 impl Compiled {
     pub fn has_errors(&self) -> bool {
         self.diagnostics.iter().any(naas_lang::Diagnostic::is_error)
+    }
+
+    /// The index of the aggregate called `name`.
+    pub fn aggregate_index(&self, name: &str) -> Option<usize> {
+        self.aggregates.iter().position(|plan| plan.name == name)
     }
 }
 
@@ -43,7 +51,11 @@ pub fn compile(program: &Program, law_options: laws::LawOptions) -> Result<Compi
     let lowered = lowerer.module;
     verify::verify_module(&lowered).map_err(|error| format!("after lowering: {error}"))?;
     let optimized = passes::optimize(&lowered, passes::PassOptions::default())?;
-    let (laws, mut diagnostics) = laws::check_laws(&optimized, &mut aggregates, law_options);
+    let (laws, mut aggregate_diagnostics) = laws::check_laws(&optimized, &mut aggregates, law_options);
+    for diagnostics in &mut aggregate_diagnostics {
+        naas_lang::diagnostics::sort_and_dedup(diagnostics);
+    }
+    let mut diagnostics: Vec<_> = aggregate_diagnostics.iter().flatten().cloned().collect();
     naas_lang::diagnostics::sort_and_dedup(&mut diagnostics);
-    Ok(Compiled { lowered, optimized, aggregates, laws, diagnostics })
+    Ok(Compiled { lowered, optimized, aggregates, laws, diagnostics, aggregate_diagnostics })
 }

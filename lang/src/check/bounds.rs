@@ -43,7 +43,19 @@ pub struct Cost {
     pub ops: u128,
     /// Bytes of all parameters and locals.
     pub frame_bytes: u64,
+    /// Statements and expression nodes once every call is inlined (see [`MAX_CODE_SIZE`]).
+    pub code_size: u128,
 }
+
+/// Largest code size of one function or aggregate part: its statements and expression
+/// nodes, each call counting the code size of its callee (calls are inlined before code
+/// generation), loop bodies once. The operation budget bounds run time but not code: a
+/// loop body runs many times but is compiled once, a branch that is not taken costs no
+/// time but must be compiled, and a helper called from both branches of an `if` is counted
+/// once by the budget but compiled twice. Code generation (Cranelift) takes time and memory
+/// that grow with code size, so this bound is what makes every program that passes `check`
+/// compile in bounded time and memory (spec.md section 11.4). Error E0304.
+pub const MAX_CODE_SIZE: u128 = 100_000;
 
 pub fn check_bounds(
     functions: &[Function],
@@ -54,7 +66,8 @@ pub fn check_bounds(
 ) -> Vec<Cost> {
     let recursive = find_recursion(graph, diagnostics);
     let by_name: HashMap<&str, &Function> = functions.iter().map(|f| (f.name.as_str(), f)).collect();
-    let mut costs = CostTable { functions: &by_name, known: HashMap::new(), recursive: &recursive, graph };
+    let mut costs =
+        CostTable { functions: &by_name, known: HashMap::new(), sizes: HashMap::new(), recursive: &recursive, graph };
 
     let mut reports = Vec::new();
     for function in functions {
@@ -70,12 +83,16 @@ pub fn check_bounds(
                 let mut counter = ExprCoster { table: &mut costs, heaviest: None };
                 let finish = counter.builtin_result(result, &mut lift, &mut merge);
                 let frame = aggregate.params.iter().map(|p| p.ty.size_bytes()).fold(0, u64::saturating_add);
+                let code_size = expr_size(result, &costs.sizes);
                 for (part, ops) in [("lift", lift), ("merge", merge), ("finish", finish)] {
                     reports.push(Cost {
                         name: format!("{}.{part}", aggregate.name),
                         span: aggregate.span,
                         ops,
                         frame_bytes: frame,
+                        // Each part holds at most the whole result expression, inlined calls
+                        // included (a helper called inside `sum(...)` is compiled into lift).
+                        code_size,
                     });
                 }
             }
@@ -110,6 +127,21 @@ pub fn check_bounds(
                 diagnostic = diagnostic.with_label(span, format!("this loop costs up to {ops} operations"));
             }
             diagnostics.push(diagnostic);
+        }
+        if report.code_size > MAX_CODE_SIZE {
+            diagnostics.push(
+                Diagnostic::error(
+                    Code::E0304,
+                    format!(
+                        "`{}` is too large to compile: {} statements and expression nodes once calls are inlined, over the limit of {MAX_CODE_SIZE}",
+                        report.name, report.code_size
+                    ),
+                    report.span,
+                    "too much code",
+                )
+                .with_note("every call is compiled inline, so a helper's code counts at each call site")
+                .with_help("use loops instead of repeated statements, and call large helpers from fewer places"),
+            );
         }
         if report.frame_bytes > options.max_bytes {
             diagnostics.push(
@@ -211,6 +243,8 @@ fn recursion_error(graph: &CallGraph, cycle: &[&str], closing: Span) -> Diagnost
 struct CostTable<'a> {
     functions: &'a HashMap<&'a str, &'a Function>,
     known: HashMap<String, u128>,
+    /// Code sizes (see [`MAX_CODE_SIZE`]) of the functions in `known`.
+    sizes: HashMap<String, u128>,
     recursive: &'a HashSet<String>,
     graph: &'a CallGraph,
 }
@@ -237,13 +271,15 @@ impl CostTable<'_> {
                 .filter(|callee| self.functions.contains_key(callee.as_str()))
                 .collect();
             if pending.is_empty() || pending.iter().any(|callee| stack.contains(callee)) {
-                let cost = match self.functions.get(current.as_str()) {
+                let (cost, size) = match self.functions.get(current.as_str()) {
                     Some(function) => {
+                        let size = block_size(&function.body, &self.sizes);
                         let mut coster = ExprCoster { table: self, heaviest: None };
-                        coster.block(&function.body)
+                        (coster.block(&function.body), size)
                     }
-                    None => 0,
+                    None => (0, 0),
                 };
+                self.sizes.insert(current.clone(), size);
                 self.known.insert(current, cost);
                 stack.pop();
             } else {
@@ -261,8 +297,10 @@ impl CostTable<'_> {
             let mut coster = ExprCoster { table: self, heaviest: None };
             coster.block(&function.body)
         };
+        // Callees were costed above, so their sizes are known.
+        let code_size = self.sizes.get(name).copied().unwrap_or_else(|| block_size(&function.body, &self.sizes));
         let frame_bytes = function.locals.iter().map(|local| local.ty.size_bytes()).fold(0, u64::saturating_add);
-        Some(Cost { name: name.to_string(), span: function.span, ops, frame_bytes })
+        Some(Cost { name: name.to_string(), span: function.span, ops, frame_bytes, code_size })
     }
 
     fn heaviest_loop(&mut self, function: &Function) -> Option<(u128, Span)> {
@@ -306,15 +344,24 @@ impl ExprCoster<'_, '_> {
             }
             StmtKind::For { iter, body, .. } => {
                 let trips = trip_count_of(iter);
-                let per_trip = self.block(body).saturating_add(1);
-                let total = self.expr(iter).saturating_add(trips.saturating_mul(per_trip));
+                // Iterating over an array copies it first (the body may write to it), and
+                // each trip copies an element that holds arrays into the loop variable.
+                let (iterable_copy, element_copy) = match &iter.ty {
+                    Type::Array(elem, _) => (copy_cost(&iter.ty), copy_cost(elem)),
+                    _ => (0, 0),
+                };
+                let per_trip = self.block(body).saturating_add(1).saturating_add(element_copy);
+                let total =
+                    self.expr(iter).saturating_add(iterable_copy).saturating_add(trips.saturating_mul(per_trip));
                 if self.heaviest.is_none_or(|(ops, _)| total > ops) {
                     self.heaviest = Some((total, stmt.span));
                 }
                 total
             }
             StmtKind::While { cond, body } => self.expr(cond).saturating_add(self.block(body)),
-            StmtKind::Return(value) => value.as_ref().map_or(0, |v| self.expr(v)).saturating_add(1),
+            StmtKind::Return(value) => {
+                value.as_ref().map_or(0, |v| self.expr(v).saturating_add(copy_cost(&v.ty))).saturating_add(1)
+            }
             StmtKind::Break | StmtKind::Continue => 1,
             StmtKind::Pass => 0,
         }
@@ -348,21 +395,31 @@ impl ExprCoster<'_, '_> {
             }
             ExprKind::IfElse { cond, then, orelse } => {
                 let branches = self.expr(then).max(self.expr(orelse));
-                self.expr(cond).saturating_add(1).saturating_add(branches)
+                // A conditional whose value holds arrays copies the chosen one into a temporary.
+                self.expr(cond).saturating_add(1).saturating_add(branches).saturating_add(copy_cost(&expr.ty))
             }
             ExprKind::Call { func, args } => {
                 let args_cost = args.iter().map(|arg| self.expr(arg.value())).fold(0, u128::saturating_add);
                 let own = if self.table.functions.contains_key(func.name.as_str()) {
+                    // Arguments are passed by value: every array in them is copied.
+                    let copies = args.iter().map(|arg| copy_cost(&arg.value().ty)).fold(0, u128::saturating_add);
                     // A recursive callee was reported already; count it as one operation.
-                    self.table.function_cost(&func.name).unwrap_or(0).saturating_add(1)
+                    self.table.function_cost(&func.name).unwrap_or(0).saturating_add(1).saturating_add(copies)
                 } else {
                     (args.len().max(2) - 1) as u128
                 };
                 args_cost.saturating_add(own)
             }
-            ExprKind::Tuple(items) | ExprKind::Array(items) => items
+            ExprKind::Tuple(items) => items
                 .iter()
                 .map(|item| self.expr(item))
+                .fold(0, u128::saturating_add)
+                .saturating_add(items.len() as u128),
+            // An array literal stores its items into a new array: items that hold arrays are
+            // copied element by element.
+            ExprKind::Array(items) => items
+                .iter()
+                .map(|item| self.expr(item).saturating_add(copy_cost(&item.ty)))
                 .fold(0, u128::saturating_add)
                 .saturating_add(items.len() as u128),
         }
@@ -409,6 +466,64 @@ impl ExprCoster<'_, '_> {
                 .saturating_add(1),
             _ => self.expr(expr),
         }
+    }
+}
+
+/// The code size of a block (see [`MAX_CODE_SIZE`]); `sizes` holds the callees' sizes.
+fn block_size(block: &Block<Type>, sizes: &HashMap<String, u128>) -> u128 {
+    block.iter().map(|stmt| stmt_size(stmt, sizes)).fold(0, u128::saturating_add)
+}
+
+fn stmt_size(stmt: &Stmt<Type>, sizes: &HashMap<String, u128>) -> u128 {
+    let expr = |e: &Expr<Type>| expr_size(e, sizes);
+    let own = match &stmt.kind {
+        StmtKind::Expr(e) => expr(e),
+        StmtKind::Assign { target, value } | StmtKind::AugAssign { target, value, .. } => {
+            expr(target).saturating_add(expr(value))
+        }
+        StmtKind::AnnAssign { value, .. } => value.as_ref().map_or(0, expr),
+        StmtKind::If { branches, orelse } => branches
+            .iter()
+            .map(|(cond, body)| expr(cond).saturating_add(block_size(body, sizes)))
+            .fold(orelse.as_ref().map_or(0, |body| block_size(body, sizes)), u128::saturating_add),
+        StmtKind::For { iter, body, .. } => expr(iter).saturating_add(block_size(body, sizes)),
+        StmtKind::While { cond, body } => expr(cond).saturating_add(block_size(body, sizes)),
+        StmtKind::Return(value) => value.as_ref().map_or(0, expr),
+        StmtKind::Break | StmtKind::Continue | StmtKind::Pass => 0,
+    };
+    own.saturating_add(1)
+}
+
+fn expr_size(e: &Expr<Type>, sizes: &HashMap<String, u128>) -> u128 {
+    let size = |e: &Expr<Type>| expr_size(e, sizes);
+    let own = match &e.kind {
+        ExprKind::Int(_) | ExprKind::Float(_) | ExprKind::Bool(_) | ExprKind::Name(_) => 0,
+        // A folded constant is materialised scalar by scalar.
+        ExprKind::Const(_) => u128::from(e.ty.scalar_count()),
+        ExprKind::Unary(_, a) | ExprKind::Field(a, _) => size(a),
+        ExprKind::Binary(_, a, b) | ExprKind::Compare(_, a, b) | ExprKind::Logic(_, a, b) | ExprKind::Index(a, b) => {
+            size(a).saturating_add(size(b))
+        }
+        ExprKind::IfElse { cond, then, orelse } => size(cond).saturating_add(size(then)).saturating_add(size(orelse)),
+        ExprKind::Call { func, args } => args
+            .iter()
+            .map(|arg| size(arg.value()))
+            .fold(sizes.get(func.name.as_str()).copied().unwrap_or(0), u128::saturating_add),
+        ExprKind::Tuple(items) | ExprKind::Array(items) => items.iter().map(size).fold(0, u128::saturating_add),
+    };
+    own.saturating_add(1)
+}
+
+/// The scalars copied when a value of type `ty` is copied as a whole, counting only those
+/// inside arrays: copying a scalar is the operation that computed it, counted already, but
+/// an array of N elements costs N. Passing an argument, returning a value, iterating over an
+/// array and building an array literal copy their values this way (spec.md section 11.2).
+pub fn copy_cost(ty: &Type) -> u128 {
+    match ty {
+        Type::Array(..) => u128::from(ty.scalar_count()),
+        Type::Tuple(items) => items.iter().map(copy_cost).fold(0, u128::saturating_add),
+        Type::Record(record) => record.fields.iter().map(|(_, ty)| copy_cost(ty)).fold(0, u128::saturating_add),
+        _ => 0,
     }
 }
 

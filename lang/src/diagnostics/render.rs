@@ -12,6 +12,13 @@ pub fn render_text(diagnostic: &Diagnostic, file_name: &str, source: &str, color
     TextRenderer::new(file_name, source, color).render(diagnostic)
 }
 
+/// Longest source line shown in full in an excerpt, in characters. A longer line is shown as
+/// a window of this many characters around its labels, marked with `…` where it was cut,
+/// so that a diagnostic on a 50 MB line is a few lines long and not 50 MB.
+pub const MAX_SNIPPET_LINE_CHARS: usize = 160;
+/// Characters kept before the first label on a cut line, for context.
+const SNIPPET_CONTEXT_CHARS: usize = 40;
+
 /// Renders many diagnostics of one file: the line index ariadne needs is built once, not
 /// once per diagnostic.
 pub struct TextRenderer<'a> {
@@ -19,15 +26,106 @@ pub struct TextRenderer<'a> {
     text: &'a str,
     source: Source<&'a str>,
     color: bool,
+    /// Byte offset where each line starts.
+    line_starts: Vec<usize>,
 }
 
 impl<'a> TextRenderer<'a> {
     pub fn new(file_name: &'a str, text: &'a str, color: bool) -> TextRenderer<'a> {
-        TextRenderer { file_name, text, source: Source::from(text), color }
+        let mut line_starts = vec![0];
+        line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        TextRenderer { file_name, text, source: Source::from(text), color, line_starts }
     }
 
     pub fn render(&self, diagnostic: &Diagnostic) -> String {
-        render_with(diagnostic, self.file_name, self.text, &self.source, self.color)
+        let spans: Vec<Span> = std::iter::once(&diagnostic.primary)
+            .chain(&diagnostic.secondary)
+            .map(|label| clamp(label.span, self.text))
+            .collect();
+        let (first, last) = spans.iter().fold((usize::MAX, 0), |(first, last), span| {
+            (first.min(self.line_of(span.lo as usize)), last.max(self.line_of(span.hi as usize)))
+        });
+        let long = (first..=last).any(|line| {
+            let (start, end) = self.line_bounds(line);
+            end - start > MAX_SNIPPET_LINE_CHARS && self.text[start..end].chars().count() > MAX_SNIPPET_LINE_CHARS
+        });
+        if !long {
+            return render_with(diagnostic, self.file_name, self.text, &self.source, self.color);
+        }
+        self.render_cut(diagnostic, first, last)
+    }
+
+    fn line_of(&self, offset: usize) -> usize {
+        self.line_starts.partition_point(|&start| start <= offset).saturating_sub(1)
+    }
+
+    /// The byte range of a line without its line break.
+    fn line_bounds(&self, line: usize) -> (usize, usize) {
+        let start = self.line_starts.get(line).copied().unwrap_or(self.text.len());
+        let end = self.line_starts.get(line + 1).map_or(self.text.len(), |next| next - 1);
+        (start, end.max(start))
+    }
+
+    /// Renders a diagnostic whose excerpt has a line over [`MAX_SNIPPET_LINE_CHARS`]: ariadne
+    /// gets a stand-in source in which the lines before the excerpt are empty (so line
+    /// numbers stay right) and each excerpt line is cut to a window around its labels, with
+    /// the labels moved into the windows; the header's position is then put back to the one
+    /// in the real source.
+    fn render_cut(&self, diagnostic: &Diagnostic, first: usize, last: usize) -> String {
+        let mut endpoints: Vec<usize> = Vec::new();
+        for label in std::iter::once(&diagnostic.primary).chain(&diagnostic.secondary) {
+            let span = clamp(label.span, self.text);
+            endpoints.extend([span.lo as usize, span.hi as usize]);
+        }
+        let mut view = "\n".repeat(first);
+        // Per excerpt line: the kept byte range of the real line and where it sits in `view`.
+        let mut windows: Vec<(usize, usize, usize)> = Vec::with_capacity(last - first + 1);
+        for line in first..=last {
+            let (start, end) = self.line_bounds(line);
+            let anchor = endpoints.iter().copied().filter(|&at| at >= start && at <= end).min().unwrap_or(start);
+            let before = self.text[start..anchor].char_indices().rev().nth(SNIPPET_CONTEXT_CHARS - 1);
+            let window_start = before.map_or(start, |(at, _)| start + at);
+            let window_end = self.text[window_start..end]
+                .char_indices()
+                .nth(MAX_SNIPPET_LINE_CHARS)
+                .map_or(end, |(at, _)| window_start + at);
+            if window_start > start {
+                view.push('…');
+            }
+            windows.push((window_start, window_end, view.len()));
+            view.push_str(&self.text[window_start..window_end]);
+            if window_end < end {
+                view.push('…');
+            }
+            view.push('\n');
+        }
+        let map = |offset: u32| -> u32 {
+            let offset = offset as usize;
+            let line = self.line_of(offset).clamp(first, last);
+            let (start, end, at) = windows[line - first];
+            let moved = at + offset.clamp(start, end) - start;
+            u32::try_from(moved).unwrap_or(u32::MAX)
+        };
+        let mut moved = diagnostic.clone();
+        for label in std::iter::once(&mut moved.primary).chain(moved.secondary.iter_mut()) {
+            let span = clamp(label.span, self.text);
+            label.span = Span { lo: map(span.lo), hi: map(span.hi) };
+        }
+        let cache = Source::from(view.as_str());
+        let rendered = render_with(&moved, self.file_name, &view, &cache, self.color);
+        // The header names the position in the stand-in source; put the real one back.
+        let primary = clamp(diagnostic.primary.span, self.text);
+        let line = self.line_of(primary.lo as usize);
+        let column = self.text[self.line_starts[line]..primary.lo as usize].chars().count();
+        let marker = format!("[ {}:", self.file_name);
+        match rendered.find(&marker) {
+            Some(at) => {
+                let from = at + marker.len();
+                let to = rendered[from..].find(' ').map_or(from, |end| from + end);
+                format!("{}{}:{}{}", &rendered[..from], line + 1, column + 1, &rendered[to..])
+            }
+            None => rendered,
+        }
     }
 }
 
@@ -177,5 +275,34 @@ pub fn to_json(diagnostic: &Diagnostic, file_name: &str, lines: &LineIndex<'_>) 
             .collect(),
         notes: diagnostic.notes.clone(),
         help: diagnostic.help.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnostics::Code;
+
+    #[test]
+    fn long_lines_are_cut_around_the_label_and_keep_the_real_position() {
+        let source = format!("x = 1\n{}@{}\n", "a".repeat(30_000), "b".repeat(30_000));
+        let at = 6 + 30_000;
+        let diagnostic = Diagnostic::error(Code::E0001, "unexpected character '@'", Span::new(at, at + 1), "here");
+        let text = render_text(&diagnostic, "f.naas", &source, false);
+        assert!(text.len() < 2_000, "{} bytes:\n{text}", text.len());
+        assert!(text.contains("f.naas:2:30001"), "{text}");
+        assert!(text.contains("…aaaa"), "{text}");
+        assert!(text.contains("@bbb"), "{text}");
+        assert!(text.contains("here"), "{text}");
+    }
+
+    #[test]
+    fn short_lines_are_rendered_unchanged() {
+        let source = "x = 1\ny = @\n";
+        let diagnostic = Diagnostic::error(Code::E0001, "unexpected character '@'", Span::new(10, 11), "here");
+        let text = render_text(&diagnostic, "f.naas", source, false);
+        assert!(text.contains("f.naas:2:5"), "{text}");
+        assert!(text.contains("y = @"), "{text}");
+        assert!(!text.contains('…'), "{text}");
     }
 }
