@@ -1,5 +1,24 @@
-//! The stable diagnostic codes. Each variant says when it fires; spec.md repeats the list
-//! with a one-line example of each, and `naasc explain CODE` prints the summary below.
+//! The stable diagnostic codes. Each variant's doc comment is its one-line summary; spec.md
+//! repeats the list with a one-line example of each. `naasc explain CODE` prints
+//! [`Code::explanation`]: the summary, then the long text of `explain/CODE.md` (one file per
+//! code, as rustc keeps `rustc_error_codes/src/error_codes/E0001.md`), compiled in with
+//! `include_str!` so that this crate reads no files at run time.
+//!
+//! Each long text says when the code fires, why the language has the rule and how to fix it,
+//! then shows an erroneous and a fixed program in fenced blocks that `tests/explain.rs` runs
+//! through the real `naasc`:
+//!
+//! - ```` ```naas,E0301 ```` opens a program that must produce `E0301` (a fence may name only
+//!   the code of its own file);
+//! - ```` ```naas ```` opens a program that must check (or, for E06xx, compile for the switch)
+//!   without any diagnostic;
+//! - further comma-separated items starting with `--` are flags passed to `naasc`, e.g.
+//!   ```` ```naas,E0608,--min-slots=100000 ````;
+//! - inside a program, `\t` stands for a tab and `\xHH` for the byte HH, for the codes whose
+//!   cause cannot be shown as text (E0002, E0003).
+//!
+//! E06xx examples run with `naasc compile FILE --target switch-sim` (the wrong program must
+//! still pass `naasc check`); every other example runs with `naasc check --format json`.
 
 macro_rules! codes {
     ($($(#[doc = $doc:literal])+ $name:ident = $text:literal,)*) => {
@@ -16,10 +35,23 @@ macro_rules! codes {
                 match self { $(Code::$name => $text,)* }
             }
 
-            /// One paragraph saying when the code fires and how to fix it.
-            pub fn explanation(self) -> String {
+            /// The one-line summary: the variant's doc comment, joined into one line.
+            pub fn summary(self) -> String {
                 let lines: &[&str] = match self { $(Code::$name => &[$($doc),+],)* };
                 lines.iter().map(|line| line.trim()).collect::<Vec<_>>().join(" ")
+            }
+
+            /// The long text of `explain/CODE.md`: when the code fires, why, how to fix it,
+            /// and an erroneous and a fixed example (see the module documentation).
+            pub fn long_explanation(self) -> &'static str {
+                // A missing file is a compile error here, so no code can lack its text.
+                match self { $(Code::$name => include_str!(concat!("explain/", $text, ".md")),)* }
+            }
+
+            /// What `naasc explain` prints after `CODE: `: the summary on the first line, a
+            /// blank line, then the long explanation.
+            pub fn explanation(self) -> String {
+                format!("{}\n\n{}", self.summary(), self.long_explanation().trim_end())
             }
 
             pub fn parse(text: &str) -> Option<Code> {
@@ -163,5 +195,52 @@ codes! {
 impl std::fmt::Display for Code {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Code;
+
+    /// The long texts are read in a terminal: they must stay narrow, start with prose (the
+    /// summary comes first), and every fence must be closed and hold a `naas` program.
+    #[test]
+    fn long_explanations_are_well_formed() {
+        for &code in Code::ALL {
+            let text = code.long_explanation();
+            assert!(text.ends_with("```\n"), "{code}: the text should end with its fixed example");
+            assert!(!text.starts_with(char::is_whitespace) && !text.starts_with("```"), "{code}");
+            let mut open = false;
+            let (mut wrong, mut fixed) = (0, 0);
+            for (number, line) in text.lines().enumerate() {
+                let place = format!("{code}.md line {}", number + 1);
+                assert!(line.chars().count() <= 80, "{place} is wider than 80 columns");
+                assert!(!line.ends_with(char::is_whitespace) && !line.contains('\t'), "{place}");
+                let Some(info) = line.strip_prefix("```") else { continue };
+                if open {
+                    assert!(info.is_empty(), "{place}: a fence closes with a bare ```");
+                    open = false;
+                    continue;
+                }
+                open = true;
+                let mut items = info.split(',');
+                assert_eq!(items.next(), Some("naas"), "{place}: every example is a `naas` program");
+                let codes: Vec<&str> = items.filter(|item| !item.starts_with("--")).collect();
+                match codes.as_slice() {
+                    [] => fixed += 1,
+                    [item] if *item == code.as_str() => wrong += 1,
+                    _ => panic!("{place}: {codes:?} is not `{code}` alone or `--` flags"),
+                }
+            }
+            assert!(!open, "{code}: unclosed fence");
+            assert!(wrong >= 1 && fixed >= 1, "{code}: {wrong} erroneous and {fixed} fixed examples");
+        }
+    }
+
+    #[test]
+    fn the_explanation_starts_with_the_summary() {
+        let text = Code::E0301.explanation();
+        assert!(text.starts_with("A `while` loop: iteration must be bounded.\n\n"), "{text}");
+        assert!(text.contains("```naas,E0301\n") && text.ends_with("```"), "{text}");
     }
 }
