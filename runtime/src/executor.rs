@@ -19,7 +19,7 @@ use rustc_hash::FxBuildHasher;
 use serde::Serialize;
 
 use crate::aggregation::Aggregation;
-use crate::csv_input::{csv_reader, Block, BlockReader, ColumnBatch, Lines, RowError, Schema};
+use crate::csv_input::{csv_reader, Block, BlockReader, ColumnBatch, Lines, ReadError, RowError, Schema, MAX_ROW_BYTES};
 use crate::table::StateTable;
 use crate::value::Value;
 use crate::wire::{decode, WireError, WireWriter};
@@ -28,6 +28,11 @@ use crate::wire::{decode, WireError, WireWriter};
 const BATCH_ROWS: usize = 4096;
 /// Invalid rows quoted in the summary.
 const QUOTED_SKIPS: usize = 5;
+
+/// The most map workers (and reduce partitions) a job may have. Each is an OS thread with its
+/// own combiner table; far more threads than cores only costs memory, and thousands exhaust
+/// the process's thread limit.
+pub const MAX_WORKERS: usize = 256;
 
 /// How to run a job.
 #[derive(Clone, Debug)]
@@ -44,6 +49,10 @@ pub struct JobConfig {
     /// Called from the reader thread about every 200 ms with the bytes read and the input's
     /// size (when known), and once more with `finished` set at the end of the input.
     pub progress: Option<Progress>,
+    /// Reject non-finite values in float inputs (for fixed point, which cannot carry them).
+    pub finite_floats: bool,
+    /// The most bytes one row may hold ([`MAX_ROW_BYTES`] unless a test sets less).
+    pub max_row: usize,
 }
 
 impl Default for JobConfig {
@@ -54,6 +63,8 @@ impl Default for JobConfig {
             skip_invalid: false,
             block_size: 1 << 20,
             progress: None,
+            finite_floats: false,
+            max_row: MAX_ROW_BYTES,
         }
     }
 }
@@ -201,12 +212,28 @@ pub fn run<R: Read + Send>(
     let mut stats = map.stats;
     let started = Instant::now();
     let reduced = std::thread::scope(|scope| {
-        let handles: Vec<_> =
-            map.groups.iter().map(|buffers| scope.spawn(move || reduce_buffers(aggregation, buffers))).collect();
-        handles
+        let mut handles = Vec::with_capacity(map.groups.len());
+        let mut spawn_failed = None;
+        for buffers in &map.groups {
+            match std::thread::Builder::new()
+                .name("naas-reduce".to_string())
+                .spawn_scoped(scope, move || reduce_buffers(aggregation, buffers))
+            {
+                Ok(handle) => handles.push(handle),
+                Err(error) => {
+                    spawn_failed = Some(spawn_error("reduce worker", error));
+                    break;
+                }
+            }
+        }
+        let joined = handles
             .into_iter()
             .map(|h| h.join().unwrap_or_else(|_| Err(JobError::Other("a reduce worker panicked".to_string()))))
-            .collect::<Result<Vec<_>, _>>()
+            .collect::<Result<Vec<_>, _>>();
+        match spawn_failed {
+            Some(error) => Err(error),
+            None => joined,
+        }
     })?;
     let mut results: KeyResults = reduced.into_iter().flatten().collect();
     results.sort_unstable_by(|a, b| a.0.cmp(&b.0));
@@ -247,12 +274,12 @@ pub fn map_phase<R: Read + Send>(
     config: &JobConfig,
     grouping: Grouping,
 ) -> Result<MapOutput, JobError> {
-    if config.workers == 0 {
-        return Err(JobError::Input("at least one worker is needed".to_string()));
+    if config.workers == 0 || config.workers > MAX_WORKERS {
+        return Err(JobError::Input(format!("a job needs 1 to {MAX_WORKERS} workers, not {}", config.workers)));
     }
     let started = Instant::now();
     let Input { name, reader, size } = input;
-    let mut blocks = BlockReader::new(reader, config.block_size);
+    let mut blocks = BlockReader::new(reader, config.block_size).with_max_row(config.max_row);
     let header = blocks.header(&name).map_err(JobError::Input)?;
     let schema = Schema::bind(header, aggregation, key, binds, &name).map_err(JobError::Input)?;
     // The first block (by index) that failed: later blocks need not be read.
@@ -264,13 +291,13 @@ pub fn map_phase<R: Read + Send>(
     let outcome = std::thread::scope(|scope| {
         let failed_at = &failed_at;
         let name = &name;
-        let reader = scope.spawn(move || -> Result<(), JobError> {
+        let reader = std::thread::Builder::new().name("naas-reader".to_string()).spawn_scoped(scope, move || {
             let mut last_draw = Instant::now();
             loop {
                 if failed_at.load(Ordering::Relaxed) != u64::MAX {
                     return Ok(());
                 }
-                let block = blocks.next_block().map_err(|e| JobError::Input(format!("`{reader_name}`: {e}")))?;
+                let block = blocks.next_block().map_err(|e| read_error(e, &reader_name))?;
                 let Some(block) = block else { break };
                 if !send_unless_failed(&sender, block, failed_at) {
                     // The job failed (or every worker has stopped): nothing more to read.
@@ -286,16 +313,31 @@ pub fn map_phase<R: Read + Send>(
             }
             Ok(())
         });
-        let workers: Vec<_> = (0..config.workers)
-            .map(|_| {
-                let mut worker = MapWorker::new(aggregation, &schema, name, config, grouping);
-                let receiver = &receiver;
-                scope.spawn(move || {
-                    let _guard = StopOnPanic(failed_at);
-                    worker.run(receiver, failed_at).map(|()| worker)
-                })
-            })
-            .collect();
+        let reader = match reader {
+            Ok(reader) => reader,
+            Err(error) => return (Err(spawn_error("reader thread", error)), Vec::new()),
+        };
+        let mut workers = Vec::with_capacity(config.workers);
+        for _ in 0..config.workers {
+            let mut worker = MapWorker::new(aggregation, &schema, name, config, grouping);
+            let receiver = &receiver;
+            let spawned = std::thread::Builder::new().name("naas-map".to_string()).spawn_scoped(scope, move || {
+                let _guard = StopOnPanic(failed_at);
+                worker.run(receiver, failed_at).map(|()| worker)
+            });
+            match spawned {
+                Ok(handle) => workers.push(handle),
+                Err(error) => {
+                    // Stop the reader; the workers already running drain what it sent.
+                    failed_at.store(0, Ordering::Relaxed);
+                    let _ = reader.join();
+                    for worker in workers {
+                        let _ = worker.join();
+                    }
+                    return (Err(spawn_error("map worker", error)), Vec::new());
+                }
+            }
+        }
         let read = reader.join().unwrap_or_else(|_| Err(JobError::Other("the reader thread panicked".to_string())));
         let workers: Vec<_> = workers
             .into_iter()
@@ -337,6 +379,20 @@ pub fn map_phase<R: Read + Send>(
     }
     out.stats.map_seconds = started.elapsed().as_secs_f64();
     Ok(out)
+}
+
+/// A thread that could not be started (the system's thread or memory limit), as a job error.
+fn spawn_error(what: &str, error: std::io::Error) -> JobError {
+    JobError::Other(format!("cannot start a {what} thread: {error}; try fewer `--workers`"))
+}
+
+/// A failed read of the input as a job error: a row that is too long is a bad row (exit 1),
+/// a failing source an input error (exit 2).
+fn read_error(error: ReadError, file: &str) -> JobError {
+    match error.into_row_error(file) {
+        Ok(row) => JobError::Row(row),
+        Err(message) => JobError::Input(message),
+    }
 }
 
 /// Hands a block to the workers, waiting while the channel is full, unless the job has failed
@@ -417,7 +473,7 @@ impl<'a> MapWorker<'a> {
             grouping,
             tables: Vec::new(),
             direct,
-            batch: ColumnBatch::new(aggregation),
+            batch: ColumnBatch { finite_floats: config.finite_floats, ..ColumnBatch::new(aggregation) },
             batch_keys: Vec::new(),
             slots: Vec::new(),
             rows: JobStats::default(),
