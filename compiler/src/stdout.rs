@@ -5,7 +5,7 @@
 //! pipe (`naasc run ... | head -1`), as other Unix tools do.
 
 use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd, IntoRawFd};
+use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::exit::Exit;
@@ -13,27 +13,28 @@ use crate::exit::Exit;
 /// Descriptor 1 was closed when `naasc` started.
 static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
 
-/// Notes whether stdout is open and fills closed standard descriptors (0, 1, 2) with
-/// `/dev/null`, so that no file the command opens later takes descriptor 1 and receives
-/// output meant for stdout. Call once, first thing in `main`.
+/// Notes whether stdout was closed when `naasc` started. Call once, first thing in `main`.
+///
+/// Rust's runtime reopens a closed standard descriptor on `/dev/null` before `main`, read and
+/// write (`O_RDWR`), so that no file the program opens takes its number; writes then vanish
+/// without an error. A shell's `>/dev/null` opens it write-only, so a read-write `/dev/null`
+/// on descriptor 1 is the runtime's stand-in for a closed stdout.
 pub fn guard_standard_streams() {
-    let stdin_closed = std::io::stdin().as_fd().try_clone_to_owned().is_err();
-    let stdout_closed = std::io::stdout().as_fd().try_clone_to_owned().is_err();
-    let stderr_closed = std::io::stderr().as_fd().try_clone_to_owned().is_err();
-    STDOUT_CLOSED.store(stdout_closed, Ordering::Relaxed);
-    if !(stdin_closed || stdout_closed || stderr_closed) {
-        return;
+    let closed = std::io::stdout().as_fd().try_clone_to_owned().is_err() || stdout_is_runtime_stand_in();
+    STDOUT_CLOSED.store(closed, Ordering::Relaxed);
+}
+
+/// Whether descriptor 1 is `/dev/null` opened read-write (Linux's `/proc` tells; elsewhere
+/// this answers no).
+fn stdout_is_runtime_stand_in() -> bool {
+    let Ok(target) = std::fs::read_link("/proc/self/fd/1") else { return false };
+    if target != std::path::Path::new("/dev/null") {
+        return false;
     }
-    // `open` returns the lowest free descriptor: each opening fills the next closed one of
-    // 0..=2, until one lands above 2 (then nothing was closed any more and it is dropped).
-    for _ in 0..3 {
-        let Ok(null) = std::fs::File::open("/dev/null") else { return };
-        if null.as_raw_fd() > 2 {
-            return;
-        }
-        // Kept open for the life of the process: it stands in for the closed descriptor.
-        let _ = null.into_raw_fd();
-    }
+    let Ok(info) = std::fs::read_to_string("/proc/self/fdinfo/1") else { return false };
+    let flags = info.lines().find_map(|line| line.strip_prefix("flags:")).map(str::trim);
+    // The access mode is the low two bits of the octal flags: 2 is O_RDWR.
+    flags.and_then(|f| u32::from_str_radix(f, 8).ok()).is_some_and(|flags| flags & 0o3 == 0o2)
 }
 
 /// Why standard output could not take the results.
