@@ -651,6 +651,44 @@ mod tests {
         }
 
         #[test]
+        fn arbitrary_bytes_never_panic_and_errors_carry_a_line(
+            bytes in proptest::collection::vec(any::<u8>(), 0..400),
+            size in 64usize..200,
+            max_row in 1usize..300,
+        ) {
+            let mut reader = BlockReader::new(&bytes[..], size).with_max_row(max_row);
+            if reader.header("a.csv").is_ok() {
+                let mut last_line = 0;
+                loop {
+                    match reader.next_block() {
+                        Ok(Some(block)) => {
+                            prop_assert!(block.first_line > last_line);
+                            last_line = block.first_line;
+                        }
+                        Ok(None) => break,
+                        Err(error) => {
+                            let row = error.into_row_error("a.csv").unwrap();
+                            prop_assert!(row.line >= 2);
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn bare_cr_text_cuts_like_one_parser_and_like_its_lf_twin(
+            rows in proptest::collection::vec("[a-c]{1,4},[0-9]{1,3}", 0..60),
+            size in 64usize..200,
+        ) {
+            let cr = format!("k,x\r{}", rows.join("\r")).into_bytes();
+            let lf = format!("k,x\n{}", rows.join("\n")).into_bytes();
+            let whole = read_all(&cr, 1 << 20);
+            prop_assert_eq!(&whole, &read_all(&cr, size));
+            prop_assert_eq!(&whole, &read_all(&lf, size));
+        }
+
+        #[test]
         fn raw_text_with_stray_quotes_and_crlf_cuts_like_one_parser(
             body in "[ab,\"\r\n]{0,300}",
             size in 64usize..200,
@@ -658,6 +696,95 @@ mod tests {
             let text = format!("k,x\n{body}").into_bytes();
             prop_assert_eq!(read_all(&text, 1 << 20), read_all(&text, size));
         }
+    }
+
+    #[test]
+    fn bare_carriage_returns_end_rows_cut_blocks_and_count_lines() {
+        let mut text = b"k,x\r".to_vec();
+        for i in 0..200 {
+            text.extend_from_slice(format!("r{i},{i}\r").as_bytes());
+        }
+        let whole = read_all(&text, 1 << 20);
+        assert_eq!(whole.1.len(), 200);
+        assert_eq!(whole.1[2].0, 4, "the third row is on line 4");
+        assert_eq!(whole.1[199].0, 201);
+        // Small blocks: the file is cut into many, each of whole rows.
+        let mut reader = BlockReader::new(&text[..], 64);
+        reader.header("t.csv").unwrap();
+        let mut blocks = 0;
+        while let Some(block) = reader.next_block().unwrap() {
+            assert!(block.bytes.len() < 200, "a block of {} bytes", block.bytes.len());
+            blocks += 1;
+        }
+        assert!(blocks > 10, "{blocks} blocks");
+        for size in [64, 65, 77, 100] {
+            assert_eq!(read_all(&text, size), whole, "block size {size}");
+        }
+    }
+
+    #[test]
+    fn mixed_line_ends_count_one_line_each() {
+        // `\r\n` is one line end, `\r\r` two, `\n\r` two.
+        let (_, rows) = read_all(b"k,x\ra,1\r\nb,2\r\rc,3\n\rd,4\re,5", 64);
+        let lines: Vec<u64> = rows.iter().map(|(l, _)| *l).collect();
+        assert_eq!(lines, vec![2, 3, 5, 7, 8]);
+        assert_eq!(count_line_ends(b"a\r\nb\rc\nd\r"), 4);
+    }
+
+    #[test]
+    fn a_row_without_a_line_end_is_bounded_and_named_by_its_line() {
+        let mut text = b"k,x\na,1\nb,2\n".to_vec();
+        text.extend(std::iter::repeat_n(b'z', 5000));
+        let mut reader = BlockReader::new(&text[..], 64).with_max_row(1000);
+        reader.header("t.csv").unwrap();
+        let error = loop {
+            match reader.next_block() {
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("the long row was accepted"),
+                Err(error) => break error,
+            }
+        };
+        let row = error.into_row_error("t.csv").unwrap();
+        assert_eq!(row.line, 4);
+        assert!(row.message.contains("more than 1000 bytes"), "{}", row.message);
+        // The reader never held much more than the limit.
+        assert!(reader.carry.len() < 1000 + READ_SIZE.min(64) + 64, "{}", reader.carry.len());
+        // The same inside an unterminated quoted field, and for a header without a line end.
+        let text = [b"k,x\na,\"".to_vec(), vec![b'q'; 5000]].concat();
+        let mut reader = BlockReader::new(&text[..], 64).with_max_row(1000);
+        reader.header("t.csv").unwrap();
+        assert!(matches!(reader.next_block(), Err(ReadError::RowTooLong { line: 2, limit: 1000 })));
+        let mut reader = BlockReader::new(&[b'h'; 5000][..], 64).with_max_row(1000);
+        assert!(reader.header("h.csv").unwrap_err().contains("line 1: the row holds more than 1000 bytes"));
+    }
+
+    #[test]
+    fn a_wide_header_is_checked_in_linear_time() {
+        // 400,000 columns took minutes with a quadratic duplicate check.
+        let names: Vec<String> = (0..400_000).map(|i| format!("c{i}")).collect();
+        let mut text = names.join(",").into_bytes();
+        text.extend_from_slice(b",c17\n");
+        let started = std::time::Instant::now();
+        let error = BlockReader::new(&text[..], 1 << 20).header("w.csv").unwrap_err();
+        assert_eq!(error, "w.csv:1:400001: the header names column `c17` twice");
+        assert!(started.elapsed().as_secs() < 10, "{:?}", started.elapsed());
+        // Errors that list the columns quote only the first few.
+        let listed = list_columns(&names);
+        assert!(listed.ends_with("... (399980 more)"), "{}", &listed[listed.len() - 40..]);
+    }
+
+    #[test]
+    fn an_oversized_key_is_a_row_error() {
+        let schema = Schema { header: vec!["k".into(), "x".into()], key: 0, inputs: vec![1] };
+        let long = vec![b'a'; MAX_KEY_BYTES + 1];
+        let record = csv::ByteRecord::from(vec![&long[..], b"1"]);
+        let error = schema.key_of(&record, 9, "t.csv").unwrap_err();
+        assert_eq!(error.line, 9);
+        assert_eq!(error.column, Some((1, "k".to_string())));
+        assert!(error.message.contains("at most 1048576 bytes"), "{}", error.message);
+        let fits = vec![b'a'; MAX_KEY_BYTES];
+        let record = csv::ByteRecord::from(vec![&fits[..], b"1"]);
+        assert_eq!(schema.key_of(&record, 9, "t.csv").unwrap().len(), MAX_KEY_BYTES);
     }
 
     #[test]

@@ -713,4 +713,44 @@ mod tests {
         let error = job("k,y\n", &small(1, true)).unwrap_err();
         assert!(error.to_string().contains("has no column `x`"), "{error}");
     }
+
+    #[test]
+    fn fixed_point_jobs_reject_non_finite_floats_with_the_row() {
+        let agg = Aggregation::from_source("f.naas", "aggregate total(x: f64) -> f64:\n    return sum(x)\n", None).unwrap();
+        for bad in ["inf", "-inf", "NaN", " -Infinity "] {
+            let text = format!("k,x\na,1.5\nb,{bad}\n");
+            let input = Input { name: "f.csv".to_string(), reader: text.as_bytes(), size: None };
+            let config = JobConfig { finite_floats: true, ..small(1, true) };
+            match run(&agg, input, "k", &[], &config).unwrap_err() {
+                JobError::Row(error) => {
+                    assert_eq!((error.line, error.column.clone()), (3, Some((2, "x".to_string()))), "{bad}");
+                    assert!(error.message.contains("not a finite number"), "{}", error.message);
+                }
+                other => panic!("{other}"),
+            }
+            // Without fixed point the host reads them as floats.
+            let input = Input { name: "f.csv".to_string(), reader: text.as_bytes(), size: None };
+            assert!(run(&agg, input, "k", &[], &small(1, true)).is_ok(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_row_over_the_limit_stops_the_job_with_its_line_even_when_skipping() {
+        let mut text = table(100);
+        text.push_str(&"x".repeat(4000));
+        for skip_invalid in [false, true] {
+            let config = JobConfig { max_row: 1000, skip_invalid, ..small(2, true) };
+            let error = job(&text, &config).unwrap_err();
+            assert!(matches!(&error, JobError::Row(row) if row.line == 102), "{error}");
+        }
+    }
+
+    #[test]
+    fn worker_counts_beyond_the_limit_are_refused_not_spawned() {
+        for workers in [0, MAX_WORKERS + 1, usize::MAX] {
+            let error = job(&table(10), &small(workers, true)).unwrap_err();
+            assert!(error.to_string().contains("1 to 256 workers"), "{error}");
+        }
+        assert!(job(&table(10), &small(MAX_WORKERS, true)).is_ok());
+    }
 }

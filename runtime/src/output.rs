@@ -119,3 +119,48 @@ pub fn write_json<W: Write>(
     writeln!(out, "]")?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    const PAIR: &str = "aggregate s(x: i64) -> tuple[i64, u64]:\n    return sum(x), count()\n";
+
+    #[test]
+    fn a_key_named_like_a_result_column_gets_a_distinct_name() {
+        let agg = Aggregation::from_source("s.naas", PAIR, None).unwrap();
+        assert_eq!(header(&agg, "k"), ["k", "s.0", "s.1"]);
+        assert_eq!(header(&agg, "s.0"), ["s.0_key", "s.0", "s.1"]);
+        let results = vec![(b"a".to_vec(), vec![Value::Int(3), Value::UInt(2)])];
+        let mut json = Vec::new();
+        write_json(&mut json, &agg, "s.1", &results).unwrap();
+        let parsed: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(parsed, serde_json::json!([{"s.1_key": "a", "s.0": 3, "s.1": 2}]));
+        let mut csv = Vec::new();
+        write_csv(&mut csv, &agg, "s.0", &results).unwrap();
+        assert_eq!(String::from_utf8(csv).unwrap(), "s.0_key,s.0,s.1\na,3,2\n");
+    }
+
+    #[test]
+    fn a_non_utf8_key_refuses_json_before_writing_and_keeps_io_errors_apart() {
+        let agg = Aggregation::from_source("s.naas", PAIR, None).unwrap();
+        let results = vec![(vec![0xff, b'a'], vec![Value::Int(3), Value::UInt(2)])];
+        let mut json = Vec::new();
+        assert!(matches!(write_json(&mut json, &agg, "k", &results), Err(OutputError::KeyNotUtf8(_))));
+        assert!(json.is_empty());
+        struct Closed;
+        impl Write for Closed {
+            fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+                Err(std::io::ErrorKind::BrokenPipe.into())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let ok = vec![(b"a".to_vec(), vec![Value::Int(3), Value::UInt(2)])];
+        for error in [write_csv(Closed, &agg, "k", &ok).unwrap_err(), write_json(Closed, &agg, "k", &ok).unwrap_err()] {
+            assert!(matches!(error, OutputError::Io(e) if e.kind() == std::io::ErrorKind::BrokenPipe));
+        }
+    }
+}

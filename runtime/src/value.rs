@@ -289,6 +289,7 @@ mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
     use super::*;
     use naas_lang::types::IntTy;
+    use proptest::prelude::*;
 
     fn parse(ty: ScalarTy, text: &str) -> Result<ColumnBuf, String> {
         let mut buf = ColumnBuf::new(ty);
@@ -306,6 +307,44 @@ mod tests {
         assert_eq!(parse(i32_ty, "NA").unwrap_err(), "`NA` marks a missing value");
         assert_eq!(parse(ScalarTy::Bool, "true").unwrap(), ColumnBuf::Bool(vec![1]));
         assert_eq!(parse(ScalarTy::Float(FloatTy::F64), "2.5e3").unwrap(), ColumnBuf::F64(vec![2500.0]));
+    }
+
+    #[test]
+    fn integers_written_as_decimals_with_a_zero_fraction_are_read_exactly() {
+        let i32_ty = ScalarTy::Int(IntTy::I32);
+        let i64_ty = ScalarTy::Int(IntTy::I64);
+        let u8_ty = ScalarTy::Int(IntTy::U8);
+        assert_eq!(parse(i32_ty, "11.0").unwrap(), ColumnBuf::I32(vec![11]));
+        assert_eq!(parse(i32_ty, "-18.0").unwrap(), ColumnBuf::I32(vec![-18]));
+        assert_eq!(parse(i32_ty, "1e3").unwrap(), ColumnBuf::I32(vec![1000]));
+        assert_eq!(parse(i32_ty, "2.50E1").unwrap(), ColumnBuf::I32(vec![25]));
+        assert_eq!(parse(i32_ty, "1500e-2").unwrap(), ColumnBuf::I32(vec![15]));
+        assert_eq!(parse(i32_ty, "-0.0").unwrap(), ColumnBuf::I32(vec![0]));
+        assert_eq!(parse(i32_ty, "0e99999999999999999999").unwrap(), ColumnBuf::I32(vec![0]));
+        // Exact, where a float would round: 2^53 + 1.
+        assert_eq!(parse(i64_ty, "9007199254740993.0").unwrap(), ColumnBuf::I64(vec![9_007_199_254_740_993]));
+        assert_eq!(parse(i64_ty, "-9223372036854775808.000").unwrap(), ColumnBuf::I64(vec![i64::MIN]));
+        assert_eq!(parse(i32_ty, "11.5").unwrap_err(), "`11.5` is not an integer (i32 expected)");
+        assert_eq!(parse(i32_ty, "1e-1").unwrap_err(), "`1e-1` is not an integer (i32 expected)");
+        assert_eq!(parse(i32_ty, "1.00000000000000000001").unwrap_err(), "`1.00000000000000000001` is not an integer (i32 expected)");
+        assert_eq!(parse(u8_ty, "256.0").unwrap_err(), "`256.0` is out of range for u8 (0 to 255)");
+        assert_eq!(parse(u8_ty, "-1.0").unwrap_err(), "`-1.0` is out of range for u8 (0 to 255)");
+        assert_eq!(parse(i64_ty, "1e300").unwrap_err(), "`1e300` is out of range for i64 (-9223372036854775808 to 9223372036854775807)");
+        for bad in ["1e", "e3", ".", "1.2.3", "--1", "1e+", "inf", "NaN", "0x10", "1_000"] {
+            assert!(parse(i32_ty, bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn long_values_are_cut_in_messages() {
+        let field = "9".repeat(10_000_000);
+        let error = parse(ScalarTy::Int(IntTy::I32), &field).unwrap_err();
+        assert!(error.len() < 200, "{} bytes", error.len());
+        assert!(error.contains("... (10000000 bytes)"), "{error}");
+        let word = "é".repeat(100);
+        let cut = excerpt(&word);
+        assert!(cut.starts_with(&"é".repeat(32)) && cut.ends_with("... (200 bytes)"), "{cut}");
+        assert_eq!(excerpt("short"), "short");
     }
 
     #[test]
@@ -327,5 +366,25 @@ mod tests {
         assert!(push_value(&mut buf, Value::Int(-1)).is_err());
         assert!(push_value(&mut buf, Value::Float(1.0)).is_err());
         assert_eq!(buf, ColumnBuf::U8(vec![255]));
+    }
+
+    proptest! {
+        #[test]
+        fn an_integer_and_its_decimal_forms_read_the_same(v in any::<i64>(), zeros in 0usize..4, shift in 0u32..3) {
+            let i64_ty = ScalarTy::Int(IntTy::I64);
+            let plain = parse(i64_ty, &v.to_string()).unwrap();
+            prop_assert_eq!(&parse(i64_ty, &format!("{v}.{}", "0".repeat(zeros))).unwrap(), &plain);
+            let scaled = i128::from(v) * 10i128.pow(shift);
+            prop_assert_eq!(&parse(i64_ty, &format!("{scaled}e-{shift}")).unwrap(), &plain);
+        }
+
+        #[test]
+        fn any_text_parses_or_says_why_and_never_panics(text in "\\PC{0,24}") {
+            for ty in [ScalarTy::Int(IntTy::I8), ScalarTy::Int(IntTy::U64), ScalarTy::Float(FloatTy::F32), ScalarTy::Bool] {
+                if let Err(message) = parse(ty, &text) {
+                    prop_assert!(!message.is_empty());
+                }
+            }
+        }
     }
 }

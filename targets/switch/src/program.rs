@@ -375,7 +375,7 @@ fn encode_scalar(map: &FieldMap, scalar: Scalar) -> Result<u64, String> {
             // i64::MAX as f64 rounds up to 2^63, so the upper test is `<`.
             if scaled.is_nan() || scaled < i64::MIN as f64 || scaled >= i64::MAX as f64 {
                 Err(format!(
-                    "state field `{}`: {x} does not fit in fixed point with scale {scale} (|x| must stay below {:e})",
+                    "state field `{}`: {x:e} does not fit in fixed point with scale {scale} (|x| must stay below {:e})",
                     map.name,
                     i64::MAX as f64 / scale as f64
                 ))
