@@ -324,8 +324,7 @@ fn bare_carriage_return_files_give_the_same_results_and_true_line_numbers() {
 
 #[test]
 fn a_stream_without_line_ends_is_an_error_not_unbounded_memory() {
-    let (code, text, out) =
-        outcome(&["run", "examples/reduce.naas", "--input", "/dev/zero", "--key", "flight"]);
+    let (code, text, out) = outcome(&["run", "examples/reduce.naas", "--input", "/dev/zero", "--key", "flight"]);
     assert_eq!(code, Some(2), "{text}");
     assert!(text.contains("line 1: the row holds more than 16777216 bytes"), "{text}");
     assert!(out.is_empty());
@@ -396,7 +395,8 @@ fn output_files_are_replaced_only_on_success_and_never_the_input() {
     let inp = input.to_str().unwrap();
     let target = temp_file("out.json", b"previous contents\n");
     let out = target.to_str().unwrap();
-    let (code, text, _) = outcome(&["run", "examples/reduce.naas", "--input", inp, "--key", "flight", "--format", "json", "-o", out]);
+    let (code, text, _) =
+        outcome(&["run", "examples/reduce.naas", "--input", inp, "--key", "flight", "--format", "json", "-o", out]);
     assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("is not valid UTF-8 and cannot be written as JSON"), "{text}");
     assert_eq!(std::fs::read(&target).unwrap(), b"previous contents\n");
@@ -412,7 +412,8 @@ fn output_files_are_replaced_only_on_success_and_never_the_input() {
     let dotted = format!("{}/./in.csv", input.parent().unwrap().display());
     for path in [inp, dotted.as_str(), link.to_str().unwrap()] {
         for flag in ["-o", "--report"] {
-            let (code, text, _) = outcome(&["run", "examples/reduce.naas", "--input", inp, "--key", "flight", flag, path]);
+            let (code, text, _) =
+                outcome(&["run", "examples/reduce.naas", "--input", inp, "--key", "flight", flag, path]);
             assert_eq!(code, Some(2), "{flag} {path}: {text}");
             assert!(text.contains("is the input file"), "{text}");
         }
@@ -501,9 +502,19 @@ fn long_keys_and_long_values_are_reported_briefly_with_their_row() {
             "--skip-invalid",
         ]);
         assert_eq!(code, Some(0), "{engine}: {}", &text[..text.len().min(500)]);
-        assert!(text.contains("long.csv:3:1: column `flight`: the key is 2097152 bytes long; a key may hold at most 1048576 bytes"), "{engine}: {}", &text[..text.len().min(500)]);
+        assert!(
+            text.contains(
+                "long.csv:3:1: column `flight`: the key is 2097152 bytes long; a key may hold at most 1048576 bytes"
+            ),
+            "{engine}: {}",
+            &text[..text.len().min(500)]
+        );
         assert!(text.contains("long.csv:4:2: column `delay`: `9999"), "{engine}: {}", &text[..text.len().min(500)]);
-        assert!(text.contains("... (10000000 bytes)` is out of range for i32"), "{engine}: {}", &text[..text.len().min(500)]);
+        assert!(
+            text.contains("... (10000000 bytes)` is out of range for i32"),
+            "{engine}: {}",
+            &text[..text.len().min(500)]
+        );
         assert!(text.len() < 2000, "{engine}: {} bytes of messages", text.len());
     }
 }
@@ -512,7 +523,10 @@ fn long_keys_and_long_values_are_reported_briefly_with_their_row() {
 fn integer_columns_accept_decimals_with_a_zero_fraction() {
     let (code, text, out) = run_failing("flight,delay\nA,11.0\nA,-18.0\nB,1e3\n", &[]);
     assert_eq!(code, Some(0), "{text}");
-    assert_eq!(out, "flight,delay_stats.0,delay_stats.1,delay_stats.2,delay_stats.3\nA,-18,11,-3.5,2\nB,1000,1000,1000.0,1\n");
+    assert_eq!(
+        out,
+        "flight,delay_stats.0,delay_stats.1,delay_stats.2,delay_stats.3\nA,-18,11,-3.5,2\nB,1000,1000,1000.0,1\n"
+    );
     let (code, text, _) = run_failing("flight,delay\nA,11.0\nB,11.5\n", &[]);
     assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("bad.csv:3:2: column `delay`: `11.5` is not an integer (i32 expected)"), "{text}");
@@ -525,14 +539,40 @@ fn usage_mistakes_exit_with_2_on_every_command() {
     let two = temp_file("two.naas", b"aggregate a(delay: i32) -> i32:\n    return max(delay)\n\naggregate b(delay: i32) -> i32:\n    return min(delay)\n");
     let two = two.to_str().unwrap();
     let cases: Vec<(Vec<&str>, &str)> = vec![
-        (vec!["run", "examples/reduce.naas", "--input", inp, "--key", "flight", "--aggregate", "nope"], "no aggregate `nope`"),
+        (
+            vec!["run", "examples/reduce.naas", "--input", inp, "--key", "flight", "--aggregate", "nope"],
+            "no aggregate `nope`",
+        ),
         (vec!["run", two, "--input", inp, "--key", "flight"], "--aggregate"),
-        (vec!["run", "examples/reduce.naas", "--input", inp, "--key", "flight", "--fixed-point", "1000"], "--fixed-point applies to the switch"),
-        (vec!["run", "examples/reduce.naas", "--input", inp, "--key", "flight", "--target", "switch-sim", "--fixed-point", "0"], "0 is not in 1.."),
-        (vec!["compile", "examples/reduce.naas", "--target", "switch-sim", "--emit", "header"], "produces `--emit pipeline`"),
+        (
+            vec!["run", "examples/reduce.naas", "--input", inp, "--key", "flight", "--fixed-point", "1000"],
+            "--fixed-point applies to the switch",
+        ),
+        (
+            vec![
+                "run",
+                "examples/reduce.naas",
+                "--input",
+                inp,
+                "--key",
+                "flight",
+                "--target",
+                "switch-sim",
+                "--fixed-point",
+                "0",
+            ],
+            "0 is not in 1..",
+        ),
+        (
+            vec!["compile", "examples/reduce.naas", "--target", "switch-sim", "--emit", "header"],
+            "produces `--emit pipeline`",
+        ),
         (vec!["compile", "examples/reduce.naas", "--arch", "aarch64"], "--arch chooses the NIC core's architecture"),
         (vec!["compile", "examples/reduce.naas", "--fixed-point", "10"], "--fixed-point applies to the switch"),
-        (vec!["compile", "examples/robust_mean.naas", "--target", "switch-sim", "--fixed-point", "0"], "0 is not in 1.."),
+        (
+            vec!["compile", "examples/robust_mean.naas", "--target", "switch-sim", "--fixed-point", "0"],
+            "0 is not in 1..",
+        ),
     ];
     for (args, message) in cases {
         let (code, text, out) = outcome(&args);

@@ -13,9 +13,9 @@ use naas_lang::span::LineIndex;
 use naas_runtime::csv_input::bind_file;
 use naas_runtime::executor::{self, Input, JobConfig, JobError, Progress};
 use naas_runtime::network::run_through_network;
+use naas_runtime::output::OutputError;
 use naas_runtime::timely_job::Cluster;
 use naas_runtime::timely_ops::AggregationSource;
-use naas_runtime::output::OutputError;
 use naas_runtime::{output, Aggregation, JobOutput, LoadError};
 use naas_target_switch::network::{SimConfig, Topology};
 use serde_json::json;
@@ -153,7 +153,9 @@ pub fn run(args: &RunArgs) -> ExitCode {
     }
     if args.target == Target::Host {
         if let Some(flag) = args.switch.switch_only_flag() {
-            return usage(format!("{flag} applies to the switch (`--target switch-sim`); the host target has no use for it"));
+            return usage(format!(
+                "{flag} applies to the switch (`--target switch-sim`); the host target has no use for it"
+            ));
         }
     }
     if args.engine == Engine::Timely && (args.target == Target::SwitchSim || args.no_combine) {
@@ -435,4 +437,62 @@ fn write_results(args: &RunArgs, aggregation: &Aggregation, job: &JobOutput) -> 
         return Err(Exit::Program.into());
     }
     Err(error.report("the results").into())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    #[test]
+    fn counts_inside_their_limits_pass_and_others_name_the_flag_and_limit() {
+        // Every combination around the limits, on both engines.
+        let values = [0, 1, 2, 63, 64, 65, 255, 256, 257, 1024, 5000, usize::MAX];
+        for engine in [Engine::Local, Engine::Timely] {
+            for &workers in &values {
+                for &processes in &values {
+                    let result = check_counts(Some(workers), processes, engine);
+                    let workers_ok = (1..=MAX_WORKERS).contains(&workers);
+                    let processes_ok = (1..=MAX_PROCESSES).contains(&processes);
+                    let total_ok = engine == Engine::Local || processes.saturating_mul(workers) <= MAX_TIMELY_WORKERS;
+                    assert_eq!(result.is_ok(), workers_ok && processes_ok && total_ok, "{workers} x {processes}");
+                    if let Err(message) = result {
+                        let names_limit = message.contains("--workers") && message.contains("256")
+                            || message.contains("--processes") && message.contains("64")
+                            || message.contains("1024");
+                        assert!(names_limit, "{message}");
+                    }
+                }
+            }
+        }
+    }
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("naasc-run-cmd-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn an_atomic_write_keeps_the_old_file_on_failure_and_follows_links() {
+        let dir = temp_dir("atomic");
+        let path = dir.join("out.csv");
+        std::fs::write(&path, "old\n").unwrap();
+        let failed = write_file_atomically(&path, |out| {
+            out.write_all(b"half")?;
+            Err(std::io::Error::other("stop"))
+        });
+        assert!(failed.is_err());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "old\n");
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "the temporary file is removed");
+        let link = dir.join("link.csv");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        write_file_atomically(&link, |out| out.write_all(b"new\n")).unwrap();
+        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new\n");
+        assert!(same_file(&link, &path));
+        assert!(!same_file(&path, &dir.join("missing.csv")));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

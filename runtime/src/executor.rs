@@ -19,7 +19,9 @@ use rustc_hash::FxBuildHasher;
 use serde::Serialize;
 
 use crate::aggregation::Aggregation;
-use crate::csv_input::{csv_reader, Block, BlockReader, ColumnBatch, Lines, ReadError, RowError, Schema, MAX_ROW_BYTES};
+use crate::csv_input::{
+    csv_reader, Block, BlockReader, ColumnBatch, Lines, ReadError, RowError, Schema, MAX_ROW_BYTES,
+};
 use crate::table::StateTable;
 use crate::value::Value;
 use crate::wire::{decode, WireError, WireWriter};
@@ -716,7 +718,8 @@ mod tests {
 
     #[test]
     fn fixed_point_jobs_reject_non_finite_floats_with_the_row() {
-        let agg = Aggregation::from_source("f.naas", "aggregate total(x: f64) -> f64:\n    return sum(x)\n", None).unwrap();
+        let agg =
+            Aggregation::from_source("f.naas", "aggregate total(x: f64) -> f64:\n    return sum(x)\n", None).unwrap();
         for bad in ["inf", "-inf", "NaN", " -Infinity "] {
             let text = format!("k,x\na,1.5\nb,{bad}\n");
             let input = Input { name: "f.csv".to_string(), reader: text.as_bytes(), size: None };

@@ -326,10 +326,16 @@ mod tests {
         assert_eq!(parse(i64_ty, "-9223372036854775808.000").unwrap(), ColumnBuf::I64(vec![i64::MIN]));
         assert_eq!(parse(i32_ty, "11.5").unwrap_err(), "`11.5` is not an integer (i32 expected)");
         assert_eq!(parse(i32_ty, "1e-1").unwrap_err(), "`1e-1` is not an integer (i32 expected)");
-        assert_eq!(parse(i32_ty, "1.00000000000000000001").unwrap_err(), "`1.00000000000000000001` is not an integer (i32 expected)");
+        assert_eq!(
+            parse(i32_ty, "1.00000000000000000001").unwrap_err(),
+            "`1.00000000000000000001` is not an integer (i32 expected)"
+        );
         assert_eq!(parse(u8_ty, "256.0").unwrap_err(), "`256.0` is out of range for u8 (0 to 255)");
         assert_eq!(parse(u8_ty, "-1.0").unwrap_err(), "`-1.0` is out of range for u8 (0 to 255)");
-        assert_eq!(parse(i64_ty, "1e300").unwrap_err(), "`1e300` is out of range for i64 (-9223372036854775808 to 9223372036854775807)");
+        assert_eq!(
+            parse(i64_ty, "1e300").unwrap_err(),
+            "`1e300` is out of range for i64 (-9223372036854775808 to 9223372036854775807)"
+        );
         for bad in ["1e", "e3", ".", "1.2.3", "--1", "1e+", "inf", "NaN", "0x10", "1_000"] {
             assert!(parse(i32_ty, bad).is_err(), "{bad}");
         }
