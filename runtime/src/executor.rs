@@ -756,4 +756,42 @@ mod tests {
         }
         assert!(job(&table(10), &small(MAX_WORKERS, true)).is_ok());
     }
+
+    proptest::proptest! {
+        // Each case compiles the aggregation twice: a twentieth of the workspace's case count.
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(
+            std::env::var("NAAS_PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).map_or(64, |n: u32| (n / 20).max(16))
+        ))]
+        /// Arbitrary bytes after a valid header, and mutated valid files, never panic: the job
+        /// succeeds, or fails with a bad row that names a data line of the file.
+        #[test]
+        fn any_input_runs_or_names_a_line(
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+            mutations in proptest::collection::vec((0usize..2000, proptest::prelude::any::<u8>()), 0..6),
+            workers in 1usize..4,
+            skip_invalid in proptest::prelude::any::<bool>(),
+        ) {
+            let mut mutated = table(60).into_bytes();
+            for (at, byte) in &mutations {
+                let at = at % mutated.len();
+                mutated[at] = *byte;
+            }
+            let raw = [b"k,x\n".to_vec(), body].concat();
+            for text in [raw, mutated] {
+                let agg = Aggregation::from_source("t.naas", STATS, None).unwrap();
+                let input = Input { name: "t.csv".to_string(), reader: &text[..], size: None };
+                let config = JobConfig { skip_invalid, max_row: 200, ..small(workers, true) };
+                match run(&agg, input, "k", &[], &config) {
+                    Ok(out) => proptest::prop_assert!(out.stats.skipped <= out.stats.rows),
+                    Err(JobError::Row(row)) => {
+                        proptest::prop_assert!(row.line >= 2, "{}", row);
+                        proptest::prop_assert!(row.to_string().starts_with("t.csv:"), "{}", row);
+                    }
+                    // A mutated header may lose the key or the input column.
+                    Err(JobError::Input(message)) => proptest::prop_assert!(message.contains("t.csv"), "{}", message),
+                    Err(other) => proptest::prop_assert!(false, "{}", other),
+                }
+            }
+        }
+    }
 }
