@@ -234,7 +234,7 @@ fn skip_invalid_skips_and_counts_every_bad_row() {
     let csv = "flight,delay\nA,1\nB,abc\nA,3\nC,\nB,4,5\nB,7\n";
     let (code, text, out) = run_failing(csv, &["--skip-invalid"]);
     assert_eq!(code, Some(0), "{text}");
-    assert!(text.contains("skipped 3 invalid row(s) of 6"), "{text}");
+    assert!(text.contains("naasc: skipped 3 invalid row(s) of 6:\n"), "{text}");
     assert!(text.contains("bad.csv:3:2"), "{text}");
     assert_eq!(out, "flight,delay_stats.0,delay_stats.1,delay_stats.2,delay_stats.3\nA,1,3,2.0,2\nB,7,7,7.0,1\n");
 }
@@ -296,4 +296,290 @@ fn a_fault_names_the_row_and_the_source_operation() {
     let output = naasc(&["run", program.to_str().unwrap(), "--input", input.to_str().unwrap(), "--key", "k"]);
     assert!(stderr(&output).contains("q.csv:3: integer division by zero"), "{}", stderr(&output));
     assert!(stderr(&output).contains("q.naas:2:16"), "{}", stderr(&output));
+}
+
+/// Runs `naasc` with `args` and returns (exit code, stderr, stdout).
+fn outcome(args: &[&str]) -> (Option<i32>, String, String) {
+    let output = naasc(args);
+    (output.status.code(), stderr(&output), stdout(&output))
+}
+
+#[test]
+fn bare_carriage_return_files_give_the_same_results_and_true_line_numbers() {
+    let rows: Vec<String> = (0..3000).map(|i| format!("F{},{}", i % 11, (i * 7) % 50 - 20)).collect();
+    let lf = temp_file("lf.csv", format!("key,delay\n{}\n", rows.join("\n")).as_bytes());
+    let cr = temp_file("cr.csv", format!("key,delay\r{}\r", rows.join("\r")).as_bytes());
+    let expected = run("examples/reduce.naas", &lf, &[]);
+    assert_eq!(expected.len(), 12);
+    for engine in ["local", "timely"] {
+        let args = ["--engine", engine, "--workers", "2"];
+        assert_eq!(run("examples/reduce.naas", &cr, &args), expected, "{engine}");
+    }
+    for engine in ["local", "timely"] {
+        let (code, text, _) = run_failing("flight,delay\rA,1\rB,2\rC,x\r", &["--engine", engine]);
+        assert_eq!(code, Some(1), "{text}");
+        assert!(text.contains("bad.csv:4:2: column `delay`: `x` is not a valid i32"), "{engine}: {text}");
+    }
+}
+
+#[test]
+fn a_stream_without_line_ends_is_an_error_not_unbounded_memory() {
+    let (code, text, out) = outcome(&["run", "examples/reduce.naas", "--input", "/dev/zero", "--key", "flight"]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("line 1: the row holds more than 16777216 bytes"), "{text}");
+    assert!(out.is_empty());
+    // A data row past the limit is a bad row of the data (exit 1), named by its line.
+    let mut csv = b"flight,delay\nA,1\nB,".to_vec();
+    csv.extend(std::iter::repeat_n(b'7', 17 << 20));
+    let input = temp_file("long.csv", &csv);
+    for extra in [&[][..], &["--skip-invalid"][..]] {
+        let mut args = vec!["run", "examples/reduce.naas", "--input", input.to_str().unwrap(), "--key", "flight"];
+        args.extend_from_slice(extra);
+        let (code, text, _) = outcome(&args);
+        assert_eq!(code, Some(1), "{text}");
+        assert!(text.contains("long.csv:3: the row holds more than 16777216 bytes"), "{text}");
+    }
+}
+
+#[test]
+fn worker_and_process_counts_are_checked_against_their_limits() {
+    let input = temp_file("w.csv", b"flight,delay\nA,1\n");
+    let input = input.to_str().unwrap();
+    let base = ["run", "examples/reduce.naas", "--input", input, "--key", "flight"];
+    let cases: [(&[&str], &str); 6] = [
+        (&["--workers", "18446744073709551615"], "a job has 1 to 256 workers per process"),
+        (&["--workers", "5000"], "a job has 1 to 256 workers per process"),
+        (&["--workers", "0"], "a job has 1 to 256 workers per process"),
+        (&["--engine", "timely", "--workers", "20000"], "a job has 1 to 256 workers per process"),
+        (&["--engine", "timely", "--processes", "65"], "a job has 1 to 64 processes"),
+        (&["--engine", "timely", "--processes", "8", "--workers", "200"], "at most 1024 workers in all"),
+    ];
+    for (extra, message) in cases {
+        let args: Vec<&str> = base.iter().chain(extra).copied().collect();
+        let (code, text, out) = outcome(&args);
+        assert_eq!(code, Some(2), "{extra:?}: {text}");
+        assert!(text.contains(message), "{extra:?}: {text}");
+        assert!(!text.contains("panicked"), "{text}");
+        assert!(out.is_empty());
+    }
+    let args: Vec<&str> = base.iter().chain(&["--workers", "256"]).copied().collect();
+    assert_eq!(outcome(&args).0, Some(0));
+}
+
+#[test]
+fn fixed_point_rejects_non_finite_inputs_with_their_row() {
+    let program = temp_file("total.naas", b"aggregate total(x: f64) -> f64:\n    return sum(x)\n");
+    for bad in ["inf", "-inf", "NaN"] {
+        let input = temp_file("f.csv", format!("k,x\na,1.5\nb,{bad}\n").as_bytes());
+        let (code, text, out) = outcome(&[
+            "run",
+            program.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--key",
+            "k",
+            "--target",
+            "switch-sim",
+            "--fixed-point",
+            "1000",
+        ]);
+        assert_eq!(code, Some(1), "{bad}: {text}");
+        assert!(text.contains("f.csv:3:2: column `x`") && text.contains("not a finite number"), "{bad}: {text}");
+        assert!(out.is_empty(), "{out}");
+    }
+}
+
+#[test]
+fn output_files_are_replaced_only_on_success_and_never_the_input() {
+    let input = temp_file("in.csv", b"flight,delay\nA,1\n\xffB,2\n");
+    let inp = input.to_str().unwrap();
+    let target = temp_file("out.json", b"previous contents\n");
+    let out = target.to_str().unwrap();
+    let (code, text, _) =
+        outcome(&["run", "examples/reduce.naas", "--input", inp, "--key", "flight", "--format", "json", "-o", out]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("is not valid UTF-8 and cannot be written as JSON"), "{text}");
+    assert_eq!(std::fs::read(&target).unwrap(), b"previous contents\n");
+    let leftovers: Vec<_> = std::fs::read_dir(target.parent().unwrap()).unwrap().collect();
+    assert_eq!(leftovers.len(), 1, "no temporary file is left behind");
+    // CSV can hold the key: the file is replaced.
+    let (code, text, _) = outcome(&["run", "examples/reduce.naas", "--input", inp, "--key", "flight", "-o", out]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(std::fs::read(&target).unwrap().starts_with(b"flight,delay_stats.0"));
+    // The input itself, by its own path, another spelling, or a symbolic link.
+    let link = input.with_file_name("link.csv");
+    std::os::unix::fs::symlink(&input, &link).unwrap();
+    let dotted = format!("{}/./in.csv", input.parent().unwrap().display());
+    for path in [inp, dotted.as_str(), link.to_str().unwrap()] {
+        for flag in ["-o", "--report"] {
+            let (code, text, _) =
+                outcome(&["run", "examples/reduce.naas", "--input", inp, "--key", "flight", flag, path]);
+            assert_eq!(code, Some(2), "{flag} {path}: {text}");
+            assert!(text.contains("is the input file"), "{text}");
+        }
+    }
+    assert_eq!(std::fs::read(&input).unwrap(), b"flight,delay\nA,1\n\xffB,2\n");
+}
+
+#[test]
+fn a_key_column_named_like_a_result_column_keeps_a_distinct_name() {
+    let input = temp_file("c.csv", b"delay_stats.0,delay\nA,4\n");
+    let (code, text, out) = outcome(&[
+        "run",
+        "examples/reduce.naas",
+        "--input",
+        input.to_str().unwrap(),
+        "--key",
+        "delay_stats.0",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, Some(0), "{text}");
+    let results: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(results[0]["delay_stats.0_key"], "A");
+    assert_eq!(results[0]["delay_stats.0"], 4);
+    let (_, _, out) =
+        outcome(&["run", "examples/reduce.naas", "--input", input.to_str().unwrap(), "--key", "delay_stats.0"]);
+    assert!(out.starts_with("delay_stats.0_key,delay_stats.0,delay_stats.1,"), "{out}");
+}
+
+#[test]
+fn a_closed_stdout_is_an_error_and_a_closed_pipe_ends_quietly() {
+    let rows: String = (0..200_000).map(|i| format!("K{i},{}\n", i % 100)).collect();
+    let input = temp_file("many.csv", format!("flight,delay\n{rows}").as_bytes());
+    let exe = env!("CARGO_BIN_EXE_naasc");
+    let root = common::root();
+    for command in [
+        vec!["run", "examples/reduce.naas", "--input", input.to_str().unwrap(), "--key", "flight"],
+        vec!["compile", "examples/reduce.naas"],
+        vec!["explain", "E0301"],
+    ] {
+        let closed = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("\"$0\" \"$@\" >&-")
+            .arg(exe)
+            .args(&command)
+            .current_dir(&root)
+            .output()
+            .unwrap();
+        assert_eq!(closed.status.code(), Some(1), "{command:?}: {}", stderr(&closed));
+        assert!(stderr(&closed).contains("standard output is closed"), "{}", stderr(&closed));
+    }
+    // The reader takes one line and goes away.
+    let mut child = std::process::Command::new(exe)
+        .args(["run", "examples/reduce.naas", "--input", input.to_str().unwrap(), "--key", "flight"])
+        .current_dir(&root)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut first).unwrap();
+    assert!(first.starts_with("flight,"), "{first}");
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(stderr(&output), "");
+}
+
+#[test]
+fn long_keys_and_long_values_are_reported_briefly_with_their_row() {
+    let mut csv = b"flight,delay\nA,1\n".to_vec();
+    csv.extend(std::iter::repeat_n(b'k', 2 << 20));
+    csv.extend_from_slice(b",5\nB,");
+    csv.extend(std::iter::repeat_n(b'9', 10_000_000));
+    csv.extend_from_slice(b"\n");
+    let input = temp_file("long.csv", &csv);
+    for engine in ["local", "timely"] {
+        let (code, text, _) = outcome(&[
+            "run",
+            "examples/reduce.naas",
+            "--input",
+            input.to_str().unwrap(),
+            "--key",
+            "flight",
+            "--engine",
+            engine,
+            "--skip-invalid",
+        ]);
+        assert_eq!(code, Some(0), "{engine}: {}", &text[..text.len().min(500)]);
+        assert!(
+            text.contains(
+                "long.csv:3:1: column `flight`: the key is 2097152 bytes long; a key may hold at most 1048576 bytes"
+            ),
+            "{engine}: {}",
+            &text[..text.len().min(500)]
+        );
+        assert!(text.contains("long.csv:4:2: column `delay`: `9999"), "{engine}: {}", &text[..text.len().min(500)]);
+        assert!(
+            text.contains("... (10000000 bytes)` is out of range for i32"),
+            "{engine}: {}",
+            &text[..text.len().min(500)]
+        );
+        assert!(text.len() < 2000, "{engine}: {} bytes of messages", text.len());
+    }
+}
+
+#[test]
+fn integer_columns_accept_decimals_with_a_zero_fraction() {
+    let (code, text, out) = run_failing("flight,delay\nA,11.0\nA,-18.0\nB,1e3\n", &[]);
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(
+        out,
+        "flight,delay_stats.0,delay_stats.1,delay_stats.2,delay_stats.3\nA,-18,11,-3.5,2\nB,1000,1000,1000.0,1\n"
+    );
+    let (code, text, _) = run_failing("flight,delay\nA,11.0\nB,11.5\n", &[]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("bad.csv:3:2: column `delay`: `11.5` is not an integer (i32 expected)"), "{text}");
+}
+
+#[test]
+fn usage_mistakes_exit_with_2_on_every_command() {
+    let input = temp_file("u.csv", b"flight,delay\nA,1\n");
+    let inp = input.to_str().unwrap();
+    let two = temp_file("two.naas", b"aggregate a(delay: i32) -> i32:\n    return max(delay)\n\naggregate b(delay: i32) -> i32:\n    return min(delay)\n");
+    let two = two.to_str().unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["run", "examples/reduce.naas", "--input", inp, "--key", "flight", "--aggregate", "nope"],
+            "no aggregate `nope`",
+        ),
+        (vec!["run", two, "--input", inp, "--key", "flight"], "--aggregate"),
+        (
+            vec!["run", "examples/reduce.naas", "--input", inp, "--key", "flight", "--fixed-point", "1000"],
+            "--fixed-point applies to the switch",
+        ),
+        (
+            vec![
+                "run",
+                "examples/reduce.naas",
+                "--input",
+                inp,
+                "--key",
+                "flight",
+                "--target",
+                "switch-sim",
+                "--fixed-point",
+                "0",
+            ],
+            "0 is not in 1..",
+        ),
+        (
+            vec!["compile", "examples/reduce.naas", "--target", "switch-sim", "--emit", "header"],
+            "produces `--emit pipeline`",
+        ),
+        (vec!["compile", "examples/reduce.naas", "--arch", "aarch64"], "--arch chooses the NIC core's architecture"),
+        (vec!["compile", "examples/reduce.naas", "--fixed-point", "10"], "--fixed-point applies to the switch"),
+        (
+            vec!["compile", "examples/robust_mean.naas", "--target", "switch-sim", "--fixed-point", "0"],
+            "0 is not in 1..",
+        ),
+    ];
+    for (args, message) in cases {
+        let (code, text, out) = outcome(&args);
+        assert_eq!(code, Some(2), "{args:?}: {text}");
+        assert!(text.contains(message), "{args:?}: {text}");
+        assert!(out.is_empty(), "{args:?}: {out}");
+    }
+    let (code, text, _) = outcome(&["run", two, "--input", inp, "--key", "flight", "--aggregate", "b"]);
+    assert_eq!(code, Some(0), "{text}");
 }

@@ -9,6 +9,38 @@ use clap::{Args, ValueEnum};
 use naas_lang::check::CheckOptions;
 
 use crate::check_cmd::{report_front_end_for, FrontEnd};
+use crate::exit::Exit;
+use crate::stdout;
+
+fn usage(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("naasc: {message}");
+    Exit::Usage.into()
+}
+
+/// Refuses flags the chosen target would ignore, and artifacts it cannot produce: both are
+/// mistakes on the command line (exit 2), found before the program is compiled.
+fn check_flags(args: &CompileArgs) -> Result<(), String> {
+    if args.arch.is_some() && args.target != Target::Nic {
+        return Err("--arch chooses the NIC core's architecture: it needs `--target nic`".to_string());
+    }
+    if args.target != Target::SwitchSim {
+        if let Some(flag) = args.switch.switch_only_flag() {
+            return Err(format!("{flag} applies to the switch: it needs `--target switch-sim`"));
+        }
+    }
+    match (args.emit, args.target) {
+        (Some(Emit::Clif | Emit::Header | Emit::Object), Target::SwitchSim) => {
+            Err("`--target switch-sim` produces `--emit pipeline`, `ir` or `state`".to_string())
+        }
+        (Some(Emit::Pipeline), Target::Host | Target::Nic) => {
+            Err("`--emit pipeline` is the switch's artifact: it needs `--target switch-sim`".to_string())
+        }
+        (Some(Emit::Object), Target::Host) => {
+            Err("`--emit object` makes an object file for a NIC core: it needs `--target nic`".to_string())
+        }
+        _ => Ok(()),
+    }
+}
 
 #[derive(Args, Debug)]
 pub struct CompileArgs {
@@ -17,9 +49,9 @@ pub struct CompileArgs {
     /// Where the code will run.
     #[arg(long, value_enum, default_value_t = Target::Host)]
     pub target: Target,
-    /// The NIC core's architecture (`--target nic`).
-    #[arg(long, value_enum, default_value_t = Arch::host())]
-    pub arch: Arch,
+    /// The NIC core's architecture (`--target nic`; default: this machine's).
+    #[arg(long, value_enum)]
+    pub arch: Option<Arch>,
     /// What to produce (default: `object` for `--target nic`, `ir` otherwise).
     #[arg(long, value_enum)]
     pub emit: Option<Emit>,
@@ -85,6 +117,9 @@ pub enum Emit {
 }
 
 pub fn run(args: &CompileArgs) -> ExitCode {
+    if let Err(message) = check_flags(args) {
+        return usage(message);
+    }
     let (compiled, file) =
         match report_front_end_for(&args.file, &CheckOptions::default(), args.switch.aggregate.as_deref()) {
             FrontEnd::Compiled(compiled, file) => (compiled, file),
@@ -108,9 +143,6 @@ pub fn run(args: &CompileArgs) -> ExitCode {
                 .into_bytes()),
             Err(code) => return code,
         },
-        (Emit::Clif | Emit::Header | Emit::Object, Target::SwitchSim) => {
-            Err("`--target switch-sim` produces `--emit pipeline`, `ir` or `state`".to_string())
-        }
         (Emit::Ir, _) => {
             let module = if args.no_opt { &compiled.lowered } else { &compiled.optimized };
             Ok(naas_ir::print::print_module(module).into_bytes())
@@ -124,7 +156,7 @@ pub fn run(args: &CompileArgs) -> ExitCode {
             .into_bytes()),
         (Emit::Clif, Target::Host) => host_clif(&compiled),
         (Emit::Clif | Emit::Header | Emit::Object, _) => {
-            let arch = if args.target == Target::Host { Arch::host() } else { args.arch };
+            let arch = args.arch.unwrap_or_else(Arch::host);
             match naas_target_native::object::compile_object(&compiled, arch.name()) {
                 Ok(object) => Ok(match emit {
                     Emit::Clif => object.clif.join("\n").into_bytes(),
@@ -139,25 +171,19 @@ pub fn run(args: &CompileArgs) -> ExitCode {
         Ok(bytes) => bytes,
         Err(error) => {
             eprintln!("naasc: cannot compile `{}`: {error}", args.file.display());
-            return ExitCode::from(1);
+            return Exit::Program.into();
         }
     };
     match (&args.output, emit) {
         (Some(path), _) => match std::fs::write(path, &bytes) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(error) => {
-                eprintln!("naasc: cannot write `{}`: {error}", path.display());
-                ExitCode::from(2)
-            }
+            Ok(()) => Exit::Ok.into(),
+            Err(error) => usage(format!("cannot write `{}`: {error}", path.display())),
         },
-        (None, Emit::Object) => {
-            eprintln!("naasc: an object file is binary; choose where to write it with `-o FILE`");
-            ExitCode::from(2)
-        }
-        (None, _) => {
-            print!("{}", String::from_utf8_lossy(&bytes));
-            ExitCode::SUCCESS
-        }
+        (None, Emit::Object) => usage("an object file is binary; choose where to write it with `-o FILE`"),
+        (None, _) => match stdout::write_all(&bytes) {
+            Ok(()) => Exit::Ok.into(),
+            Err(error) => error.report("the artifact").into(),
+        },
     }
 }
 

@@ -1,22 +1,27 @@
 //! `naasc`, the naas compiler driver. It owns every file, stdout/stderr write and exit code;
 //! the stages it calls are pure libraries.
 //!
-//! Exit codes: 0 success, 1 the input program has errors, 2 usage or IO errors.
+//! Exit codes ([`exit::Exit`], spec §16.3): 0 success, 1 errors in the program or the data,
+//! 2 usage or IO errors, 101 internal compiler error.
 
 mod bench;
 mod bench_jit;
 mod bench_runtime;
 mod check_cmd;
 mod compile_cmd;
+mod exit;
 mod run_cmd;
 mod run_timely;
 mod simulate_cmd;
 mod source;
+mod stdout;
 mod switch;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::exit::Exit;
 
 #[derive(Parser, Debug)]
 #[command(name = "naasc", version, about = "Compiler for naas in-network aggregations")]
@@ -56,6 +61,7 @@ pub enum ColorChoice {
 }
 
 fn main() -> ExitCode {
+    stdout::guard_standard_streams();
     let cli = Cli::parse();
     match cli.command {
         Command::Check(args) => check_cmd::run(&args),
@@ -69,13 +75,13 @@ fn main() -> ExitCode {
 
 fn explain(code: &str) -> ExitCode {
     match naas_lang::Code::parse(code) {
-        Some(code) => {
-            println!("{code}: {}", code.explanation());
-            ExitCode::SUCCESS
-        }
+        Some(code) => match stdout::write_all(format!("{code}: {}\n", code.explanation()).as_bytes()) {
+            Ok(()) => Exit::Ok.into(),
+            Err(error) => error.report("the explanation").into(),
+        },
         None => {
             eprintln!("naasc: unknown diagnostic code `{code}`; codes look like E0301 (see spec.md, \"Diagnostics\")");
-            ExitCode::from(2)
+            Exit::Usage.into()
         }
     }
 }

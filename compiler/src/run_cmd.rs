@@ -3,7 +3,8 @@
 //! timely-dataflow job on one or several processes, and prints one row per key.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
@@ -12,16 +13,29 @@ use naas_lang::span::LineIndex;
 use naas_runtime::csv_input::bind_file;
 use naas_runtime::executor::{self, Input, JobConfig, JobError, Progress};
 use naas_runtime::network::run_through_network;
+use naas_runtime::output::OutputError;
 use naas_runtime::timely_job::Cluster;
 use naas_runtime::timely_ops::AggregationSource;
-use naas_runtime::{output, Aggregation, JobOutput};
+use naas_runtime::{output, Aggregation, JobOutput, LoadError};
 use naas_target_switch::network::{SimConfig, Topology};
 use serde_json::json;
 
 use crate::check_cmd::{report_front_end_for, FrontEnd};
+use crate::exit::Exit;
 use crate::run_timely;
 use crate::source::SourceFile;
+use crate::stdout;
 use crate::switch::{lower_all, SwitchArgs};
+
+pub use naas_runtime::executor::MAX_WORKERS;
+
+/// The most processes `--processes` may start.
+pub const MAX_PROCESSES: usize = 64;
+
+/// The most timely workers of one job, over all its processes (`--processes` times
+/// `--workers`): every pair of timely workers has its own channels, so memory grows with the
+/// square of this number.
+pub const MAX_TIMELY_WORKERS: usize = 1024;
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -108,12 +122,41 @@ fn parse_bind(text: &str) -> Result<(String, String), String> {
 
 fn usage(message: impl std::fmt::Display) -> ExitCode {
     eprintln!("naasc: {message}");
-    ExitCode::from(2)
+    Exit::Usage.into()
+}
+
+/// Checks `--workers` and `--processes` against their documented limits (spec §17).
+fn check_counts(workers: Option<usize>, processes: usize, engine: Engine) -> Result<(), String> {
+    if let Some(workers) = workers {
+        if !(1..=MAX_WORKERS).contains(&workers) {
+            return Err(format!("--workers {workers}: a job has 1 to {MAX_WORKERS} workers per process"));
+        }
+    }
+    if !(1..=MAX_PROCESSES).contains(&processes) {
+        return Err(format!("--processes {processes}: a job has 1 to {MAX_PROCESSES} processes"));
+    }
+    if engine == Engine::Timely {
+        let per_process = workers.unwrap_or(JobConfig::default().workers);
+        if processes.saturating_mul(per_process) > MAX_TIMELY_WORKERS {
+            return Err(format!(
+                "--processes {processes} with {per_process} workers each: a timely job has at most \
+                 {MAX_TIMELY_WORKERS} workers in all"
+            ));
+        }
+    }
+    Ok(())
 }
 
 pub fn run(args: &RunArgs) -> ExitCode {
-    if args.workers == Some(0) || args.processes == 0 {
-        return usage("--workers and --processes must be at least 1");
+    if let Err(message) = check_counts(args.workers, args.processes, args.engine) {
+        return usage(message);
+    }
+    if args.target == Target::Host {
+        if let Some(flag) = args.switch.switch_only_flag() {
+            return usage(format!(
+                "{flag} applies to the switch (`--target switch-sim`); the host target has no use for it"
+            ));
+        }
     }
     if args.engine == Engine::Timely && (args.target == Target::SwitchSim || args.no_combine) {
         return usage("--engine timely runs on the host and always combines: drop --target switch-sim / --no-combine");
@@ -133,9 +176,30 @@ pub fn run(args: &RunArgs) -> ExitCode {
         Ok(aggregation) => aggregation,
         Err(error) => {
             eprintln!("naasc: {}: {error}", file.name);
-            return ExitCode::from(1);
+            // Choosing an aggregate is the command line's job (`--aggregate`).
+            return match error {
+                LoadError::Selection(_) => Exit::Usage,
+                LoadError::Program(_) | LoadError::Unsupported(_) => Exit::Program,
+            }
+            .into();
         }
     };
+    for (flag, path) in [("-o", &args.output), ("--report", &args.report)] {
+        if let Some(path) = path {
+            if same_file(path, &args.input) {
+                return usage(format!(
+                    "{flag} `{}` is the input file `{}`: writing it would destroy the input",
+                    path.display(),
+                    args.input.display()
+                ));
+            }
+        }
+    }
+    if let (Some(output), Some(report)) = (&args.output, &args.report) {
+        if output == report || same_file(output, report) {
+            return usage(format!("-o and --report name the same file `{}`", output.display()));
+        }
+    }
     let input = match Input::open(&args.input) {
         Ok(input) => input,
         Err(error) => return usage(error),
@@ -145,6 +209,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
         combine: !args.no_combine,
         skip_invalid: args.skip_invalid,
         progress: std::io::stderr().is_terminal().then_some(draw_progress as Progress),
+        finite_floats: args.target == Target::SwitchSim && args.switch.fixed_point.is_some(),
         ..JobConfig::default()
     };
     let source = AggregationSource {
@@ -160,7 +225,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
         }
         let job = run_timely::job(source, args, config.workers, Some(Cluster { process, addresses }));
         return match run_timely::run_as_worker_process(job) {
-            Ok(()) => ExitCode::SUCCESS,
+            Ok(()) => Exit::Ok.into(),
             Err(error) => job_failed(&error, &file),
         };
     }
@@ -177,7 +242,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
             let switch = SwitchArgs { aggregate: Some(aggregation.name().to_string()), ..args.switch.clone() };
             let pipeline = match lower_all(aggregation.compiled(), &file, &switch) {
                 Ok(mut programs) if !programs.is_empty() => programs.swap_remove(0).1,
-                Ok(_) => return ExitCode::from(1),
+                Ok(_) => return Exit::Program.into(),
                 Err(code) => return code,
             };
             let sim = SimConfig { topology, ..SimConfig::default() };
@@ -204,7 +269,8 @@ pub fn run(args: &RunArgs) -> ExitCode {
     };
     let seconds = started.elapsed().as_secs_f64();
     if job.stats.skipped > 0 {
-        eprintln!("naasc: skipped {} invalid row(s) of {}", job.stats.skipped, job.stats.rows);
+        // The colon introduces the quoted rows below (spec §17.3).
+        eprintln!("naasc: skipped {} invalid row(s) of {}:", job.stats.skipped, job.stats.rows);
         for error in &job.stats.first_skipped {
             eprintln!("  {error}");
         }
@@ -237,11 +303,61 @@ pub fn run(args: &RunArgs) -> ExitCode {
             "network": network,
         });
         let text = serde_json::to_string_pretty(&report).unwrap_or_default();
-        if let Err(error) = std::fs::write(path, text + "\n") {
+        if let Err(error) = write_file_atomically(path, |out| out.write_all((text + "\n").as_bytes())) {
             return usage(format!("cannot write `{}`: {error}", path.display()));
         }
     }
-    ExitCode::SUCCESS
+    Exit::Ok.into()
+}
+
+/// Whether two paths name one existing file (through links or different spellings alike).
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+/// Writes a file through a temporary file beside it, renamed over it only once everything
+/// was written: a failure leaves an existing file as it was. A path that exists but is not a
+/// regular file (`/dev/stdout`, a pipe) is written in place, as it cannot be replaced. A
+/// symbolic link keeps pointing where it did: its target is replaced.
+fn write_file_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let target = match std::fs::metadata(path) {
+        Ok(meta) if !meta.is_file() => {
+            let mut file = std::io::BufWriter::new(std::fs::OpenOptions::new().write(true).open(path)?);
+            write(&mut file)?;
+            return file.flush();
+        }
+        Ok(_) => std::fs::canonicalize(path)?,
+        Err(_) => path.to_path_buf(),
+    };
+    let dir = match target.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = target.file_name().map_or_else(|| "output".into(), |n| n.to_string_lossy().into_owned());
+    let temp = dir.join(format!(".{name}.naasc-{}.tmp", std::process::id()));
+    let written = (|| {
+        let file = std::fs::OpenOptions::new().write(true).create_new(true).open(&temp)?;
+        if let Ok(meta) = std::fs::metadata(&target) {
+            file.set_permissions(meta.permissions())?;
+        }
+        let mut out = std::io::BufWriter::new(file);
+        write(&mut out)?;
+        out.flush()?;
+        out.get_ref().sync_all()?;
+        drop(out);
+        std::fs::rename(&temp, &target)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    written
 }
 
 /// Draws (and at the end clears) a progress bar on stderr.
@@ -267,38 +383,117 @@ fn job_failed(error: &JobError, file: &SourceFile) -> ExitCode {
             let (line, column) = LineIndex::new(&file.text).line_col(fault.span.lo);
             eprintln!("naasc: error: {error}");
             eprintln!("  --> {}:{line}:{column}: the operation that faulted", file.name);
-            ExitCode::from(1)
+            Exit::Program.into()
         }
         JobError::Input(message) => usage(message),
         JobError::Row(_) => {
             eprintln!("naasc: error: {error}");
             eprintln!("  help: fix the row, or pass `--skip-invalid` to skip invalid rows and count them");
-            ExitCode::from(1)
+            Exit::Program.into()
         }
         _ => {
             eprintln!("naasc: error: {error}");
-            ExitCode::from(1)
+            Exit::Program.into()
         }
     }
 }
 
+/// Writes the results to `-o FILE` (through a temporary file, so a failure leaves FILE as it
+/// was) or to standard output.
 fn write_results(args: &RunArgs, aggregation: &Aggregation, job: &JobOutput) -> Result<(), ExitCode> {
-    let mut sink: Box<dyn std::io::Write> = match &args.output {
-        Some(path) => match std::fs::File::create(path) {
-            Ok(file) => Box::new(std::io::BufWriter::new(file)),
-            Err(error) => return Err(usage(format!("cannot create `{}`: {error}", path.display()))),
-        },
-        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
-    };
-    let written = match args.format {
-        Format::Csv => output::write_csv(&mut sink, aggregation, &args.key, &job.results).map_err(|e| e.to_string()),
-        Format::Json => output::write_json(&mut sink, aggregation, &args.key, &job.results),
-    };
-    match written.and_then(|()| sink.flush().map_err(|e| e.to_string())) {
-        Ok(()) => Ok(()),
-        Err(error) => {
-            eprintln!("naasc: cannot write the results: {error}");
-            Err(ExitCode::from(1))
+    // Results JSON cannot hold are found before a byte is written; this keeps that error apart
+    // from the sink's own (the stream's kind decides between a closed pipe and a failure).
+    let mut refused: Option<OutputError> = None;
+    let mut write = |out: &mut dyn Write| -> std::io::Result<()> {
+        let written = match args.format {
+            Format::Csv => output::write_csv(out, aggregation, &args.key, &job.results),
+            Format::Json => output::write_json(out, aggregation, &args.key, &job.results),
+        };
+        match written {
+            Ok(()) => Ok(()),
+            Err(OutputError::Io(error)) => Err(error),
+            Err(error) => {
+                refused = Some(error);
+                Err(std::io::Error::other("the results cannot be written in this format"))
+            }
         }
+    };
+    if let Some(path) = &args.output {
+        let Err(error) = write_file_atomically(path, &mut write) else { return Ok(()) };
+        if let Some(refused) = refused {
+            eprintln!("naasc: cannot write the results: {refused}");
+            return Err(Exit::Program.into());
+        }
+        return Err(usage(format!("cannot write `{}`: {error}", path.display())));
+    }
+    let written = stdout::writer().and_then(|out| {
+        let mut out = std::io::BufWriter::new(out);
+        write(&mut out)?;
+        out.flush()?;
+        Ok(())
+    });
+    let Err(error) = written else { return Ok(()) };
+    if let Some(refused) = refused {
+        eprintln!("naasc: cannot write the results: {refused}");
+        return Err(Exit::Program.into());
+    }
+    Err(error.report("the results").into())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    #[test]
+    fn counts_inside_their_limits_pass_and_others_name_the_flag_and_limit() {
+        // Every combination around the limits, on both engines.
+        let values = [0, 1, 2, 63, 64, 65, 255, 256, 257, 1024, 5000, usize::MAX];
+        for engine in [Engine::Local, Engine::Timely] {
+            for &workers in &values {
+                for &processes in &values {
+                    let result = check_counts(Some(workers), processes, engine);
+                    let workers_ok = (1..=MAX_WORKERS).contains(&workers);
+                    let processes_ok = (1..=MAX_PROCESSES).contains(&processes);
+                    let total_ok = engine == Engine::Local || processes.saturating_mul(workers) <= MAX_TIMELY_WORKERS;
+                    assert_eq!(result.is_ok(), workers_ok && processes_ok && total_ok, "{workers} x {processes}");
+                    if let Err(message) = result {
+                        let names_limit = message.contains("--workers") && message.contains("256")
+                            || message.contains("--processes") && message.contains("64")
+                            || message.contains("1024");
+                        assert!(names_limit, "{message}");
+                    }
+                }
+            }
+        }
+    }
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("naasc-run-cmd-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn an_atomic_write_keeps_the_old_file_on_failure_and_follows_links() {
+        let dir = temp_dir("atomic");
+        let path = dir.join("out.csv");
+        std::fs::write(&path, "old\n").unwrap();
+        let failed = write_file_atomically(&path, |out| {
+            out.write_all(b"half")?;
+            Err(std::io::Error::other("stop"))
+        });
+        assert!(failed.is_err());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "old\n");
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "the temporary file is removed");
+        let link = dir.join("link.csv");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        write_file_atomically(&link, |out| out.write_all(b"new\n")).unwrap();
+        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new\n");
+        assert!(same_file(&link, &path));
+        assert!(!same_file(&path, &dir.join("missing.csv")));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

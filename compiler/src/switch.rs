@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::exit::Exit;
+
 use clap::Args;
 use naas_target_switch::{lower, LowerOptions, PipelineProgram, TargetProfile};
 
@@ -15,8 +17,8 @@ pub struct SwitchArgs {
     /// The switch model, as a TOML profile (default: the built-in Tofino-1-like profile).
     #[arg(long, value_name = "FILE")]
     pub profile: Option<PathBuf>,
-    /// Carry float state as fixed point `round(x * SCALE)` (switches have no floats).
-    #[arg(long = "fixed-point", value_name = "SCALE")]
+    /// Carry float state as fixed point `round(x * SCALE)` (switches have no floats; SCALE >= 1).
+    #[arg(long = "fixed-point", value_name = "SCALE", value_parser = clap::value_parser!(u64).range(1..))]
     pub fixed_point: Option<u64>,
     /// Reject programs whose registers leave fewer key slots than this.
     #[arg(long, value_name = "N")]
@@ -27,16 +29,32 @@ pub struct SwitchArgs {
     pub aggregate: Option<String>,
 }
 
+impl SwitchArgs {
+    /// The first switch-only flag that is set (`--profile`, `--fixed-point`, `--min-slots`),
+    /// so that a command whose target ignores them can refuse them instead.
+    pub fn switch_only_flag(&self) -> Option<&'static str> {
+        if self.profile.is_some() {
+            Some("--profile")
+        } else if self.fixed_point.is_some() {
+            Some("--fixed-point")
+        } else if self.min_slots.is_some() {
+            Some("--min-slots")
+        } else {
+            None
+        }
+    }
+}
+
 /// The profile named by `--profile`, or the default. Errors are printed; exit code 2.
 pub fn profile(args: &SwitchArgs) -> Result<TargetProfile, ExitCode> {
     let Some(path) = &args.profile else { return Ok(TargetProfile::default()) };
     let text = std::fs::read_to_string(path).map_err(|e| {
         eprintln!("naasc: cannot read `{}`: {e}", path.display());
-        ExitCode::from(2)
+        ExitCode::from(Exit::Usage)
     })?;
     TargetProfile::from_toml(&text).map_err(|e| {
         eprintln!("naasc: invalid switch profile `{}`: {e}", path.display());
-        ExitCode::from(2)
+        ExitCode::from(Exit::Usage)
     })
 }
 
@@ -49,7 +67,7 @@ pub fn selected(compiled: &naas_ir::Compiled, args: &SwitchArgs) -> Result<Vec<u
             None => {
                 let names: Vec<&str> = compiled.aggregates.iter().map(|p| p.name.as_str()).collect();
                 eprintln!("naasc: no aggregate `{name}`; this program defines: {}", names.join(", "));
-                Err(ExitCode::from(2))
+                Err(ExitCode::from(Exit::Usage))
             }
         },
     }
@@ -67,7 +85,7 @@ pub fn lower_all(
     let indexes = selected(compiled, args)?;
     if indexes.is_empty() {
         eprintln!("naasc: `{}` defines no aggregate to lower", file.name);
-        return Err(ExitCode::from(1));
+        return Err(ExitCode::from(Exit::Program));
     }
     let mut programs = Vec::new();
     let mut failed = false;
@@ -81,7 +99,7 @@ pub fn lower_all(
         }
     }
     if failed {
-        Err(ExitCode::from(1))
+        Err(ExitCode::from(Exit::Program))
     } else {
         Ok(programs)
     }

@@ -2,16 +2,40 @@
 //! workers parse in parallel, and turning a block's rows into typed columns with errors that
 //! name the file, line, column and value.
 //!
-//! A block always ends just after a newline that lies outside quotes (quotes toggle the
-//! state, and an escaped quote `""` toggles it twice), so no row spans two blocks and the
-//! workers' parsers agree with a single sequential parser.
+//! A block always ends just after a line end that lies outside quotes (`\n`, `\r\n`, or a
+//! `\r` alone, as the csv crate reads them; quotes toggle the state, and an escaped quote `""`
+//! toggles it twice), so no row spans two blocks and the workers' parsers agree with a single
+//! sequential parser. A row may hold at most [`MAX_ROW_BYTES`] bytes and a key at most
+//! [`MAX_KEY_BYTES`]: memory stays bounded by a few blocks whatever the input holds.
 
+use std::collections::HashSet;
 use std::io::Read;
 
 use naas_target_native::values::{Column, ColumnBuf};
 
 use crate::aggregation::Aggregation;
-use crate::value::push_text;
+use crate::value::{excerpt, last_is_finite, push_text};
+
+/// The most bytes one row (header included) may hold. A longer stretch without a line end
+/// outside quotes is an error naming the row's line: without the limit a file with no line
+/// ends (or `/dev/zero`) would be buffered whole.
+pub const MAX_ROW_BYTES: usize = 16 << 20;
+
+/// The longest key, in bytes (the wire format's limit, checked where rows are parsed so that
+/// every engine reports it with the row's position).
+pub const MAX_KEY_BYTES: usize = crate::wire::MAX_KEY_LEN;
+
+/// Column names quoted in an error that lists a header's columns.
+const LISTED_COLUMNS: usize = 20;
+
+/// The header's column names for an error message, at most [`LISTED_COLUMNS`] of them.
+fn list_columns(header: &[String]) -> String {
+    let mut listed: Vec<String> = header.iter().take(LISTED_COLUMNS).map(|name| excerpt(name)).collect();
+    if header.len() > LISTED_COLUMNS {
+        listed.push(format!("... ({} more)", header.len() - LISTED_COLUMNS));
+    }
+    listed.join(", ")
+}
 
 /// Which CSV column feeds the key and each input of the aggregation.
 #[derive(Clone, Debug, PartialEq)]
@@ -32,7 +56,7 @@ impl Schema {
         binds: &[(String, String)],
         file: &str,
     ) -> Result<Schema, String> {
-        let columns = || header.join(", ");
+        let columns = || list_columns(&header);
         let find = |name: &str| header.iter().position(|h| h == name);
         let key_index =
             find(key).ok_or_else(|| format!("`{file}` has no key column `{key}`; its columns are: {}", columns()))?;
@@ -81,15 +105,19 @@ impl Schema {
                 message: format!("the row has {} fields, the header has {}", record.len(), self.header.len()),
             });
         }
-        match record.get(self.key) {
-            Some(key) if !key.is_empty() => Ok(key),
-            _ => Err(RowError {
-                file: file.to_string(),
-                line,
-                column: Some((self.key + 1, self.header[self.key].clone())),
-                message: "the key field is empty".to_string(),
-            }),
-        }
+        let problem = match record.get(self.key) {
+            Some(key) if key.len() > MAX_KEY_BYTES => {
+                format!("the key is {} bytes long; a key may hold at most {MAX_KEY_BYTES} bytes (1 MiB)", key.len())
+            }
+            Some(key) if !key.is_empty() => return Ok(key),
+            _ => "the key field is empty".to_string(),
+        };
+        Err(RowError {
+            file: file.to_string(),
+            line,
+            column: Some((self.key + 1, self.header[self.key].clone())),
+            message: problem,
+        })
     }
 }
 
@@ -103,7 +131,7 @@ pub fn bind_file(
 ) -> Result<Schema, String> {
     let name = path.display().to_string();
     let file = std::fs::File::open(path).map_err(|e| format!("cannot open `{name}`: {e}"))?;
-    let header = BlockReader::new(file, 1 << 16).header(&name)?;
+    let header = BlockReader::new(file, 1 << 16).header(&name).map_err(|e| e.to_string())?;
     Schema::bind(header, aggregation, key, binds, &name)
 }
 
@@ -140,6 +168,54 @@ pub struct Block {
 
 const READ_SIZE: usize = 1 << 20;
 
+/// Why the next block could not be read.
+#[derive(Debug)]
+pub enum ReadError {
+    /// The source failed.
+    Io(std::io::Error),
+    /// The row starting on `line` holds more than `limit` bytes without a line end.
+    RowTooLong { line: u64, limit: usize },
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::Io(error) => write!(f, "read error: {error}"),
+            ReadError::RowTooLong { line, limit } => write!(f, "line {line}: {}", row_too_long(*limit)),
+        }
+    }
+}
+
+impl std::error::Error for ReadError {}
+
+impl ReadError {
+    /// The error as a bad row of `file` (a row that is too long is the data's fault) or, for
+    /// a failing source, as a message.
+    pub fn into_row_error(self, file: &str) -> Result<RowError, String> {
+        match self {
+            ReadError::RowTooLong { line, limit } => {
+                Ok(RowError { file: file.to_string(), line, column: None, message: row_too_long(limit) })
+            }
+            ReadError::Io(error) => Err(format!("`{file}`: read error: {error}")),
+        }
+    }
+}
+
+fn row_too_long(limit: usize) -> String {
+    format!(
+        "the row holds more than {limit} bytes without a line end outside quotes (the limit on one row); \
+         is the file CSV, and are its quotes balanced?"
+    )
+}
+
+/// Line ends in `bytes`: each `\n`, each `\r\n` (once) and each `\r` not followed by `\n`.
+/// A slice must not end between the `\r` and the `\n` of one line end.
+pub fn count_line_ends(bytes: &[u8]) -> u64 {
+    let newlines = memchr::memchr_iter(b'\n', bytes).count();
+    let lone_returns = memchr::memchr_iter(b'\r', bytes).filter(|&i| bytes.get(i + 1) != Some(&b'\n')).count();
+    (newlines + lone_returns) as u64
+}
+
 /// Reads a CSV source as a header and then blocks of whole rows.
 pub struct BlockReader<R> {
     source: R,
@@ -149,6 +225,7 @@ pub struct BlockReader<R> {
     next_line: u64,
     done: bool,
     scanner: RowScanner,
+    max_row: usize,
     /// Bytes read from the source so far.
     pub consumed: u64,
 }
@@ -163,13 +240,23 @@ impl<R: Read> BlockReader<R> {
             next_line: 1,
             done: false,
             scanner: RowScanner::default(),
+            max_row: MAX_ROW_BYTES,
             consumed: 0,
         }
     }
 
+    /// Sets the most bytes one row may hold (default [`MAX_ROW_BYTES`]; tests use less).
+    pub fn with_max_row(mut self, max_row: usize) -> BlockReader<R> {
+        self.max_row = max_row.max(1);
+        self
+    }
+
     /// Reads the header row. An empty source has no header: that is an error.
     pub fn header(&mut self, file: &str) -> Result<Vec<String>, String> {
-        let block = self.next_block()?.ok_or_else(|| format!("`{file}` is empty: expected a header row"))?;
+        let block = self
+            .next_block()
+            .map_err(|e| format!("`{file}`: {e}"))?
+            .ok_or_else(|| format!("`{file}` is empty: expected a header row"))?;
         let mut reader = csv_reader(&block.bytes);
         let mut record = csv::ByteRecord::new();
         match reader.read_byte_record(&mut record) {
@@ -186,9 +273,11 @@ impl<R: Read> BlockReader<R> {
                     .map_err(|_| format!("{file}:1:{}: the header's column name is not UTF-8", i + 1))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        // One pass with a set: a header may have hundreds of thousands of columns.
+        let mut seen = HashSet::with_capacity(header.len());
         for (i, name) in header.iter().enumerate() {
-            if header[..i].contains(name) {
-                return Err(format!("{file}:1:{}: the header names column `{name}` twice", i + 1));
+            if !seen.insert(name.as_str()) {
+                return Err(format!("{file}:1:{}: the header names column `{}` twice", i + 1, excerpt(name)));
             }
         }
         // Put the rows after the header back in front of the stream.
@@ -201,14 +290,13 @@ impl<R: Read> BlockReader<R> {
         rest.extend_from_slice(&self.carry);
         self.carry = rest;
         self.scanner = RowScanner::default();
-        let header_lines = memchr::memchr_iter(b'\n', &block.bytes[..used]).count() as u64;
-        self.next_line = 1 + header_lines;
+        self.next_line = 1 + count_line_ends(&block.bytes[..used]);
         self.next_index = 0;
         Ok(header)
     }
 
     /// The next block of whole rows, or `None` at the end.
-    pub fn next_block(&mut self) -> Result<Option<Block>, String> {
+    pub fn next_block(&mut self) -> Result<Option<Block>, ReadError> {
         loop {
             self.scanner.scan(&self.carry);
             if self.carry.len() >= self.block_size {
@@ -218,6 +306,12 @@ impl<R: Read> BlockReader<R> {
                     self.scanner.cut(cut);
                     return Ok(Some(self.emit(bytes)));
                 }
+            }
+            // The buffer holds whole rows up to `last_end`, then the row being read.
+            let row_start = self.scanner.last_end.unwrap_or(0);
+            if self.carry.len() - row_start > self.max_row {
+                let line = self.next_line + count_line_ends(&self.carry[..row_start]);
+                return Err(ReadError::RowTooLong { line, limit: self.max_row });
             }
             if self.done {
                 if self.carry.is_empty() {
@@ -234,7 +328,7 @@ impl<R: Read> BlockReader<R> {
                 match self.source.read(&mut self.carry[start..]) {
                     Ok(n) => break n,
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(format!("read error: {e}")),
+                    Err(e) => return Err(ReadError::Io(e)),
                 }
             };
             self.carry.truncate(start + read);
@@ -248,7 +342,7 @@ impl<R: Read> BlockReader<R> {
     fn emit(&mut self, bytes: Vec<u8>) -> Block {
         let block = Block { index: self.next_index, first_line: self.next_line, bytes };
         self.next_index += 1;
-        self.next_line += memchr::memchr_iter(b'\n', &block.bytes).count() as u64;
+        self.next_line += count_line_ends(&block.bytes);
         block
     }
 }
@@ -264,10 +358,19 @@ enum Quoting {
     Quoted,
     /// A quote inside a quoted field: it closes the field unless another quote follows.
     QuoteInQuoted,
+    /// A `\r` outside quotes: it ends the row, together with the next byte if that is `\n`.
+    AfterCr,
 }
 
-/// Finds row ends (newlines outside quoted fields) incrementally: bytes are scanned once, even
-/// when a block needs several reads.
+impl Quoting {
+    fn outside(self) -> bool {
+        matches!(self, Quoting::FieldStart | Quoting::Unquoted | Quoting::AfterCr)
+    }
+}
+
+/// Finds row ends (line ends outside quoted fields) incrementally: bytes are scanned once, even
+/// when a block needs several reads. A `\r` at the end of the bytes seen so far is a row end
+/// only once the next byte is known (it may be the first half of `\r\n`).
 #[derive(Clone, Copy, Debug, Default)]
 struct RowScanner {
     state: Quoting,
@@ -280,13 +383,19 @@ struct RowScanner {
 impl RowScanner {
     fn scan(&mut self, bytes: &[u8]) {
         let new = &bytes[self.scanned.min(bytes.len())..];
-        let outside = matches!(self.state, Quoting::FieldStart | Quoting::Unquoted);
-        if outside && memchr::memchr(b'"', new).is_none() {
-            // No quote (the common case): the last newline ends a row; scan only what follows.
-            if let Some(newline) = memchr::memrchr(b'\n', new) {
-                self.last_end = Some(self.scanned + newline + 1);
-                self.state = Quoting::FieldStart;
-                self.step(bytes, self.scanned + newline + 1);
+        if self.state.outside() && memchr::memchr(b'"', new).is_none() {
+            // No quote (the common case): the last line end is the last row end, so only the
+            // bytes from it on need the state machine. Outside quotes the state before a byte
+            // matters only after a `\r`, so the machine starts on that `\r` when there is one.
+            if let Some(last) = memchr::memrchr2(b'\n', b'\r', new) {
+                let start = match last {
+                    0 => 0,
+                    _ => {
+                        self.state = Quoting::Unquoted;
+                        last - usize::from(new[last - 1] == b'\r')
+                    }
+                };
+                self.step(bytes, self.scanned + start);
                 return;
             }
         }
@@ -296,7 +405,18 @@ impl RowScanner {
     /// Runs the state machine over `bytes[from..]`.
     fn step(&mut self, bytes: &[u8], from: usize) {
         for (i, &b) in bytes.iter().enumerate().skip(from) {
-            self.state = match (self.state, b) {
+            let mut state = self.state;
+            if state == Quoting::AfterCr {
+                if b == b'\n' {
+                    self.last_end = Some(i + 1);
+                    self.state = Quoting::FieldStart;
+                    continue;
+                }
+                // A `\r` alone ended the row; this byte starts the next one.
+                self.last_end = Some(i);
+                state = Quoting::FieldStart;
+            }
+            self.state = match (state, b) {
                 (Quoting::FieldStart, b'"') => Quoting::Quoted,
                 (Quoting::Quoted, b'"') => Quoting::QuoteInQuoted,
                 (Quoting::Quoted, _) => Quoting::Quoted,
@@ -305,7 +425,8 @@ impl RowScanner {
                     self.last_end = Some(i + 1);
                     Quoting::FieldStart
                 }
-                (_, b',' | b'\r') => Quoting::FieldStart,
+                (_, b'\r') => Quoting::AfterCr,
+                (_, b',') => Quoting::FieldStart,
                 _ => Quoting::Unquoted,
             };
         }
@@ -340,7 +461,7 @@ impl<'b> Lines<'b> {
             start += 1;
         }
         if start > self.at {
-            self.line += memchr::memchr_iter(b'\n', &self.bytes[self.at..start]).count() as u64;
+            self.line += count_line_ends(&self.bytes[self.at..start]);
             self.at = start;
         }
         self.line
@@ -357,11 +478,17 @@ pub struct ColumnBatch {
     pub columns: Vec<ColumnBuf>,
     /// The line of each row.
     pub lines: Vec<u64>,
+    /// Reject `inf`, `-inf` and `NaN` in float columns (fixed point cannot carry them).
+    pub finite_floats: bool,
 }
 
 impl ColumnBatch {
     pub fn new(aggregation: &Aggregation) -> ColumnBatch {
-        ColumnBatch { columns: aggregation.inputs().iter().map(|i| ColumnBuf::new(i.ty)).collect(), lines: Vec::new() }
+        ColumnBatch {
+            columns: aggregation.inputs().iter().map(|i| ColumnBuf::new(i.ty)).collect(),
+            lines: Vec::new(),
+            finite_floats: false,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -395,8 +522,16 @@ impl ColumnBatch {
         let rows = self.lines.len();
         for (i, &index) in schema.inputs.iter().enumerate() {
             let field = record.get(index).unwrap_or_default();
-            if let Err(message) = push_text(&mut self.columns[i], field) {
-                for column in &mut self.columns[..i] {
+            let mut pushed = push_text(&mut self.columns[i], field);
+            if pushed.is_ok() && self.finite_floats && !last_is_finite(&self.columns[i]) {
+                pushed = Err(format!(
+                    "`{}` is not a finite number: with `--fixed-point` float inputs must be finite \
+                     (fixed point has no infinities or NaN)",
+                    excerpt(String::from_utf8_lossy(field).trim_matches([' ', '\t']))
+                ));
+            }
+            if let Err(message) = pushed {
+                for column in &mut self.columns[..=i] {
                     truncate(column, rows);
                 }
                 return Err(RowError {
@@ -516,6 +651,44 @@ mod tests {
         }
 
         #[test]
+        fn arbitrary_bytes_never_panic_and_errors_carry_a_line(
+            bytes in proptest::collection::vec(any::<u8>(), 0..400),
+            size in 64usize..200,
+            max_row in 1usize..300,
+        ) {
+            let mut reader = BlockReader::new(&bytes[..], size).with_max_row(max_row);
+            if reader.header("a.csv").is_ok() {
+                let mut last_line = 0;
+                loop {
+                    match reader.next_block() {
+                        Ok(Some(block)) => {
+                            prop_assert!(block.first_line > last_line);
+                            last_line = block.first_line;
+                        }
+                        Ok(None) => break,
+                        Err(error) => {
+                            let row = error.into_row_error("a.csv").unwrap();
+                            prop_assert!(row.line >= 2);
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn bare_cr_text_cuts_like_one_parser_and_like_its_lf_twin(
+            rows in proptest::collection::vec("[a-c]{1,4},[0-9]{1,3}", 0..60),
+            size in 64usize..200,
+        ) {
+            let cr = format!("k,x\r{}", rows.join("\r")).into_bytes();
+            let lf = format!("k,x\n{}", rows.join("\n")).into_bytes();
+            let whole = read_all(&cr, 1 << 20);
+            prop_assert_eq!(&whole, &read_all(&cr, size));
+            prop_assert_eq!(&whole, &read_all(&lf, size));
+        }
+
+        #[test]
         fn raw_text_with_stray_quotes_and_crlf_cuts_like_one_parser(
             body in "[ab,\"\r\n]{0,300}",
             size in 64usize..200,
@@ -523,6 +696,95 @@ mod tests {
             let text = format!("k,x\n{body}").into_bytes();
             prop_assert_eq!(read_all(&text, 1 << 20), read_all(&text, size));
         }
+    }
+
+    #[test]
+    fn bare_carriage_returns_end_rows_cut_blocks_and_count_lines() {
+        let mut text = b"k,x\r".to_vec();
+        for i in 0..200 {
+            text.extend_from_slice(format!("r{i},{i}\r").as_bytes());
+        }
+        let whole = read_all(&text, 1 << 20);
+        assert_eq!(whole.1.len(), 200);
+        assert_eq!(whole.1[2].0, 4, "the third row is on line 4");
+        assert_eq!(whole.1[199].0, 201);
+        // Small blocks: the file is cut into many, each of whole rows.
+        let mut reader = BlockReader::new(&text[..], 64);
+        reader.header("t.csv").unwrap();
+        let mut blocks = 0;
+        while let Some(block) = reader.next_block().unwrap() {
+            assert!(block.bytes.len() < 200, "a block of {} bytes", block.bytes.len());
+            blocks += 1;
+        }
+        assert!(blocks > 10, "{blocks} blocks");
+        for size in [64, 65, 77, 100] {
+            assert_eq!(read_all(&text, size), whole, "block size {size}");
+        }
+    }
+
+    #[test]
+    fn mixed_line_ends_count_one_line_each() {
+        // `\r\n` is one line end, `\r\r` two, `\n\r` two.
+        let (_, rows) = read_all(b"k,x\ra,1\r\nb,2\r\rc,3\n\rd,4\re,5", 64);
+        let lines: Vec<u64> = rows.iter().map(|(l, _)| *l).collect();
+        assert_eq!(lines, vec![2, 3, 5, 7, 8]);
+        assert_eq!(count_line_ends(b"a\r\nb\rc\nd\r"), 4);
+    }
+
+    #[test]
+    fn a_row_without_a_line_end_is_bounded_and_named_by_its_line() {
+        let mut text = b"k,x\na,1\nb,2\n".to_vec();
+        text.extend(std::iter::repeat_n(b'z', 5000));
+        let mut reader = BlockReader::new(&text[..], 64).with_max_row(1000);
+        reader.header("t.csv").unwrap();
+        let error = loop {
+            match reader.next_block() {
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("the long row was accepted"),
+                Err(error) => break error,
+            }
+        };
+        let row = error.into_row_error("t.csv").unwrap();
+        assert_eq!(row.line, 4);
+        assert!(row.message.contains("more than 1000 bytes"), "{}", row.message);
+        // The reader never held much more than the limit.
+        assert!(reader.carry.len() < 1000 + READ_SIZE.min(64) + 64, "{}", reader.carry.len());
+        // The same inside an unterminated quoted field, and for a header without a line end.
+        let text = [b"k,x\na,\"".to_vec(), vec![b'q'; 5000]].concat();
+        let mut reader = BlockReader::new(&text[..], 64).with_max_row(1000);
+        reader.header("t.csv").unwrap();
+        assert!(matches!(reader.next_block(), Err(ReadError::RowTooLong { line: 2, limit: 1000 })));
+        let mut reader = BlockReader::new(&[b'h'; 5000][..], 64).with_max_row(1000);
+        assert!(reader.header("h.csv").unwrap_err().contains("line 1: the row holds more than 1000 bytes"));
+    }
+
+    #[test]
+    fn a_wide_header_is_checked_in_linear_time() {
+        // 400,000 columns took minutes with a quadratic duplicate check.
+        let names: Vec<String> = (0..400_000).map(|i| format!("c{i}")).collect();
+        let mut text = names.join(",").into_bytes();
+        text.extend_from_slice(b",c17\n");
+        let started = std::time::Instant::now();
+        let error = BlockReader::new(&text[..], 1 << 20).header("w.csv").unwrap_err();
+        assert_eq!(error, "w.csv:1:400001: the header names column `c17` twice");
+        assert!(started.elapsed().as_secs() < 10, "{:?}", started.elapsed());
+        // Errors that list the columns quote only the first few.
+        let listed = list_columns(&names);
+        assert!(listed.ends_with("... (399980 more)"), "{}", &listed[listed.len() - 40..]);
+    }
+
+    #[test]
+    fn an_oversized_key_is_a_row_error() {
+        let schema = Schema { header: vec!["k".into(), "x".into()], key: 0, inputs: vec![1] };
+        let long = vec![b'a'; MAX_KEY_BYTES + 1];
+        let record = csv::ByteRecord::from(vec![&long[..], b"1"]);
+        let error = schema.key_of(&record, 9, "t.csv").unwrap_err();
+        assert_eq!(error.line, 9);
+        assert_eq!(error.column, Some((1, "k".to_string())));
+        assert!(error.message.contains("at most 1048576 bytes"), "{}", error.message);
+        let fits = vec![b'a'; MAX_KEY_BYTES];
+        let record = csv::ByteRecord::from(vec![&fits[..], b"1"]);
+        assert_eq!(schema.key_of(&record, 9, "t.csv").unwrap().len(), MAX_KEY_BYTES);
     }
 
     #[test]

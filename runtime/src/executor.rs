@@ -19,7 +19,9 @@ use rustc_hash::FxBuildHasher;
 use serde::Serialize;
 
 use crate::aggregation::Aggregation;
-use crate::csv_input::{csv_reader, Block, BlockReader, ColumnBatch, Lines, RowError, Schema};
+use crate::csv_input::{
+    csv_reader, Block, BlockReader, ColumnBatch, Lines, ReadError, RowError, Schema, MAX_ROW_BYTES,
+};
 use crate::table::StateTable;
 use crate::value::Value;
 use crate::wire::{decode, WireError, WireWriter};
@@ -28,6 +30,11 @@ use crate::wire::{decode, WireError, WireWriter};
 const BATCH_ROWS: usize = 4096;
 /// Invalid rows quoted in the summary.
 const QUOTED_SKIPS: usize = 5;
+
+/// The most map workers (and reduce partitions) a job may have. Each is an OS thread with its
+/// own combiner table; far more threads than cores only costs memory, and thousands exhaust
+/// the process's thread limit.
+pub const MAX_WORKERS: usize = 256;
 
 /// How to run a job.
 #[derive(Clone, Debug)]
@@ -44,6 +51,10 @@ pub struct JobConfig {
     /// Called from the reader thread about every 200 ms with the bytes read and the input's
     /// size (when known), and once more with `finished` set at the end of the input.
     pub progress: Option<Progress>,
+    /// Reject non-finite values in float inputs (for fixed point, which cannot carry them).
+    pub finite_floats: bool,
+    /// The most bytes one row may hold ([`MAX_ROW_BYTES`] unless a test sets less).
+    pub max_row: usize,
 }
 
 impl Default for JobConfig {
@@ -54,6 +65,8 @@ impl Default for JobConfig {
             skip_invalid: false,
             block_size: 1 << 20,
             progress: None,
+            finite_floats: false,
+            max_row: MAX_ROW_BYTES,
         }
     }
 }
@@ -201,12 +214,28 @@ pub fn run<R: Read + Send>(
     let mut stats = map.stats;
     let started = Instant::now();
     let reduced = std::thread::scope(|scope| {
-        let handles: Vec<_> =
-            map.groups.iter().map(|buffers| scope.spawn(move || reduce_buffers(aggregation, buffers))).collect();
-        handles
+        let mut handles = Vec::with_capacity(map.groups.len());
+        let mut spawn_failed = None;
+        for buffers in &map.groups {
+            match std::thread::Builder::new()
+                .name("naas-reduce".to_string())
+                .spawn_scoped(scope, move || reduce_buffers(aggregation, buffers))
+            {
+                Ok(handle) => handles.push(handle),
+                Err(error) => {
+                    spawn_failed = Some(spawn_error("reduce worker", error));
+                    break;
+                }
+            }
+        }
+        let joined = handles
             .into_iter()
             .map(|h| h.join().unwrap_or_else(|_| Err(JobError::Other("a reduce worker panicked".to_string()))))
-            .collect::<Result<Vec<_>, _>>()
+            .collect::<Result<Vec<_>, _>>();
+        match spawn_failed {
+            Some(error) => Err(error),
+            None => joined,
+        }
     })?;
     let mut results: KeyResults = reduced.into_iter().flatten().collect();
     results.sort_unstable_by(|a, b| a.0.cmp(&b.0));
@@ -247,12 +276,12 @@ pub fn map_phase<R: Read + Send>(
     config: &JobConfig,
     grouping: Grouping,
 ) -> Result<MapOutput, JobError> {
-    if config.workers == 0 {
-        return Err(JobError::Input("at least one worker is needed".to_string()));
+    if config.workers == 0 || config.workers > MAX_WORKERS {
+        return Err(JobError::Input(format!("a job needs 1 to {MAX_WORKERS} workers, not {}", config.workers)));
     }
     let started = Instant::now();
     let Input { name, reader, size } = input;
-    let mut blocks = BlockReader::new(reader, config.block_size);
+    let mut blocks = BlockReader::new(reader, config.block_size).with_max_row(config.max_row);
     let header = blocks.header(&name).map_err(JobError::Input)?;
     let schema = Schema::bind(header, aggregation, key, binds, &name).map_err(JobError::Input)?;
     // The first block (by index) that failed: later blocks need not be read.
@@ -264,13 +293,13 @@ pub fn map_phase<R: Read + Send>(
     let outcome = std::thread::scope(|scope| {
         let failed_at = &failed_at;
         let name = &name;
-        let reader = scope.spawn(move || -> Result<(), JobError> {
+        let reader = std::thread::Builder::new().name("naas-reader".to_string()).spawn_scoped(scope, move || {
             let mut last_draw = Instant::now();
             loop {
                 if failed_at.load(Ordering::Relaxed) != u64::MAX {
                     return Ok(());
                 }
-                let block = blocks.next_block().map_err(|e| JobError::Input(format!("`{reader_name}`: {e}")))?;
+                let block = blocks.next_block().map_err(|e| read_error(e, &reader_name))?;
                 let Some(block) = block else { break };
                 if !send_unless_failed(&sender, block, failed_at) {
                     // The job failed (or every worker has stopped): nothing more to read.
@@ -286,16 +315,31 @@ pub fn map_phase<R: Read + Send>(
             }
             Ok(())
         });
-        let workers: Vec<_> = (0..config.workers)
-            .map(|_| {
-                let mut worker = MapWorker::new(aggregation, &schema, name, config, grouping);
-                let receiver = &receiver;
-                scope.spawn(move || {
-                    let _guard = StopOnPanic(failed_at);
-                    worker.run(receiver, failed_at).map(|()| worker)
-                })
-            })
-            .collect();
+        let reader = match reader {
+            Ok(reader) => reader,
+            Err(error) => return (Err(spawn_error("reader thread", error)), Vec::new()),
+        };
+        let mut workers = Vec::with_capacity(config.workers);
+        for _ in 0..config.workers {
+            let mut worker = MapWorker::new(aggregation, &schema, name, config, grouping);
+            let receiver = &receiver;
+            let spawned = std::thread::Builder::new().name("naas-map".to_string()).spawn_scoped(scope, move || {
+                let _guard = StopOnPanic(failed_at);
+                worker.run(receiver, failed_at).map(|()| worker)
+            });
+            match spawned {
+                Ok(handle) => workers.push(handle),
+                Err(error) => {
+                    // Stop the reader; the workers already running drain what it sent.
+                    failed_at.store(0, Ordering::Relaxed);
+                    let _ = reader.join();
+                    for worker in workers {
+                        let _ = worker.join();
+                    }
+                    return (Err(spawn_error("map worker", error)), Vec::new());
+                }
+            }
+        }
         let read = reader.join().unwrap_or_else(|_| Err(JobError::Other("the reader thread panicked".to_string())));
         let workers: Vec<_> = workers
             .into_iter()
@@ -337,6 +381,20 @@ pub fn map_phase<R: Read + Send>(
     }
     out.stats.map_seconds = started.elapsed().as_secs_f64();
     Ok(out)
+}
+
+/// A thread that could not be started (the system's thread or memory limit), as a job error.
+fn spawn_error(what: &str, error: std::io::Error) -> JobError {
+    JobError::Other(format!("cannot start a {what} thread: {error}; try fewer `--workers`"))
+}
+
+/// A failed read of the input as a job error: a row that is too long is a bad row (exit 1),
+/// a failing source an input error (exit 2).
+fn read_error(error: ReadError, file: &str) -> JobError {
+    match error.into_row_error(file) {
+        Ok(row) => JobError::Row(row),
+        Err(message) => JobError::Input(message),
+    }
 }
 
 /// Hands a block to the workers, waiting while the channel is full, unless the job has failed
@@ -417,7 +475,7 @@ impl<'a> MapWorker<'a> {
             grouping,
             tables: Vec::new(),
             direct,
-            batch: ColumnBatch::new(aggregation),
+            batch: ColumnBatch { finite_floats: config.finite_floats, ..ColumnBatch::new(aggregation) },
             batch_keys: Vec::new(),
             slots: Vec::new(),
             rows: JobStats::default(),
@@ -656,5 +714,84 @@ mod tests {
         assert_eq!(error.to_string(), "t.csv:2:1: column `k`: the key field is empty");
         let error = job("k,y\n", &small(1, true)).unwrap_err();
         assert!(error.to_string().contains("has no column `x`"), "{error}");
+    }
+
+    #[test]
+    fn fixed_point_jobs_reject_non_finite_floats_with_the_row() {
+        let agg =
+            Aggregation::from_source("f.naas", "aggregate total(x: f64) -> f64:\n    return sum(x)\n", None).unwrap();
+        for bad in ["inf", "-inf", "NaN", " -Infinity "] {
+            let text = format!("k,x\na,1.5\nb,{bad}\n");
+            let input = Input { name: "f.csv".to_string(), reader: text.as_bytes(), size: None };
+            let config = JobConfig { finite_floats: true, ..small(1, true) };
+            match run(&agg, input, "k", &[], &config).unwrap_err() {
+                JobError::Row(error) => {
+                    assert_eq!((error.line, error.column.clone()), (3, Some((2, "x".to_string()))), "{bad}");
+                    assert!(error.message.contains("not a finite number"), "{}", error.message);
+                }
+                other => panic!("{other}"),
+            }
+            // Without fixed point the host reads them as floats.
+            let input = Input { name: "f.csv".to_string(), reader: text.as_bytes(), size: None };
+            assert!(run(&agg, input, "k", &[], &small(1, true)).is_ok(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_row_over_the_limit_stops_the_job_with_its_line_even_when_skipping() {
+        let mut text = table(100);
+        text.push_str(&"x".repeat(4000));
+        for skip_invalid in [false, true] {
+            let config = JobConfig { max_row: 1000, skip_invalid, ..small(2, true) };
+            let error = job(&text, &config).unwrap_err();
+            assert!(matches!(&error, JobError::Row(row) if row.line == 102), "{error}");
+        }
+    }
+
+    #[test]
+    fn worker_counts_beyond_the_limit_are_refused_not_spawned() {
+        for workers in [0, MAX_WORKERS + 1, usize::MAX] {
+            let error = job(&table(10), &small(workers, true)).unwrap_err();
+            assert!(error.to_string().contains("1 to 256 workers"), "{error}");
+        }
+        assert!(job(&table(10), &small(MAX_WORKERS, true)).is_ok());
+    }
+
+    proptest::proptest! {
+        // Each case compiles the aggregation twice: a twentieth of the workspace's case count.
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(
+            std::env::var("NAAS_PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).map_or(64, |n: u32| (n / 20).max(16))
+        ))]
+        /// Arbitrary bytes after a valid header, and mutated valid files, never panic: the job
+        /// succeeds, or fails with a bad row that names a data line of the file.
+        #[test]
+        fn any_input_runs_or_names_a_line(
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+            mutations in proptest::collection::vec((0usize..2000, proptest::prelude::any::<u8>()), 0..6),
+            workers in 1usize..4,
+            skip_invalid in proptest::prelude::any::<bool>(),
+        ) {
+            let mut mutated = table(60).into_bytes();
+            for (at, byte) in &mutations {
+                let at = at % mutated.len();
+                mutated[at] = *byte;
+            }
+            let raw = [b"k,x\n".to_vec(), body].concat();
+            for text in [raw, mutated] {
+                let agg = Aggregation::from_source("t.naas", STATS, None).unwrap();
+                let input = Input { name: "t.csv".to_string(), reader: &text[..], size: None };
+                let config = JobConfig { skip_invalid, max_row: 200, ..small(workers, true) };
+                match run(&agg, input, "k", &[], &config) {
+                    Ok(out) => proptest::prop_assert!(out.stats.skipped <= out.stats.rows),
+                    Err(JobError::Row(row)) => {
+                        proptest::prop_assert!(row.line >= 2, "{}", row);
+                        proptest::prop_assert!(row.to_string().starts_with("t.csv:"), "{}", row);
+                    }
+                    // A mutated header may lose the key or the input column.
+                    Err(JobError::Input(message)) => proptest::prop_assert!(message.contains("t.csv"), "{}", message),
+                    Err(other) => proptest::prop_assert!(false, "{}", other),
+                }
+            }
+        }
     }
 }

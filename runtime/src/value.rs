@@ -33,6 +33,115 @@ impl std::fmt::Display for Value {
 /// Texts that mean "no value" in data files; they are rejected rather than read as zero.
 const MISSING: [&str; 5] = ["NA", "N/A", "NULL", "null", "None"];
 
+/// The most bytes of a value (or a column name) that an error message quotes; the rest is
+/// cut and its length given, so a 10 MB field does not become a 10 MB message.
+pub const ECHO_LIMIT: usize = 64;
+
+/// `text` as an error message quotes it: whole if at most [`ECHO_LIMIT`] bytes, else its
+/// first characters (cut on a character boundary) and the full length.
+pub fn excerpt(text: &str) -> String {
+    if text.len() <= ECHO_LIMIT {
+        return text.to_string();
+    }
+    let mut end = ECHO_LIMIT;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... ({} bytes)", &text[..end], text.len())
+}
+
+/// What a decimal number with a fraction or an exponent (`11.0`, `-1.8e1`) says about
+/// integers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Decimal {
+    /// Not a decimal number at all.
+    Malformed,
+    /// Its value is this integer exactly (`11.0`, `1e3`).
+    Integral(i128),
+    /// Its value has a non-zero fraction (`11.5`).
+    Fractional,
+    /// Its value is an integer beyond 128 bits.
+    Huge,
+}
+
+/// Reads `[+-]digits[.digits][(e|E)[+-]digits]` exactly, in decimal (no rounding through a
+/// float): data tools write integer columns as `11.0` (pandas, for a nullable column), and
+/// such a value is an integer.
+fn decimal(text: &str) -> Decimal {
+    let (negative, rest) = match text.as_bytes().first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let (mantissa, exponent) = match rest.find(['e', 'E']) {
+        Some(at) => (&rest[..at], Some(&rest[at + 1..])),
+        None => (rest, None),
+    };
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.len() + fraction.len() == 0 || !all_digits(whole) || !all_digits(fraction) {
+        return Decimal::Malformed;
+    }
+    // The exponent saturates: beyond a few dozen digits only its sign matters.
+    let exponent: i128 = match exponent {
+        None => 0,
+        Some(e) => {
+            let (sign, digits) = match e.as_bytes().first() {
+                Some(b'-') => (-1, &e[1..]),
+                Some(b'+') => (1, &e[1..]),
+                _ => (1, e),
+            };
+            if digits.is_empty() || !all_digits(digits) {
+                return Decimal::Malformed;
+            }
+            let magnitude = digits.bytes().fold(0i128, |n, d| (n * 10 + i128::from(d - b'0')).min(1 << 40));
+            sign * magnitude
+        }
+    };
+    // The value is `digits * 10^scale`.
+    let digits = format!("{whole}{fraction}");
+    let digits = digits.trim_start_matches('0');
+    if digits.is_empty() {
+        return Decimal::Integral(0);
+    }
+    let scale = exponent - fraction.len() as i128;
+    let integral = if scale < 0 {
+        let cut = usize::try_from(-scale).unwrap_or(usize::MAX);
+        if cut > digits.len() || !digits[digits.len() - cut..].bytes().all(|b| b == b'0') {
+            return Decimal::Fractional;
+        }
+        digits[..digits.len() - cut].to_string()
+    } else {
+        // i128 has 39 digits: more is out of every integer type's range.
+        if digits.len() as i128 + scale > 39 {
+            return Decimal::Huge;
+        }
+        format!("{digits}{}", "0".repeat(scale as usize))
+    };
+    // `digits` starts with a non-zero digit, so `integral` is not empty: only overflow fails.
+    match integral.parse::<i128>() {
+        Ok(value) => Decimal::Integral(if negative { -value } else { value }),
+        Err(_) => Decimal::Huge,
+    }
+}
+
+/// Parses an integer field of type `T`: plain decimal, or a decimal number whose fraction is
+/// zero (`11.0`, `-18.0`, `1e3`).
+fn parse_int<T: TryFrom<i128> + std::str::FromStr>(text: &str, ty: &str, min: i128, max: i128) -> Result<T, String> {
+    if let Ok(value) = text.parse::<T>() {
+        return Ok(value);
+    }
+    let shown = excerpt(text);
+    match decimal(text) {
+        Decimal::Integral(value) => {
+            T::try_from(value).map_err(|_| format!("`{shown}` is out of range for {ty} ({min} to {max})"))
+        }
+        Decimal::Huge => Err(format!("`{shown}` is out of range for {ty} ({min} to {max})")),
+        Decimal::Fractional => Err(format!("`{shown}` is not an integer ({ty} expected)")),
+        Decimal::Malformed => Err(int_problem(text, ty, min, max)),
+    }
+}
+
 /// Parses a text field as `buf`'s type and appends it. The error says what is wrong with the
 /// text (the caller adds where it is).
 pub fn push_text(buf: &mut ColumnBuf, field: &[u8]) -> Result<(), String> {
@@ -48,13 +157,7 @@ pub fn push_text(buf: &mut ColumnBuf, field: &[u8]) -> Result<(), String> {
     }
     macro_rules! int {
         ($v:expr, $t:ty) => {
-            match text.parse::<$t>() {
-                Ok(x) => {
-                    $v.push(x);
-                    Ok(())
-                }
-                Err(_) => Err(int_problem(text, stringify!($t), <$t>::MIN as i128, <$t>::MAX as i128)),
-            }
+            parse_int::<$t>(text, stringify!($t), <$t>::MIN as i128, <$t>::MAX as i128).map(|x| $v.push(x))
         };
     }
     match buf {
@@ -67,7 +170,7 @@ pub fn push_text(buf: &mut ColumnBuf, field: &[u8]) -> Result<(), String> {
                 v.push(0);
                 Ok(())
             }
-            _ => Err(format!("`{text}` is not a bool (write true, false, 1 or 0)")),
+            _ => Err(format!("`{}` is not a bool (write true, false, 1 or 0)", excerpt(text))),
         },
         ColumnBuf::I8(v) => int!(v, i8),
         ColumnBuf::I16(v) => int!(v, i16),
@@ -82,14 +185,14 @@ pub fn push_text(buf: &mut ColumnBuf, field: &[u8]) -> Result<(), String> {
                 v.push(x);
                 Ok(())
             }
-            Err(_) => Err(format!("`{text}` is not a valid f32")),
+            Err(_) => Err(format!("`{}` is not a valid f32", excerpt(text))),
         },
         ColumnBuf::F64(v) => match text.parse::<f64>() {
             Ok(x) => {
                 v.push(x);
                 Ok(())
             }
-            Err(_) => Err(format!("`{text}` is not a valid f64")),
+            Err(_) => Err(format!("`{}` is not a valid f64", excerpt(text))),
         },
     }
 }
@@ -115,10 +218,20 @@ pub fn parse_value(ty: ScalarTy, field: &[u8]) -> Result<Value, String> {
 }
 
 fn int_problem(text: &str, ty: &str, min: i128, max: i128) -> String {
+    let shown = excerpt(text);
     match text.parse::<i128>() {
-        Ok(_) => format!("`{text}` is out of range for {ty} ({min} to {max})"),
-        Err(_) if text.parse::<f64>().is_ok() => format!("`{text}` is not an integer ({ty} expected)"),
-        Err(_) => format!("`{text}` is not a valid {ty}"),
+        Ok(_) => format!("`{shown}` is out of range for {ty} ({min} to {max})"),
+        Err(_) if text.parse::<f64>().is_ok() => format!("`{shown}` is not an integer ({ty} expected)"),
+        Err(_) => format!("`{shown}` is not a valid {ty}"),
+    }
+}
+
+/// Whether the last value of a float column is finite (true for every other column).
+pub fn last_is_finite(buf: &ColumnBuf) -> bool {
+    match buf {
+        ColumnBuf::F32(v) => v.last().is_none_or(|x| x.is_finite()),
+        ColumnBuf::F64(v) => v.last().is_none_or(|x| x.is_finite()),
+        _ => true,
     }
 }
 
@@ -176,6 +289,7 @@ mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
     use super::*;
     use naas_lang::types::IntTy;
+    use proptest::prelude::*;
 
     fn parse(ty: ScalarTy, text: &str) -> Result<ColumnBuf, String> {
         let mut buf = ColumnBuf::new(ty);
@@ -193,6 +307,50 @@ mod tests {
         assert_eq!(parse(i32_ty, "NA").unwrap_err(), "`NA` marks a missing value");
         assert_eq!(parse(ScalarTy::Bool, "true").unwrap(), ColumnBuf::Bool(vec![1]));
         assert_eq!(parse(ScalarTy::Float(FloatTy::F64), "2.5e3").unwrap(), ColumnBuf::F64(vec![2500.0]));
+    }
+
+    #[test]
+    fn integers_written_as_decimals_with_a_zero_fraction_are_read_exactly() {
+        let i32_ty = ScalarTy::Int(IntTy::I32);
+        let i64_ty = ScalarTy::Int(IntTy::I64);
+        let u8_ty = ScalarTy::Int(IntTy::U8);
+        assert_eq!(parse(i32_ty, "11.0").unwrap(), ColumnBuf::I32(vec![11]));
+        assert_eq!(parse(i32_ty, "-18.0").unwrap(), ColumnBuf::I32(vec![-18]));
+        assert_eq!(parse(i32_ty, "1e3").unwrap(), ColumnBuf::I32(vec![1000]));
+        assert_eq!(parse(i32_ty, "2.50E1").unwrap(), ColumnBuf::I32(vec![25]));
+        assert_eq!(parse(i32_ty, "1500e-2").unwrap(), ColumnBuf::I32(vec![15]));
+        assert_eq!(parse(i32_ty, "-0.0").unwrap(), ColumnBuf::I32(vec![0]));
+        assert_eq!(parse(i32_ty, "0e99999999999999999999").unwrap(), ColumnBuf::I32(vec![0]));
+        // Exact, where a float would round: 2^53 + 1.
+        assert_eq!(parse(i64_ty, "9007199254740993.0").unwrap(), ColumnBuf::I64(vec![9_007_199_254_740_993]));
+        assert_eq!(parse(i64_ty, "-9223372036854775808.000").unwrap(), ColumnBuf::I64(vec![i64::MIN]));
+        assert_eq!(parse(i32_ty, "11.5").unwrap_err(), "`11.5` is not an integer (i32 expected)");
+        assert_eq!(parse(i32_ty, "1e-1").unwrap_err(), "`1e-1` is not an integer (i32 expected)");
+        assert_eq!(
+            parse(i32_ty, "1.00000000000000000001").unwrap_err(),
+            "`1.00000000000000000001` is not an integer (i32 expected)"
+        );
+        assert_eq!(parse(u8_ty, "256.0").unwrap_err(), "`256.0` is out of range for u8 (0 to 255)");
+        assert_eq!(parse(u8_ty, "-1.0").unwrap_err(), "`-1.0` is out of range for u8 (0 to 255)");
+        assert_eq!(
+            parse(i64_ty, "1e300").unwrap_err(),
+            "`1e300` is out of range for i64 (-9223372036854775808 to 9223372036854775807)"
+        );
+        for bad in ["1e", "e3", ".", "1.2.3", "--1", "1e+", "inf", "NaN", "0x10", "1_000"] {
+            assert!(parse(i32_ty, bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn long_values_are_cut_in_messages() {
+        let field = "9".repeat(10_000_000);
+        let error = parse(ScalarTy::Int(IntTy::I32), &field).unwrap_err();
+        assert!(error.len() < 200, "{} bytes", error.len());
+        assert!(error.contains("... (10000000 bytes)"), "{error}");
+        let word = "é".repeat(100);
+        let cut = excerpt(&word);
+        assert!(cut.starts_with(&"é".repeat(32)) && cut.ends_with("... (200 bytes)"), "{cut}");
+        assert_eq!(excerpt("short"), "short");
     }
 
     #[test]
@@ -214,5 +372,25 @@ mod tests {
         assert!(push_value(&mut buf, Value::Int(-1)).is_err());
         assert!(push_value(&mut buf, Value::Float(1.0)).is_err());
         assert_eq!(buf, ColumnBuf::U8(vec![255]));
+    }
+
+    proptest! {
+        #[test]
+        fn an_integer_and_its_decimal_forms_read_the_same(v in any::<i64>(), zeros in 0usize..4, shift in 0u32..3) {
+            let i64_ty = ScalarTy::Int(IntTy::I64);
+            let plain = parse(i64_ty, &v.to_string()).unwrap();
+            prop_assert_eq!(&parse(i64_ty, &format!("{v}.{}", "0".repeat(zeros))).unwrap(), &plain);
+            let scaled = i128::from(v) * 10i128.pow(shift);
+            prop_assert_eq!(&parse(i64_ty, &format!("{scaled}e-{shift}")).unwrap(), &plain);
+        }
+
+        #[test]
+        fn any_text_parses_or_says_why_and_never_panics(text in "\\PC{0,24}") {
+            for ty in [ScalarTy::Int(IntTy::I8), ScalarTy::Int(IntTy::U64), ScalarTy::Float(FloatTy::F32), ScalarTy::Bool] {
+                if let Err(message) = parse(ty, &text) {
+                    prop_assert!(!message.is_empty());
+                }
+            }
+        }
     }
 }
