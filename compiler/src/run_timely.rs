@@ -164,7 +164,7 @@ pub fn run_as_worker_process(mut job: TimelyJob, process: usize) -> Result<(), J
     let cluster = listener
         .connect(process, &rendezvous.addresses, rendezvous.token, job.workers, CONNECT_TIMEOUT)
         .map_err(cluster_error)?;
-    job.input = rendezvous.input;
+    job.open_as = Some(rendezvous.input);
     let (results, stats) = run_timely(job, Some(cluster))?;
     for error in &stats.first_skipped {
         eprintln!("naasc: skipped {error}");
@@ -524,6 +524,7 @@ pub fn job(source: AggregationSource, args: &crate::run_cmd::RunArgs, workers: u
     TimelyJob {
         source,
         input: args.input.clone(),
+        open_as: None,
         key: args.key.clone(),
         binds: args.binds.clone(),
         skip_invalid: args.skip_invalid,

@@ -208,7 +208,11 @@ impl Cluster {
 #[derive(Clone, Debug, PartialEq)]
 pub struct TimelyJob {
     pub source: AggregationSource,
+    /// The input as the user named it (errors name it so).
     pub input: PathBuf,
+    /// Where to open the input, when that differs from `input`: a launcher resolves
+    /// `/dev/stdin`, which names another file in each of its processes.
+    pub open_as: Option<PathBuf>,
     pub key: String,
     pub binds: Vec<(String, String)>,
     pub skip_invalid: bool,
@@ -306,7 +310,7 @@ fn worker_main(worker: &mut timely::worker::Worker, job: &TimelyJob) -> WorkerOu
 
     let name = job.input.display().to_string();
     let file =
-        std::fs::File::open(&job.input).map_err(|e| early(JobError::Input(format!("cannot open `{name}`: {e}"))))?;
+        std::fs::File::open(job.open_as.as_ref().unwrap_or(&job.input)).map_err(|e| early(JobError::Input(format!("cannot open `{name}`: {e}"))))?;
     let mut blocks = BlockReader::new(file, job.block_size);
     let header = blocks.header(&name).map_err(|e| early(JobError::Input(e)))?;
     let schema =
@@ -386,4 +390,92 @@ fn parse_row(
         values.push(value);
     }
     Ok((key.to_vec(), values))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    const TOKEN: u64 = 0x5eed;
+
+    /// Connects `n` processes (one thread each) and returns each one's peers' indices.
+    fn connect_all(n: usize, threads: impl Fn(usize) -> usize) -> Vec<Result<Cluster, ClusterError>> {
+        let listeners: Vec<ClusterListener> = (0..n).map(|_| ClusterListener::bind().unwrap()).collect();
+        let addresses: Vec<SocketAddr> = listeners.iter().map(|l| l.local_addr().unwrap()).collect();
+        let handles: Vec<_> = listeners
+            .into_iter()
+            .enumerate()
+            .map(|(process, listener)| {
+                let addresses = addresses.clone();
+                let threads = threads(process);
+                std::thread::spawn(move || {
+                    listener.connect(process, &addresses, TOKEN, threads, Duration::from_secs(60))
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    }
+
+    #[test]
+    fn three_processes_connect_to_each_other() {
+        for (process, cluster) in connect_all(3, |_| 2).into_iter().enumerate() {
+            let cluster = cluster.unwrap();
+            assert_eq!(cluster.process, process);
+            assert_eq!(cluster.processes(), 3);
+            for (peer, stream) in cluster.peers.iter().enumerate() {
+                assert_eq!(stream.is_none(), peer == process);
+            }
+        }
+    }
+
+    #[test]
+    fn processes_with_different_thread_counts_are_refused() {
+        let outcomes = connect_all(2, |process| process + 1);
+        let error = outcomes.into_iter().next().unwrap().unwrap_err();
+        assert!(matches!(error, ClusterError::Threads { peer: 1, threads: 2, ours: 1 }), "{error}");
+    }
+
+    /// A peer that has stopped (its port is no longer listened on) is an error at once.
+    #[test]
+    fn a_stopped_peer_is_an_error_not_a_retry() {
+        let gone = ClusterListener::bind().unwrap();
+        let gone_address = gone.local_addr().unwrap();
+        drop(gone);
+        let me = ClusterListener::bind().unwrap();
+        let addresses = [gone_address, me.local_addr().unwrap()];
+        let started = Instant::now();
+        let error = me.connect(1, &addresses, TOKEN, 1, Duration::from_secs(60)).unwrap_err();
+        assert!(matches!(error, ClusterError::Connect { peer: 0, .. }), "{error}");
+        assert!(started.elapsed() < Duration::from_secs(30));
+    }
+
+    /// A peer that never connects (it died before connecting) makes set-up fail at the
+    /// deadline, naming it; a stray connection that is not this job's is ignored.
+    #[test]
+    fn a_peer_that_never_connects_times_out_and_strays_are_ignored() {
+        let me = ClusterListener::bind().unwrap();
+        let other = ClusterListener::bind().unwrap();
+        let addresses = [me.local_addr().unwrap(), other.local_addr().unwrap()];
+        let mut stray = TcpStream::connect(addresses[0]).unwrap();
+        let mut hello = HANDSHAKE_MAGIC.to_vec();
+        hello.extend_from_slice(&(TOKEN + 1).to_le_bytes());
+        hello.extend_from_slice(&1u64.to_le_bytes());
+        hello.extend_from_slice(&1u64.to_le_bytes());
+        stray.write_all(&hello).unwrap();
+        let started = Instant::now();
+        let error = me.connect(0, &addresses, TOKEN, 1, Duration::from_millis(500)).unwrap_err();
+        assert!(started.elapsed() >= Duration::from_millis(500));
+        let ClusterError::TimedOut { missing, .. } = &error else { panic!("{error}") };
+        assert_eq!(missing, &[1]);
+        assert!(error.to_string().contains("did not connect within 0 s"), "{error}");
+    }
+
+    #[test]
+    fn an_index_outside_the_addresses_is_an_error() {
+        let me = ClusterListener::bind().unwrap();
+        let addresses = [me.local_addr().unwrap()];
+        let error = me.connect(3, &addresses, TOKEN, 1, Duration::from_secs(1)).unwrap_err();
+        assert!(matches!(error, ClusterError::NoSuchProcess { process: 3, processes: 1 }), "{error}");
+    }
 }

@@ -557,7 +557,7 @@ mod tests {
         assert_eq!(fault.line, Some(7));
         let native = fault.native();
         assert_eq!(native.fault, Fault::DivisionByZero);
-        assert_eq!(native.function, "s.fold");
+        assert_eq!(native.function, "s.lift");
         // The span is the `//` of the source text.
         let text = "aggregate s(x: i64, d: i64) -> i64:\n    return sum(x // d)\n";
         assert_eq!(&text[native.span.lo as usize..native.span.hi as usize], "x // d");
@@ -572,14 +572,14 @@ mod tests {
             record: 0,
         };
         let error = KeyError::Fault(KeyFault::new(&fault, None));
-        let bytes = bincode_roundtrip(&error);
+        let bytes = serde_roundtrip(&error);
         assert_eq!(bytes, error);
         let KeyError::Fault(back) = bytes else { panic!() };
         assert_eq!(back.native(), fault);
         assert_eq!(error.rank(), u64::MAX);
     }
 
-    fn bincode_roundtrip(error: &KeyError) -> KeyError {
+    fn serde_roundtrip(error: &KeyError) -> KeyError {
         let text = serde_json::to_string(error).unwrap();
         serde_json::from_str(&text).unwrap()
     }
