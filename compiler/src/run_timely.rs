@@ -147,7 +147,8 @@ pub fn run_as_worker_process(mut job: TimelyJob, process: usize) -> Result<(), J
     write_line(&format!("{LISTENING_MARK}{}", listener.local_addr().map_err(cluster_error)?))?;
     let mut stdin = BufReader::new(std::io::stdin());
     let mut line = String::new();
-    let read = stdin.read_line(&mut line).map_err(|e| JobError::Other(format!("cannot read from the launcher: {e}")))?;
+    let read =
+        stdin.read_line(&mut line).map_err(|e| JobError::Other(format!("cannot read from the launcher: {e}")))?;
     if read == 0 {
         return Err(JobError::Other(format!("process {process}: the launcher stopped before the job started")));
     }
@@ -170,9 +171,8 @@ pub fn run_as_worker_process(mut job: TimelyJob, process: usize) -> Result<(), J
         eprintln!("naasc: skipped {error}");
     }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let mut write = |line: String| {
-        writeln!(out, "{line}").map_err(|e| JobError::Other(format!("cannot write results: {e}")))
-    };
+    let mut write =
+        |line: String| writeln!(out, "{line}").map_err(|e| JobError::Other(format!("cannot write results: {e}")));
     for (key, values) in results {
         let values = values.into_iter().map(LineValue::from).collect();
         let line = serde_json::to_string(&ResultLine { key, values }).map_err(|e| JobError::Other(e.to_string()))?;
@@ -243,7 +243,10 @@ fn read_stdout(process: usize, stdout: impl Read, events: mpsc::Sender<Event>) {
     for line in BufReader::new(stdout).lines() {
         let Ok(line) = line else { break };
         let parsed = if let Some(address) = line.strip_prefix(LISTENING_MARK) {
-            address.parse::<SocketAddr>().map(|a| drop(events.send(Event::Listening(process, a)))).map_err(|e| e.to_string())
+            address
+                .parse::<SocketAddr>()
+                .map(|a| drop(events.send(Event::Listening(process, a))))
+                .map_err(|e| e.to_string())
         } else if let Some(json) = line.strip_prefix(RESULT_MARK) {
             serde_json::from_str::<ResultLine>(json)
                 .map(|r| printed.results.push((r.key, r.values.into_iter().map(Value::from).collect())))
@@ -294,7 +297,8 @@ fn relay_stderr(stderr: impl Read) {
 fn job_token() -> u64 {
     let mut hasher = RandomState::new().build_hasher();
     hasher.write_u32(std::process::id());
-    hasher.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
+    hasher
+        .write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
     hasher.finish()
 }
 

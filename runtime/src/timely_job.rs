@@ -309,8 +309,8 @@ fn worker_main(worker: &mut timely::worker::Worker, job: &TimelyJob) -> WorkerOu
         .map_err(|e| early(JobError::Input(e.to_string())))?;
 
     let name = job.input.display().to_string();
-    let file =
-        std::fs::File::open(job.open_as.as_ref().unwrap_or(&job.input)).map_err(|e| early(JobError::Input(format!("cannot open `{name}`: {e}"))))?;
+    let file = std::fs::File::open(job.open_as.as_ref().unwrap_or(&job.input))
+        .map_err(|e| early(JobError::Input(format!("cannot open `{name}`: {e}"))))?;
     let mut blocks = BlockReader::new(file, job.block_size);
     let header = blocks.header(&name).map_err(|e| early(JobError::Input(e)))?;
     let schema =
