@@ -249,6 +249,8 @@ fn a_process_killed_at_start_up_fails_the_job_instead_of_hanging_it() {
     poll("process 1 to exit", || (!alive(pids[1])).then_some(()));
 }
 
+/// A process that is blocked (here: stopped) when the launcher dies must die too; before, the
+/// processes ran on until they next wrote to the launcher, or forever when blocked.
 #[test]
 fn the_processes_die_with_the_launcher() {
     for (name, mid_run) in [("TERM", true), ("KILL", true), ("TERM", false)] {
@@ -258,6 +260,7 @@ fn the_processes_die_with_the_launcher() {
         if mid_run {
             wait_until_mid_run(pids[0]);
         }
+        signal(pids[1], "STOP");
         signal(launcher.id(), name);
         let output = finish(launcher, "the signalled launcher");
         assert!(!output.status.success());
