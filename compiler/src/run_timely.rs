@@ -397,7 +397,9 @@ pub fn launch(args: &crate::run_cmd::RunArgs, argv: &[OsString]) -> Result<(KeyR
         match received.recv_timeout(Duration::from_millis(10)) {
             Ok(Event::Listening(process, address)) => addresses[process] = Some(address),
             Ok(Event::Printed(process, output)) => printed[process] = Some(output),
-            Err(_) => {}
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            // Every stdout has ended; what is left is waiting for the exits.
+            Err(mpsc::RecvTimeoutError::Disconnected) => std::thread::sleep(Duration::from_millis(10)),
         }
         for (process, child) in children.0.iter_mut().enumerate() {
             if exited[process].is_some() {
