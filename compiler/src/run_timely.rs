@@ -32,7 +32,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use naas_runtime::executor::{JobError, JobStats, KeyResults};
-use naas_runtime::timely_job::{run_timely, ClusterListener, TimelyJob};
+use naas_runtime::timely_job::{run_timely, ClusterError, ClusterListener, TimelyJob};
 use naas_runtime::timely_ops::AggregationSource;
 use naas_runtime::Value;
 
@@ -142,7 +142,7 @@ fn write_line(line: &str) -> Result<(), JobError> {
 /// Runs process `process` of a multi-process job (started by [`launch`]) and prints its results
 /// for the launcher.
 pub fn run_as_worker_process(mut job: TimelyJob, process: usize) -> Result<(), JobError> {
-    let cluster_error = |e: naas_runtime::timely_job::ClusterError| JobError::Other(format!("process {process}: {e}"));
+    let cluster_error = |e: ClusterError| JobError::Other(format!("process {process}: {e}"));
     let listener = ClusterListener::bind().map_err(cluster_error)?;
     write_line(&format!("{LISTENING_MARK}{}", listener.local_addr().map_err(cluster_error)?))?;
     let mut stdin = BufReader::new(std::io::stdin());
@@ -162,9 +162,15 @@ pub fn run_as_worker_process(mut job: TimelyJob, process: usize) -> Result<(), J
         while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
         stop(&format!("naasc: process {process} of {processes}: the launcher stopped; stopping"));
     });
-    let cluster = listener
-        .connect(process, &rendezvous.addresses, rendezvous.token, job.workers, CONNECT_TIMEOUT)
-        .map_err(cluster_error)?;
+    let cluster = match listener.connect(process, &rendezvous.addresses, rendezvous.token, job.workers, CONNECT_TIMEOUT)
+    {
+        Ok(cluster) => cluster,
+        // Refused by a process that was listening: it has stopped, and it is the one to name.
+        Err(error @ ClusterError::Connect { .. }) => {
+            stop(&format!("naasc: process {process} of {processes}: {error}; stopping"))
+        }
+        Err(error) => return Err(cluster_error(error)),
+    };
     job.open_as = Some(rendezvous.input);
     let (results, stats) = run_timely(job, Some(cluster))?;
     for error in &stats.first_skipped {
