@@ -40,16 +40,24 @@ fn small_input() -> PathBuf {
 }
 
 /// An input big enough (3 M rows, 23 MB) that a job is still running seconds after it started.
+/// It is written once (under a name that says what it holds, renamed into place whole, so
+/// concurrent runs share it safely) rather than once per run.
 fn big_input() -> PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
     PATH.get_or_init(|| {
-        let path = temp_file("big.csv", b"");
-        let mut out = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+        let path = std::env::temp_dir().join("naasc-timely-test-3M-rows-v1.csv");
+        if path.exists() {
+            return path;
+        }
+        let partial = temp_file("big.csv", b"");
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&partial).unwrap());
         out.write_all(b"host,delay\n").unwrap();
         for i in 0..3_000_000u32 {
             writeln!(out, "h{},{}", i % 1000, i % 97).unwrap();
         }
         out.flush().unwrap();
+        drop(out);
+        std::fs::rename(&partial, &path).unwrap();
         path
     })
     .clone()
