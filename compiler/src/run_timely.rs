@@ -159,7 +159,14 @@ pub fn run_as_worker_process(mut job: TimelyJob, process: usize) -> Result<(), J
     // The launcher holds this pipe open until this process exits: its end means it is gone.
     std::thread::spawn(move || {
         let mut sink = [0u8; 256];
-        while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
+        loop {
+            match stdin.read(&mut sink) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
         stop(&format!("naasc: process {process} of {processes}: the launcher stopped; stopping"));
     });
     let cluster = match listener.connect(process, &rendezvous.addresses, rendezvous.token, job.workers, CONNECT_TIMEOUT)
@@ -212,12 +219,7 @@ fn stop(line: &str) -> ! {
 fn stop_on_lost_peer(process: usize, processes: usize) {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        let payload = info.payload();
-        let message = payload
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| payload.downcast_ref::<&str>().copied())
-            .unwrap_or_default();
+        let message = info.payload_as_str().unwrap_or_default();
         let Some(cause) = message.strip_prefix("timely communication error: ") else {
             return default(info);
         };
