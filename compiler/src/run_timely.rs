@@ -219,7 +219,12 @@ fn stop(line: &str) -> ! {
 fn stop_on_lost_peer(process: usize, processes: usize) {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        let message = info.payload_as_str().unwrap_or_default();
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
         let Some(cause) = message.strip_prefix("timely communication error: ") else {
             return default(info);
         };
