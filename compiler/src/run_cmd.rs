@@ -14,7 +14,6 @@ use naas_runtime::csv_input::bind_file;
 use naas_runtime::executor::{self, Input, JobConfig, JobError, Progress};
 use naas_runtime::network::run_through_network;
 use naas_runtime::output::OutputError;
-use naas_runtime::timely_job::Cluster;
 use naas_runtime::timely_ops::AggregationSource;
 use naas_runtime::{output, Aggregation, JobOutput, LoadError};
 use naas_target_switch::network::{SimConfig, Topology};
@@ -80,12 +79,10 @@ pub struct RunArgs {
     /// connected over loopback TCP.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub processes: usize,
-    /// (Internal) this process's index in a multi-process timely job.
+    /// (Internal) this process's index in a multi-process timely job (the launcher sends it
+    /// the other processes' addresses on stdin).
     #[arg(long, hide = true)]
     pub timely_process: Option<usize>,
-    /// (Internal) `host:port` of every process of a multi-process timely job.
-    #[arg(long, hide = true)]
-    pub timely_addresses: Option<String>,
     /// Write the job's counts (rows, keys, shuffle bytes, times, network traffic) as JSON.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
@@ -200,6 +197,12 @@ pub fn run(args: &RunArgs) -> ExitCode {
             return usage(format!("-o and --report name the same file `{}`", output.display()));
         }
     }
+    // Before opening it: opening a FIFO waits for a writer.
+    if args.engine == Engine::Timely && args.timely_process.is_none() {
+        if let Err(error) = run_timely::check_input(&args.input) {
+            return usage(error);
+        }
+    }
     let input = match Input::open(&args.input) {
         Ok(input) => input,
         Err(error) => return usage(error),
@@ -218,13 +221,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
         aggregate: args.switch.aggregate.clone(),
     };
     if let Some(process) = args.timely_process {
-        let addresses: Vec<String> =
-            args.timely_addresses.iter().flat_map(|a| a.split(',')).map(String::from).collect();
-        if process >= addresses.len() {
-            return usage(format!("--timely-process {process} is not an index into --timely-addresses"));
-        }
-        let job = run_timely::job(source, args, config.workers, Some(Cluster { process, addresses }));
-        return match run_timely::run_as_worker_process(job) {
+        return match run_timely::run_as_worker_process(run_timely::job(source, args, config.workers), process) {
             Ok(()) => Exit::Ok.into(),
             Err(error) => job_failed(&error, &file),
         };
@@ -256,9 +253,9 @@ pub fn run(args: &RunArgs) -> ExitCode {
             }
             let outcome = if args.processes > 1 {
                 let argv: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-                run_timely::launch(args.processes, &argv)
+                run_timely::launch(args, &argv)
             } else {
-                run_timely::run_here(run_timely::job(source, args, config.workers, None))
+                run_timely::run_here(run_timely::job(source, args, config.workers))
             };
             outcome.map(|(results, stats)| (JobOutput { results, stats }, None))
         }

@@ -1,22 +1,57 @@
 //! `naasc run --engine timely`: the job as a timely-dataflow computation, in this process or
 //! spread over `--processes N` copies of `naasc` that talk over loopback TCP.
 //!
-//! With several processes, this process is the launcher: it picks free loopback ports, starts
-//! every process with the hidden flags `--timely-process I --timely-addresses A,B,...`, and
-//! gathers their results (one JSON line per key on their stdout, after a marker; timely's own
-//! connection messages on stdout are passed on to stderr) into one sorted output.
+//! With several processes, this process is the launcher. It starts every process with the
+//! hidden flag `--timely-process I`, its stdin, stdout and stderr piped, and then:
+//! 1. each process binds a listener on a loopback port the system picks and prints
+//!    `naasc-listening ADDRESS` on stdout; no port is ever chosen and then released, so none
+//!    can be taken by another program (or another job) before its process binds it;
+//! 2. once all have, the launcher writes one line to every process's stdin: every address, a
+//!    token that tells this job's connections apart, and the input's canonical path; the
+//!    processes then connect to each other themselves ([`ClusterListener::connect`]), within
+//!    a deadline;
+//! 3. each process prints one JSON line per key after a marker, then a closing line, and exits;
+//!    the launcher merges and sorts them.
+//!
+//! Failure is bounded everywhere. A process that loses another (its connection breaks) prints
+//! one line and exits with [`LOST_PEER`]; the launcher names the process that failed first and
+//! how (exit code or signal), and stops the rest after a grace period. The processes die with
+//! the launcher: on Linux the kernel kills them when it dies (`PR_SET_PDEATHSIG`), and
+//! everywhere they exit when their stdin (held open by the launcher) reaches its end. Their
+//! stderr is relayed line by line, so the lines of several processes never interleave.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::collections::hash_map::RandomState;
+use std::ffi::OsString;
+use std::hash::{BuildHasher, Hasher};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use naas_runtime::executor::{JobError, JobStats, KeyResults};
-use naas_runtime::timely_job::{run_timely, Cluster, TimelyJob};
+use naas_runtime::timely_job::{run_timely, ClusterError, ClusterListener, TimelyJob};
 use naas_runtime::timely_ops::AggregationSource;
 use naas_runtime::Value;
 
-/// The prefixes of a worker process's result and closing lines.
+/// The prefixes of a worker process's lines on stdout.
+const LISTENING_MARK: &str = "naasc-listening ";
 const RESULT_MARK: &str = "naasc-result ";
 const STATS_MARK: &str = "naasc-stats ";
+
+/// The exit code of a process that stopped because another one of the job was lost (or the
+/// launcher was); the launcher reports the process that failed first, not these.
+pub const LOST_PEER: i32 = 3;
+
+/// How long the processes have to start and bind their listeners (they compile the program
+/// first, on a machine that may be busy).
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the processes have to connect to each other once every one is listening.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the other processes have to finish after one failed, before they are killed.
+const GRACE: Duration = Duration::from_secs(10);
 
 /// One result line of a worker process.
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -63,133 +98,456 @@ struct StatsLine {
     skipped: u64,
 }
 
-/// Runs the job in this process (`cluster` names this process's place in a larger job).
+/// What the launcher tells every process once all are listening.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Rendezvous {
+    processes: usize,
+    addresses: Vec<SocketAddr>,
+    token: u64,
+    /// The input, resolved by the launcher: `/dev/stdin` would name another file in each process.
+    input: PathBuf,
+}
+
+/// Checks that the timely engine can read `path`. Every worker of every process opens the
+/// input by its path and reads the blocks it owns, so it must be a regular file: a pipe, a
+/// FIFO or `/dev/stdin` on a pipe would be read (and its header consumed) by only one of them,
+/// and the others would wait forever. A path that cannot be read is left for the caller to
+/// report as it reports it for every engine.
+pub fn check_input(path: &Path) -> Result<(), String> {
+    match std::fs::metadata(path) {
+        Ok(metadata) if !metadata.is_file() => Err(format!(
+            "`{}` is not a regular file: `--engine timely` opens its input in every worker and \
+             process, so it cannot read a pipe, FIFO or device; save the data to a file first, or \
+             use `--engine local`, which reads streams",
+            path.display()
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Runs the job in this process.
 pub fn run_here(job: TimelyJob) -> Result<(KeyResults, JobStats), JobError> {
-    let (mut results, stats) = run_timely(job)?;
+    let (mut results, stats) = run_timely(job, None)?;
     results.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     Ok((results, stats))
 }
 
-/// Runs one process of a multi-process job and prints its results for the launcher.
-pub fn run_as_worker_process(job: TimelyJob) -> Result<(), JobError> {
-    let (results, stats) = run_timely(job)?;
+fn write_line(line: &str) -> Result<(), JobError> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")
+        .and_then(|()| out.flush())
+        .map_err(|e| JobError::Other(format!("cannot write to the launcher: {e}")))
+}
+
+/// Runs process `process` of a multi-process job (started by [`launch`]) and prints its results
+/// for the launcher.
+pub fn run_as_worker_process(mut job: TimelyJob, process: usize) -> Result<(), JobError> {
+    let cluster_error = |e: ClusterError| JobError::Other(format!("process {process}: {e}"));
+    let listener = ClusterListener::bind().map_err(cluster_error)?;
+    write_line(&format!("{LISTENING_MARK}{}", listener.local_addr().map_err(cluster_error)?))?;
+    let mut stdin = BufReader::new(std::io::stdin());
+    let mut line = String::new();
+    let read =
+        stdin.read_line(&mut line).map_err(|e| JobError::Other(format!("cannot read from the launcher: {e}")))?;
+    if read == 0 {
+        return Err(JobError::Other(format!("process {process}: the launcher stopped before the job started")));
+    }
+    let rendezvous: Rendezvous = serde_json::from_str(&line)
+        .map_err(|e| JobError::Other(format!("process {process}: a malformed line from the launcher: {e}")))?;
+    let processes = rendezvous.processes;
+    stop_on_lost_peer(process, processes);
+    // The launcher holds this pipe open until this process exits: its end means it is gone.
+    std::thread::spawn(move || {
+        let mut sink = [0u8; 256];
+        loop {
+            match stdin.read(&mut sink) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        stop(&format!("naasc: process {process} of {processes}: the launcher stopped; stopping"));
+    });
+    let cluster = match listener.connect(process, &rendezvous.addresses, rendezvous.token, job.workers, CONNECT_TIMEOUT)
+    {
+        Ok(cluster) => cluster,
+        // Refused by a process that was listening: it has stopped, and it is the one to name.
+        Err(error @ ClusterError::Connect { .. }) => {
+            stop(&format!("naasc: process {process} of {processes}: {error}; stopping"))
+        }
+        Err(error) => return Err(cluster_error(error)),
+    };
+    job.open_as = Some(rendezvous.input);
+    let (results, stats) = run_timely(job, Some(cluster))?;
     for error in &stats.first_skipped {
         eprintln!("naasc: skipped {error}");
     }
-    let mut out = std::io::stdout().lock();
-    let write = |out: &mut dyn std::io::Write, line: String| {
-        writeln!(out, "{line}").map_err(|e| JobError::Other(format!("cannot write results: {e}")))
-    };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut write =
+        |line: String| writeln!(out, "{line}").map_err(|e| JobError::Other(format!("cannot write results: {e}")));
     for (key, values) in results {
         let values = values.into_iter().map(LineValue::from).collect();
         let line = serde_json::to_string(&ResultLine { key, values }).map_err(|e| JobError::Other(e.to_string()))?;
-        write(&mut out, format!("{RESULT_MARK}{line}"))?;
+        write(format!("{RESULT_MARK}{line}"))?;
     }
     let stats = StatsLine { rows: stats.rows, skipped: stats.skipped };
     let line = serde_json::to_string(&stats).map_err(|e| JobError::Other(e.to_string()))?;
-    write(&mut out, format!("{STATS_MARK}{line}"))
+    write(format!("{STATS_MARK}{line}"))?;
+    out.flush().map_err(|e| JobError::Other(format!("cannot write results: {e}")))
 }
 
-/// Free loopback addresses for `n` processes.
-fn free_addresses(n: usize) -> Result<Vec<String>, JobError> {
-    let listeners = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| JobError::Other(format!("cannot find free loopback ports: {e}")))?;
-    listeners
-        .iter()
-        .map(|l| l.local_addr().map(|a| a.to_string()))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| JobError::Other(format!("cannot find free loopback ports: {e}")))
+/// Set once a thread has started stopping the process, so only one line is printed.
+static STOPPING: AtomicBool = AtomicBool::new(false);
+
+/// Prints `line` (if stderr is still there) and exits with [`LOST_PEER`], once per process;
+/// other threads that get here wait for the exit.
+fn stop(line: &str) -> ! {
+    if STOPPING.swap(true, Ordering::SeqCst) {
+        loop {
+            std::thread::park();
+        }
+    }
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+    std::process::exit(LOST_PEER)
 }
 
-/// Starts `processes` copies of this `naasc run` command and merges their outputs.
-pub fn launch(processes: usize, args: &[std::ffi::OsString]) -> Result<(KeyResults, JobStats), JobError> {
-    let exe = std::env::current_exe().map_err(|e| JobError::Other(format!("cannot find the naasc binary: {e}")))?;
-    let addresses = free_addresses(processes)?;
-    let mut children: Vec<std::process::Child> = Vec::new();
-    for process in 0..processes {
-        let spawned = Command::new(&exe)
-            .args(args)
-            .arg("--timely-process")
-            .arg(process.to_string())
-            .arg("--timely-addresses")
-            .arg(addresses.join(","))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn();
-        match spawned {
-            Ok(child) => children.push(child),
-            Err(e) => {
-                // The processes already started would wait for this one forever.
-                for mut child in children {
-                    let _ = child.kill();
-                    let _ = child.wait();
+/// Timely's network threads panic when a connection breaks ("timely communication error: ...",
+/// a prefix timely keeps stable for this use); the workers then panic on the poisoned queues
+/// and the process aborts in a destructor. This hook turns the first such panic into one line
+/// and an exit, before anything unwinds; other panics are reported as usual.
+fn stop_on_lost_peer(process: usize, processes: usize) {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        let Some(cause) = message.strip_prefix("timely communication error: ") else {
+            return default(info);
+        };
+        // Timely names its network threads `timely:send-P` and `timely:recv-P`.
+        let thread = std::thread::current();
+        let peer = thread.name().and_then(|name| name.rsplit('-').next()).and_then(|p| p.parse::<usize>().ok());
+        let whom = peer.map_or("another process".to_string(), |p| format!("process {p}"));
+        stop(&format!("naasc: process {process} of {processes}: lost the connection to {whom} ({cause}); stopping"))
+    }));
+}
+
+/// What a process printed on stdout, read to its end.
+#[derive(Default)]
+struct Printed {
+    results: KeyResults,
+    stats: JobStats,
+    closed: bool,
+    malformed: Option<String>,
+}
+
+enum Event {
+    Listening(usize, SocketAddr),
+    Printed(usize, Printed),
+}
+
+/// Reads a process's stdout: its address, its result lines and its closing line.
+fn read_stdout(process: usize, stdout: impl Read, events: mpsc::Sender<Event>) {
+    let mut printed = Printed::default();
+    for line in BufReader::new(stdout).lines() {
+        let Ok(line) = line else { break };
+        let parsed = if let Some(address) = line.strip_prefix(LISTENING_MARK) {
+            address
+                .parse::<SocketAddr>()
+                .map(|a| drop(events.send(Event::Listening(process, a))))
+                .map_err(|e| e.to_string())
+        } else if let Some(json) = line.strip_prefix(RESULT_MARK) {
+            serde_json::from_str::<ResultLine>(json)
+                .map(|r| printed.results.push((r.key, r.values.into_iter().map(Value::from).collect())))
+                .map_err(|e| e.to_string())
+        } else if let Some(json) = line.strip_prefix(STATS_MARK) {
+            serde_json::from_str::<StatsLine>(json)
+                .map(|s| {
+                    printed.stats.rows += s.rows;
+                    printed.stats.skipped += s.skipped;
+                    printed.closed = true;
+                })
+                .map_err(|e| e.to_string())
+        } else {
+            relay(format!("{line}\n").as_bytes());
+            Ok(())
+        };
+        if let Err(error) = parsed {
+            printed.malformed.get_or_insert(error);
+        }
+    }
+    let _ = events.send(Event::Printed(process, printed));
+}
+
+/// Writes one whole line to stderr, so lines of different processes never interleave.
+fn relay(line: &[u8]) {
+    let _ = std::io::stderr().lock().write_all(line);
+}
+
+/// Relays a process's stderr line by line.
+fn relay_stderr(stderr: impl Read) {
+    let mut reader = BufReader::new(stderr);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {
+                if line.last() != Some(&b'\n') {
+                    line.push(b'\n');
                 }
-                return Err(JobError::Other(format!("cannot start process {process}: {e}")));
+                relay(&line);
             }
         }
+    }
+}
+
+/// A token that tells this job's connections from any other's.
+fn job_token() -> u64 {
+    let mut hasher = RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    hasher
+        .write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
+    hasher.finish()
+}
+
+/// How a process ended, for the launcher's message.
+fn describe(status: ExitStatus) -> String {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(signal) = status.signal() {
+            let name = match signal {
+                1 => " (SIGHUP)",
+                2 => " (SIGINT)",
+                3 => " (SIGQUIT)",
+                4 => " (SIGILL)",
+                6 => " (SIGABRT)",
+                7 => " (SIGBUS)",
+                8 => " (SIGFPE)",
+                9 => " (SIGKILL)",
+                11 => " (SIGSEGV)",
+                13 => " (SIGPIPE)",
+                15 => " (SIGTERM)",
+                _ => "",
+            };
+            return format!("was killed by signal {signal}{name}");
+        }
+    }
+    match status.code() {
+        Some(code) => format!("failed with exit code {code} (its error is above)"),
+        None => format!("failed ({status})"),
+    }
+}
+
+/// The children of a launch, killed and reaped if the launcher returns early.
+struct Children(Vec<Child>);
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            if matches!(child.try_wait(), Ok(None)) {
+                let _ = child.kill();
+            }
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Starts `args.processes` copies of this `naasc run` command (whose arguments are `argv`) and
+/// merges their outputs.
+pub fn launch(args: &crate::run_cmd::RunArgs, argv: &[OsString]) -> Result<(KeyResults, JobStats), JobError> {
+    let processes = args.processes;
+    let exe = std::env::current_exe().map_err(|e| JobError::Other(format!("cannot find the naasc binary: {e}")))?;
+    let input = std::fs::canonicalize(&args.input)
+        .map_err(|e| JobError::Input(format!("cannot open `{}`: {e}", args.input.display())))?;
+    let (events, received) = mpsc::channel();
+    let mut children = Children(Vec::with_capacity(processes));
+    let mut stdins: Vec<Option<ChildStdin>> = Vec::with_capacity(processes);
+    let mut relays = Vec::new();
+    for process in 0..processes {
+        let mut command = Command::new(&exe);
+        command
+            .args(argv)
+            .arg("--timely-process")
+            .arg(process.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        die_with_launcher(&mut command);
+        // On an error, dropping `children` stops the processes already started, which would
+        // otherwise wait for this one.
+        let mut child = command
+            .spawn()
+            .map_err(|e| JobError::Other(format!("cannot start process {process} of {processes}: {e}")))?;
+        stdins.push(child.stdin.take());
+        if let Some(stdout) = child.stdout.take() {
+            let events = events.clone();
+            relays.push(std::thread::spawn(move || read_stdout(process, stdout, events)));
+        }
+        if let Some(stderr) = child.stderr.take() {
+            relays.push(std::thread::spawn(move || relay_stderr(stderr)));
+        }
+        children.0.push(child);
+    }
+    drop(events);
+
+    let started = Instant::now();
+    let mut addresses: Vec<Option<SocketAddr>> = vec![None; processes];
+    let mut printed: Vec<Option<Printed>> = (0..processes).map(|_| None).collect();
+    let mut exited: Vec<Option<ExitStatus>> = vec![None; processes];
+    let mut killed = vec![false; processes];
+    let mut rendezvous_sent = false;
+    // The first failure, and the first that is not a process stopping because of another.
+    let mut first: Option<String> = None;
+    let mut first_cause: Option<String> = None;
+    let mut stop_at: Option<Instant> = None;
+    loop {
+        match received.recv_timeout(Duration::from_millis(10)) {
+            Ok(Event::Listening(process, address)) => addresses[process] = Some(address),
+            Ok(Event::Printed(process, output)) => printed[process] = Some(output),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            // Every stdout has ended; what is left is waiting for the exits.
+            Err(mpsc::RecvTimeoutError::Disconnected) => std::thread::sleep(Duration::from_millis(10)),
+        }
+        for (process, child) in children.0.iter_mut().enumerate() {
+            if exited[process].is_some() {
+                continue;
+            }
+            let status = match child.try_wait() {
+                Ok(Some(status)) => status,
+                Ok(None) => continue,
+                Err(error) => {
+                    first_cause.get_or_insert(format!("process {process} of {processes}: {error}"));
+                    let _ = child.kill();
+                    killed[process] = true;
+                    match child.wait() {
+                        Ok(status) => status,
+                        Err(_) => continue,
+                    }
+                }
+            };
+            exited[process] = Some(status);
+            if status.success() || killed[process] {
+                continue;
+            }
+            let message = format!("process {process} of {processes} {}", describe(status));
+            if status.code() == Some(LOST_PEER) {
+                first.get_or_insert(message);
+            } else {
+                first_cause.get_or_insert(message);
+            }
+        }
+        let failed = first.is_some() || first_cause.is_some();
+        if !rendezvous_sent && !failed {
+            if addresses.iter().all(Option::is_some) {
+                let rendezvous = Rendezvous {
+                    processes,
+                    addresses: addresses.iter().flatten().copied().collect(),
+                    token: job_token(),
+                    input: input.clone(),
+                };
+                let line = serde_json::to_string(&rendezvous).map_err(|e| JobError::Other(e.to_string()))? + "\n";
+                // A process that cannot be written to has died; its exit is seen above.
+                for stdin in stdins.iter_mut().flatten() {
+                    let _ = stdin.write_all(line.as_bytes()).and_then(|()| stdin.flush());
+                }
+                rendezvous_sent = true;
+            } else if started.elapsed() > START_TIMEOUT {
+                let late: Vec<String> =
+                    (0..processes).filter(|&p| addresses[p].is_none()).map(|p| p.to_string()).collect();
+                first_cause.get_or_insert(format!(
+                    "process(es) {} of {processes} did not start within {} s (the limit on starting the processes of a timely job)",
+                    late.join(", "),
+                    START_TIMEOUT.as_secs()
+                ));
+            }
+        }
+        let failed = first.is_some() || first_cause.is_some();
+        if failed && stop_at.is_none() {
+            // Before the rendezvous the others cannot go on: stop them now.
+            stop_at = Some(if rendezvous_sent { Instant::now() + GRACE } else { Instant::now() });
+        }
+        if stop_at.is_some_and(|at| Instant::now() >= at) {
+            for (process, child) in children.0.iter_mut().enumerate() {
+                if exited[process].is_none() && !killed[process] {
+                    let _ = child.kill();
+                    killed[process] = true;
+                }
+            }
+        }
+        if exited.iter().all(Option::is_some) && printed.iter().all(Option::is_some) {
+            break;
+        }
+    }
+    drop(stdins);
+    for relay in relays {
+        let _ = relay.join();
+    }
+    if let Some(message) = first_cause.or(first) {
+        return Err(JobError::Other(message));
     }
     let mut results = Vec::new();
     let mut stats = JobStats::default();
-    let mut failed: Option<String> = None;
-    // Every child is read to its end and waited for, even after another failed: none is left behind.
-    for (process, mut child) in children.into_iter().enumerate() {
-        let mut closed = false;
-        if let Some(stdout) = child.stdout.take() {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let parsed = if let Some(json) = line.strip_prefix(RESULT_MARK) {
-                    serde_json::from_str::<ResultLine>(json)
-                        .map(|r| results.push((r.key, r.values.into_iter().map(Value::from).collect())))
-                } else if let Some(json) = line.strip_prefix(STATS_MARK) {
-                    serde_json::from_str::<StatsLine>(json).map(|s| {
-                        stats.rows += s.rows;
-                        stats.skipped += s.skipped;
-                        closed = true;
-                    })
-                } else {
-                    eprintln!("{line}");
-                    Ok(())
-                };
-                if let Err(error) = parsed {
-                    failed.get_or_insert(format!("process {process} printed a malformed result line: {error}"));
-                }
-            }
+    for (process, output) in printed.into_iter().enumerate() {
+        let output = output.unwrap_or_default();
+        if let Some(error) = output.malformed {
+            return Err(JobError::Other(format!("process {process} of {processes} printed a malformed line: {error}")));
         }
-        match child.wait() {
-            Ok(status) if status.success() && closed => {}
-            Ok(_) => {
-                failed.get_or_insert(format!("process {process} of {processes} failed (its error is above)"));
-            }
-            Err(error) => {
-                failed.get_or_insert(format!("process {process}: {error}"));
-            }
+        if !output.closed {
+            return Err(JobError::Other(format!("process {process} of {processes} exited without its results")));
         }
-    }
-    if let Some(message) = failed {
-        return Err(JobError::Other(message));
+        results.extend(output.results);
+        stats.rows += output.stats.rows;
+        stats.skipped += output.stats.skipped;
     }
     results.sort_unstable_by(|a: &(Vec<u8>, Vec<Value>), b| a.0.cmp(&b.0));
     stats.keys = results.len() as u64;
     Ok((results, stats))
 }
 
+/// Makes the kernel kill the process `command` starts when this one dies, however it dies
+/// (`kill -KILL` included), so no process of a job outlives its launcher.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code, reason = "pre_exec is unsafe; the closure only makes two async-signal-safe system calls")]
+fn die_with_launcher(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    let launcher = std::process::id();
+    // SAFETY: the closure runs in the child between fork and exec, where only
+    // async-signal-safe calls are allowed: it calls prctl and getppid, allocates nothing and
+    // takes no lock.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The launcher may have died before the prctl: then nobody would send the signal.
+            if u32::try_from(libc::getppid()).ok() != Some(launcher) {
+                return Err(std::io::Error::other("the launcher has stopped"));
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Elsewhere the processes notice the launcher's end when their stdin ends.
+#[cfg(not(target_os = "linux"))]
+fn die_with_launcher(_command: &mut Command) {}
+
 /// The job described by `naasc run`'s arguments.
-pub fn job(
-    source: AggregationSource,
-    args: &crate::run_cmd::RunArgs,
-    workers: usize,
-    cluster: Option<Cluster>,
-) -> TimelyJob {
+pub fn job(source: AggregationSource, args: &crate::run_cmd::RunArgs, workers: usize) -> TimelyJob {
     TimelyJob {
         source,
         input: args.input.clone(),
+        open_as: None,
         key: args.key.clone(),
         binds: args.binds.clone(),
         skip_invalid: args.skip_invalid,
         workers,
-        cluster,
         block_size: 1 << 20,
     }
 }

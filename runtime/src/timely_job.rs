@@ -1,72 +1,255 @@
 //! A CSV aggregation job as a timely-dataflow computation: every worker (of every process)
 //! reads its share of the file's blocks, feeds `(key, record)` into
 //! [`NaasAggregate::naas_aggregate`], and returns the results of the keys the exchange gave it.
+//!
+//! A job spread over several processes connects them itself ([`ClusterListener`]) rather than
+//! through timely's `create_sockets`: that one retries refused connections forever, once a
+//! second, printing each retry on stdout, so a peer that died before connecting hung the job
+//! and every start-up cost a second. Here every process binds its listener before any address
+//! is handed out, so a connection is never refused by a peer that is alive, and the whole
+//! set-up has a deadline.
 
 use std::cell::RefCell;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use naas_ir::ir::ScalarTy;
+use timely::communication::allocator::zero_copy::initialize::initialize_networking_from_sockets;
+use timely::communication::allocator::{AllocatorBuilder, ProcessBuilder};
+use timely::communication::Hooks;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::operators::{Inspect, Probe};
 use timely::dataflow::{InputHandle, ProbeHandle, StreamVec};
-use timely::{CommunicationConfig, Config, WorkerConfig};
+use timely::WorkerConfig;
 
 use crate::csv_input::{csv_reader, BlockReader, Lines, RowError, Schema};
 use crate::executor::{JobError, JobStats, KeyResults};
-use crate::timely_ops::{AggregationSource, KeyedResult, NaasAggregate};
+use crate::timely_ops::{AggregationSource, KeyError, KeyedResult, Located, NaasAggregate};
 use crate::value::{parse_value, Value};
 
-/// Which processes take part, for a job spread over several.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The first bytes a process sends on a connection it makes: a magic number, the job's token
+/// (so a stray connection, or one from another job, is told apart), the process's index and
+/// its number of worker threads (timely needs the same number everywhere).
+const HANDSHAKE_MAGIC: [u8; 4] = *b"NAAT";
+const HANDSHAKE_LEN: usize = 4 + 8 + 8 + 8;
+
+/// Why the processes of a job could not be connected.
+#[derive(Debug)]
+pub enum ClusterError {
+    /// No loopback listener could be bound.
+    Bind(std::io::Error),
+    /// Connecting to another process failed (it is not listening: it has stopped).
+    Connect { peer: usize, address: SocketAddr, error: std::io::Error },
+    /// Accepting connections failed.
+    Accept(std::io::Error),
+    /// A process connected with a different number of worker threads.
+    Threads { peer: usize, threads: u64, ours: usize },
+    /// The deadline passed with these processes still unconnected.
+    TimedOut { missing: Vec<usize>, timeout: Duration },
+    /// This process's index is not one of the addresses.
+    NoSuchProcess { process: usize, processes: usize },
+}
+
+impl std::fmt::Display for ClusterError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClusterError::Bind(error) => write!(f, "cannot listen on a loopback port: {error}"),
+            ClusterError::Connect { peer, address, error } => {
+                write!(f, "cannot connect to process {peer} at {address}: {error} (it has stopped?)")
+            }
+            ClusterError::Accept(error) => write!(f, "cannot accept connections: {error}"),
+            ClusterError::Threads { peer, threads, ours } => {
+                write!(f, "process {peer} runs {threads} worker thread(s) and this one {ours}; they must agree")
+            }
+            ClusterError::TimedOut { missing, timeout } => {
+                let list: Vec<String> = missing.iter().map(usize::to_string).collect();
+                write!(
+                    f,
+                    "process(es) {} did not connect within {} s (the limit on connecting the processes of a timely job)",
+                    list.join(", "),
+                    timeout.as_secs()
+                )
+            }
+            ClusterError::NoSuchProcess { process, processes } => {
+                write!(f, "process {process} is not one of the job's {processes}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ClusterError {}
+
+/// A process's listener, bound (to a free loopback port the system picks) before the job's
+/// addresses are known, so that its address can be handed to the others with no window in
+/// which another program could take the port.
+#[derive(Debug)]
+pub struct ClusterListener {
+    listener: TcpListener,
+}
+
+impl ClusterListener {
+    pub fn bind() -> Result<ClusterListener, ClusterError> {
+        let listener = TcpListener::bind("127.0.0.1:0").map_err(ClusterError::Bind)?;
+        Ok(ClusterListener { listener })
+    }
+
+    pub fn local_addr(&self) -> Result<SocketAddr, ClusterError> {
+        self.listener.local_addr().map_err(ClusterError::Bind)
+    }
+
+    /// Connects this process (`process`, running `threads` workers) to every other one of
+    /// `addresses` (the same list, in process order, everywhere): it connects to the processes
+    /// before it and accepts the ones after it, all within `timeout`.
+    pub fn connect(
+        self,
+        process: usize,
+        addresses: &[SocketAddr],
+        token: u64,
+        threads: usize,
+        timeout: Duration,
+    ) -> Result<Cluster, ClusterError> {
+        let processes = addresses.len();
+        if process >= processes {
+            return Err(ClusterError::NoSuchProcess { process, processes });
+        }
+        let deadline = Instant::now() + timeout;
+        let timed_out = |missing: Vec<usize>| ClusterError::TimedOut { missing, timeout };
+        let mut peers: Vec<Option<TcpStream>> = (0..processes).map(|_| None).collect();
+        // Connecting first cannot deadlock: every listener is already bound, and the kernel
+        // completes a connection (and buffers the handshake) before the peer accepts it.
+        for (peer, &address) in addresses.iter().enumerate().take(process) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(timed_out((peer..process).collect()));
+            }
+            let connect = |error| ClusterError::Connect { peer, address, error };
+            let mut stream = TcpStream::connect_timeout(&address, left).map_err(connect)?;
+            stream.set_nodelay(true).map_err(connect)?;
+            let mut hello = Vec::with_capacity(HANDSHAKE_LEN);
+            hello.extend_from_slice(&HANDSHAKE_MAGIC);
+            hello.extend_from_slice(&token.to_le_bytes());
+            hello.extend_from_slice(&(process as u64).to_le_bytes());
+            hello.extend_from_slice(&(threads as u64).to_le_bytes());
+            stream.write_all(&hello).map_err(connect)?;
+            peers[peer] = Some(stream);
+        }
+        self.listener.set_nonblocking(true).map_err(ClusterError::Accept)?;
+        while peers.iter().skip(process + 1).any(Option::is_none) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(timed_out((process + 1..processes).filter(|&p| peers[p].is_none()).collect()));
+            }
+            let stream = match self.listener.accept() {
+                Ok((stream, _)) => stream,
+                Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_millis(2).min(left));
+                    continue;
+                }
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(error) => return Err(ClusterError::Accept(error)),
+            };
+            // A connection that is not a peer of this job (or says nothing in time) is dropped.
+            if let Some((peer, stream)) = read_handshake(stream, token, left.min(Duration::from_secs(5))) {
+                let (peer, peer_threads) = peer;
+                if peer <= process || peer >= processes || peers[peer].is_some() {
+                    continue;
+                }
+                if peer_threads != threads as u64 {
+                    return Err(ClusterError::Threads { peer, threads: peer_threads, ours: threads });
+                }
+                peers[peer] = Some(stream);
+            }
+        }
+        Ok(Cluster { process, peers })
+    }
+}
+
+/// Reads and checks a peer's handshake: `((process, threads), stream)`, or `None` for a
+/// connection that is not one of this job's.
+fn read_handshake(mut stream: TcpStream, token: u64, wait: Duration) -> Option<((usize, u64), TcpStream)> {
+    stream.set_nonblocking(false).ok()?;
+    stream.set_read_timeout(Some(wait.max(Duration::from_millis(1)))).ok()?;
+    let mut hello = [0u8; HANDSHAKE_LEN];
+    stream.read_exact(&mut hello).ok()?;
+    let word = |at: usize| {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(&hello[at..at + 8]);
+        u64::from_le_bytes(bytes)
+    };
+    if hello[..4] != HANDSHAKE_MAGIC || word(4) != token {
+        return None;
+    }
+    let peer = usize::try_from(word(12)).ok()?;
+    // Timely's threads read blocking, with no timeout.
+    stream.set_read_timeout(None).ok()?;
+    stream.set_nodelay(true).ok()?;
+    Some(((peer, word(20)), stream))
+}
+
+/// This process's place in a job spread over several, with a connection to every other one.
+#[derive(Debug)]
 pub struct Cluster {
-    /// This process's index in `addresses`.
+    /// This process's index.
     pub process: usize,
-    /// `host:port` of every process, the same list everywhere.
-    pub addresses: Vec<String>,
+    /// One stream per process, in process order; `None` at this process's own index.
+    peers: Vec<Option<TcpStream>>,
+}
+
+impl Cluster {
+    pub fn processes(&self) -> usize {
+        self.peers.len()
+    }
 }
 
 /// A timely job over one CSV file.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TimelyJob {
     pub source: AggregationSource,
+    /// The input as the user named it (errors name it so).
     pub input: PathBuf,
+    /// Where to open the input, when that differs from `input`: a launcher resolves
+    /// `/dev/stdin`, which names another file in each of its processes.
+    pub open_as: Option<PathBuf>,
     pub key: String,
     pub binds: Vec<(String, String)>,
     pub skip_invalid: bool,
     /// Worker threads in this process.
     pub workers: usize,
-    /// `None` runs every worker in this process.
-    pub cluster: Option<Cluster>,
     pub block_size: usize,
 }
 
 /// The results of the keys this process's workers own (unsorted) and what they counted.
 pub type TimelyOutput = (KeyResults, JobStats);
 
-/// A key and its record.
-type Row = (Vec<u8>, Vec<Value>);
+/// A key and its record, with the record's line.
+type Row = (Vec<u8>, Located<Vec<Value>>);
 /// A key and why it has no result.
-type Failure = (Vec<u8>, String);
+type Failure = (Vec<u8>, KeyError);
 
-/// Runs the job's workers in this process and waits for the whole computation.
-pub fn run_timely(job: TimelyJob) -> Result<TimelyOutput, JobError> {
+/// Runs the job's workers in this process and waits for the whole computation: all of it
+/// with `cluster` `None`, or this process's part of a job spread over `cluster`.
+pub fn run_timely(job: TimelyJob, cluster: Option<Cluster>) -> Result<TimelyOutput, JobError> {
     if job.workers == 0 {
         return Err(JobError::Input("at least one worker is needed".to_string()));
     }
-    let communication = match &job.cluster {
-        None => CommunicationConfig::Process(job.workers),
-        Some(cluster) => CommunicationConfig::Cluster {
-            threads: job.workers,
-            process: cluster.process,
-            addresses: cluster.addresses.clone(),
-            report: false,
-            zerocopy: false,
-        },
+    let hooks = Hooks::default();
+    let process_allocators = ProcessBuilder::new_typed_vector(job.workers, hooks.refill.clone(), hooks.spill.clone());
+    let (builders, others): (Vec<AllocatorBuilder>, Box<dyn std::any::Any + Send>) = match cluster {
+        None => (process_allocators.into_iter().map(AllocatorBuilder::Process).collect(), Box::new(())),
+        Some(Cluster { process, peers }) => {
+            let (builders, guard) =
+                initialize_networking_from_sockets(process_allocators, peers, process, job.workers, hooks)
+                    .map_err(|e| JobError::Other(format!("cannot start timely's network threads: {e}")))?;
+            (builders.into_iter().map(AllocatorBuilder::Tcp).collect(), Box::new(guard))
+        }
     };
-    let config = Config { communication, worker: WorkerConfig::default() };
-    let guards = timely::execute(config, move |worker| worker_main(worker, &job))
-        .map_err(|e| JobError::Other(format!("cannot start timely: {e}")))?;
+    let guards = timely::execute::execute_from(builders, others, WorkerConfig::default(), move |worker| {
+        worker_main(worker, &job)
+    })
+    .map_err(|e| JobError::Other(format!("cannot start timely: {e}")))?;
     let mut results = Vec::new();
     let mut stats = JobStats::default();
     let mut first_error: Option<(u64, JobError)> = None;
@@ -76,9 +259,9 @@ pub fn run_timely(job: TimelyJob) -> Result<TimelyOutput, JobError> {
                 results.append(&mut part);
                 stats.absorb_rows(part_stats);
             }
-            Ok(Err((line, error))) => {
-                if first_error.as_ref().is_none_or(|(l, _)| line < *l) {
-                    first_error = Some((line, error));
+            Ok(Err((rank, error))) => {
+                if first_error.as_ref().is_none_or(|(r, _)| rank < *r) {
+                    first_error = Some((rank, error));
                 }
             }
             Err(panic) => return Err(JobError::Other(format!("a timely worker failed: {panic}"))),
@@ -91,6 +274,9 @@ pub fn run_timely(job: TimelyJob) -> Result<TimelyOutput, JobError> {
     Ok((results, stats))
 }
 
+/// A worker's results, or its first error with its rank: the line of a bad row or of the
+/// record a fold faulted on, `u64::MAX` for what is found after the input was read (as the
+/// local engine, which merges only once every row was read, would meet them).
 type WorkerOutput = Result<TimelyOutput, (u64, JobError)>;
 
 fn worker_main(worker: &mut timely::worker::Worker, job: &TimelyJob) -> WorkerOutput {
@@ -123,8 +309,8 @@ fn worker_main(worker: &mut timely::worker::Worker, job: &TimelyJob) -> WorkerOu
         .map_err(|e| early(JobError::Input(e.to_string())))?;
 
     let name = job.input.display().to_string();
-    let file =
-        std::fs::File::open(&job.input).map_err(|e| early(JobError::Input(format!("cannot open `{name}`: {e}"))))?;
+    let file = std::fs::File::open(job.open_as.as_ref().unwrap_or(&job.input))
+        .map_err(|e| early(JobError::Input(format!("cannot open `{name}`: {e}"))))?;
     let mut blocks = BlockReader::new(file, job.block_size);
     let header = blocks.header(&name).map_err(|e| early(JobError::Input(e)))?;
     let schema =
@@ -151,7 +337,7 @@ fn worker_main(worker: &mut timely::worker::Worker, job: &TimelyJob) -> WorkerOu
             stats.rows += 1;
             let line = lines.line_of(&record);
             match parse_row(&schema, &types, &record, line, &name) {
-                Ok(row) => input.send(row),
+                Ok((key, values)) => input.send((key, Located { line, record: values })),
                 Err(error) if job.skip_invalid => {
                     stats.skip(error);
                 }
@@ -163,12 +349,25 @@ fn worker_main(worker: &mut timely::worker::Worker, job: &TimelyJob) -> WorkerOu
     }
     drop(input);
     while worker.step() {}
-    if let Some((key, message)) = failures.borrow().first() {
-        let error = JobError::Other(format!("key `{}`: {message}", String::from_utf8_lossy(key)));
-        return Err((0, error));
+    let first = failures.borrow().iter().min_by(|a, b| (a.1.rank(), &a.0).cmp(&(b.1.rank(), &b.0))).cloned();
+    if let Some((key, error)) = first {
+        return Err((error.rank(), key_error(key, error, &name)));
     }
     let results = std::mem::take(&mut *results.borrow_mut());
     Ok((results, stats))
+}
+
+/// A key's error as the local engine reports it: a fault on a record names the file and line,
+/// one in a merge or finish the key; both keep the source operation.
+fn key_error(key: Vec<u8>, error: KeyError, file: &str) -> JobError {
+    let key = String::from_utf8_lossy(&key).into_owned();
+    match error {
+        KeyError::Fault(fault) => match fault.line {
+            Some(line) => JobError::Fault { file: file.to_string(), line, key: None, fault: Box::new(fault.native()) },
+            None => JobError::Fault { file: String::new(), line: 0, key: Some(key), fault: Box::new(fault.native()) },
+        },
+        KeyError::Invalid(message) => JobError::Other(format!("key `{key}`: {message}")),
+    }
 }
 
 fn parse_row(
@@ -177,7 +376,7 @@ fn parse_row(
     record: &csv::ByteRecord,
     line: u64,
     file: &str,
-) -> Result<Row, RowError> {
+) -> Result<(Vec<u8>, Vec<Value>), RowError> {
     let error = |column: Option<usize>, message: String| RowError {
         file: file.to_string(),
         line,
@@ -191,4 +390,92 @@ fn parse_row(
         values.push(value);
     }
     Ok((key.to_vec(), values))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    const TOKEN: u64 = 0x5eed;
+
+    /// Connects `n` processes (one thread each) and returns each one's peers' indices.
+    fn connect_all(n: usize, threads: impl Fn(usize) -> usize) -> Vec<Result<Cluster, ClusterError>> {
+        let listeners: Vec<ClusterListener> = (0..n).map(|_| ClusterListener::bind().unwrap()).collect();
+        let addresses: Vec<SocketAddr> = listeners.iter().map(|l| l.local_addr().unwrap()).collect();
+        let handles: Vec<_> = listeners
+            .into_iter()
+            .enumerate()
+            .map(|(process, listener)| {
+                let addresses = addresses.clone();
+                let threads = threads(process);
+                std::thread::spawn(move || {
+                    listener.connect(process, &addresses, TOKEN, threads, Duration::from_secs(60))
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    }
+
+    #[test]
+    fn three_processes_connect_to_each_other() {
+        for (process, cluster) in connect_all(3, |_| 2).into_iter().enumerate() {
+            let cluster = cluster.unwrap();
+            assert_eq!(cluster.process, process);
+            assert_eq!(cluster.processes(), 3);
+            for (peer, stream) in cluster.peers.iter().enumerate() {
+                assert_eq!(stream.is_none(), peer == process);
+            }
+        }
+    }
+
+    #[test]
+    fn processes_with_different_thread_counts_are_refused() {
+        let outcomes = connect_all(2, |process| process + 1);
+        let error = outcomes.into_iter().next().unwrap().unwrap_err();
+        assert!(matches!(error, ClusterError::Threads { peer: 1, threads: 2, ours: 1 }), "{error}");
+    }
+
+    /// A peer that has stopped (its port is no longer listened on) is an error at once.
+    #[test]
+    fn a_stopped_peer_is_an_error_not_a_retry() {
+        let gone = ClusterListener::bind().unwrap();
+        let gone_address = gone.local_addr().unwrap();
+        drop(gone);
+        let me = ClusterListener::bind().unwrap();
+        let addresses = [gone_address, me.local_addr().unwrap()];
+        let started = Instant::now();
+        let error = me.connect(1, &addresses, TOKEN, 1, Duration::from_secs(60)).unwrap_err();
+        assert!(matches!(error, ClusterError::Connect { peer: 0, .. }), "{error}");
+        assert!(started.elapsed() < Duration::from_secs(30));
+    }
+
+    /// A peer that never connects (it died before connecting) makes set-up fail at the
+    /// deadline, naming it; a stray connection that is not this job's is ignored.
+    #[test]
+    fn a_peer_that_never_connects_times_out_and_strays_are_ignored() {
+        let me = ClusterListener::bind().unwrap();
+        let other = ClusterListener::bind().unwrap();
+        let addresses = [me.local_addr().unwrap(), other.local_addr().unwrap()];
+        let mut stray = TcpStream::connect(addresses[0]).unwrap();
+        let mut hello = HANDSHAKE_MAGIC.to_vec();
+        hello.extend_from_slice(&(TOKEN + 1).to_le_bytes());
+        hello.extend_from_slice(&1u64.to_le_bytes());
+        hello.extend_from_slice(&1u64.to_le_bytes());
+        stray.write_all(&hello).unwrap();
+        let started = Instant::now();
+        let error = me.connect(0, &addresses, TOKEN, 1, Duration::from_millis(500)).unwrap_err();
+        assert!(started.elapsed() >= Duration::from_millis(500));
+        let ClusterError::TimedOut { missing, .. } = &error else { panic!("{error}") };
+        assert_eq!(missing, &[1]);
+        assert!(error.to_string().contains("did not connect within 0 s"), "{error}");
+    }
+
+    #[test]
+    fn an_index_outside_the_addresses_is_an_error() {
+        let me = ClusterListener::bind().unwrap();
+        let addresses = [me.local_addr().unwrap()];
+        let error = me.connect(3, &addresses, TOKEN, 1, Duration::from_secs(1)).unwrap_err();
+        assert!(matches!(error, ClusterError::NoSuchProcess { process: 3, processes: 1 }), "{error}");
+    }
 }

@@ -4,14 +4,20 @@
 //! finishing them once the input frontier has passed the timestamp.
 //!
 //! A record is anything that implements [`Record`]: a `Vec<Value>` in the aggregation's input
-//! order ([`crate::Aggregation::inputs`]), or a bare number for an aggregation of one input.
+//! order ([`crate::Aggregation::inputs`]), or a bare number for an aggregation of one input;
+//! wrapped in [`Located`] it also carries the input line it came from.
 //! Nothing is dropped silently: a record whose values do not fit the input types, or on which
-//! the aggregation faults, turns its key's result into an `Err` that says why.
+//! the aggregation faults, turns its key's result into an `Err` ([`KeyError`]) that says why,
+//! and a fault keeps its source operation (and the record's line, when known) so that the
+//! job can report it exactly as the local engine does.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash};
 use std::rc::Rc;
 
+use naas_lang::ops::Fault;
+use naas_lang::span::Span;
+use naas_target_native::abi::NativeFault;
 use naas_target_native::values::{Column, ColumnBuf};
 use naas_target_native::CallError;
 use rustc_hash::FxBuildHasher;
@@ -44,14 +50,130 @@ impl AggregationSource {
 }
 
 /// A key's result, or why there is none.
-pub type KeyedResult<K> = (K, Result<Vec<Value>, String>);
+pub type KeyedResult<K> = (K, Result<Vec<Value>, KeyError>);
 /// A key's partial state (the bytes of the C layout), or why there is none.
-type KeyedState<K> = (K, Result<Vec<u8>, String>);
+type KeyedState<K> = (K, Result<Vec<u8>, KeyError>);
+
+/// Why a key has no result.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum KeyError {
+    /// A record's values do not fit the aggregation's inputs, or a native call refused its
+    /// buffers.
+    Invalid(String),
+    /// The aggregation faulted: on one of the key's records, or merging or finishing its states.
+    Fault(KeyFault),
+}
+
+impl KeyError {
+    /// Orders the errors of one key (or of a job) as the local engine meets them: faults on
+    /// records by line (earliest first), then everything found after the records were read.
+    pub fn rank(&self) -> u64 {
+        match self {
+            KeyError::Fault(KeyFault { line: Some(line), .. }) => *line,
+            _ => u64::MAX,
+        }
+    }
+}
+
+impl std::fmt::Display for KeyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyError::Invalid(message) => f.write_str(message),
+            KeyError::Fault(fault) => write!(f, "{}", fault.native()),
+        }
+    }
+}
+
+/// A [`NativeFault`] in a form that crosses the exchange (between processes too), with the
+/// line of the record it happened on when the record was [`Located`].
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct KeyFault {
+    kind: FaultKind,
+    span: (u32, u32),
+    function: String,
+    /// The input line of the record the fold faulted on; `None` for a merge or finish.
+    pub line: Option<u64>,
+}
+
+/// [`Fault`] without its dependency on the front end's types, for serde.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+enum FaultKind {
+    DivisionByZero,
+    NegativeShift,
+    IndexOutOfBounds { index: i128, len: u32 },
+}
+
+impl KeyFault {
+    pub fn new(fault: &NativeFault, line: Option<u64>) -> KeyFault {
+        let kind = match fault.fault {
+            Fault::DivisionByZero => FaultKind::DivisionByZero,
+            Fault::NegativeShift => FaultKind::NegativeShift,
+            Fault::IndexOutOfBounds { index, len } => FaultKind::IndexOutOfBounds { index, len },
+        };
+        KeyFault { kind, span: (fault.span.lo, fault.span.hi), function: fault.function.clone(), line }
+    }
+
+    /// The fault as the native code reported it (with its source span).
+    pub fn native(&self) -> NativeFault {
+        let fault = match self.kind {
+            FaultKind::DivisionByZero => Fault::DivisionByZero,
+            FaultKind::NegativeShift => Fault::NegativeShift,
+            FaultKind::IndexOutOfBounds { index, len } => Fault::IndexOutOfBounds { index, len },
+        };
+        let span = Span { lo: self.span.0, hi: self.span.1 };
+        NativeFault { fault, span, function: self.function.clone(), record: 0 }
+    }
+}
+
+impl From<CallError> for KeyError {
+    fn from(error: CallError) -> KeyError {
+        match error {
+            CallError::Fault(fault) => KeyError::Fault(KeyFault::new(&fault, None)),
+            CallError::Invalid(message) => KeyError::Invalid(message),
+        }
+    }
+}
+
+/// Keeps the earliest error of `key` (see [`KeyError::rank`]), whatever order they arrive in.
+fn keep_first<K: Hash + Eq>(failed: &mut HashMap<K, KeyError, FxBuildHasher>, key: K, error: KeyError) {
+    match failed.entry(key) {
+        std::collections::hash_map::Entry::Occupied(mut known) => {
+            if error.rank() < known.get().rank() {
+                known.insert(error);
+            }
+        }
+        std::collections::hash_map::Entry::Vacant(slot) => {
+            slot.insert(error);
+        }
+    }
+}
 
 /// A record fed to [`NaasAggregate::naas_aggregate`].
 pub trait Record: 'static {
     /// Appends the record's values, one to each input column. On an error nothing is appended.
     fn append_to(&self, columns: &mut [ColumnBuf]) -> Result<(), String>;
+
+    /// The input line the record came from, if it is known (to name it in a fault).
+    fn line(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// A record and the input line it came from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Located<R> {
+    pub line: u64,
+    pub record: R,
+}
+
+impl<R: Record> Record for Located<R> {
+    fn append_to(&self, columns: &mut [ColumnBuf]) -> Result<(), String> {
+        self.record.append_to(columns)
+    }
+
+    fn line(&self) -> Option<u64> {
+        Some(self.line)
+    }
 }
 
 impl Record for Vec<Value> {
@@ -191,10 +313,12 @@ impl<T: Timestamp, S> PerTime<T, S> {
 /// The map side of one timestamp: a combiner table and the keys already known to be bad.
 struct Combiner<K> {
     table: StateTable<K>,
-    failed: HashMap<K, String, FxBuildHasher>,
+    failed: HashMap<K, KeyError, FxBuildHasher>,
     columns: Vec<ColumnBuf>,
     slots: Vec<u32>,
     keys: Vec<K>,
+    /// The line of each record of the batch, to name the one a fold faults on.
+    lines: Vec<Option<u64>>,
 }
 
 impl<K: Hash + Eq + Clone> Combiner<K> {
@@ -205,6 +329,7 @@ impl<K: Hash + Eq + Clone> Combiner<K> {
             columns: Vec::new(),
             slots: Vec::new(),
             keys: Vec::new(),
+            lines: Vec::new(),
         }
     }
 
@@ -217,6 +342,7 @@ impl<K: Hash + Eq + Clone> Combiner<K> {
         }
         self.slots.clear();
         self.keys.clear();
+        self.lines.clear();
         for (key, record) in records {
             if !self.failed.is_empty() && self.failed.contains_key(&key) {
                 continue;
@@ -225,9 +351,10 @@ impl<K: Hash + Eq + Clone> Combiner<K> {
                 Ok(()) => {
                     self.slots.push(self.table.slot_owned(key.clone()));
                     self.keys.push(key);
+                    self.lines.push(record.line());
                 }
                 Err(message) => {
-                    self.failed.insert(key, message);
+                    keep_first(&mut self.failed, key, KeyError::Invalid(message));
                 }
             }
         }
@@ -239,12 +366,14 @@ impl<K: Hash + Eq + Clone> Combiner<K> {
                 Ok(()) => break,
                 Err(CallError::Fault(fault)) => {
                     let at = start + fault.record as usize;
-                    self.failed.insert(self.keys[at].clone(), format!("{fault}"));
+                    let line = self.lines.get(at).copied().flatten();
+                    let error = KeyError::Fault(KeyFault::new(&fault, line));
+                    keep_first(&mut self.failed, self.keys[at].clone(), error);
                     start = at + 1;
                 }
                 Err(CallError::Invalid(message)) => {
                     for key in &self.keys[start..] {
-                        self.failed.insert(key.clone(), message.clone());
+                        keep_first(&mut self.failed, key.clone(), KeyError::Invalid(message.clone()));
                     }
                     break;
                 }
@@ -267,7 +396,7 @@ impl<K: Hash + Eq + Clone> Combiner<K> {
 /// The reduce side of one timestamp.
 struct Merger<K> {
     table: StateTable<K>,
-    failed: HashMap<K, String, FxBuildHasher>,
+    failed: HashMap<K, KeyError, FxBuildHasher>,
 }
 
 impl<K: Hash + Eq + Clone> Merger<K> {
@@ -281,12 +410,10 @@ impl<K: Hash + Eq + Clone> Merger<K> {
                 Ok(state) => {
                     let slot = self.table.slot_owned(key.clone());
                     if let Err(error) = self.table.merge_slot(aggregation, slot, &state) {
-                        self.failed.entry(key).or_insert_with(|| error.to_string());
+                        keep_first(&mut self.failed, key, error.into());
                     }
                 }
-                Err(message) => {
-                    self.failed.entry(key).or_insert(message);
-                }
+                Err(error) => keep_first(&mut self.failed, key, error),
             }
         }
     }
@@ -300,7 +427,7 @@ impl<K: Hash + Eq + Clone> Merger<K> {
             }
             state.as_mut_bytes().copy_from_slice(bytes);
             let result = aggregation.jit().finish(&state).map(|slots| crate::value::flatten(&slots));
-            out.push((key.clone(), result.map_err(|e| e.to_string())));
+            out.push((key.clone(), result.map_err(KeyError::from)));
         }
         out.extend(std::mem::take(&mut self.failed).into_iter().map(|(key, message)| (key, Err(message))));
         out
@@ -384,12 +511,76 @@ mod tests {
         });
         let sum = |r: usize| (0..300i64).filter(|i| i % 3 == r as i64).sum::<i64>() * 2;
         assert_eq!(results.len(), 6, "{results:?}");
-        assert!(results[0].1.as_ref().unwrap_err().contains("does not fit"), "{results:?}");
+        assert!(results[0].1.as_ref().unwrap_err().to_string().contains("does not fit"), "{results:?}");
         for (i, r) in results[1..4].iter().enumerate() {
             assert_eq!(r.0, format!("k{i}"));
             assert_eq!(r.1, Ok(vec![Value::Int(sum(i)), Value::UInt(200)]));
         }
-        assert!(results[4].1.as_ref().unwrap_err().contains("2 values per record"), "{results:?}");
-        assert!(results[5].1.as_ref().unwrap_err().contains("division by zero"), "{results:?}");
+        assert!(results[4].1.as_ref().unwrap_err().to_string().contains("2 values per record"), "{results:?}");
+        assert!(results[5].1.as_ref().unwrap_err().to_string().contains("division by zero"), "{results:?}");
+    }
+
+    /// A fault on a located record keeps its line and its source operation through the
+    /// exchange; of two faults of one key (on two workers) the earlier line is reported.
+    #[test]
+    fn a_fault_keeps_the_earliest_line_and_the_source_span() {
+        let source = AggregationSource {
+            file_name: "t.naas".to_string(),
+            source: "aggregate s(x: i64, d: i64) -> i64:\n    return sum(x // d)\n".to_string(),
+            aggregate: None,
+        };
+        type Lined = Vec<(String, Located<Vec<Value>>)>;
+        let guards = timely::execute(timely::Config::process(2), move |worker| {
+            let mut input: InputHandle<u64, CapacityContainerBuilder<Lined>> = InputHandle::new();
+            let results: Rc<RefCell<Results>> = Rc::default();
+            let sink = Rc::clone(&results);
+            worker.dataflow::<u64, _, _>(|scope| {
+                input.to_stream(scope).naas_aggregate(&source).unwrap().inspect_core(move |event| {
+                    if let Ok((_, batch)) = event {
+                        sink.borrow_mut().extend(batch.iter().cloned());
+                    }
+                });
+            });
+            // Worker 0 faults on line 30, worker 1 on line 7 (after a good record), both on key z.
+            let line = if worker.index() == 0 { 30 } else { 7 };
+            input.send(("z".to_string(), Located { line: 5, record: vec![Value::Int(1), Value::Int(1)] }));
+            input.send(("z".to_string(), Located { line, record: vec![Value::Int(1), Value::Int(0)] }));
+            drop(input);
+            while worker.step() {}
+            let out = std::mem::take(&mut *results.borrow_mut());
+            out
+        })
+        .unwrap();
+        let all: Results = guards.join().into_iter().flat_map(Result::unwrap).collect();
+        assert_eq!(all.len(), 1, "{all:?}");
+        let Err(KeyError::Fault(fault)) = &all[0].1 else { panic!("{all:?}") };
+        assert_eq!(fault.line, Some(7));
+        let native = fault.native();
+        assert_eq!(native.fault, Fault::DivisionByZero);
+        assert_eq!(native.function, "s.lift");
+        // The span is the `//` of the source text.
+        let text = "aggregate s(x: i64, d: i64) -> i64:\n    return sum(x // d)\n";
+        assert_eq!(&text[native.span.lo as usize..native.span.hi as usize], "x // d");
+    }
+
+    #[test]
+    fn key_errors_cross_the_exchange_intact() {
+        let fault = NativeFault {
+            fault: Fault::IndexOutOfBounds { index: -3, len: 4 },
+            span: Span { lo: 10, hi: 14 },
+            function: "t.merge".to_string(),
+            record: 0,
+        };
+        let error = KeyError::Fault(KeyFault::new(&fault, None));
+        let bytes = serde_roundtrip(&error);
+        assert_eq!(bytes, error);
+        let KeyError::Fault(back) = bytes else { panic!() };
+        assert_eq!(back.native(), fault);
+        assert_eq!(error.rank(), u64::MAX);
+    }
+
+    fn serde_roundtrip(error: &KeyError) -> KeyError {
+        let text = serde_json::to_string(error).unwrap();
+        serde_json::from_str(&text).unwrap()
     }
 }

@@ -1,0 +1,377 @@
+//! End-to-end tests of `naasc run --engine timely` as processes: the launcher and its
+//! processes start fast and quietly, two jobs at once do not disturb each other, a process
+//! killed mid-run is named and the others stop with one line each, nothing outlives the
+//! launcher, streams are refused rather than hung on, and faults are located as the local
+//! engine locates them.
+//!
+//! Process-killing tests find the job's processes through `/proc` (Linux) and poll with
+//! generous deadlines, because the machine running them may be busy.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use common::{naasc, root, stderr, stdout, temp_file};
+
+/// Generous: the machine may be building other things at the same time.
+const DEADLINE: Duration = Duration::from_secs(120);
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_naasc")
+}
+
+/// A small input of 1,000 rows over 10 keys.
+fn small_input() -> PathBuf {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let mut text = String::from("host,delay\n");
+        for i in 0..1000 {
+            text.push_str(&format!("h{},{}\n", i % 10, i % 97));
+        }
+        temp_file("small.csv", text.as_bytes())
+    })
+    .clone()
+}
+
+/// An input big enough (3 M rows, 23 MB) that a job is still running seconds after it started.
+/// It is written once (under a name that says what it holds, renamed into place whole, so
+/// concurrent runs share it safely) rather than once per run.
+fn big_input() -> PathBuf {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let path = std::env::temp_dir().join("naasc-timely-test-3M-rows-v1.csv");
+        if path.exists() {
+            return path;
+        }
+        let partial = temp_file("big.csv", b"");
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&partial).unwrap());
+        out.write_all(b"host,delay\n").unwrap();
+        for i in 0..3_000_000u32 {
+            writeln!(out, "h{},{}", i % 1000, i % 97).unwrap();
+        }
+        out.flush().unwrap();
+        drop(out);
+        std::fs::rename(&partial, &path).unwrap();
+        path
+    })
+    .clone()
+}
+
+fn run_args(input: &Path, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = ["run", "examples/reduce.naas", "--input", input.to_str().unwrap(), "--key", "host"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+fn spawn(args: &[String]) -> Child {
+    Command::new(bin())
+        .args(args)
+        .current_dir(root())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Polls `check` until it returns `Some`, or panics with `what` after [`DEADLINE`].
+fn poll<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let started = Instant::now();
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(started.elapsed() < DEADLINE, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Waits for `child` to exit (killing it and failing the test after [`DEADLINE`]) and
+/// returns its output.
+fn finish(mut child: Child, what: &str) -> Output {
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > DEADLINE {
+            let _ = child.kill();
+            let output = child.wait_with_output().unwrap();
+            panic!("{what} hung; stderr so far:\n{}", stderr(&output));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// `(pid, state, ppid)` of a process, from `/proc/PID/stat`.
+fn stat(pid: u32) -> Option<(char, u32)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: the fields after it follow the last `)`.
+    let rest = &text[text.rfind(')')? + 2..];
+    let mut fields = rest.split(' ');
+    let state = fields.next()?.chars().next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    Some((state, ppid))
+}
+
+fn alive(pid: u32) -> bool {
+    stat(pid).is_some_and(|(state, _)| state != 'Z' && state != 'X')
+}
+
+/// The job processes started by `launcher`, by their index.
+fn job_processes(launcher: u32) -> Vec<(usize, u32)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        if stat(pid).map(|(_, ppid)| ppid) != Some(launcher) {
+            continue;
+        }
+        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { continue };
+        let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
+        if let Some(at) = args.iter().position(|a| *a == b"--timely-process") {
+            if let Some(index) = args.get(at + 1).and_then(|a| std::str::from_utf8(a).ok()?.parse().ok()) {
+                found.push((index, pid));
+            }
+        }
+    }
+    found.sort_unstable();
+    found
+}
+
+/// Polls until `launcher` has started `n` job processes, and returns their pids by index.
+fn wait_for_processes(launcher: u32, n: usize) -> Vec<u32> {
+    poll("the job's processes", || {
+        let found = job_processes(launcher);
+        (found.len() == n).then(|| found.into_iter().map(|(_, pid)| pid).collect())
+    })
+}
+
+/// Bytes a process has read (through read(2)); the job reads its input after connecting.
+fn bytes_read(pid: u32) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/io")).unwrap_or_default();
+    text.lines().find_map(|l| l.strip_prefix("rchar: ")).and_then(|n| n.trim().parse().ok()).unwrap_or(0)
+}
+
+/// Polls until process `pid` has read a few MB of the big input: the job is running.
+fn wait_until_mid_run(pid: u32) {
+    poll("the job to read its input", || (bytes_read(pid) > 4 << 20 || !alive(pid)).then_some(()));
+    assert!(alive(pid), "the job finished before it could be interrupted: make the input bigger");
+}
+
+fn signal(pid: u32, name: &str) {
+    let status = Command::new("kill").arg(format!("-{name}")).arg(pid.to_string()).status().unwrap();
+    assert!(status.success(), "kill -{name} {pid}");
+}
+
+fn local_result(input: &Path) -> String {
+    let output = naasc(&run_args(input, &[]).iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(output.status.success(), "{}", stderr(&output));
+    stdout(&output)
+}
+
+/// No panic message, abort or backtrace.
+fn assert_no_panic(text: &str) {
+    for bad in ["panicked", "poisoned", "aborting", "RUST_BACKTRACE", "timely communication error:"] {
+        assert!(!text.contains(bad), "`{bad}` in stderr:\n{text}");
+    }
+}
+
+fn exit_code(status: ExitStatus) -> Option<i32> {
+    status.code()
+}
+
+#[test]
+fn two_processes_give_the_local_results_with_nothing_on_stderr() {
+    let input = small_input();
+    let expected = local_result(&input);
+    for extra in [&["--processes", "2", "--workers", "1"][..], &["--processes", "3", "--workers", "2"]] {
+        let mut args = run_args(&input, &["--engine", "timely"]);
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let output = finish(spawn(&args), "a timely job");
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert_eq!(stdout(&output), expected);
+        // Timely's own connection code printed "error connecting to worker 0 ...; retrying".
+        assert_eq!(stderr(&output), "", "{extra:?}");
+    }
+}
+
+/// Each job's processes bind their own ports and hand them over through the launcher, so jobs
+/// started together cannot take each other's ports or connect to each other.
+#[test]
+fn jobs_started_at_the_same_time_do_not_disturb_each_other() {
+    let input = small_input();
+    let expected = local_result(&input);
+    let args = run_args(&input, &["--engine", "timely", "--processes", "2", "--workers", "1"]);
+    let jobs: Vec<Child> = (0..3).map(|_| spawn(&args)).collect();
+    for job in jobs {
+        let output = finish(job, "one of three concurrent timely jobs");
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert_eq!(stdout(&output), expected);
+        assert_eq!(stderr(&output), "");
+    }
+}
+
+#[test]
+fn a_process_killed_mid_run_is_named_and_the_others_stop_with_one_line() {
+    let args = run_args(&big_input(), &["--engine", "timely", "--processes", "3", "--workers", "1"]);
+    let launcher = spawn(&args);
+    let pids = wait_for_processes(launcher.id(), 3);
+    wait_until_mid_run(pids[1]);
+    signal(pids[1], "KILL");
+    let output = finish(launcher, "the launcher after a process was killed");
+    let text = stderr(&output);
+    assert_eq!(exit_code(output.status), Some(1), "{text}");
+    assert!(stdout(&output).is_empty());
+    assert_no_panic(&text);
+    assert!(text.contains("naasc: error: process 1 of 3 was killed by signal 9 (SIGKILL)"), "{text}");
+    // The two survivors: one line each, and nothing else but the launcher's line.
+    for survivor in [0, 2] {
+        let lines = text.lines().filter(|l| l.starts_with(&format!("naasc: process {survivor} of 3: lost"))).count();
+        assert_eq!(lines, 1, "{text}");
+    }
+    assert_eq!(text.lines().count(), 3, "{text}");
+    for pid in pids {
+        poll("the survivors to exit", || (!alive(pid)).then_some(()));
+    }
+}
+
+/// Before, process 1 retried "error connecting to worker 0" once a second, forever.
+#[test]
+fn a_process_killed_at_start_up_fails_the_job_instead_of_hanging_it() {
+    let args = run_args(&big_input(), &["--engine", "timely", "--processes", "2", "--workers", "1"]);
+    let launcher = spawn(&args);
+    let pids = wait_for_processes(launcher.id(), 2);
+    signal(pids[0], "KILL");
+    let output = finish(launcher, "the launcher after process 0 was killed at start-up");
+    let text = stderr(&output);
+    assert_eq!(exit_code(output.status), Some(1), "{text}");
+    assert_no_panic(&text);
+    assert!(text.contains("naasc: error: process 0 of 2 was killed by signal 9 (SIGKILL)"), "{text}");
+    poll("process 1 to exit", || (!alive(pids[1])).then_some(()));
+}
+
+/// A process that is blocked (here: stopped) when the launcher dies must die too; before, the
+/// processes ran on until they next wrote to the launcher, or forever when blocked.
+#[test]
+fn the_processes_die_with_the_launcher() {
+    for (name, mid_run) in [("TERM", true), ("KILL", true), ("TERM", false)] {
+        let args = run_args(&big_input(), &["--engine", "timely", "--processes", "2", "--workers", "1"]);
+        let launcher = spawn(&args);
+        let pids = wait_for_processes(launcher.id(), 2);
+        if mid_run {
+            wait_until_mid_run(pids[0]);
+        }
+        signal(pids[1], "STOP");
+        signal(launcher.id(), name);
+        let output = finish(launcher, "the signalled launcher");
+        assert!(!output.status.success());
+        for &pid in &pids {
+            poll(&format!("process {pid} to die with its launcher (kill -{name})"), || (!alive(pid)).then_some(()));
+        }
+    }
+}
+
+/// Every worker opens the input by path: a FIFO or a pipe would be read by one of them only
+/// (the header by the launcher), so the timely engine refuses them instead of hanging.
+#[test]
+fn the_timely_engine_refuses_streams_and_reads_a_redirected_file() {
+    let fifo = temp_file("placeholder", b"").with_file_name("input.fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    for processes in ["1", "2"] {
+        let args = run_args(&fifo, &["--engine", "timely", "--processes", processes]);
+        let output = finish(spawn(&args), "a timely job on a FIFO");
+        assert_eq!(exit_code(output.status), Some(2), "{}", stderr(&output));
+        assert!(stderr(&output).contains("is not a regular file"), "{}", stderr(&output));
+        assert!(stderr(&output).contains("--engine local"), "{}", stderr(&output));
+    }
+    let input = small_input();
+    let data = std::fs::read(&input).unwrap();
+    for processes in ["1", "2"] {
+        // A pipe on stdin.
+        let args = run_args(Path::new("/dev/stdin"), &["--engine", "timely", "--processes", processes]);
+        let mut child = Command::new(bin())
+            .args(&args)
+            .current_dir(root())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut pipe = child.stdin.take().unwrap();
+        // The job may refuse before reading anything: a broken pipe is fine.
+        let _ = pipe.write_all(&data);
+        drop(pipe);
+        let output = finish(child, "a timely job on a pipe");
+        assert_eq!(exit_code(output.status), Some(2), "{}", stderr(&output));
+        assert!(stderr(&output).contains("`/dev/stdin` is not a regular file"), "{}", stderr(&output));
+        // A file redirected to stdin is a file: every process reads it whole.
+        let output = Command::new(bin())
+            .args(&args)
+            .current_dir(root())
+            .stdin(std::fs::File::open(&input).unwrap())
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert_eq!(stdout(&output), local_result(&input), "{processes} process(es)");
+    }
+}
+
+/// A fault in the lift (on a record), or in finish, prints what the local engine prints: the
+/// row's position or the key, and the source operation's location.
+#[test]
+fn faults_are_located_as_the_local_engine_locates_them() {
+    let lift = temp_file("q.naas", b"aggregate q(x: i64, d: i64) -> i64:\n    return sum(x // d)\n");
+    let lift_input = temp_file("q.csv", b"k,x,d\na,1,1\nb,2,0\nc,1,0\nb,1,0\n");
+    let finish_program = temp_file("f.naas", b"aggregate f(x: i64) -> i64:\n    return sum(x) // (i64(count()) - 2)\n");
+    let finish_input = temp_file("f.csv", b"k,x\na,1\na,2\nb,3\n");
+    for (program, input, expected) in [
+        (&lift, &lift_input, "q.csv:3: integer division by zero in `q.lift`\n  --> "),
+        (&finish_program, &finish_input, "key `a`: integer division by zero in `f.finish`\n  --> "),
+    ] {
+        let base = ["run", program.to_str().unwrap(), "--input", input.to_str().unwrap(), "--key", "k"];
+        let local = naasc(&base);
+        assert_eq!(exit_code(local.status), Some(1));
+        let local_text = stderr(&local);
+        assert!(local_text.contains(expected), "{local_text}");
+        for extra in [&["--engine", "timely", "--workers", "2"][..], &["--engine", "timely", "--processes", "2"]] {
+            let args: Vec<&str> = base.iter().chain(extra).copied().collect();
+            let output = naasc(&args);
+            assert_eq!(exit_code(output.status), Some(1), "{extra:?}");
+            assert!(stdout(&output).is_empty());
+            let text = stderr(&output);
+            // The local engine's two lines, word for word (the launcher adds which process failed).
+            assert!(text.starts_with(&local_text), "{extra:?}: {text}\nlocal: {local_text}");
+        }
+    }
+}
+
+/// The processes' errors come out as whole lines, never cut into each other.
+#[test]
+fn the_errors_of_several_processes_do_not_interleave() {
+    let mut text = String::from("host,delay\n");
+    for i in 0..40_000 {
+        // Every row is invalid, so every worker of every process skips rows and says so.
+        text.push_str(&format!("h{},x{i}\n", i % 50));
+    }
+    let input = temp_file("invalid.csv", text.as_bytes());
+    for _ in 0..3 {
+        let args = run_args(&input, &["--engine", "timely", "--processes", "4", "--workers", "2", "--skip-invalid"]);
+        let output = finish(spawn(&args), "a timely job with invalid rows");
+        let text = stderr(&output);
+        assert!(output.status.success(), "{text}");
+        for line in text.lines() {
+            assert!(
+                line.starts_with("naasc: skipped ") || line.starts_with("  "),
+                "a broken line `{line}` in:\n{text}"
+            );
+        }
+    }
+}
