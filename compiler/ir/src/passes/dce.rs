@@ -23,6 +23,32 @@ pub fn eliminate_dead_code(module: &mut Module) {
                 break;
             }
         }
+        drop_unused_vars(function);
+    }
+}
+
+/// Removes the declarations of variables the body no longer mentions (a local whose every
+/// assignment folding made dead), renumbering the rest in order. Parameters are kept, and so
+/// is every variable up to the last parameter, so parameter numbers never change.
+fn drop_unused_vars(function: &mut crate::ir::Function) {
+    let mut used = HashSet::new();
+    reads_block(&function.body, &mut used);
+    super::walk::written_vars(&function.body, &mut used);
+    let keep_below = function.params.iter().map(|param| param.index() + 1).max().unwrap_or(0);
+    let mut renamed = std::collections::HashMap::new();
+    let mut vars = Vec::with_capacity(function.vars.len());
+    for (index, decl) in std::mem::take(&mut function.vars).into_iter().enumerate() {
+        let old = Var(u32::try_from(index).unwrap_or(u32::MAX));
+        if index < keep_below || used.contains(&old) {
+            renamed.insert(old, Var(u32::try_from(vars.len()).unwrap_or(u32::MAX)));
+            vars.push(decl);
+        }
+    }
+    function.vars = vars;
+    if renamed.iter().any(|(old, new)| old != new) {
+        let labels = std::collections::HashMap::new();
+        let renamer = super::walk::Renamer { vars: &renamed, labels: &labels };
+        function.body = renamer.block(&function.body);
     }
 }
 
