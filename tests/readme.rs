@@ -1,6 +1,8 @@
 //! README.md's tour is a contract with new users: every `naasc` command of its command block
 //! runs as written, from the repository root, on the data shipped in `examples/data/`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
 mod common;
 
 use common::{naasc, root, stderr, stdout};

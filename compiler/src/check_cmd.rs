@@ -13,6 +13,7 @@ use naas_lang::span::LineIndex;
 use naas_lang::Diagnostic;
 
 use crate::source::{self, SourceFile};
+use crate::stdout::StdoutError;
 use crate::ColorChoice;
 
 #[derive(Args, Debug)]
@@ -97,9 +98,12 @@ pub fn run(args: &CheckArgs) -> ExitCode {
         ColorChoice::Never => false,
         ColorChoice::Auto => auto_color(),
     };
-    match args.format {
+    let printed = match args.format {
         Format::Text => print_text(&outcomes, unreadable, args.costs, color),
         Format::Json => print_json(&outcomes),
+    };
+    if let Err(error) = printed {
+        return error.report("the results").into();
     }
     let failed = outcomes.iter().filter(|o| o.errors() > 0).count();
     let internal: Vec<&FileOutcome> = outcomes.iter().filter(|o| o.internal_error.is_some()).collect();
@@ -157,7 +161,7 @@ fn report_hidden(file: &str, (errors, warnings): (usize, usize), max: usize, fla
     );
 }
 
-fn print_text(outcomes: &[FileOutcome], unreadable: usize, costs: bool, color: bool) {
+fn print_text(outcomes: &[FileOutcome], unreadable: usize, costs: bool, color: bool) -> Result<(), StdoutError> {
     let mut errors = 0;
     for outcome in outcomes {
         let renderer = render::TextRenderer::new(&outcome.file.name, &outcome.file.text, color);
@@ -167,7 +171,7 @@ fn print_text(outcomes: &[FileOutcome], unreadable: usize, costs: bool, color: b
         errors += outcome.errors();
         report_hidden(&outcome.file.name, outcome.hidden, outcome.diagnostics.len(), true);
         if costs && outcome.errors() == 0 {
-            print_costs(&outcome.file.name, &outcome.costs);
+            print_costs(&outcome.file.name, &outcome.costs)?;
         }
     }
     let failed = outcomes.iter().filter(|o| o.errors() > 0).count();
@@ -184,18 +188,21 @@ fn print_text(outcomes: &[FileOutcome], unreadable: usize, costs: bool, color: b
             outcomes.len()
         );
     }
+    Ok(())
 }
 
-fn print_costs(file: &str, costs: &[Cost]) {
-    println!("{file}");
+fn print_costs(file: &str, costs: &[Cost]) -> Result<(), StdoutError> {
+    use std::fmt::Write as _;
+    let mut text = format!("{file}\n");
     let width = costs.iter().map(|c| c.name.len()).max().unwrap_or(0).max("function".len());
-    println!("  {:<width$}  {:>24}  {:>12}", "function", "worst-case ops", "frame bytes");
+    let _ = writeln!(text, "  {:<width$}  {:>24}  {:>12}", "function", "worst-case ops", "frame bytes");
     for cost in costs {
-        println!("  {:<width$}  {:>24}  {:>12}", cost.name, cost.ops, cost.frame_bytes);
+        let _ = writeln!(text, "  {:<width$}  {:>24}  {:>12}", cost.name, cost.ops, cost.frame_bytes);
     }
+    crate::stdout::write_all(text.as_bytes())
 }
 
-fn print_json(outcomes: &[FileOutcome]) {
+fn print_json(outcomes: &[FileOutcome]) -> Result<(), StdoutError> {
     let mut all = Vec::new();
     for outcome in outcomes {
         let lines = LineIndex::new(&outcome.file.text);
@@ -203,8 +210,11 @@ fn print_json(outcomes: &[FileOutcome]) {
         report_hidden(&outcome.file.name, outcome.hidden, outcome.diagnostics.len(), true);
     }
     match serde_json::to_string_pretty(&all) {
-        Ok(text) => println!("{text}"),
-        Err(error) => eprintln!("naasc: could not encode diagnostics as JSON: {error}"),
+        Ok(text) => crate::stdout::write_all(format!("{text}\n").as_bytes()),
+        Err(error) => {
+            eprintln!("naasc: could not encode diagnostics as JSON: {error}");
+            Ok(())
+        }
     }
 }
 

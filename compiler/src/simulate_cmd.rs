@@ -151,7 +151,9 @@ pub fn run(args: &SimulateArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    print!("{}", report.text());
+    if let Err(error) = crate::stdout::write_all(report.text().as_bytes()) {
+        return error.report("the report").into();
+    }
     if let Some(path) = &args.report {
         let json = match serde_json::to_string_pretty(&report) {
             Ok(json) => json,

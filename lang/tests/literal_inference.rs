@@ -2,6 +2,8 @@
 //! arguments whose literal type is still open (spec.md 6.1 and 10.1): accepted programs get
 //! the types the declaration asks for, and every other typing rule still rejects what it did.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
 use naas_lang::ast::{Expr, ExprKind};
 use naas_lang::check::{AggregateForm, CheckOptions};
 use naas_lang::types::{IntTy, Type};
