@@ -29,7 +29,8 @@ fn every_tour_command_runs_as_written() {
         );
         let output = naasc(&words[1..]);
         assert!(output.status.success(), "`{command}` failed:\n{}", stderr(&output));
-        assert!(!stdout(&output).trim().is_empty(), "`{command}` printed nothing");
+        let said = stdout(&output) + &stderr(&output);
+        assert!(!said.trim().is_empty(), "`{command}` printed nothing");
     }
 }
 

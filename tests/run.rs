@@ -453,6 +453,9 @@ fn a_closed_stdout_is_an_error_and_a_closed_pipe_ends_quietly() {
         vec!["run", "examples/reduce.naas", "--input", input.to_str().unwrap(), "--key", "flight"],
         vec!["compile", "examples/reduce.naas"],
         vec!["explain", "E0301"],
+        vec!["check", "--costs", "examples/reduce.naas"],
+        vec!["check", "--format", "json", "examples/reduce.naas"],
+        vec!["simulate", "examples/reduce.naas", "--records", "1000", "--keys", "10"],
     ] {
         let closed = std::process::Command::new("sh")
             .arg("-c")
