@@ -586,3 +586,15 @@ fn usage_mistakes_exit_with_2_on_every_command() {
     let (code, text, _) = outcome(&["run", two, "--input", inp, "--key", "flight", "--aggregate", "b"]);
     assert_eq!(code, Some(0), "{text}");
 }
+
+#[test]
+fn a_row_past_the_limit_is_named_by_its_line_on_the_timely_engine_too() {
+    let mut csv = b"flight,delay\nA,1\nB,".to_vec();
+    csv.extend(std::iter::repeat_n(b'7', 17 << 20));
+    let input = temp_file("long_timely.csv", &csv);
+    let args =
+        ["run", "examples/reduce.naas", "--input", input.to_str().unwrap(), "--key", "flight", "--engine", "timely"];
+    let (code, text, _) = outcome(&args);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("long_timely.csv:3: the row holds more than 16777216 bytes"), "{text}");
+}

@@ -190,13 +190,13 @@ impl std::error::Error for ReadError {}
 
 impl ReadError {
     /// The error as a bad row of `file` (a row that is too long is the data's fault) or, for
-    /// a failing source, as a message.
-    pub fn into_row_error(self, file: &str) -> Result<RowError, String> {
+    /// a failing source, the source's own error.
+    pub fn into_row_error(self, file: &str) -> Result<RowError, std::io::Error> {
         match self {
             ReadError::RowTooLong { line, limit } => {
                 Ok(RowError { file: file.to_string(), line, column: None, message: row_too_long(limit) })
             }
-            ReadError::Io(error) => Err(format!("`{file}`: read error: {error}")),
+            ReadError::Io(error) => Err(error),
         }
     }
 }

@@ -125,6 +125,17 @@ pub enum JobError {
     Other(String),
 }
 
+impl JobError {
+    /// A failed read of the input, on either engine: a row that is too long is a bad row of
+    /// `file` (exit 1, with its line), a failing source an input error (exit 2).
+    pub fn from_read(error: ReadError, file: &str) -> JobError {
+        match error.into_row_error(file) {
+            Ok(row) => JobError::Row(row),
+            Err(error) => JobError::Input(format!("`{file}`: read error: {error}")),
+        }
+    }
+}
+
 impl std::fmt::Display for JobError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -299,7 +310,7 @@ pub fn map_phase<R: Read + Send>(
                 if failed_at.load(Ordering::Relaxed) != u64::MAX {
                     return Ok(());
                 }
-                let block = blocks.next_block().map_err(|e| read_error(e, &reader_name))?;
+                let block = blocks.next_block().map_err(|e| JobError::from_read(e, &reader_name))?;
                 let Some(block) = block else { break };
                 if !send_unless_failed(&sender, block, failed_at) {
                     // The job failed (or every worker has stopped): nothing more to read.
@@ -386,15 +397,6 @@ pub fn map_phase<R: Read + Send>(
 /// A thread that could not be started (the system's thread or memory limit), as a job error.
 fn spawn_error(what: &str, error: std::io::Error) -> JobError {
     JobError::Other(format!("cannot start a {what} thread: {error}; try fewer `--workers`"))
-}
-
-/// A failed read of the input as a job error: a row that is too long is a bad row (exit 1),
-/// a failing source an input error (exit 2).
-fn read_error(error: ReadError, file: &str) -> JobError {
-    match error.into_row_error(file) {
-        Ok(row) => JobError::Row(row),
-        Err(message) => JobError::Input(message),
-    }
 }
 
 /// Hands a block to the workers, waiting while the channel is full, unless the job has failed

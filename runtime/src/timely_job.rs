@@ -318,7 +318,10 @@ fn worker_main(worker: &mut timely::worker::Worker, job: &TimelyJob) -> WorkerOu
     let types: Vec<ScalarTy> = aggregation.inputs().iter().map(|i| i.ty).collect();
     let mut stats = JobStats::default();
     let mut record = csv::ByteRecord::new();
-    while let Some(block) = blocks.next_block().map_err(|e| early(JobError::Input(format!("`{name}`: {e}"))))? {
+    while let Some(block) = blocks.next_block().map_err(|e| match JobError::from_read(e, &name) {
+        JobError::Row(row) => (row.line, JobError::Row(row)),
+        other => early(other),
+    })? {
         if block.index % peers as u64 != index as u64 {
             continue;
         }
