@@ -463,16 +463,20 @@ mod tests {
     type Results = Vec<KeyedResult<String>>;
     type Records = Vec<(String, Vec<Value>)>;
 
+    const SUM_OF_QUOTIENTS: &str = "aggregate s(x: i64, d: i64) -> tuple[i64, u64]:\n    return sum(x // d), count()\n";
+
     /// Two workers each feed records of every key, in two timestamps; bad records and a
     /// faulting record turn their key's result into an error.
     fn run(records: fn(usize) -> Records) -> Results {
-        let source = AggregationSource {
-            file_name: "t.naas".to_string(),
-            source: "aggregate s(x: i64, d: i64) -> tuple[i64, u64]:\n    return sum(x // d), count()\n".to_string(),
-            aggregate: None,
-        };
+        run_source(SUM_OF_QUOTIENTS, records)
+    }
+
+    /// Runs `source` on two workers, worker `w` sending `records(w)`; every worker's results,
+    /// sorted by key.
+    fn run_source<R: Record + Clone>(source: &str, records: fn(usize) -> Vec<(String, R)>) -> Results {
+        let source = AggregationSource { file_name: "t.naas".to_string(), source: source.to_string(), aggregate: None };
         let guards = timely::execute(timely::Config::process(2), move |worker| {
-            let mut input: InputHandle<u64, CapacityContainerBuilder<Records>> = InputHandle::new();
+            let mut input: InputHandle<u64, CapacityContainerBuilder<Vec<(String, R)>>> = InputHandle::new();
             let results: Rc<RefCell<Results>> = Rc::default();
             let sink = Rc::clone(&results);
             worker.dataflow::<u64, _, _>(|scope| {
@@ -524,34 +528,14 @@ mod tests {
     /// exchange; of two faults of one key (on two workers) the earlier line is reported.
     #[test]
     fn a_fault_keeps_the_earliest_line_and_the_source_span() {
-        let source = AggregationSource {
-            file_name: "t.naas".to_string(),
-            source: "aggregate s(x: i64, d: i64) -> i64:\n    return sum(x // d)\n".to_string(),
-            aggregate: None,
-        };
-        type Lined = Vec<(String, Located<Vec<Value>>)>;
-        let guards = timely::execute(timely::Config::process(2), move |worker| {
-            let mut input: InputHandle<u64, CapacityContainerBuilder<Lined>> = InputHandle::new();
-            let results: Rc<RefCell<Results>> = Rc::default();
-            let sink = Rc::clone(&results);
-            worker.dataflow::<u64, _, _>(|scope| {
-                input.to_stream(scope).naas_aggregate(&source).unwrap().inspect_core(move |event| {
-                    if let Ok((_, batch)) = event {
-                        sink.borrow_mut().extend(batch.iter().cloned());
-                    }
-                });
-            });
+        let all = run_source("aggregate s(x: i64, d: i64) -> i64:\n    return sum(x // d)\n", |worker| {
             // Worker 0 faults on line 30, worker 1 on line 7 (after a good record), both on key z.
-            let line = if worker.index() == 0 { 30 } else { 7 };
-            input.send(("z".to_string(), Located { line: 5, record: vec![Value::Int(1), Value::Int(1)] }));
-            input.send(("z".to_string(), Located { line, record: vec![Value::Int(1), Value::Int(0)] }));
-            drop(input);
-            while worker.step() {}
-            let out = std::mem::take(&mut *results.borrow_mut());
-            out
-        })
-        .unwrap();
-        let all: Results = guards.join().into_iter().flat_map(Result::unwrap).collect();
+            let line = if worker == 0 { 30 } else { 7 };
+            vec![
+                ("z".to_string(), Located { line: 5, record: vec![Value::Int(1), Value::Int(1)] }),
+                ("z".to_string(), Located { line, record: vec![Value::Int(1), Value::Int(0)] }),
+            ]
+        });
         assert_eq!(all.len(), 1, "{all:?}");
         let Err(KeyError::Fault(fault)) = &all[0].1 else { panic!("{all:?}") };
         assert_eq!(fault.line, Some(7));
