@@ -1,39 +1,25 @@
 //! Repository hygiene checks: every Rust source file starts with a `//!` comment saying what
-//! it is for, and every lalrpop grammar starts with a `//` comment. Covers the front end,
-//! the compiler driver and the crates nested in it (`compiler/*/src`), and the `targets` and
-//! `runtime` trees when they exist.
+//! it is for, and every lalrpop grammar starts with a `//` comment. Covers every crate of the
+//! workspace: `lang`, the crates under `compiler/` and `targets/`, and `runtime`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// Source trees that must exist, relative to this crate's manifest directory.
-const REQUIRED_ROOTS: &[&str] = &["src", "../compiler/src"];
-/// Trees checked whole when they exist.
-const OPTIONAL_ROOTS: &[&str] = &["../targets", "../runtime"];
-/// Directories whose subdirectories may be crates: their `src` trees are checked too.
-const CRATE_PARENTS: &[&str] = &["../compiler"];
+/// The checked trees, relative to this crate's manifest directory; each is walked whole.
+const ROOTS: &[&str] = &["src", "tests", "../compiler", "../targets", "../runtime", "../tests"];
 
 fn roots() -> Vec<PathBuf> {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut roots = Vec::new();
-    for root in REQUIRED_ROOTS {
-        let path = manifest.join(root);
-        assert!(path.is_dir(), "source tree {} is missing", path.display());
-        roots.push(path);
-    }
-    roots.extend(OPTIONAL_ROOTS.iter().map(|root| manifest.join(root)).filter(|path| path.is_dir()));
-    for parent in CRATE_PARENTS {
-        let Ok(entries) = fs::read_dir(manifest.join(parent)) else {
-            continue;
-        };
-        let mut nested: Vec<PathBuf> =
-            entries.filter_map(Result::ok).map(|entry| entry.path().join("src")).filter(|src| src.is_dir()).collect();
-        nested.sort();
-        roots.extend(nested);
-    }
-    roots
+    ROOTS
+        .iter()
+        .map(|root| {
+            let path = manifest.join(root);
+            assert!(path.is_dir(), "source tree {} is missing", path.display());
+            path
+        })
+        .collect()
 }
 
 /// Every file under `dir` whose name ends with `.{extension}`, sorted; build output and

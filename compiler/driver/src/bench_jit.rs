@@ -13,12 +13,12 @@ use naas_lang::types::IntTy;
 use naas_target_native::values::Column;
 use naas_target_native::JitAggregate;
 
-const REDUCE: &str = include_str!("../../examples/reduce.naas");
+const REDUCE: &str = include_str!("../../../examples/reduce.naas");
 const EXAMPLES: [(&str, &str); 4] = [
-    ("reduce", include_str!("../../examples/reduce.naas")),
-    ("robust_mean", include_str!("../../examples/robust_mean.naas")),
-    ("top_k", include_str!("../../examples/top_k.naas")),
-    ("histogram", include_str!("../../examples/histogram.naas")),
+    ("reduce", include_str!("../../../examples/reduce.naas")),
+    ("robust_mean", include_str!("../../../examples/robust_mean.naas")),
+    ("top_k", include_str!("../../../examples/top_k.naas")),
+    ("histogram", include_str!("../../../examples/histogram.naas")),
 ];
 
 /// The hand-written equivalent of examples/reduce.naas: min, max, sum (in i64) and count.
