@@ -4,6 +4,7 @@
 pub mod ast;
 pub mod check;
 pub mod diagnostics;
+pub mod internal;
 pub mod lexer;
 pub mod ops;
 pub mod parser;
@@ -15,6 +16,7 @@ pub mod types;
 pub mod value;
 
 pub use diagnostics::{Code, Diagnostic, Severity};
+pub use internal::InternalError;
 pub use parser::parse;
 pub use span::Span;
 

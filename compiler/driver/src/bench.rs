@@ -8,9 +8,9 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 use naas_ir::interp::{Interpreter, Slot};
-use naas_ir::ir::VarTy;
-use naas_ir::laws::Rng;
+use naas_ir::laws::random_args;
 use naas_lang::check::CheckOptions;
+use naas_stdx::Rng;
 
 #[derive(Subcommand, Debug)]
 pub enum BenchCommand {
@@ -109,17 +109,7 @@ fn interp(records: usize, files: &[PathBuf]) -> ExitCode {
         for plan in &compiled.aggregates {
             let lift = module.function(plan.lift);
             let mut rng = Rng::new(7);
-            let inputs: Vec<Vec<Slot>> = (0..records.min(1 << 16))
-                .map(|_| {
-                    lift.params
-                        .iter()
-                        .map(|p| match lift.var_ty(*p) {
-                            VarTy::Scalar(ty) => Slot::Scalar(rng.scalar(ty)),
-                            VarTy::Array(ty, len) => Slot::Array((0..len).map(|_| rng.scalar(ty)).collect()),
-                        })
-                        .collect()
-                })
-                .collect();
+            let inputs: Vec<Vec<Slot>> = (0..records.min(1 << 16)).map(|_| random_args(&mut rng, lift)).collect();
             let start = Instant::now();
             let mut state = plan.identity.clone();
             for i in 0..records {

@@ -7,9 +7,10 @@ use std::time::Instant;
 
 use naas_ir::interp::{Interpreter, Slot};
 use naas_ir::ir::Scalar;
-use naas_ir::laws::{LawOptions, Rng};
+use naas_ir::laws::LawOptions;
 use naas_lang::check::CheckOptions;
 use naas_lang::types::IntTy;
+use naas_stdx::Rng;
 use naas_target_native::values::Column;
 use naas_target_native::JitAggregate;
 

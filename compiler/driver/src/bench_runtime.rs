@@ -10,10 +10,10 @@ use std::process::ExitCode;
 use std::sync::{Arc, Barrier};
 use std::time::Instant;
 
-use naas_ir::laws::Rng;
 use naas_runtime::executor::{self, Input, JobConfig};
 use naas_runtime::timely_ops::{AggregationSource, KeyedResult, NaasAggregate, PerTime};
 use naas_runtime::{Aggregation, Value};
+use naas_stdx::Rng;
 use naas_target_switch::network::{Dist, KeySampler};
 use timely::dataflow::channels::pact::{Exchange, ParallelizationContract, Pipeline};
 use timely::dataflow::operators::generic::Operator;

@@ -17,6 +17,7 @@ use std::collections::HashMap;
 
 use naas_lang::diagnostics::{Code, Diagnostic};
 use naas_lang::span::Span;
+use naas_stdx::Rng;
 
 use crate::decompose::{AggregatePlan, MergeOp};
 use crate::interp::{Interpreter, RuntimeError, Slot};
@@ -395,53 +396,45 @@ fn sym(f: &Function, expr: &Expr, env: &HashMap<Var, Vec<Sym>>) -> Sym {
 
 // ---- Testing with the interpreter ----------------------------------------------------
 
-/// A small deterministic generator (SplitMix64): law tests are reproducible.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n.max(1) as u64) as usize
-    }
-
-    /// A value of `ty`, with edge values (0, 1, -1, MIN, MAX) one time in three.
-    pub fn scalar(&mut self, ty: ScalarTy) -> Scalar {
-        match ty {
-            ScalarTy::Bool => Scalar::Bool(self.next_u64() & 1 == 1),
-            ScalarTy::Int(int) => {
-                let edges = [0, 1, -1, int.min_value(), int.max_value()];
-                let value = if self.below(3) == 0 {
-                    edges[self.below(edges.len())]
-                } else if self.below(2) == 0 {
-                    // Small values make collisions and ties likely.
-                    (self.below(21) as i128) - 10
-                } else {
-                    i128::from(self.next_u64())
-                };
-                Scalar::Int(int, naas_lang::ops::wrap(int, value))
-            }
-            ScalarTy::Float(float) => {
-                let edges = [0.0, -0.0, 1.0, -1.0, 1e300, -1e300, 1e-300, f64::INFINITY, f64::NEG_INFINITY, f64::NAN];
-                let value = if self.below(3) == 0 {
-                    edges[self.below(edges.len())]
-                } else {
-                    (self.next_u64() % 2_000_001) as f64 / 1000.0 - 1000.0
-                };
-                Scalar::Float(float, naas_lang::ops::float_round(float, value))
-            }
+/// A random value of `ty`, with edge values (0, 1, -1, MIN, MAX) one time in three.
+pub fn random_scalar(rng: &mut Rng, ty: ScalarTy) -> Scalar {
+    match ty {
+        ScalarTy::Bool => Scalar::Bool(rng.next_u64() & 1 == 1),
+        ScalarTy::Int(int) => {
+            let edges = [0, 1, -1, int.min_value(), int.max_value()];
+            let value = if rng.below(3) == 0 {
+                edges[rng.below(edges.len())]
+            } else if rng.below(2) == 0 {
+                // Small values make collisions and ties likely.
+                (rng.below(21) as i128) - 10
+            } else {
+                i128::from(rng.next_u64())
+            };
+            Scalar::Int(int, naas_lang::ops::wrap(int, value))
+        }
+        ScalarTy::Float(float) => {
+            let edges = [0.0, -0.0, 1.0, -1.0, 1e300, -1e300, 1e-300, f64::INFINITY, f64::NEG_INFINITY, f64::NAN];
+            let value = if rng.below(3) == 0 {
+                edges[rng.below(edges.len())]
+            } else {
+                (rng.next_u64() % 2_000_001) as f64 / 1000.0 - 1000.0
+            };
+            Scalar::Float(float, naas_lang::ops::float_round(float, value))
         }
     }
+}
+
+/// Random arguments for `function`, one per parameter (see [`random_scalar`]): records for
+/// `lift`, in law tests, merge-tree tests and benchmarks.
+pub fn random_args(rng: &mut Rng, function: &Function) -> Vec<Slot> {
+    function
+        .params
+        .iter()
+        .map(|param| match function.var_ty(*param) {
+            VarTy::Scalar(ty) => Slot::Scalar(random_scalar(rng, ty)),
+            VarTy::Array(ty, len) => Slot::Array((0..len).map(|_| random_scalar(rng, ty)).collect()),
+        })
+        .collect()
 }
 
 fn approx_equal(a: &[Slot], b: &[Slot]) -> bool {
@@ -523,19 +516,11 @@ impl LawTester<'_> {
 fn test_laws(module: &Module, plan: &AggregatePlan, options: LawOptions) -> Result<usize, Box<Diagnostic>> {
     let tester = LawTester { interp: Interpreter::new(module), plan };
     let mut rng = Rng::new(options.seed);
-    let lift_params: Vec<VarTy> =
-        module.function(plan.lift).params.iter().map(|p| module.function(plan.lift).var_ty(*p)).collect();
     // Reachable states: lifted records, then merges of random pairs of earlier states.
     let (lifts, pool_merges, cases) = law_samples(work(module, plan.lift), work(module, plan.merge), options);
     let mut pool: Vec<Vec<Slot>> = vec![plan.identity.clone()];
     for _ in 0..lifts {
-        let record: Vec<Slot> = lift_params
-            .iter()
-            .map(|ty| match ty {
-                VarTy::Scalar(ty) => Slot::Scalar(rng.scalar(*ty)),
-                VarTy::Array(ty, len) => Slot::Array((0..*len).map(|_| rng.scalar(*ty)).collect()),
-            })
-            .collect();
+        let record = random_args(&mut rng, module.function(plan.lift));
         match tester.interp.call(plan.lift, record) {
             Ok(state) => pool.push(state),
             // A record the program rejects (a runtime fault in lift) is the input's fault, not

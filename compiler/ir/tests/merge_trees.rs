@@ -10,9 +10,10 @@ use std::sync::OnceLock;
 
 use naas_ir::decompose::AggregatePlan;
 use naas_ir::interp::{Interpreter, Slot};
-use naas_ir::ir::{Module, VarTy};
-use naas_ir::laws::{LawOptions, Rng};
+use naas_ir::ir::Module;
+use naas_ir::laws::{random_args, LawOptions};
 use naas_lang::check::CheckOptions;
+use naas_stdx::Rng;
 use proptest::prelude::*;
 
 const EXAMPLES: [&str; 4] = ["reduce.naas", "robust_mean.naas", "top_k.naas", "histogram.naas"];
@@ -44,18 +45,7 @@ fn fold(interp: &Interpreter<'_>, plan: &AggregatePlan, records: &[Vec<Slot>]) -
 }
 
 fn records(module: &Module, plan: &AggregatePlan, rng: &mut Rng, count: usize) -> Vec<Vec<Slot>> {
-    let lift = module.function(plan.lift);
-    (0..count)
-        .map(|_| {
-            lift.params
-                .iter()
-                .map(|param| match lift.var_ty(*param) {
-                    VarTy::Scalar(ty) => Slot::Scalar(rng.scalar(ty)),
-                    VarTy::Array(ty, len) => Slot::Array((0..len).map(|_| rng.scalar(ty)).collect()),
-                })
-                .collect()
-        })
-        .collect()
+    (0..count).map(|_| random_args(rng, module.function(plan.lift))).collect()
 }
 
 fn check_example(name: &str, seed: u64, count: usize, parts: usize) {

@@ -9,8 +9,9 @@ use std::sync::OnceLock;
 
 use naas_ir::interp::{Interpreter, Slot};
 use naas_ir::ir::VarTy;
-use naas_ir::laws::{LawOptions, Rng};
+use naas_ir::laws::{random_scalar, LawOptions};
 use naas_lang::check::CheckOptions;
+use naas_stdx::Rng;
 use naas_target_native::values::ColumnBuf;
 use naas_target_native::JitAggregate;
 use proptest::prelude::*;
@@ -55,7 +56,7 @@ fn records(example: &Example, rng: &mut Rng, n: usize) -> (Vec<Vec<Slot>>, Vec<C
             .params
             .iter()
             .map(|p| match lift.var_ty(*p) {
-                VarTy::Scalar(ty) => Slot::Scalar(rng.scalar(ty)),
+                VarTy::Scalar(ty) => Slot::Scalar(random_scalar(rng, ty)),
                 VarTy::Array(..) => unreachable!("examples take scalar inputs"),
             })
             .collect();

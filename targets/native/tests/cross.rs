@@ -12,9 +12,10 @@ use std::process::Command;
 
 use naas_ir::interp::Slot;
 use naas_ir::ir::{Scalar, ScalarTy, VarTy};
-use naas_ir::laws::{LawOptions, Rng};
+use naas_ir::laws::{random_scalar, LawOptions};
 use naas_lang::check::CheckOptions;
 use naas_lang::types::{FloatTy, IntTy};
+use naas_stdx::Rng;
 use naas_target_native::abi::{AggregateAbi, StructLayout};
 use naas_target_native::object::{c_header, compile_object};
 use naas_target_native::values::ColumnBuf;
@@ -131,7 +132,7 @@ fn case(program: &str) -> (Case, naas_ir::Compiled) {
     let mut literals: Vec<Vec<String>> = vec![Vec::new(); columns.len()];
     for _ in 0..RECORDS {
         for ((column, (_, ty)), lits) in columns.iter_mut().zip(&abi.columns).zip(&mut literals) {
-            let value = rng.scalar(*ty);
+            let value = random_scalar(&mut rng, *ty);
             column.push(value);
             lits.push(c_literal(value));
         }

@@ -8,9 +8,10 @@
 
 use naas_ir::interp::{Interpreter, Slot};
 use naas_ir::ir::{Scalar, ScalarTy};
-use naas_ir::laws::{LawOptions, Rng};
+use naas_ir::laws::{random_scalar, LawOptions};
 use naas_lang::check::CheckOptions;
 use naas_lang::types::{FloatTy, IntTy};
+use naas_stdx::Rng;
 use naas_target_native::{CallError, JitFunctions};
 use proptest::prelude::*;
 
@@ -36,7 +37,7 @@ impl Gen {
                 let edges = ["0.0", "1.5", "-2.25", "1e300", "1e-300", "-0.0"];
                 edges[self.rng.below(edges.len())].to_string()
             }
-            (_, Some(int)) => match self.rng.scalar(ScalarTy::Int(int)) {
+            (_, Some(int)) => match random_scalar(&mut self.rng, ScalarTy::Int(int)) {
                 Scalar::Int(_, v) if v < 0 => format!("({v})"),
                 Scalar::Int(_, v) => v.to_string(),
                 _ => "0".to_string(),
@@ -177,9 +178,9 @@ fn inputs(rng: &mut Rng) -> Vec<Slot> {
         ScalarTy::Bool,
     ]
     .into_iter()
-    .map(|ty| Slot::Scalar(rng.scalar(ty)))
+    .map(|ty| Slot::Scalar(random_scalar(rng, ty)))
     .collect();
-    args.push(Slot::Array((0..4).map(|_| rng.scalar(ScalarTy::Int(IntTy::I64))).collect()));
+    args.push(Slot::Array((0..4).map(|_| random_scalar(rng, ScalarTy::Int(IntTy::I64))).collect()));
     args
 }
 

@@ -10,9 +10,10 @@ use std::sync::OnceLock;
 
 use naas_ir::interp::{Interpreter, Slot};
 use naas_ir::ir::{Scalar, ScalarTy};
-use naas_ir::laws::{LawOptions, Rng};
+use naas_ir::laws::{random_scalar, LawOptions};
 use naas_lang::check::CheckOptions;
 use naas_lang::types::IntTy;
+use naas_stdx::Rng;
 use naas_target_native::values::ColumnBuf;
 use naas_target_native::JitAggregate;
 use proptest::prelude::*;
@@ -98,12 +99,12 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     /// Lengths 0..=67 cover empty folds, folds shorter than one block and every remainder
-    /// of the largest block (32 records); `Rng::scalar` favours 0, ±1, MIN and MAX.
+    /// of the largest block (32 records); `random_scalar` favours 0, ±1, MIN and MAX.
     #[test]
     fn vector_fold_agrees_with_the_interpreter(seed in any::<u64>(), first in 0usize..=67, second in 0usize..=67) {
         let mut rng = Rng::new(seed);
         for index in 0..VECTORISED.len() {
-            check(vectorised(index), first, second, &mut |ty| rng.scalar(ty));
+            check(vectorised(index), first, second, &mut |ty| random_scalar(&mut rng, ty));
         }
     }
 }
@@ -187,7 +188,7 @@ fn the_vector_path_is_not_selected_otherwise() {
             let plan = &c.compiled.aggregates[0];
             let (rows, columns) = records(&c, n, |ty| match ty {
                 ScalarTy::Int(int) => Scalar::Int(int, (rng.below(2001) as i128) - 1000),
-                _ => rng.scalar(ty),
+                _ => random_scalar(&mut rng, ty),
             });
             let mut state = c.jit.new_state();
             let result = c.jit.fold(&mut state, &columns.iter().map(ColumnBuf::column).collect::<Vec<_>>());

@@ -230,23 +230,14 @@ fn pipeline_rate(
 ) -> Result<(f64, f64), String> {
     let plan = compiled.aggregates.get(plan_index).ok_or("no such aggregate")?;
     let interp = Interpreter::new(&compiled.optimized);
-    let mut rng = naas_ir::laws::Rng::new(3);
+    let mut rng = naas_stdx::Rng::new(3);
     let lift = compiled.optimized.function(plan.lift);
     let per_packet = pipeline.entries_per_packet() as usize;
     let mut packets: Vec<(usize, Vec<u64>)> = Vec::new();
     for _ in 0..4_096 {
         let mut data = Vec::new();
         for _ in 0..per_packet {
-            let args = lift
-                .params
-                .iter()
-                .map(|p| match lift.var_ty(*p) {
-                    naas_ir::ir::VarTy::Scalar(ty) => naas_ir::interp::Slot::Scalar(rng.scalar(ty)),
-                    naas_ir::ir::VarTy::Array(ty, len) => {
-                        naas_ir::interp::Slot::Array((0..len).map(|_| rng.scalar(ty)).collect())
-                    }
-                })
-                .collect();
+            let args = naas_ir::laws::random_args(&mut rng, lift);
             let state = interp.call(plan.lift, args).map_err(|e| e.to_string())?;
             data.push(rng.next_u64() % u64::from(keys.max(1)));
             pipeline.encode_state_into(&state, &mut data)?;

@@ -810,7 +810,7 @@ mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
     use super::*;
     use crate::{lower, LowerOptions, TargetProfile};
-    use naas_ir::laws::Rng;
+    use naas_stdx::Rng;
 
     /// A sparse table (slots spread over a large range) behaves as a dense one: the same
     /// entries on slot `s` of a dense table and on slot `s * SPREAD` of a table that turns

@@ -9,9 +9,8 @@ mod common;
 use std::collections::BTreeMap;
 
 use naas_ir::interp::{Interpreter, Slot};
-use naas_ir::ir::VarTy;
-use naas_ir::laws::Rng;
 use naas_ir::Compiled;
+use naas_stdx::Rng;
 use naas_target_switch::network::{simulate_entries, MapperEntries, SimConfig, SlotIndex, Topology};
 use naas_target_switch::{lower, LowerOptions, TargetProfile};
 
@@ -22,17 +21,7 @@ fn random_entries(compiled: &Compiled, mappers: usize, per_mapper: usize, keys: 
     let interp = Interpreter::new(&compiled.optimized);
     let lift = compiled.optimized.function(plan.lift);
     let mut rng = Rng::new(seed);
-    let lifted = |rng: &mut Rng| {
-        let args = lift
-            .params
-            .iter()
-            .map(|p| match lift.var_ty(*p) {
-                VarTy::Scalar(ty) => Slot::Scalar(rng.scalar(ty)),
-                VarTy::Array(ty, len) => Slot::Array((0..len).map(|_| rng.scalar(ty)).collect()),
-            })
-            .collect();
-        interp.call(plan.lift, args).unwrap()
-    };
+    let lifted = |rng: &mut Rng| interp.call(plan.lift, naas_ir::laws::random_args(rng, lift)).unwrap();
     (0..mappers)
         .map(|_| {
             (0..per_mapper)

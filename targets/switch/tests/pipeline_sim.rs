@@ -12,7 +12,8 @@ use std::sync::OnceLock;
 
 use naas_ir::interp::{Interpreter, Slot};
 use naas_ir::ir::VarTy;
-use naas_ir::laws::Rng;
+use naas_ir::laws::random_scalar;
+use naas_stdx::Rng;
 use naas_target_switch::pipeline_sim::{fits_u32, Outcome, PipelineSim, SlotTable};
 use naas_target_switch::{lower, LowerOptions, PipelineProgram, TargetProfile};
 use proptest::prelude::*;
@@ -62,8 +63,8 @@ fn random_state(compiled: &naas_ir::Compiled, rng: &mut Rng) -> Vec<Slot> {
         .fields
         .iter()
         .map(|field| match field.ty {
-            VarTy::Scalar(ty) => Slot::Scalar(rng.scalar(ty)),
-            VarTy::Array(ty, len) => Slot::Array((0..len).map(|_| rng.scalar(ty)).collect()),
+            VarTy::Scalar(ty) => Slot::Scalar(random_scalar(rng, ty)),
+            VarTy::Array(ty, len) => Slot::Array((0..len).map(|_| random_scalar(rng, ty)).collect()),
         })
         .collect()
 }

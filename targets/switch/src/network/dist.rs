@@ -1,6 +1,6 @@
 //! Key distributions of generated records: `uniform` or `zipf:S` over the keys `0..K`.
 
-use naas_ir::laws::Rng;
+use naas_stdx::Rng;
 use serde::Serialize;
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]

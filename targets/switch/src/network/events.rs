@@ -95,7 +95,7 @@ impl EventQueue {
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
     use super::*;
-    use naas_ir::laws::Rng;
+    use naas_stdx::Rng;
 
     #[test]
     fn pops_in_time_order_with_pushes_interleaved_and_peeks_what_it_pops() {

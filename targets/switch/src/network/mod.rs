@@ -453,7 +453,7 @@ impl Modulus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use naas_ir::laws::Rng;
+    use naas_stdx::Rng;
 
     #[test]
     fn modulus_equals_the_remainder() {

@@ -14,8 +14,8 @@ use std::time::Instant;
 use naas_ir::decompose::{AggregatePlan, MergeOp};
 use naas_ir::interp::{Interpreter, Slot};
 use naas_ir::ir::Scalar;
-use naas_ir::laws::Rng;
 use naas_ir::Compiled;
+use naas_stdx::Rng;
 
 use super::events::{Event, EventQueue};
 use super::packets::PacketPool;

@@ -6,8 +6,8 @@
 use naas_ir::decompose::AggregatePlan;
 use naas_ir::interp::{Interpreter, Slot};
 use naas_ir::ir::{Scalar, ScalarTy, VarTy};
-use naas_ir::laws::Rng;
 use naas_ir::Compiled;
+use naas_stdx::Rng;
 
 use super::dist::KeySampler;
 use super::error::cut;
@@ -95,7 +95,7 @@ impl Generator {
 
     /// A value of `ty` from the generator's random stream, floats within `float_bound`.
     fn scalar(&self, rng: &mut Rng, ty: ScalarTy) -> Scalar {
-        match (rng.scalar(ty), self.float_bound) {
+        match (naas_ir::laws::random_scalar(rng, ty), self.float_bound) {
             (Scalar::Float(float, x), Some(bound)) if x.is_nan() || x.abs() > bound => {
                 let fitted = if x.is_nan() { 0.0 } else { bound.copysign(x) };
                 Scalar::Float(float, naas_lang::ops::float_round(float, fitted))
