@@ -7,41 +7,31 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use common::{naasc, stderr, stdout, temp_file};
+use common::{naasc, stderr, stdout, temp_file, TempFile};
+use naas_stdx::Rng;
 
-/// A small deterministic generator (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        let span = (i128::from(hi) - i128::from(lo) + 1) as u128;
-        (i128::from(lo) + (u128::from(self.next()) % span) as i128) as i64
-    }
+/// A value in `lo..=hi`.
+fn range(rng: &mut Rng, lo: i64, hi: i64) -> i64 {
+    let span = (i128::from(hi) - i128::from(lo) + 1) as u128;
+    (i128::from(lo) + (u128::from(rng.next_u64()) % span) as i128) as i64
 }
 
 /// `rows` rows of `key,<column>` with keys `k0..k{keys-1}` (some with a comma or quote, so
 /// that quoting is exercised) and values in `lo..=hi`, plus a few extreme values.
-fn generate(column: &str, rows: usize, keys: i64, lo: i64, hi: i64, seed: u64) -> (PathBuf, Vec<(String, i64)>) {
-    let mut rng = Rng(seed);
+fn generate(column: &str, rows: usize, keys: i64, lo: i64, hi: i64, seed: u64) -> (TempFile, Vec<(String, i64)>) {
+    let mut rng = Rng::new(seed);
     let mut data = Vec::new();
     for i in 0..rows {
-        let key = match rng.range(0, keys - 1) {
+        let key = match range(&mut rng, 0, keys - 1) {
             0 => "k0,\"quoted\"".to_string(),
             k => format!("k{k}"),
         };
         let value = match i % 97 {
             0 => lo,
             1 => hi,
-            _ => rng.range(lo, hi),
+            _ => range(&mut rng, lo, hi),
         };
         data.push((key, value));
     }

@@ -17,7 +17,7 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use common::{naasc, root, stderr, stdout, temp_file};
+use common::{naasc, root, stderr, stdout, temp_file, TempFile};
 
 /// Generous: the machine may be building other things at the same time.
 const DEADLINE: Duration = Duration::from_secs(120);
@@ -28,15 +28,16 @@ fn bin() -> &'static str {
 
 /// A small input of 1,000 rows over 10 keys.
 fn small_input() -> PathBuf {
-    static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
+    // Kept for the whole test binary (a static is never dropped), so every test can read it.
+    static FILE: OnceLock<TempFile> = OnceLock::new();
+    FILE.get_or_init(|| {
         let mut text = String::from("host,delay\n");
         for i in 0..1000 {
             text.push_str(&format!("h{},{}\n", i % 10, i % 97));
         }
         temp_file("small.csv", text.as_bytes())
     })
-    .clone()
+    .to_path_buf()
 }
 
 /// An input big enough (3 M rows, 23 MB) that a job is still running seconds after it started.
@@ -282,7 +283,9 @@ fn the_processes_die_with_the_launcher() {
 /// (the header by the launcher), so the timely engine refuses them instead of hanging.
 #[test]
 fn the_timely_engine_refuses_streams_and_reads_a_redirected_file() {
-    let fifo = temp_file("placeholder", b"").with_file_name("input.fifo");
+    // The FIFO lives in the placeholder's directory, removed when the placeholder is dropped.
+    let placeholder = temp_file("placeholder", b"");
+    let fifo = placeholder.with_file_name("input.fifo");
     let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
     assert!(made.success());
     for processes in ["1", "2"] {

@@ -100,9 +100,9 @@ fn interp(records: usize, files: &[PathBuf]) -> ExitCode {
     };
     println!("interpreter benchmark: {records} records per aggregate, one key");
     for path in &files {
-        let compiled = match crate::check_cmd::report_front_end(path, &CheckOptions::default()) {
-            crate::check_cmd::FrontEnd::Compiled(compiled, _) => compiled,
-            crate::check_cmd::FrontEnd::Failed(code) => return code,
+        let compiled = match crate::front_end::report_front_end(path, &CheckOptions::default()) {
+            crate::front_end::FrontEnd::Compiled(compiled, _) => compiled,
+            crate::front_end::FrontEnd::Failed(code) => return code.into(),
         };
         let module = &compiled.optimized;
         let interp = Interpreter::new(module);
@@ -183,12 +183,12 @@ pub fn generate_program(bytes: usize) -> String {
 
 fn switch(records: u64) -> ExitCode {
     use naas_target_switch::bench::{run, BenchConfig};
-    let compiled = match crate::check_cmd::report_front_end(
+    let compiled = match crate::front_end::report_front_end(
         std::path::Path::new("examples/reduce.naas"),
         &CheckOptions::default(),
     ) {
-        crate::check_cmd::FrontEnd::Compiled(compiled, _) => compiled,
-        crate::check_cmd::FrontEnd::Failed(code) => return code,
+        crate::front_end::FrontEnd::Compiled(compiled, _) => compiled,
+        crate::front_end::FrontEnd::Failed(code) => return code.into(),
     };
     let profile = naas_target_switch::TargetProfile::default();
     let pipeline = match naas_target_switch::lower(&compiled, 0, &profile, &naas_target_switch::LowerOptions::default())

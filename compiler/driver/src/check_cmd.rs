@@ -1,9 +1,7 @@
 //! `naasc check FILE...`: runs the front end on each file and reports diagnostics as text
 //! (stderr) or JSON (stdout), and optionally the worst-case cost of every function.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 use naas_ir::laws::LawOptions;
@@ -12,6 +10,8 @@ use naas_lang::diagnostics::{self, render, DEFAULT_MAX_DIAGNOSTICS};
 use naas_lang::span::LineIndex;
 use naas_lang::Diagnostic;
 
+use crate::exit::Exit;
+use crate::front_end::{auto_color, report_hidden, report_internal};
 use crate::source::{self, SourceFile};
 use crate::stdout::StdoutError;
 use crate::ColorChoice;
@@ -75,10 +75,10 @@ impl FileOutcome {
     }
 }
 
-pub fn run(args: &CheckArgs) -> ExitCode {
+pub fn run(args: &CheckArgs) -> Exit {
     if args.costs && args.format == Format::Json {
         eprintln!("naasc: `--costs` prints a text table and cannot be combined with `--format json`");
-        return ExitCode::from(2);
+        return Exit::Usage;
     }
     let options = CheckOptions { max_ops: args.max_ops, max_bytes: args.max_bytes };
     let mut unreadable = 0;
@@ -86,8 +86,8 @@ pub fn run(args: &CheckArgs) -> ExitCode {
     for path in &args.files {
         match source::read(path) {
             Ok(file) => outcomes.push(check_file(file, &options, args.max_diagnostics)),
-            Err(message) => {
-                eprintln!("naasc: {message}");
+            Err(error) => {
+                eprintln!("naasc: {error}");
                 unreadable += 1;
             }
         }
@@ -103,25 +103,24 @@ pub fn run(args: &CheckArgs) -> ExitCode {
         Format::Json => print_json(&outcomes),
     };
     if let Err(error) = printed {
-        return error.report("the results").into();
+        return error.report("the results");
     }
     let failed = outcomes.iter().filter(|o| o.errors() > 0).count();
-    let internal: Vec<&FileOutcome> = outcomes.iter().filter(|o| o.internal_error.is_some()).collect();
-    for outcome in &internal {
-        eprintln!(
-            "naasc: internal compiler error in `{}`: {}",
-            outcome.file.name,
-            outcome.internal_error.as_deref().unwrap_or_default()
-        );
+    let mut internal = false;
+    for outcome in &outcomes {
+        if let Some(error) = &outcome.internal_error {
+            report_internal(&outcome.file, error);
+            internal = true;
+        }
     }
-    if !internal.is_empty() {
-        ExitCode::from(101)
+    if internal {
+        Exit::Internal
     } else if io_failed {
-        ExitCode::from(2)
+        Exit::Usage
     } else if failed > 0 {
-        ExitCode::from(1)
+        Exit::Program
     } else {
-        ExitCode::SUCCESS
+        Exit::Ok
     }
 }
 
@@ -144,21 +143,6 @@ fn check_file(file: SourceFile, options: &CheckOptions, max: usize) -> FileOutco
         }
         Err(diagnostics) => FileOutcome::new(file, diagnostics, Vec::new(), None, max),
     }
-}
-
-/// Says how many diagnostics of a file were not shown, and how to see them.
-fn report_hidden(file: &str, (errors, warnings): (usize, usize), max: usize, flag: bool) {
-    if errors + warnings == 0 {
-        return;
-    }
-    let how = if flag {
-        "; raise the limit with `--max-diagnostics N`"
-    } else {
-        "; `naasc check --max-diagnostics N` shows more"
-    };
-    eprintln!(
-        "naasc: {errors} more error(s) and {warnings} more warning(s) in `{file}` not shown (at most {max} diagnostics per file{how})"
-    );
 }
 
 fn print_text(outcomes: &[FileOutcome], unreadable: usize, costs: bool, color: bool) -> Result<(), StdoutError> {
@@ -216,87 +200,4 @@ fn print_json(outcomes: &[FileOutcome]) -> Result<(), StdoutError> {
             Ok(())
         }
     }
-}
-
-/// The outcome of running the whole front and middle end on one file for a command that
-/// needs the compiled program.
-pub enum FrontEnd {
-    Compiled(Box<naas_ir::Compiled>, SourceFile),
-    /// Diagnostics were printed; exit with this code.
-    Failed(ExitCode),
-}
-
-/// Reads, checks and compiles one file, printing diagnostics (warnings included) to stderr.
-pub fn report_front_end(path: &std::path::Path, options: &CheckOptions) -> FrontEnd {
-    report_front_end_for(path, options, None)
-}
-
-/// Like [`report_front_end`], for a command that runs one aggregate: when `aggregate` names
-/// one of the file's aggregates, only its merge-law diagnostics are reported (and only its
-/// law errors fail the command); the other aggregates are not run, and `naasc check` still
-/// reports them all.
-pub fn report_front_end_for(path: &std::path::Path, options: &CheckOptions, aggregate: Option<&str>) -> FrontEnd {
-    let file = match source::read(path) {
-        Ok(file) => file,
-        Err(message) => {
-            eprintln!("naasc: {message}");
-            return FrontEnd::Failed(ExitCode::from(2));
-        }
-    };
-    let color = auto_color();
-    let renderer = render::TextRenderer::new(&file.name, &file.text, color);
-    let print = |diagnostics: &[Diagnostic]| {
-        let mut shown = diagnostics.to_vec();
-        diagnostics::sort_and_dedup(&mut shown);
-        let hidden = diagnostics::limit(&mut shown, DEFAULT_MAX_DIAGNOSTICS);
-        for diagnostic in &shown {
-            eprint!("{}", renderer.render(diagnostic));
-        }
-        report_hidden(&file.name, hidden, DEFAULT_MAX_DIAGNOSTICS, false);
-    };
-    if let Some(error) = &file.encoding_error {
-        print(std::slice::from_ref(error));
-        return FrontEnd::Failed(ExitCode::from(1));
-    }
-    match naas_lang::frontend(&file.text, options) {
-        Err(diagnostics) => {
-            print(&diagnostics);
-            FrontEnd::Failed(ExitCode::from(1))
-        }
-        Ok((program, warnings)) => {
-            print(&warnings);
-            match naas_ir::compile(&program, LawOptions::default()) {
-                Ok(compiled) => {
-                    let selected = aggregate.and_then(|name| compiled.aggregate_index(name));
-                    let law_diagnostics = match selected.and_then(|index| compiled.aggregate_diagnostics.get(index)) {
-                        Some(own) => own.as_slice(),
-                        None => compiled.diagnostics.as_slice(),
-                    };
-                    print(law_diagnostics);
-                    if law_diagnostics.iter().any(Diagnostic::is_error) {
-                        return FrontEnd::Failed(ExitCode::from(1));
-                    }
-                    FrontEnd::Compiled(Box::new(compiled), file.clone())
-                }
-                Err(error) => {
-                    eprintln!("naasc: internal compiler error: {error}");
-                    FrontEnd::Failed(ExitCode::from(101))
-                }
-            }
-        }
-    }
-}
-
-/// Prints diagnostics of a file to stderr (colour when stderr is a terminal).
-pub fn print_diagnostics(file: &SourceFile, diagnostics: &[Diagnostic]) {
-    let color = auto_color();
-    let renderer = render::TextRenderer::new(&file.name, &file.text, color);
-    for diagnostic in diagnostics {
-        eprint!("{}", renderer.render(diagnostic));
-    }
-}
-
-/// Colour diagnostics when stderr is a terminal and `NO_COLOR` is unset.
-pub fn auto_color() -> bool {
-    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }

@@ -3,18 +3,17 @@
 //! its C header.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 use naas_lang::check::CheckOptions;
 
-use crate::check_cmd::{report_front_end_for, FrontEnd};
 use crate::exit::Exit;
+use crate::front_end::{report_front_end_for, FrontEnd};
 use crate::stdout;
 
-fn usage(message: impl std::fmt::Display) -> ExitCode {
+fn usage(message: impl std::fmt::Display) -> Exit {
     eprintln!("naasc: {message}");
-    Exit::Usage.into()
+    Exit::Usage
 }
 
 /// Refuses flags the chosen target would ignore, and artifacts it cannot produce: both are
@@ -116,7 +115,7 @@ pub enum Emit {
     Pipeline,
 }
 
-pub fn run(args: &CompileArgs) -> ExitCode {
+pub fn run(args: &CompileArgs) -> Exit {
     if let Err(message) = check_flags(args) {
         return usage(message);
     }
@@ -171,18 +170,18 @@ pub fn run(args: &CompileArgs) -> ExitCode {
         Ok(bytes) => bytes,
         Err(error) => {
             eprintln!("naasc: cannot compile `{}`: {error}", args.file.display());
-            return Exit::Program.into();
+            return Exit::Program;
         }
     };
     match (&args.output, emit) {
         (Some(path), _) => match std::fs::write(path, &bytes) {
-            Ok(()) => Exit::Ok.into(),
+            Ok(()) => Exit::Ok,
             Err(error) => usage(format!("cannot write `{}`: {error}", path.display())),
         },
         (None, Emit::Object) => usage("an object file is binary; choose where to write it with `-o FILE`"),
         (None, _) => match stdout::write_all(&bytes) {
-            Ok(()) => Exit::Ok.into(),
-            Err(error) => error.report("the artifact").into(),
+            Ok(()) => Exit::Ok,
+            Err(error) => error.report("the artifact"),
         },
     }
 }

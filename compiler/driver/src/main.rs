@@ -10,6 +10,7 @@ mod bench_runtime;
 mod check_cmd;
 mod compile_cmd;
 mod exit;
+mod front_end;
 mod run_cmd;
 mod run_timely;
 mod simulate_cmd;
@@ -63,25 +64,26 @@ pub enum ColorChoice {
 fn main() -> ExitCode {
     stdout::guard_standard_streams();
     let cli = Cli::parse();
-    match cli.command {
+    let exit = match cli.command {
         Command::Check(args) => check_cmd::run(&args),
         Command::Compile(args) => compile_cmd::run(&args),
         Command::Simulate(args) => simulate_cmd::run(&args),
         Command::Run(args) => run_cmd::run(&args),
         Command::Explain { code } => explain(&code),
-        Command::Bench { what } => bench::run(&what),
-    }
+        Command::Bench { what } => return bench::run(&what),
+    };
+    exit.into()
 }
 
-fn explain(code: &str) -> ExitCode {
+fn explain(code: &str) -> Exit {
     match naas_lang::Code::parse(code) {
         Some(code) => match stdout::write_all(format!("{code}: {}\n", code.explanation()).as_bytes()) {
-            Ok(()) => Exit::Ok.into(),
-            Err(error) => error.report("the explanation").into(),
+            Ok(()) => Exit::Ok,
+            Err(error) => error.report("the explanation"),
         },
         None => {
             eprintln!("naasc: unknown diagnostic code `{code}`; codes look like E0301 (see spec.md, \"Diagnostics\")");
-            Exit::Usage.into()
+            Exit::Usage
         }
     }
 }

@@ -5,9 +5,10 @@
 use std::io::IsTerminal;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
+use std::sync::OnceLock;
 
 use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use naas_lang::check::CheckOptions;
 use naas_lang::span::LineIndex;
 use naas_runtime::csv_input::bind_file;
@@ -19,8 +20,8 @@ use naas_runtime::{output, Aggregation, JobOutput, LoadError};
 use naas_target_switch::network::{SimConfig, Topology};
 use serde_json::json;
 
-use crate::check_cmd::{report_front_end_for, FrontEnd};
 use crate::exit::Exit;
+use crate::front_end::{report_front_end_for, FrontEnd};
 use crate::run_timely;
 use crate::source::SourceFile;
 use crate::stdout;
@@ -117,9 +118,9 @@ fn parse_bind(text: &str) -> Result<(String, String), String> {
     }
 }
 
-fn usage(message: impl std::fmt::Display) -> ExitCode {
+fn usage(message: impl std::fmt::Display) -> Exit {
     eprintln!("naasc: {message}");
-    Exit::Usage.into()
+    Exit::Usage
 }
 
 /// Checks `--workers` and `--processes` against their documented limits (spec §17).
@@ -144,7 +145,7 @@ fn check_counts(workers: Option<usize>, processes: usize, engine: Engine) -> Res
     Ok(())
 }
 
-pub fn run(args: &RunArgs) -> ExitCode {
+pub fn run(args: &RunArgs) -> Exit {
     if let Err(message) = check_counts(args.workers, args.processes, args.engine) {
         return usage(message);
     }
@@ -222,7 +223,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
     };
     if let Some(process) = args.timely_process {
         return match run_timely::run_as_worker_process(run_timely::job(source, args, config.workers), process) {
-            Ok(()) => Exit::Ok.into(),
+            Ok(()) => Exit::Ok,
             Err(error) => job_failed(&error, &file),
         };
     }
@@ -239,7 +240,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
             let switch = SwitchArgs { aggregate: Some(aggregation.name().to_string()), ..args.switch.clone() };
             let pipeline = match lower_all(aggregation.compiled(), &file, &switch) {
                 Ok(mut programs) if !programs.is_empty() => programs.swap_remove(0).1,
-                Ok(_) => return Exit::Program.into(),
+                Ok(_) => return Exit::Program,
                 Err(code) => return code,
             };
             let sim = SimConfig { topology, ..SimConfig::default() };
@@ -304,7 +305,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
             return usage(format!("cannot write `{}`: {error}", path.display()));
         }
     }
-    Exit::Ok.into()
+    Exit::Ok
 }
 
 /// Whether two paths name one existing file (through links or different spellings alike).
@@ -357,47 +358,57 @@ fn write_file_atomically(
     written
 }
 
-/// Draws (and at the end clears) a progress bar on stderr.
+/// Draws (and at the end clears) a progress bar on stderr, which is a terminal (the caller
+/// checks). The executor calls this every 200 ms at most, from one thread.
 fn draw_progress(consumed: u64, size: Option<u64>, finished: bool) {
-    if finished {
-        eprint!("\r\x1b[2K");
-        return;
-    }
-    let mb = consumed as f64 / 1e6;
-    match size {
+    static BAR: OnceLock<ProgressBar> = OnceLock::new();
+    let bar = BAR.get_or_init(|| match size {
         Some(size) if size > 0 => {
-            let done = (consumed as f64 / size as f64).min(1.0);
-            let filled = (done * 30.0) as usize;
-            eprint!("\r[{}{}] {:5.1}%  {mb:.0} MB", "#".repeat(filled), " ".repeat(30 - filled), done * 100.0);
+            let style = ProgressStyle::with_template(
+                "[{bar:30}] {percent:>3}%  {bytes} of {total_bytes}  {binary_bytes_per_sec}",
+            )
+            .map(|style| style.progress_chars("#>-"))
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+            ProgressBar::with_draw_target(Some(size), ProgressDrawTarget::stderr()).with_style(style)
         }
-        _ => eprint!("\r{mb:.0} MB read"),
+        // Standard input has no size: count what was read.
+        _ => {
+            let style = ProgressStyle::with_template("{bytes} read  {binary_bytes_per_sec}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner());
+            ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()).with_style(style)
+        }
+    });
+    if finished {
+        bar.finish_and_clear();
+    } else {
+        bar.set_position(consumed);
     }
 }
 
-fn job_failed(error: &JobError, file: &SourceFile) -> ExitCode {
+fn job_failed(error: &JobError, file: &SourceFile) -> Exit {
     match error {
         JobError::Fault { fault, .. } => {
             let (line, column) = LineIndex::new(&file.text).line_col(fault.span.lo);
             eprintln!("naasc: error: {error}");
             eprintln!("  --> {}:{line}:{column}: the operation that faulted", file.name);
-            Exit::Program.into()
+            Exit::Program
         }
         JobError::Input(message) => usage(message),
         JobError::Row(_) => {
             eprintln!("naasc: error: {error}");
             eprintln!("  help: fix the row, or pass `--skip-invalid` to skip invalid rows and count them");
-            Exit::Program.into()
+            Exit::Program
         }
         _ => {
             eprintln!("naasc: error: {error}");
-            Exit::Program.into()
+            Exit::Program
         }
     }
 }
 
 /// Writes the results to `-o FILE` (through a temporary file, so a failure leaves FILE as it
 /// was) or to standard output.
-fn write_results(args: &RunArgs, aggregation: &Aggregation, job: &JobOutput) -> Result<(), ExitCode> {
+fn write_results(args: &RunArgs, aggregation: &Aggregation, job: &JobOutput) -> Result<(), Exit> {
     // Results JSON cannot hold are found before a byte is written; this keeps that error apart
     // from the sink's own (the stream's kind decides between a closed pipe and a failure).
     let mut refused: Option<OutputError> = None;
@@ -419,7 +430,7 @@ fn write_results(args: &RunArgs, aggregation: &Aggregation, job: &JobOutput) -> 
         let Err(error) = write_file_atomically(path, &mut write) else { return Ok(()) };
         if let Some(refused) = refused {
             eprintln!("naasc: cannot write the results: {refused}");
-            return Err(Exit::Program.into());
+            return Err(Exit::Program);
         }
         return Err(usage(format!("cannot write `{}`: {error}", path.display())));
     }
@@ -432,9 +443,9 @@ fn write_results(args: &RunArgs, aggregation: &Aggregation, job: &JobOutput) -> 
     let Err(error) = written else { return Ok(()) };
     if let Some(refused) = refused {
         eprintln!("naasc: cannot write the results: {refused}");
-        return Err(Exit::Program.into());
+        return Err(Exit::Program);
     }
-    Err(error.report("the results").into())
+    Err(error.report("the results"))
 }
 
 #[cfg(test)]

@@ -2,14 +2,14 @@
 //! switches run the aggregate's pipeline program, and reports the traffic on every link.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
+use crate::exit::Exit;
 use clap::Args;
 use naas_lang::check::CheckOptions;
 use naas_lang::span::LineIndex;
 use naas_target_switch::network::{self, Dist, SimConfig, SimError, SlotIndex, Topology};
 
-use crate::check_cmd::{report_front_end, FrontEnd};
+use crate::front_end::{report_front_end, FrontEnd};
 use crate::switch::{lower_all, SwitchArgs};
 
 #[derive(Args, Debug)]
@@ -57,12 +57,12 @@ pub struct SimulateArgs {
     pub switch: SwitchArgs,
 }
 
-fn usage(message: String) -> ExitCode {
+fn usage(message: String) -> Exit {
     eprintln!("naasc: {message}");
-    ExitCode::from(2)
+    Exit::Usage
 }
 
-pub fn run(args: &SimulateArgs) -> ExitCode {
+pub fn run(args: &SimulateArgs) -> Exit {
     let topology = match Topology::parse(&args.topology) {
         Ok(topology) => topology,
         Err(error) => return usage(error),
@@ -109,7 +109,7 @@ pub fn run(args: &SimulateArgs) -> ExitCode {
             Some(plan) => switch.aggregate = Some(plan.name.clone()),
             None => {
                 eprintln!("naasc: `{}` defines no aggregate to simulate", file.name);
-                return ExitCode::from(1);
+                return Exit::Program;
             }
         }
     }
@@ -117,7 +117,7 @@ pub fn run(args: &SimulateArgs) -> ExitCode {
         Ok(programs) => programs,
         Err(code) => return code,
     };
-    let Some((name, program)) = programs.first() else { return ExitCode::from(1) };
+    let Some((name, program)) = programs.first() else { return Exit::Program };
     let index = compiled.aggregates.iter().position(|p| &p.name == name).unwrap_or(0);
     let config = SimConfig {
         topology,
@@ -139,7 +139,7 @@ pub fn run(args: &SimulateArgs) -> ExitCode {
             let (line, column) = LineIndex::new(&file.text).line_col(error.span.lo);
             eprintln!("naasc: error: key `{key}`: {error}");
             eprintln!("  --> {}:{line}:{column}: the operation that faulted", file.name);
-            return ExitCode::from(1);
+            return Exit::Program;
         }
         Err(SimError::Invalid(message)) => {
             // A setting that does not fit the program or its profile (e.g. more keys than
@@ -148,11 +148,11 @@ pub fn run(args: &SimulateArgs) -> ExitCode {
         }
         Err(error) => {
             eprintln!("naasc: simulation of `{name}` failed: {error}");
-            return ExitCode::from(1);
+            return Exit::Program;
         }
     };
     if let Err(error) = crate::stdout::write_all(report.text().as_bytes()) {
-        return error.report("the report").into();
+        return error.report("the report");
     }
     if let Some(path) = &args.report {
         let json = match serde_json::to_string_pretty(&report) {
@@ -170,7 +170,7 @@ pub fn run(args: &SimulateArgs) -> ExitCode {
     }
     if !report.result_matches_reference {
         eprintln!("naasc: the network's result differs from the centralised reference");
-        return ExitCode::from(1);
+        return Exit::Program;
     }
-    ExitCode::SUCCESS
+    Exit::Ok
 }

@@ -14,12 +14,26 @@ pub struct SourceFile {
     pub encoding_error: Option<Diagnostic>,
 }
 
-/// Reads a file, or returns a message for an IO problem (exit code 2).
-pub fn read(path: &Path) -> Result<SourceFile, String> {
+/// Why a source file could not be read (exit code 2: the command line names a file that is
+/// not there or not usable).
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("cannot read `{name}`: {source}")]
+    Io { name: String, source: std::io::Error },
+    /// Spans are 32-bit byte offsets.
+    #[error("`{name}` is larger than 4 GiB")]
+    TooLarge { name: String },
+}
+
+/// Reads a file; its text may still be invalid UTF-8 (see [`SourceFile::encoding_error`]).
+pub fn read(path: &Path) -> Result<SourceFile, ReadError> {
     let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read `{name}`: {e}"))?;
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(source) => return Err(ReadError::Io { name, source }),
+    };
     if u32::try_from(bytes.len()).is_err() {
-        return Err(format!("`{name}` is larger than 4 GiB"));
+        return Err(ReadError::TooLarge { name });
     }
     Ok(from_bytes(name, bytes))
 }

@@ -2,14 +2,13 @@
 //! `naasc compile --target switch-sim` and `naasc simulate`, and lowering with diagnostics.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use crate::exit::Exit;
 
 use clap::Args;
 use naas_target_switch::{lower, LowerOptions, PipelineProgram, TargetProfile};
 
-use crate::check_cmd::print_diagnostics;
+use crate::front_end::print_diagnostics;
 use crate::source::SourceFile;
 
 #[derive(Args, Debug, Clone)]
@@ -46,20 +45,20 @@ impl SwitchArgs {
 }
 
 /// The profile named by `--profile`, or the default. Errors are printed; exit code 2.
-pub fn profile(args: &SwitchArgs) -> Result<TargetProfile, ExitCode> {
+pub fn profile(args: &SwitchArgs) -> Result<TargetProfile, Exit> {
     let Some(path) = &args.profile else { return Ok(TargetProfile::default()) };
     let text = std::fs::read_to_string(path).map_err(|e| {
         eprintln!("naasc: cannot read `{}`: {e}", path.display());
-        ExitCode::from(Exit::Usage)
+        Exit::Usage
     })?;
     TargetProfile::from_toml(&text).map_err(|e| {
         eprintln!("naasc: invalid switch profile `{}`: {e}", path.display());
-        ExitCode::from(Exit::Usage)
+        Exit::Usage
     })
 }
 
 /// The indexes of the aggregates `--aggregate` selects (all by default).
-pub fn selected(compiled: &naas_ir::Compiled, args: &SwitchArgs) -> Result<Vec<usize>, ExitCode> {
+pub fn selected(compiled: &naas_ir::Compiled, args: &SwitchArgs) -> Result<Vec<usize>, Exit> {
     match &args.aggregate {
         None => Ok((0..compiled.aggregates.len()).collect()),
         Some(name) => match compiled.aggregates.iter().position(|plan| &plan.name == name) {
@@ -67,7 +66,7 @@ pub fn selected(compiled: &naas_ir::Compiled, args: &SwitchArgs) -> Result<Vec<u
             None => {
                 let names: Vec<&str> = compiled.aggregates.iter().map(|p| p.name.as_str()).collect();
                 eprintln!("naasc: no aggregate `{name}`; this program defines: {}", names.join(", "));
-                Err(ExitCode::from(Exit::Usage))
+                Err(Exit::Usage)
             }
         },
     }
@@ -79,13 +78,13 @@ pub fn lower_all(
     compiled: &naas_ir::Compiled,
     file: &SourceFile,
     args: &SwitchArgs,
-) -> Result<Vec<(String, PipelineProgram)>, ExitCode> {
+) -> Result<Vec<(String, PipelineProgram)>, Exit> {
     let profile = profile(args)?;
     let options = LowerOptions { fixed_point_scale: args.fixed_point, min_key_slots: args.min_slots };
     let indexes = selected(compiled, args)?;
     if indexes.is_empty() {
         eprintln!("naasc: `{}` defines no aggregate to lower", file.name);
-        return Err(ExitCode::from(Exit::Program));
+        return Err(Exit::Program);
     }
     let mut programs = Vec::new();
     let mut failed = false;
@@ -99,7 +98,7 @@ pub fn lower_all(
         }
     }
     if failed {
-        Err(ExitCode::from(Exit::Program))
+        Err(Exit::Program)
     } else {
         Ok(programs)
     }
