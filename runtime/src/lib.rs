@@ -50,6 +50,7 @@
 pub mod aggregation;
 pub mod csv_input;
 pub mod executor;
+pub mod key_index;
 pub mod network;
 pub mod output;
 pub mod table;
