@@ -15,6 +15,11 @@ pub mod runfile;
 pub mod verify;
 
 use naas_lang::check::Program;
+use naas_lang::internal::InternalError;
+use naas_lang::span::Span;
+
+use crate::passes::PassError;
+use crate::verify::VerifyError;
 
 /// A program in IR form: its helpers and the parts of every aggregate, as lowered and after
 /// optimisation (inlining, folding, dead-code elimination), with one plan per aggregate.
@@ -43,15 +48,52 @@ impl Compiled {
     }
 }
 
+/// Why [`compile`] failed. Every variant is a compiler bug, never a problem with the program:
+/// the driver reports it as an internal compiler error (exit code 101).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum CompileError {
+    /// Lowering met a broken invariant (see [`lower`]); carries the source span when known.
+    #[error(transparent)]
+    Internal(#[from] InternalError),
+    /// The lowered IR failed verification.
+    #[error("after lowering: {0}")]
+    Lowering(VerifyError),
+    /// The IR failed verification after an optimisation pass.
+    #[error(transparent)]
+    Pass(#[from] PassError),
+}
+
+impl CompileError {
+    /// The source construct being compiled when the bug showed, when known.
+    pub fn span(&self) -> Option<Span> {
+        match self {
+            CompileError::Internal(error) => error.span,
+            CompileError::Lowering(_) | CompileError::Pass(_) => None,
+        }
+    }
+}
+
+impl From<CompileError> for InternalError {
+    /// Every compile error is a compiler bug; this gives all of them the one shape the driver
+    /// reports.
+    fn from(error: CompileError) -> InternalError {
+        match error {
+            CompileError::Internal(error) => error,
+            other => InternalError { span: other.span(), message: other.to_string() },
+        }
+    }
+}
+
 /// Lowers and decomposes a checked program, optimises it and checks every merge's laws.
-/// An `Err` is a compiler bug (the IR failed verification) and names the pass.
-pub fn compile(program: &Program, law_options: laws::LawOptions) -> Result<Compiled, String> {
-    let mut lowerer = lower::Lowerer::new(program);
-    let mut aggregates = decompose::decompose(program, &mut lowerer);
+/// An `Err` is a compiler bug: a broken invariant in lowering, or IR that failed
+/// verification (naming the pass).
+pub fn compile(program: &Program, law_options: laws::LawOptions) -> Result<Compiled, CompileError> {
+    let mut lowerer = lower::Lowerer::new(program)?;
+    let mut aggregates = decompose::decompose(program, &mut lowerer)?;
     let lowered = lowerer.module;
-    verify::verify_module(&lowered).map_err(|error| format!("after lowering: {error}"))?;
+    verify::verify_module(&lowered).map_err(CompileError::Lowering)?;
     let optimized = passes::optimize(&lowered, passes::PassOptions::default())?;
-    let (laws, mut aggregate_diagnostics) = laws::check_laws(&optimized, &mut aggregates, law_options);
+    let (laws, mut aggregate_diagnostics) = laws::check_laws(&optimized, &mut aggregates, law_options)?;
     for diagnostics in &mut aggregate_diagnostics {
         naas_lang::diagnostics::sort_and_dedup(diagnostics);
     }
