@@ -486,3 +486,25 @@ fn collect_aggregate_calls(expr: &naas_lang::ast::Expr<Type>, out: &mut Vec<(Str
         _ => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A value that does not have the type it is flattened at is a compiler bug, not a state
+    /// padded with `false` or zero.
+    #[test]
+    fn values_of_the_wrong_type_do_not_flatten() {
+        let pair = Type::Tuple(vec![Type::Int(IntTy::I64), Type::Bool]);
+        let good = Value::Tuple(vec![Value::Int(IntTy::I64, 4), Value::Bool(true)]);
+        assert_eq!(
+            value_slots(&good, &pair),
+            Ok(vec![Slot::Scalar(Scalar::Int(IntTy::I64, 4)), Slot::Scalar(Scalar::Bool(true))])
+        );
+        let short = Value::Tuple(vec![Value::Int(IntTy::I64, 4)]);
+        assert!(value_slots(&short, &pair).is_err());
+        let swapped = Value::Tuple(vec![Value::Bool(true), Value::Int(IntTy::I64, 4)]);
+        assert!(value_slots(&swapped, &pair).is_err_and(|e| e.message.contains("does not have type `i64`")));
+        assert!(merge_expr(MergeOp::Custom, ScalarTy::Bool, Expr::i64(0), Expr::i64(0)).is_none());
+    }
+}

@@ -425,3 +425,108 @@ pub fn cast(to: ScalarTy, value: Scalar) -> Scalar {
         (ScalarTy::Float(to), Scalar::Float(_, v)) => Scalar::Float(to, ops::float_to_float(to, v)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! IR the verifier rejects, run directly: the interpreter must answer with an internal
+    //! error naming the function, never with a plausible value.
+
+    use super::*;
+
+    const I64: ScalarTy = ScalarTy::Int(IntTy::I64);
+
+    /// A module with one function `f` returning one i64, built by `body`.
+    fn module(body: impl FnOnce(&mut Function) -> Vec<Stmt>) -> Module {
+        let mut f = Function {
+            name: "f".into(),
+            span: Span::new(3, 9),
+            params: Vec::new(),
+            results: vec![VarTy::Scalar(I64)],
+            vars: Vec::new(),
+            body: Vec::new(),
+            next_label: 0,
+        };
+        f.body = body(&mut f);
+        Module { functions: vec![f] }
+    }
+
+    fn internal(module: &Module) -> InternalError {
+        match Interpreter::new(module).call(FuncId(0), Vec::new()) {
+            Err(RuntimeError::Internal(error)) => error,
+            other => panic!("expected an internal error, got {other:?}"),
+        }
+    }
+
+    fn ret(expr: Expr) -> Stmt {
+        Stmt::Return(vec![Operand::Scalar(expr)])
+    }
+
+    #[test]
+    fn falling_off_the_end_is_an_internal_error() {
+        let error = internal(&module(|_| Vec::new()));
+        assert_eq!(error.span, Some(Span::new(3, 9)));
+        assert!(error.message.contains("`f` ended without `return`"), "{}", error.message);
+    }
+
+    #[test]
+    fn integer_true_division_is_an_internal_error_not_its_left_operand() {
+        let divide = Expr::binary(BinaryOp::Div, Expr::i64(7), Expr::i64(2), Span::new(4, 5));
+        let error = internal(&module(|_| vec![ret(divide)]));
+        assert!(error.message.contains("`div` applied to integers"), "{}", error.message);
+        let direct = binary(BinaryOp::Div, Scalar::Int(IntTy::I64, 7), Scalar::Int(IntTy::I64, 2));
+        assert!(matches!(direct, Err(OpError::Internal(_))));
+    }
+
+    #[test]
+    fn operands_of_the_wrong_type_are_internal_errors() {
+        let mixed = binary(BinaryOp::Add, Scalar::Int(IntTy::I64, 1), Scalar::Bool(true));
+        assert!(matches!(mixed, Err(OpError::Internal(_))));
+        let float_shift = binary(
+            BinaryOp::Shl,
+            Scalar::Float(naas_lang::types::FloatTy::F64, 1.0),
+            Scalar::Float(naas_lang::types::FloatTy::F64, 1.0),
+        );
+        assert!(matches!(float_shift, Err(OpError::Internal(_))));
+        let bool_add = binary(BinaryOp::Add, Scalar::Bool(true), Scalar::Bool(true));
+        assert!(matches!(bool_add, Err(OpError::Internal(_))));
+        assert!(unary(UnaryOp::Not, Scalar::Int(IntTy::I64, 1)).is_err());
+        assert!(compare(CmpOp::Lt, Scalar::Int(IntTy::I64, 1), Scalar::Bool(false)).is_err());
+        // A genuine fault stays a fault of the program.
+        let zero = binary(BinaryOp::FloorDiv, Scalar::Int(IntTy::I64, 1), Scalar::Int(IntTy::I64, 0));
+        assert_eq!(zero, Err(OpError::Fault(Fault::DivisionByZero)));
+    }
+
+    #[test]
+    fn conditions_indexes_and_variables_of_the_wrong_kind_are_internal_errors() {
+        let error = internal(&module(|_| {
+            vec![Stmt::If { cond: Expr::i64(1), then: vec![ret(Expr::i64(1))], orelse: vec![ret(Expr::i64(2))] }]
+        }));
+        assert!(error.message.contains("used as a condition"), "{}", error.message);
+        let error = internal(&module(|f| {
+            let xs = f.new_var("xs", VarTy::Array(I64, 2));
+            vec![ret(Expr::load(xs, Expr::Const(Scalar::Bool(true))))]
+        }));
+        assert!(error.message.contains("used as an integer"), "{}", error.message);
+        let error = internal(&module(|f| {
+            let xs = f.new_var("xs", VarTy::Array(I64, 2));
+            vec![ret(Expr::Var(xs))]
+        }));
+        assert!(error.message.contains("array %0 used as a scalar"), "{}", error.message);
+        let error = internal(&module(|f| {
+            let x = f.new_var("x", VarTy::Scalar(I64));
+            vec![Stmt::FillArray { dst: x, value: Expr::i64(0) }, ret(Expr::i64(0))]
+        }));
+        assert!(error.message.contains("%0 is not an array"), "{}", error.message);
+        let error = internal(&module(|_| vec![ret(Expr::Var(crate::ir::Var(5)))]));
+        assert!(error.message.contains("%5 is not declared"), "{}", error.message);
+    }
+
+    #[test]
+    fn calls_of_unknown_functions_are_internal_errors() {
+        let error = internal(&module(|f| {
+            let x = f.new_var("x", VarTy::Scalar(I64));
+            vec![Stmt::Call { func: FuncId(9), args: Vec::new(), results: vec![x] }, ret(Expr::Var(x))]
+        }));
+        assert!(error.message.contains("unknown function #9"), "{}", error.message);
+    }
+}

@@ -101,3 +101,57 @@ pub fn compile(program: &Program, law_options: laws::LawOptions) -> Result<Compi
     naas_lang::diagnostics::sort_and_dedup(&mut diagnostics);
     Ok(Compiled { lowered, optimized, aggregates, laws, diagnostics, aggregate_diagnostics })
 }
+
+#[cfg(test)]
+mod tests {
+    use naas_lang::ast::{ExprKind, StmtKind};
+    use naas_lang::check::CheckOptions;
+
+    use super::*;
+
+    /// A broken invariant in lowering reaches `compile`'s caller as `CompileError::Internal`
+    /// with the span of the construct, which the driver reports as an internal compiler error.
+    #[test]
+    fn a_lowering_bug_reaches_the_caller_as_an_internal_error() {
+        let source = "def f(x: i64) -> i64:\n    return x\n";
+        let Ok((mut program, _)) = naas_lang::frontend(source, &CheckOptions::default()) else {
+            panic!("the program checks")
+        };
+        let Some(StmtKind::Return(Some(value))) = program.functions[0].body.first_mut().map(|stmt| &mut stmt.kind)
+        else {
+            panic!("the body is one return")
+        };
+        value.kind = ExprKind::Name("ghost".into());
+        let span = value.span;
+        match compile(&program, laws::LawOptions::default()) {
+            Err(CompileError::Internal(error)) => {
+                assert_eq!(error.span, Some(span));
+                assert_eq!(&source[span.range()], "x");
+                assert!(error.to_string().starts_with("internal compiler error: lowering `f`: `ghost`"), "{error}");
+            }
+            other => panic!("expected an internal error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn verification_failures_keep_their_text_and_become_internal_errors() {
+        let function = ir::Function {
+            name: "g".into(),
+            span: Span::default(),
+            params: Vec::new(),
+            results: vec![ir::VarTy::Scalar(ir::ScalarTy::Bool)],
+            vars: Vec::new(),
+            body: vec![ir::Stmt::Return(Vec::new())],
+            next_label: 0,
+        };
+        let module = ir::Module { functions: vec![function] };
+        let Err(error) = verify::verify_module(&module) else { panic!("a wrong return count fails verification") };
+        assert_eq!(error.violation, verify::Violation::ReturnCount { found: 0, expected: 1 });
+        let error = CompileError::Lowering(error);
+        assert!(error
+            .to_string()
+            .starts_with("after lowering: IR verification failed in `g`: return of 0 values, expected 1\n"));
+        let internal = InternalError::from(error.clone());
+        assert_eq!(internal.message, error.to_string());
+    }
+}

@@ -994,3 +994,152 @@ fn reads_any(repr: &Repr, vars: &HashSet<Var>) -> bool {
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Every broken-invariant path of lowering, provoked by building the ill-typed AST the
+    //! checker never produces: each must come back as an internal error with the span of the
+    //! construct, never as a value.
+
+    use naas_lang::ast::{CmpOp as AstCmpOp, Ident};
+    use naas_lang::types::FloatTy;
+
+    use super::*;
+
+    const I64: Type = Type::Int(IntTy::I64);
+
+    fn at(kind: ExprKind<Type>, ty: Type, lo: usize) -> ast::Expr<Type> {
+        ast::Expr { kind, span: Span::new(lo, lo + 1), ty }
+    }
+
+    fn int(value: i128) -> ast::Expr<Type> {
+        at(ExprKind::Int(value), I64, 1)
+    }
+
+    fn boxed(expr: ast::Expr<Type>) -> Box<ast::Expr<Type>> {
+        Box::new(expr)
+    }
+
+    /// Lowers `expr` in a function with the locals `xs: array[i64, 3]` and `t: (i64, i64)`.
+    fn lower_expr(expr: &ast::Expr<Type>) -> Lowered<Repr> {
+        let ids = HashMap::new();
+        let mut lower = FnLower::new("f", Span::new(0, 100), &ids);
+        let xs = lower.alloc(&Type::Array(Box::new(I64), 3), "xs")?;
+        let t = lower.alloc(&Type::Tuple(vec![I64, I64]), "t")?;
+        lower.locals.insert("xs".into(), xs);
+        lower.locals.insert("t".into(), t);
+        lower.expr(expr)
+    }
+
+    fn assert_internal(expr: ast::Expr<Type>, span: Span, needle: &str) {
+        match lower_expr(&expr) {
+            Err(error) => {
+                assert_eq!(error.span, Some(span), "{error}");
+                assert!(error.message.contains(needle), "`{}` does not mention `{needle}`", error.message);
+                assert!(error.to_string().starts_with("internal compiler error: "));
+            }
+            Ok(repr) => panic!("lowering {expr:?} gave {repr:?} instead of an internal error"),
+        }
+    }
+
+    #[test]
+    fn unknown_names_and_calls_are_internal_errors() {
+        assert_internal(at(ExprKind::Name("nope".into()), I64, 7), Span::new(7, 8), "`nope` is not a local");
+        let call = ExprKind::Call { func: Ident { name: "g".into(), span: Span::new(2, 3) }, args: Vec::new() };
+        assert_internal(at(call, I64, 4), Span::new(4, 5), "unknown function `g`");
+    }
+
+    #[test]
+    fn non_scalar_operands_are_internal_errors() {
+        let xs = at(ExprKind::Name("xs".into()), Type::Array(Box::new(I64), 3), 9);
+        let sum = ExprKind::Binary(BinOp::Add, boxed(xs.clone()), boxed(int(1)));
+        assert_internal(at(sum, I64, 20), Span::new(9, 10), "a scalar was expected");
+        let negated = ExprKind::Unary(UnOp::Neg, boxed(xs));
+        assert_internal(at(negated, I64, 20), Span::new(9, 10), "a scalar was expected");
+    }
+
+    #[test]
+    fn literals_of_the_wrong_type_are_internal_errors() {
+        assert_internal(at(ExprKind::Int(3), Type::Bool, 5), Span::new(5, 6), "integer literal of type `bool`");
+        assert_internal(at(ExprKind::Float(0.5), I64, 5), Span::new(5, 6), "float literal of type `i64`");
+        let constant = ExprKind::Const(Value::Tuple(vec![Value::Bool(true)]));
+        assert_internal(at(constant, I64, 5), Span::new(5, 6), "does not have type `i64`");
+    }
+
+    #[test]
+    fn power_is_an_internal_error() {
+        let pow = ExprKind::Binary(BinOp::Pow, boxed(int(2)), boxed(int(3)));
+        assert_internal(at(pow, I64, 11), Span::new(11, 12), "`**` reached lowering");
+    }
+
+    #[test]
+    fn bad_indexes_and_fields_are_internal_errors() {
+        let pair = Type::Tuple(vec![I64, I64]);
+        let t = at(ExprKind::Name("t".into()), pair.clone(), 3);
+        let not_constant = ExprKind::Index(boxed(t.clone()), boxed(at(ExprKind::Name("t".into()), I64, 6)));
+        assert_internal(at(not_constant, I64, 3), Span::new(6, 7), "tuple index is not a constant");
+        let out_of_range = ExprKind::Index(boxed(t.clone()), boxed(int(5)));
+        assert_internal(at(out_of_range, I64, 3), Span::new(3, 4), "tuple index 5");
+        let scalar_base = ExprKind::Index(boxed(int(4)), boxed(int(0)));
+        assert_internal(at(scalar_base, I64, 8), Span::new(1, 2), "an array was expected");
+        let field = ExprKind::Field(boxed(t), Ident { name: "x".into(), span: Span::new(5, 6) });
+        assert_internal(at(field, I64, 12), Span::new(12, 13), "no field `x`");
+    }
+
+    #[test]
+    fn ill_typed_comparisons_and_builtins_are_internal_errors() {
+        let pair = Type::Tuple(vec![I64, I64]);
+        let t = at(ExprKind::Name("t".into()), pair.clone(), 3);
+        let less = ExprKind::Compare(AstCmpOp::Lt, boxed(t.clone()), boxed(t.clone()));
+        assert_internal(at(less, Type::Bool, 14), Span::new(14, 15), "ordering comparison");
+        let mixed = ExprKind::Compare(AstCmpOp::Eq, boxed(t), boxed(int(1)));
+        assert_internal(at(mixed, Type::Bool, 14), Span::new(14, 15), "comparison of a tuple or record with a scalar");
+        let abs = ExprKind::Call { func: Ident { name: "abs".into(), span: Span::new(0, 3) }, args: Vec::new() };
+        assert_internal(at(abs, I64, 16), Span::new(16, 17), "`abs` with 0 arguments");
+        let min = ExprKind::Call { func: Ident { name: "min".into(), span: Span::new(0, 3) }, args: Vec::new() };
+        assert_internal(at(min, I64, 16), Span::new(16, 17), "`min` without arguments");
+        let convert = ExprKind::Call {
+            func: Ident { name: "f64".into(), span: Span::new(0, 3) },
+            args: vec![Arg::Positional(int(1)), Arg::Positional(int(2))],
+        };
+        assert_internal(at(convert, Type::Float(FloatTy::F64), 16), Span::new(16, 17), "`f64` with 2 arguments");
+    }
+
+    #[test]
+    fn unresolved_types_and_mismatched_stores_are_internal_errors() {
+        let ids = HashMap::new();
+        let mut lower = FnLower::new("f", Span::new(0, 100), &ids);
+        let error = lower.alloc(&Type::Error, "x").err();
+        assert!(error.is_some_and(|e| e.message.contains("unresolved type")));
+        let Ok(scalar) = lower.alloc(&I64, "x") else { panic!("an i64 allocates") };
+        let Ok(pair) = lower.alloc(&Type::Tuple(vec![I64, I64]), "p") else { panic!("a pair allocates") };
+        let error = lower.assign(&scalar, pair.clone()).err();
+        assert!(error.is_some_and(|e| e.message.contains("cannot store a tuple or record into a scalar")));
+        let error = lower.assign(&pair, Repr::Group(vec![Repr::Scalar(Expr::i64(1))])).err();
+        assert!(error.is_some_and(|e| e.message.contains("assignment of 1 components to 2")));
+    }
+
+    #[test]
+    fn statements_outside_their_context_are_internal_errors() {
+        let ids = HashMap::new();
+        let mut lower = FnLower::new("f", Span::new(0, 100), &ids);
+        let stray = ast::Stmt { kind: StmtKind::Break, span: Span::new(30, 35) };
+        let error = lower.stmt(&stray).err();
+        assert_eq!(error.map(|e| e.span), Some(Some(Span::new(30, 35))));
+        let assign = ast::Stmt {
+            kind: StmtKind::AugAssign { target: int(1), op: BinOp::Add, value: int(2) },
+            span: Span::new(40, 45),
+        };
+        // `1 += 2` is no place: the scalar is not a variable, so the store fails.
+        assert!(lower.stmt(&assign).is_err());
+    }
+
+    #[test]
+    fn a_short_array_view_is_an_internal_error() {
+        let ids = HashMap::new();
+        let lower = FnLower::new("f", Span::new(0, 100), &ids);
+        let view = ArrayView { elem: Type::Tuple(vec![I64, I64]), len: 2, leaves: Vec::new() };
+        let error = lower.element(&view, &Expr::i64(0)).err();
+        assert!(error.is_some_and(|e| e.message.contains("too few leaves")));
+    }
+}

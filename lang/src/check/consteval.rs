@@ -296,3 +296,72 @@ pub fn convert(target: &Type, value: &Value, span: Span) -> Result<Value, Intern
         (target, other) => bail_internal!(span, "constant evaluation: converting {other:?} to `{target}`"),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    //! Operand kinds the checker never lets through, evaluated directly: each is an internal
+    //! error with the expression's span, never a plausible value.
+
+    use super::*;
+    use crate::types::IntTy;
+
+    const SPAN: Span = Span { lo: 2, hi: 9 };
+
+    fn int(value: i128) -> Value {
+        Value::Int(IntTy::I64, value)
+    }
+
+    fn internal(result: Eval<Value>) -> InternalError {
+        match result {
+            Err(EvalError::Internal(error)) => error,
+            other => panic!("expected an internal error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn integer_true_division_is_an_internal_error_not_its_left_operand() {
+        let error = internal(binary(BinOp::Div, &int(7), &int(2), SPAN));
+        assert_eq!(error.span, Some(SPAN));
+        assert!(error.message.contains("`/` applied to integers"), "{}", error.message);
+        internal(binary(BinOp::Pow, &int(2), &int(3), SPAN));
+    }
+
+    #[test]
+    fn operators_on_the_wrong_kinds_are_internal_errors() {
+        let float = Value::Float(crate::types::FloatTy::F64, 1.5);
+        internal(binary(BinOp::FloorDiv, &float, &float, SPAN));
+        internal(binary(BinOp::Add, &Value::Bool(true), &Value::Bool(false), SPAN));
+        internal(binary(BinOp::Add, &int(1), &Value::Bool(false), SPAN));
+        internal(binary(BinOp::Mul, &Value::Array(vec![int(1)]), &int(-1), SPAN));
+        assert!(unary(UnOp::Not, &int(1), SPAN).is_err());
+        assert!(compare(CmpOp::Lt, &Value::Bool(true), &Value::Bool(false), SPAN).is_err());
+        assert!(min_max(true, &int(1), &Value::Bool(true), SPAN).is_err());
+        assert!(abs(&Value::Bool(true), SPAN).is_err());
+        assert!(convert(&Type::Tuple(Vec::new()), &int(1), SPAN).is_err());
+        assert!(element(&int(1), 0, SPAN).is_err());
+        // A real fault stays the program's.
+        assert!(matches!(
+            binary(BinOp::FloorDiv, &int(1), &int(0), SPAN),
+            Err(EvalError::Fault(Fault::DivisionByZero, _))
+        ));
+        assert_eq!(
+            element(&Value::Array(vec![int(1)]), 3, SPAN),
+            Ok(Err(Fault::IndexOutOfBounds { index: 3, len: 1 }))
+        );
+    }
+
+    #[test]
+    fn a_non_bool_condition_is_an_internal_error_and_says_so_in_its_diagnostic() {
+        let cond = Expr { kind: ExprKind::Int(1), span: SPAN, ty: Type::Int(IntTy::I64) };
+        let one = Expr { kind: ExprKind::Int(1), span: SPAN, ty: Type::Int(IntTy::I64) };
+        let expr = Expr {
+            kind: ExprKind::IfElse { cond: Box::new(cond), then: Box::new(one.clone()), orelse: Box::new(one) },
+            span: SPAN,
+            ty: Type::Int(IntTy::I64),
+        };
+        let Err(error) = eval(&expr) else { panic!("an integer condition must not evaluate") };
+        let diagnostic = error.into_diagnostic();
+        assert!(diagnostic.message.starts_with("internal compiler error: "), "{}", diagnostic.message);
+        assert_eq!(diagnostic.primary.span, SPAN);
+    }
+}
