@@ -99,9 +99,7 @@ fn spec_code_table() -> Vec<String> {
     section
         .lines()
         .filter_map(|line| line.strip_prefix('|')?.split('|').next().map(str::trim))
-        .filter(|cell| {
-            cell.len() == 5 && cell.starts_with(['E', 'W']) && cell[1..].bytes().all(|b| b.is_ascii_digit())
-        })
+        .filter(|cell| cell.len() == 5 && cell.starts_with(['E', 'W']) && cell[1..].bytes().all(|b| b.is_ascii_digit()))
         .map(str::to_string)
         .collect()
 }
