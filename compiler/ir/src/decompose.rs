@@ -290,11 +290,18 @@ fn decompose_builtin(
         let arg = args.first().map(|a| a.value().clone());
         let arg_ty = arg.as_ref().and_then(|a| scalar_ty(&a.ty));
         let key = aggregate_key(name, args);
+        // Every aggregate call but `count()` takes one scalar argument (the checker made sure).
+        let scalar_arg = || -> Lowered<ScalarTy> {
+            match arg_ty {
+                Some(ty) => Ok(ty),
+                None => bail_internal!(aggregate.span, "`{key}` in `{}` has no scalar argument", aggregate.name),
+            }
+        };
         match name.as_str() {
             "count" => add_field(&mut fields, count_field()),
             "sum" | "avg" => {
                 let sum_key = key.replacen("avg(", "sum(", 1);
-                let ty = widened(arg_ty);
+                let ty = widened(scalar_arg()?);
                 add_field(&mut fields, Contribution { key: sum_key, ty, merge: MergeOp::Add, arg: arg.clone() });
                 if name == "avg" {
                     add_field(&mut fields, count_field());
@@ -302,14 +309,14 @@ fn decompose_builtin(
             }
             "min" | "max" => {
                 let merge = if name == "min" { MergeOp::Min } else { MergeOp::Max };
-                let ty = arg_ty.unwrap_or(ScalarTy::Int(IntTy::I64));
+                let ty = scalar_arg()?;
                 add_field(&mut fields, Contribution { key, ty, merge, arg });
             }
             "any" | "all" => {
                 let merge = if name == "any" { MergeOp::Or } else { MergeOp::And };
                 add_field(&mut fields, Contribution { key, ty: ScalarTy::Bool, merge, arg });
             }
-            _ => {}
+            other => bail_internal!(aggregate.span, "`{other}` in `{}` is not an aggregate call", aggregate.name),
         }
     }
     let layout = StateLayout::new(
@@ -434,11 +441,11 @@ fn count_field() -> Contribution {
 }
 
 /// The type a sum accumulates in: signed integers in i64, unsigned in u64, floats in f64.
-fn widened(ty: Option<ScalarTy>) -> ScalarTy {
+fn widened(ty: ScalarTy) -> ScalarTy {
     match ty {
-        Some(ScalarTy::Int(int)) if int.signed() => ScalarTy::Int(IntTy::I64),
-        Some(ScalarTy::Int(_)) => ScalarTy::Int(IntTy::U64),
-        _ => ScalarTy::Float(FloatTy::F64),
+        ScalarTy::Int(int) if int.signed() => ScalarTy::Int(IntTy::I64),
+        ScalarTy::Int(_) => ScalarTy::Int(IntTy::U64),
+        ScalarTy::Float(_) | ScalarTy::Bool => ScalarTy::Float(FloatTy::F64),
     }
 }
 

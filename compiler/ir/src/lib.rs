@@ -13,6 +13,7 @@ pub mod passes;
 pub mod print;
 pub mod runfile;
 pub mod verify;
+pub mod visit;
 
 use naas_lang::check::Program;
 use naas_lang::internal::InternalError;
