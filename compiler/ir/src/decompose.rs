@@ -514,4 +514,33 @@ mod tests {
         assert!(value_slots(&swapped, &pair).is_err_and(|e| e.message.contains("does not have type `i64`")));
         assert!(merge_expr(MergeOp::Custom, ScalarTy::Bool, Expr::i64(0), Expr::i64(0)).is_none());
     }
+
+    /// Decomposes `aggregate a(x: i64) -> i64: return min(x)` after `edit` broke the checked
+    /// `min(x)` call.
+    fn decompose_broken_min(edit: impl FnOnce(&mut naas_lang::ast::Expr<Type>)) -> Lowered<Vec<AggregatePlan>> {
+        let source = "aggregate a(x: i64) -> i64:\n    return min(x)\n";
+        let Ok((mut program, _)) = naas_lang::frontend(source, &naas_lang::check::CheckOptions::default()) else {
+            panic!("the program checks")
+        };
+        let AggregateForm::Builtin { result } = &mut program.aggregates[0].form else { panic!("a built-in aggregate") };
+        edit(result);
+        let mut lowerer = Lowerer::new(&program)?;
+        decompose(&program, &mut lowerer)
+    }
+
+    #[test]
+    fn broken_builtin_aggregate_calls_are_internal_errors() {
+        assert!(decompose_broken_min(|_| {}).is_ok());
+        let no_scalar = decompose_broken_min(|call| {
+            if let ExprKind::Call { args, .. } = &mut call.kind {
+                if let Some(Arg::Positional(arg)) = args.first_mut() {
+                    arg.ty = Type::Tuple(Vec::new());
+                }
+            }
+        });
+        assert!(
+            no_scalar.is_err_and(|e| e.message.contains("`min(x)` in `a` has no scalar argument")),
+            "min of a tuple"
+        );
+    }
 }

@@ -134,6 +134,27 @@ mod tests {
         }
     }
 
+    /// A merge the interpreter cannot run (here: one that ends without `return`) is a
+    /// compiler bug while its laws are tested, not a law violation of the program.
+    #[test]
+    fn an_interpreter_bug_while_testing_laws_is_an_internal_error() {
+        // `top_k`'s merge is not field-wise, so its laws are tested with the interpreter.
+        let source = include_str!("../../../examples/top_k.naas");
+        let Ok((program, _)) = naas_lang::frontend(source, &CheckOptions::default()) else {
+            panic!("the program checks")
+        };
+        let Ok(mut compiled) = compile(&program, laws::LawOptions::default()) else { panic!("the program compiles") };
+        assert!(matches!(compiled.laws[0], laws::LawStatus::Tested { .. }), "{:?}", compiled.laws);
+        let merge = compiled.aggregates[0].merge;
+        compiled.optimized.functions[merge.0 as usize].body.clear();
+        match laws::check_laws(&compiled.optimized, &mut compiled.aggregates, laws::LawOptions::default()) {
+            Err(CompileError::Internal(error)) => {
+                assert!(error.message.contains("ended without `return`"), "{error}");
+            }
+            other => panic!("expected an internal error, got {other:?}"),
+        }
+    }
+
     #[test]
     fn verification_failures_keep_their_text_and_become_internal_errors() {
         let function = ir::Function {

@@ -1135,6 +1135,47 @@ mod tests {
     }
 
     #[test]
+    fn loops_and_repeats_the_checker_would_reject_are_internal_errors() {
+        let ids = HashMap::new();
+        let mut lower = FnLower::new("f", Span::new(0, 100), &ids);
+        let Ok(i) = lower.alloc(&I64, "i") else { panic!("an i64 allocates") };
+        lower.locals.insert("i".into(), i);
+        let var = Ident { name: "i".into(), span: Span::new(4, 5) };
+        // `for i in 7:` iterates over neither a range nor an array.
+        let over_scalar = ast::Stmt {
+            kind: StmtKind::For { var: var.clone(), iter: int(7), body: Vec::new() },
+            span: Span::new(0, 20),
+        };
+        let error = lower.stmt(&over_scalar).err();
+        assert!(error.is_some_and(|e| e.span == Some(Span::new(1, 2)) && e.message.contains("`for` over a value")));
+        // `range(n)` with a bound that is not a constant.
+        let n = at(ExprKind::Name("i".into()), I64, 30);
+        let range = ExprKind::Call {
+            func: Ident { name: "range".into(), span: Span::new(20, 25) },
+            args: vec![Arg::Positional(n.clone())],
+        };
+        let over_range = ast::Stmt {
+            kind: StmtKind::For { var: var.clone(), iter: at(range, I64, 20), body: Vec::new() },
+            span: Span::new(0, 40),
+        };
+        let error = lower.stmt(&over_range).err();
+        assert!(error.is_some_and(|e| e.message.contains("`range` bounds are not constant")));
+        // A `for` over a name that is no local.
+        let ghost = Ident { name: "ghost".into(), span: Span::new(4, 9) };
+        let stray =
+            ast::Stmt { kind: StmtKind::For { var: ghost, iter: int(7), body: Vec::new() }, span: Span::new(50, 60) };
+        let error = lower.stmt(&stray).err();
+        assert!(
+            error.is_some_and(|e| e.span == Some(Span::new(50, 60)) && e.message.contains("`ghost` is not a local"))
+        );
+        // `[0] * n` with a count that is not a constant.
+        let array_ty = Type::Array(Box::new(I64), 4);
+        let one = at(ExprKind::Array(vec![int(0)]), Type::Array(Box::new(I64), 1), 60);
+        let repeat = ExprKind::Binary(BinOp::Mul, boxed(one), boxed(n));
+        assert_internal(at(repeat, array_ty, 60), Span::new(30, 31), "repeat count is not a constant");
+    }
+
+    #[test]
     fn a_short_array_view_is_an_internal_error() {
         let ids = HashMap::new();
         let lower = FnLower::new("f", Span::new(0, 100), &ids);
