@@ -51,7 +51,16 @@ pub struct RunCase {
     pub line: usize,
     pub function: String,
     pub args: Vec<Slot>,
-    pub expected: Result<Vec<Slot>, String>,
+    pub expected: Outcome,
+}
+
+/// What a resolved run line expects of the call.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// These results, one slot per result leaf.
+    Values(Vec<Slot>),
+    /// A fault whose message contains this text.
+    Fault(String),
 }
 
 /// A run line that cannot be read or does not fit its program.
@@ -143,9 +152,9 @@ pub fn resolve(program: &Program, line: &RunLine) -> Result<RunCase, RunFileErro
     let expected = match &line.expected {
         Expected::Value(literal) => {
             let value = typed(literal, &function.ret).map_err(at)?;
-            Ok(value_slots(&value, &function.ret)?)
+            Outcome::Values(value_slots(&value, &function.ret)?)
         }
-        Expected::Fault(message) => Err(message.clone()),
+        Expected::Fault(message) => Outcome::Fault(message.clone()),
     };
     Ok(RunCase { line: line.line, function: line.function.clone(), args, expected })
 }

@@ -9,13 +9,15 @@ use std::path::Path;
 use naas_ir::interp::{Interpreter, RuntimeError, Slot};
 use naas_ir::ir::Module;
 use naas_ir::laws::LawOptions;
-use naas_ir::runfile::{parse_run_lines, resolve, RunCase};
+use naas_ir::runfile::{parse_run_lines, resolve, Outcome, RunCase};
 use naas_lang::check::CheckOptions;
+use naas_lang::ops::Fault;
 
-fn run(module: &Module, case: &RunCase) -> Result<Vec<Slot>, String> {
+/// Runs a case; an internal error of the interpreter fails the test at once.
+fn run(module: &Module, case: &RunCase) -> Result<Vec<Slot>, Fault> {
     let id = module.find(&case.function).unwrap();
     Interpreter::new(module).call(id, case.args.clone()).map_err(|error| match error {
-        RuntimeError::Fault { fault, .. } => fault.to_string(),
+        RuntimeError::Fault { fault, .. } => fault,
         RuntimeError::Internal(error) => panic!("`{}`: {error}", case.function),
     })
 }
@@ -23,8 +25,9 @@ fn run(module: &Module, case: &RunCase) -> Result<Vec<Slot>, String> {
 fn check_case(module: &Module, case: &RunCase, what: &str, file: &str) {
     let got = run(module, case);
     match (&case.expected, &got) {
-        (Ok(expected), Ok(got)) if expected.len() == got.len() && expected.iter().zip(got).all(|(a, b)| a.same(b)) => {}
-        (Err(message), Err(fault)) if fault.contains(message.as_str()) => {}
+        (Outcome::Values(expected), Ok(got))
+            if expected.len() == got.len() && expected.iter().zip(got).all(|(a, b)| a.same(b)) => {}
+        (Outcome::Fault(message), Err(fault)) if fault.to_string().contains(message.as_str()) => {}
         _ => panic!("{file}:{} `{}` ({what}): expected {:?}, got {got:?}", case.line, case.function, case.expected),
     }
 }
