@@ -375,7 +375,10 @@ impl<'a> FnLower<'a> {
 
     fn stmt(&mut self, stmt: &ast::Stmt<Type>) -> Lowered<()> {
         match &stmt.kind {
-            StmtKind::Expr(_) | StmtKind::Pass | StmtKind::While { .. } => {}
+            StmtKind::Pass => {}
+            // The checker rejects both (E0210, E0301); dropping them here would hide the bug.
+            StmtKind::Expr(_) => bail_internal!(stmt.span, "lowering `{}`: an expression statement", self.f.name),
+            StmtKind::While { .. } => bail_internal!(stmt.span, "lowering `{}`: a `while` loop", self.f.name),
             StmtKind::Assign { target, value } => {
                 let value = self.expr(value)?;
                 let place = self.place(target)?;
@@ -1132,6 +1135,13 @@ mod tests {
         };
         // `1 += 2` is no place: the scalar is not a variable, so the store fails.
         assert!(lower.stmt(&assign).is_err());
+        let discarded = ast::Stmt { kind: StmtKind::Expr(int(3)), span: Span::new(50, 51) };
+        assert!(lower.stmt(&discarded).is_err_and(|e| e.message.contains("an expression statement")));
+        let unbounded = ast::Stmt {
+            kind: StmtKind::While { cond: at(ExprKind::Bool(true), Type::Bool, 60), body: Vec::new() },
+            span: Span::new(60, 70),
+        };
+        assert!(lower.stmt(&unbounded).is_err_and(|e| e.span == Some(Span::new(60, 70))));
     }
 
     #[test]
