@@ -3,9 +3,10 @@
 //! gives the same tree; and nesting beyond the compiler's limits is a diagnostic, not a
 //! stack overflow.
 //!
-//! The number of cases comes from `NAAS_PROPTEST_CASES` (default 10,000); the costlier
-//! properties run a fixed fraction of it (see `config`).
-//! Failures are not persisted to `proptest-regressions/`: proptest prints the minimal input.
+//! The number of cases follows proptest's `PROPTEST_CASES` convention through
+//! `naas_test_support::proptest_config` (CI sets 10,000); the costlier properties run a fixed
+//! fraction of it. Failures are persisted to `proptest-regressions/`, so a failing input is
+//! replayed first on the next run.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
@@ -27,14 +28,9 @@ use proptest::test_runner::TestCaseError;
 
 // ---- Configuration -------------------------------------------------------------------------
 
-/// Cases for a property that costs `weight` times as much per case as the cheap ones: the
-/// base count, `NAAS_PROPTEST_CASES` or 10,000, divided by `weight`. (CI sets the variable
-/// to 10,000; a soak run can set it far higher and every property scales with it.)
+/// Cases for a property that costs `weight` times as much per case as the cheap ones.
 fn config(weight: u32) -> ProptestConfig {
-    let base: u32 =
-        std::env::var("NAAS_PROPTEST_CASES").ok().and_then(|text| text.trim().parse().ok()).unwrap_or(10_000);
-    let cases = (base / weight).max(1);
-    ProptestConfig { failure_persistence: None, ..ProptestConfig::with_cases(cases) }
+    naas_test_support::proptest_config(weight)
 }
 
 const EXAMPLES: &[(&str, &str)] = &[

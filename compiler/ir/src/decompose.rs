@@ -8,7 +8,9 @@
 //! merge operator of each field is then found by [`crate::laws`].
 
 use naas_lang::ast::{Arg, ExprKind};
+use naas_lang::bail_internal;
 use naas_lang::check::{self, AggregateForm, Program};
+use naas_lang::internal::InternalError;
 use naas_lang::span::Span;
 use naas_lang::types::{FloatTy, IntTy, Type};
 use naas_lang::value::Value;
@@ -16,7 +18,7 @@ use naas_lang::value::Value;
 use crate::interp::Slot;
 use crate::ir::{BinaryOp, Expr, FuncId, Operand, Scalar, ScalarTy, Stmt, VarTy};
 use crate::layout::{leaves, scalar_ty, Leaf};
-use crate::lower::{aggregate_key, Lowerer, Repr};
+use crate::lower::{aggregate_key, Lowered, Lowerer, Repr};
 
 /// How a state field combines in `merge`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -138,7 +140,8 @@ pub struct AggregatePlan {
 }
 
 /// Decomposes every aggregate of a checked program, adding its parts to the lowerer's module.
-pub fn decompose(program: &Program, lowerer: &mut Lowerer) -> Vec<AggregatePlan> {
+/// An error is a compiler bug (see [`crate::lower`]).
+pub fn decompose(program: &Program, lowerer: &mut Lowerer) -> Lowered<Vec<AggregatePlan>> {
     program.aggregates.iter().map(|aggregate| decompose_one(aggregate, lowerer)).collect()
 }
 
@@ -146,7 +149,7 @@ fn param_leaves(aggregate: &check::Aggregate) -> Vec<Leaf> {
     aggregate.params.iter().flat_map(|param| leaves(&param.ty, &param.name)).collect()
 }
 
-fn decompose_one(aggregate: &check::Aggregate, lowerer: &mut Lowerer) -> AggregatePlan {
+fn decompose_one(aggregate: &check::Aggregate, lowerer: &mut Lowerer) -> Lowered<AggregatePlan> {
     let inputs = param_leaves(aggregate);
     let results = leaves(&aggregate.ret, "result");
     match &aggregate.form {
@@ -157,37 +160,38 @@ fn decompose_one(aggregate: &check::Aggregate, lowerer: &mut Lowerer) -> Aggrega
             let state = StateLayout::new(
                 state_leaves.iter().map(|leaf| (leaf.path.clone(), leaf.var_ty(), MergeOp::Custom)).collect(),
             );
-            let lift = lowerer.lower_function(&custom.lift, &format!("{name}.lift"));
-            let merge = lowerer.lower_function(&custom.merge, &format!("{name}.merge"));
+            let lift = lowerer.lower_function(&custom.lift, &format!("{name}.lift"))?;
+            let merge = lowerer.lower_function(&custom.merge, &format!("{name}.merge"))?;
             let finish = match &custom.finish {
-                Some(finish) => lowerer.lower_function(finish, &format!("{name}.finish")),
+                Some(finish) => lowerer.lower_function(finish, &format!("{name}.finish"))?,
                 None => lowerer.synthesize(
                     &format!("{name}.finish"),
                     aggregate.span,
                     &[("state".to_string(), custom.state.clone())],
                     &aggregate.ret,
                     |lower, params| {
-                        let operands = flatten_operands(&params[0]);
+                        let operands = params.iter().flat_map(flatten_operands).collect();
                         lower.emit(Stmt::Return(operands));
+                        Ok(())
                     },
-                ),
+                )?,
             };
             let merge_span = custom.merge.span;
             let (lift, merge, finish) = (lowerer.add(lift), lowerer.add(merge), lowerer.add(finish));
-            AggregatePlan {
+            Ok(AggregatePlan {
                 name: name.clone(),
                 span: aggregate.span,
                 inputs,
                 state,
                 results,
                 result_type: aggregate.ret.clone(),
-                identity: value_slots(&custom.identity, &custom.state),
+                identity: value_slots(&custom.identity, &custom.state)?,
                 lift,
                 merge,
                 finish,
                 merge_span,
                 builtin: false,
-            }
+            })
         }
     }
 }
@@ -202,32 +206,33 @@ fn flatten_operands(repr: &Repr) -> Vec<Operand> {
 }
 
 /// Flattens a value of type `ty` into slots, one per leaf (arrays of composites become one
-/// array per component, as in the IR).
-pub fn value_slots(value: &Value, ty: &Type) -> Vec<Slot> {
+/// array per component, as in the IR). A value that does not have type `ty` is a compiler bug.
+pub fn value_slots(value: &Value, ty: &Type) -> Result<Vec<Slot>, InternalError> {
     let leaves = leaves(ty, "");
     let mut scalars: Vec<Vec<Scalar>> = vec![Vec::new(); leaves.len()];
     let mut cursor = 0;
-    collect_scalars(value, ty, &mut scalars, &mut cursor);
+    collect_scalars(value, ty, &mut scalars, &mut cursor)?;
     leaves
         .iter()
         .zip(scalars)
-        .map(|(leaf, values)| match leaf.var_ty() {
-            VarTy::Scalar(ty) => Slot::Scalar(values.first().copied().unwrap_or(Scalar::zero(ty))),
-            VarTy::Array(..) => Slot::Array(values),
+        .map(|(leaf, values)| match (leaf.var_ty(), values.as_slice()) {
+            (VarTy::Scalar(_), [value]) => Ok(Slot::Scalar(*value)),
+            (VarTy::Scalar(_), _) => bail_internal!("the value {value:?} has no single scalar at `{}`", leaf.path),
+            (VarTy::Array(..), _) => Ok(Slot::Array(values)),
         })
         .collect()
 }
 
-fn collect_scalars(value: &Value, ty: &Type, out: &mut [Vec<Scalar>], cursor: &mut usize) {
+fn collect_scalars(value: &Value, ty: &Type, out: &mut [Vec<Scalar>], cursor: &mut usize) -> Result<(), InternalError> {
     match (value, ty) {
-        (Value::Tuple(items), Type::Tuple(types)) => {
+        (Value::Tuple(items), Type::Tuple(types)) if items.len() == types.len() => {
             for (item, ty) in items.iter().zip(types) {
-                collect_scalars(item, ty, out, cursor);
+                collect_scalars(item, ty, out, cursor)?;
             }
         }
-        (Value::Record(_, items), Type::Record(record)) => {
+        (Value::Record(_, items), Type::Record(record)) if items.len() == record.fields.len() => {
             for (item, (_, ty)) in items.iter().zip(&record.fields) {
-                collect_scalars(item, ty, out, cursor);
+                collect_scalars(item, ty, out, cursor)?;
             }
         }
         (Value::Array(items), Type::Array(elem, _)) => {
@@ -235,22 +240,24 @@ fn collect_scalars(value: &Value, ty: &Type, out: &mut [Vec<Scalar>], cursor: &m
             let start = *cursor;
             for item in items {
                 *cursor = start;
-                collect_scalars(item, elem, out, cursor);
+                collect_scalars(item, elem, out, cursor)?;
             }
         }
-        (scalar, _) => {
-            let converted = match scalar {
-                Value::Bool(b) => Scalar::Bool(*b),
-                Value::Int(t, v) => Scalar::Int(*t, *v),
-                Value::Float(t, v) => Scalar::Float(*t, *v),
-                _ => Scalar::Bool(false),
+        (scalar, ty) => {
+            let converted = match (scalar, ty) {
+                (Value::Bool(b), Type::Bool) => Scalar::Bool(*b),
+                (Value::Int(t, v), Type::Int(_)) => Scalar::Int(*t, *v),
+                (Value::Float(t, v), Type::Float(_)) => Scalar::Float(*t, *v),
+                _ => bail_internal!("the value {scalar:?} does not have type `{ty}`"),
             };
-            if let Some(slot) = out.get_mut(*cursor) {
-                slot.push(converted);
-            }
+            let Some(slot) = out.get_mut(*cursor) else {
+                bail_internal!("the value {scalar:?} has more leaves than its type `{ty}`")
+            };
+            slot.push(converted);
             *cursor += 1;
         }
     }
+    Ok(())
 }
 
 /// A state field an aggregate call contributes: combined with `merge`, holding the (possibly
@@ -269,7 +276,7 @@ fn decompose_builtin(
     inputs: Vec<Leaf>,
     results: Vec<Leaf>,
     lowerer: &mut Lowerer,
-) -> AggregatePlan {
+) -> Lowered<AggregatePlan> {
     let mut calls = Vec::new();
     collect_aggregate_calls(result, &mut calls);
     // The fields, deduplicated by key, in order of first use.
@@ -283,11 +290,18 @@ fn decompose_builtin(
         let arg = args.first().map(|a| a.value().clone());
         let arg_ty = arg.as_ref().and_then(|a| scalar_ty(&a.ty));
         let key = aggregate_key(name, args);
+        // Every aggregate call but `count()` takes one scalar argument (the checker made sure).
+        let scalar_arg = || -> Lowered<ScalarTy> {
+            match arg_ty {
+                Some(ty) => Ok(ty),
+                None => bail_internal!(aggregate.span, "`{key}` in `{}` has no scalar argument", aggregate.name),
+            }
+        };
         match name.as_str() {
             "count" => add_field(&mut fields, count_field()),
             "sum" | "avg" => {
                 let sum_key = key.replacen("avg(", "sum(", 1);
-                let ty = widened(arg_ty);
+                let ty = widened(scalar_arg()?);
                 add_field(&mut fields, Contribution { key: sum_key, ty, merge: MergeOp::Add, arg: arg.clone() });
                 if name == "avg" {
                     add_field(&mut fields, count_field());
@@ -295,14 +309,14 @@ fn decompose_builtin(
             }
             "min" | "max" => {
                 let merge = if name == "min" { MergeOp::Min } else { MergeOp::Max };
-                let ty = arg_ty.unwrap_or(ScalarTy::Int(IntTy::I64));
+                let ty = scalar_arg()?;
                 add_field(&mut fields, Contribution { key, ty, merge, arg });
             }
             "any" | "all" => {
                 let merge = if name == "any" { MergeOp::Or } else { MergeOp::And };
                 add_field(&mut fields, Contribution { key, ty: ScalarTy::Bool, merge, arg });
             }
-            _ => {}
+            other => bail_internal!(aggregate.span, "`{other}` in `{}` is not an aggregate call", aggregate.name),
         }
     }
     let layout = StateLayout::new(
@@ -320,7 +334,7 @@ fn decompose_builtin(
             let value = match arg {
                 None => Expr::Const(Scalar::Int(IntTy::U64, 1)),
                 Some(arg) => {
-                    let value = lower.scalar(arg);
+                    let value = lower.scalar(arg)?;
                     if lower.expr_ty(&value) == *ty {
                         value
                     } else {
@@ -331,7 +345,8 @@ fn decompose_builtin(
             operands.push(Operand::Scalar(value));
         }
         lower.emit(Stmt::Return(operands));
-    });
+        Ok(())
+    })?;
 
     let pair: Vec<(String, Type)> = state_params
         .iter()
@@ -340,19 +355,20 @@ fn decompose_builtin(
         .collect();
     let merge_ops: Vec<(MergeOp, ScalarTy)> = layout.fields.iter().map(|f| (f.merge, f.ty.scalar())).collect();
     let merge = lowerer.synthesize(&format!("{name}.merge"), aggregate.span, &pair, &state_type, |lower, params| {
-        let count = merge_ops.len();
-        let operands = merge_ops
-            .iter()
-            .enumerate()
-            .map(|(i, (op, ty))| {
-                let (Repr::Scalar(a), Repr::Scalar(b)) = (&params[i], &params[i + count]) else {
-                    return Operand::Scalar(Expr::Const(Scalar::Bool(false)));
-                };
-                Operand::Scalar(merge_expr(*op, *ty, a.clone(), b.clone()))
-            })
-            .collect();
+        let (left, right) = params.split_at(merge_ops.len());
+        let mut operands = Vec::new();
+        for ((op, ty), (a, b)) in merge_ops.iter().zip(left.iter().zip(right)) {
+            let (Repr::Scalar(a), Repr::Scalar(b)) = (a, b) else {
+                bail_internal!(aggregate.span, "the merge of `{name}` has a non-scalar state field")
+            };
+            let Some(merged) = merge_expr(*op, *ty, a.clone(), b.clone()) else {
+                bail_internal!(aggregate.span, "the built-in `{name}` has a custom state field")
+            };
+            operands.push(Operand::Scalar(merged));
+        }
         lower.emit(Stmt::Return(operands));
-    });
+        Ok(())
+    })?;
 
     // Finish: each aggregate call reads its field(s); avg divides in floating point.
     let keys: Vec<String> = layout.fields.iter().map(|f| f.name.clone()).collect();
@@ -382,19 +398,29 @@ fn decompose_builtin(
                 };
                 lower.aggregates.insert(key, repr);
             }
-            let repr = lower.expr(result);
-            let operands = lower.operands(repr);
+            let repr = lower.expr(result)?;
+            let operands = lower.operands(repr)?;
             lower.emit(Stmt::Return(operands));
+            Ok(())
         },
-    );
+    )?;
 
     let (lift, merge, finish) = (lowerer.add(lift), lowerer.add(merge), lowerer.add(finish));
     let identity = layout
         .fields
         .iter()
-        .map(|field| Slot::Scalar(field.merge.identity(field.ty.scalar()).unwrap_or(Scalar::zero(field.ty.scalar()))))
-        .collect();
-    AggregatePlan {
+        .map(|field| match field.merge.identity(field.ty.scalar()) {
+            Some(unit) => Ok(Slot::Scalar(unit)),
+            None => bail_internal!(
+                aggregate.span,
+                "the state field `{}` of `{name}` has no unit for `{}` at `{}`",
+                field.name,
+                field.merge.name(),
+                field.ty
+            ),
+        })
+        .collect::<Lowered<_>>()?;
+    Ok(AggregatePlan {
         name: name.clone(),
         span: aggregate.span,
         inputs,
@@ -407,7 +433,7 @@ fn decompose_builtin(
         finish,
         merge_span: aggregate.span,
         builtin: true,
-    }
+    })
 }
 
 fn count_field() -> Contribution {
@@ -415,11 +441,11 @@ fn count_field() -> Contribution {
 }
 
 /// The type a sum accumulates in: signed integers in i64, unsigned in u64, floats in f64.
-fn widened(ty: Option<ScalarTy>) -> ScalarTy {
+fn widened(ty: ScalarTy) -> ScalarTy {
     match ty {
-        Some(ScalarTy::Int(int)) if int.signed() => ScalarTy::Int(IntTy::I64),
-        Some(ScalarTy::Int(_)) => ScalarTy::Int(IntTy::U64),
-        _ => ScalarTy::Float(FloatTy::F64),
+        ScalarTy::Int(int) if int.signed() => ScalarTy::Int(IntTy::I64),
+        ScalarTy::Int(_) => ScalarTy::Int(IntTy::U64),
+        ScalarTy::Float(_) | ScalarTy::Bool => ScalarTy::Float(FloatTy::F64),
     }
 }
 
@@ -431,19 +457,19 @@ fn scalar_type(ty: ScalarTy) -> Type {
     }
 }
 
-/// The expression combining two values of a field with its operator (not `Custom`).
-pub fn merge_expr(op: MergeOp, ty: ScalarTy, a: Expr, b: Expr) -> Expr {
+/// The expression combining two values of a field with its operator; `None` for `Custom`,
+/// which has no single-operator merge (built-in aggregates never create such fields).
+pub fn merge_expr(op: MergeOp, ty: ScalarTy, a: Expr, b: Expr) -> Option<Expr> {
     let span = Span::default();
-    match (op, ty) {
-        (MergeOp::Add, _) => Expr::binary(BinaryOp::Add, a, b, span),
-        (MergeOp::Min, _) => Expr::binary(BinaryOp::Min, a, b, span),
-        (MergeOp::Max, _) => Expr::binary(BinaryOp::Max, a, b, span),
-        (MergeOp::Or, _) => Expr::binary(BinaryOp::BitOr, a, b, span),
-        (MergeOp::And, _) => Expr::binary(BinaryOp::BitAnd, a, b, span),
-        // Built-in aggregates only create add/min/max/or/and fields; a custom field has no
-        // single-operator merge, so reaching this is a compiler bug.
-        (MergeOp::Custom, _) => unreachable!("merge_expr called for a custom state field"),
-    }
+    let op = match (op, ty) {
+        (MergeOp::Add, _) => BinaryOp::Add,
+        (MergeOp::Min, _) => BinaryOp::Min,
+        (MergeOp::Max, _) => BinaryOp::Max,
+        (MergeOp::Or, _) => BinaryOp::BitOr,
+        (MergeOp::And, _) => BinaryOp::BitAnd,
+        (MergeOp::Custom, _) => return None,
+    };
+    Some(Expr::binary(op, a, b, span))
 }
 
 /// The aggregate calls of a built-in aggregate's result, in source order.
@@ -465,5 +491,56 @@ fn collect_aggregate_calls(expr: &naas_lang::ast::Expr<Type>, out: &mut Vec<(Str
         }
         ExprKind::Tuple(items) | ExprKind::Array(items) => items.iter().for_each(|i| collect_aggregate_calls(i, out)),
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A value that does not have the type it is flattened at is a compiler bug, not a state
+    /// padded with `false` or zero.
+    #[test]
+    fn values_of_the_wrong_type_do_not_flatten() {
+        let pair = Type::Tuple(vec![Type::Int(IntTy::I64), Type::Bool]);
+        let good = Value::Tuple(vec![Value::Int(IntTy::I64, 4), Value::Bool(true)]);
+        assert_eq!(
+            value_slots(&good, &pair),
+            Ok(vec![Slot::Scalar(Scalar::Int(IntTy::I64, 4)), Slot::Scalar(Scalar::Bool(true))])
+        );
+        let short = Value::Tuple(vec![Value::Int(IntTy::I64, 4)]);
+        assert!(value_slots(&short, &pair).is_err());
+        let swapped = Value::Tuple(vec![Value::Bool(true), Value::Int(IntTy::I64, 4)]);
+        assert!(value_slots(&swapped, &pair).is_err_and(|e| e.message.contains("does not have type `i64`")));
+        assert!(merge_expr(MergeOp::Custom, ScalarTy::Bool, Expr::i64(0), Expr::i64(0)).is_none());
+    }
+
+    /// Decomposes `aggregate a(x: i64) -> i64: return min(x)` after `edit` broke the checked
+    /// `min(x)` call.
+    fn decompose_broken_min(edit: impl FnOnce(&mut naas_lang::ast::Expr<Type>)) -> Lowered<Vec<AggregatePlan>> {
+        let source = "aggregate a(x: i64) -> i64:\n    return min(x)\n";
+        let Ok((mut program, _)) = naas_lang::frontend(source, &naas_lang::check::CheckOptions::default()) else {
+            panic!("the program checks")
+        };
+        let AggregateForm::Builtin { result } = &mut program.aggregates[0].form else { panic!("a built-in aggregate") };
+        edit(result);
+        let mut lowerer = Lowerer::new(&program)?;
+        decompose(&program, &mut lowerer)
+    }
+
+    #[test]
+    fn broken_builtin_aggregate_calls_are_internal_errors() {
+        assert!(decompose_broken_min(|_| {}).is_ok());
+        let no_scalar = decompose_broken_min(|call| {
+            if let ExprKind::Call { args, .. } = &mut call.kind {
+                if let Some(Arg::Positional(arg)) = args.first_mut() {
+                    arg.ty = Type::Tuple(Vec::new());
+                }
+            }
+        });
+        assert!(
+            no_scalar.is_err_and(|e| e.message.contains("`min(x)` in `a` has no scalar argument")),
+            "min of a tuple"
+        );
     }
 }

@@ -68,15 +68,7 @@ pub fn can_fault(expr: &Expr) -> bool {
 
 /// The number of statements in a block, nested ones included.
 pub fn statement_count(block: &[crate::ir::Stmt]) -> usize {
-    use crate::ir::Stmt;
-    block
-        .iter()
-        .map(|stmt| {
-            1 + match stmt {
-                Stmt::If { then, orelse, .. } => statement_count(then) + statement_count(orelse),
-                Stmt::Loop { body, .. } | Stmt::Block { body, .. } => statement_count(body),
-                _ => 0,
-            }
-        })
-        .sum()
+    let mut count = 0;
+    crate::visit::for_each_stmt(block, &mut |_| count += 1);
+    count
 }

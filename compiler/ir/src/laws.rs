@@ -16,6 +16,7 @@
 use std::collections::HashMap;
 
 use naas_lang::diagnostics::{Code, Diagnostic};
+use naas_lang::internal::InternalError;
 use naas_lang::span::Span;
 use naas_stdx::Rng;
 
@@ -23,6 +24,7 @@ use crate::decompose::{AggregatePlan, MergeOp};
 use crate::interp::{Interpreter, RuntimeError, Slot};
 use crate::ir::{BinaryOp, CmpOp, Expr, Function, Module, Operand, Scalar, ScalarTy, Stmt, Var, VarTy};
 use crate::passes::{optimize, PassOptions};
+use crate::CompileError;
 
 /// How `merge`'s laws were established.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,12 +79,15 @@ pub fn check_laws(
     module: &Module,
     plans: &mut [AggregatePlan],
     options: LawOptions,
-) -> (Vec<LawStatus>, Vec<Vec<Diagnostic>>) {
+) -> Result<(Vec<LawStatus>, Vec<Vec<Diagnostic>>), CompileError> {
     let mut statuses = Vec::new();
     let mut per_plan = Vec::new();
     // Straight-line merges for symbolic execution, computed once for every custom aggregate.
-    let unrolled =
-        if plans.iter().any(|plan| !plan.builtin) { optimize(module, PassOptions { unroll: true }).ok() } else { None };
+    let unrolled = if plans.iter().any(|plan| !plan.builtin) {
+        Some(optimize(module, PassOptions { unroll: true })?)
+    } else {
+        None
+    };
     for plan in plans.iter_mut() {
         let mut diagnostics = Vec::new();
         if let (false, Some(unrolled)) = (plan.builtin, &unrolled) {
@@ -121,15 +126,23 @@ pub fn check_laws(
         } else {
             match test_laws(module, plan, options) {
                 Ok(cases) => statuses.push(LawStatus::Tested { cases }),
-                Err(diagnostic) => {
+                Err(LawFailure::Violation(diagnostic)) => {
                     diagnostics.push(*diagnostic);
                     statuses.push(LawStatus::Tested { cases: 0 });
                 }
+                Err(LawFailure::Internal(error)) => return Err(error.into()),
             }
         }
         per_plan.push(diagnostics);
     }
-    (statuses, per_plan)
+    Ok((statuses, per_plan))
+}
+
+/// Why testing the laws stopped: a law of the program failed (a diagnostic), or the
+/// interpreter met IR it cannot run (a compiler bug).
+enum LawFailure {
+    Violation(Box<Diagnostic>),
+    Internal(InternalError),
 }
 
 /// An upper bound on the interpreter's work for one call of `func`: one unit per statement
@@ -479,25 +492,31 @@ struct LawTester<'a> {
 }
 
 impl LawTester<'_> {
-    fn merge(&self, a: &[Slot], b: &[Slot]) -> Result<Vec<Slot>, Box<Diagnostic>> {
+    fn merge(&self, a: &[Slot], b: &[Slot]) -> Result<Vec<Slot>, LawFailure> {
         let args = a.iter().chain(b).cloned().collect();
-        self.interp.call(self.plan.merge, args).map_err(|error| self.fault("merge", &error, &[a, b]))
+        self.interp.call(self.plan.merge, args).map_err(|error| self.fault("merge", error, &[a, b]))
     }
 
-    fn fault(&self, part: &str, error: &RuntimeError, states: &[&[Slot]]) -> Box<Diagnostic> {
+    fn fault(&self, part: &str, error: RuntimeError, states: &[&[Slot]]) -> LawFailure {
+        let (fault, span) = match error {
+            RuntimeError::Fault { fault, span, .. } => (fault, span),
+            RuntimeError::Internal(error) => return LawFailure::Internal(error),
+        };
         let mut diagnostic = Diagnostic::error(
             Code::E0504,
-            format!("`{}` faults while its laws are tested: {}", self.plan.name, error.fault),
-            if error.span == Span::default() { self.plan.merge_span } else { error.span },
+            format!("`{}` faults while its laws are tested: {fault}", self.plan.name),
+            if span == Span::default() { self.plan.merge_span } else { span },
             format!("in `{part}`"),
         );
         for (name, state) in ["a", "b"].iter().zip(states) {
             diagnostic = diagnostic.with_note(format!("{name} = {}", show_state(self.plan, state)));
         }
-        Box::new(diagnostic.with_help("merge and lift must succeed on every state the network can produce"))
+        LawFailure::Violation(Box::new(
+            diagnostic.with_help("merge and lift must succeed on every state the network can produce"),
+        ))
     }
 
-    fn violation(&self, code: Code, law: &str, notes: Vec<String>) -> Box<Diagnostic> {
+    fn violation(&self, code: Code, law: &str, notes: Vec<String>) -> LawFailure {
         let mut diagnostic = Diagnostic::error(
             code,
             format!("`merge` of `{}` violates {law}", self.plan.name),
@@ -507,13 +526,13 @@ impl LawTester<'_> {
         for note in notes {
             diagnostic = diagnostic.with_note(note);
         }
-        Box::new(diagnostic.with_help(
+        LawFailure::Violation(Box::new(diagnostic.with_help(
             "the network merges partial states in any order and grouping, starting from `identity`; merge must give the same state regardless",
-        ))
+        )))
     }
 }
 
-fn test_laws(module: &Module, plan: &AggregatePlan, options: LawOptions) -> Result<usize, Box<Diagnostic>> {
+fn test_laws(module: &Module, plan: &AggregatePlan, options: LawOptions) -> Result<usize, LawFailure> {
     let tester = LawTester { interp: Interpreter::new(module), plan };
     let mut rng = Rng::new(options.seed);
     // Reachable states: lifted records, then merges of random pairs of earlier states.
@@ -525,7 +544,8 @@ fn test_laws(module: &Module, plan: &AggregatePlan, options: LawOptions) -> Resu
             Ok(state) => pool.push(state),
             // A record the program rejects (a runtime fault in lift) is the input's fault, not
             // a law violation; such records never reach merge.
-            Err(_) => continue,
+            Err(RuntimeError::Fault { .. }) => continue,
+            Err(RuntimeError::Internal(error)) => return Err(LawFailure::Internal(error)),
         }
     }
     for _ in 0..pool_merges {

@@ -12,6 +12,7 @@
 //! signature. Float results compare bit for bit (so `-0.0` differs from `0.0`).
 
 use naas_lang::check::Program;
+use naas_lang::internal::InternalError;
 use naas_lang::types::Type;
 use naas_lang::value::Value;
 
@@ -50,17 +51,65 @@ pub struct RunCase {
     pub line: usize,
     pub function: String,
     pub args: Vec<Slot>,
-    pub expected: Result<Vec<Slot>, String>,
+    pub expected: Outcome,
+}
+
+/// What a resolved run line expects of the call.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// These results, one slot per result leaf.
+    Values(Vec<Slot>),
+    /// A fault whose message contains this text.
+    Fault(String),
+}
+
+/// A run line that cannot be read or does not fit its program.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum RunFileError {
+    #[error("line {line}: {error}")]
+    Syntax { line: usize, error: SyntaxError },
+    #[error("line {line}: no function `{function}`")]
+    NoFunction { line: usize, function: String },
+    #[error("line {line}: `{function}` takes {count} arguments")]
+    ArgumentCount { line: usize, function: String, count: usize },
+    #[error("line {line}: {error}")]
+    Type { line: usize, error: LiteralTypeError },
+    /// A typed literal did not flatten into slots: a compiler bug.
+    #[error(transparent)]
+    Internal(#[from] InternalError),
+}
+
+/// What is wrong with the text of a run line.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SyntaxError {
+    #[error("expected a function name")]
+    ExpectedName,
+    #[error("expected `{expected}` at `{found}`")]
+    Expected { expected: char, found: String },
+    #[error("expected `== value` or `faults \"message\"`, found `{found}`")]
+    ExpectedOutcome { found: String },
+    #[error("bad float `{0}`")]
+    BadFloat(String),
+    #[error("bad literal `{0}`")]
+    BadLiteral(String),
+}
+
+/// A literal that is not a value of the type the function's signature gives it.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{literal:?} is not a value of type `{ty}`")]
+pub struct LiteralTypeError {
+    pub literal: Literal,
+    pub ty: Type,
 }
 
 /// Reads the `# run:` lines of a source file.
-pub fn parse_run_lines(source: &str) -> Result<Vec<RunLine>, String> {
+pub fn parse_run_lines(source: &str) -> Result<Vec<RunLine>, RunFileError> {
     let mut lines = Vec::new();
     for (number, line) in source.lines().enumerate() {
         let Some(spec) = line.trim_start().strip_prefix("# run:") else { continue };
-        let at = |message: String| format!("line {}: {message}", number + 1);
+        let at = |error: SyntaxError| RunFileError::Syntax { line: number + 1, error };
         let mut parser = LiteralParser { text: spec.trim(), pos: 0 };
-        let function = parser.name().ok_or_else(|| at("expected a function name".into()))?;
+        let function = parser.name().ok_or(SyntaxError::ExpectedName).map_err(at)?;
         parser.expect('(').map_err(at)?;
         let args = parser.items(')').map_err(at)?;
         parser.skip_space();
@@ -72,7 +121,7 @@ pub fn parse_run_lines(source: &str) -> Result<Vec<RunLine>, String> {
         } else if let Some(message) = rest.strip_prefix("faults") {
             Expected::Fault(message.trim().trim_matches('"').to_string())
         } else {
-            return Err(at(format!("expected `== value` or `faults \"message\"`, found `{rest}`")));
+            return Err(at(SyntaxError::ExpectedOutcome { found: rest.to_string() }));
         };
         lines.push(RunLine { line: number + 1, function, args, expected });
     }
@@ -80,33 +129,38 @@ pub fn parse_run_lines(source: &str) -> Result<Vec<RunLine>, String> {
 }
 
 /// Types a run line's literals by the named function's signature.
-pub fn resolve(program: &Program, line: &RunLine) -> Result<RunCase, String> {
+pub fn resolve(program: &Program, line: &RunLine) -> Result<RunCase, RunFileError> {
     let function = program
         .functions
         .iter()
         .find(|f| f.name == line.function)
-        .ok_or_else(|| format!("line {}: no function `{}`", line.line, line.function))?;
+        .ok_or_else(|| RunFileError::NoFunction { line: line.line, function: line.function.clone() })?;
     let params: Vec<&Type> = function.param_types().collect();
     if params.len() != line.args.len() {
-        return Err(format!("line {}: `{}` takes {} arguments", line.line, line.function, params.len()));
+        return Err(RunFileError::ArgumentCount {
+            line: line.line,
+            function: line.function.clone(),
+            count: params.len(),
+        });
     }
+    let at = |error: LiteralTypeError| RunFileError::Type { line: line.line, error };
     let mut args = Vec::new();
     for (literal, ty) in line.args.iter().zip(params) {
-        let value = typed(literal, ty).map_err(|e| format!("line {}: {e}", line.line))?;
-        args.extend(value_slots(&value, ty));
+        let value = typed(literal, ty).map_err(at)?;
+        args.extend(value_slots(&value, ty)?);
     }
     let expected = match &line.expected {
         Expected::Value(literal) => {
-            let value = typed(literal, &function.ret).map_err(|e| format!("line {}: {e}", line.line))?;
-            Ok(value_slots(&value, &function.ret))
+            let value = typed(literal, &function.ret).map_err(at)?;
+            Outcome::Values(value_slots(&value, &function.ret)?)
         }
-        Expected::Fault(message) => Err(message.clone()),
+        Expected::Fault(message) => Outcome::Fault(message.clone()),
     };
     Ok(RunCase { line: line.line, function: line.function.clone(), args, expected })
 }
 
 /// Gives a literal the type `ty`.
-pub fn typed(literal: &Literal, ty: &Type) -> Result<Value, String> {
+pub fn typed(literal: &Literal, ty: &Type) -> Result<Value, LiteralTypeError> {
     match (literal, ty) {
         (Literal::Int(v), Type::Int(int)) if int.contains(*v) => Ok(Value::Int(*int, *v)),
         (Literal::Int(v), Type::Float(float)) => Ok(Value::Float(*float, naas_lang::ops::int_to_float(*float, *v))),
@@ -122,7 +176,7 @@ pub fn typed(literal: &Literal, ty: &Type) -> Result<Value, String> {
             record.clone(),
             items.iter().zip(&record.fields).map(|(item, (_, ty))| typed(item, ty)).collect::<Result<_, _>>()?,
         )),
-        (literal, ty) => Err(format!("{literal:?} is not a value of type `{ty}`")),
+        (literal, ty) => Err(LiteralTypeError { literal: literal.clone(), ty: ty.clone() }),
     }
 }
 
@@ -142,13 +196,13 @@ impl LiteralParser<'_> {
         }
     }
 
-    fn expect(&mut self, c: char) -> Result<(), String> {
+    fn expect(&mut self, c: char) -> Result<(), SyntaxError> {
         self.skip_space();
         if self.rest().starts_with(c) {
             self.pos += c.len_utf8();
             Ok(())
         } else {
-            Err(format!("expected `{c}` at `{}`", self.rest()))
+            Err(SyntaxError::Expected { expected: c, found: self.rest().to_string() })
         }
     }
 
@@ -163,7 +217,7 @@ impl LiteralParser<'_> {
         Some(name)
     }
 
-    fn items(&mut self, close: char) -> Result<Vec<Literal>, String> {
+    fn items(&mut self, close: char) -> Result<Vec<Literal>, SyntaxError> {
         let mut items = Vec::new();
         loop {
             self.skip_space();
@@ -182,7 +236,7 @@ impl LiteralParser<'_> {
         }
     }
 
-    fn literal(&mut self) -> Result<Literal, String> {
+    fn literal(&mut self) -> Result<Literal, SyntaxError> {
         self.skip_space();
         let rest = self.rest();
         if rest.starts_with('[') {
@@ -204,9 +258,9 @@ impl LiteralParser<'_> {
             "-inf" => Ok(Literal::Float(f64::NEG_INFINITY)),
             "nan" => Ok(Literal::Float(f64::NAN)),
             _ if word.contains(['.', 'e']) => {
-                word.parse().map(Literal::Float).map_err(|_| format!("bad float `{word}`"))
+                word.parse().map(Literal::Float).map_err(|_| SyntaxError::BadFloat(word.to_string()))
             }
-            _ => word.parse().map(Literal::Int).map_err(|_| format!("bad literal `{word}`")),
+            _ => word.parse().map(Literal::Int).map_err(|_| SyntaxError::BadLiteral(word.to_string())),
         }
     }
 }

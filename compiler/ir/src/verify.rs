@@ -6,39 +6,96 @@ use std::collections::HashSet;
 
 use naas_lang::types::IntTy;
 
-use crate::ir::{BinaryOp, Expr, Function, Module, Operand, ScalarTy, Stmt, UnaryOp, Var, VarTy};
+use crate::ir::{BinaryOp, CmpOp, Expr, Function, Module, Operand, ScalarTy, Stmt, UnaryOp, Var, VarTy};
 use crate::ir_types::expr_ty;
 
-pub fn verify_module(module: &Module) -> Result<(), String> {
+/// A function that breaks a rule of the IR, with the function's text for the bug report.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("IR verification failed in `{function}`: {violation}\n{text}")]
+pub struct VerifyError {
+    pub function: String,
+    pub violation: Violation,
+    /// The function printed as IR text.
+    pub text: String,
+}
+
+/// The rule of the IR a function breaks.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum Violation {
+    #[error("parameter %{0} is listed twice")]
+    DuplicateParameter(u32),
+    #[error("variable %{0} is not declared")]
+    UndeclaredVariable(u32),
+    #[error("array %{0} used as a scalar")]
+    ArrayAsScalar(u32),
+    #[error("scalar %{0} used as an array")]
+    ScalarAsArray(u32),
+    #[error("{what}: expected {}, found {}", .expected.name(), .found.name())]
+    TypeMismatch { what: &'static str, expected: ScalarTy, found: ScalarTy },
+    #[error("copy between arrays of different types %{dst} and %{src}")]
+    CopyTypes { dst: u32, src: u32 },
+    #[error("loop counter is not an integer")]
+    LoopCounterNotInteger,
+    #[error("loop step is zero")]
+    ZeroStep,
+    #[error("label @{0} is declared twice")]
+    DuplicateLabel(u32),
+    #[error("break to @{0} outside its construct")]
+    BreakOutside(u32),
+    #[error("continue to @{0}, which is not an enclosing loop")]
+    ContinueOutside(u32),
+    #[error("return of {found} values, expected {expected}")]
+    ReturnCount { found: usize, expected: usize },
+    #[error("call of an unknown function")]
+    UnknownFunction,
+    #[error("call of `{callee}` with the wrong number of arguments or results")]
+    CallCount { callee: String },
+    #[error("call result %{0} has the wrong type")]
+    CallResultType(u32),
+    #[error("{what}: array %{var} has type {found}, expected {expected}")]
+    ArrayType { what: &'static str, var: u32, found: VarTy, expected: VarTy },
+    #[error("{what}: scalar and array mixed up")]
+    ScalarArrayMixup { what: &'static str },
+    #[error("{} applied to {}", .op.name(), .arg.name())]
+    UnaryOperand { op: UnaryOp, arg: ScalarTy },
+    #[error("{} applied to {} and {}", .op.name(), .lhs.name(), .rhs.name())]
+    BinaryOperands { op: BinaryOp, lhs: ScalarTy, rhs: ScalarTy },
+    #[error("comparison of {} with {}", .lhs.name(), .rhs.name())]
+    CompareOperands { op: CmpOp, lhs: ScalarTy, rhs: ScalarTy },
+    #[error("index is not an integer")]
+    IndexNotInteger,
+}
+
+type Verified<T> = Result<T, Violation>;
+
+pub fn verify_module(module: &Module) -> Result<(), VerifyError> {
     for function in &module.functions {
-        verify_function(function, module).map_err(|error| {
-            format!(
-                "IR verification failed in `{}`: {error}\n{}",
-                function.name,
-                crate::print::print_function(function, module)
-            )
+        verify_function(function, module).map_err(|violation| VerifyError {
+            function: function.name.clone(),
+            violation,
+            text: crate::print::print_function(function, module),
         })?;
     }
     Ok(())
 }
 
-pub fn verify_function(f: &Function, module: &Module) -> Result<(), String> {
+pub fn verify_function(f: &Function, module: &Module) -> Result<(), Violation> {
     let mut seen = HashSet::new();
     for param in &f.params {
         var_in_range(f, *param)?;
         if !seen.insert(*param) {
-            return Err(format!("parameter %{} is listed twice", param.0));
+            return Err(Violation::DuplicateParameter(param.0));
         }
     }
     let mut verifier = Verifier { f, module, labels: Vec::new(), declared: HashSet::new() };
     verifier.block(&f.body)
 }
 
-fn var_in_range(f: &Function, var: Var) -> Result<(), String> {
+fn var_in_range(f: &Function, var: Var) -> Verified<()> {
     if var.index() < f.vars.len() {
         Ok(())
     } else {
-        Err(format!("variable %{} is not declared", var.0))
+        Err(Violation::UndeclaredVariable(var.0))
     }
 }
 
@@ -51,38 +108,38 @@ struct Verifier<'a> {
 }
 
 impl Verifier<'_> {
-    fn scalar_var(&self, var: Var) -> Result<ScalarTy, String> {
+    fn scalar_var(&self, var: Var) -> Verified<ScalarTy> {
         var_in_range(self.f, var)?;
         match self.f.var_ty(var) {
             VarTy::Scalar(ty) => Ok(ty),
-            VarTy::Array(..) => Err(format!("array %{} used as a scalar", var.0)),
+            VarTy::Array(..) => Err(Violation::ArrayAsScalar(var.0)),
         }
     }
 
-    fn array_var(&self, var: Var) -> Result<(ScalarTy, u32), String> {
+    fn array_var(&self, var: Var) -> Verified<(ScalarTy, u32)> {
         var_in_range(self.f, var)?;
         match self.f.var_ty(var) {
             VarTy::Array(ty, len) => Ok((ty, len)),
-            VarTy::Scalar(_) => Err(format!("scalar %{} used as an array", var.0)),
+            VarTy::Scalar(_) => Err(Violation::ScalarAsArray(var.0)),
         }
     }
 
-    fn block(&mut self, block: &[Stmt]) -> Result<(), String> {
+    fn block(&mut self, block: &[Stmt]) -> Verified<()> {
         block.iter().try_for_each(|stmt| self.stmt(stmt))
     }
 
-    fn expect(&self, expr: &Expr, ty: ScalarTy, what: &str) -> Result<(), String> {
+    fn expect(&self, expr: &Expr, ty: ScalarTy, what: &'static str) -> Verified<()> {
         let found = self.expr(expr)?;
         if found == ty {
             Ok(())
         } else {
-            Err(format!("{what}: expected {}, found {}", ty.name(), found.name()))
+            Err(Violation::TypeMismatch { what, expected: ty, found })
         }
     }
 
-    fn label(&mut self, label: u32, is_loop: bool, body: &[Stmt]) -> Result<(), String> {
+    fn label(&mut self, label: u32, is_loop: bool, body: &[Stmt]) -> Verified<()> {
         if !self.declared.insert(label) {
-            return Err(format!("label @{label} is declared twice"));
+            return Err(Violation::DuplicateLabel(label));
         }
         self.labels.push((label, is_loop));
         let result = self.block(body);
@@ -90,7 +147,7 @@ impl Verifier<'_> {
         result
     }
 
-    fn stmt(&mut self, stmt: &Stmt) -> Result<(), String> {
+    fn stmt(&mut self, stmt: &Stmt) -> Verified<()> {
         match stmt {
             Stmt::Assign { dst, value } => {
                 let ty = self.scalar_var(*dst)?;
@@ -106,7 +163,7 @@ impl Verifier<'_> {
                 if a == b {
                     Ok(())
                 } else {
-                    Err(format!("copy between arrays of different types %{} and %{}", dst.0, src.0))
+                    Err(Violation::CopyTypes { dst: dst.0, src: src.0 })
                 }
             }
             Stmt::FillArray { dst, value } => {
@@ -120,10 +177,10 @@ impl Verifier<'_> {
             }
             Stmt::Loop { label, counter, step, body, .. } => {
                 if !matches!(self.scalar_var(*counter)?, ScalarTy::Int(_)) {
-                    return Err("loop counter is not an integer".to_string());
+                    return Err(Violation::LoopCounterNotInteger);
                 }
                 if *step == 0 {
-                    return Err("loop step is zero".to_string());
+                    return Err(Violation::ZeroStep);
                 }
                 self.label(label.0, true, body)
             }
@@ -132,19 +189,19 @@ impl Verifier<'_> {
                 if self.labels.iter().any(|(l, _)| *l == label.0) {
                     Ok(())
                 } else {
-                    Err(format!("break to @{} outside its construct", label.0))
+                    Err(Violation::BreakOutside(label.0))
                 }
             }
             Stmt::Continue(label) => {
                 if self.labels.iter().any(|(l, is_loop)| *l == label.0 && *is_loop) {
                     Ok(())
                 } else {
-                    Err(format!("continue to @{}, which is not an enclosing loop", label.0))
+                    Err(Violation::ContinueOutside(label.0))
                 }
             }
             Stmt::Return(values) => {
                 if values.len() != self.f.results.len() {
-                    return Err(format!("return of {} values, expected {}", values.len(), self.f.results.len()));
+                    return Err(Violation::ReturnCount { found: values.len(), expected: self.f.results.len() });
                 }
                 for (value, ty) in values.iter().zip(&self.f.results) {
                     self.operand(value, *ty, "returned value")?;
@@ -152,9 +209,9 @@ impl Verifier<'_> {
                 Ok(())
             }
             Stmt::Call { func, args, results } => {
-                let callee = self.module.functions.get(func.0 as usize).ok_or("call of an unknown function")?;
+                let callee = self.module.functions.get(func.0 as usize).ok_or(Violation::UnknownFunction)?;
                 if args.len() != callee.params.len() || results.len() != callee.results.len() {
-                    return Err(format!("call of `{}` with the wrong number of arguments or results", callee.name));
+                    return Err(Violation::CallCount { callee: callee.name.clone() });
                 }
                 for (arg, param) in args.iter().zip(&callee.params) {
                     self.operand(arg, callee.var_ty(*param), "argument")?;
@@ -162,7 +219,7 @@ impl Verifier<'_> {
                 for (result, ty) in results.iter().zip(&callee.results) {
                     var_in_range(self.f, *result)?;
                     if self.f.var_ty(*result) != *ty {
-                        return Err(format!("call result %{} has the wrong type", result.0));
+                        return Err(Violation::CallResultType(result.0));
                     }
                 }
                 Ok(())
@@ -170,7 +227,7 @@ impl Verifier<'_> {
         }
     }
 
-    fn operand(&self, operand: &Operand, ty: VarTy, what: &str) -> Result<(), String> {
+    fn operand(&self, operand: &Operand, ty: VarTy, what: &'static str) -> Verified<()> {
         match (operand, ty) {
             (Operand::Scalar(expr), VarTy::Scalar(scalar)) => self.expect(expr, scalar, what),
             (Operand::Array(var), VarTy::Array(..)) => {
@@ -178,14 +235,14 @@ impl Verifier<'_> {
                 if self.f.var_ty(*var) == ty {
                     Ok(())
                 } else {
-                    Err(format!("{what}: array %{} has type {}, expected {ty}", var.0, self.f.var_ty(*var)))
+                    Err(Violation::ArrayType { what, var: var.0, found: self.f.var_ty(*var), expected: ty })
                 }
             }
-            _ => Err(format!("{what}: scalar and array mixed up")),
+            _ => Err(Violation::ScalarArrayMixup { what }),
         }
     }
 
-    fn expr(&self, expr: &Expr) -> Result<ScalarTy, String> {
+    fn expr(&self, expr: &Expr) -> Verified<ScalarTy> {
         let ty = expr_ty(self.f, expr);
         match expr {
             Expr::Const(_) => {}
@@ -204,7 +261,7 @@ impl Verifier<'_> {
                     UnaryOp::Neg | UnaryOp::Abs => arg_ty != ScalarTy::Bool,
                 };
                 if !ok {
-                    return Err(format!("{} applied to {}", op.name(), arg_ty.name()));
+                    return Err(Violation::UnaryOperand { op: *op, arg: arg_ty });
                 }
             }
             Expr::Binary { op, lhs, rhs, .. } => {
@@ -219,13 +276,13 @@ impl Verifier<'_> {
                     }
                 };
                 if !ok {
-                    return Err(format!("{} applied to {} and {}", op.name(), a.name(), b.name()));
+                    return Err(Violation::BinaryOperands { op: *op, lhs: a, rhs: b });
                 }
             }
-            Expr::Compare { lhs, rhs, .. } => {
+            Expr::Compare { op, lhs, rhs } => {
                 let (a, b) = (self.expr(lhs)?, self.expr(rhs)?);
                 if a != b {
-                    return Err(format!("comparison of {} with {}", a.name(), b.name()));
+                    return Err(Violation::CompareOperands { op: *op, lhs: a, rhs: b });
                 }
             }
             Expr::And(a, b) | Expr::Or(a, b) => {
@@ -242,7 +299,7 @@ impl Verifier<'_> {
             }
             Expr::CheckIndex { index, .. } => {
                 if !matches!(self.expr(index)?, ScalarTy::Int(_)) {
-                    return Err("index is not an integer".to_string());
+                    return Err(Violation::IndexNotInteger);
                 }
             }
         }

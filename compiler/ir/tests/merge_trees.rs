@@ -5,33 +5,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
-use std::path::Path;
 use std::sync::OnceLock;
 
 use naas_ir::decompose::AggregatePlan;
 use naas_ir::interp::{Interpreter, Slot};
-use naas_ir::ir::Module;
-use naas_ir::laws::{random_args, LawOptions};
-use naas_lang::check::CheckOptions;
 use naas_stdx::Rng;
+use naas_test_support::{compile_example, proptest_config, random_records, EXAMPLES};
 use proptest::prelude::*;
-
-const EXAMPLES: [&str; 4] = ["reduce.naas", "robust_mean.naas", "top_k.naas", "histogram.naas"];
 
 /// The examples, compiled once for all cases.
 fn compiled(name: &str) -> &'static naas_ir::Compiled {
     static COMPILED: OnceLock<Vec<naas_ir::Compiled>> = OnceLock::new();
-    let all = COMPILED.get_or_init(|| {
-        EXAMPLES
-            .iter()
-            .map(|name| {
-                let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples").join(name);
-                let source = std::fs::read_to_string(path).unwrap();
-                let (program, _) = naas_lang::frontend(&source, &CheckOptions::default()).unwrap();
-                naas_ir::compile(&program, LawOptions::default()).unwrap()
-            })
-            .collect()
-    });
+    let all = COMPILED.get_or_init(|| EXAMPLES.iter().map(|name| compile_example(name)).collect());
     &all[EXAMPLES.iter().position(|n| *n == name).unwrap()]
 }
 
@@ -44,17 +29,13 @@ fn fold(interp: &Interpreter<'_>, plan: &AggregatePlan, records: &[Vec<Slot>]) -
     state
 }
 
-fn records(module: &Module, plan: &AggregatePlan, rng: &mut Rng, count: usize) -> Vec<Vec<Slot>> {
-    (0..count).map(|_| random_args(rng, module.function(plan.lift))).collect()
-}
-
-fn check_example(name: &str, seed: u64, count: usize, parts: usize) {
+/// Checks the aggregate at `index` of the example `name`.
+fn check_example(name: &str, index: usize, seed: u64, count: usize, parts: usize) {
     let compiled = compiled(name);
-    let module = &compiled.optimized;
-    let interp = Interpreter::new(module);
-    let plan = &compiled.aggregates[0];
+    let interp = Interpreter::new(&compiled.optimized);
+    let plan = &compiled.aggregates[index];
     let mut rng = Rng::new(seed);
-    let records = records(module, plan, &mut rng, count);
+    let records = random_records(compiled, index, &mut rng, count);
     let sequential = interp.call(plan.finish, fold(&interp, plan, &records)).unwrap();
 
     // Random partitions (some may be empty, as when a mapper sees no record of a key).
@@ -77,17 +58,15 @@ fn check_example(name: &str, seed: u64, count: usize, parts: usize) {
     );
 }
 
-fn cases() -> u32 {
-    std::env::var("NAAS_PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).map_or(256, |n: u32| (n / 5).max(64))
-}
-
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(cases()))]
+    #![proptest_config(proptest_config(5))]
 
     #[test]
     fn merge_order_does_not_change_results(seed in any::<u64>(), count in 0usize..120, parts in 1usize..9) {
         for name in EXAMPLES {
-            check_example(name, seed, count, parts);
+            for index in 0..compiled(name).aggregates.len() {
+                check_example(name, index, seed, count, parts);
+            }
         }
     }
 }

@@ -6,22 +6,28 @@
 
 use std::path::Path;
 
-use naas_ir::interp::{Interpreter, Slot};
+use naas_ir::interp::{Interpreter, RuntimeError, Slot};
 use naas_ir::ir::Module;
 use naas_ir::laws::LawOptions;
-use naas_ir::runfile::{parse_run_lines, resolve, RunCase};
+use naas_ir::runfile::{parse_run_lines, resolve, Outcome, RunCase};
 use naas_lang::check::CheckOptions;
+use naas_lang::ops::Fault;
 
-fn run(module: &Module, case: &RunCase) -> Result<Vec<Slot>, String> {
+/// Runs a case; an internal error of the interpreter fails the test at once.
+fn run(module: &Module, case: &RunCase) -> Result<Vec<Slot>, Fault> {
     let id = module.find(&case.function).unwrap();
-    Interpreter::new(module).call(id, case.args.clone()).map_err(|error| error.fault.to_string())
+    Interpreter::new(module).call(id, case.args.clone()).map_err(|error| match error {
+        RuntimeError::Fault { fault, .. } => fault,
+        RuntimeError::Internal(error) => panic!("`{}`: {error}", case.function),
+    })
 }
 
 fn check_case(module: &Module, case: &RunCase, what: &str, file: &str) {
     let got = run(module, case);
     match (&case.expected, &got) {
-        (Ok(expected), Ok(got)) if expected.len() == got.len() && expected.iter().zip(got).all(|(a, b)| a.same(b)) => {}
-        (Err(message), Err(fault)) if fault.contains(message.as_str()) => {}
+        (Outcome::Values(expected), Ok(got))
+            if expected.len() == got.len() && expected.iter().zip(got).all(|(a, b)| a.same(b)) => {}
+        (Outcome::Fault(message), Err(fault)) if fault.to_string().contains(message.as_str()) => {}
         _ => panic!("{file}:{} `{}` ({what}): expected {:?}, got {got:?}", case.line, case.function, case.expected),
     }
 }
@@ -59,10 +65,17 @@ fn faults_point_at_their_source() {
     let id = module.find("f").unwrap();
     let xs = Slot::Array(vec![naas_ir::ir::Scalar::Int(naas_lang::types::IntTy::I64, 0); 3]);
     let int = |v| Slot::Scalar(naas_ir::ir::Scalar::Int(naas_lang::types::IntTy::I64, v));
-    let error = Interpreter::new(module).call(id, vec![int(1), int(0), xs.clone()]).unwrap_err();
-    assert_eq!(&source[error.span.range()], "a // b");
-    assert_eq!(error.function, "f");
-    let error = Interpreter::new(module).call(id, vec![int(7), int(1), xs]).unwrap_err();
-    assert_eq!(&source[error.span.range()], "a");
-    assert_eq!(error.fault.to_string(), "index 7 is out of bounds for an array of length 3");
+    let Err(RuntimeError::Fault { span, function, .. }) =
+        Interpreter::new(module).call(id, vec![int(1), int(0), xs.clone()])
+    else {
+        panic!("dividing by zero must fault")
+    };
+    assert_eq!(&source[span.range()], "a // b");
+    assert_eq!(function, "f");
+    let Err(RuntimeError::Fault { fault, span, .. }) = Interpreter::new(module).call(id, vec![int(7), int(1), xs])
+    else {
+        panic!("an index out of bounds must fault")
+    };
+    assert_eq!(&source[span.range()], "a");
+    assert_eq!(fault.to_string(), "index 7 is out of bounds for an array of length 3");
 }

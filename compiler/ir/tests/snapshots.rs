@@ -6,16 +6,12 @@
 
 use std::path::Path;
 
-use naas_ir::laws::LawOptions;
-use naas_lang::check::CheckOptions;
 use naas_lang::diagnostics::render::render_text;
 use naas_lang::Code;
 
 fn compile(path: &Path) -> (String, naas_ir::Compiled) {
     let source = std::fs::read_to_string(path).unwrap();
-    let (program, _) = naas_lang::frontend(&source, &CheckOptions::default())
-        .unwrap_or_else(|d| panic!("{} does not check: {d:?}", path.display()));
-    let compiled = naas_ir::compile(&program, LawOptions::default()).unwrap();
+    let compiled = naas_test_support::compile_source(&source);
     (source, compiled)
 }
 
@@ -79,16 +75,42 @@ fn every_law_code_has_a_test() {
     }
 }
 
+/// How every aggregate of every example establishes its merge laws. Every aggregate is listed,
+/// so a new one (or a new example) must state what it expects.
 #[test]
 fn examples_prove_or_test_their_laws_as_expected() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
-    let status = |name: &str| {
-        let (_, compiled) = compile(&root.join(name));
-        compiled.laws[0].clone()
-    };
     use naas_ir::laws::LawStatus;
-    assert_eq!(status("reduce.naas"), LawStatus::Proved);
-    assert_eq!(status("robust_mean.naas"), LawStatus::Proved);
-    assert_eq!(status("histogram.naas"), LawStatus::Proved, "the element-wise add must be found by symbolic execution");
-    assert!(matches!(status("top_k.naas"), LawStatus::Tested { cases } if cases >= 1000));
+    #[derive(Debug)]
+    enum Expect {
+        Proved,
+        TestedAtLeast(usize),
+    }
+    let expected: [(&str, &[(&str, Expect)]); 4] = [
+        ("reduce", &[("delay_stats", Expect::Proved)]),
+        ("robust_mean", &[("robust_mean", Expect::Proved)]),
+        // The element-wise add must be found by symbolic execution.
+        ("histogram", &[("latency_histogram", Expect::Proved)]),
+        ("top_k", &[("top_k", Expect::TestedAtLeast(1000))]),
+    ];
+    let examples: Vec<&str> = expected.iter().map(|(example, _)| *example).collect();
+    assert_eq!(
+        examples.iter().copied().collect::<std::collections::BTreeSet<_>>(),
+        naas_test_support::EXAMPLES.iter().copied().collect(),
+        "every example, and only the examples, has expectations"
+    );
+    for (example, aggregates) in expected {
+        let compiled = naas_test_support::compile_example(example);
+        assert!(!compiled.has_errors(), "{example}: {:?}", compiled.diagnostics);
+        assert_eq!(compiled.laws.len(), compiled.aggregates.len(), "{example}: one law status per aggregate");
+        let names: Vec<&str> = compiled.aggregates.iter().map(|plan| plan.name.as_str()).collect();
+        let listed: Vec<&str> = aggregates.iter().map(|(name, _)| *name).collect();
+        assert_eq!(names, listed, "{example}: the aggregates with expectations");
+        for ((name, expect), status) in aggregates.iter().zip(&compiled.laws) {
+            let holds = match expect {
+                Expect::Proved => *status == LawStatus::Proved,
+                Expect::TestedAtLeast(least) => matches!(status, LawStatus::Tested { cases } if cases >= least),
+            };
+            assert!(holds, "{example}: `{name}` should be {expect:?}, is {status:?}");
+        }
+    }
 }

@@ -154,7 +154,7 @@ impl FnChecker<'_> {
                 Ok(value) => Checked { expr: Expr { kind: ExprKind::Const(value), span, ty: target }, untyped: None },
                 Err(message) => {
                     self.error(
-                        Diagnostic::error(Code::E0205, message, arg.expr.span, "constant out of range")
+                        Diagnostic::error(Code::E0205, message.to_string(), arg.expr.span, "constant out of range")
                             .with_help("a conversion of a constant must not change its value"),
                     );
                     Checked::error(span)

@@ -1,9 +1,15 @@
 //! Compile-time evaluation of typed constant expressions (typed `const`s, aggregate
 //! identities), and the value-level operators it is built from. Scalar semantics come from
 //! [`crate::ops`]; this module only lifts them to [`Value`]s.
+//!
+//! The checker has typed every expression that reaches here, so an operand of a kind the
+//! operator does not take is a compiler bug: it comes back as [`EvalError::Internal`], never
+//! as a plausible value.
 
 use crate::ast::{BinOp, CmpOp, Expr, ExprKind, LogicOp, UnOp};
+use crate::bail_internal;
 use crate::diagnostics::{Code, Diagnostic};
+use crate::internal::InternalError;
 use crate::ops::{self, Fault, FloatOp};
 use crate::span::Span;
 use crate::types::Type;
@@ -15,6 +21,14 @@ pub enum EvalError {
     NotConstant(Span),
     /// Evaluation faulted (division by zero, bad index, ...).
     Fault(Fault, Span),
+    /// A broken invariant of the checker (a compiler bug).
+    Internal(InternalError),
+}
+
+impl From<InternalError> for EvalError {
+    fn from(error: InternalError) -> EvalError {
+        EvalError::Internal(error)
+    }
 }
 
 impl EvalError {
@@ -32,31 +46,44 @@ impl EvalError {
             EvalError::Fault(fault, span) => {
                 Diagnostic::error(Code::E0212, format!("constant evaluation failed: {fault}"), span, "fails here")
             }
+            // The front end reports only diagnostics, so a compiler bug met while evaluating a
+            // constant becomes an error that says what it is: the compilation stops loudly
+            // instead of using a wrong value.
+            EvalError::Internal(error) => Diagnostic::error(
+                Code::E0212,
+                format!("{error}"),
+                error.span.unwrap_or_default(),
+                "the compiler failed here",
+            )
+            .with_help("this is a bug in naasc, not in the program: please report it"),
         }
     }
 }
 
+type Eval<T> = Result<T, EvalError>;
+
 /// Evaluates a checked expression whose types are all concrete.
-pub fn eval(expr: &Expr<Type>) -> Result<Value, EvalError> {
-    let fault = |f: Fault| EvalError::Fault(f, expr.span);
+pub fn eval(expr: &Expr<Type>) -> Eval<Value> {
+    let span = expr.span;
+    let fault = |f: Fault| EvalError::Fault(f, span);
     match &expr.kind {
         ExprKind::Int(value) => match &expr.ty {
             Type::Int(ty) => Ok(Value::Int(*ty, *value)),
             Type::Float(ty) => Ok(Value::Float(*ty, ops::int_to_float(*ty, *value))),
-            _ => Err(EvalError::NotConstant(expr.span)),
+            other => bail_internal!(span, "constant evaluation: an integer literal of type `{other}`"),
         },
         ExprKind::Float(value) => match &expr.ty {
             Type::Float(ty) => Ok(Value::Float(*ty, ops::float_round(*ty, *value))),
-            _ => Err(EvalError::NotConstant(expr.span)),
+            other => bail_internal!(span, "constant evaluation: a float literal of type `{other}`"),
         },
         ExprKind::Bool(value) => Ok(Value::Bool(*value)),
         ExprKind::Const(value) => Ok(value.clone()),
-        ExprKind::Name(_) => Err(EvalError::NotConstant(expr.span)),
-        ExprKind::Unary(op, operand) => Ok(unary(*op, &eval(operand)?)),
-        ExprKind::Binary(op, a, b) => binary(*op, &eval(a)?, &eval(b)?).map_err(fault),
-        ExprKind::Compare(op, a, b) => Ok(Value::Bool(compare(*op, &eval(a)?, &eval(b)?))),
+        ExprKind::Name(_) => Err(EvalError::NotConstant(span)),
+        ExprKind::Unary(op, operand) => Ok(unary(*op, &eval(operand)?, span)?),
+        ExprKind::Binary(op, a, b) => binary(*op, &eval(a)?, &eval(b)?, span),
+        ExprKind::Compare(op, a, b) => Ok(Value::Bool(compare(*op, &eval(a)?, &eval(b)?, span)?)),
         ExprKind::Logic(op, a, b) => {
-            let a = eval(a)?.as_bool().unwrap_or(false);
+            let a = condition(&eval(a)?, span)?;
             match (op, a) {
                 (LogicOp::And, false) => Ok(Value::Bool(false)),
                 (LogicOp::Or, true) => Ok(Value::Bool(true)),
@@ -64,7 +91,7 @@ pub fn eval(expr: &Expr<Type>) -> Result<Value, EvalError> {
             }
         }
         ExprKind::IfElse { cond, then, orelse } => {
-            if eval(cond)?.as_bool().unwrap_or(false) {
+            if condition(&eval(cond)?, span)? {
                 eval(then)
             } else {
                 eval(orelse)
@@ -73,58 +100,77 @@ pub fn eval(expr: &Expr<Type>) -> Result<Value, EvalError> {
         ExprKind::Call { func, args } => {
             let values = args.iter().map(|arg| eval(arg.value())).collect::<Result<Vec<_>, _>>()?;
             match (func.name.as_str(), values.as_slice()) {
-                ("min", [first, rest @ ..]) => Ok(rest.iter().fold(first.clone(), |acc, v| min_max(true, &acc, v))),
-                ("max", [first, rest @ ..]) => Ok(rest.iter().fold(first.clone(), |acc, v| min_max(false, &acc, v))),
-                ("abs", [value]) => Ok(abs(value)),
-                (name, [value]) if super::builtins::conversion_target(name).is_some() => Ok(convert(&expr.ty, value)),
+                ("min", [first, rest @ ..]) => {
+                    Ok(rest.iter().try_fold(first.clone(), |acc, v| min_max(true, &acc, v, span))?)
+                }
+                ("max", [first, rest @ ..]) => {
+                    Ok(rest.iter().try_fold(first.clone(), |acc, v| min_max(false, &acc, v, span))?)
+                }
+                ("abs", [value]) => Ok(abs(value, span)?),
+                (name, [value]) if super::builtins::conversion_target(name).is_some() => {
+                    Ok(convert(&expr.ty, value, span)?)
+                }
                 _ => match &expr.ty {
                     Type::Record(record) if record.name == func.name => Ok(Value::Record(record.clone(), values)),
-                    _ => Err(EvalError::NotConstant(expr.span)),
+                    _ => Err(EvalError::NotConstant(span)),
                 },
             }
         }
         ExprKind::Index(base, index) => {
             let base = eval(base)?;
-            let index = eval(index)?.as_int().unwrap_or(-1);
-            element(&base, index).map_err(fault)
+            let index = match eval(index)? {
+                Value::Int(_, index) => index,
+                other => bail_internal!(span, "constant evaluation: the index {other:?} is not an integer"),
+            };
+            element(&base, index, span)?.map_err(fault)
         }
         ExprKind::Field(base, field) => match eval(base)? {
-            Value::Record(record, values) => record
-                .field(&field.name)
-                .and_then(|(i, _)| values.get(i).cloned())
-                .ok_or(EvalError::NotConstant(expr.span)),
-            _ => Err(EvalError::NotConstant(expr.span)),
+            Value::Record(record, values) => match record.field(&field.name).and_then(|(i, _)| values.get(i)) {
+                Some(value) => Ok(value.clone()),
+                None => bail_internal!(span, "constant evaluation: no field `{}` in `{}`", field.name, record.name),
+            },
+            other => bail_internal!(span, "constant evaluation: field `{}` of {other:?}", field.name),
         },
         ExprKind::Tuple(items) => Ok(Value::Tuple(items.iter().map(eval).collect::<Result<_, _>>()?)),
         ExprKind::Array(items) => Ok(Value::Array(items.iter().map(eval).collect::<Result<_, _>>()?)),
     }
 }
 
-/// Reads element `index` of an array or tuple.
-pub fn element(base: &Value, index: i128) -> Result<Value, Fault> {
-    let items = match base {
-        Value::Array(items) | Value::Tuple(items) => items,
-        _ => return Err(Fault::IndexOutOfBounds { index, len: 0 }),
-    };
-    usize::try_from(index)
-        .ok()
-        .and_then(|i| items.get(i).cloned())
-        .ok_or(Fault::IndexOutOfBounds { index, len: u32::try_from(items.len()).unwrap_or(u32::MAX) })
+/// The truth value of a condition the checker typed `bool`.
+fn condition(value: &Value, span: Span) -> Result<bool, InternalError> {
+    match value {
+        Value::Bool(b) => Ok(*b),
+        other => bail_internal!(span, "constant evaluation: the condition {other:?} is not a bool"),
+    }
 }
 
-pub fn unary(op: UnOp, value: &Value) -> Value {
-    match (op, value) {
+/// Reads element `index` of an array or tuple: the value, or the fault of an index out of
+/// bounds; a base that is neither is a compiler bug.
+pub fn element(base: &Value, index: i128, span: Span) -> Result<Result<Value, Fault>, InternalError> {
+    let items = match base {
+        Value::Array(items) | Value::Tuple(items) => items,
+        other => bail_internal!(span, "constant evaluation: indexing {other:?}"),
+    };
+    Ok(usize::try_from(index)
+        .ok()
+        .and_then(|i| items.get(i).cloned())
+        .ok_or(Fault::IndexOutOfBounds { index, len: u32::try_from(items.len()).unwrap_or(u32::MAX) }))
+}
+
+pub fn unary(op: UnOp, value: &Value, span: Span) -> Result<Value, InternalError> {
+    Ok(match (op, value) {
         (UnOp::Pos, v) => v.clone(),
         (UnOp::Neg, Value::Int(ty, v)) => Value::Int(*ty, ops::int_neg(*ty, *v)),
         (UnOp::Neg, Value::Float(ty, v)) => Value::Float(*ty, -v),
         (UnOp::BitNot, Value::Int(ty, v)) => Value::Int(*ty, ops::int_bit_not(*ty, *v)),
         (UnOp::Not, Value::Bool(b)) => Value::Bool(!b),
-        (_, v) => v.clone(),
-    }
+        (op, v) => bail_internal!(span, "constant evaluation: `{}` applied to {v:?}", op.symbol()),
+    })
 }
 
 /// `a op b` on values of the checked types. `[v] * n` repeats arrays.
-pub fn binary(op: BinOp, a: &Value, b: &Value) -> Result<Value, Fault> {
+pub fn binary(op: BinOp, a: &Value, b: &Value, span: Span) -> Eval<Value> {
+    let fault = |f: Fault| EvalError::Fault(f, span);
     Ok(match (a, b) {
         (Value::Int(ty, x), Value::Int(_, y)) => {
             let (ty, x, y) = (*ty, *x, *y);
@@ -134,14 +180,17 @@ pub fn binary(op: BinOp, a: &Value, b: &Value) -> Result<Value, Fault> {
                     BinOp::Add => ops::int_add(ty, x, y),
                     BinOp::Sub => ops::int_sub(ty, x, y),
                     BinOp::Mul => ops::int_mul(ty, x, y),
-                    BinOp::FloorDiv => ops::int_floor_div(ty, x, y)?,
-                    BinOp::Mod => ops::int_mod(ty, x, y)?,
-                    BinOp::Shl => ops::int_shl(ty, x, y)?,
-                    BinOp::Shr => ops::int_shr(ty, x, y)?,
+                    BinOp::FloorDiv => ops::int_floor_div(ty, x, y).map_err(fault)?,
+                    BinOp::Mod => ops::int_mod(ty, x, y).map_err(fault)?,
+                    BinOp::Shl => ops::int_shl(ty, x, y).map_err(fault)?,
+                    BinOp::Shr => ops::int_shr(ty, x, y).map_err(fault)?,
                     BinOp::BitAnd => ops::int_and(x, y),
                     BinOp::BitOr => ops::int_or(x, y),
                     BinOp::BitXor => ops::int_xor(x, y),
-                    BinOp::Div | BinOp::Pow => x,
+                    // The checker rejects `/` on integers (E0202) and `**` (E0214).
+                    BinOp::Div | BinOp::Pow => {
+                        bail_internal!(span, "constant evaluation: `{}` applied to integers", op.symbol())
+                    }
                 },
             )
         }
@@ -150,38 +199,43 @@ pub fn binary(op: BinOp, a: &Value, b: &Value) -> Result<Value, Fault> {
                 BinOp::Add => FloatOp::Add,
                 BinOp::Sub => FloatOp::Sub,
                 BinOp::Mul => FloatOp::Mul,
-                _ => FloatOp::Div,
+                BinOp::Div => FloatOp::Div,
+                other => bail_internal!(span, "constant evaluation: `{}` applied to floats", other.symbol()),
             };
             Value::Float(*ty, ops::float_arith(*ty, float_op, *x, *y))
         }
         (Value::Bool(x), Value::Bool(y)) => Value::Bool(match op {
             BinOp::BitAnd => x & y,
             BinOp::BitOr => x | y,
-            _ => x ^ y,
+            BinOp::BitXor => x ^ y,
+            other => bail_internal!(span, "constant evaluation: `{}` applied to bools", other.symbol()),
         }),
-        (Value::Array(items), count) => {
-            let count = usize::try_from(count.as_int().unwrap_or(0)).unwrap_or(0);
+        (Value::Array(items), Value::Int(_, count)) if op == BinOp::Mul => {
+            // The checker bounds array lengths, so a negative count cannot reach here.
+            let Ok(count) = usize::try_from(*count) else {
+                bail_internal!(span, "constant evaluation: an array repeated {count} times")
+            };
             let mut repeated = Vec::with_capacity(items.len() * count);
             for _ in 0..count {
                 repeated.extend(items.iter().cloned());
             }
             Value::Array(repeated)
         }
-        (a, _) => a.clone(),
+        (a, b) => bail_internal!(span, "constant evaluation: `{}` applied to {a:?} and {b:?}", op.symbol()),
     })
 }
 
 /// Comparison: IEEE for floats (NaN is unequal to everything); `==` is structural on
 /// tuples, arrays and records.
-pub fn compare(op: CmpOp, a: &Value, b: &Value) -> bool {
-    match op {
+pub fn compare(op: CmpOp, a: &Value, b: &Value, span: Span) -> Result<bool, InternalError> {
+    Ok(match op {
         CmpOp::Eq => equal(a, b),
         CmpOp::Ne => !equal(a, b),
         _ => {
             let ordering = match (a, b) {
                 (Value::Int(_, x), Value::Int(_, y)) => x.partial_cmp(y),
                 (Value::Float(_, x), Value::Float(_, y)) => x.partial_cmp(y),
-                _ => None,
+                _ => bail_internal!(span, "constant evaluation: ordering {a:?} and {b:?}"),
             };
             match ordering {
                 None => false,
@@ -193,7 +247,7 @@ pub fn compare(op: CmpOp, a: &Value, b: &Value) -> bool {
                 },
             }
         }
-    }
+    })
 }
 
 fn equal(a: &Value, b: &Value) -> bool {
@@ -209,27 +263,27 @@ fn equal(a: &Value, b: &Value) -> bool {
 }
 
 /// `min(a, b)` / `max(a, b)`; floats use IEEE 754-2019 minimum/maximum.
-pub fn min_max(is_min: bool, a: &Value, b: &Value) -> Value {
-    match (a, b) {
+pub fn min_max(is_min: bool, a: &Value, b: &Value, span: Span) -> Result<Value, InternalError> {
+    Ok(match (a, b) {
         (Value::Int(ty, x), Value::Int(_, y)) => Value::Int(*ty, if is_min { *x.min(y) } else { *x.max(y) }),
         (Value::Float(ty, x), Value::Float(_, y)) => {
             Value::Float(*ty, if is_min { ops::float_min(*x, *y) } else { ops::float_max(*x, *y) })
         }
-        _ => a.clone(),
-    }
+        _ => bail_internal!(span, "constant evaluation: `min`/`max` of {a:?} and {b:?}"),
+    })
 }
 
-pub fn abs(value: &Value) -> Value {
-    match value {
+pub fn abs(value: &Value, span: Span) -> Result<Value, InternalError> {
+    Ok(match value {
         Value::Int(ty, v) => Value::Int(*ty, ops::int_abs(*ty, *v)),
         Value::Float(ty, v) => Value::Float(*ty, v.abs()),
-        other => other.clone(),
-    }
+        other => bail_internal!(span, "constant evaluation: `abs` of {other:?}"),
+    })
 }
 
 /// A conversion `T(x)` of a scalar to the scalar type `target`.
-pub fn convert(target: &Type, value: &Value) -> Value {
-    match (target, value) {
+pub fn convert(target: &Type, value: &Value, span: Span) -> Result<Value, InternalError> {
+    Ok(match (target, value) {
         (Type::Bool, Value::Bool(b)) => Value::Bool(*b),
         (Type::Bool, Value::Int(_, v)) => Value::Bool(*v != 0),
         (Type::Bool, Value::Float(_, v)) => Value::Bool(*v != 0.0),
@@ -239,6 +293,75 @@ pub fn convert(target: &Type, value: &Value) -> Value {
         (Type::Float(to), Value::Bool(b)) => Value::Float(*to, if *b { 1.0 } else { 0.0 }),
         (Type::Float(to), Value::Int(_, v)) => Value::Float(*to, ops::int_to_float(*to, *v)),
         (Type::Float(to), Value::Float(_, v)) => Value::Float(*to, ops::float_to_float(*to, *v)),
-        (_, other) => other.clone(),
+        (target, other) => bail_internal!(span, "constant evaluation: converting {other:?} to `{target}`"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    //! Operand kinds the checker never lets through, evaluated directly: each is an internal
+    //! error with the expression's span, never a plausible value.
+
+    use super::*;
+    use crate::types::IntTy;
+
+    const SPAN: Span = Span { lo: 2, hi: 9 };
+
+    fn int(value: i128) -> Value {
+        Value::Int(IntTy::I64, value)
+    }
+
+    fn internal(result: Eval<Value>) -> InternalError {
+        match result {
+            Err(EvalError::Internal(error)) => error,
+            other => panic!("expected an internal error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn integer_true_division_is_an_internal_error_not_its_left_operand() {
+        let error = internal(binary(BinOp::Div, &int(7), &int(2), SPAN));
+        assert_eq!(error.span, Some(SPAN));
+        assert!(error.message.contains("`/` applied to integers"), "{}", error.message);
+        internal(binary(BinOp::Pow, &int(2), &int(3), SPAN));
+    }
+
+    #[test]
+    fn operators_on_the_wrong_kinds_are_internal_errors() {
+        let float = Value::Float(crate::types::FloatTy::F64, 1.5);
+        internal(binary(BinOp::FloorDiv, &float, &float, SPAN));
+        internal(binary(BinOp::Add, &Value::Bool(true), &Value::Bool(false), SPAN));
+        internal(binary(BinOp::Add, &int(1), &Value::Bool(false), SPAN));
+        internal(binary(BinOp::Mul, &Value::Array(vec![int(1)]), &int(-1), SPAN));
+        assert!(unary(UnOp::Not, &int(1), SPAN).is_err());
+        assert!(compare(CmpOp::Lt, &Value::Bool(true), &Value::Bool(false), SPAN).is_err());
+        assert!(min_max(true, &int(1), &Value::Bool(true), SPAN).is_err());
+        assert!(abs(&Value::Bool(true), SPAN).is_err());
+        assert!(convert(&Type::Tuple(Vec::new()), &int(1), SPAN).is_err());
+        assert!(element(&int(1), 0, SPAN).is_err());
+        // A real fault stays the program's.
+        assert!(matches!(
+            binary(BinOp::FloorDiv, &int(1), &int(0), SPAN),
+            Err(EvalError::Fault(Fault::DivisionByZero, _))
+        ));
+        assert_eq!(
+            element(&Value::Array(vec![int(1)]), 3, SPAN),
+            Ok(Err(Fault::IndexOutOfBounds { index: 3, len: 1 }))
+        );
+    }
+
+    #[test]
+    fn a_non_bool_condition_is_an_internal_error_and_says_so_in_its_diagnostic() {
+        let cond = Expr { kind: ExprKind::Int(1), span: SPAN, ty: Type::Int(IntTy::I64) };
+        let one = Expr { kind: ExprKind::Int(1), span: SPAN, ty: Type::Int(IntTy::I64) };
+        let expr = Expr {
+            kind: ExprKind::IfElse { cond: Box::new(cond), then: Box::new(one.clone()), orelse: Box::new(one) },
+            span: SPAN,
+            ty: Type::Int(IntTy::I64),
+        };
+        let Err(error) = eval(&expr) else { panic!("an integer condition must not evaluate") };
+        let diagnostic = error.into_diagnostic();
+        assert!(diagnostic.message.starts_with("internal compiler error: "), "{}", diagnostic.message);
+        assert_eq!(diagnostic.primary.span, SPAN);
     }
 }

@@ -12,7 +12,7 @@ use super::expr::FnChecker;
 use crate::ast::{BinOp, ClassDef, ConstDef, Expr, ExprKind, FunctionDef, Item, Module, TypeExpr, TypeExprKind, UnOp};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::span::Span;
-use crate::types::{RecordType, Type};
+use crate::types::{FloatTy, IntTy, RecordType, Type};
 use crate::value::Value;
 
 /// The longest array a type may declare, in elements. The memory bound (`--max-bytes`)
@@ -517,18 +517,13 @@ impl Untyped {
     }
 
     /// The typed value this constant has at `ty`, if it fits (Go's representability rule).
-    pub fn at_type(self, ty: &Type) -> Result<Value, String> {
+    pub fn at_type(self, ty: &Type) -> Result<Value, Unrepresentable> {
         match (self, ty) {
             (Untyped::Int(value), Type::Int(int)) => {
                 if int.contains(value) {
                     Ok(Value::Int(*int, value))
                 } else {
-                    Err(format!(
-                        "`{value}` does not fit in `{}` ({}..={})",
-                        int.name(),
-                        int.min_value(),
-                        int.max_value()
-                    ))
+                    Err(Unrepresentable::IntOutOfRange { value, ty: *int })
                 }
             }
             (Untyped::Int(value), Type::Float(float)) => {
@@ -539,17 +534,30 @@ impl Untyped {
                 if rounded.is_finite() {
                     Ok(Value::Float(*float, rounded))
                 } else {
-                    Err(format!("`{value:?}` is out of range for `{}`", float.name()))
+                    Err(Unrepresentable::FloatOutOfRange { value, ty: *float })
                 }
             }
             (Untyped::Float(value), Type::Int(int)) => {
                 if value.fract() == 0.0 && int.contains(value as i128) {
                     Ok(Value::Int(*int, value as i128))
                 } else {
-                    Err(format!("`{value:?}` is not an integer value of `{}`", int.name()))
+                    Err(Unrepresentable::NotAnInteger { value, ty: *int })
                 }
             }
-            (_, other) => Err(format!("a number is not a `{other}`")),
+            (_, other) => Err(Unrepresentable::NotANumber(other.clone())),
         }
     }
+}
+
+/// Why an untyped constant has no value at a type.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum Unrepresentable {
+    #[error("`{value}` does not fit in `{}` ({}..={})", .ty.name(), .ty.min_value(), .ty.max_value())]
+    IntOutOfRange { value: i128, ty: IntTy },
+    #[error("`{value:?}` is out of range for `{}`", .ty.name())]
+    FloatOutOfRange { value: f64, ty: FloatTy },
+    #[error("`{value:?}` is not an integer value of `{}`", .ty.name())]
+    NotAnInteger { value: f64, ty: IntTy },
+    #[error("a number is not a `{0}`")]
+    NotANumber(Type),
 }

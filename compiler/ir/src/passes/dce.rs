@@ -4,9 +4,11 @@
 //! of the program's meaning.
 
 use std::collections::HashSet;
+use std::ops::ControlFlow;
 
 use crate::ir::{Expr, Label, Module, Operand, Stmt, Var};
 use crate::ir_types::{can_fault, visit_reads};
+use crate::visit::{for_each_stmt, map_block};
 
 pub fn eliminate_dead_code(module: &mut Module) {
     for function in &mut module.functions {
@@ -53,8 +55,7 @@ fn drop_unused_vars(function: &mut crate::ir::Function) {
 }
 
 fn clean_block(block: Vec<Stmt>, read: &HashSet<Var>, targeted: &HashSet<Label>) -> Vec<Stmt> {
-    let mut out = Vec::with_capacity(block.len());
-    for stmt in block {
+    map_block(block, &mut |stmt, out| {
         let exits = matches!(stmt, Stmt::Break(_) | Stmt::Continue(_) | Stmt::Return(_));
         match stmt {
             Stmt::Assign { dst, value } if !read.contains(&dst) && !can_fault(&value) => {}
@@ -63,23 +64,17 @@ fn clean_block(block: Vec<Stmt>, read: &HashSet<Var>, targeted: &HashSet<Label>)
             Stmt::FillArray { dst, value } if !read.contains(&dst) && !can_fault(&value) => {}
             Stmt::CopyArray { dst, .. } if !read.contains(&dst) => {}
             Stmt::If { cond, then, orelse } => {
-                let then = clean_block(then, read, targeted);
-                let orelse = clean_block(orelse, read, targeted);
-                if then.is_empty() && orelse.is_empty() && !can_fault(&cond) {
-                    continue;
+                if !(then.is_empty() && orelse.is_empty() && !can_fault(&cond)) {
+                    out.push(Stmt::If { cond, then, orelse });
                 }
-                out.push(Stmt::If { cond, then, orelse });
             }
             Stmt::Loop { label, counter, start, stop, step, body } => {
-                let body = clean_block(body, read, targeted);
                 let trips = crate::passes::unroll::trip_count(start, stop, step);
-                if body.is_empty() || trips == 0 {
-                    continue;
+                if !body.is_empty() && trips != 0 {
+                    out.push(Stmt::Loop { label, counter, start, stop, step, body });
                 }
-                out.push(Stmt::Loop { label, counter, start, stop, step, body });
             }
-            Stmt::Block { label, body } => {
-                let mut body = clean_block(body, read, targeted);
+            Stmt::Block { label, mut body } => {
                 // Leaving a block at its very end is a no-op.
                 if body.last() == Some(&Stmt::Break(label)) {
                     body.pop();
@@ -94,63 +89,45 @@ fn clean_block(block: Vec<Stmt>, read: &HashSet<Var>, targeted: &HashSet<Label>)
             }
             other => out.push(other),
         }
+        // Nothing after an unconditional exit in the same block can run.
         if exits {
-            // Nothing after an unconditional exit in the same block can run.
-            break;
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
         }
-    }
-    out
+    })
 }
 
 fn reads_block(block: &[Stmt], read: &mut HashSet<Var>) {
-    let visit = |expr: &Expr, read: &mut HashSet<Var>| {
+    let mut visit = |expr: &Expr| {
         visit_reads(expr, &mut |v| {
             read.insert(v);
         })
     };
-    for stmt in block {
-        match stmt {
-            Stmt::Assign { value, .. } | Stmt::FillArray { value, .. } => visit(value, read),
-            Stmt::Store { offset, value, .. } => {
-                visit(offset, read);
-                visit(value, read);
-            }
-            Stmt::CopyArray { src, .. } => {
-                read.insert(*src);
-            }
-            Stmt::If { cond, then, orelse } => {
-                visit(cond, read);
-                reads_block(then, read);
-                reads_block(orelse, read);
-            }
-            Stmt::Loop { body, .. } | Stmt::Block { body, .. } => reads_block(body, read),
-            Stmt::Return(values) | Stmt::Call { args: values, .. } => {
-                for value in values {
-                    match value {
-                        Operand::Scalar(expr) => visit(expr, read),
-                        Operand::Array(var) => {
-                            read.insert(*var);
-                        }
-                    }
+    for_each_stmt(block, &mut |stmt| match stmt {
+        Stmt::Assign { value, .. } | Stmt::FillArray { value, .. } => visit(value),
+        Stmt::Store { offset, value, .. } => {
+            visit(offset);
+            visit(value);
+        }
+        Stmt::CopyArray { src, .. } => visit(&Expr::Var(*src)),
+        Stmt::If { cond, .. } => visit(cond),
+        Stmt::Return(values) | Stmt::Call { args: values, .. } => {
+            for value in values {
+                match value {
+                    Operand::Scalar(expr) => visit(expr),
+                    Operand::Array(var) => visit(&Expr::Var(*var)),
                 }
             }
-            Stmt::Break(_) | Stmt::Continue(_) => {}
         }
-    }
+        Stmt::Loop { .. } | Stmt::Block { .. } | Stmt::Break(_) | Stmt::Continue(_) => {}
+    });
 }
 
 fn targets_block(block: &[Stmt], targeted: &mut HashSet<Label>) {
-    for stmt in block {
-        match stmt {
-            Stmt::Break(label) | Stmt::Continue(label) => {
-                targeted.insert(*label);
-            }
-            Stmt::If { then, orelse, .. } => {
-                targets_block(then, targeted);
-                targets_block(orelse, targeted);
-            }
-            Stmt::Loop { body, .. } | Stmt::Block { body, .. } => targets_block(body, targeted),
-            _ => {}
+    for_each_stmt(block, &mut |stmt| {
+        if let Stmt::Break(label) | Stmt::Continue(label) = stmt {
+            targeted.insert(*label);
         }
-    }
+    });
 }

@@ -139,9 +139,10 @@ fn simplify(expr: Expr) -> Expr {
     match expr {
         Expr::Unary { op, arg } => {
             let arg = b(arg);
-            match arg.as_const() {
-                Some(value) => Expr::Const(interp::unary(op, value)),
-                None => match (op, *arg) {
+            // Operands the operation does not take are left for the verifier to report.
+            match arg.as_const().map(|value| interp::unary(op, value)) {
+                Some(Ok(value)) => Expr::Const(value),
+                _ => match (op, *arg) {
                     (UnaryOp::Not, Expr::Unary { op: UnaryOp::Not, arg: inner }) => *inner,
                     (op, arg) => Expr::Unary { op, arg: Box::new(arg) },
                 },
@@ -159,7 +160,10 @@ fn simplify(expr: Expr) -> Expr {
         Expr::Compare { op, lhs, rhs } => {
             let (lhs, rhs) = (b(lhs), b(rhs));
             match (lhs.as_const(), rhs.as_const()) {
-                (Some(x), Some(y)) => Expr::Const(Scalar::Bool(interp::compare(op, x, y))),
+                (Some(x), Some(y)) => match interp::compare(op, x, y) {
+                    Ok(value) => Expr::Const(Scalar::Bool(value)),
+                    Err(_) => Expr::Compare { op, lhs, rhs },
+                },
                 _ => Expr::Compare { op, lhs, rhs },
             }
         }

@@ -5,9 +5,11 @@
 //! inlining repeatedly terminates.
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 
 use super::walk::Renamer;
 use crate::ir::{Function, Module, Operand, Stmt, VarTy};
+use crate::visit::map_block;
 
 pub fn inline_calls(module: &mut Module) {
     let snapshot = module.clone();
@@ -26,30 +28,16 @@ pub fn inline_calls(module: &mut Module) {
 }
 
 fn inline_block(f: &mut Function, module: &Module, block: Vec<Stmt>, changed: &mut bool) -> Vec<Stmt> {
-    let mut out = Vec::with_capacity(block.len());
-    for stmt in block {
+    map_block(block, &mut |stmt, out| {
         match stmt {
             Stmt::Call { func, args, results } => {
                 *changed = true;
                 out.push(inline_call(f, module.function(func), args, &results));
             }
-            Stmt::If { cond, then, orelse } => out.push(Stmt::If {
-                cond,
-                then: inline_block(f, module, then, changed),
-                orelse: inline_block(f, module, orelse, changed),
-            }),
-            Stmt::Loop { label, counter, start, stop, step, body } => {
-                let body = inline_block(f, module, body, changed);
-                out.push(Stmt::Loop { label, counter, start, stop, step, body });
-            }
-            Stmt::Block { label, body } => {
-                let body = inline_block(f, module, body, changed);
-                out.push(Stmt::Block { label, body });
-            }
             other => out.push(other),
         }
-    }
-    out
+        ControlFlow::Continue(())
+    })
 }
 
 fn inline_call(f: &mut Function, callee: &Function, args: Vec<Operand>, results: &[crate::ir::Var]) -> Stmt {
@@ -76,34 +64,20 @@ fn inline_call(f: &mut Function, callee: &Function, args: Vec<Operand>, results:
 
 /// Turns `return v...` into `results = v...; break @exit`.
 fn rewrite_returns(block: Vec<Stmt>, f: &Function, results: &[crate::ir::Var], exit: crate::ir::Label) -> Vec<Stmt> {
-    let mut out = Vec::with_capacity(block.len());
-    for stmt in block {
+    map_block(block, &mut |stmt, out| {
         match stmt {
             Stmt::Return(values) => {
                 for (result, value) in results.iter().zip(values) {
-                    out.push(match (value, f.var_ty(*result)) {
-                        (Operand::Scalar(value), _) => Stmt::Assign { dst: *result, value },
-                        (Operand::Array(src), VarTy::Array(..)) => Stmt::CopyArray { dst: *result, src },
-                        (Operand::Array(_), VarTy::Scalar(_)) => continue,
-                    });
+                    match (value, f.var_ty(*result)) {
+                        (Operand::Scalar(value), _) => out.push(Stmt::Assign { dst: *result, value }),
+                        (Operand::Array(src), VarTy::Array(..)) => out.push(Stmt::CopyArray { dst: *result, src }),
+                        (Operand::Array(_), VarTy::Scalar(_)) => {}
+                    }
                 }
                 out.push(Stmt::Break(exit));
             }
-            Stmt::If { cond, then, orelse } => out.push(Stmt::If {
-                cond,
-                then: rewrite_returns(then, f, results, exit),
-                orelse: rewrite_returns(orelse, f, results, exit),
-            }),
-            Stmt::Loop { label, counter, start, stop, step, body } => {
-                let body = rewrite_returns(body, f, results, exit);
-                out.push(Stmt::Loop { label, counter, start, stop, step, body });
-            }
-            Stmt::Block { label, body } => {
-                let body = rewrite_returns(body, f, results, exit);
-                out.push(Stmt::Block { label, body });
-            }
             other => out.push(other),
         }
-    }
-    out
+        ControlFlow::Continue(())
+    })
 }

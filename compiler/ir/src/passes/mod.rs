@@ -14,6 +14,7 @@ pub use inline::inline_calls;
 pub use unroll::{trip_count, unroll_loops, UNROLL_LIMIT};
 
 use crate::ir::Module;
+use crate::verify::VerifyError;
 
 #[derive(Clone, Copy, Debug, Default)]
 pub struct PassOptions {
@@ -21,9 +22,17 @@ pub struct PassOptions {
     pub unroll: bool,
 }
 
+/// The IR failed verification after a pass: a compiler bug in that pass.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("after pass `{pass}`: {error}")]
+pub struct PassError {
+    pub pass: &'static str,
+    pub error: VerifyError,
+}
+
 /// Inlines every call, then folds constants and removes dead code; with `unroll`, also
 /// unrolls every loop and simplifies again.
-pub fn optimize(module: &Module, options: PassOptions) -> Result<Module, String> {
+pub fn optimize(module: &Module, options: PassOptions) -> Result<Module, PassError> {
     let mut module = module.clone();
     run(&mut module, "inline", inline_calls)?;
     run(&mut module, "fold", fold_constants)?;
@@ -36,10 +45,10 @@ pub fn optimize(module: &Module, options: PassOptions) -> Result<Module, String>
     Ok(module)
 }
 
-fn run(module: &mut Module, name: &str, pass: fn(&mut Module)) -> Result<(), String> {
-    pass(module);
+fn run(module: &mut Module, pass: &'static str, transform: fn(&mut Module)) -> Result<(), PassError> {
+    transform(module);
     if cfg!(debug_assertions) {
-        crate::verify::verify_module(module).map_err(|error| format!("after pass `{name}`: {error}"))?;
+        crate::verify::verify_module(module).map_err(|error| PassError { pass, error })?;
     }
     Ok(())
 }

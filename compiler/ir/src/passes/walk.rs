@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use crate::ir::{Expr, Label, Operand, Stmt, Var};
+use crate::visit::{for_each_stmt, for_each_stmt_mut};
 
 /// Renames variables and labels throughout a block (used when copying code).
 pub struct Renamer<'a> {
@@ -20,37 +21,38 @@ impl Renamer<'_> {
     }
 
     pub fn block(&self, block: &[Stmt]) -> Vec<Stmt> {
-        block.iter().map(|stmt| self.stmt(stmt)).collect()
+        let mut copy = block.to_vec();
+        for_each_stmt_mut(&mut copy, &mut |stmt| self.rename(stmt));
+        copy
     }
 
-    pub fn stmt(&self, stmt: &Stmt) -> Stmt {
+    /// Renames what `stmt` itself mentions; its nested blocks are reached by the traversal.
+    fn rename(&self, stmt: &mut Stmt) {
         match stmt {
-            Stmt::Assign { dst, value } => Stmt::Assign { dst: self.var(*dst), value: self.expr(value) },
+            Stmt::Assign { dst, value } | Stmt::FillArray { dst, value } => {
+                *dst = self.var(*dst);
+                *value = self.expr(value);
+            }
             Stmt::Store { array, offset, value } => {
-                Stmt::Store { array: self.var(*array), offset: self.expr(offset), value: self.expr(value) }
+                *array = self.var(*array);
+                *offset = self.expr(offset);
+                *value = self.expr(value);
             }
-            Stmt::CopyArray { dst, src } => Stmt::CopyArray { dst: self.var(*dst), src: self.var(*src) },
-            Stmt::FillArray { dst, value } => Stmt::FillArray { dst: self.var(*dst), value: self.expr(value) },
-            Stmt::If { cond, then, orelse } => {
-                Stmt::If { cond: self.expr(cond), then: self.block(then), orelse: self.block(orelse) }
+            Stmt::CopyArray { dst, src } => {
+                *dst = self.var(*dst);
+                *src = self.var(*src);
             }
-            Stmt::Loop { label, counter, start, stop, step, body } => Stmt::Loop {
-                label: self.label(*label),
-                counter: self.var(*counter),
-                start: *start,
-                stop: *stop,
-                step: *step,
-                body: self.block(body),
-            },
-            Stmt::Block { label, body } => Stmt::Block { label: self.label(*label), body: self.block(body) },
-            Stmt::Break(label) => Stmt::Break(self.label(*label)),
-            Stmt::Continue(label) => Stmt::Continue(self.label(*label)),
-            Stmt::Return(values) => Stmt::Return(values.iter().map(|v| self.operand(v)).collect()),
-            Stmt::Call { func, args, results } => Stmt::Call {
-                func: *func,
-                args: args.iter().map(|a| self.operand(a)).collect(),
-                results: results.iter().map(|r| self.var(*r)).collect(),
-            },
+            Stmt::If { cond, .. } => *cond = self.expr(cond),
+            Stmt::Loop { label, counter, .. } => {
+                *label = self.label(*label);
+                *counter = self.var(*counter);
+            }
+            Stmt::Block { label, .. } | Stmt::Break(label) | Stmt::Continue(label) => *label = self.label(*label),
+            Stmt::Return(values) => values.iter_mut().for_each(|value| *value = self.operand(value)),
+            Stmt::Call { args, results, .. } => {
+                args.iter_mut().for_each(|arg| *arg = self.operand(arg));
+                results.iter_mut().for_each(|result| *result = self.var(*result));
+            }
         }
     }
 
@@ -96,25 +98,17 @@ pub fn map_expr(expr: &Expr, f: &dyn Fn(&Expr) -> Option<Expr>) -> Expr {
 
 /// Every scalar or array variable a block may write.
 pub fn written_vars(block: &[Stmt], out: &mut std::collections::HashSet<Var>) {
-    for stmt in block {
-        match stmt {
-            Stmt::Assign { dst, .. } | Stmt::CopyArray { dst, .. } | Stmt::FillArray { dst, .. } => {
-                out.insert(*dst);
-            }
-            Stmt::Store { array, .. } => {
-                out.insert(*array);
-            }
-            Stmt::If { then, orelse, .. } => {
-                written_vars(then, out);
-                written_vars(orelse, out);
-            }
-            Stmt::Loop { counter, body, .. } => {
-                out.insert(*counter);
-                written_vars(body, out);
-            }
-            Stmt::Block { body, .. } => written_vars(body, out),
-            Stmt::Call { results, .. } => out.extend(results.iter().copied()),
-            Stmt::Break(_) | Stmt::Continue(_) | Stmt::Return(_) => {}
+    for_each_stmt(block, &mut |stmt| match stmt {
+        Stmt::Assign { dst, .. } | Stmt::CopyArray { dst, .. } | Stmt::FillArray { dst, .. } => {
+            out.insert(*dst);
         }
-    }
+        Stmt::Store { array, .. } => {
+            out.insert(*array);
+        }
+        Stmt::Loop { counter, .. } => {
+            out.insert(*counter);
+        }
+        Stmt::Call { results, .. } => out.extend(results.iter().copied()),
+        Stmt::If { .. } | Stmt::Block { .. } | Stmt::Break(_) | Stmt::Continue(_) | Stmt::Return(_) => {}
+    });
 }
