@@ -200,7 +200,7 @@ fn check(seed: u64) {
             let got = jit.call(&function.name, &args);
             match (&expected, &got) {
                 (Ok(a), Ok(b)) if a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same(y)) => {}
-                (Err(a), Err(CallError::Fault(b))) if a.fault == b.fault && a.span == b.span => {}
+                (Err(a), Err(CallError::Fault(b))) if a.fault() == Some((b.fault, b.span)) => {}
                 _ => panic!("`{}` on {args:?}: interpreter {expected:?}, JIT {got:?}\n{source}", function.name),
             }
         }
