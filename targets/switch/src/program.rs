@@ -283,7 +283,7 @@ impl PipelineProgram {
     }
 
     /// Encodes a state (one slot per field) as entry words, one per state register.
-    pub fn encode_state(&self, state: &[Slot]) -> Result<Vec<u64>, String> {
+    pub fn encode_state(&self, state: &[Slot]) -> Result<Vec<u64>, EncodeError> {
         let mut words = Vec::with_capacity(self.state_words());
         self.encode_state_into(state, &mut words)?;
         Ok(words)
@@ -291,7 +291,7 @@ impl PipelineProgram {
 
     /// [`PipelineProgram::encode_state`], appending the words to `out` (no allocation when
     /// `out` has room: the network simulator encodes straight into packets).
-    pub fn encode_state_into(&self, state: &[Slot], out: &mut Vec<u64>) -> Result<(), String> {
+    pub fn encode_state_into(&self, state: &[Slot], out: &mut Vec<u64>) -> Result<(), EncodeError> {
         let start = out.len();
         out.resize(start + self.state_words(), 0);
         let words = &mut out[start..];
@@ -363,7 +363,32 @@ pub fn mask(w: u32) -> u64 {
     }
 }
 
-fn encode_scalar(map: &FieldMap, scalar: Scalar) -> Result<u64, String> {
+/// Why a state value has no register encoding.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum EncodeError {
+    /// A float whose fixed-point image `round(x * scale)` does not fit an i64.
+    #[error(
+        "state field `{field}`: {value} does not fit in fixed point with scale {scale} (|x| must stay below {bound:e})"
+    )]
+    FixedPointRange {
+        field: String,
+        /// The value, shortened for the message.
+        value: String,
+        scale: u64,
+        /// The largest magnitude that fits: `i64::MAX / scale`.
+        bound: f64,
+    },
+    /// A value of another type than the field's (a caller passed a state of another layout).
+    #[error("state field `{field}`: value {value} does not match its type {ty}")]
+    TypeMismatch {
+        field: String,
+        /// The value, shortened for the message.
+        value: String,
+        ty: String,
+    },
+}
+
+fn encode_scalar(map: &FieldMap, scalar: Scalar) -> Result<u64, EncodeError> {
     match (map.encoding, scalar) {
         (Encoding::Int(_), Scalar::Int(_, v)) => Ok(v as u64),
         (Encoding::Bool, Scalar::Bool(b)) => Ok(u64::from(b)),
@@ -375,22 +400,21 @@ fn encode_scalar(map: &FieldMap, scalar: Scalar) -> Result<u64, String> {
             let scaled = (x * scale as f64).round();
             // i64::MAX as f64 rounds up to 2^63, so the upper test is `<`.
             if scaled.is_nan() || scaled < i64::MIN as f64 || scaled >= i64::MAX as f64 {
-                Err(format!(
-                    "state field `{}`: {} does not fit in fixed point with scale {scale} (|x| must stay below {:e})",
-                    map.name,
-                    short_float(x),
-                    i64::MAX as f64 / scale as f64
-                ))
+                Err(EncodeError::FixedPointRange {
+                    field: map.name.clone(),
+                    value: short_float(x),
+                    scale,
+                    bound: i64::MAX as f64 / scale as f64,
+                })
             } else {
                 Ok(scaled as i64 as u64)
             }
         }
-        (_, other) => Err(format!(
-            "state field `{}`: value {} does not match its type {}",
-            map.name,
-            crate::network::cut(&other.to_string()),
-            map.ty
-        )),
+        (_, other) => Err(EncodeError::TypeMismatch {
+            field: map.name.clone(),
+            value: naas_stdx::excerpt(&other.to_string(), 24).into_owned(),
+            ty: map.ty.clone(),
+        }),
     }
 }
 

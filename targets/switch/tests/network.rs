@@ -8,7 +8,7 @@ mod common;
 
 use naas_ir::interp::Slot;
 use naas_ir::ir::Scalar;
-use naas_target_switch::network::{plot_svg, simulate, simulate_entries, Dist, SimConfig, Topology};
+use naas_target_switch::network::{plot_svg, simulate, simulate_entries, Dist, SimConfig, Topology, TopologyError};
 use naas_target_switch::{lower, LowerOptions, TargetProfile};
 
 const TOPOLOGIES: [&str; 3] =
@@ -242,7 +242,12 @@ fn topology_files_simulate_exactly() {
         }
     }
     let error = Topology::parse("file:/nonexistent/x.topo").unwrap_err();
-    assert!(error.contains("cannot read topology file `/nonexistent/x.topo`"), "{error}");
+    // An I/O failure keeps its kind, so a caller can tell a missing file from a bad one.
+    assert!(
+        matches!(&error, TopologyError::Read { error, .. } if error.kind() == std::io::ErrorKind::NotFound),
+        "{error:?}"
+    );
+    assert!(error.to_string().starts_with("cannot read topology file `/nonexistent/x.topo`: "), "{error}");
 }
 
 #[test]

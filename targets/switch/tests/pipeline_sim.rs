@@ -76,13 +76,8 @@ fn the_examples_that_fit_are_covered() {
     assert!(cases().iter().all(|case| case.programs.len() == 4));
 }
 
-/// `NAAS_PROPTEST_CASES` (as in the rest of the workspace; CI sets 10,000), else 1,000.
-fn cases_from_env() -> u32 {
-    std::env::var("NAAS_PROPTEST_CASES").ok().and_then(|text| text.trim().parse().ok()).unwrap_or(1_000)
-}
-
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases_from_env(), ..ProptestConfig::default() })]
+    #![proptest_config(naas_test_support::proptest_config(1))]
 
     #[test]
     fn pipeline_agrees_with_interpreter(seed in any::<u64>()) {
@@ -131,7 +126,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases_from_env() / 10 + 1, ..ProptestConfig::default() })]
+    #![proptest_config(naas_test_support::proptest_config(10))]
 
     #[test]
     fn a_packet_at_once_equals_entry_by_entry(seed in any::<u64>()) {

@@ -13,7 +13,8 @@
 
 use std::collections::HashMap;
 
-use super::{Graph, NodeKind, MAX_NODES};
+use super::{Graph, NodeKind, TopologyError, MAX_NODES};
+use crate::network::error::quote;
 
 /// One declared node.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,8 +44,8 @@ const SYNTAX: &str = "expected `reducer NAME`, `switch NAME parent PARENT` or `m
 
 impl FileTopology {
     /// Parses and validates the text of a topology file; `path` only labels errors.
-    pub fn parse(path: &str, text: &str) -> Result<FileTopology, String> {
-        let at = |line: usize| format!("topology file `{}`, line {line}", super::cut(path));
+    pub fn parse(path: &str, text: &str) -> Result<FileTopology, TopologyError> {
+        let at = |line: usize| format!("topology file `{}`, line {line}", quote(path));
         // Pass 1: declarations.
         let mut nodes = Vec::new();
         let mut parents: Vec<Option<&str>> = Vec::new();
@@ -60,58 +61,60 @@ impl FileTopology {
                 ["reducer", name] => (NodeKind::Reducer, *name, None),
                 ["switch", name, "parent", parent] => (NodeKind::Switch, *name, Some(*parent)),
                 ["mapper", name, "parent", parent] => (NodeKind::Mapper, *name, Some(*parent)),
-                _ => return Err(format!("{}: {SYNTAX}, found `{}`", at(line), super::cut(content))),
+                _ => return Err(TopologyError::File(format!("{}: {SYNTAX}, found `{}`", at(line), quote(content)))),
             };
             if let Some(long) = [Some(name), parent].into_iter().flatten().find(|n| n.len() > MAX_NAME_BYTES) {
-                return Err(format!(
+                return Err(TopologyError::File(format!(
                     "{}: the name `{}` is longer than {MAX_NAME_BYTES} bytes, the limit of a node name",
                     at(line),
-                    super::cut(long)
-                ));
+                    quote(long)
+                )));
             }
             if let Some(&first) = by_name.get(name) {
                 let first: &FileNode = &nodes[first];
-                return Err(format!(
+                return Err(TopologyError::File(format!(
                     "{}: `{name}` is already declared on line {}; node names must be unique",
                     at(line),
                     first.line
-                ));
+                )));
             }
             if kind == NodeKind::Reducer {
                 if let Some(root) = nodes.iter().find(|n: &&FileNode| n.kind == NodeKind::Reducer) {
-                    return Err(format!(
+                    return Err(TopologyError::File(format!(
                         "{}: a second reducer `{name}` (`{}` on line {} is the root); a topology has exactly one",
                         at(line),
                         root.name,
                         root.line
-                    ));
+                    )));
                 }
             }
             if nodes.len() as u64 >= MAX_NODES {
-                return Err(format!("{}: more than {MAX_NODES} nodes", at(line)));
+                return Err(TopologyError::File(format!("{}: more than {MAX_NODES} nodes", at(line))));
             }
             by_name.insert(name, nodes.len());
             nodes.push(FileNode { kind, name: name.to_string(), parent: None, line });
             parents.push(parent);
         }
         if !nodes.iter().any(|n| n.kind == NodeKind::Reducer) {
-            return Err(format!("topology file `{path}`: no reducer; declare the root with `reducer NAME`"));
+            return Err(TopologyError::File(format!(
+                "topology file `{path}`: no reducer; declare the root with `reducer NAME`"
+            )));
         }
         // Pass 2: resolve parents.
         let mut children = vec![0usize; nodes.len()];
         for node in 0..nodes.len() {
             let Some(parent_name) = parents[node] else { continue };
             let line = nodes[node].line;
-            let &parent = by_name
-                .get(parent_name)
-                .ok_or_else(|| format!("{}: unknown parent `{parent_name}` of `{}`", at(line), nodes[node].name))?;
+            let &parent = by_name.get(parent_name).ok_or_else(|| {
+                TopologyError::File(format!("{}: unknown parent `{parent_name}` of `{}`", at(line), nodes[node].name))
+            })?;
             if nodes[parent].kind == NodeKind::Mapper {
-                return Err(format!(
+                return Err(TopologyError::File(format!(
                     "{}: the parent of `{}` is `{parent_name}`, a mapper (line {}); mappers are leaves and have no children",
                     at(line),
                     nodes[node].name,
                     nodes[parent].line
-                ));
+                )));
             }
             nodes[node].parent = Some(parent);
             children[parent] += 1;
@@ -122,28 +125,28 @@ impl FileTopology {
             if cycle.len() > 9 {
                 names.push("…");
             }
-            return Err(format!(
+            return Err(TopologyError::File(format!(
                 "{}: `{}` never reaches the reducer; its parents form a cycle ({})",
                 at(first.line),
                 first.name,
                 names.join(" → ")
-            ));
+            )));
         }
         for (node, count) in nodes.iter().zip(&children) {
             match node.kind {
                 NodeKind::Switch if *count == 0 => {
-                    return Err(format!(
+                    return Err(TopologyError::File(format!(
                         "{}: switch `{}` has no children; every switch needs a mapper below it",
                         at(node.line),
                         node.name
-                    ))
+                    )))
                 }
                 NodeKind::Reducer if *count == 0 => {
-                    return Err(format!(
+                    return Err(TopologyError::File(format!(
                         "{}: the reducer `{}` has no children; declare mappers (and switches) below it",
                         at(node.line),
                         node.name
-                    ))
+                    )))
                 }
                 _ => {}
             }
@@ -283,6 +286,8 @@ mod tests {
         ];
         for (text, expected) in cases {
             let error = FileTopology::parse("t.topo", text).unwrap_err();
+            assert!(matches!(error, TopologyError::File(_)), "{error:?}");
+            let error = error.to_string();
             assert!(error.starts_with("topology file `t.topo`"), "{error}");
             assert!(error.contains(expected), "{text:?}: {error}");
         }
