@@ -65,19 +65,19 @@ fn usage(message: String) -> ExitCode {
 pub fn run(args: &SimulateArgs) -> ExitCode {
     let topology = match Topology::parse(&args.topology) {
         Ok(topology) => topology,
-        Err(error) => return usage(error),
+        Err(error) => return usage(error.to_string()),
     };
     let dist = match Dist::parse(&args.dist) {
         Ok(dist) => dist,
-        Err(error) => return usage(error),
+        Err(error) => return usage(error.to_string()),
     };
     let slot_index = match SlotIndex::parse(&args.slot_index) {
         Ok(index) => index,
-        Err(error) => return usage(error),
+        Err(error) => return usage(error.to_string()),
     };
     for (name, p) in [("--loss", args.loss), ("--dup", args.dup), ("--reorder", args.reorder)] {
         if !(0.0..1.0).contains(&p) {
-            return usage(format!("{name} must be a probability in [0, 1), got {}", network::cut(&p.to_string())));
+            return usage(format!("{name} must be a probability in [0, 1), got {}", naas_stdx::excerpt(&p.to_string(), network::QUOTE_CHARS)));
         }
     }
     if args.loss > network::MAX_LOSS {
@@ -85,7 +85,7 @@ pub fn run(args: &SimulateArgs) -> ExitCode {
             "--loss must be at most {} (the simulator's limit: above it a packet and its acknowledgement \
              rarely both get through, and a link would retransmit millions of times), got {}",
             network::MAX_LOSS,
-            network::cut(&args.loss.to_string())
+            naas_stdx::excerpt(&args.loss.to_string(), network::QUOTE_CHARS)
         ));
     }
     if args.keys == 0 {

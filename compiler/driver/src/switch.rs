@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use crate::exit::Exit;
 
 use clap::Args;
-use naas_target_switch::{lower, LowerOptions, PipelineProgram, TargetProfile};
+use naas_target_switch::{lower, LowerError, LowerOptions, PipelineProgram, TargetProfile};
 
 use crate::check_cmd::print_diagnostics;
 use crate::source::SourceFile;
@@ -92,9 +92,13 @@ pub fn lower_all(
     for index in indexes {
         match lower(compiled, index, &profile, &options) {
             Ok(program) => programs.push((compiled.aggregates[index].name.clone(), program)),
-            Err(diagnostics) => {
+            Err(LowerError::Diagnostics(diagnostics)) => {
                 print_diagnostics(file, &diagnostics);
                 failed = true;
+            }
+            Err(LowerError::Internal(error)) => {
+                eprintln!("naasc: {error}; please report this bug");
+                return Err(ExitCode::from(Exit::Internal));
             }
         }
     }
