@@ -516,3 +516,62 @@ fn ordinal(n: usize) -> String {
     };
     format!("{n}{suffix}")
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+    use naas_ir::interp::Slot;
+    use naas_ir::ir::Scalar;
+
+    fn internal(compiled: &Compiled, plan_index: usize) -> InternalError {
+        match lower(compiled, plan_index, &TargetProfile::default(), &LowerOptions::default()) {
+            Err(LowerError::Internal(error)) => error,
+            Err(LowerError::Diagnostics(diagnostics)) => {
+                panic!("diagnostics instead of an internal error: {diagnostics:?}")
+            }
+            Ok(_) => panic!("lowered a broken input"),
+        }
+    }
+
+    /// An aggregate index the program does not have is the caller's bug, not a diagnostic
+    /// about the user's program.
+    #[test]
+    fn a_missing_aggregate_is_an_internal_error() {
+        let compiled = naas_test_support::compile_example("reduce");
+        let error = internal(&compiled, 7);
+        assert_eq!(error.message, "no aggregate number 7 to lower: the program has 1");
+        assert_eq!(error.span, None);
+    }
+
+    /// IR that the verifier rejects (here a merge whose parameter is listed twice) stops the
+    /// lowering at the merge, instead of being reported as the user's E0607.
+    #[test]
+    #[cfg_attr(not(debug_assertions), ignore = "the passes verify the IR in debug builds only")]
+    fn ir_the_verifier_rejects_is_an_internal_error() {
+        let mut compiled = naas_test_support::compile_example("reduce");
+        let merge = compiled.aggregates[0].merge;
+        let function = &mut compiled.optimized.functions[merge.0 as usize];
+        let first = function.params[0];
+        function.params.push(first);
+        let error = internal(&compiled, 0);
+        assert!(error.message.starts_with("cannot unroll the merge of `delay_stats`: "), "{}", error.message);
+        assert!(error.message.contains("listed twice"), "{}", error.message);
+        assert_eq!(error.span, Some(compiled.aggregates[0].merge_span));
+    }
+
+    /// An identity state of another type than its field has no register encoding: a
+    /// compiler bug, where the lowering used to put zeros in the empty slots.
+    #[test]
+    fn an_identity_without_an_encoding_is_an_internal_error() {
+        let mut compiled = naas_test_support::compile_example("reduce");
+        compiled.aggregates[0].identity[0] = Slot::Scalar(Scalar::Bool(true));
+        let error = internal(&compiled, 0);
+        assert_eq!(
+            error.to_string(),
+            "internal compiler error: the identity of `delay_stats` has no register encoding: \
+             state field `min(delay)`: value True does not match its type i32"
+        );
+        assert_eq!(error.span, Some(compiled.aggregates[0].span));
+    }
+}
