@@ -187,11 +187,11 @@ fn timely_comparison(bench: &RuntimeBench) -> Result<(), BenchError> {
             let probe = ProbeHandle::new();
             let results: std::rc::Rc<std::cell::RefCell<Vec<KeyedValues>>> = Default::default();
             let sink = results.clone();
-            let built = worker.dataflow::<u64, _, _>(|scope| -> Result<(), String> {
+            let built = worker.dataflow::<u64, _, _>(|scope| -> Result<(), BenchError> {
                 let stream = input.to_stream(scope);
                 let finished: StreamVec<'_, u64, (u32, Vec<Value>)> = if naas {
                     // A key whose result is an error gets no values: the comparison below fails.
-                    let results = stream.naas_aggregate(&source).map_err(|e| e.to_string())?;
+                    let results = stream.naas_aggregate(&source).map_err(|e| BenchError::compile(REDUCE.label, e))?;
                     results.map(|(key, result): KeyedResult<u32>| (key, result.unwrap_or_default()))
                 } else {
                     hand_written(stream)
@@ -218,7 +218,7 @@ fn timely_comparison(bench: &RuntimeBench) -> Result<(), BenchError> {
             barrier.wait();
             let seconds = started.elapsed().as_secs_f64();
             let results = std::mem::take(&mut *results.borrow_mut());
-            Ok::<_, String>((seconds, results))
+            Ok::<_, BenchError>((seconds, results))
         });
         let mut seconds = 0.0f64;
         let mut results = Vec::new();
@@ -230,7 +230,8 @@ fn timely_comparison(bench: &RuntimeBench) -> Result<(), BenchError> {
                             seconds = seconds.max(s);
                             results.append(&mut r);
                         }
-                        Ok(Err(e)) | Err(e) => return Err(BenchError::run("a timely worker", e)),
+                        Ok(Err(error)) => return Err(error),
+                        Err(panic) => return Err(BenchError::run("a timely worker", panic)),
                     }
                 }
             }

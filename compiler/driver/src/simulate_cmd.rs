@@ -77,7 +77,10 @@ pub fn run(args: &SimulateArgs) -> ExitCode {
     };
     for (name, p) in [("--loss", args.loss), ("--dup", args.dup), ("--reorder", args.reorder)] {
         if !(0.0..1.0).contains(&p) {
-            return usage(format!("{name} must be a probability in [0, 1), got {}", naas_stdx::excerpt(&p.to_string(), network::QUOTE_CHARS)));
+            return usage(format!(
+                "{name} must be a probability in [0, 1), got {}",
+                naas_stdx::excerpt(&p.to_string(), network::QUOTE_CHARS)
+            ));
         }
     }
     if args.loss > network::MAX_LOSS {

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use naas_ir::interp::{Interpreter, Slot};
 use naas_ir::Compiled;
 use naas_stdx::Rng;
-use naas_target_switch::network::{simulate_entries, MapperEntries, SimConfig, SlotIndex, Topology};
+use naas_target_switch::network::{simulate_entries, MapperEntries, SimConfig, SimError, SlotIndex, Topology};
 use naas_target_switch::{lower, LowerOptions, TargetProfile};
 
 /// Random partial states: each is the merge of one to three lifted random records (what a
@@ -164,24 +164,29 @@ fn bad_entries_are_errors() {
     assert_eq!(config.topology.mappers(), 4);
     let entries = random_entries(&compiled, 1, 3, 10, 1);
     let state = entries[0][0].1.clone();
-    let run = |mappers: Vec<MapperEntries>, config: &SimConfig| -> Result<_, String> {
-        simulate_entries(&compiled, 0, &program, config, mappers).map_err(|error| error.to_string())
+    // Every one is a rejected setting (a usage error for the CLI), reported before anything
+    // is simulated.
+    let rejected = |mappers: Vec<MapperEntries>, config: &SimConfig| -> String {
+        match simulate_entries(&compiled, 0, &program, config, mappers) {
+            Err(SimError::Invalid(message)) => message,
+            other => panic!("expected a rejected setting, got {other:?}"),
+        }
     };
 
-    let error = run(vec![entries[0].clone(); 5], &config).unwrap_err();
+    let error = rejected(vec![entries[0].clone(); 5], &config);
     assert!(error.contains("entries for 5 mappers were given, but the topology has only 4 mappers"), "{error}");
 
-    let error = run(vec![vec![(1 << 32, state.clone())]], &config).unwrap_err();
+    let error = rejected(vec![vec![(1 << 32, state.clone())]], &config);
     assert!(error.contains("mapper 0, entry 0: key 4294967296 does not fit the profile's 32-bit keys"), "{error}");
 
     let direct = SimConfig { slot_index: SlotIndex::Direct, keys: 10, ..config.clone() };
-    let error = run(vec![Vec::new(), vec![(3, state.clone()), (10, state.clone())]], &direct).unwrap_err();
+    let error = rejected(vec![Vec::new(), vec![(3, state.clone()), (10, state.clone())]], &direct);
     assert!(error.contains("mapper 1, entry 1: key 10 is outside the dense key space 0..10"), "{error}");
 
-    let error = run(vec![vec![(1, state[1..].to_vec())]], &config).unwrap_err();
+    let error = rejected(vec![vec![(1, state[1..].to_vec())]], &config);
     assert!(error.contains("the state has"), "{error}");
     let mut wrong = state.clone();
     wrong[0] = Slot::Array(Vec::new());
-    let error = run(vec![vec![(1, wrong)]], &config).unwrap_err();
+    let error = rejected(vec![vec![(1, wrong)]], &config);
     assert!(error.contains("mapper 0, entry 0: state field"), "{error}");
 }

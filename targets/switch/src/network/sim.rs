@@ -1053,6 +1053,19 @@ mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
     use super::*;
 
+    /// A sequence number past the receive window cannot come from a correct sender: it is an
+    /// internal error, not a packet silently taken as new or as a copy.
+    #[test]
+    fn a_sequence_number_past_the_window_is_an_internal_error() {
+        let mut link = LinkState::default();
+        assert_eq!(link.receive(0), Ok(true));
+        assert_eq!(link.receive(0), Ok(false));
+        assert_eq!(link.receive(SEQ_SPAN), Ok(true));
+        let error = link.receive(SEQ_SPAN + 2).unwrap_err();
+        assert_eq!(error.message, format!("sequence number {} is beyond the receive window at 1", SEQ_SPAN + 2));
+        assert_eq!(SimError::from(error).to_string().split(':').next(), Some("internal compiler error"));
+    }
+
     /// The subtree of every node of a chain as long as the node limit allows: a walk to the
     /// reducer from every node took quadratic time (a chain of 100,000 nodes: 49 s).
     #[test]
