@@ -6,6 +6,7 @@ use naas_ir::decompose::MergeOp;
 use naas_ir::interp::Slot;
 use naas_ir::ir::{Scalar, VarTy};
 use naas_lang::types::{FloatTy, IntTy};
+use naas_lang::{bail_internal, InternalError};
 use serde::Serialize;
 
 use crate::network::counted;
@@ -317,31 +318,40 @@ impl PipelineProgram {
         Ok(())
     }
 
-    /// Decodes entry words back into a state.
-    pub fn decode_state(&self, words: &[u64]) -> Vec<Slot> {
+    /// Decodes entry words (one per state register, [`PipelineProgram::state_words`] of them)
+    /// back into a state. A register beyond `words` cannot come from an entry of this program:
+    /// an internal error, rather than a state padded with zeros.
+    pub fn decode_state(&self, words: &[u64]) -> Result<Vec<Slot>, InternalError> {
         let w = self.profile.register_word_bits;
-        self.fields
-            .iter()
-            .map(|map| {
-                let scalars: Vec<Scalar> = (0..map.elems as usize)
-                    .map(|elem| {
-                        let mut raw: u64 = 0;
-                        for word in 0..map.words {
-                            let register = map.first_register + elem * map.words as usize + word as usize;
-                            let value = words.get(register - 1).copied().unwrap_or(0);
-                            if word * w < 64 {
-                                raw |= value << (word * w);
-                            }
-                        }
-                        decode_scalar(map, raw)
-                    })
-                    .collect();
-                match map.var_ty {
-                    VarTy::Scalar(_) => Slot::Scalar(scalars[0]),
-                    VarTy::Array(..) => Slot::Array(scalars),
+        let mut state = Vec::with_capacity(self.fields.len());
+        for map in &self.fields {
+            let mut scalars: Vec<Scalar> = Vec::with_capacity(map.elems as usize);
+            for elem in 0..map.elems as usize {
+                let mut raw: u64 = 0;
+                for word in 0..map.words {
+                    let register = map.first_register + elem * map.words as usize + word as usize;
+                    let Some(&value) = register.checked_sub(1).and_then(|index| words.get(index)) else {
+                        bail_internal!(
+                            "register {register} of `{}` is not among the entry's {} state words",
+                            self.aggregate,
+                            words.len()
+                        );
+                    };
+                    if word * w < 64 {
+                        raw |= value << (word * w);
+                    }
                 }
-            })
-            .collect()
+                scalars.push(decode_scalar(map, raw));
+            }
+            state.push(match map.var_ty {
+                VarTy::Scalar(_) => match scalars.first() {
+                    Some(&scalar) => Slot::Scalar(scalar),
+                    None => bail_internal!("state field `{}` of `{}` has no element", map.name, self.aggregate),
+                },
+                VarTy::Array(..) => Slot::Array(scalars),
+            });
+        }
+        Ok(state)
     }
 }
 
@@ -465,5 +475,32 @@ impl ResourceReport {
             max = self.max_packet_fields,
             pbytes = self.packet_bytes,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+    use crate::{lower, LowerOptions};
+
+    /// Entry words round-trip through the encoding, and an entry with fewer words than the
+    /// layout is an internal error, not a state padded with zeros.
+    #[test]
+    fn decoding_needs_every_state_word() {
+        let compiled = naas_test_support::compile_example("reduce");
+        let program = lower(&compiled, 0, &TargetProfile::default(), &LowerOptions::default()).unwrap();
+        let words = program.encode_state(&compiled.aggregates[0].identity).unwrap();
+        let decoded = program.decode_state(&words).unwrap();
+        assert!(decoded.iter().zip(&compiled.aggregates[0].identity).all(|(a, b)| a.same(b)));
+        let error = program.decode_state(&words[..words.len() - 1]).unwrap_err();
+        assert_eq!(
+            error.message,
+            format!(
+                "register {} of `delay_stats` is not among the entry's {} state words",
+                words.len(),
+                words.len() - 1
+            )
+        );
     }
 }

@@ -93,14 +93,14 @@ proptest! {
                 let mut table = SlotTable::new(program, 4);
                 let key = rng.next_u64() % 1000;
                 let (wa, wb) = (program.encode_state(&a).unwrap(), program.encode_state(&b).unwrap());
-                prop_assert!(program.decode_state(&wa).iter().zip(&a).all(|(x, y)| x.same(y)));
+                prop_assert!(program.decode_state(&wa).unwrap().iter().zip(&a).all(|(x, y)| x.same(y)));
 
                 // An occupied slot of the same key: the merge.
                 table.install(1, key, &wa);
                 prop_assert_eq!(sim.execute(&mut table, 1, key, &wb), Outcome::Merged);
                 let (resident, words) = table.resident(1).unwrap();
                 prop_assert_eq!(resident, key);
-                let got = program.decode_state(words);
+                let got = program.decode_state(words).unwrap();
                 prop_assert!(
                     got.iter().zip(&expected).all(|(x, y)| x.same(y)),
                     "{} on {}-bit words: merge({:?}, {:?}) = {:?}, pipeline gave {:?}",
@@ -112,7 +112,7 @@ proptest! {
                 let into_identity = interp
                     .call(plan.merge, plan.identity.iter().cloned().chain(b.iter().cloned()).collect())
                     .unwrap();
-                let got = program.decode_state(table.resident(2).unwrap().1);
+                let got = program.decode_state(table.resident(2).unwrap().1).unwrap();
                 prop_assert!(got.iter().zip(&into_identity).all(|(x, y)| x.same(y)));
 
                 // Another key: a collision leaves the slot unchanged.

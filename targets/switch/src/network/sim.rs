@@ -850,7 +850,7 @@ impl<'a, W: Word> Sim<'a, W> {
     fn reduce_entries(&mut self, data: &[u64]) -> Result<(), SimError> {
         let started = Instant::now();
         for entry in data.chunks_exact(self.stride) {
-            let state = self.program.decode_state(&entry[1..]);
+            let state = self.program.decode_state(&entry[1..])?;
             let reduced = self.reduced.entry(entry[0]).or_insert_with(|| self.plan.identity.clone());
             *reduced = merge(&self.interp, self.plan, entry[0], std::mem::take(reduced), state)?;
         }
