@@ -150,7 +150,7 @@ fn check_file_text(text: &str) -> Result<(), TestCaseError> {
             Ok(topology) => {
                 let Topology::File(file) = &topology else { unreachable!() };
                 let (nodes, links) = well_formed(&topology);
-                prop_assert_eq!(nodes, file.nodes.len() as u64);
+                prop_assert_eq!(nodes, file.nodes().len() as u64);
                 prop_assert_eq!(links, nodes - 1);
                 prop_assert!(topology.check().is_ok(), "{:?}", topology.check());
             }

@@ -269,7 +269,7 @@ impl Topology {
                 Some((nodes, links))
             }
             Topology::File(ref file) => {
-                let nodes = file.nodes.len() as u64;
+                let nodes = file.nodes().len() as u64;
                 Some((nodes, nodes.saturating_sub(1)))
             }
         }
@@ -377,7 +377,7 @@ impl std::fmt::Display for Topology {
             Topology::LeafSpine { leaves, spines, hosts } => {
                 write!(f, "leaf-spine:leaves={leaves},spines={spines},hosts={hosts}")
             }
-            Topology::File(file) => write!(f, "file:{}", file.path),
+            Topology::File(file) => write!(f, "file:{}", file.path()),
         }
     }
 }

@@ -28,13 +28,19 @@ pub struct FileNode {
 }
 
 /// A validated topology file: a tree rooted at one reducer, with at least one mapper, every
-/// switch with children and no mapper with any.
+/// switch with children and no mapper with any. Only [`FileTopology::parse`] makes one (the
+/// fields are private), so the graph is built from a tree known to be valid, with its root
+/// and depths found once, while validating.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileTopology {
     /// The path as given (shown in reports and errors).
-    pub path: String,
+    path: String,
     /// The nodes in declaration order.
-    pub nodes: Vec<FileNode>,
+    nodes: Vec<FileNode>,
+    /// The reducer's index in `nodes`.
+    root: usize,
+    /// Each node's distance from the reducer.
+    depth: Vec<usize>,
 }
 
 /// The longest node name (names are echoed in errors and reports).
@@ -95,11 +101,12 @@ impl FileTopology {
             nodes.push(FileNode { kind, name: name.to_string(), parent: None, line });
             parents.push(parent);
         }
-        if !nodes.iter().any(|n| n.kind == NodeKind::Reducer) {
+        // The declarations allow one reducer at most; it is the root.
+        let Some(root) = nodes.iter().position(|n| n.kind == NodeKind::Reducer) else {
             return Err(TopologyError::File(format!(
                 "topology file `{path}`: no reducer; declare the root with `reducer NAME`"
             )));
-        }
+        };
         // Pass 2: resolve parents.
         let mut children = vec![0usize; nodes.len()];
         for node in 0..nodes.len() {
@@ -119,19 +126,22 @@ impl FileTopology {
             nodes[node].parent = Some(parent);
             children[parent] += 1;
         }
-        if let Err(cycle) = depths(&nodes) {
-            let first = &nodes[cycle[0]];
-            let mut names: Vec<&str> = cycle.iter().take(9).map(|n| nodes[*n].name.as_str()).collect();
-            if cycle.len() > 9 {
-                names.push("…");
+        let depth = match depths(&nodes) {
+            Ok(depth) => depth,
+            Err(cycle) => {
+                let first = &nodes[cycle[0]];
+                let mut names: Vec<&str> = cycle.iter().take(9).map(|n| nodes[*n].name.as_str()).collect();
+                if cycle.len() > 9 {
+                    names.push("…");
+                }
+                return Err(TopologyError::File(format!(
+                    "{}: `{}` never reaches the reducer; its parents form a cycle ({})",
+                    at(first.line),
+                    first.name,
+                    names.join(" → ")
+                )));
             }
-            return Err(TopologyError::File(format!(
-                "{}: `{}` never reaches the reducer; its parents form a cycle ({})",
-                at(first.line),
-                first.name,
-                names.join(" → ")
-            )));
-        }
+        };
         for (node, count) in nodes.iter().zip(&children) {
             match node.kind {
                 NodeKind::Switch if *count == 0 => {
@@ -151,7 +161,17 @@ impl FileTopology {
                 _ => {}
             }
         }
-        Ok(FileTopology { path: path.to_string(), nodes })
+        Ok(FileTopology { path: path.to_string(), nodes, root, depth })
+    }
+
+    /// The path as given.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The nodes in declaration order.
+    pub fn nodes(&self) -> &[FileNode] {
+        &self.nodes
     }
 
     pub fn mappers(&self) -> usize {
@@ -163,14 +183,14 @@ impl FileTopology {
     /// height of its sender: 0 for mappers, 1 + the highest child for switches.
     pub(super) fn graph(&self) -> Graph {
         let mut graph = Graph { nodes: Vec::new(), links: Vec::new(), tiers: Vec::new() };
-        let root = self.nodes.iter().position(|n| n.kind == NodeKind::Reducer).unwrap_or(0);
+        let root = self.root;
         let order: Vec<usize> = std::iter::once(root).chain((0..self.nodes.len()).filter(|n| *n != root)).collect();
         let mut index = vec![0usize; self.nodes.len()];
         for &node in &order {
             index[node] = graph.add(self.nodes[node].kind, self.nodes[node].name.clone());
         }
         // Heights, deepest nodes first so that every child is done before its parent.
-        let depth = depths(&self.nodes).unwrap_or_else(|_| vec![0; self.nodes.len()]);
+        let depth = &self.depth;
         let mut deepest_first: Vec<usize> = (0..self.nodes.len()).collect();
         deepest_first.sort_by_key(|n| std::cmp::Reverse(depth[*n]));
         let mut height = vec![0usize; self.nodes.len()];
