@@ -19,9 +19,11 @@ use naas_target_switch::{lower, LowerOptions, TargetProfile};
 fn random_entries(compiled: &Compiled, mappers: usize, per_mapper: usize, keys: u64, seed: u64) -> Vec<MapperEntries> {
     let plan = &compiled.aggregates[0];
     let interp = Interpreter::new(&compiled.optimized);
-    let lift = compiled.optimized.function(plan.lift);
     let mut rng = Rng::new(seed);
-    let lifted = |rng: &mut Rng| interp.call(plan.lift, naas_ir::laws::random_args(rng, lift)).unwrap();
+    let lifted = |rng: &mut Rng| {
+        let record = naas_test_support::random_records(compiled, 0, rng, 1).remove(0);
+        interp.call(plan.lift, record).unwrap()
+    };
     (0..mappers)
         .map(|_| {
             (0..per_mapper)
@@ -121,8 +123,7 @@ fn reduced_states_equal_the_central_merge_under_faults() {
 /// identifiers below 2^32 - 1, and packets and tables hold them in 32-bit words.
 #[test]
 fn the_widest_keys_travel_exactly() {
-    let compiled = common::compile_source(&common::example_source("reduce"));
-    let program = lower(&compiled, 0, &TargetProfile::default(), &LowerOptions::default()).unwrap();
+    let (compiled, program) = common::lowered_example("reduce");
     let max_key = program.profile.max_key();
     assert_eq!(max_key, u64::from(u32::MAX) - 1);
     let mut mappers = random_entries(&compiled, 4, 40, 6, 9);
@@ -148,8 +149,7 @@ fn the_widest_keys_travel_exactly() {
 
 #[test]
 fn no_entries_reduce_to_nothing() {
-    let compiled = common::compile_source(&common::example_source("reduce"));
-    let program = lower(&compiled, 0, &TargetProfile::default(), &LowerOptions::default()).unwrap();
+    let (compiled, program) = common::lowered_example("reduce");
     let outcome = simulate_entries(&compiled, 0, &program, &SimConfig::default(), Vec::new()).unwrap();
     assert!(outcome.reduced.is_empty());
     assert_eq!(outcome.report.records_in, 0);
@@ -158,8 +158,7 @@ fn no_entries_reduce_to_nothing() {
 
 #[test]
 fn bad_entries_are_errors() {
-    let compiled = common::compile_source(&common::example_source("reduce"));
-    let program = lower(&compiled, 0, &TargetProfile::default(), &LowerOptions::default()).unwrap();
+    let (compiled, program) = common::lowered_example("reduce");
     let config = SimConfig { topology: Topology::parse("tree:fanout=2,depth=1").unwrap(), ..SimConfig::default() };
     assert_eq!(config.topology.mappers(), 4);
     let entries = random_entries(&compiled, 1, 3, 10, 1);

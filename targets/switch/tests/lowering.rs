@@ -40,9 +40,7 @@ fn test_programs() {
 
 #[test]
 fn float_sum_with_fixed_point() {
-    let source =
-        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/programs/float_sum.naas"))
-            .unwrap();
+    let source = common::program_source("float_sum");
     let options = LowerOptions { fixed_point_scale: Some(1000), ..LowerOptions::default() };
     insta::assert_snapshot!(lowered("float_sum", &source, &options));
 }

@@ -30,8 +30,7 @@ fn cases() -> &'static Vec<Case> {
     CASES.get_or_init(|| {
         let mut sources: Vec<String> = common::EXAMPLES.iter().map(|n| common::example_source(n)).collect();
         for name in ["flags", "min_max_wide"] {
-            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/programs/{name}.naas"));
-            sources.push(std::fs::read_to_string(path).unwrap());
+            sources.push(common::program_source(name));
         }
         let profiles: Vec<TargetProfile> = [32, 8, 16, 64]
             .iter()

@@ -11,6 +11,12 @@ use naas_lang::diagnostics::render::render_text;
 use naas_lang::diagnostics::Diagnostic;
 use naas_target_switch::{lower, LowerError, LowerOptions, PipelineProgram, TargetProfile};
 
+/// The text of `tests/programs/<name>.naas`, this crate's own test programs.
+pub fn program_source(name: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/programs").join(format!("{name}.naas"));
+    std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("cannot read {}: {error}", path.display()))
+}
+
 /// Compiles `source` and lowers its first aggregate for the default profile, panicking (a
 /// test failure) when it does not fit.
 pub fn lowered_source(source: &str) -> (Compiled, PipelineProgram) {
