@@ -5,8 +5,7 @@
 //! batches) against the plain ones.
 
 use crate::program::{mask, AtomOp, PipelineProgram};
-use crate::word::line_aligned;
-pub use crate::word::{fits_u32, Word};
+use crate::word::{fits_u32, line_aligned, Word};
 
 /// The register arrays of one switch: `slots` rows of one word per register, each word a
 /// [`Word`] (`u32` where the profile's words fit it: half the memory and cache).

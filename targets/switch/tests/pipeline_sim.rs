@@ -14,7 +14,8 @@ use naas_ir::interp::{Interpreter, Slot};
 use naas_ir::ir::VarTy;
 use naas_ir::laws::random_scalar;
 use naas_stdx::Rng;
-use naas_target_switch::pipeline_sim::{fits_u32, Outcome, PipelineSim, SlotTable};
+use naas_target_switch::pipeline_sim::{Outcome, PipelineSim, SlotTable};
+use naas_target_switch::word::fits_u32;
 use naas_target_switch::{lower, LowerOptions, PipelineProgram, TargetProfile};
 use proptest::prelude::*;
 

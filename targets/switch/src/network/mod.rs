@@ -327,7 +327,7 @@ fn check_keys(pipeline: &PipelineProgram, keys: u32) -> Result<(), SimError> {
 /// The highest loss probability the simulator accepts. A retransmission round succeeds
 /// when a copy and its acknowledgement both get through, with probability `(1 - loss)^2`;
 /// at 0.99 that is 1 in 10,000 rounds and a long run needs millions of rounds, and beyond it
-/// a link's watchdog ([`sim`]'s limit of a million fruitless timeouts in a row) would stop
+/// a link's watchdog (`sim.rs`'s limit of a million fruitless timeouts in a row) would stop
 /// the run. The limit is documented in spec section 15.6.
 pub const MAX_LOSS: f64 = 0.99;
 
