@@ -149,6 +149,10 @@ pub fn run(args: &SimulateArgs) -> ExitCode {
             // the profile's key bits can name): the flags are to change.
             return usage(format!("cannot simulate `{name}`: {message}"));
         }
+        Err(SimError::Internal(error)) => {
+            eprintln!("naasc: {error}; please report this bug");
+            return crate::exit::Exit::Internal.into();
+        }
         Err(error) => {
             eprintln!("naasc: simulation of `{name}` failed: {error}");
             return ExitCode::from(1);
