@@ -38,13 +38,12 @@ mod topology;
 
 pub use dist::{Dist, KeySampler, MAX_ZIPF_TABLE_KEYS};
 pub use error::{DistError, SimError, SlotIndexError, QUOTE_CHARS};
-pub use topology::TopologyError;
-
-use error::quote;
 pub use plot::plot_svg;
 pub use report::{counted, LinkReport, Report, TierReport};
 pub use source::MapperEntries;
-pub use topology::{FileNode, FileTopology, Graph, NodeKind, Topology, MAX_FILE_BYTES, MAX_LINKS, MAX_NODES};
+pub use topology::{
+    FileNode, FileTopology, Graph, NodeKind, Topology, TopologyError, MAX_FILE_BYTES, MAX_LINKS, MAX_NODES,
+};
 
 use std::time::Instant;
 
@@ -52,6 +51,7 @@ use naas_ir::interp::Slot;
 use naas_ir::Compiled;
 use serde::Serialize;
 
+use self::error::quote;
 use self::sim::{Sim, SEQ_SPAN};
 use self::source::{Generator, Source};
 use crate::program::PipelineProgram;
