@@ -1,6 +1,7 @@
 //! Repository hygiene checks: every Rust source file starts with a `//!` comment saying what
 //! it is for, and every lalrpop grammar starts with a `//` comment. Covers every crate of the
-//! workspace: `lang`, the crates under `compiler/` and `targets/`, and `runtime`.
+//! workspace: `stdx`, `lang`, the crates under `compiler/` and `targets/`, `runtime`, `benches`
+//! and the test crates under `tests/`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
@@ -8,7 +9,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 /// The checked trees, relative to this crate's manifest directory; each is walked whole.
-const ROOTS: &[&str] = &["src", "tests", "../compiler", "../targets", "../runtime", "../tests"];
+const ROOTS: &[&str] =
+    &["src", "tests", "../stdx", "../compiler", "../targets", "../runtime", "../benches", "../tests"];
 
 fn roots() -> Vec<PathBuf> {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -8,7 +8,7 @@ use naas_ir::laws::LawOptions;
 use naas_lang::check::{CheckOptions, Cost};
 use naas_lang::diagnostics::{self, render, DEFAULT_MAX_DIAGNOSTICS};
 use naas_lang::span::LineIndex;
-use naas_lang::Diagnostic;
+use naas_lang::{Diagnostic, InternalError};
 
 use crate::exit::Exit;
 use crate::front_end::{auto_color, report_hidden, report_internal};
@@ -52,7 +52,7 @@ struct FileOutcome {
     diagnostics: Vec<Diagnostic>,
     costs: Vec<Cost>,
     /// A compiler bug met while checking this file.
-    internal_error: Option<String>,
+    internal_error: Option<InternalError>,
     /// Errors and warnings beyond `--max-diagnostics`, counted but not shown.
     hidden: (usize, usize),
 }
@@ -62,7 +62,7 @@ impl FileOutcome {
         file: SourceFile,
         mut diagnostics: Vec<Diagnostic>,
         costs: Vec<Cost>,
-        internal_error: Option<String>,
+        internal_error: Option<InternalError>,
         max: usize,
     ) -> FileOutcome {
         diagnostics::sort_and_dedup(&mut diagnostics);
@@ -137,7 +137,7 @@ fn check_file(file: SourceFile, options: &CheckOptions, max: usize) -> FileOutco
                     diagnostics.extend(compiled.diagnostics);
                     None
                 }
-                Err(error) => Some(error),
+                Err(error) => Some(error.into()),
             };
             FileOutcome::new(file, diagnostics, program.costs, internal_error, max)
         }

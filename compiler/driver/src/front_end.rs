@@ -8,7 +8,8 @@ use std::io::IsTerminal;
 use naas_ir::laws::LawOptions;
 use naas_lang::check::CheckOptions;
 use naas_lang::diagnostics::{self, render, DEFAULT_MAX_DIAGNOSTICS};
-use naas_lang::Diagnostic;
+use naas_lang::span::LineIndex;
+use naas_lang::{Diagnostic, InternalError};
 
 use crate::exit::Exit;
 use crate::source::{self, SourceFile};
@@ -73,7 +74,7 @@ pub fn report_front_end_for(path: &std::path::Path, options: &CheckOptions, aggr
                     }
                     FrontEnd::Compiled(Box::new(compiled), file.clone())
                 }
-                Err(error) => FrontEnd::Failed(report_internal(&file, &error)),
+                Err(error) => FrontEnd::Failed(report_internal(&file, &error.into())),
             }
         }
     }
@@ -110,8 +111,12 @@ pub fn report_hidden(file: &str, (errors, warnings): (usize, usize), max: usize,
 
 /// Reports a bug in naasc met while compiling `file`: what broke, where in the source when
 /// known, and how to report it. Exit code 101.
-pub fn report_internal(file: &SourceFile, error: &impl std::fmt::Display) -> Exit {
-    eprintln!("naasc: internal compiler error while compiling `{}`: {error}", file.name);
+pub fn report_internal(file: &SourceFile, error: &InternalError) -> Exit {
+    eprintln!("naasc: internal compiler error while compiling `{}`: {}", file.name, error.message);
+    if let Some(span) = error.span {
+        let (line, column) = LineIndex::new(&file.text).line_col(span.lo);
+        eprintln!("  --> {}:{line}:{column}: the construct being compiled", file.name);
+    }
     eprintln!("  note: this is a bug in naasc, not in your program; please report it with the file that triggers it");
     Exit::Internal
 }

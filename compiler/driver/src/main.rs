@@ -4,9 +4,6 @@
 //! Exit codes ([`exit::Exit`], spec §16.3): 0 success, 1 errors in the program or the data,
 //! 2 usage or IO errors, 101 internal compiler error.
 
-mod bench;
-mod bench_jit;
-mod bench_runtime;
 mod check_cmd;
 mod compile_cmd;
 mod exit;
@@ -46,11 +43,6 @@ enum Command {
         /// The code, such as E0301.
         code: String,
     },
-    /// Measure the compiler's own speed.
-    Bench {
-        #[command(subcommand)]
-        what: bench::BenchCommand,
-    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
@@ -70,7 +62,6 @@ fn main() -> ExitCode {
         Command::Simulate(args) => simulate_cmd::run(&args),
         Command::Run(args) => run_cmd::run(&args),
         Command::Explain { code } => explain(&code),
-        Command::Bench { what } => return bench::run(&what),
     };
     exit.into()
 }

@@ -7,9 +7,10 @@ use crate::exit::Exit;
 use clap::Args;
 use naas_lang::check::CheckOptions;
 use naas_lang::span::LineIndex;
+use naas_lang::InternalError;
 use naas_target_switch::network::{self, Dist, SimConfig, SimError, SlotIndex, Topology};
 
-use crate::front_end::{report_front_end, FrontEnd};
+use crate::front_end::{report_front_end, report_internal, FrontEnd};
 use crate::switch::{lower_all, SwitchArgs};
 
 #[derive(Args, Debug)]
@@ -65,19 +66,22 @@ fn usage(message: String) -> Exit {
 pub fn run(args: &SimulateArgs) -> Exit {
     let topology = match Topology::parse(&args.topology) {
         Ok(topology) => topology,
-        Err(error) => return usage(error),
+        Err(error) => return usage(error.to_string()),
     };
     let dist = match Dist::parse(&args.dist) {
         Ok(dist) => dist,
-        Err(error) => return usage(error),
+        Err(error) => return usage(error.to_string()),
     };
     let slot_index = match SlotIndex::parse(&args.slot_index) {
         Ok(index) => index,
-        Err(error) => return usage(error),
+        Err(error) => return usage(error.to_string()),
     };
     for (name, p) in [("--loss", args.loss), ("--dup", args.dup), ("--reorder", args.reorder)] {
         if !(0.0..1.0).contains(&p) {
-            return usage(format!("{name} must be a probability in [0, 1), got {}", network::cut(&p.to_string())));
+            return usage(format!(
+                "{name} must be a probability in [0, 1), got {}",
+                naas_stdx::excerpt(&p.to_string(), network::QUOTE_CHARS)
+            ));
         }
     }
     if args.loss > network::MAX_LOSS {
@@ -85,7 +89,7 @@ pub fn run(args: &SimulateArgs) -> Exit {
             "--loss must be at most {} (the simulator's limit: above it a packet and its acknowledgement \
              rarely both get through, and a link would retransmit millions of times), got {}",
             network::MAX_LOSS,
-            network::cut(&args.loss.to_string())
+            naas_stdx::excerpt(&args.loss.to_string(), network::QUOTE_CHARS)
         ));
     }
     if args.keys == 0 {
@@ -134,18 +138,22 @@ pub fn run(args: &SimulateArgs) -> Exit {
     };
     let report = match network::simulate(&compiled, index, program, &config) {
         Ok(report) => report,
-        Err(SimError::Fault { key, error }) => {
-            // As `naasc run` reports a fault: the key, the fault, and where in the source.
-            let (line, column) = LineIndex::new(&file.text).line_col(error.span.lo);
-            eprintln!("naasc: error: key `{key}`: {error}");
-            eprintln!("  --> {}:{line}:{column}: the operation that faulted", file.name);
-            return Exit::Program;
-        }
+        Err(SimError::Fault { key, error }) => match error.fault() {
+            Some((_, span)) => {
+                // As `naasc run` reports a fault: the key, the fault, and where in the source.
+                let (line, column) = LineIndex::new(&file.text).line_col(span.lo);
+                eprintln!("naasc: error: key `{key}`: {error}");
+                eprintln!("  --> {}:{line}:{column}: the operation that faulted", file.name);
+                return Exit::Program;
+            }
+            None => return report_internal(&file, &InternalError::new(error.to_string())),
+        },
         Err(SimError::Invalid(message)) => {
             // A setting that does not fit the program or its profile (e.g. more keys than
             // the profile's key bits can name): the flags are to change.
             return usage(format!("cannot simulate `{name}`: {message}"));
         }
+        Err(SimError::Internal(error)) => return report_internal(&file, &error),
         Err(error) => {
             eprintln!("naasc: simulation of `{name}` failed: {error}");
             return Exit::Program;

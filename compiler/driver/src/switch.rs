@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use crate::exit::Exit;
 
 use clap::Args;
-use naas_target_switch::{lower, LowerOptions, PipelineProgram, TargetProfile};
+use naas_target_switch::{lower, LowerError, LowerOptions, PipelineProgram, TargetProfile};
 
-use crate::front_end::print_diagnostics;
+use crate::front_end::{print_diagnostics, report_internal};
 use crate::source::SourceFile;
 
 #[derive(Args, Debug, Clone)]
@@ -91,10 +91,11 @@ pub fn lower_all(
     for index in indexes {
         match lower(compiled, index, &profile, &options) {
             Ok(program) => programs.push((compiled.aggregates[index].name.clone(), program)),
-            Err(diagnostics) => {
+            Err(LowerError::Diagnostics(diagnostics)) => {
                 print_diagnostics(file, &diagnostics);
                 failed = true;
             }
+            Err(LowerError::Internal(error)) => return Err(report_internal(file, &error)),
         }
     }
     if failed {

@@ -3,19 +3,22 @@
 //! - [`profile`]: the machine (stages, stateful ALUs, register words and SRAM, packet budget),
 //!   from TOML; the default models Tofino 1.
 //! - [`lower()`]: an aggregate's merge becomes a [`PipelineProgram`] of register arrays and
-//!   atoms scheduled over stages, or diagnostics (E0601–E0608) saying why it does not fit.
-//! - [`pipeline_sim`]: executes pipeline programs on slot tables.
+//!   atoms scheduled over stages, or diagnostics (E0601–E0608) saying why it does not fit; a
+//!   broken compiler invariant is a [`LowerError::Internal`], never a diagnostic.
+//! - [`pipeline_sim`]: executes pipeline programs on slot tables of [`word::Word`]s.
 //! - [`network`]: a discrete-event simulation of mappers, switches and a reducer with loss,
 //!   duplication and reordering, and a protocol that keeps the result exact.
-//! - [`mod@bench`]: the numbers `naasc bench switch` prints.
+//!
+//! The benchmarks of this crate live in the `naas-bench` crate (`benches/`), which uses only
+//! this public API.
 
-pub mod bench;
 pub mod lower;
 pub mod network;
 pub mod pipeline_sim;
 pub mod profile;
 pub mod program;
+pub mod word;
 
-pub use lower::{lower, LowerOptions};
-pub use profile::TargetProfile;
-pub use program::{PipelineProgram, ResourceReport};
+pub use lower::{lower, LowerError, LowerOptions};
+pub use profile::{ProfileError, TargetProfile};
+pub use program::{EncodeError, PipelineProgram, ResourceReport};

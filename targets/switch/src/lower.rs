@@ -14,7 +14,7 @@ use naas_ir::ir::{BinaryOp, Expr, Function, ScalarTy, Stmt, VarTy};
 use naas_ir::passes::{optimize, PassOptions};
 use naas_ir::Compiled;
 use naas_lang::diagnostics::{Code, Diagnostic};
-use naas_lang::span::Span;
+use naas_lang::{bail_internal, InternalError};
 
 use crate::profile::TargetProfile;
 use crate::program::{Atom, AtomOp, Encoding, FieldMap, PipelineProgram, Register, RegisterRole, Stage};
@@ -29,6 +29,20 @@ pub struct LowerOptions {
     pub min_key_slots: Option<u64>,
 }
 
+/// Why [`lower`] produced no program.
+#[derive(Debug, thiserror::Error)]
+pub enum LowerError {
+    /// The program does not fit the switch: every reason, each a diagnostic (E0601–E0608)
+    /// pointing at the source construct responsible.
+    #[error("the aggregate does not fit the switch: {} error(s)", .0.len())]
+    Diagnostics(Vec<Diagnostic>),
+    /// A broken invariant of the compiler (a plan index out of range, an IR the verifier
+    /// rejects, an identity state without a register encoding): a compiler bug, never a
+    /// property of the user's program.
+    #[error(transparent)]
+    Internal(#[from] InternalError),
+}
+
 /// Lowers the merge of aggregate `plan_index` of `compiled` for `profile`. Every reason the
 /// program does not fit is reported, each pointing at the source construct responsible.
 pub fn lower(
@@ -36,37 +50,27 @@ pub fn lower(
     plan_index: usize,
     profile: &TargetProfile,
     options: &LowerOptions,
-) -> Result<PipelineProgram, Vec<Diagnostic>> {
+) -> Result<PipelineProgram, LowerError> {
     let Some(plan) = compiled.aggregates.get(plan_index) else {
-        return Err(vec![Diagnostic::error(
-            Code::E0601,
-            format!("no aggregate number {plan_index} in this program"),
-            Span::default(),
-            "",
-        )]);
+        bail_internal!("no aggregate number {plan_index} to lower: the program has {}", compiled.aggregates.len());
     };
     let mut diagnostics = Vec::new();
-    match optimize(&compiled.optimized, PassOptions { unroll: true }) {
-        Ok(unrolled) => check_merge_code(unrolled.function(plan.merge), plan, &mut diagnostics),
-        // A verifier failure is a compiler bug; the field checks below still apply.
-        Err(error) => diagnostics.push(Diagnostic::error(
-            Code::E0607,
-            format!("internal error while unrolling the merge of `{}`: {error}", plan.name),
-            plan.merge_span,
-            "this merge",
-        )),
-    }
+    let unrolled = match optimize(&compiled.optimized, PassOptions { unroll: true }) {
+        Ok(unrolled) => unrolled,
+        Err(error) => bail_internal!(plan.merge_span, "cannot unroll the merge of `{}`: {error}", plan.name),
+    };
+    check_merge_code(unrolled.function(plan.merge), plan, &mut diagnostics);
     let structural = !diagnostics.is_empty();
     let fields = map_fields(plan, profile, options, structural, &mut diagnostics);
     if !diagnostics.is_empty() {
         naas_lang::diagnostics::sort_and_dedup(&mut diagnostics);
-        return Err(diagnostics);
+        return Err(LowerError::Diagnostics(diagnostics));
     }
-    let program = build(plan, profile, options, fields, &mut diagnostics);
+    let program = build(plan, profile, options, fields, &mut diagnostics)?;
     if diagnostics.is_empty() {
         Ok(program)
     } else {
-        Err(diagnostics)
+        Err(LowerError::Diagnostics(diagnostics))
     }
 }
 
@@ -300,7 +304,7 @@ fn build(
     options: &LowerOptions,
     fields: Vec<FieldMap>,
     diagnostics: &mut Vec<Diagnostic>,
-) -> PipelineProgram {
+) -> Result<PipelineProgram, InternalError> {
     let w = profile.register_word_bits;
     let mut registers = vec![Register { name: "key".to_string(), role: RegisterRole::Key, stage: 0 }];
     let mut pending = vec![Pending {
@@ -432,7 +436,7 @@ fn build(
         );
     }
 
-    let identity_words = encode_identity(plan, &fields, w);
+    let identity_words = encode_identity(plan, &fields, w)?;
     let program = PipelineProgram {
         aggregate: plan.name.clone(),
         profile: profile.clone(),
@@ -478,12 +482,12 @@ fn build(
             );
         }
     }
-    program
+    Ok(program)
 }
 
 /// The identity state as register words: the merge's unit (e.g. MAX for min), which empty
 /// slots hold so that an entry claiming a slot merges into it unchanged.
-fn encode_identity(plan: &AggregatePlan, fields: &[FieldMap], w: u32) -> Vec<u64> {
+fn encode_identity(plan: &AggregatePlan, fields: &[FieldMap], w: u32) -> Result<Vec<u64>, InternalError> {
     let words: usize = fields.iter().map(|f| (f.elems * f.words) as usize).sum();
     let probe = PipelineProgram {
         aggregate: String::new(),
@@ -495,9 +499,11 @@ fn encode_identity(plan: &AggregatePlan, fields: &[FieldMap], w: u32) -> Vec<u64
         identity_words: Vec::new(),
         fixed_point_scale: None,
     };
-    // Identities are in range by construction (fixed point saturates infinities), so this
-    // fallback is never taken; zeros keep the function total.
-    probe.encode_state(&plan.identity).unwrap_or_else(|_| vec![0; words])
+    // Identities are in range by construction (fixed point saturates infinities) and have the
+    // state layout's types, so a failure here is a compiler bug.
+    probe.encode_state(&plan.identity).map_err(|error| {
+        InternalError::at(plan.span, format!("the identity of `{}` has no register encoding: {error}", plan.name))
+    })
 }
 
 fn ordinal(n: usize) -> String {
@@ -509,4 +515,63 @@ fn ordinal(n: usize) -> String {
         _ => "th",
     };
     format!("{n}{suffix}")
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+    use naas_ir::interp::Slot;
+    use naas_ir::ir::Scalar;
+
+    fn internal(compiled: &Compiled, plan_index: usize) -> InternalError {
+        match lower(compiled, plan_index, &TargetProfile::default(), &LowerOptions::default()) {
+            Err(LowerError::Internal(error)) => error,
+            Err(LowerError::Diagnostics(diagnostics)) => {
+                panic!("diagnostics instead of an internal error: {diagnostics:?}")
+            }
+            Ok(_) => panic!("lowered a broken input"),
+        }
+    }
+
+    /// An aggregate index the program does not have is the caller's bug, not a diagnostic
+    /// about the user's program.
+    #[test]
+    fn a_missing_aggregate_is_an_internal_error() {
+        let compiled = naas_test_support::compile_example("reduce");
+        let error = internal(&compiled, 7);
+        assert_eq!(error.message, "no aggregate number 7 to lower: the program has 1");
+        assert_eq!(error.span, None);
+    }
+
+    /// IR that the verifier rejects (here a merge whose parameter is listed twice) stops the
+    /// lowering at the merge, instead of being reported as the user's E0607.
+    #[test]
+    #[cfg_attr(not(debug_assertions), ignore = "the passes verify the IR in debug builds only")]
+    fn ir_the_verifier_rejects_is_an_internal_error() {
+        let mut compiled = naas_test_support::compile_example("reduce");
+        let merge = compiled.aggregates[0].merge;
+        let function = &mut compiled.optimized.functions[merge.0 as usize];
+        let first = function.params[0];
+        function.params.push(first);
+        let error = internal(&compiled, 0);
+        assert!(error.message.starts_with("cannot unroll the merge of `delay_stats`: "), "{}", error.message);
+        assert!(error.message.contains("listed twice"), "{}", error.message);
+        assert_eq!(error.span, Some(compiled.aggregates[0].merge_span));
+    }
+
+    /// An identity state of another type than its field has no register encoding: a
+    /// compiler bug, where the lowering used to put zeros in the empty slots.
+    #[test]
+    fn an_identity_without_an_encoding_is_an_internal_error() {
+        let mut compiled = naas_test_support::compile_example("reduce");
+        compiled.aggregates[0].identity[0] = Slot::Scalar(Scalar::Bool(true));
+        let error = internal(&compiled, 0);
+        assert_eq!(
+            error.to_string(),
+            "internal compiler error: the identity of `delay_stats` has no register encoding: \
+             state field `min(delay)`: value True does not match its type i32"
+        );
+        assert_eq!(error.span, Some(compiled.aggregates[0].span));
+    }
 }

@@ -6,6 +6,7 @@ use naas_ir::decompose::MergeOp;
 use naas_ir::interp::Slot;
 use naas_ir::ir::{Scalar, VarTy};
 use naas_lang::types::{FloatTy, IntTy};
+use naas_lang::{bail_internal, InternalError};
 use serde::Serialize;
 
 use crate::network::counted;
@@ -283,7 +284,7 @@ impl PipelineProgram {
     }
 
     /// Encodes a state (one slot per field) as entry words, one per state register.
-    pub fn encode_state(&self, state: &[Slot]) -> Result<Vec<u64>, String> {
+    pub fn encode_state(&self, state: &[Slot]) -> Result<Vec<u64>, EncodeError> {
         let mut words = Vec::with_capacity(self.state_words());
         self.encode_state_into(state, &mut words)?;
         Ok(words)
@@ -291,7 +292,7 @@ impl PipelineProgram {
 
     /// [`PipelineProgram::encode_state`], appending the words to `out` (no allocation when
     /// `out` has room: the network simulator encodes straight into packets).
-    pub fn encode_state_into(&self, state: &[Slot], out: &mut Vec<u64>) -> Result<(), String> {
+    pub fn encode_state_into(&self, state: &[Slot], out: &mut Vec<u64>) -> Result<(), EncodeError> {
         let start = out.len();
         out.resize(start + self.state_words(), 0);
         let words = &mut out[start..];
@@ -317,31 +318,40 @@ impl PipelineProgram {
         Ok(())
     }
 
-    /// Decodes entry words back into a state.
-    pub fn decode_state(&self, words: &[u64]) -> Vec<Slot> {
+    /// Decodes entry words (one per state register, [`PipelineProgram::state_words`] of them)
+    /// back into a state. A register beyond `words` cannot come from an entry of this program:
+    /// an internal error, rather than a state padded with zeros.
+    pub fn decode_state(&self, words: &[u64]) -> Result<Vec<Slot>, InternalError> {
         let w = self.profile.register_word_bits;
-        self.fields
-            .iter()
-            .map(|map| {
-                let scalars: Vec<Scalar> = (0..map.elems as usize)
-                    .map(|elem| {
-                        let mut raw: u64 = 0;
-                        for word in 0..map.words {
-                            let register = map.first_register + elem * map.words as usize + word as usize;
-                            let value = words.get(register - 1).copied().unwrap_or(0);
-                            if word * w < 64 {
-                                raw |= value << (word * w);
-                            }
-                        }
-                        decode_scalar(map, raw)
-                    })
-                    .collect();
-                match map.var_ty {
-                    VarTy::Scalar(_) => Slot::Scalar(scalars[0]),
-                    VarTy::Array(..) => Slot::Array(scalars),
+        let mut state = Vec::with_capacity(self.fields.len());
+        for map in &self.fields {
+            let mut scalars: Vec<Scalar> = Vec::with_capacity(map.elems as usize);
+            for elem in 0..map.elems as usize {
+                let mut raw: u64 = 0;
+                for word in 0..map.words {
+                    let register = map.first_register + elem * map.words as usize + word as usize;
+                    let Some(&value) = register.checked_sub(1).and_then(|index| words.get(index)) else {
+                        bail_internal!(
+                            "register {register} of `{}` is not among the entry's {} state words",
+                            self.aggregate,
+                            words.len()
+                        );
+                    };
+                    if word * w < 64 {
+                        raw |= value << (word * w);
+                    }
                 }
-            })
-            .collect()
+                scalars.push(decode_scalar(map, raw));
+            }
+            state.push(match map.var_ty {
+                VarTy::Scalar(_) => match scalars.first() {
+                    Some(&scalar) => Slot::Scalar(scalar),
+                    None => bail_internal!("state field `{}` of `{}` has no element", map.name, self.aggregate),
+                },
+                VarTy::Array(..) => Slot::Array(scalars),
+            });
+        }
+        Ok(state)
     }
 }
 
@@ -363,7 +373,32 @@ pub fn mask(w: u32) -> u64 {
     }
 }
 
-fn encode_scalar(map: &FieldMap, scalar: Scalar) -> Result<u64, String> {
+/// Why a state value has no register encoding.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum EncodeError {
+    /// A float whose fixed-point image `round(x * scale)` does not fit an i64.
+    #[error(
+        "state field `{field}`: {value} does not fit in fixed point with scale {scale} (|x| must stay below {bound:e})"
+    )]
+    FixedPointRange {
+        field: String,
+        /// The value, shortened for the message.
+        value: String,
+        scale: u64,
+        /// The largest magnitude that fits: `i64::MAX / scale`.
+        bound: f64,
+    },
+    /// A value of another type than the field's (a caller passed a state of another layout).
+    #[error("state field `{field}`: value {value} does not match its type {ty}")]
+    TypeMismatch {
+        field: String,
+        /// The value, shortened for the message.
+        value: String,
+        ty: String,
+    },
+}
+
+fn encode_scalar(map: &FieldMap, scalar: Scalar) -> Result<u64, EncodeError> {
     match (map.encoding, scalar) {
         (Encoding::Int(_), Scalar::Int(_, v)) => Ok(v as u64),
         (Encoding::Bool, Scalar::Bool(b)) => Ok(u64::from(b)),
@@ -375,22 +410,21 @@ fn encode_scalar(map: &FieldMap, scalar: Scalar) -> Result<u64, String> {
             let scaled = (x * scale as f64).round();
             // i64::MAX as f64 rounds up to 2^63, so the upper test is `<`.
             if scaled.is_nan() || scaled < i64::MIN as f64 || scaled >= i64::MAX as f64 {
-                Err(format!(
-                    "state field `{}`: {} does not fit in fixed point with scale {scale} (|x| must stay below {:e})",
-                    map.name,
-                    short_float(x),
-                    i64::MAX as f64 / scale as f64
-                ))
+                Err(EncodeError::FixedPointRange {
+                    field: map.name.clone(),
+                    value: short_float(x),
+                    scale,
+                    bound: i64::MAX as f64 / scale as f64,
+                })
             } else {
                 Ok(scaled as i64 as u64)
             }
         }
-        (_, other) => Err(format!(
-            "state field `{}`: value {} does not match its type {}",
-            map.name,
-            crate::network::cut(&other.to_string()),
-            map.ty
-        )),
+        (_, other) => Err(EncodeError::TypeMismatch {
+            field: map.name.clone(),
+            value: naas_stdx::excerpt(&other.to_string(), 24).into_owned(),
+            ty: map.ty.clone(),
+        }),
     }
 }
 
@@ -441,5 +475,32 @@ impl ResourceReport {
             max = self.max_packet_fields,
             pbytes = self.packet_bytes,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+    use crate::{lower, LowerOptions};
+
+    /// Entry words round-trip through the encoding, and an entry with fewer words than the
+    /// layout is an internal error, not a state padded with zeros.
+    #[test]
+    fn decoding_needs_every_state_word() {
+        let compiled = naas_test_support::compile_example("reduce");
+        let program = lower(&compiled, 0, &TargetProfile::default(), &LowerOptions::default()).unwrap();
+        let words = program.encode_state(&compiled.aggregates[0].identity).unwrap();
+        let decoded = program.decode_state(&words).unwrap();
+        assert!(decoded.iter().zip(&compiled.aggregates[0].identity).all(|(a, b)| a.same(b)));
+        let error = program.decode_state(&words[..words.len() - 1]).unwrap_err();
+        assert_eq!(
+            error.message,
+            format!(
+                "register {} of `delay_stats` is not among the entry's {} state words",
+                words.len(),
+                words.len() - 1
+            )
+        );
     }
 }

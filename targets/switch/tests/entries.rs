@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use naas_ir::interp::{Interpreter, Slot};
 use naas_ir::Compiled;
 use naas_stdx::Rng;
-use naas_target_switch::network::{simulate_entries, MapperEntries, SimConfig, SlotIndex, Topology};
+use naas_target_switch::network::{simulate_entries, MapperEntries, SimConfig, SimError, SlotIndex, Topology};
 use naas_target_switch::{lower, LowerOptions, TargetProfile};
 
 /// Random partial states: each is the merge of one to three lifted random records (what a
@@ -19,9 +19,11 @@ use naas_target_switch::{lower, LowerOptions, TargetProfile};
 fn random_entries(compiled: &Compiled, mappers: usize, per_mapper: usize, keys: u64, seed: u64) -> Vec<MapperEntries> {
     let plan = &compiled.aggregates[0];
     let interp = Interpreter::new(&compiled.optimized);
-    let lift = compiled.optimized.function(plan.lift);
     let mut rng = Rng::new(seed);
-    let lifted = |rng: &mut Rng| interp.call(plan.lift, naas_ir::laws::random_args(rng, lift)).unwrap();
+    let lifted = |rng: &mut Rng| {
+        let record = naas_test_support::random_records(compiled, 0, rng, 1).remove(0);
+        interp.call(plan.lift, record).unwrap()
+    };
     (0..mappers)
         .map(|_| {
             (0..per_mapper)
@@ -121,8 +123,7 @@ fn reduced_states_equal_the_central_merge_under_faults() {
 /// identifiers below 2^32 - 1, and packets and tables hold them in 32-bit words.
 #[test]
 fn the_widest_keys_travel_exactly() {
-    let compiled = common::compile_source(&common::example_source("reduce"));
-    let program = lower(&compiled, 0, &TargetProfile::default(), &LowerOptions::default()).unwrap();
+    let (compiled, program) = common::lowered_example("reduce");
     let max_key = program.profile.max_key();
     assert_eq!(max_key, u64::from(u32::MAX) - 1);
     let mut mappers = random_entries(&compiled, 4, 40, 6, 9);
@@ -148,8 +149,7 @@ fn the_widest_keys_travel_exactly() {
 
 #[test]
 fn no_entries_reduce_to_nothing() {
-    let compiled = common::compile_source(&common::example_source("reduce"));
-    let program = lower(&compiled, 0, &TargetProfile::default(), &LowerOptions::default()).unwrap();
+    let (compiled, program) = common::lowered_example("reduce");
     let outcome = simulate_entries(&compiled, 0, &program, &SimConfig::default(), Vec::new()).unwrap();
     assert!(outcome.reduced.is_empty());
     assert_eq!(outcome.report.records_in, 0);
@@ -158,30 +158,34 @@ fn no_entries_reduce_to_nothing() {
 
 #[test]
 fn bad_entries_are_errors() {
-    let compiled = common::compile_source(&common::example_source("reduce"));
-    let program = lower(&compiled, 0, &TargetProfile::default(), &LowerOptions::default()).unwrap();
+    let (compiled, program) = common::lowered_example("reduce");
     let config = SimConfig { topology: Topology::parse("tree:fanout=2,depth=1").unwrap(), ..SimConfig::default() };
     assert_eq!(config.topology.mappers(), 4);
     let entries = random_entries(&compiled, 1, 3, 10, 1);
     let state = entries[0][0].1.clone();
-    let run = |mappers: Vec<MapperEntries>, config: &SimConfig| -> Result<_, String> {
-        simulate_entries(&compiled, 0, &program, config, mappers).map_err(|error| error.to_string())
+    // Every one is a rejected setting (a usage error for the CLI), reported before anything
+    // is simulated.
+    let rejected = |mappers: Vec<MapperEntries>, config: &SimConfig| -> String {
+        match simulate_entries(&compiled, 0, &program, config, mappers) {
+            Err(SimError::Invalid(message)) => message,
+            other => panic!("expected a rejected setting, got {other:?}"),
+        }
     };
 
-    let error = run(vec![entries[0].clone(); 5], &config).unwrap_err();
+    let error = rejected(vec![entries[0].clone(); 5], &config);
     assert!(error.contains("entries for 5 mappers were given, but the topology has only 4 mappers"), "{error}");
 
-    let error = run(vec![vec![(1 << 32, state.clone())]], &config).unwrap_err();
+    let error = rejected(vec![vec![(1 << 32, state.clone())]], &config);
     assert!(error.contains("mapper 0, entry 0: key 4294967296 does not fit the profile's 32-bit keys"), "{error}");
 
     let direct = SimConfig { slot_index: SlotIndex::Direct, keys: 10, ..config.clone() };
-    let error = run(vec![Vec::new(), vec![(3, state.clone()), (10, state.clone())]], &direct).unwrap_err();
+    let error = rejected(vec![Vec::new(), vec![(3, state.clone()), (10, state.clone())]], &direct);
     assert!(error.contains("mapper 1, entry 1: key 10 is outside the dense key space 0..10"), "{error}");
 
-    let error = run(vec![vec![(1, state[1..].to_vec())]], &config).unwrap_err();
+    let error = rejected(vec![vec![(1, state[1..].to_vec())]], &config);
     assert!(error.contains("the state has"), "{error}");
     let mut wrong = state.clone();
     wrong[0] = Slot::Array(Vec::new());
-    let error = run(vec![vec![(1, wrong)]], &config).unwrap_err();
+    let error = rejected(vec![vec![(1, wrong)]], &config);
     assert!(error.contains("mapper 0, entry 0: state field"), "{error}");
 }

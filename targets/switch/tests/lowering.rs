@@ -5,20 +5,16 @@
 
 mod common;
 
-use naas_lang::diagnostics::render::render_text;
-use naas_target_switch::{lower, LowerOptions, TargetProfile};
+use naas_target_switch::{lower, LowerError, LowerOptions, TargetProfile};
 
 fn lowered(name: &str, source: &str, options: &LowerOptions) -> String {
     let compiled = common::compile_source(source);
     match lower(&compiled, 0, &TargetProfile::default(), options) {
         Ok(program) => format!("{}\n{}", program.text(), program.resource_report().text()),
-        Err(diagnostics) => {
-            let mut out = format!("{source}\n----\n");
-            for diagnostic in &diagnostics {
-                out.push_str(&render_text(diagnostic, &format!("{name}.naas"), source, false));
-            }
-            out
+        Err(LowerError::Diagnostics(diagnostics)) => {
+            format!("{source}\n----\n{}", common::render(&diagnostics, &format!("{name}.naas"), source))
         }
+        Err(LowerError::Internal(error)) => panic!("{error}"),
     }
 }
 
@@ -44,9 +40,7 @@ fn test_programs() {
 
 #[test]
 fn float_sum_with_fixed_point() {
-    let source =
-        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/programs/float_sum.naas"))
-            .unwrap();
+    let source = common::program_source("float_sum");
     let options = LowerOptions { fixed_point_scale: Some(1000), ..LowerOptions::default() };
     insta::assert_snapshot!(lowered("float_sum", &source, &options));
 }

@@ -8,7 +8,7 @@ mod common;
 
 use naas_ir::interp::Slot;
 use naas_ir::ir::Scalar;
-use naas_target_switch::network::{plot_svg, simulate, simulate_entries, Dist, SimConfig, Topology};
+use naas_target_switch::network::{plot_svg, simulate, simulate_entries, Dist, SimConfig, Topology, TopologyError};
 use naas_target_switch::{lower, LowerOptions, TargetProfile};
 
 const TOPOLOGIES: [&str; 3] =
@@ -18,8 +18,7 @@ fn sources() -> Vec<(String, String)> {
     let mut sources: Vec<(String, String)> =
         ["reduce", "robust_mean", "histogram"].iter().map(|n| (n.to_string(), common::example_source(n))).collect();
     for name in ["flags", "min_max_wide"] {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/programs/{name}.naas"));
-        sources.push((name.to_string(), std::fs::read_to_string(path).unwrap()));
+        sources.push((name.to_string(), common::program_source(name)));
     }
     sources
 }
@@ -121,8 +120,7 @@ fn contribution_tracking_only_for_non_idempotent_state() {
 
 #[test]
 fn report_json_and_plot() {
-    let compiled = common::compile_source(&common::example_source("reduce"));
-    let program = lower(&compiled, 0, &TargetProfile::default(), &LowerOptions::default()).unwrap();
+    let (compiled, program) = common::lowered_example("reduce");
     let config = SimConfig { records: 2_000, keys: 20, ..SimConfig::default() };
     let report = simulate(&compiled, 0, &program, &config).unwrap();
     let json: serde_json::Value = serde_json::to_value(&report).unwrap();
@@ -146,8 +144,7 @@ fn report_json_and_plot() {
 
 #[test]
 fn bad_configurations_are_errors() {
-    let compiled = common::compile_source(&common::example_source("reduce"));
-    let program = lower(&compiled, 0, &TargetProfile::default(), &LowerOptions::default()).unwrap();
+    let (compiled, program) = common::lowered_example("reduce");
     let error =
         simulate(&compiled, 0, &program, &SimConfig { loss: 1.0, ..SimConfig::default() }).unwrap_err().to_string();
     assert!(error.contains("`loss` must be a probability"), "{error}");
@@ -174,8 +171,7 @@ fn bad_configurations_are_errors() {
 /// per sum), not within a float tolerance: every run used to stop on `1e300`.
 #[test]
 fn fixed_point_floats_simulate_within_the_rounding_bound() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/programs/float_sum.naas");
-    let compiled = common::compile_source(&std::fs::read_to_string(path).unwrap());
+    let compiled = common::compile_source(&common::program_source("float_sum"));
     for scale in [1, 10, 1000, 1_000_000] {
         let options = LowerOptions { fixed_point_scale: Some(scale), ..LowerOptions::default() };
         let program = lower(&compiled, 0, &TargetProfile::default(), &options).unwrap();
@@ -191,8 +187,7 @@ fn fixed_point_floats_simulate_within_the_rounding_bound() {
 /// field and the scale, with the value shortened (`1e300`, not its 301 digits).
 #[test]
 fn fixed_point_overflow_is_a_clear_error() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/programs/float_sum.naas");
-    let compiled = common::compile_source(&std::fs::read_to_string(path).unwrap());
+    let compiled = common::compile_source(&common::program_source("float_sum"));
     let options = LowerOptions { fixed_point_scale: Some(1000), ..LowerOptions::default() };
     let program = lower(&compiled, 0, &TargetProfile::default(), &options).unwrap();
     let state = compiled.aggregates[0].identity.clone();
@@ -215,8 +210,7 @@ fn topology_files_simulate_exactly() {
     let topology = Topology::parse(&format!("file:{}", path.display())).unwrap();
     assert_eq!(Topology::parse(path.to_str().unwrap()).unwrap(), topology, "a plain path to a file");
     assert_eq!(topology.mappers(), 8);
-    let compiled = common::compile_source(&common::example_source("reduce"));
-    let program = lower(&compiled, 0, &TargetProfile::default(), &LowerOptions::default()).unwrap();
+    let (compiled, program) = common::lowered_example("reduce");
     for faults in [false, true] {
         let p = if faults { 0.05 } else { 0.0 };
         let config = SimConfig {
@@ -242,7 +236,12 @@ fn topology_files_simulate_exactly() {
         }
     }
     let error = Topology::parse("file:/nonexistent/x.topo").unwrap_err();
-    assert!(error.contains("cannot read topology file `/nonexistent/x.topo`"), "{error}");
+    // An I/O failure keeps its kind, so a caller can tell a missing file from a bad one.
+    assert!(
+        matches!(&error, TopologyError::Read { error, .. } if error.kind() == std::io::ErrorKind::NotFound),
+        "{error:?}"
+    );
+    assert!(error.to_string().starts_with("cannot read topology file `/nonexistent/x.topo`: "), "{error}");
 }
 
 #[test]
@@ -274,8 +273,7 @@ fn heavy_faults_and_every_window_stay_exact() {
             }
         }
     }
-    let compiled = common::compile_source(&common::example_source("reduce"));
-    let program = lower(&compiled, 0, &TargetProfile::default(), &LowerOptions::default()).unwrap();
+    let (compiled, program) = common::lowered_example("reduce");
     let error =
         simulate(&compiled, 0, &program, &SimConfig { window: 65, ..SimConfig::default() }).unwrap_err().to_string();
     assert!(error.contains("`window` must be between 1 and 64"), "{error}");

@@ -14,7 +14,8 @@ use naas_ir::interp::{Interpreter, Slot};
 use naas_ir::ir::VarTy;
 use naas_ir::laws::random_scalar;
 use naas_stdx::Rng;
-use naas_target_switch::pipeline_sim::{fits_u32, Outcome, PipelineSim, SlotTable};
+use naas_target_switch::pipeline_sim::{Outcome, PipelineSim, SlotTable};
+use naas_target_switch::word::fits_u32;
 use naas_target_switch::{lower, LowerOptions, PipelineProgram, TargetProfile};
 use proptest::prelude::*;
 
@@ -30,8 +31,7 @@ fn cases() -> &'static Vec<Case> {
     CASES.get_or_init(|| {
         let mut sources: Vec<String> = common::EXAMPLES.iter().map(|n| common::example_source(n)).collect();
         for name in ["flags", "min_max_wide"] {
-            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/programs/{name}.naas"));
-            sources.push(std::fs::read_to_string(path).unwrap());
+            sources.push(common::program_source(name));
         }
         let profiles: Vec<TargetProfile> = [32, 8, 16, 64]
             .iter()
@@ -76,13 +76,8 @@ fn the_examples_that_fit_are_covered() {
     assert!(cases().iter().all(|case| case.programs.len() == 4));
 }
 
-/// `NAAS_PROPTEST_CASES` (as in the rest of the workspace; CI sets 10,000), else 1,000.
-fn cases_from_env() -> u32 {
-    std::env::var("NAAS_PROPTEST_CASES").ok().and_then(|text| text.trim().parse().ok()).unwrap_or(1_000)
-}
-
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases_from_env(), ..ProptestConfig::default() })]
+    #![proptest_config(naas_test_support::proptest_config(1))]
 
     #[test]
     fn pipeline_agrees_with_interpreter(seed in any::<u64>()) {
@@ -98,14 +93,14 @@ proptest! {
                 let mut table = SlotTable::new(program, 4);
                 let key = rng.next_u64() % 1000;
                 let (wa, wb) = (program.encode_state(&a).unwrap(), program.encode_state(&b).unwrap());
-                prop_assert!(program.decode_state(&wa).iter().zip(&a).all(|(x, y)| x.same(y)));
+                prop_assert!(program.decode_state(&wa).unwrap().iter().zip(&a).all(|(x, y)| x.same(y)));
 
                 // An occupied slot of the same key: the merge.
                 table.install(1, key, &wa);
                 prop_assert_eq!(sim.execute(&mut table, 1, key, &wb), Outcome::Merged);
                 let (resident, words) = table.resident(1).unwrap();
                 prop_assert_eq!(resident, key);
-                let got = program.decode_state(words);
+                let got = program.decode_state(words).unwrap();
                 prop_assert!(
                     got.iter().zip(&expected).all(|(x, y)| x.same(y)),
                     "{} on {}-bit words: merge({:?}, {:?}) = {:?}, pipeline gave {:?}",
@@ -117,7 +112,7 @@ proptest! {
                 let into_identity = interp
                     .call(plan.merge, plan.identity.iter().cloned().chain(b.iter().cloned()).collect())
                     .unwrap();
-                let got = program.decode_state(table.resident(2).unwrap().1);
+                let got = program.decode_state(table.resident(2).unwrap().1).unwrap();
                 prop_assert!(got.iter().zip(&into_identity).all(|(x, y)| x.same(y)));
 
                 // Another key: a collision leaves the slot unchanged.
@@ -131,7 +126,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases_from_env() / 10 + 1, ..ProptestConfig::default() })]
+    #![proptest_config(naas_test_support::proptest_config(10))]
 
     #[test]
     fn a_packet_at_once_equals_entry_by_entry(seed in any::<u64>()) {

@@ -3,8 +3,9 @@
 //! flags). Arbitrary input never panics: it is rejected with an error, or accepted within
 //! the documented limits (spec section 15), and an accepted simulation runs to a report.
 //!
-//! The number of cases comes from `NAAS_PROPTEST_CASES` (default 256 here: each simulation
-//! case runs a small network).
+//! The number of cases follows proptest's `PROPTEST_CASES` (see
+//! `naas_test_support::proptest_config`); the simulation property, which runs a small network
+//! per case, runs a quarter of them.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
@@ -18,11 +19,6 @@ use naas_target_switch::network::{
 };
 use naas_target_switch::{lower, LowerOptions, TargetProfile};
 use proptest::prelude::*;
-
-fn cases(divisor: u32) -> u32 {
-    let base = std::env::var("NAAS_PROPTEST_CASES").ok().and_then(|text| text.trim().parse().ok()).unwrap_or(256);
-    (base / divisor).max(8)
-}
 
 /// A count: small, near a limit, or anything a `u32` (or more) can spell.
 fn count() -> impl Strategy<Value = String> {
@@ -74,7 +70,7 @@ fn well_formed(topology: &Topology) -> (u64, u64) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases(1), ..ProptestConfig::default() })]
+    #![proptest_config(naas_test_support::proptest_config(1))]
 
     /// Any topology string is an error or a topology within the node and link limits; an
     /// accepted one small enough to build here has exactly the counted nodes and links.
@@ -83,7 +79,10 @@ proptest! {
         // Plain paths name files; keep to strings that cannot name one in the test's directory.
         prop_assume!(!std::path::Path::new(&text).exists() && !text.starts_with("file:"));
         match Topology::parse(&text) {
-            Err(error) => prop_assert!(!error.is_empty() && error.len() < 400, "{error}"),
+            Err(error) => {
+                let error = error.to_string();
+                prop_assert!(!error.is_empty() && error.len() < 400, "{error}")
+            }
             Ok(topology) => {
                 prop_assert!(topology.check().is_ok());
                 let mappers = topology.mappers() as u64;
@@ -147,13 +146,13 @@ proptest! {
 fn check_file_text(text: &str) -> Result<(), TestCaseError> {
     {
         match Topology::from_file_text("t.topo", text) {
-            Err(error) => prop_assert!(error.starts_with("topology file `t.topo`"), "{error}"),
+            Err(error) => prop_assert!(error.to_string().starts_with("topology file `t.topo`"), "{error}"),
             Ok(topology) => {
                 let Topology::File(file) = &topology else { unreachable!() };
                 let (nodes, links) = well_formed(&topology);
-                prop_assert_eq!(nodes, file.nodes.len() as u64);
+                prop_assert_eq!(nodes, file.nodes().len() as u64);
                 prop_assert_eq!(links, nodes - 1);
-                prop_assert_eq!(topology.check(), Ok(()));
+                prop_assert!(topology.check().is_ok(), "{:?}", topology.check());
             }
         }
     }
@@ -161,7 +160,7 @@ fn check_file_text(text: &str) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases(1), ..ProptestConfig::default() })]
+    #![proptest_config(naas_test_support::proptest_config(1))]
 
     /// Any profile text is an error naming the problem, or a profile the lowering and the
     /// simulator accept without panicking.
@@ -196,7 +195,7 @@ proptest! {
             .collect::<String>()
             + &extra;
         match TargetProfile::from_toml(&text) {
-            Err(error) => prop_assert!(error.starts_with("invalid target profile"), "{error}"),
+            Err(error) => prop_assert!(error.to_string().starts_with("invalid target profile"), "{error}"),
             Ok(profile) => {
                 let compiled = reduce();
                 if let Ok(program) = lower(compiled, 0, &profile, &LowerOptions::default()) {
@@ -237,7 +236,7 @@ fn float() -> impl Strategy<Value = f64> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases(4), ..ProptestConfig::default() })]
+    #![proptest_config(naas_test_support::proptest_config(4))]
 
     /// Any combination of the simulator's settings (as `naasc simulate`'s flags give them:
     /// key spaces up to 2^32 - 1, any distribution text, probabilities, table sizes, windows)

@@ -1,6 +1,8 @@
 //! Key distributions of generated records: `uniform` or `zipf:S` over the keys `0..K`.
 
 use naas_stdx::Rng;
+
+use super::error::{quote, DistError};
 use serde::Serialize;
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -12,19 +14,16 @@ pub enum Dist {
 
 impl Dist {
     /// Parses `uniform` or `zipf:1.1` (the exponent must be finite and positive).
-    pub fn parse(text: &str) -> Result<Dist, String> {
+    pub fn parse(text: &str) -> Result<Dist, DistError> {
         // The text is a flag's value and may be very long; messages show its start.
-        let shown = super::error::cut(text);
+        let shown = || quote(text).into_owned();
         match text.trim().split_once(':') {
             None if text.trim() == "uniform" => Ok(Dist::Uniform),
             Some(("zipf", s)) => match s.trim().parse::<f64>() {
                 Ok(s) if s.is_finite() && s > 0.0 => Ok(Dist::Zipf(s)),
-                _ => Err(format!(
-                    "invalid distribution `{shown}`: the zipf exponent must be a positive number, found `{}`",
-                    super::error::cut(s)
-                )),
+                _ => Err(DistError::ZipfExponent { text: shown(), exponent: quote(s).into_owned() }),
             },
-            _ => Err(format!("invalid distribution `{shown}`: expected `uniform` or `zipf:S` (e.g. `zipf:1.1`)")),
+            _ => Err(DistError::Unknown { text: shown() }),
         }
     }
 }
@@ -186,9 +185,9 @@ mod tests {
     fn parses() {
         assert_eq!(Dist::parse("uniform").unwrap(), Dist::Uniform);
         assert_eq!(Dist::parse("zipf:1.1").unwrap(), Dist::Zipf(1.1));
-        assert!(Dist::parse("zipf:-1").unwrap_err().contains("positive number"));
-        assert!(Dist::parse("zipf:x").unwrap_err().contains("positive number"));
-        assert!(Dist::parse("normal").unwrap_err().contains("expected `uniform` or `zipf:S`"));
+        assert!(Dist::parse("zipf:-1").unwrap_err().to_string().contains("positive number"));
+        assert!(Dist::parse("zipf:x").unwrap_err().to_string().contains("positive number"));
+        assert!(Dist::parse("normal").unwrap_err().to_string().contains("expected `uniform` or `zipf:S`"));
     }
 
     #[test]

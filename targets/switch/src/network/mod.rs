@@ -27,7 +27,7 @@
 //! storage, `source.rs` where entries come from, `report.rs` what it reports.
 
 mod dist;
-mod error;
+pub(crate) mod error;
 mod events;
 mod packets;
 mod plot;
@@ -37,23 +37,25 @@ mod source;
 mod topology;
 
 pub use dist::{Dist, KeySampler, MAX_ZIPF_TABLE_KEYS};
-pub use error::{cut, SimError};
+pub use error::{DistError, SimError, SlotIndexError, QUOTE_CHARS};
 pub use plot::plot_svg;
 pub use report::{counted, LinkReport, Report, TierReport};
 pub use source::MapperEntries;
-pub use topology::{FileNode, FileTopology, Graph, NodeKind, Topology, MAX_FILE_BYTES, MAX_LINKS, MAX_NODES};
+pub use topology::{
+    FileNode, FileTopology, Graph, NodeKind, Topology, TopologyError, MAX_FILE_BYTES, MAX_LINKS, MAX_NODES,
+};
 
-use std::collections::HashMap;
 use std::time::Instant;
 
 use naas_ir::interp::Slot;
 use naas_ir::Compiled;
 use serde::Serialize;
 
+use self::error::quote;
 use self::sim::{Sim, SEQ_SPAN};
 use self::source::{Generator, Source};
-use crate::pipeline_sim::{fits_u32, Word};
 use crate::program::PipelineProgram;
+use crate::word::{fits_u32, Word};
 
 /// What to simulate.
 #[derive(Clone, Debug, PartialEq)]
@@ -125,11 +127,11 @@ pub enum SlotIndex {
 
 impl SlotIndex {
     /// Parses `hash` or `direct`.
-    pub fn parse(text: &str) -> Result<SlotIndex, String> {
+    pub fn parse(text: &str) -> Result<SlotIndex, SlotIndexError> {
         match text.trim() {
             "hash" => Ok(SlotIndex::Hash),
             "direct" => Ok(SlotIndex::Direct),
-            other => Err(format!("invalid slot index `{}`: expected `hash` or `direct`", cut(other))),
+            other => Err(SlotIndexError { text: quote(other).into_owned() }),
         }
     }
 }
@@ -152,8 +154,8 @@ pub fn simulate(
     pipeline: &PipelineProgram,
     config: &SimConfig,
 ) -> Result<Report, SimError> {
-    check_config(compiled, plan_index, pipeline, config).map_err(SimError::Invalid)?;
-    check_keys(pipeline, config.keys).map_err(SimError::Invalid)?;
+    check_config(compiled, plan_index, pipeline, config)?;
+    check_keys(pipeline, config.keys)?;
     let sampler = KeySampler::new(config.dist, config.keys);
     let source = Source::Generated(Generator::new(sampler, pipeline.fixed_point_scale, config.records));
     let mappers = config.topology.mappers() as u64;
@@ -212,14 +214,13 @@ pub fn simulate_entries(
     config: &SimConfig,
     mappers: Vec<MapperEntries>,
 ) -> Result<EntriesOutcome, SimError> {
-    check_config(compiled, plan_index, pipeline, config).map_err(SimError::Invalid)?;
+    check_config(compiled, plan_index, pipeline, config)?;
     let plan = &compiled.aggregates[plan_index];
     let dense = config.slot_index == SlotIndex::Direct;
     if dense {
-        check_keys(pipeline, config.keys).map_err(SimError::Invalid)?;
+        check_keys(pipeline, config.keys)?;
     }
-    source::check_supplied(plan, pipeline, &mappers, config.topology.mappers(), dense.then_some(config.keys))
-        .map_err(SimError::Invalid)?;
+    source::check_supplied(plan, pipeline, &mappers, config.topology.mappers(), dense.then_some(config.keys))?;
     let key_space = if dense {
         config.keys
     } else {
@@ -244,71 +245,81 @@ pub fn simulate_entries(
     Ok(EntriesOutcome { report, reduced })
 }
 
+/// A rejected setting, as [`SimError::Invalid`] carries it.
+fn invalid(message: String) -> SimError {
+    SimError::Invalid(message)
+}
+
 /// Checks what both entry points share: the aggregate, the probabilities and the links.
 fn check_config(
     compiled: &Compiled,
     plan_index: usize,
     pipeline: &PipelineProgram,
     config: &SimConfig,
-) -> Result<(), String> {
+) -> Result<(), SimError> {
     let plan = compiled
         .aggregates
         .get(plan_index)
-        .ok_or_else(|| format!("no aggregate number {plan_index} in this program"))?;
+        .ok_or_else(|| invalid(format!("no aggregate number {plan_index} in this program")))?;
     if plan.name != pipeline.aggregate {
-        return Err(format!("the pipeline program is for `{}`, not `{}`", pipeline.aggregate, plan.name));
+        return Err(invalid(format!("the pipeline program is for `{}`, not `{}`", pipeline.aggregate, plan.name)));
     }
-    pipeline.profile.validate()?;
-    config.topology.check()?;
+    pipeline.profile.validate().map_err(|error| invalid(error.to_string()))?;
+    config.topology.check().map_err(|error| invalid(error.to_string()))?;
     for (name, p) in [("loss", config.loss), ("dup", config.dup), ("reorder", config.reorder)] {
         if !(0.0..1.0).contains(&p) {
-            return Err(format!("`{name}` must be a probability in [0, 1), not {}", cut(&p.to_string())));
+            return Err(invalid(format!("`{name}` must be a probability in [0, 1), not {}", quote(&p.to_string()))));
         }
     }
     if config.loss > MAX_LOSS {
-        return Err(format!(
+        return Err(invalid(format!(
             "`loss` must be at most {MAX_LOSS}, not {}: the simulator's limit, as above it a packet and its \
              acknowledgement rarely both get through and a link would retransmit millions of times",
-            cut(&config.loss.to_string())
-        ));
+            quote(&config.loss.to_string())
+        )));
     }
     if let Some(slots) = config.table_slots {
         if slots == 0 || slots > MAX_TABLE_SLOTS {
-            return Err(format!("`slots` must be between 1 and {MAX_TABLE_SLOTS} slots per table, not {slots}"));
+            return Err(invalid(format!(
+                "`slots` must be between 1 and {MAX_TABLE_SLOTS} slots per table, not {slots}"
+            )));
         }
     }
     if config.window == 0 || config.window > SEQ_SPAN {
-        return Err(format!("`window` must be between 1 and {SEQ_SPAN} packets, not {}", config.window));
+        return Err(invalid(format!("`window` must be between 1 and {SEQ_SPAN} packets, not {}", config.window)));
     }
     // Simulated time is an integer of picoseconds: a link slower than 1 Mb/s or a latency
     // over a second would let a long run's clock overflow.
     if !(0.001..=1e6).contains(&config.link_gbps) {
-        return Err(format!(
+        return Err(invalid(format!(
             "`link_gbps` must be between 0.001 and 1000000, not {}",
-            cut(&config.link_gbps.to_string())
-        ));
+            quote(&config.link_gbps.to_string())
+        )));
     }
     if config.latency_ns > 1_000_000_000 {
-        return Err(format!("`latency_ns` must be at most 1000000000 (one second), not {}", config.latency_ns));
+        return Err(invalid(format!(
+            "`latency_ns` must be at most 1000000000 (one second), not {}",
+            config.latency_ns
+        )));
     }
     Ok(())
 }
 
 /// A key space `0..keys` must be non-empty and fit the profile's key bits.
-fn check_keys(pipeline: &PipelineProgram, keys: u32) -> Result<(), String> {
+fn check_keys(pipeline: &PipelineProgram, keys: u32) -> Result<(), SimError> {
     let max = pipeline.profile.max_key().saturating_add(1);
     if keys == 0 {
-        return Err("the key space is empty: `keys` must be at least 1".to_string());
+        return Err(invalid("the key space is empty: `keys` must be at least 1".to_string()));
     }
     if u64::from(keys) > max {
-        return Err(format!(
+        return Err(invalid(format!(
             "{keys} keys do not fit the profile `{}`: its `key_bits` = {} gives key identifiers 0 to {}, \
              so at most {max} distinct keys (one identifier is reserved for an empty slot); use a profile \
              with more `key_bits`, or fewer keys",
             pipeline.profile.name,
             pipeline.profile.key_bits,
             max - 1
-        ));
+        )));
     }
     Ok(())
 }
@@ -316,7 +327,7 @@ fn check_keys(pipeline: &PipelineProgram, keys: u32) -> Result<(), String> {
 /// The highest loss probability the simulator accepts. A retransmission round succeeds
 /// when a copy and its acknowledgement both get through, with probability `(1 - loss)^2`;
 /// at 0.99 that is 1 in 10,000 rounds and a long run needs millions of rounds, and beyond it
-/// a link's watchdog ([`sim`]'s limit of a million fruitless timeouts in a row) would stop
+/// a link's watchdog (`sim.rs`'s limit of a million fruitless timeouts in a row) would stop
 /// the run. The limit is documented in spec section 15.6.
 pub const MAX_LOSS: f64 = 0.99;
 
@@ -377,47 +388,9 @@ fn run_with<W: Word>(
     Ok((report, std::mem::take(&mut sim.reduced)))
 }
 
-/// A fast, deterministic hasher for the simulator's own tables (keys are not adversarial).
-#[derive(Clone, Copy, Default)]
-struct FastHash;
-
-#[derive(Default)]
-struct FastHasher(u64);
-
-impl std::hash::BuildHasher for FastHash {
-    type Hasher = FastHasher;
-    fn build_hasher(&self) -> FastHasher {
-        FastHasher(0)
-    }
-}
-
-impl std::hash::Hasher for FastHasher {
-    fn finish(&self) -> u64 {
-        mix(self.0)
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(word));
-        }
-    }
-    fn write_u64(&mut self, x: u64) {
-        self.0 = (self.0.rotate_left(5) ^ x).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-    fn write_usize(&mut self, x: usize) {
-        self.write_u64(x as u64);
-    }
-}
-
-type FastMap<K, V> = HashMap<K, V, FastHash>;
-
-fn mix(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
+/// The simulator's own tables: keys are the simulator's (not adversarial), so FxHash's one
+/// multiply per word is enough, and its determinism keeps runs reproducible.
+type FastMap<K, V> = rustc_hash::FxHashMap<K, V>;
 
 /// `x mod d` for a fixed `d`, without a division: a switch computes the slot of every entry,
 /// and a 64-bit division costs tens of cycles. Exact: see [`Modulus::reduce`].

@@ -12,7 +12,9 @@
 //! for them to be brought into the cache from an event it has only peeked at, without first
 //! reading the packet's header (see [`PacketPool::prefetch`]).
 
-use crate::pipeline_sim::{line_aligned, Word};
+use naas_lang::{bail_internal, InternalError};
+
+use crate::word::{line_aligned, Word};
 
 /// A packet's header: end-of-stream, or `entries` entries of `1 + state words` fields (key
 /// first), which are in the packet's arena slot.
@@ -95,7 +97,7 @@ impl<W: Word> PacketPool<W> {
     }
 
     /// Appends an entry (`stride` fields) to a packet that has room for it.
-    pub(super) fn push_entry(&mut self, id: u32, entry: &[u64]) -> Result<(), String> {
+    pub(super) fn push_entry(&mut self, id: u32, entry: &[u64]) -> Result<(), InternalError> {
         let at = self.slot_start(id) + self.headers[id as usize].entries as usize * self.stride;
         store(&mut self.arena[at..at + self.stride], entry)?;
         self.headers[id as usize].entries += 1;
@@ -103,7 +105,7 @@ impl<W: Word> PacketPool<W> {
     }
 
     /// Sets a packet's entries to `entries` (whole entries, at most a full packet's).
-    pub(super) fn fill(&mut self, id: u32, entries: &[u64]) -> Result<(), String> {
+    pub(super) fn fill(&mut self, id: u32, entries: &[u64]) -> Result<(), InternalError> {
         let start = self.slot_start(id);
         store(&mut self.arena[start..start + entries.len()], entries)?;
         self.headers[id as usize].entries = (entries.len() / self.stride) as u32;
@@ -148,10 +150,10 @@ impl<W: Word> PacketPool<W> {
 
 /// Stores `words` as fields. The simulator picks 32-bit fields only for profiles whose words
 /// and keys fit them, so a word that does not is an internal error, not a truncation.
-fn store<W: Word>(fields: &mut [W], words: &[u64]) -> Result<(), String> {
+fn store<W: Word>(fields: &mut [W], words: &[u64]) -> Result<(), InternalError> {
     // Checked first, then converted: two simple loops the compiler vectorises.
     if let Some(word) = words.iter().find(|word| W::try_narrow(**word).is_none()) {
-        return Err(format!("internal error: {word} does not fit a {}-bit packet field", 8 * size_of::<W>()));
+        bail_internal!("{word} does not fit a {}-bit packet field", 8 * size_of::<W>());
     }
     for (field, word) in fields.iter_mut().zip(words) {
         *field = W::narrow(*word);
@@ -199,7 +201,13 @@ mod tests {
         assert_eq!((again, pool.get(again).entries, pool.data(again).len()), (ids[5], 0, 0));
         pool.fill(again, &[9; 14]).unwrap();
         assert_eq!(pool.data(again), &[W::narrow(9); 14]);
-        // A word wider than the fields is an error, not a truncation.
-        assert_eq!(pool.fill(again, &[1 << 40; 7]).is_err(), size_of::<W>() == 4);
+        // A word wider than the fields is an internal error, not a truncation.
+        match pool.fill(again, &[1 << 40; 7]) {
+            Err(error) => {
+                assert_eq!(size_of::<W>(), 4);
+                assert_eq!(error.message, "1099511627776 does not fit a 32-bit packet field");
+            }
+            Ok(()) => assert_eq!(size_of::<W>(), 8),
+        }
     }
 }

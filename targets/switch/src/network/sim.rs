@@ -8,23 +8,25 @@
 //! cumulative with a selective bitmap and delayed (one for every few packets), and a switch
 //! runs a whole packet through its pipeline at once.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use naas_ir::decompose::{AggregatePlan, MergeOp};
 use naas_ir::interp::{Interpreter, Slot};
 use naas_ir::ir::Scalar;
 use naas_ir::Compiled;
-use naas_stdx::Rng;
+use naas_lang::{bail_internal, InternalError};
+use naas_stdx::{mix64, Rng};
 
 use super::events::{Event, EventQueue};
 use super::packets::PacketPool;
 use super::report::{LinkReport, Report, TierReport};
 use super::source::{EntryContext, Source};
 use super::topology::{Graph, NodeKind};
-use super::{mix, FastHash, FastMap, Modulus, SimConfig, SimError, SlotIndex, Workload};
-use crate::pipeline_sim::{widen_into, PipelineSim, SlotTable, Word};
+use super::{FastMap, Modulus, SimConfig, SimError, SlotIndex, Workload};
+use crate::pipeline_sim::{PipelineSim, SlotTable};
 use crate::program::PipelineProgram;
+use crate::word::{widen_into, Word};
 
 /// How far past its oldest unacknowledged packet a sender may send: the span of the
 /// receiver's selective-acknowledgement bitmap (so a receiver can always tell whether it has
@@ -98,7 +100,7 @@ impl LinkState {
     /// Records the arrival of sequence number `seq`; returns whether it is new. Exact because
     /// a sender never sends `seq >= base + SEQ_SPAN`, and everything below its `base` has
     /// been acknowledged and so received: `seq < cum + SEQ_SPAN + 1`, within the bitmap.
-    fn receive(&mut self, seq: u32) -> Result<bool, String> {
+    fn receive(&mut self, seq: u32) -> Result<bool, InternalError> {
         if seq < self.cum {
             return Ok(false);
         }
@@ -114,7 +116,7 @@ impl LinkState {
         }
         let bit = seq - self.cum - 1;
         if bit >= SEQ_SPAN {
-            return Err(format!("internal error: sequence number {seq} is beyond the receive window at {}", self.cum));
+            bail_internal!("sequence number {seq} is beyond the receive window at {}", self.cum);
         }
         let fresh = self.sack & (1 << bit) == 0;
         self.sack |= 1 << bit;
@@ -134,7 +136,7 @@ struct SlotMap {
 impl SlotMap {
     #[inline]
     fn slot(self, key: u64) -> usize {
-        self.slots.reduce(if self.direct { key } else { mix(key ^ self.seed) }) as usize
+        self.slots.reduce(if self.direct { key } else { mix64(key ^ self.seed) }) as usize
     }
 }
 
@@ -219,7 +221,7 @@ struct SeenKeys {
     /// Keys below `dense` are counted in `bits` (child-major).
     dense: u64,
     bits: Vec<u64>,
-    sparse: HashSet<(usize, u64), FastHash>,
+    sparse: rustc_hash::FxHashSet<(usize, u64)>,
 }
 
 /// The largest bitmap [`SeenKeys`] allocates, in bits (16 MiB).
@@ -235,7 +237,7 @@ impl SeenKeys {
         let children = downlinks.len() as u64;
         let dense = dense_keys.filter(|keys| children.saturating_mul(*keys) <= MAX_SEEN_BITS).unwrap_or(0);
         let bits = vec![0; (children * dense).div_ceil(64) as usize];
-        SeenKeys { child, dense, bits, sparse: HashSet::default() }
+        SeenKeys { child, dense, bits, sparse: rustc_hash::FxHashSet::default() }
     }
 
     /// Records `key` under `node`, a child of the reducer.
@@ -466,10 +468,10 @@ impl<'a, W: Word> Sim<'a, W> {
             }
         }
         if !self.links.iter().all(|l| l.eos_received) {
-            return Err("internal error: the simulation ended before every stream finished".into());
+            bail_internal!("the simulation ended before every stream finished");
         }
         if self.packets.live() != 0 {
-            return Err(format!("internal error: {} packets were never released", self.packets.live()).into());
+            bail_internal!("{} packets were never released", self.packets.live());
         }
         Ok(())
     }
@@ -517,9 +519,9 @@ impl<'a, W: Word> Sim<'a, W> {
         let packet = self.nodes[mapper]
             .staged
             .pop_front()
-            .ok_or("internal error: a mapper staged fewer entries than it sends")?;
+            .ok_or_else(|| InternalError::new("a mapper staged fewer entries than it sends"))?;
         if u64::from(self.packets.get(packet).entries) != count {
-            return Err("internal error: a mapper staged a packet of another size than it sends".into());
+            bail_internal!("a mapper staged a packet of another size than it sends");
         }
         Ok(packet)
     }
@@ -676,7 +678,7 @@ impl<'a, W: Word> Sim<'a, W> {
             state.stalled += 1;
             if state.stalled > MAX_STALLED_TIMEOUTS {
                 let (from, to) = (self.graph.links[link].from, self.graph.links[link].to);
-                return Err(SimError::Failed(format!(
+                return Err(SimError::Limit(format!(
                     "link `{}` → `{}` retransmitted {MAX_STALLED_TIMEOUTS} times in a row without an acknowledgement \
                      (the simulator's limit of fruitless retransmissions per link; lower the loss probability)",
                     self.graph.nodes[from].name, self.graph.nodes[to].name
@@ -793,7 +795,7 @@ impl<'a, W: Word> Sim<'a, W> {
                 self.scratch = data;
                 result
             }
-            NodeKind::Mapper => Err("internal error: a packet delivered to a mapper".into()),
+            NodeKind::Mapper => Err(InternalError::new("a packet delivered to a mapper").into()),
         }
     }
 
@@ -818,7 +820,7 @@ impl<'a, W: Word> Sim<'a, W> {
     /// A switch runs a packet's entries through its pipeline and forwards the collisions.
     fn switch_entries(&mut self, node: usize, packet: u32) -> Result<(), SimError> {
         let slot_map = self.nodes[node].slot_map;
-        let table = self.nodes[node].table.as_mut().ok_or("internal error: a switch without a table")?;
+        let table = self.nodes[node].table.as_mut().ok_or_else(|| InternalError::new("a switch without a table"))?;
         let data = self.packets.data(packet);
         self.collided.clear();
         self.report.switch_merges +=
@@ -848,7 +850,7 @@ impl<'a, W: Word> Sim<'a, W> {
     fn reduce_entries(&mut self, data: &[u64]) -> Result<(), SimError> {
         let started = Instant::now();
         for entry in data.chunks_exact(self.stride) {
-            let state = self.program.decode_state(&entry[1..]);
+            let state = self.program.decode_state(&entry[1..])?;
             let reduced = self.reduced.entry(entry[0]).or_insert_with(|| self.plan.identity.clone());
             *reduced = merge(&self.interp, self.plan, entry[0], std::mem::take(reduced), state)?;
         }
@@ -861,7 +863,7 @@ impl<'a, W: Word> Sim<'a, W> {
         let uplinks = &self.graph.nodes[node].uplinks;
         let link = match uplinks[..] {
             [only] => only,
-            _ => uplinks[(mix(entry[0] ^ 0x5bd1_e995) % uplinks.len() as u64) as usize],
+            _ => uplinks[(mix64(entry[0] ^ 0x5bd1_e995) % uplinks.len() as u64) as usize],
         };
         let packet = match self.links[link].open {
             Some(packet) => packet,
@@ -892,7 +894,7 @@ impl<'a, W: Word> Sim<'a, W> {
         if self.graph.nodes[node].kind != NodeKind::Switch {
             return Ok(());
         }
-        let mut table = self.nodes[node].table.take().ok_or("internal error: a switch without a table")?;
+        let mut table = self.nodes[node].table.take().ok_or_else(|| InternalError::new("a switch without a table"))?;
         let mut entry = Vec::with_capacity(self.stride);
         for slot in table.occupied() {
             if let Some((key, words)) = table.resident(slot) {
@@ -1050,6 +1052,19 @@ fn close(got: &Slot, want: &Slot, op: MergeOp, scale: Option<u64>, folded: Folde
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
     use super::*;
+
+    /// A sequence number past the receive window cannot come from a correct sender: it is an
+    /// internal error, not a packet silently taken as new or as a copy.
+    #[test]
+    fn a_sequence_number_past_the_window_is_an_internal_error() {
+        let mut link = LinkState::default();
+        assert_eq!(link.receive(0), Ok(true));
+        assert_eq!(link.receive(0), Ok(false));
+        assert_eq!(link.receive(SEQ_SPAN), Ok(true));
+        let error = link.receive(SEQ_SPAN + 2).unwrap_err();
+        assert_eq!(error.message, format!("sequence number {} is beyond the receive window at 1", SEQ_SPAN + 2));
+        assert_eq!(SimError::from(error).to_string().split(':').next(), Some("internal compiler error"));
+    }
 
     /// The subtree of every node of a chain as long as the node limit allows: a walk to the
     /// reducer from every node took quadratic time (a chain of 100,000 nodes: 49 s).

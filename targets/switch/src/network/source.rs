@@ -7,10 +7,11 @@ use naas_ir::decompose::AggregatePlan;
 use naas_ir::interp::{Interpreter, Slot};
 use naas_ir::ir::{Scalar, ScalarTy, VarTy};
 use naas_ir::Compiled;
+use naas_lang::InternalError;
 use naas_stdx::Rng;
 
 use super::dist::KeySampler;
-use super::error::cut;
+use super::error::quote;
 use super::{FastMap, SimError};
 use crate::program::PipelineProgram;
 
@@ -50,7 +51,7 @@ impl Source {
                 let (key, state) = queues
                     .get_mut(mapper)
                     .and_then(Iterator::next)
-                    .ok_or("internal error: a mapper ran out of supplied entries")?;
+                    .ok_or_else(|| InternalError::new("a mapper ran out of supplied entries"))?;
                 data.push(key);
                 cx.program.encode_state_into(&state, data)?;
                 Ok((key, want_state.then_some(state)))
@@ -158,62 +159,67 @@ pub(super) fn check_supplied(
     mappers: &[MapperEntries],
     topology_mappers: usize,
     dense_keys: Option<u32>,
-) -> Result<(), String> {
+) -> Result<(), SimError> {
     if mappers.len() > topology_mappers {
-        return Err(format!(
+        return Err(SimError::Invalid(format!(
             "entries for {} were given, but the topology has only {}",
             super::counted(mappers.len() as u64, "mapper", "mappers"),
             super::counted(topology_mappers as u64, "mapper", "mappers")
-        ));
+        )));
     }
     let max_key = program.profile.max_key();
     for (mapper, entries) in mappers.iter().enumerate() {
         for (index, (key, state)) in entries.iter().enumerate() {
             let at = || format!("mapper {mapper}, entry {index}");
             if *key > max_key {
-                return Err(format!(
+                return Err(SimError::Invalid(format!(
                     "{}: key {key} does not fit the profile's {}-bit keys (at most {max_key})",
                     at(),
                     program.profile.key_bits
-                ));
+                )));
             }
             if let Some(keys) = dense_keys {
                 if *key >= u64::from(keys) {
-                    return Err(format!(
+                    return Err(SimError::Invalid(format!(
                         "{}: key {key} is outside the dense key space 0..{keys} that `direct` slot indexes assume",
                         at()
-                    ));
+                    )));
                 }
             }
-            check_state(plan, state).map_err(|error| format!("{}: {error}", at()))?;
+            check_state(plan, state).map_err(|error| SimError::Invalid(format!("{}: {error}", at())))?;
         }
     }
     Ok(())
 }
 
+/// How a supplied state differs from the state layout.
+#[derive(Debug, thiserror::Error)]
+enum StateMismatch {
+    #[error("the state has {slots} slots, but `{aggregate}` has {fields} state fields")]
+    Slots { slots: usize, aggregate: String, fields: usize },
+    #[error("state field `{field}` must be a {ty:?}, found {found}")]
+    Shape { field: String, ty: VarTy, found: String },
+    #[error("state field `{field}` must hold {ty:?} values, found {found}")]
+    Values { field: String, ty: VarTy, found: String },
+}
+
 /// A state must have one slot per state field, of the field's shape and scalar type, with
 /// integers in their type's range (the interpreter and the encoder assume both).
-fn check_state(plan: &AggregatePlan, state: &[Slot]) -> Result<(), String> {
+fn check_state(plan: &AggregatePlan, state: &[Slot]) -> Result<(), StateMismatch> {
     let fields = &plan.state.fields;
     if state.len() != fields.len() {
-        return Err(format!(
-            "the state has {} slots, but `{}` has {} state fields",
-            state.len(),
-            plan.name,
-            fields.len()
-        ));
+        return Err(StateMismatch::Slots { slots: state.len(), aggregate: plan.name.clone(), fields: fields.len() });
     }
     for (field, slot) in fields.iter().zip(state) {
         let scalars: &[Scalar] = match (field.ty, slot) {
             (VarTy::Scalar(_), Slot::Scalar(s)) => std::slice::from_ref(s),
             (VarTy::Array(_, len), Slot::Array(items)) if items.len() == len as usize => items,
             _ => {
-                return Err(format!(
-                    "state field `{}` must be a {:?}, found {}",
-                    field.name,
-                    field.ty,
-                    cut(&format!("{slot:?}"))
-                ))
+                return Err(StateMismatch::Shape {
+                    field: field.name.clone(),
+                    ty: field.ty,
+                    found: quote(&format!("{slot:?}")).into_owned(),
+                })
             }
         };
         for scalar in scalars {
@@ -222,12 +228,11 @@ fn check_state(plan: &AggregatePlan, state: &[Slot]) -> Result<(), String> {
                 _ => true,
             };
             if scalar.ty() != field.ty.scalar() || !fits {
-                return Err(format!(
-                    "state field `{}` must hold {:?} values, found {}",
-                    field.name,
-                    field.ty,
-                    cut(&format!("{scalar:?}"))
-                ));
+                return Err(StateMismatch::Values {
+                    field: field.name.clone(),
+                    ty: field.ty,
+                    found: quote(&format!("{scalar:?}")).into_owned(),
+                });
             }
         }
     }

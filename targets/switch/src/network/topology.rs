@@ -5,9 +5,41 @@ mod file;
 
 use std::sync::Arc;
 
-use super::error::cut;
+use super::error::quote;
 
 pub use file::{FileNode, FileTopology};
+
+/// Why a topology was rejected. Every message starts with what was being read (`invalid
+/// topology ...`, `topology file ...`), as the CLI prints it.
+#[derive(Debug, thiserror::Error)]
+pub enum TopologyError {
+    /// The topology text, or a built-in topology's counts, are not valid: the message names
+    /// the parameter and the limit.
+    #[error("{0}")]
+    Invalid(String),
+    /// The topology file could not be read.
+    #[error("cannot read topology file `{path}`: {error}")]
+    Read {
+        /// The path, shortened.
+        path: String,
+        error: std::io::Error,
+    },
+    /// The topology file is over [`MAX_FILE_BYTES`].
+    #[error("topology file `{path}` is larger than {MAX_FILE_BYTES} bytes, the limit of a topology file")]
+    TooLarge {
+        /// The path, shortened.
+        path: String,
+    },
+    #[error("topology file `{path}` is not UTF-8 text: {error}")]
+    NotUtf8 {
+        /// The path, shortened.
+        path: String,
+        error: std::string::FromUtf8Error,
+    },
+    /// A mistake in the topology file's text: the message names the line.
+    #[error("{0}")]
+    File(String),
+}
 
 /// A network shape. Entries flow from mappers (leaves) to the reducer (root).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,47 +110,50 @@ impl Topology {
     /// topology is a single string that the CLI, the benchmark and the runtime all pass
     /// through this function, so they all accept files the same way. [`Topology::from_file_text`]
     /// is the pure form.
-    pub fn parse(text: &str) -> Result<Topology, String> {
+    pub fn parse(text: &str) -> Result<Topology, TopologyError> {
         if let Some(path) = text.strip_prefix("file:") {
             return Topology::read_file(path);
         }
         // The text is a flag's value and may be very long; messages show its start.
-        let shown = cut(text);
+        let shown = quote(text);
         let (kind, params) = text.split_once(':').unwrap_or((text, ""));
         if !matches!(kind.trim(), "tree" | "leaf-spine") && std::path::Path::new(text).is_file() {
             return Topology::read_file(text);
         }
         let mut values: Vec<(String, u32)> = Vec::new();
         for part in params.split(',').filter(|p| !p.trim().is_empty()) {
-            let (name, value) = part
-                .split_once('=')
-                .ok_or_else(|| format!("invalid topology `{shown}`: expected `name=value`, found `{}`", cut(part)))?;
+            let (name, value) = part.split_once('=').ok_or_else(|| {
+                TopologyError::Invalid(format!(
+                    "invalid topology `{shown}`: expected `name=value`, found `{}`",
+                    quote(part)
+                ))
+            })?;
             let value: u32 = value.trim().parse().map_err(|_| {
-                format!(
+                TopologyError::Invalid(format!(
                     "invalid topology `{shown}`: `{}` must be an integer from 0 to {}, found `{}`",
-                    cut(name.trim()),
+                    quote(name.trim()),
                     u32::MAX,
-                    cut(value)
-                )
+                    quote(value)
+                ))
             })?;
             values.push((name.trim().to_string(), value));
         }
-        let take = |allowed: &[&str]| -> Result<Vec<u32>, String> {
+        let take = |allowed: &[&str]| -> Result<Vec<u32>, TopologyError> {
             if let Some((name, _)) = values.iter().find(|(n, _)| !allowed.contains(&n.as_str())) {
-                return Err(format!(
+                return Err(TopologyError::Invalid(format!(
                     "invalid topology `{shown}`: unknown parameter `{}` (expected {})",
-                    cut(name),
+                    quote(name),
                     allowed.join(", ")
-                ));
+                )));
             }
             allowed
                 .iter()
                 .map(|name| {
                     values.iter().find(|(n, _)| n == name).map(|(_, v)| *v).ok_or_else(|| {
-                        format!(
+                        TopologyError::Invalid(format!(
                             "invalid topology `{shown}`: missing parameter `{name}` (expected {})",
                             allowed.join(", ")
-                        )
+                        ))
                     })
                 })
                 .collect()
@@ -133,10 +168,10 @@ impl Topology {
                 Topology::LeafSpine { leaves: v[0], spines: v[1], hosts: v[2] }
             }
             other => {
-                return Err(format!(
+                return Err(TopologyError::Invalid(format!(
                     "invalid topology `{shown}`: unknown kind `{}` (expected `tree:fanout=F,depth=D`, `leaf-spine:leaves=L,spines=S,hosts=H` or `file:PATH`)",
-                    cut(other)
-                ))
+                    quote(other)
+                )))
             }
         };
         topology.check()?;
@@ -145,28 +180,24 @@ impl Topology {
 
     /// Reads and parses a topology file of at most [`MAX_FILE_BYTES`] (a path such as
     /// `/dev/zero` would otherwise be read until memory runs out).
-    fn read_file(path: &str) -> Result<Topology, String> {
+    fn read_file(path: &str) -> Result<Topology, TopologyError> {
         use std::io::Read;
-        let shown = cut(path);
-        let file =
-            std::fs::File::open(path).map_err(|error| format!("cannot read topology file `{shown}`: {error}"))?;
+        let shown = || quote(path).into_owned();
+        let file = std::fs::File::open(path).map_err(|error| TopologyError::Read { path: shown(), error })?;
         let mut bytes = Vec::new();
         file.take(MAX_FILE_BYTES + 1)
             .read_to_end(&mut bytes)
-            .map_err(|error| format!("cannot read topology file `{shown}`: {error}"))?;
+            .map_err(|error| TopologyError::Read { path: shown(), error })?;
         if bytes.len() as u64 > MAX_FILE_BYTES {
-            return Err(format!(
-                "topology file `{shown}` is larger than {MAX_FILE_BYTES} bytes, the limit of a topology file"
-            ));
+            return Err(TopologyError::TooLarge { path: shown() });
         }
-        let text =
-            String::from_utf8(bytes).map_err(|error| format!("topology file `{shown}` is not UTF-8 text: {error}"))?;
+        let text = String::from_utf8(bytes).map_err(|error| TopologyError::NotUtf8 { path: shown(), error })?;
         Topology::from_file_text(path, &text)
     }
 
     /// Parses the text of a topology file (the format is in [`FileTopology`]'s module
     /// documentation); `path` labels errors and reports.
-    pub fn from_file_text(path: &str, text: &str) -> Result<Topology, String> {
+    pub fn from_file_text(path: &str, text: &str) -> Result<Topology, TopologyError> {
         Ok(Topology::File(Arc::new(FileTopology::parse(path, text)?)))
     }
 
@@ -175,14 +206,14 @@ impl Topology {
     /// arithmetic (a count that overflows is over the limit). A topology file was checked
     /// when it was read. [`super::simulate`] calls this too, as the variants' fields are
     /// public and a caller may build one without [`Topology::parse`].
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), TopologyError> {
         let zero = match *self {
             Topology::Tree { fanout, .. } => fanout == 0,
             Topology::LeafSpine { leaves, spines, hosts } => leaves == 0 || spines == 0 || hosts == 0,
             Topology::File(_) => return Ok(()),
         };
         if zero {
-            return Err(format!("invalid topology `{self}`: every count must be at least 1"));
+            return Err(TopologyError::Invalid(format!("invalid topology `{self}`: every count must be at least 1")));
         }
         let Some((nodes, links)) = self.size() else {
             // Counting stopped at an overflow or, for a tree, at the first level past the limit.
@@ -190,13 +221,17 @@ impl Topology {
                 Topology::Tree { .. } => format!("more than {MAX_NODES} nodes (the limit of a topology)"),
                 _ => format!("more than {MAX_NODES} nodes or {MAX_LINKS} links (the limits of a topology)"),
             };
-            return Err(format!("invalid topology `{self}`: {what}"));
+            return Err(TopologyError::Invalid(format!("invalid topology `{self}`: {what}")));
         };
         if nodes > MAX_NODES {
-            return Err(format!("invalid topology `{self}`: {nodes} nodes, more than the limit of {MAX_NODES}"));
+            return Err(TopologyError::Invalid(format!(
+                "invalid topology `{self}`: {nodes} nodes, more than the limit of {MAX_NODES}"
+            )));
         }
         if links > MAX_LINKS {
-            return Err(format!("invalid topology `{self}`: {links} links, more than the limit of {MAX_LINKS}"));
+            return Err(TopologyError::Invalid(format!(
+                "invalid topology `{self}`: {links} links, more than the limit of {MAX_LINKS}"
+            )));
         }
         Ok(())
     }
@@ -234,7 +269,7 @@ impl Topology {
                 Some((nodes, links))
             }
             Topology::File(ref file) => {
-                let nodes = file.nodes.len() as u64;
+                let nodes = file.nodes().len() as u64;
                 Some((nodes, nodes.saturating_sub(1)))
             }
         }
@@ -342,7 +377,7 @@ impl std::fmt::Display for Topology {
             Topology::LeafSpine { leaves, spines, hosts } => {
                 write!(f, "leaf-spine:leaves={leaves},spines={spines},hosts={hosts}")
             }
-            Topology::File(file) => write!(f, "file:{}", file.path),
+            Topology::File(file) => write!(f, "file:{}", file.path()),
         }
     }
 }
@@ -389,7 +424,7 @@ mod tests {
         ];
         for (text, expected) in over {
             match Topology::parse(&text) {
-                Err(error) => assert!(error.contains(expected), "{text}: {error}"),
+                Err(error) => assert!(error.to_string().contains(expected), "{text}: {error}"),
                 Ok(topology) => {
                     assert!(expected == "1048575" && topology.size() == Some(((1 << 20) - 1, (1 << 20) - 2)))
                 }
@@ -430,7 +465,8 @@ mod tests {
         ];
         for (text, expected) in cases {
             let error = Topology::parse(text).unwrap_err();
-            assert!(error.contains(expected), "{text}: {error}");
+            assert!(matches!(error, TopologyError::Invalid(_)), "{error:?}");
+            assert!(error.to_string().contains(expected), "{text}: {error}");
         }
     }
 }

@@ -13,7 +13,8 @@
 
 use std::collections::HashMap;
 
-use super::{Graph, NodeKind, MAX_NODES};
+use super::{Graph, NodeKind, TopologyError, MAX_NODES};
+use crate::network::error::quote;
 
 /// One declared node.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,13 +28,19 @@ pub struct FileNode {
 }
 
 /// A validated topology file: a tree rooted at one reducer, with at least one mapper, every
-/// switch with children and no mapper with any.
+/// switch with children and no mapper with any. Only [`FileTopology::parse`] makes one (the
+/// fields are private), so the graph is built from a tree known to be valid, with its root
+/// and depths found once, while validating.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileTopology {
     /// The path as given (shown in reports and errors).
-    pub path: String,
+    path: String,
     /// The nodes in declaration order.
-    pub nodes: Vec<FileNode>,
+    nodes: Vec<FileNode>,
+    /// The reducer's index in `nodes`.
+    root: usize,
+    /// Each node's distance from the reducer.
+    depth: Vec<usize>,
 }
 
 /// The longest node name (names are echoed in errors and reports).
@@ -43,8 +50,8 @@ const SYNTAX: &str = "expected `reducer NAME`, `switch NAME parent PARENT` or `m
 
 impl FileTopology {
     /// Parses and validates the text of a topology file; `path` only labels errors.
-    pub fn parse(path: &str, text: &str) -> Result<FileTopology, String> {
-        let at = |line: usize| format!("topology file `{}`, line {line}", super::cut(path));
+    pub fn parse(path: &str, text: &str) -> Result<FileTopology, TopologyError> {
+        let at = |line: usize| format!("topology file `{}`, line {line}", quote(path));
         // Pass 1: declarations.
         let mut nodes = Vec::new();
         let mut parents: Vec<Option<&str>> = Vec::new();
@@ -60,95 +67,111 @@ impl FileTopology {
                 ["reducer", name] => (NodeKind::Reducer, *name, None),
                 ["switch", name, "parent", parent] => (NodeKind::Switch, *name, Some(*parent)),
                 ["mapper", name, "parent", parent] => (NodeKind::Mapper, *name, Some(*parent)),
-                _ => return Err(format!("{}: {SYNTAX}, found `{}`", at(line), super::cut(content))),
+                _ => return Err(TopologyError::File(format!("{}: {SYNTAX}, found `{}`", at(line), quote(content)))),
             };
             if let Some(long) = [Some(name), parent].into_iter().flatten().find(|n| n.len() > MAX_NAME_BYTES) {
-                return Err(format!(
+                return Err(TopologyError::File(format!(
                     "{}: the name `{}` is longer than {MAX_NAME_BYTES} bytes, the limit of a node name",
                     at(line),
-                    super::cut(long)
-                ));
+                    quote(long)
+                )));
             }
             if let Some(&first) = by_name.get(name) {
                 let first: &FileNode = &nodes[first];
-                return Err(format!(
+                return Err(TopologyError::File(format!(
                     "{}: `{name}` is already declared on line {}; node names must be unique",
                     at(line),
                     first.line
-                ));
+                )));
             }
             if kind == NodeKind::Reducer {
                 if let Some(root) = nodes.iter().find(|n: &&FileNode| n.kind == NodeKind::Reducer) {
-                    return Err(format!(
+                    return Err(TopologyError::File(format!(
                         "{}: a second reducer `{name}` (`{}` on line {} is the root); a topology has exactly one",
                         at(line),
                         root.name,
                         root.line
-                    ));
+                    )));
                 }
             }
             if nodes.len() as u64 >= MAX_NODES {
-                return Err(format!("{}: more than {MAX_NODES} nodes", at(line)));
+                return Err(TopologyError::File(format!("{}: more than {MAX_NODES} nodes", at(line))));
             }
             by_name.insert(name, nodes.len());
             nodes.push(FileNode { kind, name: name.to_string(), parent: None, line });
             parents.push(parent);
         }
-        if !nodes.iter().any(|n| n.kind == NodeKind::Reducer) {
-            return Err(format!("topology file `{path}`: no reducer; declare the root with `reducer NAME`"));
-        }
+        // The declarations allow one reducer at most; it is the root.
+        let Some(root) = nodes.iter().position(|n| n.kind == NodeKind::Reducer) else {
+            return Err(TopologyError::File(format!(
+                "topology file `{path}`: no reducer; declare the root with `reducer NAME`"
+            )));
+        };
         // Pass 2: resolve parents.
         let mut children = vec![0usize; nodes.len()];
         for node in 0..nodes.len() {
             let Some(parent_name) = parents[node] else { continue };
             let line = nodes[node].line;
-            let &parent = by_name
-                .get(parent_name)
-                .ok_or_else(|| format!("{}: unknown parent `{parent_name}` of `{}`", at(line), nodes[node].name))?;
+            let &parent = by_name.get(parent_name).ok_or_else(|| {
+                TopologyError::File(format!("{}: unknown parent `{parent_name}` of `{}`", at(line), nodes[node].name))
+            })?;
             if nodes[parent].kind == NodeKind::Mapper {
-                return Err(format!(
+                return Err(TopologyError::File(format!(
                     "{}: the parent of `{}` is `{parent_name}`, a mapper (line {}); mappers are leaves and have no children",
                     at(line),
                     nodes[node].name,
                     nodes[parent].line
-                ));
+                )));
             }
             nodes[node].parent = Some(parent);
             children[parent] += 1;
         }
-        if let Err(cycle) = depths(&nodes) {
-            let first = &nodes[cycle[0]];
-            let mut names: Vec<&str> = cycle.iter().take(9).map(|n| nodes[*n].name.as_str()).collect();
-            if cycle.len() > 9 {
-                names.push("…");
+        let depth = match depths(&nodes) {
+            Ok(depth) => depth,
+            Err(cycle) => {
+                let first = &nodes[cycle[0]];
+                let mut names: Vec<&str> = cycle.iter().take(9).map(|n| nodes[*n].name.as_str()).collect();
+                if cycle.len() > 9 {
+                    names.push("…");
+                }
+                return Err(TopologyError::File(format!(
+                    "{}: `{}` never reaches the reducer; its parents form a cycle ({})",
+                    at(first.line),
+                    first.name,
+                    names.join(" → ")
+                )));
             }
-            return Err(format!(
-                "{}: `{}` never reaches the reducer; its parents form a cycle ({})",
-                at(first.line),
-                first.name,
-                names.join(" → ")
-            ));
-        }
+        };
         for (node, count) in nodes.iter().zip(&children) {
             match node.kind {
                 NodeKind::Switch if *count == 0 => {
-                    return Err(format!(
+                    return Err(TopologyError::File(format!(
                         "{}: switch `{}` has no children; every switch needs a mapper below it",
                         at(node.line),
                         node.name
-                    ))
+                    )))
                 }
                 NodeKind::Reducer if *count == 0 => {
-                    return Err(format!(
+                    return Err(TopologyError::File(format!(
                         "{}: the reducer `{}` has no children; declare mappers (and switches) below it",
                         at(node.line),
                         node.name
-                    ))
+                    )))
                 }
                 _ => {}
             }
         }
-        Ok(FileTopology { path: path.to_string(), nodes })
+        Ok(FileTopology { path: path.to_string(), nodes, root, depth })
+    }
+
+    /// The path as given.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The nodes in declaration order.
+    pub fn nodes(&self) -> &[FileNode] {
+        &self.nodes
     }
 
     pub fn mappers(&self) -> usize {
@@ -160,14 +183,14 @@ impl FileTopology {
     /// height of its sender: 0 for mappers, 1 + the highest child for switches.
     pub(super) fn graph(&self) -> Graph {
         let mut graph = Graph { nodes: Vec::new(), links: Vec::new(), tiers: Vec::new() };
-        let root = self.nodes.iter().position(|n| n.kind == NodeKind::Reducer).unwrap_or(0);
+        let root = self.root;
         let order: Vec<usize> = std::iter::once(root).chain((0..self.nodes.len()).filter(|n| *n != root)).collect();
         let mut index = vec![0usize; self.nodes.len()];
         for &node in &order {
             index[node] = graph.add(self.nodes[node].kind, self.nodes[node].name.clone());
         }
         // Heights, deepest nodes first so that every child is done before its parent.
-        let depth = depths(&self.nodes).unwrap_or_else(|_| vec![0; self.nodes.len()]);
+        let depth = &self.depth;
         let mut deepest_first: Vec<usize> = (0..self.nodes.len()).collect();
         deepest_first.sort_by_key(|n| std::cmp::Reverse(depth[*n]));
         let mut height = vec![0usize; self.nodes.len()];
@@ -283,6 +306,8 @@ mod tests {
         ];
         for (text, expected) in cases {
             let error = FileTopology::parse("t.topo", text).unwrap_err();
+            assert!(matches!(error, TopologyError::File(_)), "{error:?}");
+            let error = error.to_string();
             assert!(error.starts_with("topology file `t.topo`"), "{error}");
             assert!(error.contains(expected), "{text:?}: {error}");
         }

@@ -1,16 +1,53 @@
-//! Benchmarks of the switch target for `naasc bench`: the pipeline simulator's entry rate, the
-//! network simulator's packet rate, and the traffic reduction at the reducer against the
-//! fan-in bound as switch tables shrink.
+//! `naas-bench switch`: the switch target's pipeline simulator's entry rate, the network
+//! simulator's packet rate, and the traffic reduction at the reducer against the fan-in bound
+//! as switch tables shrink. Only the switch crate's public API is used.
 
 use std::time::Instant;
 
 use naas_ir::interp::Interpreter;
 use naas_ir::Compiled;
-use serde::Serialize;
+use naas_target_switch::network::{simulate, Dist, Modulus, NodeKind, SimConfig, SimError, SlotIndex, Topology};
+use naas_target_switch::pipeline_sim::{PipelineSim, SlotTable};
+use naas_target_switch::word::{fits_u32, Word};
+use naas_target_switch::{lower, LowerError, LowerOptions, PipelineProgram, TargetProfile};
 
-use crate::network::{simulate, Dist, Modulus, SimConfig, SlotIndex, Topology};
-use crate::pipeline_sim::{fits_u32, PipelineSim, SlotTable, Word};
-use crate::program::PipelineProgram;
+use crate::error::BenchError;
+use crate::paths::REDUCE;
+
+/// Why the switch benchmark stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SwitchBenchError {
+    #[error("no aggregate number {0} in the program")]
+    NoAggregate(usize),
+    /// Lifting a generated record faulted in the interpreter.
+    #[error("lifting a generated record: {0}")]
+    Lift(naas_ir::interp::RuntimeError),
+    #[error(transparent)]
+    Encode(#[from] naas_target_switch::EncodeError),
+    #[error(transparent)]
+    Sim(#[from] SimError),
+}
+
+/// The benchmark's reference setting: examples/reduce.naas on the default profile.
+pub fn run_reduce(records: u64) -> Result<(), BenchError> {
+    let compiled = crate::compile(REDUCE.label, REDUCE.source, None)?;
+    let pipeline = match lower(&compiled, 0, &TargetProfile::default(), &LowerOptions::default()) {
+        Ok(pipeline) => pipeline,
+        Err(LowerError::Diagnostics(diagnostics)) => {
+            let rendered: String = diagnostics
+                .iter()
+                .map(|d| naas_lang::diagnostics::render::render_text(d, REDUCE.label, REDUCE.source, false))
+                .collect();
+            return Err(BenchError::compile(REDUCE.label, format!("it does not fit the switch:\n{rendered}")));
+        }
+        Err(LowerError::Internal(error)) => return Err(BenchError::compile(REDUCE.label, error)),
+    };
+    let config = BenchConfig { records, ..BenchConfig::default() };
+    let report =
+        run(&compiled, 0, &pipeline, &config).map_err(|error| BenchError::run("the switch benchmark", error))?;
+    print!("{report}");
+    Ok(())
+}
 
 /// What to measure. The default is the setting: 1,024 mappers (a two-level tree of
 /// fanout 32), 1,000 uniform keys, 10 million records. Rows run without faults and with a
@@ -67,7 +104,7 @@ impl BenchConfig {
 }
 
 /// One simulated configuration.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct BenchRow {
     pub slot_index: SlotIndex,
     pub table_slots: u64,
@@ -84,7 +121,7 @@ pub struct BenchRow {
     pub result_matches_reference: Option<bool>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct BenchReport {
     pub aggregate: String,
     pub topology: String,
@@ -163,8 +200,8 @@ pub fn run(
     plan_index: usize,
     pipeline: &PipelineProgram,
     config: &BenchConfig,
-) -> Result<BenchReport, String> {
-    let switches = config.topology.graph().nodes.iter().filter(|n| n.kind == crate::network::NodeKind::Switch).count();
+) -> Result<BenchReport, SwitchBenchError> {
+    let switches = config.topology.graph().nodes.iter().filter(|n| n.kind == NodeKind::Switch).count();
     let (entries_per_second, packets_per_second) =
         pipeline_rate(compiled, plan_index, pipeline, config.keys, switches)?;
     let mut rows = Vec::new();
@@ -208,7 +245,7 @@ fn network_rate(
     plan_index: usize,
     pipeline: &PipelineProgram,
     config: &BenchConfig,
-) -> Result<f64, String> {
+) -> Result<f64, SwitchBenchError> {
     let sim = config.simulation(SlotIndex::Direct, Some(u64::from(config.keys)), false);
     let mut best: f64 = 0.0;
     for _ in 0..RATE_RUNS {
@@ -227,8 +264,8 @@ fn pipeline_rate(
     pipeline: &PipelineProgram,
     keys: u32,
     tables: usize,
-) -> Result<(f64, f64), String> {
-    let plan = compiled.aggregates.get(plan_index).ok_or("no such aggregate")?;
+) -> Result<(f64, f64), SwitchBenchError> {
+    let plan = compiled.aggregates.get(plan_index).ok_or(SwitchBenchError::NoAggregate(plan_index))?;
     let interp = Interpreter::new(&compiled.optimized);
     let mut rng = naas_stdx::Rng::new(3);
     let lift = compiled.optimized.function(plan.lift);
@@ -238,7 +275,7 @@ fn pipeline_rate(
         let mut data = Vec::new();
         for _ in 0..per_packet {
             let args = naas_ir::laws::random_args(&mut rng, lift);
-            let state = interp.call(plan.lift, args).map_err(|e| e.to_string())?;
+            let state = interp.call(plan.lift, args).map_err(SwitchBenchError::Lift)?;
             data.push(rng.next_u64() % u64::from(keys.max(1)));
             pipeline.encode_state_into(&state, &mut data)?;
         }
@@ -292,15 +329,12 @@ fn time_packets<W: Word>(
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
     use super::*;
-    use crate::{lower, LowerOptions, TargetProfile};
 
     /// A small benchmark runs end to end: large direct tables meet the fan-in bound exactly,
     /// tables with fewer slots than keys collide, and every rate is measured.
     #[test]
     fn a_small_benchmark_meets_the_bound_with_large_direct_tables() {
-        let source = include_str!("../../../examples/reduce.naas");
-        let (program, _) = naas_lang::frontend(source, &naas_lang::check::CheckOptions::default()).unwrap();
-        let compiled = naas_ir::compile(&program, naas_ir::laws::LawOptions::default()).unwrap();
+        let compiled = crate::compile(REDUCE.label, REDUCE.source, None).unwrap();
         let pipeline = lower(&compiled, 0, &TargetProfile::default(), &LowerOptions::default()).unwrap();
         let config = BenchConfig {
             topology: Topology::Tree { fanout: 4, depth: 1 },

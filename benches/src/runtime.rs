@@ -1,12 +1,12 @@
-//! `naasc bench runtime`: the runtime in a shuffle, side by side in one run.
+//! `naas-bench runtime`: the runtime in a shuffle, side by side in one run.
 //! - `naasc run`'s executor on a large CSV (zipf keys) with and without map-side combining:
 //!   time, records/s, shuffle entries and bytes;
-//! - DuckDB's `GROUP BY` on the same file (when `python3 -c "import duckdb"` works);
+//! - DuckDB's `GROUP BY` on the same file, through its Python package (when `python3 -c
+//!   "import duckdb"` works; otherwise the row says how to install it);
 //! - a timely job: the naasc operator against the same job written with timely's own operators.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::sync::{Arc, Barrier};
 use std::time::Instant;
 
@@ -21,7 +21,8 @@ use timely::dataflow::operators::vec::Map;
 use timely::dataflow::operators::{Inspect, Probe};
 use timely::dataflow::{InputHandle, ProbeHandle, StreamVec};
 
-const REDUCE: &str = "examples/reduce.naas";
+use crate::error::BenchError;
+use crate::paths::REDUCE;
 
 pub struct RuntimeBench {
     pub rows: u64,
@@ -31,29 +32,23 @@ pub struct RuntimeBench {
     pub timely_records: u64,
 }
 
-fn fail(message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("naasc: {message}");
-    ExitCode::from(2)
-}
-
-pub fn run(bench: &RuntimeBench) -> ExitCode {
-    let source = match std::fs::read_to_string(REDUCE) {
-        Ok(source) => source,
-        Err(e) => return fail(format!("cannot read {REDUCE} (run from the repository root): {e}")),
-    };
-    let aggregation = match Aggregation::from_source(REDUCE, &source, None) {
-        Ok(aggregation) => aggregation,
-        Err(e) => return fail(e),
-    };
+pub fn run(bench: &RuntimeBench) -> Result<(), BenchError> {
+    let aggregation = Aggregation::from_source(REDUCE.label, REDUCE.source, None)
+        .map_err(|error| BenchError::compile(REDUCE.label, error))?;
     let path = match &bench.csv {
         Some(path) => path.clone(),
         None => {
-            let path = std::env::temp_dir().join(format!("naasc-bench-{}-{}.csv", bench.rows, bench.keys));
+            // Generating millions of rows takes seconds, so the file is kept for later runs
+            // (its name says what it holds: the generator is deterministic).
+            let path = std::env::temp_dir().join(format!("naas-bench-{}-{}.csv", bench.rows, bench.keys));
             if !path.exists() {
                 let started = Instant::now();
-                if let Err(e) = write_csv(&path, bench.rows, bench.keys) {
-                    return fail(format!("cannot write {}: {e}", path.display()));
-                }
+                // Written under a temporary name and renamed, so an interrupted run never
+                // leaves a truncated file that a later run would take as complete.
+                let partial = path.with_extension("csv.partial");
+                write_csv(&partial, bench.rows, bench.keys)
+                    .and_then(|()| std::fs::rename(&partial, &path))
+                    .map_err(|error| BenchError::Io { action: "write", path: partial.clone(), error })?;
                 println!(
                     "generated {} ({} rows) in {:.1} s",
                     path.display(),
@@ -66,10 +61,11 @@ pub fn run(bench: &RuntimeBench) -> ExitCode {
     };
     let size = std::fs::metadata(&path).map_or(0, |m| m.len());
     println!(
-        "runtime benchmark: {} ({:.0} MB), {} workers, examples/reduce.naas keyed by `flight`",
+        "runtime benchmark: {} ({:.0} MB), {} workers, {} keyed by `flight`",
         path.display(),
         size as f64 / 1e6,
-        bench.workers
+        bench.workers,
+        REDUCE.label
     );
     println!("{:<34} {:>9} {:>12} {:>14} {:>14}", "job", "seconds", "M rows/s", "shuffle entries", "shuffle bytes");
     let mut best_naasc = f64::INFINITY;
@@ -78,20 +74,14 @@ pub fn run(bench: &RuntimeBench) -> ExitCode {
         let mut best = f64::INFINITY;
         let mut last = None;
         for _ in 0..3 {
-            let input = match Input::open(&path) {
-                Ok(input) => input,
-                Err(e) => return fail(e),
-            };
+            let input = Input::open(&path).map_err(|error| BenchError::run("opening the CSV", error))?;
             let started = Instant::now();
-            match executor::run(&aggregation, input, "flight", &[], &config) {
-                Ok(out) => {
-                    best = best.min(started.elapsed().as_secs_f64());
-                    last = Some(out);
-                }
-                Err(e) => return fail(e),
-            }
+            let out = executor::run(&aggregation, input, "flight", &[], &config)
+                .map_err(|error| BenchError::run("the naasc run job", error))?;
+            best = best.min(started.elapsed().as_secs_f64());
+            last = Some(out);
         }
-        let Some(out) = last else { return fail("no run completed") };
+        let Some(out) = last else { return Err(BenchError::run("the naasc run job", "no run completed")) };
         if combine {
             best_naasc = best;
         }
@@ -112,7 +102,7 @@ pub fn run(bench: &RuntimeBench) -> ExitCode {
         ),
         Err(why) => println!("DuckDB: not measured ({why})"),
     }
-    timely_comparison(&source, bench)
+    timely_comparison(bench)
 }
 
 /// `flight,delay` rows: zipf(1.1) keys `F0..F{keys-1}`, delays in -60..=600.
@@ -130,24 +120,39 @@ fn write_csv(path: &Path, rows: u64, keys: u32) -> std::io::Result<()> {
     out.flush()
 }
 
+/// Why DuckDB was not measured.
+#[derive(Debug, thiserror::Error)]
+enum DuckDbError {
+    #[error("cannot run python3: {0}")]
+    NoPython(std::io::Error),
+    #[error("the Python package `duckdb` is not installed: `pip install duckdb` (in a venv) adds it")]
+    NotInstalled,
+    #[error("the DuckDB query failed: {0}")]
+    Query(String),
+    #[error("unexpected DuckDB output `{0}`")]
+    Output(String),
+}
+
 /// Times DuckDB's GROUP BY over the file (best of 3, inside Python, results fetched).
-fn duckdb(path: &Path) -> Result<f64, String> {
+fn duckdb(path: &Path) -> Result<f64, DuckDbError> {
+    let probe =
+        std::process::Command::new("python3").args(["-c", "import duckdb"]).output().map_err(DuckDbError::NoPython)?;
+    if !probe.status.success() {
+        return Err(DuckDbError::NotInstalled);
+    }
     let script = format!(
         "import duckdb, time\nbest = 1e9\nfor _ in range(3):\n    c = duckdb.connect()\n    t = time.perf_counter()\n    \
          rows = c.execute(\"SELECT flight, min(delay), max(delay), avg(delay), count(*) FROM read_csv('{}') GROUP BY flight ORDER BY flight\").fetchall()\n    \
          best = min(best, time.perf_counter() - t)\nprint(best)\n",
         path.display()
     );
-    let output = std::process::Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .output()
-        .map_err(|e| format!("cannot run python3: {e}"))?;
+    let output = std::process::Command::new("python3").arg("-c").arg(script).output().map_err(DuckDbError::NoPython)?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        return Err(format!("install it with `pip install duckdb`: {}", stderr.lines().last().unwrap_or_default()));
+        return Err(DuckDbError::Query(stderr.lines().last().unwrap_or_default().to_string()));
     }
-    String::from_utf8_lossy(&output.stdout).trim().parse().map_err(|e| format!("unexpected DuckDB output: {e}"))
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.trim().parse().map_err(|_| DuckDbError::Output(naas_stdx::excerpt(text.trim(), 80).into_owned()))
 }
 
 /// A key and its result values.
@@ -156,8 +161,9 @@ type KeyedValues = (u32, Vec<Value>);
 /// (min, max, sum, count) of the delays of one key: the hand-written state.
 type Stats = (i32, i32, i64, u64);
 
-fn timely_comparison(source: &str, bench: &RuntimeBench) -> ExitCode {
-    let source = AggregationSource { file_name: REDUCE.to_string(), source: source.to_string(), aggregate: None };
+fn timely_comparison(bench: &RuntimeBench) -> Result<(), BenchError> {
+    let source =
+        AggregationSource { file_name: REDUCE.label.to_string(), source: REDUCE.source.to_string(), aggregate: None };
     let records = bench.timely_records;
     let workers = bench.workers;
     println!(
@@ -181,11 +187,11 @@ fn timely_comparison(source: &str, bench: &RuntimeBench) -> ExitCode {
             let probe = ProbeHandle::new();
             let results: std::rc::Rc<std::cell::RefCell<Vec<KeyedValues>>> = Default::default();
             let sink = results.clone();
-            let built = worker.dataflow::<u64, _, _>(|scope| -> Result<(), String> {
+            let built = worker.dataflow::<u64, _, _>(|scope| -> Result<(), BenchError> {
                 let stream = input.to_stream(scope);
                 let finished: StreamVec<'_, u64, (u32, Vec<Value>)> = if naas {
                     // A key whose result is an error gets no values: the comparison below fails.
-                    let results = stream.naas_aggregate(&source).map_err(|e| e.to_string())?;
+                    let results = stream.naas_aggregate(&source).map_err(|e| BenchError::compile(REDUCE.label, e))?;
                     results.map(|(key, result): KeyedResult<u32>| (key, result.unwrap_or_default()))
                 } else {
                     hand_written(stream)
@@ -212,7 +218,7 @@ fn timely_comparison(source: &str, bench: &RuntimeBench) -> ExitCode {
             barrier.wait();
             let seconds = started.elapsed().as_secs_f64();
             let results = std::mem::take(&mut *results.borrow_mut());
-            Ok::<_, String>((seconds, results))
+            Ok::<_, BenchError>((seconds, results))
         });
         let mut seconds = 0.0f64;
         let mut results = Vec::new();
@@ -224,11 +230,12 @@ fn timely_comparison(source: &str, bench: &RuntimeBench) -> ExitCode {
                             seconds = seconds.max(s);
                             results.append(&mut r);
                         }
-                        Ok(Err(e)) | Err(e) => return fail(format!("a timely worker failed: {e}")),
+                        Ok(Err(error)) => return Err(error),
+                        Err(panic) => return Err(BenchError::run("a timely worker", panic)),
                     }
                 }
             }
-            Err(e) => return fail(format!("cannot start timely: {e}")),
+            Err(e) => return Err(BenchError::run("starting timely", e)),
         }
         results.sort_by_key(|(k, _)| *k);
         let label = if naas { "naasc operator (JIT combine)" } else { "timely's own operators (HashMap)" };
@@ -236,10 +243,12 @@ fn timely_comparison(source: &str, bench: &RuntimeBench) -> ExitCode {
         outcomes.push((seconds, results));
     }
     if outcomes[0].1 != outcomes[1].1 {
-        return fail("the two timely jobs disagree: the benchmark compares different computations");
+        return Err(BenchError::Disagree(
+            "the two timely jobs disagree: the benchmark compares different computations".to_string(),
+        ));
     }
     println!("results identical; naasc operator / timely operators time ratio {:.2}", outcomes[0].0 / outcomes[1].0);
-    ExitCode::SUCCESS
+    Ok(())
 }
 
 /// The same job with timely's own operators: a HashMap combiner per timestamp, an exchange by

@@ -1,26 +1,18 @@
-//! `naasc bench jit`: the native backend measured side by side with hand-written Rust and the
+//! `naas-bench jit`: the native backend measured side by side with hand-written Rust and the
 //! reference interpreter, in one run, so the ratios are meaningful on whatever machine runs it.
 
 use std::hint::black_box;
-use std::process::ExitCode;
 use std::time::Instant;
 
 use naas_ir::interp::{Interpreter, Slot};
 use naas_ir::ir::Scalar;
-use naas_ir::laws::LawOptions;
-use naas_lang::check::CheckOptions;
 use naas_lang::types::IntTy;
 use naas_stdx::Rng;
 use naas_target_native::values::Column;
 use naas_target_native::JitAggregate;
 
-const REDUCE: &str = include_str!("../../../examples/reduce.naas");
-const EXAMPLES: [(&str, &str); 4] = [
-    ("reduce", include_str!("../../../examples/reduce.naas")),
-    ("robust_mean", include_str!("../../../examples/robust_mean.naas")),
-    ("top_k", include_str!("../../../examples/top_k.naas")),
-    ("histogram", include_str!("../../../examples/histogram.naas")),
-];
+use crate::error::BenchError;
+use crate::paths::{Example, EXAMPLES, REDUCE};
 
 /// The hand-written equivalent of examples/reduce.naas: min, max, sum (in i64) and count.
 fn reduce_by_hand(xs: &[i32]) -> (i32, i32, i64, u64) {
@@ -46,11 +38,16 @@ fn best_of<T>(runs: usize, mut f: impl FnMut() -> T) -> (f64, T) {
     (best, last.unwrap_or_else(f))
 }
 
-fn compile(source: &str) -> Result<(naas_ir::Compiled, JitAggregate), String> {
-    let (program, _) =
-        naas_lang::frontend(source, &CheckOptions::default()).map_err(|d| format!("{} error(s)", d.len()))?;
-    let compiled = naas_ir::compile(&program, LawOptions { cases: 0, ..LawOptions::default() })?;
-    let jit = JitAggregate::compile(&compiled.optimized, &compiled.aggregates[0])?;
+/// Source to callable machine code for the first aggregate of `example` (no law cases: the
+/// latency measured is the compiler's).
+fn compile(example: Example) -> Result<(naas_ir::Compiled, JitAggregate), BenchError> {
+    let compiled = crate::compile(example.label, example.source, Some(0))?;
+    let plan = compiled
+        .aggregates
+        .first()
+        .ok_or_else(|| BenchError::compile(example.label, "the program defines no aggregate"))?;
+    let jit =
+        JitAggregate::compile(&compiled.optimized, plan).map_err(|error| BenchError::compile(example.label, error))?;
     Ok((compiled, jit))
 }
 
@@ -72,14 +69,8 @@ fn zipf_slots(rng: &mut Rng, keys: usize, n: usize) -> Vec<u32> {
         .collect()
 }
 
-pub fn run(records: usize, keys: usize, runs: usize) -> ExitCode {
-    let (compiled, jit) = match compile(REDUCE) {
-        Ok(pair) => pair,
-        Err(error) => {
-            eprintln!("naasc: cannot compile examples/reduce.naas: {error}");
-            return ExitCode::from(1);
-        }
-    };
+pub fn run(records: usize, keys: usize, runs: usize) -> Result<(), BenchError> {
+    let (compiled, jit) = compile(REDUCE)?;
     let mut rng = Rng::new(1);
     let column: Vec<i32> = (0..records).map(|_| (rng.next_u64() % 2_000_001) as i32 - 1_000_000).collect();
     println!("JIT benchmark: examples/reduce.naas over {records} i32 records (40 bytes per 10), best of {runs}");
@@ -91,8 +82,7 @@ pub fn run(records: usize, keys: usize, runs: usize) -> ExitCode {
         (result, state)
     });
     if let Err(error) = &state.0 {
-        eprintln!("naasc: the JIT fold failed: {error}");
-        return ExitCode::from(1);
+        return Err(BenchError::run("the JIT fold", error));
     }
     let slots = jit.state_slots(&state.1);
     let expected = [
@@ -149,18 +139,14 @@ pub fn run(records: usize, keys: usize, runs: usize) -> ExitCode {
     );
 
     println!("compile latency (source to callable machine code, best of {runs}):");
-    for (name, source) in EXAMPLES {
-        let (latency, result) = best_of(runs, || compile(source).map(|_| ()));
-        if let Err(error) = result {
-            eprintln!("naasc: cannot compile {name}: {error}");
-            return ExitCode::from(1);
-        }
-        println!("  {name:<12} {:>6.2} ms", latency * 1e3);
+    for example in EXAMPLES {
+        let (latency, result) = best_of(runs, || compile(example).map(|_| ()));
+        result?;
+        println!("  {:<12} {:>6.2} ms", example.name, latency * 1e3);
     }
     if agree {
-        ExitCode::SUCCESS
+        Ok(())
     } else {
-        eprintln!("naasc: the JIT and the hand-written loop disagree");
-        ExitCode::from(1)
+        Err(BenchError::Disagree("the JIT and the hand-written loop disagree".to_string()))
     }
 }

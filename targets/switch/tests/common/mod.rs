@@ -1,0 +1,45 @@
+//! What the switch target's integration tests share beyond `naas-test-support`: lowering a
+//! source for the default profile, and rendering the diagnostics of a program that does not
+//! fit. (A directory module, so that cargo does not build it as a test binary of its own.)
+
+#![allow(dead_code, unused_imports, reason = "each test binary uses a different part of this module")]
+
+pub use naas_test_support::{compile_source, example_source, EXAMPLES};
+
+use naas_ir::Compiled;
+use naas_lang::diagnostics::render::render_text;
+use naas_lang::diagnostics::Diagnostic;
+use naas_target_switch::{lower, LowerError, LowerOptions, PipelineProgram, TargetProfile};
+
+/// The text of `tests/programs/<name>.naas`, this crate's own test programs.
+pub fn program_source(name: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/programs").join(format!("{name}.naas"));
+    std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("cannot read {}: {error}", path.display()))
+}
+
+/// Compiles `source` and lowers its first aggregate for the default profile, panicking (a
+/// test failure) when it does not fit.
+pub fn lowered_source(source: &str) -> (Compiled, PipelineProgram) {
+    let compiled = compile_source(source);
+    let program = lower(&compiled, 0, &TargetProfile::default(), &LowerOptions::default())
+        .unwrap_or_else(|error| panic!("{}", describe(&error, "test.naas", source)));
+    (compiled, program)
+}
+
+/// [`lowered_source`] on `examples/<name>.naas`.
+pub fn lowered_example(name: &str) -> (Compiled, PipelineProgram) {
+    lowered_source(&example_source(name))
+}
+
+/// The diagnostics rendered as the CLI prints them (without colour), one after another.
+pub fn render(diagnostics: &[Diagnostic], file_name: &str, source: &str) -> String {
+    diagnostics.iter().map(|diagnostic| render_text(diagnostic, file_name, source, false)).collect()
+}
+
+/// A lowering error as text: the rendered diagnostics, or the internal error.
+pub fn describe(error: &LowerError, file_name: &str, source: &str) -> String {
+    match error {
+        LowerError::Diagnostics(diagnostics) => render(diagnostics, file_name, source),
+        LowerError::Internal(internal) => internal.to_string(),
+    }
+}
