@@ -7,28 +7,25 @@ use naas_ir::laws::LawOptions;
 use naas_ir::Compiled;
 use naas_lang::check::CheckOptions;
 use naas_lang::diagnostics::render::render_text;
-use naas_target_native::JitAggregate;
+use naas_lang::InternalError;
+use naas_target_native::{JitAggregate, NativeError};
 
 /// Why an aggregation could not be loaded.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum LoadError {
     /// The program has errors; the text holds every diagnostic, rendered.
+    #[error("{0}")]
     Program(String),
     /// The program has no aggregate of that name, none at all, or several and none was chosen.
+    #[error("{0}")]
     Selection(String),
     /// The aggregate cannot run on the host (for example an array-typed input).
-    Unsupported(String),
+    #[error(transparent)]
+    Unsupported(NativeError),
+    /// A broken invariant of the compiler while generating host code: a bug to report.
+    #[error(transparent)]
+    Internal(InternalError),
 }
-
-impl std::fmt::Display for LoadError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            LoadError::Program(text) | LoadError::Selection(text) | LoadError::Unsupported(text) => f.write_str(text),
-        }
-    }
-}
-
-impl std::error::Error for LoadError {}
 
 /// One input column of an aggregate: a scalar field of its parameters.
 #[derive(Clone, Debug, PartialEq)]
@@ -88,7 +85,10 @@ impl Aggregation {
     pub fn from_compiled(compiled: Compiled, aggregate: Option<&str>) -> Result<Aggregation, LoadError> {
         let index = select(&compiled, aggregate)?;
         let plan = &compiled.aggregates[index];
-        let jit = JitAggregate::compile(&compiled.optimized, plan).map_err(LoadError::Unsupported)?;
+        let jit = JitAggregate::compile(&compiled.optimized, plan).map_err(|error| match error {
+            NativeError::Internal(error) => LoadError::Internal(error),
+            other => LoadError::Unsupported(other),
+        })?;
         let inputs = input_columns(plan);
         let results = result_columns(plan);
         let fingerprint = fingerprint(&jit);

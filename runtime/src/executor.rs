@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use crate::aggregation::Aggregation;
 use crate::csv_input::{
-    csv_reader, Block, BlockReader, ColumnBatch, Lines, ReadError, RowError, Schema, MAX_ROW_BYTES,
+    csv_reader, Block, BlockReader, ColumnBatch, InputError, Lines, ReadError, RowError, Schema, MAX_ROW_BYTES,
 };
 use crate::table::StateTable;
 use crate::value::Value;
@@ -133,6 +133,14 @@ impl JobError {
             Ok(row) => JobError::Row(row),
             Err(error) => JobError::Input(format!("`{file}`: read error: {error}")),
         }
+    }
+}
+
+/// A file that cannot be opened or read, or whose header does not bind: the command line's
+/// or the environment's problem (exit 2), rendered once here.
+impl From<InputError> for JobError {
+    fn from(error: InputError) -> JobError {
+        JobError::Input(error.to_string())
     }
 }
 
@@ -293,8 +301,8 @@ pub fn map_phase<R: Read + Send>(
     let started = Instant::now();
     let Input { name, reader, size } = input;
     let mut blocks = BlockReader::new(reader, config.block_size).with_max_row(config.max_row);
-    let header = blocks.header(&name).map_err(JobError::Input)?;
-    let schema = Schema::bind(header, aggregation, key, binds, &name).map_err(JobError::Input)?;
+    let header = blocks.header(&name)?;
+    let schema = Schema::bind(header, aggregation, key, binds, &name)?;
     // The first block (by index) that failed: later blocks need not be read.
     let failed_at = AtomicU64::new(u64::MAX);
     let (sender, receiver) = sync_channel::<Block>(config.workers * 2);

@@ -50,7 +50,7 @@ fn compile(source: &str) -> Result<(naas_ir::Compiled, JitAggregate), String> {
     let (program, _) =
         naas_lang::frontend(source, &CheckOptions::default()).map_err(|d| format!("{} error(s)", d.len()))?;
     let compiled = naas_ir::compile(&program, LawOptions { cases: 0, ..LawOptions::default() })?;
-    let jit = JitAggregate::compile(&compiled.optimized, &compiled.aggregates[0])?;
+    let jit = JitAggregate::compile(&compiled.optimized, &compiled.aggregates[0]).map_err(|e| e.to_string())?;
     Ok((compiled, jit))
 }
 

@@ -163,7 +163,7 @@ pub fn run(args: &CompileArgs) -> ExitCode {
                     Emit::Header => naas_target_native::object::c_header(&object.abis).into_bytes(),
                     _ => object.bytes,
                 }),
-                Err(error) => Err(error),
+                Err(error) => Err(error.to_string()),
             }
         }
     };
@@ -190,7 +190,7 @@ pub fn run(args: &CompileArgs) -> ExitCode {
 fn host_clif(compiled: &naas_ir::Compiled) -> Result<Vec<u8>, String> {
     let mut out = String::new();
     for plan in &compiled.aggregates {
-        let jit = naas_target_native::JitAggregate::compile(&compiled.optimized, plan)?;
+        let jit = naas_target_native::JitAggregate::compile(&compiled.optimized, plan).map_err(|e| e.to_string())?;
         out.push_str(&jit.clif.join("\n"));
     }
     Ok(out.into_bytes())

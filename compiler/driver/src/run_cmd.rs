@@ -177,6 +177,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
             return match error {
                 LoadError::Selection(_) => Exit::Usage,
                 LoadError::Program(_) | LoadError::Unsupported(_) => Exit::Program,
+                LoadError::Internal(_) => Exit::Internal,
             }
             .into();
         }
