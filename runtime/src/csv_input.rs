@@ -666,6 +666,9 @@ mod tests {
     }
 
     proptest! {
+        // Cheap cases: proptest's default count when `PROPTEST_CASES` is unset, and about as
+        // many under CI's 10,000.
+        #![proptest_config(naas_test_support::proptest_config(40))]
         #[test]
         fn any_block_size_reads_what_one_sequential_parser_reads(
             rows in proptest::collection::vec(proptest::collection::vec("[a-c,\"\n ]{0,6}", 2), 0..40),

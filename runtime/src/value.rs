@@ -404,6 +404,9 @@ mod tests {
     }
 
     proptest! {
+        // Cheap cases: proptest's default count when `PROPTEST_CASES` is unset, and about as
+        // many under CI's 10,000.
+        #![proptest_config(naas_test_support::proptest_config(40))]
         #[test]
         fn an_integer_and_its_decimal_forms_read_the_same(v in any::<i64>(), zeros in 0usize..4, shift in 0u32..3) {
             let i64_ty = ScalarTy::Int(IntTy::I64);
