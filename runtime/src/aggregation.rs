@@ -272,6 +272,25 @@ mod tests {
     }
 
     #[test]
+    fn host_code_failures_are_typed_and_compiler_bugs_are_internal() {
+        let arrays = "aggregate s(xs: array[i64, 2]) -> i64:\n    return sum(xs[0])\n";
+        let error = Aggregation::from_source("a.naas", arrays, None).unwrap_err();
+        assert!(matches!(error, LoadError::Unsupported(NativeError::ArrayInput { .. })), "{error:?}");
+        assert!(error.to_string().contains("native folds read one scalar column per field"), "{error}");
+        // A lift that still calls a function after inlining: a broken invariant of the middle
+        // end, which must stop the load as an internal error rather than produce code.
+        let mut compiled = naas_test_support::compile_source("aggregate s(x: i64) -> i64:\n    return sum(x)\n");
+        let lift = compiled.aggregates[0].lift;
+        compiled.optimized.functions[lift.0 as usize]
+            .body
+            .insert(0, naas_ir::ir::Stmt::Call { func: lift, args: Vec::new(), results: Vec::new() });
+        let error = Aggregation::from_compiled(compiled, None).unwrap_err();
+        let LoadError::Internal(internal) = &error else { panic!("{error:?}") };
+        assert!(internal.message.contains("still contains a call"), "{error}");
+        assert!(error.to_string().starts_with("internal compiler error: "), "{error}");
+    }
+
+    #[test]
     fn the_fingerprint_tells_layouts_and_operators_apart() {
         let load = |source: &str| Aggregation::from_source("t.naas", source, None).unwrap().fingerprint();
         let sum = load("aggregate s(x: i64) -> i64:\n    return sum(x)\n");

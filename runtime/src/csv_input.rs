@@ -825,6 +825,28 @@ mod tests {
     }
 
     #[test]
+    fn headers_that_do_not_bind_are_typed_errors_with_their_messages() {
+        let source = "aggregate s(delay: i64) -> i64:\n    return sum(delay)\n";
+        let agg = Aggregation::from_source("s.naas", source, None).unwrap();
+        let header = || vec!["k".to_string(), "late".to_string()];
+        let error = Schema::bind(header(), &agg, "key", &[], "f.csv").unwrap_err();
+        assert!(matches!(&error, InputError::NoKeyColumn { key, .. } if key == "key"), "{error:?}");
+        assert_eq!(error.to_string(), "`f.csv` has no key column `key`; its columns are: k, late");
+        let error = Schema::bind(header(), &agg, "k", &[], "f.csv").unwrap_err();
+        assert!(matches!(&error, InputError::NoInputColumn(missing) if missing.column == "delay"), "{error:?}");
+        assert!(error.to_string().ends_with("help: name the column with `--bind delay=COLUMN`"), "{error}");
+        let binds = [("speed".to_string(), "late".to_string())];
+        let error = Schema::bind(header(), &agg, "k", &binds, "f.csv").unwrap_err();
+        assert_eq!(error.to_string(), "`--bind speed=...` names no input of `s`; its inputs are: delay");
+        let binds = [("delay".to_string(), "late".to_string())];
+        assert_eq!(Schema::bind(header(), &agg, "k", &binds, "f.csv").unwrap().inputs, vec![1]);
+        let missing = std::path::Path::new("/nonexistent/naas/input.csv");
+        let error = bind_file(missing, &agg, "k", &[]).unwrap_err();
+        assert!(matches!(&error, InputError::Open { source, .. } if source.kind() == std::io::ErrorKind::NotFound));
+        assert!(error.to_string().starts_with("cannot open `/nonexistent/naas/input.csv`: "), "{error}");
+    }
+
+    #[test]
     fn empty_files_and_duplicate_columns_are_errors() {
         let mut reader = BlockReader::new(&b""[..], 1024);
         assert_eq!(reader.header("e.csv").unwrap_err().to_string(), "`e.csv` is empty: expected a header row");

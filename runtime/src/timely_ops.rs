@@ -561,6 +561,23 @@ mod tests {
     }
 
     #[test]
+    fn records_that_do_not_fit_are_typed_and_leave_no_partial_row() {
+        use naas_ir::ir::ScalarTy;
+        use naas_lang::types::IntTy;
+        let mut columns = vec![ColumnBuf::new(ScalarTy::Int(IntTy::I64)), ColumnBuf::new(ScalarTy::Int(IntTy::U8))];
+        assert_eq!(vec![Value::Int(1)].append_to(&mut columns), Err(RecordError::Arity { expected: 2, got: 1 }));
+        let error = vec![Value::Int(1), Value::Int(300)].append_to(&mut columns).unwrap_err();
+        assert!(matches!(error, RecordError::Value { index: 2, error: ValueError::DoesNotFit { .. } }), "{error:?}");
+        assert_eq!(error.to_string(), "value 2: Int(300) does not fit a column of type u8");
+        assert!(columns.iter().all(|c| c.column().is_empty()), "{columns:?}");
+        assert_eq!(vec![Value::Int(1), Value::UInt(3)].append_to(&mut columns), Ok(()));
+        let mut one = vec![ColumnBuf::new(ScalarTy::Int(IntTy::U8))];
+        assert_eq!(7u32.append_to(&mut one), Ok(()));
+        assert_eq!(300u32.append_to(&mut one).unwrap_err().to_string(), "UInt(300) does not fit a column of type u8");
+        assert_eq!(1.5f64.append_to(&mut columns), Err(RecordError::Arity { expected: 2, got: 1 }));
+    }
+
+    #[test]
     fn key_errors_cross_the_exchange_intact() {
         let fault = NativeFault {
             fault: Fault::IndexOutOfBounds { index: -3, len: 4 },

@@ -322,7 +322,10 @@ mod tests {
     fn parses_each_type_and_rejects_bad_text_with_a_reason() {
         let i32_ty = ScalarTy::Int(IntTy::I32);
         assert_eq!(parse(i32_ty, " -17 ").unwrap(), ColumnBuf::I32(vec![-17]));
-        assert_eq!(parse(ScalarTy::Int(IntTy::U8), "300").unwrap_err().to_string(), "`300` is out of range for u8 (0 to 255)");
+        assert_eq!(
+            parse(ScalarTy::Int(IntTy::U8), "300").unwrap_err().to_string(),
+            "`300` is out of range for u8 (0 to 255)"
+        );
         assert_eq!(parse(i32_ty, "1.5").unwrap_err().to_string(), "`1.5` is not an integer (i32 expected)");
         assert_eq!(parse(i32_ty, "abc").unwrap_err().to_string(), "`abc` is not a valid i32");
         assert_eq!(parse(i32_ty, "").unwrap_err().to_string(), "the field is empty");
