@@ -504,7 +504,7 @@ fn long_keys_and_long_values_are_reported_briefly_with_their_row() {
         );
         assert!(text.contains("long.csv:4:2: column `delay`: `9999"), "{engine}: {}", &text[..text.len().min(500)]);
         assert!(
-            text.contains("... (10000000 bytes)` is out of range for i32"),
+            text.contains("… (10000000 characters)` is out of range for i32"),
             "{engine}: {}",
             &text[..text.len().min(500)]
         );

@@ -37,6 +37,51 @@ fn list_columns(header: &[String]) -> String {
     listed.join(", ")
 }
 
+/// Why an input file cannot be used: it cannot be opened or read, its header is malformed, or
+/// the header does not bind the key and the aggregation's inputs. Quoted names are cut with
+/// [`excerpt`] where they come from the file.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("cannot open `{file}`: {source}")]
+    Open { file: String, source: std::io::Error },
+    /// Reading failed, or the header row is longer than a row may be.
+    #[error("`{file}`: {source}")]
+    Read { file: String, source: ReadError },
+    #[error("`{file}` is empty: expected a header row")]
+    Empty { file: String },
+    /// The CSV parser refused the header row (its message is kept as rendered).
+    #[error("`{file}`: cannot read the header: {message}")]
+    HeaderUnreadable { file: String, message: String },
+    #[error("{file}:1:{column}: the header's column name is not UTF-8")]
+    HeaderNotUtf8 { file: String, column: usize },
+    #[error("{file}:1:{column}: the header names column `{name}` twice")]
+    DuplicateColumn { file: String, column: usize, name: String },
+    #[error("`{file}` has no key column `{key}`; its columns are: {columns}")]
+    NoKeyColumn { file: String, key: String, columns: String },
+    /// `--bind INPUT=COLUMN` names an input the aggregation does not have.
+    #[error("`--bind {input}=...` names no input of `{aggregate}`; its inputs are: {inputs}")]
+    UnknownBind { input: String, aggregate: String, inputs: String },
+    /// No column feeds an input of the aggregation (boxed: it is the largest variant).
+    #[error(transparent)]
+    NoInputColumn(Box<MissingInput>),
+}
+
+/// An input of the aggregation that no column of the file feeds.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "`{aggregate}` reads `{input}` ({ty}) but `{file}` has no column `{column}`; its columns are: {columns}\n  \
+     help: name the column with `--bind {input}=COLUMN`"
+)]
+pub struct MissingInput {
+    pub aggregate: String,
+    pub input: String,
+    pub ty: &'static str,
+    pub file: String,
+    /// The column it would bind to: its own name, or the one `--bind` gave.
+    pub column: String,
+    pub columns: String,
+}
+
 /// Which CSV column feeds the key and each input of the aggregation.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Schema {
@@ -55,19 +100,22 @@ impl Schema {
         key: &str,
         binds: &[(String, String)],
         file: &str,
-    ) -> Result<Schema, String> {
+    ) -> Result<Schema, InputError> {
         let columns = || list_columns(&header);
         let find = |name: &str| header.iter().position(|h| h == name);
-        let key_index =
-            find(key).ok_or_else(|| format!("`{file}` has no key column `{key}`; its columns are: {}", columns()))?;
+        let key_index = find(key).ok_or_else(|| InputError::NoKeyColumn {
+            file: file.to_string(),
+            key: key.to_string(),
+            columns: columns(),
+        })?;
         for (input, _) in binds {
             if !aggregation.inputs().iter().any(|i| &i.name == input || &i.path == input) {
                 let names: Vec<&str> = aggregation.inputs().iter().map(|i| i.name.as_str()).collect();
-                return Err(format!(
-                    "`--bind {input}=...` names no input of `{}`; its inputs are: {}",
-                    aggregation.name(),
-                    names.join(", ")
-                ));
+                return Err(InputError::UnknownBind {
+                    input: input.clone(),
+                    aggregate: aggregation.name().to_string(),
+                    inputs: names.join(", "),
+                });
             }
         }
         let mut inputs = Vec::new();
@@ -78,15 +126,14 @@ impl Schema {
                 .find(|(name, _)| name == &input.name || name == &input.path)
                 .map_or(input.name.as_str(), |(_, column)| column.as_str());
             let index = find(wanted).ok_or_else(|| {
-                format!(
-                    "`{}` reads `{}` ({}) but `{file}` has no column `{wanted}`; its columns are: {}\n  \
-                     help: name the column with `--bind {}=COLUMN`",
-                    aggregation.name(),
-                    input.name,
-                    input.ty.name(),
-                    columns(),
-                    input.name
-                )
+                InputError::NoInputColumn(Box::new(MissingInput {
+                    aggregate: aggregation.name().to_string(),
+                    input: input.name.clone(),
+                    ty: input.ty.name(),
+                    file: file.to_string(),
+                    column: wanted.to_string(),
+                    columns: columns(),
+                }))
             })?;
             inputs.push(index);
         }
@@ -128,10 +175,10 @@ pub fn bind_file(
     aggregation: &Aggregation,
     key: &str,
     binds: &[(String, String)],
-) -> Result<Schema, String> {
+) -> Result<Schema, InputError> {
     let name = path.display().to_string();
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot open `{name}`: {e}"))?;
-    let header = BlockReader::new(file, 1 << 16).header(&name).map_err(|e| e.to_string())?;
+    let file = std::fs::File::open(path).map_err(|source| InputError::Open { file: name.clone(), source })?;
+    let header = BlockReader::new(file, 1 << 16).header(&name)?;
     Schema::bind(header, aggregation, key, binds, &name)
 }
 
@@ -252,17 +299,18 @@ impl<R: Read> BlockReader<R> {
     }
 
     /// Reads the header row. An empty source has no header: that is an error.
-    pub fn header(&mut self, file: &str) -> Result<Vec<String>, String> {
+    pub fn header(&mut self, file: &str) -> Result<Vec<String>, InputError> {
+        let empty = || InputError::Empty { file: file.to_string() };
         let block = self
             .next_block()
-            .map_err(|e| format!("`{file}`: {e}"))?
-            .ok_or_else(|| format!("`{file}` is empty: expected a header row"))?;
+            .map_err(|source| InputError::Read { file: file.to_string(), source })?
+            .ok_or_else(empty)?;
         let mut reader = csv_reader(&block.bytes);
         let mut record = csv::ByteRecord::new();
         match reader.read_byte_record(&mut record) {
             Ok(true) => {}
-            Ok(false) => return Err(format!("`{file}` is empty: expected a header row")),
-            Err(e) => return Err(format!("`{file}`: cannot read the header: {e}")),
+            Ok(false) => return Err(empty()),
+            Err(e) => return Err(InputError::HeaderUnreadable { file: file.to_string(), message: e.to_string() }),
         }
         let header = record
             .iter()
@@ -270,14 +318,14 @@ impl<R: Read> BlockReader<R> {
             .map(|(i, field)| {
                 std::str::from_utf8(field)
                     .map(|s| s.trim().to_string())
-                    .map_err(|_| format!("{file}:1:{}: the header's column name is not UTF-8", i + 1))
+                    .map_err(|_| InputError::HeaderNotUtf8 { file: file.to_string(), column: i + 1 })
             })
             .collect::<Result<Vec<_>, _>>()?;
         // One pass with a set: a header may have hundreds of thousands of columns.
         let mut seen = HashSet::with_capacity(header.len());
         for (i, name) in header.iter().enumerate() {
             if !seen.insert(name.as_str()) {
-                return Err(format!("{file}:1:{}: the header names column `{}` twice", i + 1, excerpt(name)));
+                return Err(InputError::DuplicateColumn { file: file.to_string(), column: i + 1, name: excerpt(name) });
             }
         }
         // Put the rows after the header back in front of the stream.
@@ -505,7 +553,7 @@ impl ColumnBatch {
 
     pub fn clear(&mut self) {
         for column in &mut self.columns {
-            truncate(column, 0);
+            column.truncate(0);
         }
         self.lines.clear();
     }
@@ -522,7 +570,7 @@ impl ColumnBatch {
         let rows = self.lines.len();
         for (i, &index) in schema.inputs.iter().enumerate() {
             let field = record.get(index).unwrap_or_default();
-            let mut pushed = push_text(&mut self.columns[i], field);
+            let mut pushed = push_text(&mut self.columns[i], field).map_err(|error| error.to_string());
             if pushed.is_ok() && self.finite_floats && !last_is_finite(&self.columns[i]) {
                 pushed = Err(format!(
                     "`{}` is not a finite number: with `--fixed-point` float inputs must be finite \
@@ -532,7 +580,7 @@ impl ColumnBatch {
             }
             if let Err(message) = pushed {
                 for column in &mut self.columns[..=i] {
-                    truncate(column, rows);
+                    column.truncate(rows);
                 }
                 return Err(RowError {
                     file: file.to_string(),
@@ -544,22 +592,6 @@ impl ColumnBatch {
         }
         self.lines.push(line);
         Ok(())
-    }
-}
-
-/// Keeps the first `len` values of a column.
-pub fn truncate(column: &mut ColumnBuf, len: usize) {
-    match column {
-        ColumnBuf::Bool(v) | ColumnBuf::U8(v) => v.truncate(len),
-        ColumnBuf::I8(v) => v.truncate(len),
-        ColumnBuf::I16(v) => v.truncate(len),
-        ColumnBuf::I32(v) => v.truncate(len),
-        ColumnBuf::I64(v) => v.truncate(len),
-        ColumnBuf::U16(v) => v.truncate(len),
-        ColumnBuf::U32(v) => v.truncate(len),
-        ColumnBuf::U64(v) => v.truncate(len),
-        ColumnBuf::F32(v) => v.truncate(len),
-        ColumnBuf::F64(v) => v.truncate(len),
     }
 }
 
@@ -634,6 +666,9 @@ mod tests {
     }
 
     proptest! {
+        // Cheap cases: proptest's default count when `PROPTEST_CASES` is unset, and about as
+        // many under CI's 10,000.
+        #![proptest_config(naas_test_support::proptest_config(40))]
         #[test]
         fn any_block_size_reads_what_one_sequential_parser_reads(
             rows in proptest::collection::vec(proptest::collection::vec("[a-c,\"\n ]{0,6}", 2), 0..40),
@@ -755,7 +790,9 @@ mod tests {
         reader.header("t.csv").unwrap();
         assert!(matches!(reader.next_block(), Err(ReadError::RowTooLong { line: 2, limit: 1000 })));
         let mut reader = BlockReader::new(&[b'h'; 5000][..], 64).with_max_row(1000);
-        assert!(reader.header("h.csv").unwrap_err().contains("line 1: the row holds more than 1000 bytes"));
+        let error = reader.header("h.csv").unwrap_err();
+        assert!(matches!(error, InputError::Read { source: ReadError::RowTooLong { line: 1, limit: 1000 }, .. }));
+        assert!(error.to_string().starts_with("`h.csv`: line 1: the row holds more than 1000 bytes"), "{error}");
     }
 
     #[test]
@@ -766,7 +803,7 @@ mod tests {
         text.extend_from_slice(b",c17\n");
         let started = std::time::Instant::now();
         let error = BlockReader::new(&text[..], 1 << 20).header("w.csv").unwrap_err();
-        assert_eq!(error, "w.csv:1:400001: the header names column `c17` twice");
+        assert_eq!(error.to_string(), "w.csv:1:400001: the header names column `c17` twice");
         assert!(started.elapsed().as_secs() < 10, "{:?}", started.elapsed());
         // Errors that list the columns quote only the first few.
         let listed = list_columns(&names);
@@ -788,10 +825,32 @@ mod tests {
     }
 
     #[test]
+    fn headers_that_do_not_bind_are_typed_errors_with_their_messages() {
+        let source = "aggregate s(delay: i64) -> i64:\n    return sum(delay)\n";
+        let agg = Aggregation::from_source("s.naas", source, None).unwrap();
+        let header = || vec!["k".to_string(), "late".to_string()];
+        let error = Schema::bind(header(), &agg, "key", &[], "f.csv").unwrap_err();
+        assert!(matches!(&error, InputError::NoKeyColumn { key, .. } if key == "key"), "{error:?}");
+        assert_eq!(error.to_string(), "`f.csv` has no key column `key`; its columns are: k, late");
+        let error = Schema::bind(header(), &agg, "k", &[], "f.csv").unwrap_err();
+        assert!(matches!(&error, InputError::NoInputColumn(missing) if missing.column == "delay"), "{error:?}");
+        assert!(error.to_string().ends_with("help: name the column with `--bind delay=COLUMN`"), "{error}");
+        let binds = [("speed".to_string(), "late".to_string())];
+        let error = Schema::bind(header(), &agg, "k", &binds, "f.csv").unwrap_err();
+        assert_eq!(error.to_string(), "`--bind speed=...` names no input of `s`; its inputs are: delay");
+        let binds = [("delay".to_string(), "late".to_string())];
+        assert_eq!(Schema::bind(header(), &agg, "k", &binds, "f.csv").unwrap().inputs, vec![1]);
+        let missing = std::path::Path::new("/nonexistent/naas/input.csv");
+        let error = bind_file(missing, &agg, "k", &[]).unwrap_err();
+        assert!(matches!(&error, InputError::Open { source, .. } if source.kind() == std::io::ErrorKind::NotFound));
+        assert!(error.to_string().starts_with("cannot open `/nonexistent/naas/input.csv`: "), "{error}");
+    }
+
+    #[test]
     fn empty_files_and_duplicate_columns_are_errors() {
         let mut reader = BlockReader::new(&b""[..], 1024);
-        assert_eq!(reader.header("e.csv").unwrap_err(), "`e.csv` is empty: expected a header row");
+        assert_eq!(reader.header("e.csv").unwrap_err().to_string(), "`e.csv` is empty: expected a header row");
         let mut reader = BlockReader::new(&b"a,b,a\n"[..], 1024);
-        assert_eq!(reader.header("d.csv").unwrap_err(), "d.csv:1:3: the header names column `a` twice");
+        assert_eq!(reader.header("d.csv").unwrap_err().to_string(), "d.csv:1:3: the header names column `a` twice");
     }
 }

@@ -9,10 +9,11 @@
 use std::hash::BuildHasher;
 use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crossbeam_channel::{bounded, select, Receiver, Sender};
+
+use naas_lang::InternalError;
 use naas_target_native::abi::NativeFault;
 use naas_target_native::CallError;
 use rustc_hash::FxBuildHasher;
@@ -20,7 +21,7 @@ use serde::Serialize;
 
 use crate::aggregation::Aggregation;
 use crate::csv_input::{
-    csv_reader, Block, BlockReader, ColumnBatch, Lines, ReadError, RowError, Schema, MAX_ROW_BYTES,
+    csv_reader, Block, BlockReader, ColumnBatch, InputError, Lines, ReadError, RowError, Schema, MAX_ROW_BYTES,
 };
 use crate::table::StateTable;
 use crate::value::Value;
@@ -123,6 +124,8 @@ pub enum JobError {
     Wire(WireError),
     /// Anything else (a native call refused its buffers, a network simulation failed).
     Other(String),
+    /// A broken invariant inside naasc (the simulator's or the compiler's): a bug to report.
+    Internal(InternalError),
 }
 
 impl JobError {
@@ -133,6 +136,14 @@ impl JobError {
             Ok(row) => JobError::Row(row),
             Err(error) => JobError::Input(format!("`{file}`: read error: {error}")),
         }
+    }
+}
+
+/// A file that cannot be opened or read, or whose header does not bind: the command line's
+/// or the environment's problem (exit 2), rendered once here.
+impl From<InputError> for JobError {
+    fn from(error: InputError) -> JobError {
+        JobError::Input(error.to_string())
     }
 }
 
@@ -150,6 +161,7 @@ impl std::fmt::Display for JobError {
                 write!(f, "{fault}")
             }
             JobError::Wire(error) => write!(f, "shuffle buffer rejected: {error}"),
+            JobError::Internal(error) => write!(f, "{error}"),
         }
     }
 }
@@ -293,17 +305,21 @@ pub fn map_phase<R: Read + Send>(
     let started = Instant::now();
     let Input { name, reader, size } = input;
     let mut blocks = BlockReader::new(reader, config.block_size).with_max_row(config.max_row);
-    let header = blocks.header(&name).map_err(JobError::Input)?;
-    let schema = Schema::bind(header, aggregation, key, binds, &name).map_err(JobError::Input)?;
+    let header = blocks.header(&name)?;
+    let schema = Schema::bind(header, aggregation, key, binds, &name)?;
     // The first block (by index) that failed: later blocks need not be read.
     let failed_at = AtomicU64::new(u64::MAX);
-    let (sender, receiver) = sync_channel::<Block>(config.workers * 2);
-    let receiver = Mutex::new(receiver);
+    let (sender, receiver) = bounded::<Block>(config.workers * 2);
+    // A failing worker (or a failed start) signals here, after setting `failed_at`, so that a
+    // reader waiting on a full channel stops at once. This sender lives until every thread
+    // has been joined, so the channel never disconnects under the reader.
+    let (cancel, cancelled) = bounded::<()>(1);
     let progress = config.progress;
     let reader_name = name.clone();
     let outcome = std::thread::scope(|scope| {
         let failed_at = &failed_at;
         let name = &name;
+        let cancel = &cancel;
         let reader = std::thread::Builder::new().name("naas-reader".to_string()).spawn_scoped(scope, move || {
             let mut last_draw = Instant::now();
             loop {
@@ -312,7 +328,7 @@ pub fn map_phase<R: Read + Send>(
                 }
                 let block = blocks.next_block().map_err(|e| JobError::from_read(e, &reader_name))?;
                 let Some(block) = block else { break };
-                if !send_unless_failed(&sender, block, failed_at) {
+                if !send_unless_cancelled(&sender, block, &cancelled) {
                     // The job failed (or every worker has stopped): nothing more to read.
                     return Ok(());
                 }
@@ -333,16 +349,18 @@ pub fn map_phase<R: Read + Send>(
         let mut workers = Vec::with_capacity(config.workers);
         for _ in 0..config.workers {
             let mut worker = MapWorker::new(aggregation, &schema, name, config, grouping);
-            let receiver = &receiver;
+            let blocks_in = receiver.clone();
             let spawned = std::thread::Builder::new().name("naas-map".to_string()).spawn_scoped(scope, move || {
-                let _guard = StopOnPanic(failed_at);
-                worker.run(receiver, failed_at).map(|()| worker)
+                let _guard = StopOnPanic { failed_at, cancel };
+                worker.run(&blocks_in, failed_at, cancel).map(|()| worker)
             });
             match spawned {
                 Ok(handle) => workers.push(handle),
                 Err(error) => {
                     // Stop the reader; the workers already running drain what it sent.
                     failed_at.store(0, Ordering::Relaxed);
+                    let _ = cancel.try_send(());
+                    drop(receiver);
                     let _ = reader.join();
                     for worker in workers {
                         let _ = worker.join();
@@ -351,6 +369,8 @@ pub fn map_phase<R: Read + Send>(
                 }
             }
         }
+        // The workers hold their own receivers: the reader's sends fail once they all stop.
+        drop(receiver);
         let read = reader.join().unwrap_or_else(|_| Err(JobError::Other("the reader thread panicked".to_string())));
         let workers: Vec<_> = workers
             .into_iter()
@@ -399,31 +419,27 @@ fn spawn_error(what: &str, error: std::io::Error) -> JobError {
     JobError::Other(format!("cannot start a {what} thread: {error}; try fewer `--workers`"))
 }
 
-/// Hands a block to the workers, waiting while the channel is full, unless the job has failed
-/// (a worker that stopped, even by a panic, must not leave the reader blocked).
-fn send_unless_failed(sender: &SyncSender<Block>, mut block: Block, failed_at: &AtomicU64) -> bool {
-    loop {
-        match sender.try_send(block) {
-            Ok(()) => return true,
-            Err(TrySendError::Disconnected(_)) => return false,
-            Err(TrySendError::Full(back)) => {
-                if failed_at.load(Ordering::Relaxed) != u64::MAX {
-                    return false;
-                }
-                block = back;
-                std::thread::sleep(Duration::from_micros(200));
-            }
-        }
+/// Hands a block to the workers, waiting while the channel is full, unless the job is
+/// cancelled meanwhile (a worker that stopped, even by a panic, must not leave the reader
+/// blocked) or every worker has gone. False when the block was not sent.
+fn send_unless_cancelled(sender: &Sender<Block>, block: Block, cancelled: &Receiver<()>) -> bool {
+    select! {
+        send(sender, block) -> sent => sent.is_ok(),
+        recv(cancelled) -> _ => false,
     }
 }
 
 /// Marks the job failed when a map worker unwinds, so that the reader stops.
-struct StopOnPanic<'a>(&'a AtomicU64);
+struct StopOnPanic<'a> {
+    failed_at: &'a AtomicU64,
+    cancel: &'a Sender<()>,
+}
 
 impl Drop for StopOnPanic<'_> {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            self.0.store(0, Ordering::Relaxed);
+            self.failed_at.store(0, Ordering::Relaxed);
+            let _ = self.cancel.try_send(());
         }
     }
 }
@@ -485,23 +501,19 @@ impl<'a> MapWorker<'a> {
         }
     }
 
-    /// Processes blocks until the reader is done. After an error it keeps draining the channel
-    /// (later blocks are skipped) so that the reader never waits on a full channel.
-    fn run(&mut self, receiver: &Mutex<Receiver<Block>>, failed_at: &AtomicU64) -> WorkerResult {
+    /// Processes blocks until the reader is done. After an error it cancels the reading and
+    /// keeps draining the channel: blocks after the failed one are skipped, while blocks
+    /// before it are still processed, since one of them may hold an earlier error (the job
+    /// reports the first bad row of the file whichever worker meets it).
+    fn run(&mut self, receiver: &Receiver<Block>, failed_at: &AtomicU64, cancel: &Sender<()>) -> WorkerResult {
         let mut failure = None;
-        loop {
-            let block = {
-                let Ok(receiver) = receiver.lock() else { return Ok(()) };
-                match receiver.recv() {
-                    Ok(block) => block,
-                    Err(_) => break,
-                }
-            };
+        for block in receiver.iter() {
             if block.index > failed_at.load(Ordering::Relaxed) {
                 continue;
             }
             if let Err(error) = self.block(&block) {
                 failed_at.fetch_min(block.index, Ordering::Relaxed);
+                let _ = cancel.try_send(());
                 failure = Some(error);
             }
         }
@@ -759,11 +771,57 @@ mod tests {
         assert!(job(&table(10), &small(MAX_WORKERS, true)).is_ok());
     }
 
+    /// An endless CSV source: a header, one bad row after `good` good ones, then good rows
+    /// forever. It counts the bytes it served.
+    struct Endless {
+        served: std::sync::Arc<AtomicU64>,
+        rows: u64,
+        good: u64,
+        pending: Vec<u8>,
+    }
+
+    impl Read for Endless {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            while self.pending.len() < buf.len() {
+                let row = match self.rows {
+                    0 => "k,x\n".to_string(),
+                    n if n == self.good + 1 => "bad,oops\n".to_string(),
+                    n => format!("key{},{n}\n", n % 13),
+                };
+                self.pending.extend_from_slice(row.as_bytes());
+                self.rows += 1;
+            }
+            let n = buf.len();
+            buf.copy_from_slice(&self.pending[..n]);
+            self.pending.drain(..n);
+            self.served.fetch_add(n as u64, Ordering::Relaxed);
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_failing_worker_stops_the_reader_and_the_others_promptly() {
+        let agg = Aggregation::from_source("t.naas", STATS, None).unwrap();
+        for (workers, good) in [(1, 0), (2, 10), (4, 5000)] {
+            let served = std::sync::Arc::new(AtomicU64::new(0));
+            let source = Endless { served: std::sync::Arc::clone(&served), rows: 0, good, pending: Vec::new() };
+            let input = Input { name: "t.csv".to_string(), reader: source, size: None };
+            let started = Instant::now();
+            let error = run(&agg, input, "k", &[], &small(workers, true)).unwrap_err();
+            assert_eq!(
+                error.to_string(),
+                format!("t.csv:{}:2: column `x`: `oops` is not a valid i64", good + 2),
+                "{workers} workers"
+            );
+            // The reader stopped a few blocks after the bad one instead of reading forever.
+            assert!(served.load(Ordering::Relaxed) < 1 << 24, "{} bytes read", served.load(Ordering::Relaxed));
+            assert!(started.elapsed() < Duration::from_secs(30), "{:?}", started.elapsed());
+        }
+    }
+
     proptest::proptest! {
         // Each case compiles the aggregation twice: a twentieth of the workspace's case count.
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(
-            std::env::var("NAAS_PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).map_or(64, |n: u32| (n / 20).max(16))
-        ))]
+        #![proptest_config(naas_test_support::proptest_config(20))]
         /// Arbitrary bytes after a valid header, and mutated valid files, never panic: the job
         /// succeeds, or fails with a bad row that names a data line of the file.
         #[test]

@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 
+use naas_lang::InternalError;
 use naas_target_switch::network::{simulate_entries, MapperEntries, Report, SimConfig, SimError, SlotIndex};
 use naas_target_switch::PipelineProgram;
 
@@ -73,10 +74,12 @@ pub fn run_through_network<R: Read + Send>(
         simulate_entries(aggregation.compiled(), aggregation.index(), pipeline, &sim, entries).map_err(|error| {
             match error {
                 // The simulator names keys by their dense ids; the job names them by their text.
-                SimError::Fault { key, error } => {
+                SimError::Fault { key, error } if error.fault().is_some() => {
                     let text = key_of.get(key as usize).map(|k| String::from_utf8_lossy(k).into_owned());
                     JobError::Other(format!("key `{}`: {error}", text.unwrap_or_else(|| key.to_string())))
                 }
+                SimError::Fault { error, .. } => JobError::Internal(InternalError::new(error.to_string())),
+                SimError::Internal(error) => JobError::Internal(error),
                 other => JobError::Other(format!("network simulation failed: {other}")),
             }
         })?;

@@ -3,6 +3,10 @@
 
 use std::io::Write;
 
+use naas_ir::ir::ScalarTy;
+use naas_lang::types::FloatTy;
+use serde::ser::{Serialize, SerializeMap, Serializer};
+
 use crate::aggregation::Aggregation;
 use crate::value::{excerpt, format_value, Value};
 
@@ -87,8 +91,14 @@ pub fn write_csv<W: Write>(
     Ok(())
 }
 
-/// Writes JSON. Non-finite floats, which JSON numbers cannot hold, are written as the strings
-/// `"NaN"`, `"inf"` and `"-inf"`. A key that is not UTF-8 is an error (use CSV).
+/// Writes JSON: an array with one object per line, members in column order. Non-finite
+/// floats, which JSON numbers cannot hold, are written as the strings `"NaN"`, `"inf"` and
+/// `"-inf"`. A key that is not UTF-8 is an error (use CSV).
+///
+/// serde_json writes every value: integers exactly (all of `u64` and `i64`), floats as the
+/// shortest text that reads back as the same `f64` (or `f32`, for an `f32` column). That text
+/// may use another notation than CSV's (`1e15` where CSV has `1000000000000000.0`); both read
+/// back to the same number, which is what a JSON reader sees.
 pub fn write_json<W: Write>(
     mut out: W,
     aggregation: &Aggregation,
@@ -96,28 +106,82 @@ pub fn write_json<W: Write>(
     results: &[(Vec<u8>, Vec<Value>)],
 ) -> Result<(), OutputError> {
     let names = header(aggregation, key);
-    let types: Vec<_> = aggregation.results().iter().map(|c| c.ty).collect();
-    let quote = |s: &str| serde_json::to_string(s).unwrap_or_default();
+    let types: Vec<ScalarTy> = aggregation.results().iter().map(|c| c.ty).collect();
     // Check every key before writing anything: no partial output on an error.
     if let Some((key, _)) = results.iter().find(|(key, _)| std::str::from_utf8(key).is_err()) {
         return Err(not_utf8(key));
     }
     writeln!(out, "[")?;
+    let mut line = Vec::new();
     for (i, (key, values)) in results.iter().enumerate() {
         let key = std::str::from_utf8(key).map_err(|_| not_utf8(key))?;
-        let mut fields = vec![format!("{}: {}", quote(&names[0]), quote(key))];
-        for ((name, value), ty) in names[1..].iter().zip(values).zip(&types) {
-            let text = match value {
-                Value::Float(x) if !x.is_finite() => quote(&format_value(*value, *ty)),
-                _ => format_value(*value, *ty),
-            };
-            fields.push(format!("{}: {text}", quote(name)));
-        }
-        let comma = if i + 1 < results.len() { "," } else { "" };
-        writeln!(out, "  {{{}}}{comma}", fields.join(", "))?;
+        line.clear();
+        line.extend_from_slice(b"  ");
+        let row = JsonRow { names: &names, key, values, types: &types };
+        // Serialising into memory cannot fail; the sink's own errors come from `write_all`.
+        row.serialize(&mut serde_json::Serializer::with_formatter(&mut line, RowFormatter))
+            .map_err(|error| OutputError::Io(std::io::Error::other(error)))?;
+        line.extend_from_slice(if i + 1 < results.len() { b",\n" } else { b"\n" });
+        out.write_all(&line)?;
     }
     writeln!(out, "]")?;
     Ok(())
+}
+
+/// One result row as a JSON object: the key, then one member per result column.
+struct JsonRow<'a> {
+    names: &'a [String],
+    key: &'a str,
+    values: &'a [Value],
+    types: &'a [ScalarTy],
+}
+
+impl Serialize for JsonRow<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.names.len()))?;
+        let mut names = self.names.iter();
+        if let Some(key_name) = names.next() {
+            map.serialize_entry(key_name, self.key)?;
+        }
+        for ((name, value), ty) in names.zip(self.values).zip(self.types) {
+            map.serialize_entry(name, &JsonValue(*value, *ty))?;
+        }
+        map.end()
+    }
+}
+
+/// A result value in a column of type `.1`.
+struct JsonValue(Value, ScalarTy);
+
+impl Serialize for JsonValue {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match (self.0, self.1) {
+            (Value::Bool(b), _) => serializer.serialize_bool(b),
+            (Value::Int(v), _) => serializer.serialize_i64(v),
+            (Value::UInt(v), _) => serializer.serialize_u64(v),
+            (Value::Float(x), ty) if !x.is_finite() => serializer.serialize_str(&format_value(Value::Float(x), ty)),
+            (Value::Float(x), ScalarTy::Float(FloatTy::F32)) => serializer.serialize_f32(x as f32),
+            (Value::Float(x), _) => serializer.serialize_f64(x),
+        }
+    }
+}
+
+/// serde_json's compact form with a space after every `:` and `,` inside an object, so that a
+/// row reads `{"k": "a", "s.0": 3}` as it did before serde_json wrote it.
+struct RowFormatter;
+
+impl serde_json::ser::Formatter for RowFormatter {
+    fn begin_object_key<W: ?Sized + Write>(&mut self, writer: &mut W, first: bool) -> std::io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            writer.write_all(b", ")
+        }
+    }
+
+    fn begin_object_value<W: ?Sized + Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
+        writer.write_all(b": ")
+    }
 }
 
 #[cfg(test)]
@@ -140,6 +204,55 @@ mod tests {
         let mut csv = Vec::new();
         write_csv(&mut csv, &agg, "s.0", &results).unwrap();
         assert_eq!(String::from_utf8(csv).unwrap(), "s.0_key,s.0,s.1\na,3,2\n");
+    }
+
+    #[test]
+    fn json_rows_keep_their_layout_and_every_value_reads_back_exactly() {
+        let source = "aggregate s(x: i64, y: u64, z: f64, w: f32, b: bool) -> tuple[i64, u64, f64, f32, bool]:\n    \
+                      return min(x), max(y), max(z), max(w), any(b)\n";
+        let agg = Aggregation::from_source("s.naas", source, None).unwrap();
+        let row = |key: &str, x: i64, y: u64, z: f64, w: f32| {
+            let values =
+                vec![Value::Int(x), Value::UInt(y), Value::Float(z), Value::Float(f64::from(w)), Value::Bool(true)];
+            (key.as_bytes().to_vec(), values)
+        };
+        let results = vec![
+            row("a", i64::MIN, u64::MAX, 0.1, 0.1),
+            row("b\"q", i64::MAX, 0, 1e300, f32::MAX),
+            row("c", -1, 1 << 53, -2.5e-310, f32::MIN_POSITIVE),
+            row("d", 0, 1, f64::NAN, f32::INFINITY),
+            row("e", 0, 1, f64::NEG_INFINITY, 1.5),
+        ];
+        let mut json = Vec::new();
+        write_json(&mut json, &agg, "k", &results).unwrap();
+        let text = String::from_utf8(json).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 7, "{text}");
+        assert_eq!(
+            lines[1],
+            "  {\"k\": \"a\", \"s.0\": -9223372036854775808, \"s.1\": 18446744073709551615, \"s.2\": 0.1, \"s.3\": 0.1, \"s.4\": true},"
+        );
+        assert_eq!((lines[0], lines[5].ends_with("},"), lines[6]), ("[", false, "]"), "{text}");
+        assert!(lines[4].contains("\"s.2\": \"NaN\", \"s.3\": \"inf\""), "{}", lines[4]);
+        assert!(lines[5].contains("\"s.2\": \"-inf\""), "{}", lines[5]);
+        let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
+        for (i, (key, values)) in results.iter().enumerate() {
+            let object = &parsed[i];
+            assert_eq!(object["k"].as_str().unwrap().as_bytes(), &key[..]);
+            assert_eq!(object["s.0"].as_i64(), values[0].to_string().parse().ok());
+            assert_eq!(object["s.1"].as_u64(), values[1].to_string().parse().ok());
+            // An f64 column reads back as the same f64, an f32 column as the same f32.
+            for (column, value, f32_column) in [("s.2", values[2], false), ("s.3", values[3], true)] {
+                let Value::Float(x) = value else { unreachable!() };
+                match object[column].as_f64() {
+                    Some(read) if f32_column => {
+                        assert_eq!((read as f32).to_bits(), (x as f32).to_bits(), "{column} of {i}")
+                    }
+                    Some(read) => assert_eq!(read.to_bits(), x.to_bits(), "{column} of {i}"),
+                    None => assert!(!x.is_finite(), "{column} of {i}"),
+                }
+            }
+        }
     }
 
     #[test]

@@ -312,9 +312,8 @@ fn worker_main(worker: &mut timely::worker::Worker, job: &TimelyJob) -> WorkerOu
     let file = std::fs::File::open(job.open_as.as_ref().unwrap_or(&job.input))
         .map_err(|e| early(JobError::Input(format!("cannot open `{name}`: {e}"))))?;
     let mut blocks = BlockReader::new(file, job.block_size);
-    let header = blocks.header(&name).map_err(|e| early(JobError::Input(e)))?;
-    let schema =
-        Schema::bind(header, &aggregation, &job.key, &job.binds, &name).map_err(|e| early(JobError::Input(e)))?;
+    let header = blocks.header(&name).map_err(|e| early(e.into()))?;
+    let schema = Schema::bind(header, &aggregation, &job.key, &job.binds, &name).map_err(|e| early(e.into()))?;
     let types: Vec<ScalarTy> = aggregation.inputs().iter().map(|i| i.ty).collect();
     let mut stats = JobStats::default();
     let mut record = csv::ByteRecord::new();
@@ -389,7 +388,8 @@ fn parse_row(
     let key = schema.key_of(record, line, file)?;
     let mut values = Vec::with_capacity(types.len());
     for (&column, &ty) in schema.inputs.iter().zip(types) {
-        let value = parse_value(ty, record.get(column).unwrap_or_default()).map_err(|m| error(Some(column), m))?;
+        let value =
+            parse_value(ty, record.get(column).unwrap_or_default()).map_err(|m| error(Some(column), m.to_string()))?;
         values.push(value);
     }
     Ok((key.to_vec(), values))

@@ -31,9 +31,8 @@ use timely::progress::Timestamp;
 use timely::ExchangeData;
 
 use crate::aggregation::{Aggregation, LoadError};
-use crate::csv_input::truncate;
 use crate::table::StateTable;
-use crate::value::{push_value, Value};
+use crate::value::{push_value, Value, ValueError};
 
 /// The aggregation an operator runs, as source text: every worker compiles it (a few ms).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -148,10 +147,24 @@ fn keep_first<K: Hash + Eq>(failed: &mut HashMap<K, KeyError, FxBuildHasher>, ke
     }
 }
 
+/// Why a record does not fit the aggregation's inputs.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum RecordError {
+    /// The record has another number of values than the aggregation has inputs.
+    #[error("the aggregation takes {expected} values per record, got {got}")]
+    Arity { expected: usize, got: usize },
+    /// Value `index` (from 1) does not fit its input column.
+    #[error("value {index}: {error}")]
+    Value { index: usize, error: ValueError },
+    /// The value of a one-input record does not fit the input column.
+    #[error(transparent)]
+    Single(#[from] ValueError),
+}
+
 /// A record fed to [`NaasAggregate::naas_aggregate`].
 pub trait Record: 'static {
     /// Appends the record's values, one to each input column. On an error nothing is appended.
-    fn append_to(&self, columns: &mut [ColumnBuf]) -> Result<(), String>;
+    fn append_to(&self, columns: &mut [ColumnBuf]) -> Result<(), RecordError>;
 
     /// The input line the record came from, if it is known (to name it in a fault).
     fn line(&self) -> Option<u64> {
@@ -167,7 +180,7 @@ pub struct Located<R> {
 }
 
 impl<R: Record> Record for Located<R> {
-    fn append_to(&self, columns: &mut [ColumnBuf]) -> Result<(), String> {
+    fn append_to(&self, columns: &mut [ColumnBuf]) -> Result<(), RecordError> {
         self.record.append_to(columns)
     }
 
@@ -177,17 +190,17 @@ impl<R: Record> Record for Located<R> {
 }
 
 impl Record for Vec<Value> {
-    fn append_to(&self, columns: &mut [ColumnBuf]) -> Result<(), String> {
+    fn append_to(&self, columns: &mut [ColumnBuf]) -> Result<(), RecordError> {
         if self.len() != columns.len() {
-            return Err(format!("the aggregation takes {} values per record, got {}", columns.len(), self.len()));
+            return Err(RecordError::Arity { expected: columns.len(), got: self.len() });
         }
         let rows = columns.first().map_or(0, |c| c.column().len());
         for i in 0..self.len() {
             if let Err(error) = push_value(&mut columns[i], self[i]) {
                 for column in &mut columns[..i] {
-                    truncate(column, rows);
+                    column.truncate(rows);
                 }
-                return Err(format!("value {}: {error}", i + 1));
+                return Err(RecordError::Value { index: i + 1, error });
             }
         }
         Ok(())
@@ -197,14 +210,14 @@ impl Record for Vec<Value> {
 macro_rules! scalar_record {
     ($($ty:ty => $variant:ident, $value:ident;)*) => {$(
         impl Record for $ty {
-            fn append_to(&self, columns: &mut [ColumnBuf]) -> Result<(), String> {
+            fn append_to(&self, columns: &mut [ColumnBuf]) -> Result<(), RecordError> {
                 match columns {
                     [ColumnBuf::$variant(column)] => {
                         column.push(*self);
                         Ok(())
                     }
-                    [column] => push_value(column, Value::$value((*self).into())),
-                    _ => Err(format!("the aggregation takes {} values per record, got 1", columns.len())),
+                    [column] => Ok(push_value(column, Value::$value((*self).into()))?),
+                    _ => Err(RecordError::Arity { expected: columns.len(), got: 1 }),
                 }
             }
         }
@@ -338,7 +351,7 @@ impl<K: Hash + Eq + Clone> Combiner<K> {
             self.columns = aggregation.inputs().iter().map(|i| ColumnBuf::new(i.ty)).collect();
         }
         for column in &mut self.columns {
-            truncate(column, 0);
+            column.truncate(0);
         }
         self.slots.clear();
         self.keys.clear();
@@ -353,8 +366,8 @@ impl<K: Hash + Eq + Clone> Combiner<K> {
                     self.keys.push(key);
                     self.lines.push(record.line());
                 }
-                Err(message) => {
-                    keep_first(&mut self.failed, key, KeyError::Invalid(message));
+                Err(error) => {
+                    keep_first(&mut self.failed, key, KeyError::Invalid(error.to_string()));
                 }
             }
         }
@@ -545,6 +558,23 @@ mod tests {
         // The span is the `//` of the source text.
         let text = "aggregate s(x: i64, d: i64) -> i64:\n    return sum(x // d)\n";
         assert_eq!(&text[native.span.lo as usize..native.span.hi as usize], "x // d");
+    }
+
+    #[test]
+    fn records_that_do_not_fit_are_typed_and_leave_no_partial_row() {
+        use naas_ir::ir::ScalarTy;
+        use naas_lang::types::IntTy;
+        let mut columns = vec![ColumnBuf::new(ScalarTy::Int(IntTy::I64)), ColumnBuf::new(ScalarTy::Int(IntTy::U8))];
+        assert_eq!(vec![Value::Int(1)].append_to(&mut columns), Err(RecordError::Arity { expected: 2, got: 1 }));
+        let error = vec![Value::Int(1), Value::Int(300)].append_to(&mut columns).unwrap_err();
+        assert!(matches!(error, RecordError::Value { index: 2, error: ValueError::DoesNotFit { .. } }), "{error:?}");
+        assert_eq!(error.to_string(), "value 2: Int(300) does not fit a column of type u8");
+        assert!(columns.iter().all(|c| c.column().is_empty()), "{columns:?}");
+        assert_eq!(vec![Value::Int(1), Value::UInt(3)].append_to(&mut columns), Ok(()));
+        let mut one = vec![ColumnBuf::new(ScalarTy::Int(IntTy::U8))];
+        assert_eq!(7u32.append_to(&mut one), Ok(()));
+        assert_eq!(300u32.append_to(&mut one).unwrap_err().to_string(), "UInt(300) does not fit a column of type u8");
+        assert_eq!(1.5f64.append_to(&mut columns), Err(RecordError::Arity { expected: 2, got: 1 }));
     }
 
     #[test]

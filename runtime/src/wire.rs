@@ -277,6 +277,9 @@ mod tests {
     }
 
     proptest! {
+        // Cheap cases: proptest's default count when `PROPTEST_CASES` is unset, and about as
+        // many under CI's 10,000.
+        #![proptest_config(naas_test_support::proptest_config(40))]
         #[test]
         fn round_trips((size, entries) in entries_strategy()) {
             let buf = buffer(&entries, size);

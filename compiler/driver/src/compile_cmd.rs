@@ -6,9 +6,10 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use naas_lang::check::CheckOptions;
+use naas_target_native::NativeError;
 
 use crate::exit::Exit;
-use crate::front_end::{report_front_end_for, FrontEnd};
+use crate::front_end::{report_front_end_for, report_internal, FrontEnd};
 use crate::stdout;
 
 fn usage(message: impl std::fmt::Display) -> Exit {
@@ -129,7 +130,7 @@ pub fn run(args: &CompileArgs) -> Exit {
         Target::SwitchSim => Emit::Pipeline,
         Target::Host => Emit::Ir,
     });
-    let artifact: Result<Vec<u8>, String> = match (emit, args.target) {
+    let artifact: Result<Vec<u8>, NativeError> = match (emit, args.target) {
         (Emit::Pipeline, _) => match crate::switch::lower_all(&compiled, &file, &args.switch) {
             Ok(programs) => Ok(programs
                 .iter()
@@ -168,6 +169,7 @@ pub fn run(args: &CompileArgs) -> Exit {
     };
     let bytes = match artifact {
         Ok(bytes) => bytes,
+        Err(NativeError::Internal(error)) => return report_internal(&file, &error),
         Err(error) => {
             eprintln!("naasc: cannot compile `{}`: {error}", args.file.display());
             return Exit::Program;
@@ -186,7 +188,7 @@ pub fn run(args: &CompileArgs) -> Exit {
     }
 }
 
-fn host_clif(compiled: &naas_ir::Compiled) -> Result<Vec<u8>, String> {
+fn host_clif(compiled: &naas_ir::Compiled) -> Result<Vec<u8>, NativeError> {
     let mut out = String::new();
     for plan in &compiled.aggregates {
         let jit = naas_target_native::JitAggregate::compile(&compiled.optimized, plan)?;

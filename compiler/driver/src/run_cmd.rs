@@ -17,11 +17,12 @@ use naas_runtime::network::run_through_network;
 use naas_runtime::output::OutputError;
 use naas_runtime::timely_ops::AggregationSource;
 use naas_runtime::{output, Aggregation, JobOutput, LoadError};
+use naas_target_native::NativeError;
 use naas_target_switch::network::{SimConfig, Topology};
 use serde_json::json;
 
 use crate::exit::Exit;
-use crate::front_end::{report_front_end_for, FrontEnd};
+use crate::front_end::{report_front_end_for, report_internal, FrontEnd};
 use crate::run_timely;
 use crate::source::SourceFile;
 use crate::stdout;
@@ -172,14 +173,15 @@ pub fn run(args: &RunArgs) -> Exit {
         };
     let aggregation = match Aggregation::from_compiled(*compiled, args.switch.aggregate.as_deref()) {
         Ok(aggregation) => aggregation,
+        Err(LoadError::Internal(error)) => return report_internal(&file, &error),
+        Err(LoadError::Unsupported(NativeError::Internal(error))) => return report_internal(&file, &error),
         Err(error) => {
             eprintln!("naasc: {}: {error}", file.name);
             // Choosing an aggregate is the command line's job (`--aggregate`).
             return match error {
                 LoadError::Selection(_) => Exit::Usage,
-                LoadError::Program(_) | LoadError::Unsupported(_) => Exit::Program,
-            }
-            .into();
+                _ => Exit::Program,
+            };
         }
     };
     for (flag, path) in [("-o", &args.output), ("--report", &args.report)] {
@@ -394,6 +396,7 @@ fn job_failed(error: &JobError, file: &SourceFile) -> Exit {
             Exit::Program
         }
         JobError::Input(message) => usage(message),
+        JobError::Internal(error) => report_internal(file, error),
         JobError::Row(_) => {
             eprintln!("naasc: error: {error}");
             eprintln!("  help: fix the row, or pass `--skip-invalid` to skip invalid rows and count them");

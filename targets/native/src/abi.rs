@@ -23,6 +23,8 @@ use naas_ir::ir::{ScalarTy, VarTy};
 use naas_lang::ops::Fault;
 use naas_lang::span::Span;
 
+use crate::error::NativeError;
+
 /// Where each field of a C struct lives.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StructLayout {
@@ -130,16 +132,13 @@ pub struct AggregateAbi {
 }
 
 impl AggregateAbi {
-    pub fn new(plan: &AggregatePlan) -> Result<AggregateAbi, String> {
+    pub fn new(plan: &AggregatePlan) -> Result<AggregateAbi, NativeError> {
         let mut columns = Vec::new();
         for leaf in &plan.inputs {
             match leaf.var_ty() {
                 VarTy::Scalar(ty) => columns.push((leaf.path.clone(), ty)),
                 VarTy::Array(..) => {
-                    return Err(format!(
-                    "aggregate `{}` takes an array (`{}`) per record; native folds read one scalar column per field",
-                    plan.name, leaf.path
-                ))
+                    return Err(NativeError::ArrayInput { aggregate: plan.name.clone(), input: leaf.path.clone() })
                 }
             }
         }

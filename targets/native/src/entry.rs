@@ -8,8 +8,10 @@ use cranelift_module::{FuncId, Linkage, Module};
 use naas_ir::decompose::AggregatePlan;
 use naas_ir::interp::Slot;
 use naas_ir::ir::{self as nir, VarTy};
+use naas_lang::{bail_internal, InternalError};
 
 use crate::abi::{AggregateAbi, FaultSite, StructLayout};
+use crate::error::NativeError;
 use crate::translate::{clif_type, constant, copy_bytes, flags, inline_function, stack_array, EntryContext, Storage};
 use crate::vector::VectorFold;
 
@@ -39,7 +41,7 @@ impl Default for EntryBuilder {
     }
 }
 
-type Built = Result<(), String>;
+type Built = Result<(), NativeError>;
 
 impl EntryBuilder {
     pub fn new() -> EntryBuilder {
@@ -54,7 +56,7 @@ impl EntryBuilder {
         plan: &AggregatePlan,
         abi: &AggregateAbi,
         sites: &mut Vec<FaultSite>,
-    ) -> Result<EntryIds, String> {
+    ) -> Result<EntryIds, NativeError> {
         let ptr = module.target_config().pointer_type();
         let sig = |params: &[Type], ret: bool| {
             let mut sig = module.make_signature();
@@ -70,7 +72,9 @@ impl EntryBuilder {
         let merge_sig = sig(&[ptr, ptr, ptr], true);
         let finish_sig = sig(&[ptr, ptr, ptr], true);
         let declare = |module: &mut M, which: &str, sig: &Signature| {
-            module.declare_function(&abi.entry(which), Linkage::Export, sig).map_err(|e| e.to_string())
+            module
+                .declare_function(&abi.entry(which), Linkage::Export, sig)
+                .map_err(|e| NativeError::Module(e.to_string()))
         };
         let mut ids = EntryIds {
             init: declare(module, "init", &init_sig)?,
@@ -133,13 +137,14 @@ impl EntryBuilder {
         module: &mut M,
         f: &nir::Function,
         sites: &mut Vec<FaultSite>,
-    ) -> Result<FuncId, String> {
+    ) -> Result<FuncId, NativeError> {
         let ptr = module.target_config().pointer_type();
         let mut sig = module.make_signature();
         sig.params.extend([AbiParam::new(ptr), AbiParam::new(ptr), AbiParam::new(ptr)]);
         sig.returns.push(AbiParam::new(types::I32));
         let name = format!("{}_call", crate::abi::c_identifier(&f.name));
-        let id = module.declare_function(&name, Linkage::Export, &sig).map_err(|e| e.to_string())?;
+        let id =
+            module.declare_function(&name, Linkage::Export, &sig).map_err(|e| NativeError::Module(e.to_string()))?;
         let (params, results) = call_layouts(f);
         self.define_faulting(module, id, sig, &name, sites, |b, cx, args, _| {
             let inputs = load_state(b, cx.ptr, args[0], &params);
@@ -205,7 +210,7 @@ impl EntryBuilder {
         body: impl FnOnce(&mut FunctionBuilder<'_>, &mut EntryContext<'_>, &[Value], cranelift_frontend::Variable) -> Built,
     ) -> Built {
         self.define_raw(module, id, sig, name, |b, ptr, params| {
-            let fault_out = *params.last().ok_or("entry point without parameters")?;
+            let Some(&fault_out) = params.last() else { bail_internal!("entry point `{name}` without parameters") };
             let record = b.declare_var(types::I64);
             let zero = b.ins().iconst(types::I64, 0);
             b.def_var(record, zero);
@@ -231,11 +236,15 @@ impl EntryBuilder {
     fn finish_definition<M: Module>(&mut self, module: &mut M, id: FuncId, name: &str) -> Built {
         if cfg!(debug_assertions) {
             let flags = cranelift_codegen::settings::Flags::new(cranelift_codegen::settings::builder());
-            cranelift_codegen::verifier::verify_function(&self.ctx.func, &flags)
-                .map_err(|errors| format!("Cranelift verification of `{name}` failed: {errors}"))?;
+            // The translator produced invalid Cranelift IR: a bug of ours, not of the program.
+            if let Err(errors) = cranelift_codegen::verifier::verify_function(&self.ctx.func, &flags) {
+                bail_internal!("Cranelift verification of `{name}` failed: {errors}");
+            }
         }
         self.clif.push(format!("; {name}\n{}", self.ctx.func.display()));
-        module.define_function(id, &mut self.ctx).map_err(|e| format!("cannot compile `{name}`: {e:?}"))?;
+        module
+            .define_function(id, &mut self.ctx)
+            .map_err(|e| NativeError::Codegen { function: name.to_string(), message: format!("{e:?}") })?;
         module.clear_context(&mut self.ctx);
         Ok(())
     }
@@ -318,23 +327,28 @@ fn registers_hold(state: &StructLayout) -> bool {
     state.fields.len() <= 8 && state.fields.iter().all(|f| matches!(f.ty, VarTy::Scalar(_)))
 }
 
-/// Writes the identity into storage.
-fn set_identity(b: &mut FunctionBuilder<'_>, storage: &[Storage], identity: &[Slot]) {
+/// Writes the identity into storage. An identity of another shape than the state is a
+/// decomposition bug, reported as one.
+fn set_identity(b: &mut FunctionBuilder<'_>, storage: &[Storage], identity: &[Slot]) -> Result<(), InternalError> {
+    if storage.len() != identity.len() {
+        bail_internal!("an identity of {} fields for a state of {}", identity.len(), storage.len());
+    }
     for (store, slot) in storage.iter().zip(identity) {
         match (*store, slot) {
             (Storage::Scalar(var, _), Slot::Scalar(value)) => {
                 let v = constant(b, *value);
                 b.def_var(var, v);
             }
-            (Storage::Array { base, ty, .. }, Slot::Array(values)) => {
+            (Storage::Array { base, ty, len }, Slot::Array(values)) if values.len() == len as usize => {
                 for (i, value) in values.iter().enumerate() {
                     let v = constant(b, *value);
                     b.ins().store(flags(), v, base, field_offset(ty.size_bytes() * i as u32));
                 }
             }
-            _ => {}
+            _ => bail_internal!("an identity field does not have the shape of its state field"),
         }
     }
+    Ok(())
 }
 
 /// The pieces of an aggregate the record loops expand.
@@ -374,7 +388,8 @@ fn fold_record(
 ) -> Built {
     inline_function(b, cx, parts.lift, inputs, lifted)?;
     let args: Vec<Storage> = state.iter().chain(lifted).copied().collect();
-    inline_function(b, cx, parts.merge, &args, state)
+    inline_function(b, cx, parts.merge, &args, state)?;
+    Ok(())
 }
 
 /// A counted loop over records `record..n` in steps of `step`, calling `body` with the
@@ -456,7 +471,7 @@ fn fold_body(
         let mut accumulators = vec![state.clone()];
         for _ in 1..ACCUMULATORS {
             let extra = allocate(b, ptr, &abi.state);
-            set_identity(b, &extra, parts.identity);
+            set_identity(b, &extra, parts.identity)?;
             accumulators.push(extra);
         }
         let lifted_all: Vec<Vec<Storage>> = (0..ACCUMULATORS).map(|_| allocate(b, ptr, &abi.state)).collect();
@@ -504,4 +519,92 @@ pub fn call_layouts(f: &nir::Function) -> (StructLayout, StructLayout) {
     let params = StructLayout::new(f.params.iter().map(|p| (f.vars[p.index()].name.clone(), f.var_ty(*p))));
     let results = StructLayout::new(f.results.iter().enumerate().map(|(i, ty)| (format!("result{i}"), *ty)));
     (params, results)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+    use cranelift_jit::{JITBuilder, JITModule};
+    use naas_ir::ir::{Scalar, ScalarTy};
+    use naas_lang::types::IntTy;
+
+    use super::*;
+    use crate::translate::tests::in_builder;
+
+    const I64: ScalarTy = ScalarTy::Int(IntTy::I64);
+
+    fn jit_module() -> JITModule {
+        let isa = cranelift_native::builder()
+            .expect("a supported host")
+            .finish(cranelift_codegen::settings::Flags::new(cranelift_codegen::settings::builder()));
+        JITModule::new(JITBuilder::with_isa(isa.expect("host flags"), cranelift_module::default_libcall_names()))
+    }
+
+    fn internal(result: Built) -> String {
+        match result {
+            Err(NativeError::Internal(error)) => error.to_string(),
+            other => panic!("expected an internal error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_identity_of_another_shape_is_an_internal_error() {
+        let message = in_builder(|b, _| {
+            let scalar = Storage::Scalar(b.declare_var(types::I64), I64);
+            let zero = Slot::Scalar(Scalar::zero(I64));
+            assert_eq!(set_identity(b, &[scalar], std::slice::from_ref(&zero)), Ok(()));
+            let short = set_identity(b, &[scalar, scalar], std::slice::from_ref(&zero));
+            assert!(short.is_err());
+            set_identity(b, &[scalar], &[Slot::Array(vec![Scalar::zero(I64)])])
+        })
+        .expect_err("an array identity was written into a scalar");
+        assert!(message.to_string().starts_with("internal compiler error: an identity field"), "{message}");
+    }
+
+    #[test]
+    fn an_entry_point_without_a_fault_parameter_is_an_internal_error() {
+        let mut module = jit_module();
+        let sig = module.make_signature();
+        let id = module.declare_function("nothing", Linkage::Export, &sig).expect("declared");
+        let mut entries = EntryBuilder::new();
+        let mut sites = Vec::new();
+        let result = entries.define_faulting(&mut module, id, sig, "nothing", &mut sites, |_, _, _, _| Ok(()));
+        assert_eq!(internal(result), "internal compiler error: entry point `nothing` without parameters");
+    }
+
+    #[test]
+    fn invalid_cranelift_ir_is_an_internal_error_not_code() {
+        let mut module = jit_module();
+        let sig = module.make_signature();
+        let id = module.declare_function("mixed", Linkage::Export, &sig).expect("declared");
+        let mut entries = EntryBuilder::new();
+        let result = entries.define(&mut module, id, sig, "mixed", |b, _, _| {
+            // Adding an i32 to an i64: the verifier rejects it.
+            let x = b.ins().iconst(types::I32, 1);
+            let y = b.ins().iconst(types::I64, 2);
+            b.ins().iadd(x, y);
+            Ok(())
+        });
+        let message = internal(result);
+        assert!(message.starts_with("internal compiler error: Cranelift verification of `mixed` failed"), "{message}");
+    }
+
+    #[test]
+    fn colliding_symbols_are_a_module_error() {
+        let mut module = jit_module();
+        let sig = module.make_signature();
+        module.declare_function("NAME_call", Linkage::Export, &sig).expect("declared");
+        let f = naas_ir::ir::Function {
+            name: "NAME".to_string(),
+            span: naas_lang::span::Span::new(0, 0),
+            params: vec![],
+            results: vec![],
+            vars: vec![],
+            body: vec![naas_ir::ir::Stmt::Return(vec![])],
+            next_label: 0,
+        };
+        let error = EntryBuilder::new().build_call(&mut module, &f, &mut Vec::new()).expect_err("a second NAME_call");
+        assert!(matches!(error, NativeError::Module(_)), "{error:?}");
+    }
 }

@@ -1,8 +1,8 @@
 //! The host JIT: compiles an aggregate's entry points with cranelift-jit and exposes them
 //! through a safe API that validates every buffer before native code sees it.
 //!
-//! This is the only module with `unsafe` code: calling JIT-compiled functions, and viewing
-//! aligned words as bytes. Each call site states why it is sound.
+//! This is the only module with `unsafe` code: calling JIT-compiled functions. Each call site
+//! states why it is sound.
 
 #![allow(unsafe_code, reason = "calling JIT-compiled code requires it; every use is justified inline")]
 
@@ -10,9 +10,11 @@ use cranelift_codegen::settings::{self, Configurable};
 use cranelift_jit::{JITBuilder, JITModule};
 use naas_ir::decompose::AggregatePlan;
 use naas_ir::interp::Slot;
+use naas_lang::InternalError;
 
 use crate::abi::{AggregateAbi, FaultRecord, FaultSite, NativeFault};
 use crate::entry::EntryBuilder;
+use crate::error::NativeError;
 use crate::values::{decode, encode, AlignedBytes, Column};
 
 type InitFn = unsafe extern "C" fn(*mut u8);
@@ -75,23 +77,24 @@ impl std::fmt::Debug for JitAggregate {
 }
 
 /// The host ISA with speed optimisations.
-fn host_isa() -> Result<cranelift_codegen::isa::OwnedTargetIsa, String> {
+fn host_isa() -> Result<cranelift_codegen::isa::OwnedTargetIsa, NativeError> {
     let mut flags = settings::builder();
-    flags.set("opt_level", "speed").map_err(|e| e.to_string())?;
-    let isa = cranelift_native::builder().map_err(|e| format!("this host is not supported by Cranelift: {e}"))?;
-    isa.finish(settings::Flags::new(flags)).map_err(|e| e.to_string())
+    // Our own constant setting: Cranelift refusing it is a bug of ours.
+    flags.set("opt_level", "speed").map_err(|e| InternalError::new(format!("opt_level: {e}")))?;
+    let isa = cranelift_native::builder().map_err(|e| NativeError::UnsupportedHost(e.to_string()))?;
+    isa.finish(settings::Flags::new(flags)).map_err(|e| NativeError::UnsupportedHost(e.to_string()))
 }
 
 impl JitAggregate {
     /// Compiles the entry points of `plan` (whose functions live in `ir`, optimised).
-    pub fn compile(ir: &naas_ir::ir::Module, plan: &AggregatePlan) -> Result<JitAggregate, String> {
+    pub fn compile(ir: &naas_ir::ir::Module, plan: &AggregatePlan) -> Result<JitAggregate, NativeError> {
         let abi = AggregateAbi::new(plan)?;
         let builder = JITBuilder::with_isa(host_isa()?, cranelift_module::default_libcall_names());
         let mut module = JITModule::new(builder);
         let mut entries = EntryBuilder::new();
         let mut sites = Vec::new();
         let ids = entries.build(&mut module, ir, plan, &abi, &mut sites)?;
-        module.finalize_definitions().map_err(|e| format!("cannot finalise JIT code: {e}"))?;
+        module.finalize_definitions().map_err(|e| NativeError::Finalize(e.to_string()))?;
         // SAFETY: each pointer comes from `finalize_definitions` for a function declared with
         // exactly the signature of the type it is transmuted to (see `EntryBuilder::build`),
         // and `_module` keeps the code mapped for as long as `self` lives.
@@ -253,19 +256,6 @@ impl JitAggregate {
     }
 }
 
-/// Views 64-bit words as bytes.
-pub fn words_as_bytes(words: &[u64]) -> &[u8] {
-    // SAFETY: u64 has no padding, any byte pattern is a valid u8, u8's alignment is 1, and the
-    // byte length is exactly 8 times the word count.
-    unsafe { std::slice::from_raw_parts(words.as_ptr().cast(), words.len() * 8) }
-}
-
-/// Views 64-bit words as mutable bytes.
-pub fn words_as_bytes_mut(words: &mut [u64]) -> &mut [u8] {
-    // SAFETY: as in `words_as_bytes`; every byte pattern is also a valid u64.
-    unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast(), words.len() * 8) }
-}
-
 type CallFn = unsafe extern "C" fn(*const u8, *mut u8, *mut FaultRecord) -> u32;
 
 /// IR functions compiled one by one with a generic calling convention (arguments and results
@@ -284,7 +274,7 @@ struct CompiledCall {
 
 impl JitFunctions {
     /// Compiles every function of an optimised (call-free) IR module.
-    pub fn compile(ir: &naas_ir::ir::Module) -> Result<JitFunctions, String> {
+    pub fn compile(ir: &naas_ir::ir::Module) -> Result<JitFunctions, NativeError> {
         let builder = JITBuilder::with_isa(host_isa()?, cranelift_module::default_libcall_names());
         let mut module = JITModule::new(builder);
         let mut entries = EntryBuilder::new();
@@ -295,7 +285,7 @@ impl JitFunctions {
             let (params, results) = crate::entry::call_layouts(function);
             pending.push((function.name.clone(), id, params, results, sites));
         }
-        module.finalize_definitions().map_err(|e| format!("cannot finalise JIT code: {e}"))?;
+        module.finalize_definitions().map_err(|e| NativeError::Finalize(e.to_string()))?;
         let mut functions = std::collections::HashMap::new();
         for (name, id, params, results, sites) in pending {
             // SAFETY: declared by `build_call` with exactly the `CallFn` signature; `_module`

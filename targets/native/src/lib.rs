@@ -5,10 +5,12 @@
 
 pub mod abi;
 pub mod entry;
+pub mod error;
 pub mod jit;
 pub mod object;
 pub mod translate;
 pub mod values;
 pub mod vector;
 
+pub use error::NativeError;
 pub use jit::{CallError, JitAggregate, JitFunctions};

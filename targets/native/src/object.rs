@@ -7,9 +7,11 @@ use cranelift_codegen::settings::{self, Configurable};
 use cranelift_object::{ObjectBuilder, ObjectModule};
 use naas_ir::ir::{ScalarTy, VarTy};
 use naas_lang::types::{FloatTy, IntTy};
+use naas_lang::InternalError;
 
 use crate::abi::{AggregateAbi, FaultSite, StructLayout};
 use crate::entry::EntryBuilder;
+use crate::error::NativeError;
 
 /// The architectures `--arch` accepts, with their target triples.
 pub const ARCHES: [(&str, &str); 2] =
@@ -25,22 +27,25 @@ pub struct ObjectCode {
 }
 
 /// Compiles every aggregate of `compiled` for `arch` (`x86_64` or `aarch64`).
-pub fn compile_object(compiled: &naas_ir::Compiled, arch: &str) -> Result<ObjectCode, String> {
+pub fn compile_object(compiled: &naas_ir::Compiled, arch: &str) -> Result<ObjectCode, NativeError> {
     let triple = ARCHES
         .iter()
         .find(|(name, _)| *name == arch)
         .map(|(_, triple)| *triple)
-        .ok_or_else(|| format!("unknown architecture `{arch}`; expected one of x86_64, aarch64"))?;
+        .ok_or_else(|| NativeError::UnknownArch(arch.to_string()))?;
+    // The settings and triples are this crate's own constants: Cranelift refusing them is a
+    // bug of ours, whereas a missing backend is the build's limitation.
     let mut flags = settings::builder();
-    flags.set("opt_level", "speed").map_err(|e| e.to_string())?;
-    flags.set("is_pic", "true").map_err(|e| e.to_string())?;
-    let triple: target_lexicon::Triple = triple.parse().map_err(|e| format!("bad target triple: {e}"))?;
+    flags.set("opt_level", "speed").map_err(|e| InternalError::new(format!("opt_level: {e}")))?;
+    flags.set("is_pic", "true").map_err(|e| InternalError::new(format!("is_pic: {e}")))?;
+    let triple: target_lexicon::Triple =
+        triple.parse().map_err(|e| InternalError::new(format!("bad target triple `{triple}`: {e}")))?;
     let isa = cranelift_codegen::isa::lookup(triple)
-        .map_err(|e| format!("Cranelift cannot target `{arch}`: {e}"))?
+        .map_err(|e| NativeError::UnsupportedArch { arch: arch.to_string(), message: e.to_string() })?
         .finish(settings::Flags::new(flags))
-        .map_err(|e| e.to_string())?;
-    let builder =
-        ObjectBuilder::new(isa, "naas", cranelift_module::default_libcall_names()).map_err(|e| e.to_string())?;
+        .map_err(|e| NativeError::UnsupportedArch { arch: arch.to_string(), message: e.to_string() })?;
+    let builder = ObjectBuilder::new(isa, "naas", cranelift_module::default_libcall_names())
+        .map_err(|e| NativeError::Module(e.to_string()))?;
     let mut module = ObjectModule::new(builder);
     let mut entries = EntryBuilder::new();
     let mut abis = Vec::new();
@@ -52,7 +57,7 @@ pub fn compile_object(compiled: &naas_ir::Compiled, arch: &str) -> Result<Object
         abis.push(abi);
         all_sites.push(sites);
     }
-    let bytes = module.finish().emit().map_err(|e| format!("cannot write the object file: {e}"))?;
+    let bytes = module.finish().emit().map_err(|e| NativeError::Emit(e.to_string()))?;
     Ok(ObjectCode { bytes, abis, sites: all_sites, clif: entries.clif })
 }
 
@@ -132,4 +137,27 @@ pub fn c_header(abis: &[AggregateAbi]) -> String {
     }
     out.push_str("#endif\n");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+    use super::*;
+
+    #[test]
+    fn unknown_architectures_and_array_inputs_are_typed_errors() {
+        let compiled = naas_test_support::compile_source("aggregate s(x: i64) -> i64:\n    return sum(x)\n");
+        let error = compile_object(&compiled, "riscv64").err().expect("riscv64 is not built for");
+        assert_eq!(error, NativeError::UnknownArch("riscv64".to_string()));
+        assert_eq!(error.to_string(), "unknown architecture `riscv64`; expected one of x86_64, aarch64");
+        assert!(compile_object(&compiled, "aarch64").is_ok());
+
+        let arrays = naas_test_support::compile_source(
+            "aggregate s(xs: array[i64, 2]) -> i64:\n    return sum(xs[0] + xs[1])\n",
+        );
+        let error = compile_object(&arrays, "x86_64").err().expect("an array input has no native column");
+        assert_eq!(error, NativeError::ArrayInput { aggregate: "s".to_string(), input: "xs".to_string() });
+        assert!(error.to_string().contains("native folds read one scalar column per field"), "{error}");
+    }
 }

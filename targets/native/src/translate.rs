@@ -17,8 +17,10 @@ use cranelift_codegen::ir::{
 use cranelift_frontend::{FunctionBuilder, Variable};
 use naas_ir::ir::{self as nir, BinaryOp, CmpOp, Expr, Label, Operand, Scalar, ScalarTy, Stmt, UnaryOp, VarTy};
 use naas_ir::ir_types::expr_ty;
+use naas_lang::bail_internal;
 use naas_lang::span::Span;
-use naas_lang::types::{FloatTy, IntTy};
+use naas_lang::types::FloatTy;
+use naas_lang::InternalError;
 
 use crate::abi::{FaultKind, FaultSite};
 
@@ -125,7 +127,7 @@ pub fn inline_function(
     f: &nir::Function,
     args: &[Storage],
     sinks: &[Storage],
-) -> Result<(), String> {
+) -> Result<(), InternalError> {
     let mut vars = Vec::with_capacity(f.vars.len());
     for decl in &f.vars {
         vars.push(match decl.ty {
@@ -139,10 +141,13 @@ pub fn inline_function(
         });
     }
     if args.len() != f.params.len() || sinks.len() != f.results.len() {
-        return Err(format!("`{}` expanded with the wrong number of arguments or results", f.name));
+        bail_internal!(f.span, "`{}` expanded with the wrong number of arguments or results", f.name);
     }
     for (param, arg) in f.params.iter().zip(args) {
-        assign_storage(b, cx.ptr, vars[param.index()], *arg);
+        let Some(var) = vars.get(param.index()) else {
+            bail_internal!(f.span, "parameter %{} of `{}` is not declared", param.0, f.name);
+        };
+        assign_storage(b, cx.ptr, *var, *arg)?;
     }
     let exit = b.create_block();
     let mut inline = Inline { f, vars, labels: HashMap::new(), exit, sinks, cx };
@@ -154,17 +159,29 @@ pub fn inline_function(
     Ok(())
 }
 
-/// Copies a value from one storage to another of the same shape.
-pub fn assign_storage(b: &mut FunctionBuilder<'_>, ptr: Type, dst: Storage, src: Storage) {
+/// Copies a value from one storage to another of the same shape. Storages of different
+/// shapes mean the IR and its caller disagree on a type: a compiler bug, reported as one.
+pub fn assign_storage(b: &mut FunctionBuilder<'_>, ptr: Type, dst: Storage, src: Storage) -> Result<(), InternalError> {
     match (dst, src) {
         (Storage::Scalar(d, _), Storage::Scalar(s, _)) => {
             let value = b.use_var(s);
             b.def_var(d, value);
         }
-        (Storage::Array { base: d, ty, len }, Storage::Array { base: s, .. }) => {
+        (Storage::Array { base: d, ty, len }, Storage::Array { base: s, ty: src_ty, len: src_len })
+            if ty == src_ty && len == src_len =>
+        {
             copy_bytes(b, ptr, d, s, ty.size_bytes() * len, ty.size_bytes());
         }
-        _ => {}
+        (dst, src) => bail_internal!("cannot assign {} to {}", shape(src), shape(dst)),
+    }
+    Ok(())
+}
+
+/// A storage's shape in words, for internal error messages.
+fn shape(storage: Storage) -> String {
+    match storage {
+        Storage::Scalar(_, ty) => format!("a scalar {}", ty.name()),
+        Storage::Array { ty, len, .. } => format!("an array of {len} {}", ty.name()),
     }
 }
 
@@ -194,7 +211,7 @@ struct Inline<'a, 'c, 's> {
 
 impl Inline<'_, '_, '_> {
     /// Translates statements; returns true when the block ended in a jump.
-    fn block(&mut self, b: &mut FunctionBuilder<'_>, stmts: &[Stmt]) -> Result<bool, String> {
+    fn block(&mut self, b: &mut FunctionBuilder<'_>, stmts: &[Stmt]) -> Result<bool, InternalError> {
         for stmt in stmts {
             if self.stmt(b, stmt)? {
                 return Ok(true);
@@ -203,17 +220,17 @@ impl Inline<'_, '_, '_> {
         Ok(false)
     }
 
-    fn array(&self, var: nir::Var) -> Result<(Value, ScalarTy, u32), String> {
+    fn array(&self, var: nir::Var) -> Result<(Value, ScalarTy, u32), InternalError> {
         match self.vars.get(var.index()) {
             Some(Storage::Array { base, ty, len }) => Ok((*base, *ty, *len)),
-            _ => Err(format!("%{} is not an array in `{}`", var.0, self.f.name)),
+            _ => bail_internal!(self.f.span, "%{} is not an array in `{}`", var.0, self.f.name),
         }
     }
 
-    fn scalar(&self, var: nir::Var) -> Result<Variable, String> {
+    fn scalar(&self, var: nir::Var) -> Result<(Variable, ScalarTy), InternalError> {
         match self.vars.get(var.index()) {
-            Some(Storage::Scalar(v, _)) => Ok(*v),
-            _ => Err(format!("%{} is not a scalar in `{}`", var.0, self.f.name)),
+            Some(Storage::Scalar(v, ty)) => Ok((*v, *ty)),
+            _ => bail_internal!(self.f.span, "%{} is not a scalar in `{}`", var.0, self.f.name),
         }
     }
 
@@ -223,17 +240,17 @@ impl Inline<'_, '_, '_> {
         base: Value,
         ty: ScalarTy,
         offset: &Expr,
-    ) -> Result<Value, String> {
+    ) -> Result<Value, InternalError> {
         let offset = self.expr(b, offset)?;
         let scaled = scale(b, offset, ty.size_bytes());
         Ok(b.ins().iadd(base, scaled))
     }
 
-    fn stmt(&mut self, b: &mut FunctionBuilder<'_>, stmt: &Stmt) -> Result<bool, String> {
+    fn stmt(&mut self, b: &mut FunctionBuilder<'_>, stmt: &Stmt) -> Result<bool, InternalError> {
         match stmt {
             Stmt::Assign { dst, value } => {
                 let value = self.expr(b, value)?;
-                let var = self.scalar(*dst)?;
+                let (var, _) = self.scalar(*dst)?;
                 b.def_var(var, value);
             }
             Stmt::Store { array, offset, value } => {
@@ -274,11 +291,7 @@ impl Inline<'_, '_, '_> {
                 if trips == 0 {
                     return Ok(false);
                 }
-                let counter_var = self.scalar(*counter)?;
-                let counter_ty = match self.vars.get(counter.index()) {
-                    Some(Storage::Scalar(_, ty)) => *ty,
-                    _ => ScalarTy::Int(IntTy::I64),
-                };
+                let (counter_var, counter_ty) = self.scalar(*counter)?;
                 // A hidden i64 trip counter drives the loop, so that a counter type too narrow
                 // for the `stop` bound (`u8` over `range(256)`) cannot wrap around.
                 let trip = b.declare_var(types::I64);
@@ -316,16 +329,29 @@ impl Inline<'_, '_, '_> {
                 b.switch_to_block(exit);
             }
             Stmt::Break(label) => {
-                let target = self.labels.get(label).map(|t| t.exit).ok_or("break to an unknown label")?;
+                let Some(target) = self.labels.get(label).map(|t| t.exit) else {
+                    bail_internal!(self.f.span, "break to an unknown label L{} in `{}`", label.0, self.f.name);
+                };
                 b.ins().jump(target, &[]);
                 return Ok(true);
             }
             Stmt::Continue(label) => {
-                let target = self.labels.get(label).and_then(|t| t.next).ok_or("continue to an unknown loop")?;
+                let Some(target) = self.labels.get(label).and_then(|t| t.next) else {
+                    bail_internal!(self.f.span, "continue to an unknown loop L{} in `{}`", label.0, self.f.name);
+                };
                 b.ins().jump(target, &[]);
                 return Ok(true);
             }
             Stmt::Return(values) => {
+                if values.len() != self.sinks.len() {
+                    bail_internal!(
+                        self.f.span,
+                        "`{}` returns {} values into {} results",
+                        self.f.name,
+                        values.len(),
+                        self.sinks.len()
+                    );
+                }
                 // Every value is computed before any is stored, so results may read anything.
                 let mut computed = Vec::with_capacity(values.len());
                 for value in values {
@@ -340,14 +366,14 @@ impl Inline<'_, '_, '_> {
                         (Err(src), Storage::Array { base, ty, len }) => {
                             copy_bytes(b, self.cx.ptr, *base, src, ty.size_bytes() * len, ty.size_bytes());
                         }
-                        _ => return Err(format!("`{}` returns a value of the wrong shape", self.f.name)),
+                        _ => bail_internal!(self.f.span, "`{}` returns a value of the wrong shape", self.f.name),
                     }
                 }
                 b.ins().jump(self.exit, &[]);
                 return Ok(true);
             }
             Stmt::Call { .. } => {
-                return Err(format!("`{}` still contains a call; inline before translating", self.f.name))
+                bail_internal!(self.f.span, "`{}` still contains a call; inline before translating", self.f.name)
             }
         }
         Ok(false)
@@ -363,11 +389,11 @@ impl Inline<'_, '_, '_> {
         b.switch_to_block(ok);
     }
 
-    fn expr(&mut self, b: &mut FunctionBuilder<'_>, expr: &Expr) -> Result<Value, String> {
+    fn expr(&mut self, b: &mut FunctionBuilder<'_>, expr: &Expr) -> Result<Value, InternalError> {
         Ok(match expr {
             Expr::Const(value) => constant(b, *value),
             Expr::Var(var) => {
-                let var = self.scalar(*var)?;
+                let (var, _) = self.scalar(*var)?;
                 b.use_var(var)
             }
             Expr::Load { array, offset } => {
@@ -482,7 +508,7 @@ impl Inline<'_, '_, '_> {
         lhs: &Expr,
         rhs: &Expr,
         span: Span,
-    ) -> Result<Value, String> {
+    ) -> Result<Value, InternalError> {
         let ty = expr_ty(self.f, lhs);
         let rhs_ty = expr_ty(self.f, rhs);
         let (x, y) = (self.expr(b, lhs)?, self.expr(b, rhs)?);
@@ -666,5 +692,132 @@ pub fn scale(b: &mut FunctionBuilder<'_>, index: Value, size: u32) -> Value {
         index
     } else {
         b.ins().ishl_imm_s(index, i64::from(size.trailing_zeros()))
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+    use cranelift_codegen::ir::{Function, Signature, UserFuncName};
+    use cranelift_codegen::isa::CallConv;
+    use cranelift_frontend::FunctionBuilderContext;
+    use naas_ir::ir::{Function as IrFunction, Label, Var, VarDecl};
+    use naas_lang::types::IntTy;
+
+    use super::*;
+
+    const I64: ScalarTy = ScalarTy::Int(IntTy::I64);
+
+    /// Runs `body` with a builder positioned in a fresh entry block and an entry context, the
+    /// way the entry points call the translator. The function is never finalised: the tests
+    /// look only at what the translator returns.
+    pub(crate) fn in_builder<T>(body: impl FnOnce(&mut FunctionBuilder<'_>, &mut EntryContext<'_>) -> T) -> T {
+        let mut func = Function::with_name_signature(UserFuncName::default(), Signature::new(CallConv::SystemV));
+        let mut builder_ctx = FunctionBuilderContext::new();
+        let mut b = FunctionBuilder::new(&mut func, &mut builder_ctx);
+        let entry = b.create_block();
+        b.switch_to_block(entry);
+        let fault_block = b.create_block();
+        let mut sites = Vec::new();
+        let mut cx = EntryContext { ptr: types::I64, fault_block, sites: &mut sites };
+        body(&mut b, &mut cx)
+    }
+
+    /// An IR function `f` with the given variables (the first `params` are its parameters),
+    /// results and body.
+    fn function(vars: &[VarTy], params: usize, results: &[VarTy], body: Vec<Stmt>) -> IrFunction {
+        IrFunction {
+            name: "f".to_string(),
+            span: Span::new(4, 9),
+            params: (0..params as u32).map(Var).collect(),
+            results: results.to_vec(),
+            vars: vars.iter().enumerate().map(|(i, ty)| VarDecl { name: format!("v{i}"), ty: *ty }).collect(),
+            body,
+            next_label: 0,
+        }
+    }
+
+    /// Translates `f` with fresh storage shaped like its parameters and results.
+    fn translate(f: &IrFunction) -> Result<(), InternalError> {
+        in_builder(|b, cx| {
+            let storage = |b: &mut FunctionBuilder<'_>, ty: VarTy| match ty {
+                VarTy::Scalar(ty) => Storage::Scalar(b.declare_var(clif_type(ty)), ty),
+                VarTy::Array(ty, len) => Storage::Array { base: stack_array(b, types::I64, ty, len), ty, len },
+            };
+            let args: Vec<Storage> = f.params.iter().map(|p| storage(b, f.var_ty(*p))).collect();
+            let sinks: Vec<Storage> = f.results.iter().map(|ty| storage(b, *ty)).collect();
+            inline_function(b, cx, f, &args, &sinks)
+        })
+    }
+
+    fn internal(f: &IrFunction) -> String {
+        let error = translate(f).expect_err("the translator accepted a broken function");
+        assert_eq!(error.span, Some(Span::new(4, 9)), "{error}");
+        error.to_string()
+    }
+
+    #[test]
+    fn a_well_formed_function_translates() {
+        let scalar = VarTy::Scalar(I64);
+        let f = function(&[scalar], 1, &[scalar], vec![Stmt::Return(vec![Operand::Scalar(Expr::Var(Var(0)))])]);
+        assert_eq!(translate(&f), Ok(()));
+    }
+
+    #[test]
+    fn broken_functions_are_internal_errors_not_code() {
+        let scalar = VarTy::Scalar(I64);
+        let array = VarTy::Array(I64, 4);
+        let zero = || Expr::Const(Scalar::zero(I64));
+        let cases = [
+            (
+                function(&[scalar], 0, &[], vec![Stmt::Store { array: Var(0), offset: zero(), value: zero() }]),
+                "%0 is not an array in `f`",
+            ),
+            (
+                function(&[array], 0, &[], vec![Stmt::Assign { dst: Var(0), value: zero() }]),
+                "%0 is not a scalar in `f`",
+            ),
+            (function(&[], 0, &[], vec![Stmt::Break(Label(3))]), "break to an unknown label L3"),
+            (
+                function(&[], 0, &[], vec![Stmt::Block { label: Label(1), body: vec![Stmt::Continue(Label(1))] }]),
+                "continue to an unknown loop L1",
+            ),
+            (
+                function(&[array], 0, &[scalar], vec![Stmt::Return(vec![Operand::Array(Var(0))])]),
+                "returns a value of the wrong shape",
+            ),
+            (function(&[], 0, &[scalar], vec![Stmt::Return(vec![])]), "returns 0 values into 1 results"),
+            (
+                function(&[], 0, &[], vec![Stmt::Call { func: naas_ir::ir::FuncId(0), args: vec![], results: vec![] }]),
+                "still contains a call",
+            ),
+            (function(&[], 0, &[], vec![Stmt::Assign { dst: Var(7), value: zero() }]), "%7 is not a scalar in `f`"),
+        ];
+        let f = function(&[scalar], 1, &[], vec![]);
+        let error = in_builder(|b, cx| inline_function(b, cx, &f, &[], &[])).expect_err("no arguments were accepted");
+        assert_eq!(
+            error.to_string(),
+            "internal compiler error: `f` expanded with the wrong number of arguments or results"
+        );
+        for (f, expected) in cases {
+            let message = internal(&f);
+            assert!(message.starts_with("internal compiler error: "), "{message}");
+            assert!(message.contains(expected), "{message} (expected {expected})");
+        }
+    }
+
+    #[test]
+    fn storages_of_different_shapes_are_not_assigned() {
+        let error = in_builder(|b, _| {
+            let scalar = Storage::Scalar(b.declare_var(types::I64), I64);
+            let array = Storage::Array { base: stack_array(b, types::I64, I64, 2), ty: I64, len: 2 };
+            let short = Storage::Array { base: stack_array(b, types::I64, I64, 1), ty: I64, len: 1 };
+            assert_eq!(assign_storage(b, types::I64, array, array), Ok(()));
+            assert!(assign_storage(b, types::I64, array, short).is_err());
+            assign_storage(b, types::I64, scalar, array)
+        })
+        .expect_err("a scalar was assigned an array");
+        assert_eq!(error.to_string(), "internal compiler error: cannot assign an array of 2 i64 to a scalar i64");
     }
 }

@@ -126,6 +126,22 @@ impl ColumnBuf {
         }
     }
 
+    /// Keeps the first `len` values (a row that failed half-way is taken back this way).
+    pub fn truncate(&mut self, len: usize) {
+        match self {
+            ColumnBuf::Bool(v) | ColumnBuf::U8(v) => v.truncate(len),
+            ColumnBuf::I8(v) => v.truncate(len),
+            ColumnBuf::I16(v) => v.truncate(len),
+            ColumnBuf::I32(v) => v.truncate(len),
+            ColumnBuf::I64(v) => v.truncate(len),
+            ColumnBuf::U16(v) => v.truncate(len),
+            ColumnBuf::U32(v) => v.truncate(len),
+            ColumnBuf::U64(v) => v.truncate(len),
+            ColumnBuf::F32(v) => v.truncate(len),
+            ColumnBuf::F64(v) => v.truncate(len),
+        }
+    }
+
     pub fn column(&self) -> Column<'_> {
         match self {
             ColumnBuf::Bool(v) => Column::Bool(v),
@@ -164,12 +180,14 @@ impl AlignedBytes {
     }
 
     pub fn as_bytes(&self) -> &[u8] {
-        &crate::jit::words_as_bytes(&self.words)[..self.len]
+        // `bytemuck` checks at compile time that u64 has no padding and that any byte pattern
+        // is a valid u8 and u64, which makes the views safe.
+        &bytemuck::cast_slice::<u64, u8>(&self.words)[..self.len]
     }
 
     pub fn as_mut_bytes(&mut self) -> &mut [u8] {
         let len = self.len;
-        &mut crate::jit::words_as_bytes_mut(&mut self.words)[..len]
+        &mut bytemuck::cast_slice_mut::<u64, u8>(&mut self.words)[..len]
     }
 
     pub fn as_ptr(&self) -> *const u8 {
@@ -251,5 +269,36 @@ pub fn encode(bytes: &mut [u8], layout: &StructLayout, slots: &[Slot]) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+    use super::*;
+
+    #[test]
+    fn truncate_keeps_the_first_values_of_every_type() {
+        for ty in [ScalarTy::Bool, ScalarTy::Int(IntTy::I16), ScalarTy::Int(IntTy::U64), ScalarTy::Float(FloatTy::F32)]
+        {
+            let mut buf = ColumnBuf::new(ty);
+            for _ in 0..5 {
+                buf.push(Scalar::zero(ty));
+            }
+            buf.truncate(2);
+            assert_eq!(buf.column().len(), 2, "{ty:?}");
+            buf.truncate(7);
+            assert_eq!(buf.column().len(), 2, "{ty:?}");
+        }
+    }
+
+    #[test]
+    fn aligned_bytes_view_exactly_their_length() {
+        let mut bytes = AlignedBytes::zeroed(11);
+        assert_eq!(bytes.as_bytes().len(), 11);
+        bytes.as_mut_bytes()[10] = 7;
+        assert_eq!(bytes.as_bytes()[10], 7);
+        assert_eq!(bytes.as_ptr() as usize % 8, 0);
     }
 }

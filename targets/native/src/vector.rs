@@ -25,8 +25,10 @@ use cranelift_codegen::ir::{types, InstBuilder, Type, Value};
 use cranelift_frontend::{FunctionBuilder, Variable};
 use naas_ir::decompose::{AggregatePlan, MergeOp};
 use naas_ir::ir::{self as nir, BinaryOp, Expr, Operand, Scalar, ScalarTy, Stmt, VarTy};
+use naas_lang::{bail_internal, InternalError};
 
 use crate::abi::AggregateAbi;
+use crate::error::NativeError;
 use crate::translate::{clif_type, constant, flags, scale, EntryContext, Storage};
 
 /// Bytes in one vector register (the widest vectors Cranelift supports).
@@ -152,7 +154,7 @@ impl VectorFold {
         record: Variable,
         n: Value,
         state: &[Storage],
-    ) -> Result<(), String> {
+    ) -> Result<(), NativeError> {
         // Accumulators for the fields that read a column.
         let mut accumulators: Vec<Vec<Variable>> = Vec::with_capacity(self.fields.len());
         for field in &self.fields {
@@ -160,8 +162,9 @@ impl VectorFold {
             if matches!(field.lifted, Lifted::Column { .. }) {
                 let vector = vector_type(field.ty)?;
                 let count = self.vectors_per_block(field.ty).min(MAX_ACCUMULATORS);
-                let identity =
-                    field.op.identity(field.ty).ok_or_else(|| format!("no identity for {}", field.op.name()))?;
+                let Some(identity) = field.op.identity(field.ty) else {
+                    bail_internal!("no identity for {} on {}", field.op.name(), field.ty.name());
+                };
                 let identity = constant(b, identity);
                 let splat = b.ins().splat(vector, identity);
                 for _ in 0..count {
@@ -182,7 +185,7 @@ impl VectorFold {
                     for (k, vector) in vectors.into_iter().enumerate() {
                         let var = vars[k % vars.len()];
                         let acc = b.use_var(var);
-                        let combined = combine(b, field.op, field.ty, acc, vector);
+                        let combined = combine(b, field.op, field.ty, acc, vector)?;
                         b.def_var(var, combined);
                     }
                 }
@@ -195,20 +198,20 @@ impl VectorFold {
         let folded = b.use_var(record);
         for ((field, vars), store) in self.fields.iter().zip(&accumulators).zip(state) {
             let Storage::Scalar(var, _) = *store else {
-                return Err("a vectorised state field is not a scalar".to_string());
+                bail_internal!("a vectorised state field is not a scalar");
             };
             match field.lifted {
                 Lifted::Column { .. } => {
                     let mut vector = b.use_var(vars[0]);
                     for other in &vars[1..] {
                         let other = b.use_var(*other);
-                        vector = combine(b, field.op, field.ty, vector, other);
+                        vector = combine(b, field.op, field.ty, vector, other)?;
                     }
                     let mut value = b.use_var(var);
                     for lane in 0..lanes(field.ty) {
-                        let lane = u8::try_from(lane).map_err(|e| e.to_string())?;
+                        let Ok(lane) = u8::try_from(lane) else { bail_internal!("vector lane {lane} beyond 255") };
                         let x = b.ins().extractlane(vector, lane);
-                        value = combine(b, field.op, field.ty, value, x);
+                        value = combine(b, field.op, field.ty, value, x)?;
                     }
                     b.def_var(var, value);
                 }
@@ -223,7 +226,7 @@ impl VectorFold {
                         b.ins().iadd(value, total)
                     } else {
                         // Idempotent: any positive number of `c`s is one `c`.
-                        let applied = combine(b, field.op, field.ty, value, c);
+                        let applied = combine(b, field.op, field.ty, value, c)?;
                         let some = b.ins().icmp_imm_s(IntCC::NotEqual, folded, 0);
                         b.ins().select(some, applied, value)
                     };
@@ -259,8 +262,10 @@ impl Lanes<'_> {
         column: usize,
         signed: bool,
         ty: ScalarTy,
-    ) -> Result<Vec<Value>, String> {
-        let column_ty = *self.fold.columns.get(column).ok_or("a vectorised field reads a missing column")?;
+    ) -> Result<Vec<Value>, InternalError> {
+        let Some(&column_ty) = self.fold.columns.get(column) else {
+            bail_internal!("a vectorised field reads a missing column {column}");
+        };
         self.widened(b, column, column_ty, signed, width(ty))
     }
 
@@ -271,7 +276,7 @@ impl Lanes<'_> {
         column_ty: ScalarTy,
         signed: bool,
         bytes: u32,
-    ) -> Result<Vec<Value>, String> {
+    ) -> Result<Vec<Value>, InternalError> {
         // Extension is irrelevant at the column's own width.
         let key = (column, signed && bytes > width(column_ty), bytes);
         if let Some(vectors) = self.cache.get(&key) {
@@ -279,7 +284,9 @@ impl Lanes<'_> {
         }
         let vectors = if bytes == width(column_ty) {
             let vector = vector_type(column_ty)?;
-            let base = *self.column_ptrs.get(column).ok_or("a vectorised field reads a missing column")?;
+            let Some(&base) = self.column_ptrs.get(column) else {
+                bail_internal!("a vectorised field reads a missing column {column}");
+            };
             let offset = scale(b, self.index, width(column_ty));
             let address = b.ins().iadd(base, offset);
             let count = self.fold.block * width(column_ty) / VECTOR_BYTES;
@@ -309,31 +316,35 @@ impl Lanes<'_> {
 }
 
 /// The 128-bit vector type with lanes of `ty`.
-fn vector_type(ty: ScalarTy) -> Result<Type, String> {
+fn vector_type(ty: ScalarTy) -> Result<Type, InternalError> {
     let lane = match ty {
         ScalarTy::Bool => types::I8,
         other => clif_type(other),
     };
-    lane.by(lanes(ty)).ok_or_else(|| format!("no vector type of {}", ty.name()))
+    match lane.by(lanes(ty)) {
+        Some(vector) => Ok(vector),
+        None => bail_internal!("no vector type of {}", ty.name()),
+    }
 }
 
 fn lanes(ty: ScalarTy) -> u32 {
     VECTOR_BYTES / width(ty)
 }
 
-/// `op(x, y)` on scalars or lane-wise on vectors (integer or bool lanes).
-fn combine(b: &mut FunctionBuilder<'_>, op: MergeOp, ty: ScalarTy, x: Value, y: Value) -> Value {
+/// `op(x, y)` on scalars or lane-wise on vectors (integer or bool lanes). A custom merge
+/// has no lane-wise form: `detect` admits none, so meeting one is a compiler bug.
+fn combine(b: &mut FunctionBuilder<'_>, op: MergeOp, ty: ScalarTy, x: Value, y: Value) -> Result<Value, InternalError> {
     let signed = is_signed(ty);
-    match op {
+    Ok(match op {
         MergeOp::Add => b.ins().iadd(x, y),
         MergeOp::Min if signed => b.ins().smin(x, y),
         MergeOp::Min => b.ins().umin(x, y),
         MergeOp::Max if signed => b.ins().smax(x, y),
         MergeOp::Max => b.ins().umax(x, y),
         MergeOp::Or => b.ins().bor(x, y),
-        // `detect` admits no custom fields.
-        MergeOp::And | MergeOp::Custom => b.ins().band(x, y),
-    }
+        MergeOp::And => b.ins().band(x, y),
+        MergeOp::Custom => bail_internal!("a custom merge operator on the vector path"),
+    })
 }
 
 /// The symbolic results of a straight-line `lift` made only of column reads, integer
@@ -421,6 +432,84 @@ fn expr_can_fault(expr: &Expr) -> bool {
         Expr::Unary { arg, .. } | Expr::Cast { arg, .. } => expr_can_fault(arg),
         Expr::IfElse { cond, then, orelse } | Expr::Select { cond, then, orelse } => {
             expr_can_fault(cond) || expr_can_fault(then) || expr_can_fault(orelse)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+    use naas_lang::types::IntTy;
+
+    use super::*;
+    use crate::translate::tests::in_builder;
+
+    const I64: ScalarTy = ScalarTy::Int(IntTy::I64);
+
+    /// Emits `fold` with a scalar i64 state field per plan field (or an array when `array`).
+    fn emit(fold: &VectorFold, array: bool) -> Result<(), NativeError> {
+        in_builder(|b, cx| {
+            let record = b.declare_var(types::I64);
+            let zero = b.ins().iconst(types::I64, 0);
+            b.def_var(record, zero);
+            let n = b.ins().iconst(types::I64, 100);
+            let column = b.ins().iconst(types::I64, 0);
+            let columns = vec![column; fold.columns.len()];
+            let state: Vec<Storage> = fold
+                .fields
+                .iter()
+                .map(|field| match array {
+                    false => Storage::Scalar(b.declare_var(clif_type(field.ty)), field.ty),
+                    true => Storage::Array {
+                        base: crate::translate::stack_array(b, types::I64, field.ty, 2),
+                        ty: field.ty,
+                        len: 2,
+                    },
+                })
+                .collect();
+            fold.emit(b, cx, &columns, record, n, &state)
+        })
+    }
+
+    fn fold(op: MergeOp, lifted: Lifted, columns: Vec<ScalarTy>) -> VectorFold {
+        VectorFold { fields: vec![VectorField { op, ty: I64, lifted }], columns, block: 4 }
+    }
+
+    fn internal(result: Result<(), NativeError>) -> String {
+        match result {
+            Err(NativeError::Internal(error)) => error.to_string(),
+            other => panic!("expected an internal error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_proved_fold_emits() {
+        let column = Lifted::Column { column: 0, signed: true };
+        assert_eq!(emit(&fold(MergeOp::Add, column, vec![I64]), false), Ok(()));
+        assert_eq!(emit(&fold(MergeOp::Max, Lifted::Const(Scalar::zero(I64)), vec![]), false), Ok(()));
+    }
+
+    #[test]
+    fn folds_detect_never_builds_are_internal_errors() {
+        let column = Lifted::Column { column: 0, signed: true };
+        let message = internal(emit(&fold(MergeOp::Custom, column, vec![I64]), false));
+        assert!(message.contains("no identity for"), "{message}");
+        let message = internal(emit(&fold(MergeOp::Add, Lifted::Const(Scalar::zero(I64)), vec![]), true));
+        assert!(message.contains("a vectorised state field is not a scalar"), "{message}");
+        let message =
+            internal(emit(&fold(MergeOp::Add, Lifted::Column { column: 2, signed: false }, vec![I64]), false));
+        assert!(message.contains("reads a missing column 2"), "{message}");
+        let message = internal(emit(&fold(MergeOp::Custom, Lifted::Const(Scalar::zero(I64)), vec![]), false));
+        assert!(message.contains("a custom merge operator on the vector path"), "{message}");
+    }
+
+    #[test]
+    fn every_lane_type_has_a_vector_type() {
+        for ty in [ScalarTy::Bool, ScalarTy::Int(IntTy::U8), ScalarTy::Int(IntTy::I16), ScalarTy::Int(IntTy::U32), I64]
+        {
+            let vector = vector_type(ty).expect("a 128-bit vector type");
+            assert_eq!(vector.bits(), VECTOR_BYTES * 8, "{ty:?}");
         }
     }
 }

@@ -4,19 +4,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
-use std::path::Path;
 use std::sync::OnceLock;
 
 use naas_ir::interp::{Interpreter, Slot};
-use naas_ir::ir::VarTy;
-use naas_ir::laws::{random_scalar, LawOptions};
-use naas_lang::check::CheckOptions;
 use naas_stdx::Rng;
 use naas_target_native::values::ColumnBuf;
 use naas_target_native::JitAggregate;
+use naas_test_support::{compile_example, random_records, EXAMPLES};
 use proptest::prelude::*;
-
-const EXAMPLES: [&str; 4] = ["reduce.naas", "robust_mean.naas", "top_k.naas", "histogram.naas"];
 
 struct Example {
     compiled: naas_ir::Compiled,
@@ -29,10 +24,7 @@ fn example(name: &str) -> &'static Example {
         EXAMPLES
             .iter()
             .map(|name| {
-                let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples").join(name);
-                let source = std::fs::read_to_string(path).unwrap();
-                let (program, _) = naas_lang::frontend(&source, &CheckOptions::default()).unwrap();
-                let compiled = naas_ir::compile(&program, LawOptions::default()).unwrap();
+                let compiled = compile_example(name);
                 let jit = JitAggregate::compile(&compiled.optimized, &compiled.aggregates[0]).unwrap();
                 Example { compiled, jit }
             })
@@ -47,25 +39,15 @@ fn same(a: &[Slot], b: &[Slot]) -> bool {
 
 /// Records as interpreter slots and as native columns.
 fn records(example: &Example, rng: &mut Rng, n: usize) -> (Vec<Vec<Slot>>, Vec<ColumnBuf>) {
-    let plan = &example.compiled.aggregates[0];
-    let lift = example.compiled.optimized.function(plan.lift);
     let mut columns: Vec<ColumnBuf> = example.jit.abi.columns.iter().map(|(_, ty)| ColumnBuf::new(*ty)).collect();
-    let mut rows = Vec::new();
-    for _ in 0..n {
-        let row: Vec<Slot> = lift
-            .params
-            .iter()
-            .map(|p| match lift.var_ty(*p) {
-                VarTy::Scalar(ty) => Slot::Scalar(random_scalar(rng, ty)),
-                VarTy::Array(..) => unreachable!("examples take scalar inputs"),
-            })
-            .collect();
-        for (column, slot) in columns.iter_mut().zip(&row) {
-            if let Slot::Scalar(value) = slot {
-                column.push(*value);
+    let rows = random_records(&example.compiled, 0, rng, n);
+    for row in &rows {
+        for (column, slot) in columns.iter_mut().zip(row) {
+            match slot {
+                Slot::Scalar(value) => column.push(*value),
+                Slot::Array(_) => unreachable!("examples take scalar inputs"),
             }
         }
-        rows.push(row);
     }
     (rows, columns)
 }
@@ -125,7 +107,8 @@ fn check(name: &str, seed: u64, n: usize, keys: u32) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    // About 64 cases under CI's `PROPTEST_CASES=10000`: every case folds whole batches.
+    #![proptest_config(naas_test_support::proptest_config(156))]
 
     #[test]
     fn jit_agrees_with_the_interpreter(seed in any::<u64>(), n in 0usize..300, keys in 1u32..16) {
@@ -137,7 +120,7 @@ proptest! {
 
 #[test]
 fn bad_buffers_are_rejected_not_used() {
-    let example = example("reduce.naas");
+    let example = example("reduce");
     let mut state = example.jit.new_state();
     let short = ColumnBuf::I64(vec![1, 2]);
     let error = example.jit.fold(&mut state, &[short.column()]).unwrap_err();

@@ -7,13 +7,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 use std::fmt::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use naas_ir::interp::Slot;
 use naas_ir::ir::{Scalar, ScalarTy, VarTy};
-use naas_ir::laws::{random_scalar, LawOptions};
-use naas_lang::check::CheckOptions;
+use naas_ir::laws::random_scalar;
 use naas_lang::types::{FloatTy, IntTy};
 use naas_stdx::Rng;
 use naas_target_native::abi::{AggregateAbi, StructLayout};
@@ -100,7 +99,6 @@ fn print_struct(out: &mut String, layout: &StructLayout, ptr: &str) {
 }
 
 struct Case {
-    name: String,
     driver: String,
     expected: Vec<String>,
 }
@@ -120,9 +118,7 @@ const PROGRAMS: [&str; 6] = [
 /// (computed with the host JIT).
 fn case(program: &str) -> (Case, naas_ir::Compiled) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(program);
-    let source = std::fs::read_to_string(&path).unwrap();
-    let (program, _) = naas_lang::frontend(&source, &CheckOptions::default()).unwrap();
-    let compiled = naas_ir::compile(&program, LawOptions::default()).unwrap();
+    let compiled = naas_test_support::compile_source(&std::fs::read_to_string(&path).unwrap());
     let plan = &compiled.aggregates[0];
     let jit = JitAggregate::compile(&compiled.optimized, plan).unwrap();
     let abi: &AggregateAbi = &jit.abi;
@@ -187,14 +183,7 @@ fn case(program: &str) -> (Case, naas_ir::Compiled) {
         c,
         "    if ({s}_finish(&table[0], &result, &fault)) return 5;\n    print_result(&result);\n    return 0;\n}}"
     );
-    let name = path.file_stem().map(|stem| stem.to_string_lossy().into_owned()).unwrap_or_default();
-    (Case { name, driver: c, expected }, compiled)
-}
-
-fn work_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("naas-cross-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    (Case { driver: c, expected }, compiled)
 }
 
 fn require(tool: &str) {
@@ -212,7 +201,9 @@ fn run_cross(arch: &str, compiler: &[&str], runner: Option<&str>) {
     }
     for program in PROGRAMS {
         let (case, compiled) = case(program);
-        let dir = work_dir(&format!("{arch}-{}", case.name));
+        // A fresh directory per build, removed afterwards: concurrent runs cannot clash.
+        let work = naas_test_support::temp_dir();
+        let dir = work.path();
         let object = compile_object(&compiled, arch).unwrap();
         std::fs::write(dir.join("naas.o"), &object.bytes).unwrap();
         std::fs::write(dir.join("naas.h"), c_header(&object.abis)).unwrap();
@@ -220,7 +211,7 @@ fn run_cross(arch: &str, compiler: &[&str], runner: Option<&str>) {
         let build = Command::new(compiler[0])
             .args(&compiler[1..])
             .args(["-O1", "-std=c11", "driver.c", "naas.o", "-o", "driver"])
-            .current_dir(&dir)
+            .current_dir(dir)
             .output()
             .unwrap();
         assert!(build.status.success(), "{arch} {program}: {}", String::from_utf8_lossy(&build.stderr));

@@ -8,8 +8,7 @@
 
 use naas_ir::interp::{Interpreter, Slot};
 use naas_ir::ir::{Scalar, ScalarTy};
-use naas_ir::laws::{random_scalar, LawOptions};
-use naas_lang::check::CheckOptions;
+use naas_ir::laws::random_scalar;
 use naas_lang::types::{FloatTy, IntTy};
 use naas_stdx::Rng;
 use naas_target_native::{CallError, JitFunctions};
@@ -187,9 +186,7 @@ fn inputs(rng: &mut Rng) -> Vec<Slot> {
 fn check(seed: u64) {
     let mut generator = Gen { rng: Rng::new(seed) };
     let source = generator.program();
-    let (program, _) = naas_lang::frontend(&source, &CheckOptions::default())
-        .unwrap_or_else(|d| panic!("generated program does not check: {d:?}\n{source}"));
-    let compiled = naas_ir::compile(&program, LawOptions::default()).unwrap();
+    let compiled = naas_test_support::compile_source(&source);
     let jit = JitFunctions::compile(&compiled.optimized).unwrap_or_else(|e| panic!("{e}\n{source}"));
     let interp = Interpreter::new(&compiled.optimized);
     let mut rng = Rng::new(seed ^ 0xdead_beef);
@@ -207,12 +204,9 @@ fn check(seed: u64) {
     }
 }
 
-fn cases() -> u32 {
-    std::env::var("NAAS_PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).map_or(64, |n: u32| (n / 20).max(16))
-}
-
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(cases()))]
+    // Each case compiles a generated program: a twentieth of the workspace's case count.
+    #![proptest_config(naas_test_support::proptest_config(20))]
 
     #[test]
     fn jit_agrees_with_the_interpreter_on_generated_programs(seed in any::<u64>()) {

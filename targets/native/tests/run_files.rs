@@ -4,8 +4,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
-use std::path::Path;
-
 use naas_ir::interp::Interpreter;
 use naas_ir::laws::LawOptions;
 use naas_ir::runfile::{parse_run_lines, resolve};
@@ -14,7 +12,7 @@ use naas_target_native::{CallError, JitFunctions};
 
 #[test]
 fn run_lines_agree_with_the_interpreter() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../compiler/ir/tests/programs");
+    let dir = naas_test_support::repo_root().join("compiler/ir/tests/programs");
     let mut total = 0;
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();

@@ -3,16 +3,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
-use naas_ir::laws::LawOptions;
-use naas_lang::check::CheckOptions;
 use naas_target_native::object::{c_header, compile_object};
 
 #[test]
 fn clif_and_headers() {
     insta::glob!("../../../examples", "*.naas", |path| {
         let source = std::fs::read_to_string(path).unwrap();
-        let (program, _) = naas_lang::frontend(&source, &CheckOptions::default()).unwrap();
-        let compiled = naas_ir::compile(&program, LawOptions::default()).unwrap();
+        let compiled = naas_test_support::compile_source(&source);
         let object = compile_object(&compiled, "x86_64").unwrap();
         insta::assert_snapshot!(format!("{}\n{}", c_header(&object.abis), object.clif.join("\n")));
     });

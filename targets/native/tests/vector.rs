@@ -10,8 +10,7 @@ use std::sync::OnceLock;
 
 use naas_ir::interp::{Interpreter, Slot};
 use naas_ir::ir::{Scalar, ScalarTy};
-use naas_ir::laws::{random_scalar, LawOptions};
-use naas_lang::check::CheckOptions;
+use naas_ir::laws::random_scalar;
 use naas_lang::types::IntTy;
 use naas_stdx::Rng;
 use naas_target_native::values::ColumnBuf;
@@ -28,8 +27,7 @@ struct Compiled {
 }
 
 fn compile(source: &str) -> Compiled {
-    let (program, _) = naas_lang::frontend(source, &CheckOptions::default()).unwrap();
-    let compiled = naas_ir::compile(&program, LawOptions::default()).unwrap();
+    let compiled = naas_test_support::compile_source(source);
     let jit = JitAggregate::compile(&compiled.optimized, &compiled.aggregates[0]).unwrap();
     Compiled { compiled, jit }
 }
@@ -96,7 +94,8 @@ fn check(c: &Compiled, first: usize, second: usize, value: &mut impl FnMut(Scala
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    // About 256 cases under CI's `PROPTEST_CASES=10000`.
+    #![proptest_config(naas_test_support::proptest_config(40))]
 
     /// Lengths 0..=67 cover empty folds, folds shorter than one block and every remainder
     /// of the largest block (32 records); `random_scalar` favours 0, ±1, MIN and MAX.
@@ -208,7 +207,6 @@ fn the_vector_path_is_not_selected_otherwise() {
         }
     }
     // Custom merges that are not field-wise (top_k) stay scalar too.
-    let top_k =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/top_k.naas")).unwrap();
+    let top_k = naas_test_support::example_source("top_k");
     assert!(!compile(&top_k).jit.vectorised);
 }
