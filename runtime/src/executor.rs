@@ -23,7 +23,7 @@ use crate::aggregation::Aggregation;
 use crate::csv_input::{
     csv_reader, Block, BlockReader, ColumnBatch, InputError, Lines, ReadError, RowError, Schema, MAX_ROW_BYTES,
 };
-use crate::table::StateTable;
+use crate::table::{StateTable, ValueIndex};
 use crate::value::Value;
 use crate::wire::{decode, WireError, WireWriter};
 
@@ -271,15 +271,13 @@ pub fn run<R: Read + Send>(
 /// finishes them.
 pub fn reduce_buffers(aggregation: &Aggregation, buffers: &[Vec<u8>]) -> Result<KeyResults, JobError> {
     let table = merge_buffers(aggregation, buffers)?;
-    table
-        .finish(aggregation)
-        .map(|results| results.into_iter().map(|(k, v)| (k.into_vec(), v)).collect())
-        .map_err(|(key, error)| call_error(error, Some(&key)))
+    let results = table.finish(aggregation).map_err(|(slot, error)| call_error(error, Some(table.key(slot))))?;
+    Ok(results.into_iter().enumerate().map(|(slot, values)| (table.key(slot as u32).to_vec(), values)).collect())
 }
 
 /// Decodes and merges buffers into one table of partial states.
-pub fn merge_buffers(aggregation: &Aggregation, buffers: &[Vec<u8>]) -> Result<StateTable<Box<[u8]>>, JobError> {
-    let mut table: StateTable<Box<[u8]>> = StateTable::new(aggregation);
+pub fn merge_buffers(aggregation: &Aggregation, buffers: &[Vec<u8>]) -> Result<StateTable, JobError> {
+    let mut table = StateTable::new(aggregation);
     for buffer in buffers {
         let entries = decode(buffer, aggregation.fingerprint(), aggregation.state_size()).map_err(JobError::Wire)?;
         for (key, state) in entries {
@@ -458,7 +456,7 @@ struct MapWorker<'a> {
     config: &'a JobConfig,
     grouping: Grouping,
     /// Combiner tables by group (one for the host shuffle, one per mapper met otherwise).
-    tables: Vec<(usize, StateTable<Box<[u8]>>)>,
+    tables: Vec<(usize, StateTable)>,
     /// Without combining: the shuffle buffers being written, by partition.
     direct: Vec<WireWriter>,
     batch: ColumnBatch,
@@ -593,8 +591,9 @@ impl<'a> MapWorker<'a> {
         let result = if self.config.combine {
             self.tables[table].1.fold(self.aggregation, &self.slots, &columns)
         } else {
-            let mut fresh: StateTable<usize> = StateTable::new(self.aggregation);
-            let slots: Vec<u32> = (0..self.batch.len()).map(|i| fresh.slot_owned(i)).collect();
+            // One fresh state per record: its row number is its key here.
+            let mut fresh = StateTable::with_index(self.aggregation, ValueIndex::<usize>::default());
+            let slots: Vec<u32> = (0..self.batch.len()).map(|i| fresh.slot(&i)).collect();
             fresh.fold(self.aggregation, &slots, &columns).and_then(|()| {
                 for (key, (_, state)) in self.batch_keys.iter().zip(fresh.entries()) {
                     let partition = partition_of(key, self.direct.len());

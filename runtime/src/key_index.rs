@@ -21,6 +21,11 @@ pub type KeyHasher = foldhash::fast::FixedState;
 /// The fixed seed of [`KeyHasher`].
 const KEY_SEED: u64 = 0x6e61_6173_6b65_7973;
 
+/// The hasher of every key index: the same on every run and in every process.
+pub fn key_hasher() -> KeyHasher {
+    KeyHasher::with_seed(KEY_SEED)
+}
+
 /// Key bytes to slot numbers `0..len()`, in order of first insertion.
 #[derive(Clone, Debug)]
 pub struct KeyIndex<S = KeyHasher> {
@@ -37,7 +42,7 @@ pub struct KeyIndex<S = KeyHasher> {
 
 impl Default for KeyIndex<KeyHasher> {
     fn default() -> Self {
-        KeyIndex::with_hasher(KeyHasher::with_seed(KEY_SEED))
+        KeyIndex::with_hasher(key_hasher())
     }
 }
 

@@ -24,26 +24,27 @@
 //! // Two mappers, each combining its own records by key.
 //! let mut buffers = Vec::new();
 //! for (keys, delays) in [(["AA", "UA", "AA"], [5, 20, 7]), (["UA", "UA", "DL"], [-3, 4, 0])] {
-//!     let mut table: StateTable<String> = StateTable::new(&agg);
-//!     let slots: Vec<u32> = keys.iter().map(|k| table.slot(*k)).collect();
+//!     let mut table = StateTable::new(&agg);
+//!     let slots: Vec<u32> = keys.iter().map(|k| table.slot(k.as_bytes())).collect();
 //!     table.fold(&agg, &slots, &[Column::I32(&delays)])?;
 //!     let mut writer = wire::WireWriter::new(agg.fingerprint(), agg.state_size());
 //!     for (key, state) in table.entries() {
-//!         writer.push(key.as_bytes(), state)?;
+//!         writer.push(key, state)?;
 //!     }
 //!     buffers.push(writer.finish());
 //! }
 //!
 //! // The reducer.
-//! let mut reducer: StateTable<Vec<u8>> = StateTable::new(&agg);
+//! let mut reducer = StateTable::new(&agg);
 //! for buffer in &buffers {
 //!     for (key, state) in wire::decode(buffer, agg.fingerprint(), agg.state_size())? {
 //!         reducer.merge(&agg, key, state)?;
 //!     }
 //! }
-//! let mut results = reducer.finish(&agg).map_err(|(_, e)| e)?;
-//! results.sort_by(|a, b| a.0.cmp(&b.0));
-//! assert_eq!(results[2], (b"UA".to_vec(), vec![Value::Int(20), Value::Float(7.0), Value::UInt(3)]));
+//! // Results come in slot order: the order the reducer first met each key.
+//! let results = reducer.finish(&agg).map_err(|(_, e)| e)?;
+//! let ua = reducer.entries().position(|(key, _)| key == b"UA").unwrap();
+//! assert_eq!(results[ua], vec![Value::Int(20), Value::Float(7.0), Value::UInt(3)]);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 

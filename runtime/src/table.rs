@@ -1,25 +1,101 @@
 //! The per-key table of partial states, used on both sides of a shuffle: map-side it folds
 //! records with the compiled `fold_keyed` (the combiner), reduce-side it merges partial states
 //! with the compiled `merge` and finishes them.
+//!
+//! A table is an index from keys to dense slots ([`SlotIndex`]) beside one aligned buffer of
+//! states, so a batch of records folds in one native call. Byte keys (every key read from a
+//! file or a wire buffer) use [`KeyIndex`]: keys stored once in an arena with their hashes,
+//! one hash and one key comparison per lookup. Keys of another type (a timely stream's own
+//! key type) use [`ValueIndex`], the same design over owned values.
 
-use std::borrow::Borrow;
-use std::collections::HashMap;
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash};
 
+use hashbrown::HashTable;
 use naas_target_native::values::{AlignedBytes, Column};
 use naas_target_native::CallError;
-use rustc_hash::FxBuildHasher;
 
 use crate::aggregation::Aggregation;
+use crate::key_index::{key_hasher, KeyHasher, KeyIndex};
 use crate::value::{flatten, Value};
 
 /// Finished results by key.
 pub type Finished<K> = Vec<(K, Vec<Value>)>;
 
-/// Partial states by key, contiguous so that a batch of records folds in one native call.
-pub struct StateTable<K> {
-    index: HashMap<K, u32, FxBuildHasher>,
+/// Keys to dense slots `0..len()`, in order of first insertion.
+pub trait SlotIndex {
+    type Key: ?Sized;
+
+    /// The slot of `key`, added with the next number when new; `true` when it was added.
+    fn slot(&mut self, key: &Self::Key) -> (u32, bool);
+
+    /// The key of `slot`, which this index handed out.
+    fn key(&self, slot: u32) -> &Self::Key;
+
+    fn len(&self) -> usize;
+}
+
+impl<S: BuildHasher> SlotIndex for KeyIndex<S> {
+    type Key = [u8];
+
+    #[inline]
+    fn slot(&mut self, key: &[u8]) -> (u32, bool) {
+        KeyIndex::slot(self, key)
+    }
+
+    fn key(&self, slot: u32) -> &[u8] {
+        KeyIndex::key(self, slot)
+    }
+
+    fn len(&self) -> usize {
+        KeyIndex::len(self)
+    }
+}
+
+/// [`KeyIndex`] for owned keys of any type: each key stored once (cloned when first seen),
+/// its hash beside it, slot numbers in a hash table probed with the stored hashes.
+#[derive(Clone, Debug)]
+pub struct ValueIndex<K> {
+    table: HashTable<u32>,
     keys: Vec<K>,
+    hashes: Vec<u64>,
+    hasher: KeyHasher,
+}
+
+impl<K> Default for ValueIndex<K> {
+    fn default() -> Self {
+        ValueIndex { table: HashTable::new(), keys: Vec::new(), hashes: Vec::new(), hasher: key_hasher() }
+    }
+}
+
+impl<K: Hash + Eq + Clone> SlotIndex for ValueIndex<K> {
+    type Key = K;
+
+    fn slot(&mut self, key: &K) -> (u32, bool) {
+        let hash = self.hasher.hash_one(key);
+        let ValueIndex { table, keys, hashes, .. } = self;
+        if let Some(&slot) = table.find(hash, |&slot| hashes[slot as usize] == hash && keys[slot as usize] == *key) {
+            return (slot, false);
+        }
+        // Slots are u32 in the native ABI; 4 G keys would need 4 G states in memory first.
+        let slot = u32::try_from(keys.len()).unwrap_or(u32::MAX);
+        keys.push(key.clone());
+        hashes.push(hash);
+        table.insert_unique(hash, slot, |&slot| hashes[slot as usize]);
+        (slot, true)
+    }
+
+    fn key(&self, slot: u32) -> &K {
+        &self.keys[slot as usize]
+    }
+
+    fn len(&self) -> usize {
+        self.keys.len()
+    }
+}
+
+/// Partial states by key, contiguous so that a batch of records folds in one native call.
+pub struct StateTable<I = KeyIndex> {
+    index: I,
     states: AlignedBytes,
     identity: AlignedBytes,
     size: usize,
@@ -28,13 +104,20 @@ pub struct StateTable<K> {
     src: AlignedBytes,
 }
 
-impl<K: Hash + Eq + Clone> StateTable<K> {
-    pub fn new(aggregation: &Aggregation) -> StateTable<K> {
+impl StateTable<KeyIndex> {
+    /// A table of byte keys.
+    pub fn new(aggregation: &Aggregation) -> StateTable<KeyIndex> {
+        StateTable::with_index(aggregation, KeyIndex::new())
+    }
+}
+
+impl<I: SlotIndex> StateTable<I> {
+    /// A table that finds slots with `index` (empty).
+    pub fn with_index(aggregation: &Aggregation, index: I) -> StateTable<I> {
         let identity = aggregation.jit().new_state();
         let size = identity.len();
         StateTable {
-            index: HashMap::default(),
-            keys: Vec::new(),
+            index,
             states: aggregation.jit().new_table(16),
             dst: identity.clone(),
             src: identity.clone(),
@@ -45,48 +128,25 @@ impl<K: Hash + Eq + Clone> StateTable<K> {
 
     /// Keys in the table.
     pub fn len(&self) -> usize {
-        self.keys.len()
+        self.index.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+        self.index.len() == 0
     }
 
     /// The slot of `key`, adding it with the identity state when it is new.
-    pub fn slot<Q>(&mut self, key: &Q) -> u32
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ToOwned + ?Sized,
-        Q::Owned: Into<K>,
-    {
-        if let Some(&slot) = self.index.get(key) {
-            return slot;
-        }
-        self.insert(key.to_owned().into())
-    }
-
-    /// The slot of an owned key (no copy when it is new).
-    pub fn slot_owned(&mut self, key: K) -> u32 {
-        if let Some(&slot) = self.index.get(&key) {
-            return slot;
-        }
-        self.insert(key)
-    }
-
-    fn insert(&mut self, key: K) -> u32 {
-        let slot = self.keys.len();
-        if (slot + 1) * self.size > self.states.len() {
+    #[inline]
+    pub fn slot(&mut self, key: &I::Key) -> u32 {
+        let (slot, added) = self.index.slot(key);
+        if added && (slot as usize + 1) * self.size > self.states.len() {
             self.grow();
         }
-        // Slots are u32 in the native ABI; 4 G keys would need 4 G states in memory first.
-        let slot = u32::try_from(slot).unwrap_or(u32::MAX);
-        self.index.insert(key.clone(), slot);
-        self.keys.push(key);
         slot
     }
 
     fn grow(&mut self) {
-        let old = self.states.len() / self.size;
+        let old = self.states.len() / self.size.max(1);
         let mut states = AlignedBytes::zeroed(old.max(8) * 2 * self.size);
         states.as_mut_bytes()[..self.states.len()].copy_from_slice(self.states.as_bytes());
         for slot in states.as_mut_bytes()[self.states.len()..].chunks_exact_mut(self.size) {
@@ -97,7 +157,7 @@ impl<K: Hash + Eq + Clone> StateTable<K> {
 
     /// Folds record `i` of `columns` into slot `slots[i]`, a slot this table handed out.
     pub fn fold(&mut self, aggregation: &Aggregation, slots: &[u32], columns: &[Column<'_>]) -> Result<(), CallError> {
-        let keys = self.keys.len();
+        let keys = self.index.len();
         if let Some(bad) = slots.iter().find(|&&s| s as usize >= keys) {
             return Err(CallError::Invalid(format!("slot {bad} is not one of the table's {keys} keys")));
         }
@@ -105,12 +165,7 @@ impl<K: Hash + Eq + Clone> StateTable<K> {
     }
 
     /// Merges the partial state `src` (bytes of one state) into `key`'s state.
-    pub fn merge<Q>(&mut self, aggregation: &Aggregation, key: &Q, src: &[u8]) -> Result<(), CallError>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ToOwned + ?Sized,
-        Q::Owned: Into<K>,
-    {
+    pub fn merge(&mut self, aggregation: &Aggregation, key: &I::Key, src: &[u8]) -> Result<(), CallError> {
         let slot = self.slot(key);
         self.merge_slot(aggregation, slot, src)
     }
@@ -128,9 +183,9 @@ impl<K: Hash + Eq + Clone> StateTable<K> {
         Ok(())
     }
 
-    /// Every (key, partial state) in insertion order.
-    pub fn entries(&self) -> impl Iterator<Item = (&K, &[u8])> + '_ {
-        self.keys.iter().zip(self.states.as_bytes().chunks_exact(self.size))
+    /// Every (key, partial state) in slot order (the order keys were first met).
+    pub fn entries(&self) -> impl Iterator<Item = (&I::Key, &[u8])> + '_ {
+        (0..self.index.len() as u32).map(|slot| (self.index.key(slot), self.state(slot)))
     }
 
     /// The state of `slot`.
@@ -138,22 +193,30 @@ impl<K: Hash + Eq + Clone> StateTable<K> {
         &self.states.as_bytes()[slot as usize * self.size..(slot as usize + 1) * self.size]
     }
 
-    /// Finishes every key: its result values, flattened. A fault names the key it met.
-    pub fn finish(&self, aggregation: &Aggregation) -> Result<Finished<K>, (K, CallError)> {
+    /// Finishes every key: its result values, flattened, in slot order. A fault names the
+    /// slot of the key it met.
+    pub fn finish(&self, aggregation: &Aggregation) -> Result<Vec<Vec<Value>>, (u32, CallError)> {
         let mut state = self.identity.clone();
-        let mut out = Vec::with_capacity(self.keys.len());
-        for (key, bytes) in self.entries() {
-            state.as_mut_bytes().copy_from_slice(bytes);
-            let slots = aggregation.jit().finish(&state).map_err(|e| (key.clone(), e))?;
-            out.push((key.clone(), flatten(&slots)));
+        let mut out = Vec::with_capacity(self.index.len());
+        for slot in 0..self.index.len() as u32 {
+            state.as_mut_bytes().copy_from_slice(self.state(slot));
+            let slots = aggregation.jit().finish(&state).map_err(|e| (slot, e))?;
+            out.push(flatten(&slots));
         }
         Ok(out)
+    }
+
+    /// The key of `slot`.
+    pub fn key(&self, slot: u32) -> &I::Key {
+        self.index.key(slot)
     }
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
+    use std::collections::HashMap;
+
     use super::*;
 
     const REDUCE: &str = "aggregate s(x: i64) -> tuple[i64, u64]:\n    return sum(x), count()\n";
@@ -161,33 +224,36 @@ mod tests {
     #[test]
     fn folds_merges_and_finishes_by_key() {
         let agg = Aggregation::from_source("t.naas", REDUCE, None).unwrap();
-        let mut map_side: StateTable<String> = StateTable::new(&agg);
+        let mut map_side = StateTable::new(&agg);
         let keys = ["a", "b", "a", "c", "a"];
-        let slots: Vec<u32> = keys.iter().map(|k| map_side.slot(*k)).collect();
+        let slots: Vec<u32> = keys.iter().map(|k| map_side.slot(k.as_bytes())).collect();
         let xs = [1i64, 2, 3, 4, 5];
         map_side.fold(&agg, &slots, &[Column::I64(&xs)]).unwrap();
         // Enough keys to grow the table several times.
-        let many: Vec<u32> = (0..100).map(|i| map_side.slot(format!("k{i}").as_str())).collect();
+        let many: Vec<u32> = (0..100).map(|i| map_side.slot(format!("k{i}").as_bytes())).collect();
         map_side.fold(&agg, &many, &[Column::I64(&[7; 100])]).unwrap();
 
-        let mut reduce_side: StateTable<String> = StateTable::new(&agg);
+        let mut reduce_side: StateTable<ValueIndex<String>> = StateTable::with_index(&agg, ValueIndex::default());
         for _ in 0..2 {
             for (key, state) in map_side.entries() {
-                reduce_side.merge(&agg, key.as_str(), state).unwrap();
+                reduce_side.merge(&agg, &String::from_utf8(key.to_vec()).unwrap(), state).unwrap();
             }
         }
-        let results: HashMap<String, Vec<Value>> = reduce_side.finish(&agg).unwrap().into_iter().collect();
-        assert_eq!(results["a"], vec![Value::Int(18), Value::UInt(6)]);
-        assert_eq!(results["c"], vec![Value::Int(8), Value::UInt(2)]);
-        assert_eq!(results["k99"], vec![Value::Int(14), Value::UInt(2)]);
+        let finished = reduce_side.finish(&agg).unwrap();
+        let results: HashMap<&str, &Vec<Value>> = (0..reduce_side.len() as u32)
+            .map(|slot| (reduce_side.key(slot).as_str(), &finished[slot as usize]))
+            .collect();
+        assert_eq!(results["a"], &vec![Value::Int(18), Value::UInt(6)]);
+        assert_eq!(results["c"], &vec![Value::Int(8), Value::UInt(2)]);
+        assert_eq!(results["k99"], &vec![Value::Int(14), Value::UInt(2)]);
         assert_eq!(results.len(), 103);
     }
 
     #[test]
     fn slots_outside_the_used_table_are_rejected() {
         let agg = Aggregation::from_source("t.naas", REDUCE, None).unwrap();
-        let mut table: StateTable<String> = StateTable::new(&agg);
-        table.slot("a");
+        let mut table = StateTable::new(&agg);
+        table.slot(b"a");
         let error = table.fold(&agg, &[1], &[Column::I64(&[1])]).unwrap_err();
         assert!(matches!(error, CallError::Invalid(_)), "{error:?}");
         assert!(table.merge_slot(&agg, 0, &[0; 3]).is_err());

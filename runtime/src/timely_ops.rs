@@ -31,7 +31,7 @@ use timely::progress::Timestamp;
 use timely::ExchangeData;
 
 use crate::aggregation::{Aggregation, LoadError};
-use crate::table::StateTable;
+use crate::table::{StateTable, ValueIndex};
 use crate::value::{push_value, Value, ValueError};
 
 /// The aggregation an operator runs, as source text: every worker compiles it (a few ms).
@@ -325,7 +325,7 @@ impl<T: Timestamp, S> PerTime<T, S> {
 
 /// The map side of one timestamp: a combiner table and the keys already known to be bad.
 struct Combiner<K> {
-    table: StateTable<K>,
+    table: StateTable<ValueIndex<K>>,
     failed: HashMap<K, KeyError, FxBuildHasher>,
     columns: Vec<ColumnBuf>,
     slots: Vec<u32>,
@@ -337,7 +337,7 @@ struct Combiner<K> {
 impl<K: Hash + Eq + Clone> Combiner<K> {
     fn new(aggregation: &Aggregation) -> Combiner<K> {
         Combiner {
-            table: StateTable::new(aggregation),
+            table: StateTable::with_index(aggregation, ValueIndex::default()),
             failed: HashMap::default(),
             columns: Vec::new(),
             slots: Vec::new(),
@@ -362,7 +362,7 @@ impl<K: Hash + Eq + Clone> Combiner<K> {
             }
             match record.append_to(&mut self.columns) {
                 Ok(()) => {
-                    self.slots.push(self.table.slot_owned(key.clone()));
+                    self.slots.push(self.table.slot(&key));
                     self.keys.push(key);
                     self.lines.push(record.line());
                 }
@@ -408,20 +408,20 @@ impl<K: Hash + Eq + Clone> Combiner<K> {
 
 /// The reduce side of one timestamp.
 struct Merger<K> {
-    table: StateTable<K>,
+    table: StateTable<ValueIndex<K>>,
     failed: HashMap<K, KeyError, FxBuildHasher>,
 }
 
 impl<K: Hash + Eq + Clone> Merger<K> {
     fn new(aggregation: &Aggregation) -> Merger<K> {
-        Merger { table: StateTable::new(aggregation), failed: HashMap::default() }
+        Merger { table: StateTable::with_index(aggregation, ValueIndex::default()), failed: HashMap::default() }
     }
 
     fn merge(&mut self, aggregation: &Aggregation, states: impl Iterator<Item = KeyedState<K>>) {
         for (key, state) in states {
             match state {
                 Ok(state) => {
-                    let slot = self.table.slot_owned(key.clone());
+                    let slot = self.table.slot(&key);
                     if let Err(error) = self.table.merge_slot(aggregation, slot, &state) {
                         keep_first(&mut self.failed, key, error.into());
                     }
