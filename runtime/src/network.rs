@@ -61,7 +61,7 @@ pub fn run_through_network<R: Read + Send>(
                 .entries()
                 .map(|(key, bytes)| {
                     state.as_mut_bytes().copy_from_slice(bytes);
-                    (ids[&key[..]], jit.state_slots(&state))
+                    (ids[key], jit.state_slots(&state))
                 })
                 .collect()
         })

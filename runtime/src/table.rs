@@ -32,6 +32,10 @@ pub trait SlotIndex {
     fn key(&self, slot: u32) -> &Self::Key;
 
     fn len(&self) -> usize;
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 impl<S: BuildHasher> SlotIndex for KeyIndex<S> {
