@@ -460,7 +460,10 @@ struct MapWorker<'a> {
     /// Without combining: the shuffle buffers being written, by partition.
     direct: Vec<WireWriter>,
     batch: ColumnBatch,
-    batch_keys: Vec<Box<[u8]>>,
+    /// The keys of the batch's rows, back to back; row `i`'s ends at `key_ends[i]`. They are
+    /// looked up together when the batch is folded (see `KeyIndex::slots`).
+    key_bytes: Vec<u8>,
+    key_ends: Vec<usize>,
     slots: Vec<u32>,
     /// Rows read and skipped (only the row counts of the stats are used).
     rows: JobStats,
@@ -492,7 +495,8 @@ impl<'a> MapWorker<'a> {
             tables: Vec::new(),
             direct,
             batch: ColumnBatch { finite_floats: config.finite_floats, ..ColumnBatch::new(aggregation) },
-            batch_keys: Vec::new(),
+            key_bytes: Vec::new(),
+            key_ends: Vec::new(),
             slots: Vec::new(),
             rows: JobStats::default(),
             buffers: Vec::new(),
@@ -558,12 +562,8 @@ impl<'a> MapWorker<'a> {
                 .and_then(|key| self.batch.push_row(self.schema, &record, line, self.file).map(|()| key));
             match parsed {
                 Ok(key) => {
-                    if self.config.combine {
-                        let slot = self.tables[table].1.slot(key);
-                        self.slots.push(slot);
-                    } else {
-                        self.batch_keys.push(key.into());
-                    }
+                    self.key_bytes.extend_from_slice(key);
+                    self.key_ends.push(self.key_bytes.len());
                 }
                 Err(error) if self.config.skip_invalid => {
                     self.rows.skip(error);
@@ -589,13 +589,20 @@ impl<'a> MapWorker<'a> {
         }
         let columns = self.batch.columns();
         let result = if self.config.combine {
-            self.tables[table].1.fold(self.aggregation, &self.slots, &columns)
+            let table = &mut self.tables[table].1;
+            table.slots(&self.key_bytes, &self.key_ends, &mut self.slots);
+            table.fold(self.aggregation, &self.slots, &columns)
         } else {
             // One fresh state per record: its row number is its key here.
             let mut fresh = StateTable::with_index(self.aggregation, ValueIndex::<usize>::default());
             let slots: Vec<u32> = (0..self.batch.len()).map(|i| fresh.slot(&i)).collect();
             fresh.fold(self.aggregation, &slots, &columns).and_then(|()| {
-                for (key, (_, state)) in self.batch_keys.iter().zip(fresh.entries()) {
+                let keys = self.key_ends.iter().scan(0, |start, &end| {
+                    let key = &self.key_bytes[*start..end];
+                    *start = end;
+                    Some(key)
+                });
+                for (key, (_, state)) in keys.zip(fresh.entries()) {
                     let partition = partition_of(key, self.direct.len());
                     self.direct[partition].push(key, state).map_err(|e| CallError::Invalid(e.to_string()))?;
                 }
@@ -617,7 +624,8 @@ impl<'a> MapWorker<'a> {
         }
         self.batch.clear();
         self.slots.clear();
-        self.batch_keys.clear();
+        self.key_bytes.clear();
+        self.key_ends.clear();
         Ok(())
     }
 

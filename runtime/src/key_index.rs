@@ -2,20 +2,25 @@
 //! on a hit, one key comparison per lookup, and no allocation per key.
 //!
 //! Keys are stored once, back to back in one arena, with their hashes beside them. The hash
-//! table's entries are 16 bytes: the slot, the key's length, and either the key itself (keys of
-//! at most 8 bytes, packed into a word) or its offset in the arena. A lookup hashes the key's
-//! bytes once (foldhash); hashbrown's control bytes (7 bits of the hash) rule out almost every
-//! other entry, and a candidate is confirmed from the entry alone for a short key (one word
+//! table is open addressing with linear probing over 16-byte entries: a tag (the hash's high
+//! bits and the key's length), the slot, and either the key itself (keys of at most 8 bytes,
+//! packed into a word) or its offset in the arena. A lookup hashes the key's bytes once
+//! (foldhash) and reads consecutive entries from the hash's position: the tag rules out almost
+//! every other key, and a candidate is confirmed from the entry alone for a short key (one word
 //! compared) or with one comparison of arena bytes for a long one. With many keys every probe
-//! is a cache miss, so this counts: a lookup touches the control bytes and one entry (and the
-//! arena for a long key), not a slot array, an offset array and the arena as well. Growing the
-//! table rehashes nothing: it reads the stored hashes. Compared with a `HashMap<String, u32>`
-//! plus a `Vec<String>` of the same keys (two owned copies, an allocation and 24 bytes of
-//! header each), a million 8-byte keys take about 50 MB less.
+//! is a cache miss, so this is the cost that matters: one cache line of the table per lookup
+//! (and the arena for a long key), never a separate slot, offset or hash array.
+//!
+//! [`KeyIndex::slots`] looks up a whole batch: it hashes every key first and asks the cache for
+//! each key's table line, then probes, so the misses of a batch overlap instead of following
+//! each other (a state table with a million keys does not fit any cache). Growing the table
+//! rehashes nothing: it reads the stored hashes. Compared with a `HashMap<String, u32>` plus a
+//! `Vec<String>` of the same keys (two owned copies, an allocation and 24 bytes of header
+//! each), a million 8-byte keys take about 50 MB less.
 
 use std::hash::BuildHasher;
 
-use hashbrown::HashTable;
+use naas_stdx::prefetch;
 
 /// The default hasher: foldhash's fast variant with a fixed seed, so that nothing about a
 /// table depends on the process it runs in.
@@ -32,14 +37,26 @@ pub fn key_hasher() -> KeyHasher {
 /// An entry of the hash table: everything a probe needs to confirm a key.
 #[derive(Clone, Copy, Debug)]
 struct Entry {
+    /// The hash's high 24 bits and the key's length (255 for any longer key).
+    tag: u32,
+    /// The key's slot, or [`EMPTY`].
     slot: u32,
-    len: u32,
-    /// The key packed little-endian (zero-padded) when `len <= 8`, else its offset in the arena.
+    /// The key packed little-endian (zero-padded) when it has at most [`INLINE`] bytes, else
+    /// its offset in the arena.
     data: u64,
 }
 
+/// The slot of an empty entry (no key gets it: slots are below the number of keys, and a
+/// table never holds `u32::MAX` keys, see [`KeyIndex::slot_hashed`]).
+const EMPTY: u32 = u32::MAX;
+
+const VACANT: Entry = Entry { tag: 0, slot: EMPTY, data: 0 };
+
 /// The longest key kept inside its table entry.
 const INLINE: usize = 8;
+
+/// Lookups hashed and prefetched ahead of the probe in [`KeyIndex::slots`].
+const AHEAD: usize = 16;
 
 /// `key` (at most [`INLINE`] bytes) as one word, zero-padded.
 #[inline]
@@ -49,11 +66,16 @@ fn pack(key: &[u8]) -> u64 {
     u64::from_le_bytes(word)
 }
 
+#[inline]
+fn tag(hash: u64, len: usize) -> u32 {
+    ((hash >> 40) as u32) << 8 | len.min(255) as u32
+}
+
 /// Key bytes to slot numbers `0..len()`, in order of first insertion.
 #[derive(Clone, Debug)]
 pub struct KeyIndex<S = KeyHasher> {
-    /// Entries, found by hash.
-    table: HashTable<Entry>,
+    /// A power of two of entries, at most 7/10 full.
+    table: Vec<Entry>,
     /// The hash of each slot's key.
     hashes: Vec<u64>,
     /// Where each slot's key ends in `arena`; it starts where the previous one ends.
@@ -61,6 +83,8 @@ pub struct KeyIndex<S = KeyHasher> {
     /// Every key's bytes, in slot order.
     arena: Vec<u8>,
     hasher: S,
+    /// Scratch for [`KeyIndex::slots`]: the hashes of a batch.
+    batch_hashes: Vec<u64>,
 }
 
 impl Default for KeyIndex<KeyHasher> {
@@ -78,7 +102,14 @@ impl KeyIndex<KeyHasher> {
 impl<S: BuildHasher> KeyIndex<S> {
     /// An empty index hashing with `hasher` (tests inject degenerate hashers).
     pub fn with_hasher(hasher: S) -> Self {
-        KeyIndex { table: HashTable::new(), hashes: Vec::new(), ends: Vec::new(), arena: Vec::new(), hasher }
+        KeyIndex {
+            table: vec![VACANT; 16],
+            hashes: Vec::new(),
+            ends: Vec::new(),
+            arena: Vec::new(),
+            hasher,
+            batch_hashes: Vec::new(),
+        }
     }
 
     /// Keys in the index.
@@ -111,23 +142,39 @@ impl<S: BuildHasher> KeyIndex<S> {
 
     /// The slot of `key`, if present.
     pub fn get(&self, key: &[u8]) -> Option<u32> {
-        let hash = self.hash(key);
-        self.find(hash, key)
+        self.find(self.hash(key), key).ok()
     }
 
-    /// The slot of `key` (whose hash is `hash`), if present.
+    /// The slot of `key` (whose hash is `hash`), or the position of the empty entry where it
+    /// would go.
     #[inline]
-    fn find(&self, hash: u64, key: &[u8]) -> Option<u32> {
-        let arena = &self.arena;
-        let found = if key.len() <= INLINE {
+    fn find(&self, hash: u64, key: &[u8]) -> Result<u32, usize> {
+        let mask = self.table.len() - 1;
+        let tag = tag(hash, key.len());
+        let mut at = hash as usize & mask;
+        if key.len() <= INLINE {
             let word = pack(key);
-            self.table.find(hash, |entry| entry.len as usize == key.len() && entry.data == word)
-        } else {
-            self.table.find(hash, |entry| {
-                entry.len as usize == key.len() && &arena[entry.data as usize..][..key.len()] == key
-            })
-        };
-        found.map(|entry| entry.slot)
+            loop {
+                let entry = self.table[at];
+                if entry.slot == EMPTY {
+                    return Err(at);
+                }
+                if entry.tag == tag && entry.data == word {
+                    return Ok(entry.slot);
+                }
+                at = (at + 1) & mask;
+            }
+        }
+        loop {
+            let entry = self.table[at];
+            if entry.slot == EMPTY {
+                return Err(at);
+            }
+            if entry.tag == tag && self.key(entry.slot) == key {
+                return Ok(entry.slot);
+            }
+            at = (at + 1) & mask;
+        }
     }
 
     /// The slot of `key`, which is added (with the next slot number) when it is new; `true`
@@ -138,29 +185,68 @@ impl<S: BuildHasher> KeyIndex<S> {
         self.slot_hashed(hash, key)
     }
 
-    /// [`Self::slot`] with the key's hash already computed (by [`Self::hash`]), e.g. while the
-    /// key was hot in cache.
+    /// [`Self::slot`] with the key's hash already computed (by [`Self::hash`]).
     #[inline]
     pub fn slot_hashed(&mut self, hash: u64, key: &[u8]) -> (u32, bool) {
-        if let Some(slot) = self.find(hash, key) {
-            return (slot, false);
+        let at = match self.find(hash, key) {
+            Ok(slot) => return (slot, false),
+            Err(at) => at,
+        };
+        // Slots are u32 in the native ABI, and u32::MAX marks an empty entry; 4 G keys would
+        // need 4 G states in memory first.
+        let slot = u32::try_from(self.ends.len()).unwrap_or(EMPTY - 1).min(EMPTY - 1);
+        let data = if key.len() <= INLINE { pack(key) } else { self.arena.len() as u64 };
+        self.table[at] = Entry { tag: tag(hash, key.len()), slot, data };
+        self.arena.extend_from_slice(key);
+        self.ends.push(self.arena.len());
+        self.hashes.push(hash);
+        if self.ends.len() * 10 > self.table.len() * 7 {
+            self.grow();
         }
-        let KeyIndex { table, hashes, ends, arena, .. } = self;
-        // Slots are u32 in the native ABI; 4 G keys would need 4 G states in memory first.
-        // Keys are at most 1 MiB (the input's limit), so a length fits u32.
-        let slot = u32::try_from(ends.len()).unwrap_or(u32::MAX);
-        let len = u32::try_from(key.len()).unwrap_or(u32::MAX);
-        let data = if key.len() <= INLINE { pack(key) } else { arena.len() as u64 };
-        arena.extend_from_slice(key);
-        ends.push(arena.len());
-        hashes.push(hash);
-        table.insert_unique(hash, Entry { slot, len, data }, |entry| hashes[entry.slot as usize]);
         (slot, true)
+    }
+
+    /// The slots of a batch of keys, in order (new keys are added in order, as [`Self::slot`]
+    /// one by one would): key `i` is `keys[ends[i - 1]..ends[i]]` (from 0 for the first).
+    /// Results are appended to `out`.
+    pub fn slots(&mut self, keys: &[u8], ends: &[usize], out: &mut Vec<u32>) {
+        let key = |i: usize| &keys[if i == 0 { 0 } else { ends[i - 1] }..ends[i]];
+        let mut hashes = std::mem::take(&mut self.batch_hashes);
+        hashes.clear();
+        hashes.extend((0..ends.len()).map(|i| self.hash(key(i))));
+        out.reserve(ends.len());
+        for i in 0..ends.len() {
+            // Ask for the line a later key will probe; by the time it is probed, it is there.
+            if let Some(&ahead) = hashes.get(i + AHEAD) {
+                prefetch(&self.table[ahead as usize & (self.table.len() - 1)]);
+            }
+            if i == 0 {
+                for &hash in hashes.iter().take(AHEAD) {
+                    prefetch(&self.table[hash as usize & (self.table.len() - 1)]);
+                }
+            }
+            out.push(self.slot_hashed(hashes[i], key(i)).0);
+        }
+        self.batch_hashes = hashes;
+    }
+
+    /// Doubles the table and puts every key back at its hash's position.
+    fn grow(&mut self) {
+        let mut table = vec![VACANT; self.table.len() * 2];
+        let mask = table.len() - 1;
+        for entry in self.table.iter().filter(|entry| entry.slot != EMPTY) {
+            let mut at = self.hashes[entry.slot as usize] as usize & mask;
+            while table[at].slot != EMPTY {
+                at = (at + 1) & mask;
+            }
+            table[at] = *entry;
+        }
+        self.table = table;
     }
 
     /// Bytes of memory the index holds (capacity, not length).
     pub fn memory(&self) -> usize {
-        self.table.capacity() * (std::mem::size_of::<Entry>() + 1)
+        self.table.capacity() * std::mem::size_of::<Entry>()
             + self.hashes.capacity() * std::mem::size_of::<u64>()
             + self.ends.capacity() * std::mem::size_of::<usize>()
             + self.arena.capacity()
@@ -247,6 +333,23 @@ mod tests {
         fn agrees_with_a_btree_map_when_every_hash_is_equal(keys in keys()) {
             agrees(KeyIndex::with_hasher(Constant), &keys);
         }
+
+        #[test]
+        fn batches_give_the_slots_of_one_by_one_lookups(keys in keys(), cut in 0usize..200) {
+            let mut one_by_one = KeyIndex::new();
+            let expected: Vec<u32> = keys.iter().map(|key| one_by_one.slot(key).0).collect();
+            // Two batches, cut anywhere, on a fresh index.
+            let mut batched = KeyIndex::new();
+            let mut got = Vec::new();
+            let cut = cut.min(keys.len());
+            for part in [&keys[..cut], &keys[cut..]] {
+                let bytes: Vec<u8> = part.concat();
+                let ends: Vec<usize> = part.iter().scan(0, |end, key| { *end += key.len(); Some(*end) }).collect();
+                batched.slots(&bytes, &ends, &mut got);
+            }
+            prop_assert_eq!(got, expected);
+            prop_assert_eq!(batched.keys().collect::<Vec<_>>(), one_by_one.keys().collect::<Vec<_>>());
+        }
     }
 
     #[test]
@@ -259,9 +362,9 @@ mod tests {
         for (i, key) in keys.iter().enumerate() {
             assert_eq!(index.slot(key), (i as u32, false));
         }
-        // 16-byte entries and a control byte at up to 87.5% load, an 8-byte hash, an 8-byte
-        // end offset and the key: about 50 bytes a key.
-        assert!(index.memory() < 50_000 * 64, "{} bytes", index.memory());
+        // 16-byte entries at 35-70% load, an 8-byte hash, an 8-byte end offset and the key:
+        // at most about 70 bytes a key.
+        assert!(index.memory() < 50_000 * 80, "{} bytes", index.memory());
     }
 
     #[test]

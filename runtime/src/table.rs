@@ -113,6 +113,16 @@ impl StateTable<KeyIndex> {
     pub fn new(aggregation: &Aggregation) -> StateTable<KeyIndex> {
         StateTable::with_index(aggregation, KeyIndex::new())
     }
+
+    /// The slots of a batch of keys (key `i` is `keys[ends[i - 1]..ends[i]]`), appended to
+    /// `out`; new keys get the identity state. Looking keys up together overlaps their cache
+    /// misses (see [`KeyIndex::slots`]).
+    pub fn slots(&mut self, keys: &[u8], ends: &[usize], out: &mut Vec<u32>) {
+        self.index.slots(keys, ends, out);
+        while self.index.len() * self.size > self.states.len() {
+            self.grow();
+        }
+    }
 }
 
 impl<I: SlotIndex> StateTable<I> {
