@@ -143,11 +143,18 @@ impl Schema {
 
 impl Schema {
     /// Checks a row's shape and returns its key: a ragged row or an empty key is an error.
-    pub fn key_of<'r>(&self, record: &'r csv::ByteRecord, line: u64, file: &str) -> Result<&'r [u8], RowError> {
+    /// `line` gives the row's line, called only for an error (counting lines costs more than
+    /// checking a valid row).
+    pub fn key_of<'r>(
+        &self,
+        record: &'r csv::ByteRecord,
+        file: &str,
+        line: impl FnOnce() -> u64,
+    ) -> Result<&'r [u8], RowError> {
         if record.len() != self.header.len() {
             return Err(RowError {
                 file: file.to_string(),
-                line,
+                line: line(),
                 column: None,
                 message: format!("the row has {} fields, the header has {}", record.len(), self.header.len()),
             });
@@ -161,7 +168,7 @@ impl Schema {
         };
         Err(RowError {
             file: file.to_string(),
-            line,
+            line: line(),
             column: Some((self.key + 1, self.header[self.key].clone())),
             message: problem,
         })
@@ -503,7 +510,14 @@ impl<'b> Lines<'b> {
 
     /// The line on which `record` (the next record of the block) starts.
     pub fn line_of(&mut self, record: &csv::ByteRecord) -> u64 {
-        let mut start = record.position().map_or(self.at, |p| p.byte() as usize).min(self.bytes.len());
+        self.line_at(record.position().map_or(self.at as u64, |p| p.byte()))
+    }
+
+    /// The line of the record that starts at byte `position` of the block (the parser's
+    /// [`csv::Position::byte`]); records are asked for in order, so each line end is counted
+    /// once.
+    pub fn line_at(&mut self, position: u64) -> u64 {
+        let mut start = usize::try_from(position).unwrap_or(usize::MAX).min(self.bytes.len());
         // The parser may report a record as starting on the `\n` of the previous `\r\n`.
         while start < self.bytes.len() && matches!(self.bytes[start], b'\n' | b'\r') {
             start += 1;
@@ -524,8 +538,9 @@ pub fn csv_reader(bytes: &[u8]) -> csv::Reader<&[u8]> {
 #[derive(Debug)]
 pub struct ColumnBatch {
     pub columns: Vec<ColumnBuf>,
-    /// The line of each row.
-    pub lines: Vec<u64>,
+    /// Where each row is, as the caller locates rows: its line, or (the local executor, which
+    /// counts lines only for a row that fails) its byte position in its block.
+    pub rows: Vec<u64>,
     /// Reject `inf`, `-inf` and `NaN` in float columns (fixed point cannot carry them).
     pub finite_floats: bool,
 }
@@ -534,17 +549,17 @@ impl ColumnBatch {
     pub fn new(aggregation: &Aggregation) -> ColumnBatch {
         ColumnBatch {
             columns: aggregation.inputs().iter().map(|i| ColumnBuf::new(i.ty)).collect(),
-            lines: Vec::new(),
+            rows: Vec::new(),
             finite_floats: false,
         }
     }
 
     pub fn len(&self) -> usize {
-        self.lines.len()
+        self.rows.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.lines.is_empty()
+        self.rows.is_empty()
     }
 
     pub fn columns(&self) -> Vec<Column<'_>> {
@@ -555,19 +570,21 @@ impl ColumnBatch {
         for column in &mut self.columns {
             column.truncate(0);
         }
-        self.lines.clear();
+        self.rows.clear();
     }
 
-    /// Parses the bound fields of a row that passed [`Schema::key_of`]. On an error nothing of
-    /// the row is kept.
+    /// Parses the bound fields of a row that passed [`Schema::key_of`] and keeps `locator` as
+    /// where it is. On an error nothing of the row is kept, and the error names the row's line
+    /// (`line` is called only then).
     pub fn push_row(
         &mut self,
         schema: &Schema,
         record: &csv::ByteRecord,
-        line: u64,
         file: &str,
+        locator: u64,
+        line: impl FnOnce() -> u64,
     ) -> Result<(), RowError> {
-        let rows = self.lines.len();
+        let rows = self.rows.len();
         for (i, &index) in schema.inputs.iter().enumerate() {
             let field = record.get(index).unwrap_or_default();
             let mut pushed = push_text(&mut self.columns[i], field).map_err(|error| error.to_string());
@@ -584,13 +601,13 @@ impl ColumnBatch {
                 }
                 return Err(RowError {
                     file: file.to_string(),
-                    line,
+                    line: line(),
                     column: Some((index + 1, schema.header[index].clone())),
                     message,
                 });
             }
         }
-        self.lines.push(line);
+        self.rows.push(locator);
         Ok(())
     }
 }
@@ -815,13 +832,13 @@ mod tests {
         let schema = Schema { header: vec!["k".into(), "x".into()], key: 0, inputs: vec![1] };
         let long = vec![b'a'; MAX_KEY_BYTES + 1];
         let record = csv::ByteRecord::from(vec![&long[..], b"1"]);
-        let error = schema.key_of(&record, 9, "t.csv").unwrap_err();
+        let error = schema.key_of(&record, "t.csv", || 9).unwrap_err();
         assert_eq!(error.line, 9);
         assert_eq!(error.column, Some((1, "k".to_string())));
         assert!(error.message.contains("at most 1048576 bytes"), "{}", error.message);
         let fits = vec![b'a'; MAX_KEY_BYTES];
         let record = csv::ByteRecord::from(vec![&fits[..], b"1"]);
-        assert_eq!(schema.key_of(&record, 9, "t.csv").unwrap().len(), MAX_KEY_BYTES);
+        assert_eq!(schema.key_of(&record, "t.csv", || 9).unwrap().len(), MAX_KEY_BYTES);
     }
 
     #[test]

@@ -555,11 +555,12 @@ impl<'a> MapWorker<'a> {
                 }
             }
             self.rows.rows += 1;
-            let line = lines.line_of(&record);
-            let parsed = self
-                .schema
-                .key_of(&record, line, self.file)
-                .and_then(|key| self.batch.push_row(self.schema, &record, line, self.file).map(|()| key));
+            // Lines are counted only for a row that fails (counting them for every row cost
+            // more than parsing it); a row is located by its byte position in the block.
+            let position = record.position().map_or(0, csv::Position::byte);
+            let parsed = self.schema.key_of(&record, self.file, || lines.line_of(&record)).and_then(|key| {
+                self.batch.push_row(self.schema, &record, self.file, position, || lines.line_of(&record)).map(|()| key)
+            });
             match parsed {
                 Ok(key) => {
                     self.key_bytes.extend_from_slice(key);
@@ -570,20 +571,20 @@ impl<'a> MapWorker<'a> {
                 }
                 Err(error) => {
                     // Records before this row that fault come first: fold them.
-                    self.fold(table)?;
+                    self.fold(table, block)?;
                     return Err((error.line, JobError::Row(error)));
                 }
             }
             if self.batch.len() == BATCH_ROWS {
-                self.fold(table)?;
+                self.fold(table, block)?;
             }
         }
-        self.fold(table)
+        self.fold(table, block)
     }
 
-    /// Folds the batch into table `table` (or, without combining, into fresh states that go
-    /// straight to the shuffle).
-    fn fold(&mut self, table: usize) -> WorkerResult {
+    /// Folds the batch (rows of `block`) into table `table` (or, without combining, into fresh
+    /// states that go straight to the shuffle).
+    fn fold(&mut self, table: usize, block: &Block) -> WorkerResult {
         if self.batch.is_empty() {
             return Ok(());
         }
@@ -611,7 +612,11 @@ impl<'a> MapWorker<'a> {
         };
         if let Err(error) = result {
             let line = match &error {
-                CallError::Fault(fault) => self.batch.lines.get(fault.record as usize).copied().unwrap_or(0),
+                CallError::Fault(fault) => self
+                    .batch
+                    .rows
+                    .get(fault.record as usize)
+                    .map_or(0, |&position| Lines::new(block).line_at(position)),
                 CallError::Invalid(_) => 0,
             };
             let error = match error {
@@ -725,6 +730,36 @@ mod tests {
         let skipped = job(&text, &JobConfig { skip_invalid: true, ..small(2, true) }).unwrap();
         assert_eq!((skipped.stats.rows, skipped.stats.skipped), (3002, 2));
         assert_eq!(skipped.stats.first_skipped[1].line, 3003);
+    }
+
+    /// Lines are counted only when a row fails; they must still be exact wherever the row is:
+    /// after `\r\n` and lone `\r` line ends, blank lines and quoted newlines, for a skipped row
+    /// after other skipped rows, and for a fault in the middle of a batch.
+    #[test]
+    fn failing_rows_and_faults_name_their_true_lines() {
+        const DIV: &str = "aggregate q(x: i64) -> i64:\n    return sum(100 // x)\n";
+        let agg = Aggregation::from_source("t.naas", DIV, None).unwrap();
+        let text = "k,x\r\na,1\r\n\r\n\"b\nc\",2\rd,bad\n\ne,3\nf,bad\ng,4\nh,0\ni,5\n";
+        // Lines: 1 header, 2 a, 3 blank, 4-5 "b\nc", 6 d (bad), 7 blank, 8 e, 9 f (bad), 10 g,
+        // 11 h (divides by zero), 12 i.
+        let run_with = |config: &JobConfig| {
+            let input = Input { name: "t.csv".to_string(), reader: text.as_bytes(), size: None };
+            run(&agg, input, "k", &[], config)
+        };
+        for block_size in [1 << 20, 16] {
+            let config = JobConfig { workers: 1, block_size, ..JobConfig::default() };
+            let error = run_with(&config).unwrap_err();
+            assert!(error.to_string().starts_with("t.csv:6:2: column `x`"), "{error}");
+            let skipping = JobConfig { skip_invalid: true, ..config };
+            let error = run_with(&skipping).unwrap_err();
+            assert!(matches!(error, JobError::Fault { line: 11, .. }), "block size {block_size}: {error:?}");
+        }
+        let config = JobConfig { workers: 1, skip_invalid: true, ..JobConfig::default() };
+        let input = Input { name: "t.csv".to_string(), reader: text.replace("h,0", "h,1").into_bytes(), size: None };
+        let out = run(&agg, Input { reader: input.reader.as_slice(), name: input.name, size: None }, "k", &[], &config)
+            .unwrap();
+        let lines: Vec<u64> = out.stats.first_skipped.iter().map(|e| e.line).collect();
+        assert_eq!(lines, vec![6, 9]);
     }
 
     #[test]

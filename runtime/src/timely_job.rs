@@ -385,7 +385,7 @@ fn parse_row(
         column: column.map(|c| (c + 1, schema.header[c].clone())),
         message,
     };
-    let key = schema.key_of(record, line, file)?;
+    let key = schema.key_of(record, file, || line)?;
     let mut values = Vec::with_capacity(types.len());
     for (&column, &ty) in schema.inputs.iter().zip(types) {
         let value =
