@@ -240,16 +240,13 @@ pub fn run<R: Read + Send>(
         let mut handles = Vec::with_capacity(map.groups.len());
         let mut spawn_failed = None;
         for buffers in &map.groups {
-            match std::thread::Builder::new()
-                .name("naas-reduce".to_string())
-                .spawn_scoped(scope, move || {
-                    // Each reducer sorts its own keys, in parallel; the runs are merged below.
-                    reduce_buffers(aggregation, buffers).map(|mut results| {
-                        results.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-                        results
-                    })
+            match std::thread::Builder::new().name("naas-reduce".to_string()).spawn_scoped(scope, move || {
+                // Each reducer sorts its own keys, in parallel; the runs are merged below.
+                reduce_buffers(aggregation, buffers).map(|mut results| {
+                    results.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                    results
                 })
-            {
+            }) {
                 Ok(handle) => handles.push(handle),
                 Err(error) => {
                     spawn_failed = Some(spawn_error("reduce worker", error));
@@ -289,10 +286,22 @@ pub fn reduce_buffers(aggregation: &Aggregation, buffers: &[Vec<u8>]) -> Result<
 /// Decodes and merges buffers into one table of partial states.
 pub fn merge_buffers(aggregation: &Aggregation, buffers: &[Vec<u8>]) -> Result<StateTable, JobError> {
     let mut table = StateTable::new(aggregation);
+    let (mut keys, mut ends, mut slots) = (Vec::new(), Vec::new(), Vec::new());
     for buffer in buffers {
         let entries = decode(buffer, aggregation.fingerprint(), aggregation.state_size()).map_err(JobError::Wire)?;
-        for (key, state) in entries {
-            table.merge(aggregation, key, state).map_err(|e| call_error(e, Some(key)))?;
+        // Look the keys of a buffer up together (their cache misses overlap), then merge.
+        for chunk in entries.chunks(BATCH_ROWS) {
+            keys.clear();
+            ends.clear();
+            slots.clear();
+            for (key, _) in chunk {
+                keys.extend_from_slice(key);
+                ends.push(keys.len());
+            }
+            table.slots(&keys, &ends, &mut slots);
+            for (&slot, (key, state)) in slots.iter().zip(chunk) {
+                table.merge_slot(aggregation, slot, state).map_err(|e| call_error(e, Some(key)))?;
+            }
         }
     }
     Ok(table)
