@@ -64,6 +64,9 @@ pub enum InputError {
     /// No column feeds an input of the aggregation (boxed: it is the largest variant).
     #[error(transparent)]
     NoInputColumn(Box<MissingInput>),
+    /// A Parquet or Arrow file that cannot be read, or whose columns cannot fill the inputs.
+    #[error(transparent)]
+    Columnar(Box<crate::columnar_input::ColumnarError>),
 }
 
 /// An input of the aggregation that no column of the file feeds.

@@ -11,20 +11,23 @@ use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use arrow_array::ArrayRef;
 use crossbeam_channel::{bounded, select, Receiver, Sender};
 
 use naas_lang::InternalError;
 use naas_target_native::abi::NativeFault;
+use naas_target_native::values::ColumnBuf;
 use naas_target_native::CallError;
 use rustc_hash::FxBuildHasher;
 use serde::Serialize;
 
 use crate::aggregation::Aggregation;
+use crate::columnar_input::{self, push_cell, push_key, Batches, ColumnarBatch, ColumnarFile, ColumnarFormat};
 use crate::csv_input::{
     csv_reader, Block, BlockReader, ColumnBatch, InputError, Lines, ReadError, RowError, Schema, MAX_ROW_BYTES,
 };
 use crate::table::{StateTable, ValueIndex};
-use crate::value::Value;
+use crate::value::{last_is_finite, Value};
 use crate::wire::{decode, WireError, WireWriter};
 
 /// Records folded per native call.
@@ -224,10 +227,77 @@ impl Input<std::fs::File> {
     }
 }
 
+/// A job's input: CSV from any reader, or a columnar file (Parquet, Arrow IPC).
+pub enum JobInput<R> {
+    Csv(Input<R>),
+    Columnar(ColumnarFile),
+}
+
+impl<R> From<Input<R>> for JobInput<R> {
+    fn from(input: Input<R>) -> JobInput<R> {
+        JobInput::Csv(input)
+    }
+}
+
+impl JobInput<std::fs::File> {
+    /// Opens `path`: columnar when its extension says so ([`ColumnarFormat::of`]), else CSV.
+    pub fn open(path: &std::path::Path) -> Result<JobInput<std::fs::File>, JobError> {
+        match ColumnarFormat::of(path) {
+            Some(format) => {
+                ColumnarFile::open(path, format).map(JobInput::Columnar).map_err(|e| JobError::Input(e.to_string()))
+            }
+            None => Input::open(path).map(JobInput::Csv),
+        }
+    }
+}
+
+/// A unit of input for a map worker, numbered in input order.
+#[derive(Debug)]
+enum Work {
+    Rows(Block),
+    Columns(ColumnarBatch),
+}
+
+impl Work {
+    fn index(&self) -> u64 {
+        match self {
+            Work::Rows(block) => block.index,
+            Work::Columns(batch) => batch.index,
+        }
+    }
+}
+
+/// What the reader thread reads: blocks of CSV rows, or batches of a columnar file.
+enum WorkReader<R> {
+    Csv(BlockReader<R>, String),
+    Columnar(Batches),
+}
+
+impl<R: Read> WorkReader<R> {
+    fn next_work(&mut self) -> Result<Option<Work>, JobError> {
+        match self {
+            WorkReader::Csv(blocks, name) => {
+                Ok(blocks.next_block().map_err(|e| JobError::from_read(e, name))?.map(Work::Rows))
+            }
+            WorkReader::Columnar(batches) => {
+                Ok(batches.next_batch().map_err(|e| JobError::Input(e.to_string()))?.map(Work::Columns))
+            }
+        }
+    }
+
+    /// Bytes of the input read so far (rows read, for a columnar file).
+    fn consumed(&self) -> u64 {
+        match self {
+            WorkReader::Csv(blocks, _) => blocks.consumed,
+            WorkReader::Columnar(_) => 0,
+        }
+    }
+}
+
 /// Runs a whole job on the host: map, shuffle through wire buffers, reduce, sort by key.
 pub fn run<R: Read + Send>(
     aggregation: &Aggregation,
-    input: Input<R>,
+    input: impl Into<JobInput<R>>,
     key: &str,
     binds: &[(String, String)],
     config: &JobConfig,
@@ -311,7 +381,7 @@ pub fn merge_buffers(aggregation: &Aggregation, buffers: &[Vec<u8>]) -> Result<S
 /// map outputs grouped as asked.
 pub fn map_phase<R: Read + Send>(
     aggregation: &Aggregation,
-    input: Input<R>,
+    input: impl Into<JobInput<R>>,
     key: &str,
     binds: &[(String, String)],
     config: &JobConfig,
@@ -321,19 +391,29 @@ pub fn map_phase<R: Read + Send>(
         return Err(JobError::Input(format!("a job needs 1 to {MAX_WORKERS} workers, not {}", config.workers)));
     }
     let started = Instant::now();
-    let Input { name, reader, size } = input;
-    let mut blocks = BlockReader::new(reader, config.block_size).with_max_row(config.max_row);
-    let header = blocks.header(&name)?;
-    let schema = Schema::bind(header, aggregation, key, binds, &name)?;
-    // The first block (by index) that failed: later blocks need not be read.
+    let (name, size, schema, mut blocks) = match input.into() {
+        JobInput::Csv(Input { name, reader, size }) => {
+            let mut blocks = BlockReader::new(reader, config.block_size).with_max_row(config.max_row);
+            let header = blocks.header(&name)?;
+            let schema = Schema::bind(header, aggregation, key, binds, &name)?;
+            (name.clone(), size, schema, WorkReader::Csv(blocks, name))
+        }
+        JobInput::Columnar(file) => {
+            let schema = Schema::bind(file.header().to_vec(), aggregation, key, binds, &file.name)?;
+            let buffers: Vec<ColumnBuf> = aggregation.inputs().iter().map(|i| ColumnBuf::new(i.ty)).collect();
+            file.check(&schema, &buffers).map_err(|e| JobError::Input(e.to_string()))?;
+            let batches = file.batches(&schema).map_err(|e| JobError::Input(e.to_string()))?;
+            (file.name.clone(), None, schema, WorkReader::Columnar(batches))
+        }
+    };
+    // The first unit of input (by index) that failed: later ones need not be read.
     let failed_at = AtomicU64::new(u64::MAX);
-    let (sender, receiver) = bounded::<Block>(config.workers * 2);
+    let (sender, receiver) = bounded::<Work>(config.workers * 2);
     // A failing worker (or a failed start) signals here, after setting `failed_at`, so that a
     // reader waiting on a full channel stops at once. This sender lives until every thread
     // has been joined, so the channel never disconnects under the reader.
     let (cancel, cancelled) = bounded::<()>(1);
     let progress = config.progress;
-    let reader_name = name.clone();
     let outcome = std::thread::scope(|scope| {
         let failed_at = &failed_at;
         let name = &name;
@@ -344,19 +424,18 @@ pub fn map_phase<R: Read + Send>(
                 if failed_at.load(Ordering::Relaxed) != u64::MAX {
                     return Ok(());
                 }
-                let block = blocks.next_block().map_err(|e| JobError::from_read(e, &reader_name))?;
-                let Some(block) = block else { break };
-                if !send_unless_cancelled(&sender, block, &cancelled) {
+                let Some(work) = blocks.next_work()? else { break };
+                if !send_unless_cancelled(&sender, work, &cancelled) {
                     // The job failed (or every worker has stopped): nothing more to read.
                     return Ok(());
                 }
                 if let Some(report) = progress.filter(|_| last_draw.elapsed() > Duration::from_millis(200)) {
-                    report(blocks.consumed, size, false);
+                    report(blocks.consumed(), size, false);
                     last_draw = Instant::now();
                 }
             }
             if let Some(report) = progress {
-                report(blocks.consumed, size, true);
+                report(blocks.consumed(), size, true);
             }
             Ok(())
         });
@@ -437,14 +516,24 @@ fn spawn_error(what: &str, error: std::io::Error) -> JobError {
     JobError::Other(format!("cannot start a {what} thread: {error}; try fewer `--workers`"))
 }
 
-/// Hands a block to the workers, waiting while the channel is full, unless the job is
+/// Hands a unit of input to the workers, waiting while the channel is full, unless the job is
 /// cancelled meanwhile (a worker that stopped, even by a panic, must not leave the reader
 /// blocked) or every worker has gone. False when the block was not sent.
-fn send_unless_cancelled(sender: &Sender<Block>, block: Block, cancelled: &Receiver<()>) -> bool {
+fn send_unless_cancelled(sender: &Sender<Work>, work: Work, cancelled: &Receiver<()>) -> bool {
     select! {
-        send(sender, block) -> sent => sent.is_ok(),
+        send(sender, work) -> sent => sent.is_ok(),
         recv(cancelled) -> _ => false,
     }
+}
+
+/// Where the rows of a batch come from, to turn a row's locator into the line (or row number)
+/// an error names.
+#[derive(Clone, Copy)]
+enum Origin<'a> {
+    /// A CSV block: locators are byte positions in it.
+    Block(&'a Block),
+    /// A columnar file: locators are row numbers.
+    Rows,
 }
 
 /// Marks the job failed when a map worker unwinds, so that the reader stops.
@@ -527,14 +616,19 @@ impl<'a> MapWorker<'a> {
     /// keeps draining the channel: blocks after the failed one are skipped, while blocks
     /// before it are still processed, since one of them may hold an earlier error (the job
     /// reports the first bad row of the file whichever worker meets it).
-    fn run(&mut self, receiver: &Receiver<Block>, failed_at: &AtomicU64, cancel: &Sender<()>) -> WorkerResult {
+    fn run(&mut self, receiver: &Receiver<Work>, failed_at: &AtomicU64, cancel: &Sender<()>) -> WorkerResult {
         let mut failure = None;
-        for block in receiver.iter() {
-            if block.index > failed_at.load(Ordering::Relaxed) {
+        for work in receiver.iter() {
+            let index = work.index();
+            if index > failed_at.load(Ordering::Relaxed) {
                 continue;
             }
-            if let Err(error) = self.block(&block) {
-                failed_at.fetch_min(block.index, Ordering::Relaxed);
+            let done = match &work {
+                Work::Rows(block) => self.block(block),
+                Work::Columns(batch) => self.columns(batch),
+            };
+            if let Err(error) = done {
+                failed_at.fetch_min(index, Ordering::Relaxed);
                 let _ = cancel.try_send(());
                 failure = Some(error);
             }
@@ -545,22 +639,101 @@ impl<'a> MapWorker<'a> {
         }
     }
 
-    fn group_of(&self, block: &Block) -> usize {
-        match self.grouping {
+    /// The table of the group that input unit `index` belongs to.
+    fn table_for(&mut self, index: u64) -> usize {
+        let group = match self.grouping {
             Grouping::Partitions(_) => 0,
-            Grouping::Mappers(m) => (block.index % m as u64) as usize,
-        }
-    }
-
-    fn block(&mut self, block: &Block) -> WorkerResult {
-        let group = self.group_of(block);
-        let table = match self.tables.iter().position(|(g, _)| *g == group) {
+            Grouping::Mappers(m) => (index % m as u64) as usize,
+        };
+        match self.tables.iter().position(|(g, _)| *g == group) {
             Some(table) => table,
             None => {
                 self.tables.push((group, StateTable::new(self.aggregation)));
                 self.tables.len() - 1
             }
+        }
+    }
+
+    /// Folds a batch of columns: a row at a time into the batch's typed columns (each value
+    /// with the meaning its CSV text would have; a null makes the row invalid), then folded
+    /// like rows of a CSV block. Rows are located by their number in the file.
+    fn columns(&mut self, work: &ColumnarBatch) -> WorkerResult {
+        let table = self.table_for(work.index);
+        let batch = &work.batch;
+        let key_column = batch.column_by_name(&self.schema.header[self.schema.key]).cloned();
+        let inputs: Vec<Option<ArrayRef>> =
+            self.schema.inputs.iter().map(|&c| batch.column_by_name(&self.schema.header[c]).cloned()).collect();
+        let (Some(key_column), Some(inputs)) = (key_column, inputs.into_iter().collect::<Option<Vec<_>>>()) else {
+            return Err((work.first_row, JobError::Other(format!("`{}`: a batch lacks a bound column", self.file))));
         };
+        for row in 0..batch.num_rows() {
+            let number = work.first_row + row as u64;
+            self.rows.rows += 1;
+            match self.columnar_row(&key_column, &inputs, row, number, work) {
+                Ok(()) => {}
+                Err(error) if self.config.skip_invalid => self.rows.skip(error),
+                Err(error) => {
+                    self.fold(table, Origin::Rows)?;
+                    return Err((error.line, JobError::Row(error)));
+                }
+            }
+            if self.batch.len() == BATCH_ROWS {
+                self.fold(table, Origin::Rows)?;
+            }
+        }
+        self.fold(table, Origin::Rows)
+    }
+
+    /// Appends one row of a columnar batch (its key and every bound value), or nothing.
+    fn columnar_row(
+        &mut self,
+        key_column: &ArrayRef,
+        inputs: &[ArrayRef],
+        row: usize,
+        number: u64,
+        work: &ColumnarBatch,
+    ) -> Result<(), RowError> {
+        let key_start = self.key_bytes.len();
+        let problem = |column: usize, message: String| {
+            columnar_input::row_error(
+                self.file,
+                number,
+                Some((column + 1, self.schema.header[column].clone())),
+                format!("{message}{}", work.place(number)),
+            )
+        };
+        match push_key(key_column, row, &mut self.key_bytes) {
+            Ok(true) if self.key_bytes.len() > key_start => {}
+            Ok(true) => return Err(problem(self.schema.key, "the key field is empty".to_string())),
+            Ok(false) => return Err(problem(self.schema.key, "the key is null".to_string())),
+            Err(ty) => return Err(problem(self.schema.key, format!("a {ty} key"))),
+        }
+        let rows = self.batch.len();
+        for (i, (column, &index)) in inputs.iter().zip(&self.schema.inputs).enumerate() {
+            let pushed = match push_cell(column, row, &mut self.batch.columns[i]) {
+                Ok(true) if self.batch.finite_floats && !last_is_finite(&self.batch.columns[i]) => Err(
+                    "not a finite number: with `--fixed-point` float inputs must be finite (fixed point has no infinities or NaN)"
+                        .to_string(),
+                ),
+                Ok(true) => Ok(()),
+                Ok(false) => Err("null value".to_string()),
+                Err(message) => Err(message),
+            };
+            if let Err(message) = pushed {
+                for column in &mut self.batch.columns[..=i] {
+                    column.truncate(rows);
+                }
+                self.key_bytes.truncate(key_start);
+                return Err(problem(index, message));
+            }
+        }
+        self.batch.rows.push(number);
+        self.key_ends.push(self.key_bytes.len());
+        Ok(())
+    }
+
+    fn block(&mut self, block: &Block) -> WorkerResult {
+        let table = self.table_for(block.index);
         let mut reader = csv_reader(&block.bytes);
         let mut record = csv::ByteRecord::new();
         let mut lines = Lines::new(block);
@@ -591,20 +764,20 @@ impl<'a> MapWorker<'a> {
                 }
                 Err(error) => {
                     // Records before this row that fault come first: fold them.
-                    self.fold(table, block)?;
+                    self.fold(table, Origin::Block(block))?;
                     return Err((error.line, JobError::Row(error)));
                 }
             }
             if self.batch.len() == BATCH_ROWS {
-                self.fold(table, block)?;
+                self.fold(table, Origin::Block(block))?;
             }
         }
-        self.fold(table, block)
+        self.fold(table, Origin::Block(block))
     }
 
-    /// Folds the batch (rows of `block`) into table `table` (or, without combining, into fresh
-    /// states that go straight to the shuffle).
-    fn fold(&mut self, table: usize, block: &Block) -> WorkerResult {
+    /// Folds the batch (rows from `origin`) into table `table` (or, without combining, into
+    /// fresh states that go straight to the shuffle).
+    fn fold(&mut self, table: usize, origin: Origin<'_>) -> WorkerResult {
         if self.batch.is_empty() {
             return Ok(());
         }
@@ -632,11 +805,12 @@ impl<'a> MapWorker<'a> {
         };
         if let Err(error) = result {
             let line = match &error {
-                CallError::Fault(fault) => self
-                    .batch
-                    .rows
-                    .get(fault.record as usize)
-                    .map_or(0, |&position| Lines::new(block).line_at(position)),
+                CallError::Fault(fault) => {
+                    self.batch.rows.get(fault.record as usize).map_or(0, |&locator| match origin {
+                        Origin::Block(block) => Lines::new(block).line_at(locator),
+                        Origin::Rows => locator,
+                    })
+                }
                 CallError::Invalid(_) => 0,
             };
             let error = match error {

@@ -49,6 +49,7 @@
 //! ```
 
 pub mod aggregation;
+pub mod columnar_input;
 pub mod csv_input;
 pub mod executor;
 pub mod key_index;

@@ -16,14 +16,16 @@ use naas_target_switch::network::{simulate_entries, MapperEntries, Report, SimCo
 use naas_target_switch::PipelineProgram;
 
 use crate::aggregation::Aggregation;
-use crate::executor::{call_error, map_phase, merge_buffers, Grouping, Input, JobConfig, JobError, JobOutput};
+use crate::executor::{
+    call_error, map_phase, merge_buffers, Grouping, Input, JobConfig, JobError, JobInput, JobOutput,
+};
 use crate::value::flatten;
 
 /// Runs the job with its shuffle going through the simulated network described by `sim`
 /// (`sim.records` and `sim.dist` are not used: the records are the input's).
 pub fn run_through_network<R: Read + Send>(
     aggregation: &Aggregation,
-    input: Input<R>,
+    input: impl Into<JobInput<R>>,
     key: &str,
     binds: &[(String, String)],
     config: &JobConfig,
@@ -36,7 +38,8 @@ pub fn run_through_network<R: Read + Send>(
     }
     // Blocks small enough that every mapper gets a share of the input.
     let mut config = config.clone();
-    if let Some(size) = input.size {
+    let input = input.into();
+    if let JobInput::Csv(Input { size: Some(size), .. }) = &input {
         let share = usize::try_from(size / (4 * mappers as u64)).unwrap_or(usize::MAX);
         config.block_size = share.clamp(256, config.block_size.max(256));
     }

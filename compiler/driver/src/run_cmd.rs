@@ -11,8 +11,9 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use naas_lang::check::CheckOptions;
 use naas_lang::span::LineIndex;
+use naas_runtime::columnar_input::ColumnarFormat;
 use naas_runtime::csv_input::bind_file;
-use naas_runtime::executor::{self, Input, JobConfig, JobError, Progress};
+use naas_runtime::executor::{self, JobConfig, JobError, JobInput, Progress};
 use naas_runtime::network::run_through_network;
 use naas_runtime::output::OutputError;
 use naas_runtime::timely_ops::AggregationSource;
@@ -202,11 +203,18 @@ pub fn run(args: &RunArgs) -> Exit {
     }
     // Before opening it: opening a FIFO waits for a writer.
     if args.engine == Engine::Timely && args.timely_process.is_none() {
+        if ColumnarFormat::of(&args.input).is_some() {
+            return usage(format!(
+                "`{}` is a columnar file: `--engine timely` reads CSV only for now; use `--engine local` \
+                 (the default), which reads Parquet and Arrow files",
+                args.input.display()
+            ));
+        }
         if let Err(error) = run_timely::check_input(&args.input) {
             return usage(error);
         }
     }
-    let input = match Input::open(&args.input) {
+    let input = match JobInput::open(&args.input) {
         Ok(input) => input,
         Err(error) => return usage(error),
     };

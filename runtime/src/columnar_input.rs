@@ -1,0 +1,413 @@
+//! Columnar input: Parquet and Arrow IPC (`.arrow`, `.feather`) files, read as batches of
+//! columns that go to the map workers as they are (no rows, no text).
+//!
+//! Columns bind by name exactly as a CSV header does ([`Schema::bind`]). A batch's key column
+//! becomes key bytes: strings and binaries as they are, integers as their decimal text (so a
+//! key prints the same as from a CSV file). A bound column fills the aggregation's input of
+//! type `T` with the same meaning as the CSV text of the same value would: integers that fit
+//! `T`, floats that are integers for an integer `T` (`11.0`), integers that a float `T` holds
+//! exactly, strings parsed as CSV fields are. A null (in the key or a bound column) makes its
+//! row invalid: an error naming the row, or with `--skip-invalid` a skipped row. Rows are
+//! numbered from 1 over the whole file in place of CSV line numbers, and a Parquet error also
+//! names the row group.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{
+    Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
+};
+use arrow_array::{Array, ArrayRef, RecordBatch, RecordBatchReader};
+use arrow_schema::DataType;
+use naas_lang::types::FloatTy;
+use naas_target_native::values::ColumnBuf;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::ProjectionMask;
+
+use crate::csv_input::{InputError, RowError, Schema};
+use crate::value::{excerpt, push_text, push_value, Value};
+
+/// Rows per batch handed to a worker (the executor folds this many records per native call).
+pub const BATCH_ROWS: usize = 4096;
+
+/// A columnar file format, told by the file name's extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColumnarFormat {
+    Parquet,
+    /// The Arrow IPC file format (Feather version 2 is the same format).
+    ArrowIpc,
+}
+
+impl ColumnarFormat {
+    /// `.parquet` → Parquet; `.arrow`, `.feather`, `.ipc` → Arrow IPC (any case); anything else
+    /// is read as CSV.
+    pub fn of(path: &Path) -> Option<ColumnarFormat> {
+        let extension = path.extension()?.to_str()?.to_ascii_lowercase();
+        match extension.as_str() {
+            "parquet" | "parq" => Some(ColumnarFormat::Parquet),
+            "arrow" | "feather" | "ipc" => Some(ColumnarFormat::ArrowIpc),
+            _ => None,
+        }
+    }
+}
+
+/// Why a columnar file cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ColumnarError {
+    #[error("cannot open `{name}`: {source}")]
+    Open { name: String, source: std::io::Error },
+    #[error("`{name}` is not a readable {format} file: {message}")]
+    Format { name: String, format: &'static str, message: String },
+    #[error("`{name}`: {message}")]
+    Read { name: String, message: String },
+    #[error("`{name}`: the key column `{column}` holds {ty}; a key must be a string, binary or integer column (cast it to a string)")]
+    KeyType { name: String, column: String, ty: String },
+    #[error("`{name}`: column `{column}` holds {ty}, which cannot fill the aggregation's {target} input")]
+    ColumnType { name: String, column: String, ty: String, target: &'static str },
+}
+
+impl From<ColumnarError> for InputError {
+    fn from(error: ColumnarError) -> InputError {
+        InputError::Columnar(Box::new(error))
+    }
+}
+
+/// An open columnar file: its columns' names and how to read it in order.
+#[derive(Debug)]
+pub struct ColumnarFile {
+    pub name: String,
+    path: PathBuf,
+    format: ColumnarFormat,
+    header: Vec<String>,
+    parquet: Option<ArrowReaderMetadata>,
+    /// Bytes in the file, for progress.
+    pub size: u64,
+}
+
+impl ColumnarFile {
+    pub fn open(path: &Path, format: ColumnarFormat) -> Result<ColumnarFile, ColumnarError> {
+        let name = path.display().to_string();
+        let file = File::open(path).map_err(|source| ColumnarError::Open { name: name.clone(), source })?;
+        let size = file.metadata().map_or(0, |m| m.len());
+        let bad = |message: String| ColumnarError::Format {
+            name: name.clone(),
+            format: match format {
+                ColumnarFormat::Parquet => "Parquet",
+                ColumnarFormat::ArrowIpc => "Arrow IPC",
+            },
+            message,
+        };
+        let (schema, parquet) = match format {
+            ColumnarFormat::Parquet => {
+                let metadata = ArrowReaderMetadata::load(&file, Default::default()).map_err(|e| bad(e.to_string()))?;
+                (metadata.schema().clone(), Some(metadata))
+            }
+            ColumnarFormat::ArrowIpc => {
+                let reader = arrow_ipc::reader::FileReader::try_new(file, None).map_err(|e| bad(e.to_string()))?;
+                (reader.schema(), None)
+            }
+        };
+        let header = schema.fields().iter().map(|field| field.name().clone()).collect();
+        Ok(ColumnarFile { name, path: path.to_path_buf(), format, header, parquet, size })
+    }
+
+    /// Checks that the columns `schema` binds can fill the aggregation's inputs (`buffers`, one
+    /// per input, in input order) and that the key column can be a key.
+    pub fn check(&self, schema: &Schema, buffers: &[ColumnBuf]) -> Result<(), ColumnarError> {
+        let types = self.types()?;
+        let key = &types[schema.key];
+        if !is_key_type(key) {
+            return Err(ColumnarError::KeyType {
+                name: self.name.clone(),
+                column: self.header[schema.key].clone(),
+                ty: key.to_string(),
+            });
+        }
+        for (&column, buf) in schema.inputs.iter().zip(buffers) {
+            if !fills(&types[column], buf) {
+                return Err(ColumnarError::ColumnType {
+                    name: self.name.clone(),
+                    column: self.header[column].clone(),
+                    ty: types[column].to_string(),
+                    target: buf.column().ty().name(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn types(&self) -> Result<Vec<DataType>, ColumnarError> {
+        let schema = match &self.parquet {
+            Some(metadata) => metadata.schema().clone(),
+            None => {
+                let file =
+                    File::open(&self.path).map_err(|source| ColumnarError::Open { name: self.name.clone(), source })?;
+                arrow_ipc::reader::FileReader::try_new(file, None)
+                    .map_err(|e| ColumnarError::Read { name: self.name.clone(), message: e.to_string() })?
+                    .schema()
+            }
+        };
+        Ok(schema.fields().iter().map(|field| field.data_type().clone()).collect())
+    }
+
+    /// The columns' names, in file order: what a CSV header would hold.
+    pub fn header(&self) -> &[String] {
+        &self.header
+    }
+
+    /// Reads the columns `schema` binds, in file order, as batches of at most [`BATCH_ROWS`]
+    /// rows, each with the number of its first row (from 1) and its Parquet row group.
+    pub fn batches(&self, schema: &Schema) -> Result<Batches, ColumnarError> {
+        let file = File::open(&self.path).map_err(|source| ColumnarError::Open { name: self.name.clone(), source })?;
+        let mut columns: Vec<usize> = schema.inputs.iter().copied().chain([schema.key]).collect();
+        columns.sort_unstable();
+        columns.dedup();
+        let read = |e: &dyn std::fmt::Display| ColumnarError::Read { name: self.name.clone(), message: e.to_string() };
+        let (reader, group_rows): (Box<dyn RecordBatchReader + Send>, Vec<u64>) = match (&self.format, &self.parquet) {
+            (ColumnarFormat::Parquet, Some(metadata)) => {
+                let mask = ProjectionMask::roots(metadata.metadata().file_metadata().schema_descr(), columns);
+                let groups =
+                    metadata.metadata().row_groups().iter().map(|g| u64::try_from(g.num_rows()).unwrap_or(0)).collect();
+                let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, metadata.clone())
+                    .with_projection(mask)
+                    .with_batch_size(BATCH_ROWS)
+                    .build()
+                    .map_err(|e| read(&e))?;
+                (Box::new(reader), groups)
+            }
+            _ => {
+                let reader = arrow_ipc::reader::FileReader::try_new(file, Some(columns)).map_err(|e| read(&e))?;
+                (Box::new(reader), Vec::new())
+            }
+        };
+        Ok(Batches { name: self.name.clone(), reader, next_row: 1, group_rows, index: 0 })
+    }
+}
+
+/// The batches of a columnar file, in order.
+pub struct Batches {
+    name: String,
+    reader: Box<dyn RecordBatchReader + Send>,
+    next_row: u64,
+    /// Rows in each Parquet row group (empty for Arrow IPC).
+    group_rows: Vec<u64>,
+    index: u64,
+}
+
+impl std::fmt::Debug for Batches {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batches").field("name", &self.name).field("next_row", &self.next_row).finish()
+    }
+}
+
+/// A batch of columns and where it is in its file.
+#[derive(Debug)]
+pub struct ColumnarBatch {
+    /// The batch's position among the file's batches, from 0.
+    pub index: u64,
+    /// The number of the batch's first row in the file, from 1.
+    pub first_row: u64,
+    /// The Parquet row group of each of `row_groups`' rows: `(first row, group)` pairs, in
+    /// order (empty for Arrow IPC).
+    pub row_groups: Vec<(u64, usize)>,
+    pub batch: RecordBatch,
+}
+
+impl ColumnarBatch {
+    /// Where row `row` (a file row number) is, for a message: ` (row group G)` for Parquet.
+    pub fn place(&self, row: u64) -> String {
+        match self.row_groups.iter().rev().find(|(first, _)| *first <= row) {
+            Some((_, group)) => format!(" (row group {group})"),
+            None => String::new(),
+        }
+    }
+}
+
+impl Batches {
+    /// The next batch, or `None` at the end of the file.
+    pub fn next_batch(&mut self) -> Result<Option<ColumnarBatch>, ColumnarError> {
+        let Some(batch) = self.reader.next() else { return Ok(None) };
+        let batch = batch.map_err(|e| ColumnarError::Read { name: self.name.clone(), message: e.to_string() })?;
+        let first_row = self.next_row;
+        let rows = batch.num_rows() as u64;
+        self.next_row += rows;
+        // The row groups this batch overlaps (a batch may span the end of a group).
+        let mut row_groups = Vec::new();
+        let mut start = 1;
+        for (group, &count) in self.group_rows.iter().enumerate() {
+            let end = start + count;
+            if start < first_row + rows && end > first_row {
+                row_groups.push((start.max(first_row), group));
+            }
+            start = end;
+        }
+        let index = self.index;
+        self.index += 1;
+        Ok(Some(ColumnarBatch { index, first_row, row_groups, batch }))
+    }
+}
+
+/// Appends row `row`'s key (of `column`) to `keys`; `Ok(false)` for a null key.
+pub fn push_key(column: &ArrayRef, row: usize, keys: &mut Vec<u8>) -> Result<bool, DataType> {
+    if column.is_null(row) {
+        return Ok(false);
+    }
+    macro_rules! int {
+        ($t:ty) => {{
+            let value = column.as_primitive::<$t>().value(row);
+            keys.extend_from_slice(value.to_string().as_bytes());
+        }};
+    }
+    match column.data_type() {
+        DataType::Utf8 => keys.extend_from_slice(column.as_string::<i32>().value(row).as_bytes()),
+        DataType::LargeUtf8 => keys.extend_from_slice(column.as_string::<i64>().value(row).as_bytes()),
+        DataType::Utf8View => keys.extend_from_slice(column.as_string_view().value(row).as_bytes()),
+        DataType::Binary => keys.extend_from_slice(column.as_binary::<i32>().value(row)),
+        DataType::LargeBinary => keys.extend_from_slice(column.as_binary::<i64>().value(row)),
+        DataType::BinaryView => keys.extend_from_slice(column.as_binary_view().value(row)),
+        DataType::Int8 => int!(Int8Type),
+        DataType::Int16 => int!(Int16Type),
+        DataType::Int32 => int!(Int32Type),
+        DataType::Int64 => int!(Int64Type),
+        DataType::UInt8 => int!(UInt8Type),
+        DataType::UInt16 => int!(UInt16Type),
+        DataType::UInt32 => int!(UInt32Type),
+        DataType::UInt64 => int!(UInt64Type),
+        other => return Err(other.clone()),
+    }
+    Ok(true)
+}
+
+/// Whether `ty` can be a key column.
+pub fn is_key_type(ty: &DataType) -> bool {
+    matches!(
+        ty,
+        DataType::Utf8
+            | DataType::LargeUtf8
+            | DataType::Utf8View
+            | DataType::Binary
+            | DataType::LargeBinary
+            | DataType::BinaryView
+            | DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::UInt8
+            | DataType::UInt16
+            | DataType::UInt32
+            | DataType::UInt64
+    )
+}
+
+/// Whether a column of type `ty` can fill an input of `buf`'s type (values may still not fit).
+pub fn fills(ty: &DataType, buf: &ColumnBuf) -> bool {
+    let float = matches!(buf, ColumnBuf::F32(_) | ColumnBuf::F64(_));
+    let boolean = matches!(buf, ColumnBuf::Bool(_));
+    match ty {
+        DataType::Boolean => boolean,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
+        DataType::Int8
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::Int64
+        | DataType::UInt8
+        | DataType::UInt16
+        | DataType::UInt32
+        | DataType::UInt64
+        | DataType::Float32
+        | DataType::Float64 => !boolean || float,
+        _ => false,
+    }
+}
+
+/// Appends row `row` of `column` to `buf`, with the meaning the same value has as CSV text.
+/// `Ok(false)` for a null.
+pub fn push_cell(column: &ArrayRef, row: usize, buf: &mut ColumnBuf) -> Result<bool, String> {
+    if column.is_null(row) {
+        return Ok(false);
+    }
+    macro_rules! int {
+        ($t:ty, $variant:ident) => {{
+            let value = column.as_primitive::<$t>().value(row);
+            push_number(buf, Value::$variant(value.into()))
+        }};
+    }
+    let pushed = match column.data_type() {
+        DataType::Boolean => push_value(buf, Value::Bool(column.as_boolean().value(row))).map_err(|e| e.to_string()),
+        DataType::Utf8 => push_text(buf, column.as_string::<i32>().value(row).as_bytes()).map_err(|e| e.to_string()),
+        DataType::LargeUtf8 => {
+            push_text(buf, column.as_string::<i64>().value(row).as_bytes()).map_err(|e| e.to_string())
+        }
+        DataType::Utf8View => push_text(buf, column.as_string_view().value(row).as_bytes()).map_err(|e| e.to_string()),
+        DataType::Int8 => int!(Int8Type, Int),
+        DataType::Int16 => int!(Int16Type, Int),
+        DataType::Int32 => int!(Int32Type, Int),
+        DataType::Int64 => int!(Int64Type, Int),
+        DataType::UInt8 => int!(UInt8Type, UInt),
+        DataType::UInt16 => int!(UInt16Type, UInt),
+        DataType::UInt32 => int!(UInt32Type, UInt),
+        DataType::UInt64 => int!(UInt64Type, UInt),
+        DataType::Float32 => push_number(buf, Value::Float(f64::from(column.as_primitive::<Float32Type>().value(row)))),
+        DataType::Float64 => push_number(buf, Value::Float(column.as_primitive::<Float64Type>().value(row))),
+        other => Err(format!("a {other} value cannot fill this input")),
+    };
+    pushed.map(|()| true)
+}
+
+/// A number into a numeric column, as its CSV text would go: an integer into a float column
+/// only if the float holds it exactly, a float into an integer column only if it is an integer
+/// (`11.0`) in range, a float into `f32` rounded to nearest as text parsing rounds.
+fn push_number(buf: &mut ColumnBuf, value: Value) -> Result<(), String> {
+    let value = match (&*buf, value) {
+        (ColumnBuf::F32(_) | ColumnBuf::F64(_), Value::Int(v)) => exact_float(v as f64, i128::from(v), buf)?,
+        (ColumnBuf::F32(_) | ColumnBuf::F64(_), Value::UInt(v)) => exact_float(v as f64, i128::from(v), buf)?,
+        (ColumnBuf::F32(_), Value::Float(x)) => Value::Float(f64::from(x as f32)),
+        (ColumnBuf::Bool(_), _) => return Err(format!("`{value}` is not a boolean")),
+        (ColumnBuf::F64(_), Value::Float(_)) => value,
+        (_, Value::Float(x)) => {
+            // An integer column: only integral floats, and they must fit (checked below).
+            if x.fract() != 0.0 || !x.is_finite() {
+                return Err(format!("`{}` is not an integer", excerpt(&value.to_string())));
+            }
+            if x < 0.0 {
+                if x < i64::MIN as f64 {
+                    return Err(format!("`{value}` is out of range"));
+                }
+                Value::Int(x as i64)
+            } else {
+                if x >= u64::MAX as f64 {
+                    return Err(format!("`{value}` is out of range"));
+                }
+                Value::UInt(x as u64)
+            }
+        }
+        _ => value,
+    };
+    push_value(buf, value).map_err(|e| e.to_string())
+}
+
+/// `x`, the float of the integer `exact`, if the column's float type holds `exact` exactly.
+fn exact_float(x: f64, exact: i128, buf: &ColumnBuf) -> Result<Value, String> {
+    let (back, ty) = match buf {
+        ColumnBuf::F32(_) => (f64::from(x as f32) as i128, FloatTy::F32),
+        _ => (x as i128, FloatTy::F64),
+    };
+    if back == exact && (x as i128) == exact {
+        Ok(Value::Float(match ty {
+            FloatTy::F32 => f64::from(x as f32),
+            FloatTy::F64 => x,
+        }))
+    } else {
+        let name = match ty {
+            FloatTy::F32 => "f32",
+            FloatTy::F64 => "f64",
+        };
+        Err(format!("`{exact}` cannot be held exactly by {name}"))
+    }
+}
+
+/// A row error of a columnar file.
+pub fn row_error(file: &str, row: u64, column: Option<(usize, String)>, message: String) -> RowError {
+    RowError { file: file.to_string(), line: row, column, message }
+}
