@@ -442,29 +442,34 @@ fn chains(ops: &[Op], word_bits: u32) -> Option<Vec<Chain>> {
 
 impl PipelineSim {
     pub fn new(program: &PipelineProgram) -> PipelineSim {
-        let ops: Vec<Op> = program
-            .stages
-            .iter()
-            .flat_map(|stage| stage.atoms.iter())
-            .filter_map(|atom| {
-                let kind = match atom.op {
-                    AtomOp::KeyClaim => return None,
-                    AtomOp::Add => ADD,
-                    AtomOp::Min { signed: true } => MIN_S,
-                    AtomOp::Min { signed: false } => MIN_U,
-                    AtomOp::Max { signed: true } => MAX_S,
-                    AtomOp::Max { signed: false } => MAX_U,
-                    AtomOp::Or => OR,
-                    AtomOp::And => AND,
-                };
-                Some(Op {
-                    kind,
-                    register: atom.register as u32,
-                    flag_in: atom.flag_in.unwrap_or(0),
-                    flag_out: atom.flag_out.unwrap_or(0),
-                })
-            })
-            .collect();
+        // Every lane runs the same atoms on its own registers (its own slot table), so lane 0's
+        // atoms are the program; a register pair is two word operations in one access, and its
+        // halves are independent (no predicate, no flag between them).
+        let kind_of = |op: AtomOp| match op {
+            AtomOp::KeyClaim => None,
+            AtomOp::Add => Some(ADD),
+            AtomOp::Min { signed: true } => Some(MIN_S),
+            AtomOp::Min { signed: false } => Some(MIN_U),
+            AtomOp::Max { signed: true } => Some(MAX_S),
+            AtomOp::Max { signed: false } => Some(MAX_U),
+            AtomOp::Or => Some(OR),
+            AtomOp::And => Some(AND),
+        };
+        let mut ops: Vec<Op> = Vec::new();
+        for (_, atom) in program.lane_atoms(0) {
+            let Some(kind) = kind_of(atom.op) else { continue };
+            ops.push(Op {
+                kind,
+                register: atom.register as u32,
+                flag_in: atom.flag_in.unwrap_or(0),
+                flag_out: atom.flag_out.unwrap_or(0),
+            });
+            if let Some((register, op)) = atom.hi {
+                if let Some(kind) = kind_of(op) {
+                    ops.push(Op { kind, register: register as u32, flag_in: 0, flag_out: 0 });
+                }
+            }
+        }
         let word_bits = program.profile.register_word_bits;
         PipelineSim { chains: chains(&ops, word_bits), ops, word_bits }
     }
@@ -477,7 +482,8 @@ impl PipelineSim {
     }
 
     /// Runs the entries of a packet (`stride` fields each: the key, then the state words) in
-    /// order, the entry with key `k` on slot `slot(k)`. Appends the index of every entry that
+    /// order, entry `i` with key `k` on slot `slot(i, k)` (the network simulator maps entry
+    /// `i` to lane `i`'s part of the table). Appends the index of every entry that
     /// collides to `collisions` and returns how many merged.
     ///
     /// Same result as calling [`PipelineSim::execute`] on each entry in turn, computed stage
@@ -497,7 +503,7 @@ impl PipelineSim {
         table: &mut SlotTable<W>,
         data: &[W],
         stride: usize,
-        slot: impl Fn(u64) -> usize,
+        slot: impl Fn(usize, u64) -> usize,
         collisions: &mut Vec<u32>,
     ) -> u64 {
         const BATCH: usize = 16;
@@ -509,8 +515,8 @@ impl PipelineSim {
             let entries = chunk.chunks_exact(stride);
             let count = entries.len();
             let mut high = 0;
-            for (slot_i, entry) in slots.iter_mut().zip(entries.clone()) {
-                *slot_i = slot(entry[0].get());
+            for (i, (slot_i, entry)) in slots.iter_mut().zip(entries.clone()).enumerate() {
+                *slot_i = slot(batch * BATCH + i, entry[0].get());
                 high = high.max(*slot_i + 1);
             }
             // Room first, so that no row moves while the batch holds its position (nothing to

@@ -47,6 +47,12 @@ pub struct Report {
     pub table_slots: u64,
     pub slot_index: SlotIndex,
     pub entries_per_packet: u32,
+    /// Lanes of the pipeline program (entry `i` of a packet is merged in lane `i`'s table).
+    pub lanes: u32,
+    /// Passes through the pipeline per packet; each extra pass is charged (a switch port
+    /// aggregates at `line_rate_fraction` = 1 / passes of its line rate).
+    pub passes: u32,
+    pub line_rate_fraction: f64,
     /// Entries the mappers sent (one per record: mappers do not combine).
     pub entries_from_mappers: u64,
     pub packets_from_mappers: u64,
@@ -104,7 +110,7 @@ impl Report {
     /// A short human-readable summary.
     pub fn text(&self) -> String {
         let mut out = format!(
-            "simulated {} on {} ({}, {}, {} per table, {} index), {} over {} ({})\n",
+            "simulated {} on {} ({}, {}, {} per lane, {} index), {} over {} ({})\n",
             self.aggregate,
             self.topology,
             counted(self.mappers, "mapper", "mappers"),
@@ -116,6 +122,17 @@ impl Report {
             self.dist
         );
         out.push_str(&format!(
+            "  pipeline: {} ({} per packet), {} ({})\n",
+            counted(self.lanes, "lane", "lanes"),
+            counted(self.entries_per_packet, "entry", "entries"),
+            counted(self.passes, "pass", "passes"),
+            if self.passes <= 1 {
+                "line rate".to_string()
+            } else {
+                format!("recirculated: {:.3} of line rate", self.line_rate_fraction)
+            }
+        ));
+        out.push_str(&format!(
             "  entries: {} from mappers, {} at the reducer (ideal {}): reduction {:.1}x of an ideal {:.1}x\n",
             self.entries_from_mappers,
             self.entries_at_reducer,
@@ -124,7 +141,7 @@ impl Report {
             self.ideal_traffic_reduction
         ));
         out.push_str(&format!(
-            "  bytes at the reducer: {} in {}; switch merges {}, collisions {}, flushed {}\n",
+            "  bytes at the reducer: {} in {}; merged in switches {}, forwarded unmerged {} (slot held by another key), flushed {}\n",
             self.bytes_at_reducer,
             counted(self.packets_at_reducer, "packet", "packets"),
             self.switch_merges,

@@ -129,14 +129,18 @@ impl LinkState {
 #[derive(Clone, Copy)]
 struct SlotMap {
     direct: bool,
+    /// Slots per lane; lane `l`'s slots are `l * lane_slots ..` of the switch's table.
     slots: Modulus,
+    lane_slots: usize,
     seed: u64,
 }
 
 impl SlotMap {
+    /// The slot of `key` in the table of lane `lane` (the key's entry position in its
+    /// packet): each lane is a copy of the registers with its own slot table.
     #[inline]
-    fn slot(self, key: u64) -> usize {
-        self.slots.reduce(if self.direct { key } else { mix64(key ^ self.seed) }) as usize
+    fn slot(self, lane: usize, key: u64) -> usize {
+        lane * self.lane_slots + self.slots.reduce(if self.direct { key } else { mix64(key ^ self.seed) }) as usize
     }
 }
 
@@ -343,10 +347,12 @@ impl<'a, W: Word> Sim<'a, W> {
                 }
                 // The mapper's stream, then the switch's hash seed, in this order.
                 let rng = Rng::new(seeder.next_u64());
-                let table = (node.kind == NodeKind::Switch).then(|| SlotTable::new(program, slots));
+                let lanes = program.entries_per_packet() as usize;
+                let table = (node.kind == NodeKind::Switch).then(|| SlotTable::new(program, slots * lanes));
                 let slot_map = SlotMap {
                     direct: config.slot_index == SlotIndex::Direct,
-                    slots: Modulus::new(table.as_ref().map_or(1, SlotTable::slots) as u64),
+                    slots: Modulus::new(slots as u64),
+                    lane_slots: slots,
                     seed: seeder.next_u64(),
                 };
                 NodeState {
@@ -391,6 +397,9 @@ impl<'a, W: Word> Sim<'a, W> {
             table_slots: slots as u64,
             slot_index: config.slot_index,
             entries_per_packet,
+            lanes: program.entries_per_packet(),
+            passes: program.passes,
+            line_rate_fraction: 1.0 / f64::from(program.passes.max(1)),
             contribution_tracking: dedup,
             ..Report::default()
         };
@@ -631,7 +640,12 @@ impl<'a, W: Word> Sim<'a, W> {
     /// One transmission: serialisation on the link, then loss, duplication and reordering.
     fn transmit(&mut self, link: usize, packet: u32) {
         let entries = self.packets.get(packet).entries;
-        let (bytes, tx) = (self.packet_bytes[entries as usize], self.packet_tx[entries as usize]);
+        let (bytes, mut tx) = (self.packet_bytes[entries as usize], self.packet_tx[entries as usize]);
+        if self.graph.nodes[self.graph.links[link].to].kind == NodeKind::Switch {
+            // A packet that recirculates occupies the switch's pipeline (at this port's rate)
+            // once per pass: the port aggregates at 1/passes of its line rate.
+            tx *= u64::from(self.program.passes.max(1));
+        }
         let state = &mut self.links[link];
         let depart = state.free_at.max(self.now);
         state.free_at = depart + tx;
@@ -812,8 +826,8 @@ impl<'a, W: Word> Sim<'a, W> {
         let Some(Event::Deliver { link, packet }) = self.events.peek_nth(PREFETCH_ROWS_AHEAD) else { return };
         let node = &self.nodes[self.graph.links[link as usize].to];
         let Some(table) = &node.table else { return };
-        for key in self.packets.data(packet).iter().step_by(self.stride) {
-            table.prefetch(node.slot_map.slot(key.get()));
+        for (lane, key) in self.packets.data(packet).iter().step_by(self.stride).enumerate() {
+            table.prefetch(node.slot_map.slot(lane, key.get()));
         }
     }
 
@@ -824,7 +838,13 @@ impl<'a, W: Word> Sim<'a, W> {
         let data = self.packets.data(packet);
         self.collided.clear();
         self.report.switch_merges +=
-            self.pipeline.execute_packet(table, data, self.stride, |key| slot_map.slot(key), &mut self.collided);
+            self.pipeline.execute_packet(
+            table,
+            data,
+            self.stride,
+            |lane, key| slot_map.slot(lane, key),
+            &mut self.collided,
+        );
         if self.collided.is_empty() {
             return Ok(());
         }
