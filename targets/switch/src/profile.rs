@@ -230,7 +230,7 @@ mod tests {
             TargetProfile::from_toml(&TOFINO1_TOML.replace("key_bits = 32", "key_bits = 40")).unwrap_err().to_string();
         assert!(error.contains("`key_bits`"), "{error}");
         let error =
-            TargetProfile::from_toml(&TOFINO1_TOML.replace("max_packet_fields = 64", "max_packet_fields = 5000"))
+            TargetProfile::from_toml(&TOFINO1_TOML.replace("max_packet_fields = 364", "max_packet_fields = 5000"))
                 .unwrap_err()
                 .to_string();
         assert!(error.contains("`max_packet_fields` must be between 2 and 4096"), "{error}");

@@ -137,24 +137,28 @@ proptest! {
                 let stride = 1 + program.state_words();
                 // Few slots and keys, so that entries collide and share slots within a packet;
                 // more entries than one batch.
-                let slots = 1 + rng.below(6);
-                let (mut batched, mut single) = (SlotTable::new(program, slots), SlotTable::new(program, slots));
+                // Entry `i` goes to lane `i mod lanes`, which has its own `slots` slots of the
+                // table (as in the network simulator, whose packets have at most `lanes`).
+                let slots = 1 + rng.below(6) as usize;
+                let lanes = 1 + rng.below(3) as usize;
+                let (mut batched, mut single) =
+                    (SlotTable::new(program, slots * lanes), SlotTable::new(program, slots * lanes));
                 // The same packets in 32-bit fields on a table of 32-bit words, where the
                 // profile's words fit them.
                 let mut narrow =
-                    fits_u32(&program.profile).then(|| SlotTable::<u32>::new(program, slots));
+                    fits_u32(&program.profile).then(|| SlotTable::<u32>::new(program, slots * lanes));
                 for _ in 0..3 {
                     let mut data = Vec::new();
                     for _ in 0..rng.below(40) {
                         data.push(rng.below(9) as u64);
                         data.extend(program.encode_state(&random_state(&case.compiled, &mut rng)).unwrap());
                     }
-                    let slot = |key: u64| (key as usize * 7) % slots;
+                    let slot = |index: usize, key: u64| (index % lanes) * slots + (key as usize * 7) % slots;
                     let mut collisions = Vec::new();
                     let merged = sim.execute_packet(&mut batched, &data, stride, slot, &mut collisions);
                     let mut expected = Vec::new();
                     for (index, entry) in data.chunks_exact(stride).enumerate() {
-                        if sim.execute(&mut single, slot(entry[0]), entry[0], &entry[1..]) == Outcome::Collision {
+                        if sim.execute(&mut single, slot(index, entry[0]), entry[0], &entry[1..]) == Outcome::Collision {
                             expected.push(index as u32);
                         }
                     }
