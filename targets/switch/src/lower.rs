@@ -16,8 +16,8 @@ use naas_ir::Compiled;
 use naas_lang::diagnostics::{Code, Diagnostic};
 use naas_lang::{bail_internal, InternalError};
 
-use crate::profile::TargetProfile;
 use crate::network::counted;
+use crate::profile::TargetProfile;
 use crate::program::{Atom, AtomOp, Encoding, FieldMap, PipelineProgram, Register, RegisterRole, Stage};
 
 /// Choices the program leaves open.

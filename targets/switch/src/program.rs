@@ -471,13 +471,9 @@ fn atom_text(atom: &Atom) -> String {
     let r = atom.register;
     match (atom.op, atom.hi) {
         (AtomOp::KeyClaim, _) => format!("r{r} = claim(r{r}, key) -> f0 (hit)"),
-        (op, Some((h, hi))) => format!(
-            "(r{r}, r{h}) = pair({}(r{r}, e{}), {}(r{h}, e{}))   if f0",
-            op.text(),
-            r - 1,
-            hi.text(),
-            h - 1
-        ),
+        (op, Some((h, hi))) => {
+            format!("(r{r}, r{h}) = pair({}(r{r}, e{}), {}(r{h}, e{}))   if f0", op.text(), r - 1, hi.text(), h - 1)
+        }
         (op, None) => {
             let flag_in = atom.flag_in.map(|f| format!(", f{f}")).unwrap_or_default();
             let flag_out = atom.flag_out.map(|f| format!(" -> f{f}")).unwrap_or_default();

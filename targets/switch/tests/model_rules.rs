@@ -45,10 +45,7 @@ fn random_program(rng: &mut Rng) -> String {
     let types: Vec<&str> = calls.iter().map(|c| c.1).collect();
     let exprs: Vec<&str> = calls.iter().map(|c| c.0).collect();
     let result = if count == 1 { types[0].to_string() } else { format!("tuple[{}]", types.join(", ")) };
-    format!(
-        "aggregate g(x: i32, y: u8, z: i64, w: u64, f: bool) -> {result}:\n    return {}\n",
-        exprs.join(", ")
-    )
+    format!("aggregate g(x: i32, y: u8, z: i64, w: u64, f: bool) -> {result}:\n    return {}\n", exprs.join(", "))
 }
 
 fn random_profile(rng: &mut Rng) -> TargetProfile {
@@ -108,7 +105,10 @@ fn check_rules(program: &PipelineProgram, options: &LowerOptions) -> Result<(), 
             let mut registers = vec![atom.register];
             if let Some((hi, op)) = atom.hi {
                 if !profile.register_pair || !op.pairable() || !atom.op.pairable() {
-                    return fail(format!("a pair {:?} on a profile without pairs or of an operation with a predicate", atom));
+                    return fail(format!(
+                        "a pair {:?} on a profile without pairs or of an operation with a predicate",
+                        atom
+                    ));
                 }
                 if atom.flag_in.is_some() || atom.flag_out.is_some() {
                     return fail(format!("a pair with a flag: {atom:?}"));
@@ -128,7 +128,9 @@ fn check_rules(program: &PipelineProgram, options: &LowerOptions) -> Result<(), 
             if let Some(flag) = atom.flag_in {
                 match produced.get(&(atom.lane, flag)) {
                     Some(&at) if at < step && at / stages == step / stages => {}
-                    _ => return fail(format!("flag f{flag} of lane {} is not produced earlier in its pass", atom.lane)),
+                    _ => {
+                        return fail(format!("flag f{flag} of lane {} is not produced earlier in its pass", atom.lane))
+                    }
                 }
             }
             if let Some(flag) = atom.flag_out {

@@ -132,15 +132,40 @@ struct SlotMap {
     /// Slots per lane; lane `l`'s slots are `l * lane_slots ..` of the switch's table.
     slots: Modulus,
     lane_slots: usize,
+    lanes: Lanes,
     seed: u64,
 }
 
 impl SlotMap {
-    /// The slot of `key` in the table of lane `lane` (the key's entry position in its
-    /// packet): each lane is a copy of the registers with its own slot table.
+    /// The slot of `key`: in the table of the key's lane (the entry position it takes in a
+    /// packet; each lane is a copy of the registers with its own slot table), the key's slot.
     #[inline]
-    fn slot(self, lane: usize, key: u64) -> usize {
-        lane * self.lane_slots + self.slots.reduce(if self.direct { key } else { mix64(key ^ self.seed) }) as usize
+    fn slot(self, key: u64) -> usize {
+        self.lanes.of(key) * self.lane_slots
+            + self.slots.reduce(if self.direct { key } else { mix64(key ^ self.seed) }) as usize
+    }
+}
+
+/// The lane of a key: the same at every node (senders place an entry at its key's position in
+/// a packet, so that a key is merged in one lane's table at every switch, as ASK places
+/// key-value tuples); a packet carries at most one entry per lane.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Lanes {
+    count: Modulus,
+}
+
+impl Lanes {
+    /// A hash seed of its own, so that a key's lane and its slot within the lane are
+    /// independent.
+    const SEED: u64 = 0x6c61_6e65_7365_6564;
+
+    pub(super) fn new(count: u32) -> Lanes {
+        Lanes { count: Modulus::new(u64::from(count.max(1))) }
+    }
+
+    #[inline]
+    pub(super) fn of(self, key: u64) -> usize {
+        self.count.reduce(mix64(key ^ Lanes::SEED)) as usize
     }
 }
 
@@ -155,6 +180,9 @@ struct NodeState<W> {
     staged: VecDeque<u32>,
     /// Entries not drawn from the source yet.
     to_stage: u64,
+    /// Entries drawn but not yet staged (`stride` words each, in draw order): their lane was
+    /// taken in the packet being filled.
+    held: Vec<u64>,
     /// The mapper's position among the mappers (graph order); `usize::MAX` for other nodes.
     mapper: usize,
     rng: Rng,
@@ -182,6 +210,8 @@ pub(super) struct Sim<'a, W: Word> {
     source: Source,
     /// Words per entry: the key and the state words.
     stride: usize,
+    /// The lane of each key (a packet carries at most one entry per lane).
+    lanes: Lanes,
     /// The mappers' node indexes, and how many packets' entries each stages at most.
     mapper_nodes: Vec<usize>,
     stage_packets: usize,
@@ -347,18 +377,20 @@ impl<'a, W: Word> Sim<'a, W> {
                 }
                 // The mapper's stream, then the switch's hash seed, in this order.
                 let rng = Rng::new(seeder.next_u64());
-                let lanes = program.entries_per_packet() as usize;
-                let table = (node.kind == NodeKind::Switch).then(|| SlotTable::new(program, slots * lanes));
+                let lanes = program.entries_per_packet();
+                let table = (node.kind == NodeKind::Switch).then(|| SlotTable::new(program, slots * lanes as usize));
                 let slot_map = SlotMap {
                     direct: config.slot_index == SlotIndex::Direct,
                     slots: Modulus::new(slots as u64),
                     lane_slots: slots,
+                    lanes: Lanes::new(lanes),
                     seed: seeder.next_u64(),
                 };
                 NodeState {
                     remaining,
                     staged: VecDeque::new(),
                     to_stage: remaining,
+                    held: Vec::new(),
                     mapper,
                     rng,
                     table,
@@ -418,6 +450,7 @@ impl<'a, W: Word> Sim<'a, W> {
             rng: Rng::new(seeder.next_u64()),
             source: workload.source,
             stride,
+            lanes: Lanes::new(entries_per_packet),
             mapper_nodes,
             stage_packets,
             entries_per_packet,
@@ -520,8 +553,6 @@ impl<'a, W: Word> Sim<'a, W> {
 
     /// A mapper's next packet, the first it has staged.
     fn generate(&mut self, mapper: usize) -> Result<u32, SimError> {
-        let count = self.nodes[mapper].remaining.min(u64::from(self.entries_per_packet));
-        self.nodes[mapper].remaining -= count;
         if self.nodes[mapper].staged.is_empty() {
             self.stage_round(mapper)?;
         }
@@ -529,9 +560,14 @@ impl<'a, W: Word> Sim<'a, W> {
             .staged
             .pop_front()
             .ok_or_else(|| InternalError::new("a mapper staged fewer entries than it sends"))?;
-        if u64::from(self.packets.get(packet).entries) != count {
-            bail_internal!("a mapper staged a packet of another size than it sends");
+        let count = u64::from(self.packets.get(packet).entries);
+        if count == 0 || count > self.nodes[mapper].remaining {
+            bail_internal!(
+                "a mapper staged a packet of {count} entries with {} left to send",
+                self.nodes[mapper].remaining
+            );
         }
+        self.nodes[mapper].remaining -= count;
         Ok(packet)
     }
 
@@ -551,7 +587,9 @@ impl<'a, W: Word> Sim<'a, W> {
         for position in 0..self.mapper_nodes.len() {
             let mapper = self.mapper_nodes[position];
             let node = &self.nodes[mapper];
-            if node.to_stage == 0 || (mapper != short && 2 * node.staged.len() > self.stage_packets) {
+            if (node.to_stage == 0 && node.held.is_empty())
+                || (mapper != short && 2 * node.staged.len() > self.stage_packets)
+            {
                 continue;
             }
             result = self.stage(mapper);
@@ -564,27 +602,53 @@ impl<'a, W: Word> Sim<'a, W> {
     }
 
     /// Tops up mapper `mapper`'s staged packets: entries from the source (and folded
-    /// centrally), `entries_per_packet` to a packet, the last one the rest (as
-    /// [`Sim::generate`] sends them).
+    /// centrally), at most one per lane in a packet (an entry travels at its key's lane
+    /// position). An entry whose lane is taken is held for a later packet (held entries go
+    /// first, in draw order); a packet draws at most `entries_per_packet` new entries, and
+    /// none while `entries_per_packet` x 4 are held, so the held entries stay bounded and
+    /// every packet carries at least one entry.
     fn stage(&mut self, mapper: usize) -> Result<(), SimError> {
         let cx = EntryContext { compiled: self.compiled, plan: self.plan, interp: &self.interp, program: self.program };
         let child = self.root_child[mapper];
         let child_is_switch = self.graph.nodes[child].kind == NodeKind::Switch;
         let node = &mut self.nodes[mapper];
+        let stride = self.stride;
+        let lanes = self.entries_per_packet as usize;
+        let mut taken = vec![false; lanes];
         let mut drawn = 0;
         let mut result = Ok(());
-        while node.staged.len() < self.stage_packets && node.to_stage > 0 && result.is_ok() {
-            let count = node.to_stage.min(u64::from(self.entries_per_packet));
-            node.to_stage -= count;
+        let mut entry = Vec::with_capacity(stride);
+        while node.staged.len() < self.stage_packets && (node.to_stage > 0 || !node.held.is_empty()) && result.is_ok() {
             let mut chunk = std::mem::take(&mut self.scratch);
             chunk.clear();
-            for _ in 0..count {
+            taken.iter_mut().for_each(|t| *t = false);
+            let mut kept = 0;
+            for at in (0..node.held.len()).step_by(stride) {
+                let lane = self.lanes.of(node.held[at]);
+                if taken[lane] {
+                    node.held.copy_within(at..at + stride, kept);
+                    kept += stride;
+                } else {
+                    taken[lane] = true;
+                    chunk.extend_from_slice(&node.held[at..at + stride]);
+                }
+            }
+            node.held.truncate(kept);
+            let mut attempts = 0;
+            while chunk.len() < lanes * stride
+                && attempts < lanes
+                && node.to_stage > 0
+                && node.held.len() < 4 * lanes * stride
+            {
+                attempts += 1;
+                node.to_stage -= 1;
+                entry.clear();
                 let (key, state) = match self.source.next_into(
                     &cx,
                     node.mapper,
                     &mut node.rng,
                     self.config.check_reference,
-                    &mut chunk,
+                    &mut entry,
                 ) {
                     Ok(entry) => entry,
                     Err(error) => {
@@ -592,6 +656,13 @@ impl<'a, W: Word> Sim<'a, W> {
                         break;
                     }
                 };
+                let lane = self.lanes.of(key);
+                if taken[lane] {
+                    node.held.extend_from_slice(&entry);
+                } else {
+                    taken[lane] = true;
+                    chunk.extend_from_slice(&entry);
+                }
                 drawn += 1;
                 if child_is_switch {
                     self.subtree_keys.insert(child, key);
@@ -609,6 +680,10 @@ impl<'a, W: Word> Sim<'a, W> {
                         }
                     }
                 }
+            }
+            if chunk.is_empty() {
+                self.scratch = chunk;
+                continue;
             }
             let packet = self.packets.alloc();
             if let Err(error) = self.packets.fill(packet, &chunk) {
@@ -826,8 +901,8 @@ impl<'a, W: Word> Sim<'a, W> {
         let Some(Event::Deliver { link, packet }) = self.events.peek_nth(PREFETCH_ROWS_AHEAD) else { return };
         let node = &self.nodes[self.graph.links[link as usize].to];
         let Some(table) = &node.table else { return };
-        for (lane, key) in self.packets.data(packet).iter().step_by(self.stride).enumerate() {
-            table.prefetch(node.slot_map.slot(lane, key.get()));
+        for key in self.packets.data(packet).iter().step_by(self.stride) {
+            table.prefetch(node.slot_map.slot(key.get()));
         }
     }
 
@@ -838,13 +913,7 @@ impl<'a, W: Word> Sim<'a, W> {
         let data = self.packets.data(packet);
         self.collided.clear();
         self.report.switch_merges +=
-            self.pipeline.execute_packet(
-            table,
-            data,
-            self.stride,
-            |lane, key| slot_map.slot(lane, key),
-            &mut self.collided,
-        );
+            self.pipeline.execute_packet(table, data, self.stride, |_, key| slot_map.slot(key), &mut self.collided);
         if self.collided.is_empty() {
             return Ok(());
         }
@@ -885,6 +954,16 @@ impl<'a, W: Word> Sim<'a, W> {
             [only] => only,
             _ => uplinks[(mix64(entry[0] ^ 0x5bd1_e995) % uplinks.len() as u64) as usize],
         };
+        // A packet carries one entry per lane: an entry whose lane the open packet already
+        // carries starts the next packet.
+        let lane = self.lanes.of(entry[0]);
+        if let Some(open) = self.links[link].open {
+            let lanes = self.lanes;
+            if self.packets.data(open).iter().step_by(self.stride).any(|key| lanes.of(key.get()) == lane) {
+                self.seal(link);
+                self.pump(link)?;
+            }
+        }
         let packet = match self.links[link].open {
             Some(packet) => packet,
             None => {
