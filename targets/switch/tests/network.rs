@@ -278,3 +278,39 @@ fn heavy_faults_and_every_window_stay_exact() {
         simulate(&compiled, 0, &program, &SimConfig { window: 65, ..SimConfig::default() }).unwrap_err().to_string();
     assert!(error.contains("`window` must be between 1 and 64"), "{error}");
 }
+
+/// A packet that recirculates occupies a switch's pipeline once per pass: the same traffic
+/// takes longer in simulated time with three passes than with one, the result stays exact, and
+/// the report says how many passes and what share of line rate is left.
+#[test]
+fn extra_passes_are_charged() {
+    let compiled = common::compile_source(&common::example_source("reduce"));
+    let one = lower(&compiled, 0, &TargetProfile::default(), &LowerOptions::default()).unwrap();
+    let mut three = one.clone();
+    three.passes = 3;
+    let config = SimConfig {
+        topology: Topology::parse("tree:fanout=4,depth=1").unwrap(),
+        records: 4000,
+        keys: 50,
+        seed: 3,
+        // Slow links and a full window: serialisation, not latency, sets the time.
+        link_gbps: 0.1,
+        window: 64,
+        ..SimConfig::default()
+    };
+    let fast = simulate(&compiled, 0, &one, &config).unwrap();
+    let slow = simulate(&compiled, 0, &three, &config).unwrap();
+    assert!(fast.result_matches_reference && slow.result_matches_reference);
+    assert_eq!((fast.passes, slow.passes), (1, 3));
+    assert_eq!(slow.line_rate_fraction, 1.0 / 3.0);
+    assert_eq!(fast.entries_at_reducer, slow.entries_at_reducer);
+    // Only the links into switches are charged (the reducer is a host, and acknowledgements
+    // and the last hop take the same time), so the whole run slows by less than 3x.
+    assert!(
+        slow.simulated_time_us > 1.3 * fast.simulated_time_us,
+        "{} us with three passes, {} us with one",
+        slow.simulated_time_us,
+        fast.simulated_time_us
+    );
+    assert!(slow.text().contains("3 passes (recirculated: 0.333 of line rate)"), "{}", slow.text());
+}
