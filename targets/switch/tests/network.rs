@@ -314,3 +314,39 @@ fn extra_passes_are_charged() {
     );
     assert!(slow.text().contains("3 passes (recirculated: 0.333 of line rate)"), "{}", slow.text());
 }
+
+/// A packet carries one entry per lane (a key's lane is the same at every switch, so that a
+/// key is merged in one table per switch and the fan-in bound is reached), and senders keep
+/// packets nearly full anyway: mappers hold an entry whose lane is taken for a later packet,
+/// and switches read their tables out lane by lane in turn.
+#[test]
+fn packets_carry_one_entry_per_lane_and_stay_full() {
+    let compiled = common::compile_source(&common::example_source("reduce"));
+    let program = lower(&compiled, 0, &TargetProfile::default(), &LowerOptions::default()).unwrap();
+    let lanes = program.entries_per_packet();
+    assert!(lanes > 1);
+    let config = SimConfig {
+        topology: Topology::parse("tree:fanout=4,depth=2").unwrap(),
+        records: 20_000,
+        keys: 500,
+        seed: 9,
+        // Dense key ids: no key collides, so every merge the lanes allow happens.
+        slot_index: naas_target_switch::network::SlotIndex::Direct,
+        ..SimConfig::default()
+    };
+    let report = simulate(&compiled, 0, &program, &config).unwrap();
+    assert!(report.result_matches_reference, "{}", report.text());
+    assert_eq!(report.lanes, lanes);
+    assert_eq!(report.collisions, 0, "{}", report.text());
+    assert_eq!(report.entries_at_reducer, report.ideal_entries_at_reducer, "{}", report.text());
+    for tier in &report.tiers {
+        let per_packet = tier.entries as f64 / tier.packets as f64;
+        assert!(per_packet <= f64::from(lanes), "{}", report.text());
+        assert!(
+            per_packet >= 0.7 * f64::from(lanes),
+            "tier {}: {per_packet} entries per packet\n{}",
+            tier.tier,
+            report.text()
+        );
+    }
+}

@@ -995,7 +995,21 @@ impl<'a, W: Word> Sim<'a, W> {
         }
         let mut table = self.nodes[node].table.take().ok_or_else(|| InternalError::new("a switch without a table"))?;
         let mut entry = Vec::with_capacity(self.stride);
+        // Lanes in turn (the first occupied slot of every lane, then the second, ...), so that
+        // consecutive entries have different lanes and fill packets (a packet carries one
+        // entry per lane).
+        let lane_slots = self.nodes[node].slot_map.lane_slots.max(1);
+        let mut by_lane: Vec<Vec<usize>> = vec![Vec::new(); self.entries_per_packet as usize];
         for slot in table.occupied() {
+            if let Some(lane) = by_lane.get_mut(slot / lane_slots) {
+                lane.push(slot);
+            } else {
+                bail_internal!("slot {slot} is beyond the switch's {} lanes", self.entries_per_packet);
+            }
+        }
+        let rounds = by_lane.iter().map(Vec::len).max().unwrap_or(0);
+        let order = (0..rounds).flat_map(|round| by_lane.iter().filter_map(move |slots| slots.get(round).copied()));
+        for slot in order.collect::<Vec<usize>>() {
             if let Some((key, words)) = table.resident(slot) {
                 entry.clear();
                 entry.push(key);
