@@ -73,12 +73,13 @@ pub fn lower(
     };
     check_merge_code(unrolled.function(plan.merge), plan, &mut diagnostics);
     let structural = !diagnostics.is_empty();
-    let fields = map_fields(plan, profile, options, structural, &mut diagnostics);
+    let latest = if structural { None } else { latest_pair(compiled, unrolled.function(plan.merge), plan) };
+    let fields = map_fields(plan, profile, options, structural, latest, &mut diagnostics);
     if !diagnostics.is_empty() {
         naas_lang::diagnostics::sort_and_dedup(&mut diagnostics);
         return Err(LowerError::Diagnostics(diagnostics));
     }
-    let program = build(plan, profile, options, fields, &mut diagnostics)?;
+    let program = build(plan, profile, options, fields, latest, &mut diagnostics)?;
     if diagnostics.is_empty() {
         Ok(program)
     } else {
@@ -235,12 +236,38 @@ fn map_fields(
     profile: &TargetProfile,
     options: &LowerOptions,
     structural: bool,
+    latest: Option<Latest>,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Vec<FieldMap> {
+    if let Some(pair) = latest {
+        let fits = |index: usize| plan.state.fields[index].ty.scalar().size_bytes() * 8 <= profile.register_word_bits;
+        if !profile.register_pair || !fits(pair.primary) || !fits(pair.secondary) {
+            diagnostics.push(
+                Diagnostic::error(
+                    Code::E0601,
+                    format!(
+                        "the latest-value merge of `{}` needs one register pair of two {}-bit words; {}",
+                        plan.name,
+                        profile.register_word_bits,
+                        if profile.register_pair {
+                            "a field of this state is wider than a word"
+                        } else {
+                            "the profile has no register pairs (`register_pair = false`)"
+                        }
+                    ),
+                    plan.merge_span,
+                    "this merge keeps the larger (or smaller) pair, comparing one field first",
+                )
+                .with_note("both words of the pair must be compared and selected in one access, under one predicate; a wider field would need a second access to the same entry")
+                .with_help("narrow the fields to one register word each, or run this aggregate on a NIC or host target"),
+            );
+        }
+    }
+    let in_latest = |index: usize| latest.is_some_and(|pair| pair.primary == index || pair.secondary == index);
     let w = profile.register_word_bits;
     let mut next_register = 1usize;
     let mut fields = Vec::new();
-    for field in &plan.state.fields {
+    for (index, field) in plan.state.fields.iter().enumerate() {
         let scalar = field.ty.scalar();
         let encoding = match scalar {
             ScalarTy::Int(int) => Encoding::Int(int),
@@ -267,10 +294,11 @@ fn map_fields(
                 }
             },
         };
-        let supported = !matches!(
-            (field.merge, encoding),
-            (MergeOp::Custom, _) | (MergeOp::Or | MergeOp::And, Encoding::FixedPoint { .. })
-        );
+        let supported = in_latest(index)
+            || !matches!(
+                (field.merge, encoding),
+                (MergeOp::Custom, _) | (MergeOp::Or | MergeOp::And, Encoding::FixedPoint { .. })
+            );
         if !supported && !structural {
             diagnostics.push(
                 Diagnostic::error(
@@ -309,6 +337,7 @@ fn build(
     profile: &TargetProfile,
     options: &LowerOptions,
     fields: Vec<FieldMap>,
+    latest: Option<Latest>,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Result<PipelineProgram, InternalError> {
     let w = profile.register_word_bits;
@@ -343,6 +372,24 @@ fn build(
             }
             let base = map.first_register + (elem * map.words) as usize;
             let last = map.words - 1;
+            if let Some(pair) = latest {
+                // The pair is one atom on the primary field's register, the secondary as
+                // the pair's other half (the fields take one word each: `map_fields`).
+                if index == pair.primary {
+                    let secondary = &fields[pair.secondary];
+                    let op = AtomOp::Latest {
+                        max: pair.max,
+                        signed_primary: map.encoding.signed(),
+                        signed_secondary: secondary.encoding.signed(),
+                    };
+                    let mut latest_atom = atom(base, op, None, None);
+                    latest_atom.hi = Some((secondary.first_register, op));
+                    chains.push(vec![latest_atom]);
+                }
+                if index == pair.primary || index == pair.secondary {
+                    continue;
+                }
+            }
             match map.merge {
                 // Carries ripple from the least significant word up.
                 MergeOp::Add => {
@@ -524,6 +571,145 @@ fn build(
         }
     }
     Ok(program)
+}
+
+/// A latest-value (or arg-max) merge: a state of two integer fields merged by keeping the
+/// pair that is lexicographically larger (`max`) or smaller, `primary` compared first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Latest {
+    primary: usize,
+    secondary: usize,
+    max: bool,
+}
+
+/// What a value in a merge is, for [`latest_pair`]: a bool, or one of the two states' values
+/// of field `f` (never anything computed from them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Class {
+    Bool,
+    Field(usize),
+}
+
+/// Recognises a latest-value merge and proves it. The merge qualifies when its state is two
+/// integer fields left `custom` by the merge-law checker, and its unrolled code only compares
+/// a field's values with values of the same field, combines the comparisons with `and`, `or`,
+/// `not` and conditionals, and returns for every field one of the two states' values of that
+/// field. Such a merge's result depends only on the order of `a.f` and `b.f` for each field
+/// (each `<`, `=` or `>`): nine cases, which the interpreter runs on representatives (1 and 2)
+/// and compares with the lexicographic maximum and minimum, in both field orders. Agreeing on
+/// all nine is equal on every input (spec.md section 15.3).
+fn latest_pair(compiled: &Compiled, merge: &Function, plan: &AggregatePlan) -> Option<Latest> {
+    use naas_ir::interp::{Interpreter, Slot};
+    use naas_ir::ir::{Operand, Scalar, UnaryOp};
+    use std::collections::HashMap;
+
+    let fields = &plan.state.fields;
+    if fields.len() != 2 || fields.iter().any(|f| f.merge != MergeOp::Custom) {
+        return None;
+    }
+    let mut ints = Vec::new();
+    for field in fields {
+        match field.ty {
+            VarTy::Scalar(ScalarTy::Int(int)) => ints.push(int),
+            _ => return None,
+        }
+    }
+    if merge.params.len() != 4 {
+        return None;
+    }
+    fn class(expr: &Expr, vars: &HashMap<naas_ir::ir::Var, Class>) -> Option<Class> {
+        match expr {
+            Expr::Const(Scalar::Bool(_)) => Some(Class::Bool),
+            Expr::Var(var) => vars.get(var).copied(),
+            Expr::Compare { lhs, rhs, .. } => match (class(lhs, vars)?, class(rhs, vars)?) {
+                (Class::Field(a), Class::Field(b)) if a == b => Some(Class::Bool),
+                _ => None,
+            },
+            Expr::And(lhs, rhs) | Expr::Or(lhs, rhs) => {
+                (class(lhs, vars)? == Class::Bool && class(rhs, vars)? == Class::Bool).then_some(Class::Bool)
+            }
+            Expr::Unary { op: UnaryOp::Not, arg } => (class(arg, vars)? == Class::Bool).then_some(Class::Bool),
+            Expr::IfElse { cond, then, orelse } | Expr::Select { cond, then, orelse } => {
+                let then = class(then, vars)?;
+                (class(cond, vars)? == Class::Bool && class(orelse, vars)? == then).then_some(then)
+            }
+            _ => None,
+        }
+    }
+    fn block(stmts: &[Stmt], vars: &mut HashMap<naas_ir::ir::Var, Class>) -> Option<()> {
+        for stmt in stmts {
+            match stmt {
+                Stmt::Assign { dst, value } => {
+                    let value = class(value, vars)?;
+                    if vars.insert(*dst, value).is_some_and(|before| before != value) {
+                        return None;
+                    }
+                }
+                Stmt::If { cond, then, orelse } => {
+                    if class(cond, vars)? != Class::Bool {
+                        return None;
+                    }
+                    block(then, vars)?;
+                    block(orelse, vars)?;
+                }
+                Stmt::Block { body, .. } => block(body, vars)?,
+                Stmt::Return(operands) => {
+                    if operands.len() != 2 {
+                        return None;
+                    }
+                    for (index, operand) in operands.iter().enumerate() {
+                        match operand {
+                            Operand::Scalar(expr) if class(expr, vars)? == Class::Field(index) => {}
+                            _ => return None,
+                        }
+                    }
+                }
+                _ => return None,
+            }
+        }
+        Some(())
+    }
+    let mut vars: HashMap<naas_ir::ir::Var, Class> =
+        merge.params.iter().enumerate().map(|(i, var)| (*var, Class::Field(i % 2))).collect();
+    block(&merge.body, &mut vars)?;
+
+    // The nine order cases, on the merge as compiled (the unrolled code computes the same).
+    let interp = Interpreter::new(&compiled.optimized);
+    let pairs = [(1i128, 2i128), (2, 2), (2, 1)];
+    let mut outcomes = Vec::new();
+    for (a0, b0) in pairs {
+        for (a1, b1) in pairs {
+            let args = vec![
+                Slot::Scalar(Scalar::Int(ints[0], a0)),
+                Slot::Scalar(Scalar::Int(ints[1], a1)),
+                Slot::Scalar(Scalar::Int(ints[0], b0)),
+                Slot::Scalar(Scalar::Int(ints[1], b1)),
+            ];
+            let out = interp.call(plan.merge, args).ok()?;
+            let values: Vec<i128> = out
+                .iter()
+                .map(|slot| match slot {
+                    Slot::Scalar(Scalar::Int(_, v)) => Some(*v),
+                    _ => None,
+                })
+                .collect::<Option<Vec<i128>>>()?;
+            outcomes.push(([a0, a1], [b0, b1], values));
+        }
+    }
+    for (primary, secondary) in [(0usize, 1usize), (1, 0)] {
+        for max in [true, false] {
+            let agrees = outcomes.iter().all(|(a, b, got)| {
+                let ordering = a[primary].cmp(&b[primary]).then(a[secondary].cmp(&b[secondary]));
+                let keep_a = if max { ordering.is_ge() } else { ordering.is_le() };
+                let want = if keep_a { a } else { b };
+                got.as_slice() == want.as_slice()
+            });
+            if agrees {
+                return Some(Latest { primary, secondary, max });
+            }
+        }
+    }
+    None
 }
 
 /// Pairs the atoms that can share a register pair (see [`AtomOp::pairable`]): chains of one
@@ -764,6 +950,59 @@ mod tests {
             }
             Ok(_) => panic!("lowered a broken input"),
         }
+    }
+
+    fn latest_source(merge_body: &str) -> String {
+        format!(
+            "aggregate latest(t: u32, v: i32) -> tuple[u32, i32]:\n    identity = (0, I32_MIN)\n\n    def lift(t: u32, v: i32) -> tuple[u32, i32]:\n        return t, v\n\n    def merge(a: tuple[u32, i32], b: tuple[u32, i32]) -> tuple[u32, i32]:\n{merge_body}"
+        )
+    }
+
+    fn latest_op(source: &str, profile: &TargetProfile) -> Result<AtomOp, Vec<Diagnostic>> {
+        let compiled = naas_test_support::compile_source(source);
+        match lower(&compiled, 0, profile, &LowerOptions::default()) {
+            Ok(program) => Ok(program.lane_atoms(0).map(|(_, atom)| atom.op).nth(1).unwrap()),
+            Err(LowerError::Diagnostics(diagnostics)) => Err(diagnostics),
+            Err(LowerError::Internal(error)) => panic!("{error}"),
+        }
+    }
+
+    /// Lexicographic maxima and minima are recognised in either field order and however
+    /// the comparisons are written; merges that are not one of them stay E0601.
+    #[test]
+    fn latest_value_merges_are_recognised_and_others_are_not() {
+        let profile = TargetProfile::default();
+        let max = latest_source(
+            "        if a[0] > b[0] or (a[0] == b[0] and a[1] >= b[1]):\n            return a\n        return b\n",
+        );
+        assert_eq!(
+            latest_op(&max, &profile).unwrap(),
+            AtomOp::Latest { max: true, signed_primary: false, signed_secondary: true }
+        );
+        // The value first, the timestamp breaking ties, keeping the smaller pair.
+        let min = latest_source(
+            "        if b[1] < a[1] or (b[1] == a[1] and b[0] < a[0]):\n            return b\n        return a\n",
+        );
+        assert_eq!(
+            latest_op(&min, &profile).unwrap(),
+            AtomOp::Latest { max: false, signed_primary: true, signed_secondary: false }
+        );
+        for (what, body) in [
+            ("ties keep the first", "        if a[0] >= b[0]:\n            return a\n        return b\n"),
+            ("mixes the pairs", "        if a[0] > b[0]:\n            return a[0], b[1]\n        return b[0], a[1]\n"),
+            ("computes a value", "        if a[0] > b[0]:\n            return a[0], a[1] + 1\n        return b\n"),
+            (
+                "compares with a constant",
+                "        if a[0] > b[0] or a[1] > 0:\n            return a\n        return b\n",
+            ),
+        ] {
+            let diagnostics = latest_op(&latest_source(body), &profile).expect_err(what);
+            assert!(diagnostics.iter().all(|d| d.code == Code::E0601), "{what}: {diagnostics:?}");
+        }
+        // Without register pairs the pair is two accesses: E0601 says why.
+        let no_pairs = TargetProfile { register_pair: false, ..TargetProfile::default() };
+        let diagnostics = latest_op(&max, &no_pairs).unwrap_err();
+        assert!(diagnostics[0].message.contains("`register_pair = false`"), "{diagnostics:?}");
     }
 
     /// An aggregate index the program does not have is the caller's bug, not a diagnostic

@@ -327,6 +327,8 @@ const MAX_S: u8 = 3;
 const MAX_U: u8 = 4;
 const OR: u8 = 5;
 const AND: u8 = 6;
+/// A latest-value pair (`AtomOp::Latest`); its secondary register is `Op::second`.
+const LATEST: u8 = 7;
 
 /// An atom in the simulator's compact form. Flag 0 (the key claim's hit) is never an input
 /// of another atom, so 0 means "no flag" in `flag_in` and `flag_out`.
@@ -336,6 +338,10 @@ struct Op {
     register: u32,
     flag_in: u32,
     flag_out: u32,
+    /// `LATEST` only: the secondary register, and the comparison (bit 0: keep the larger
+    /// pair; bit 1: the primary word compares signed; bit 2: the secondary one does).
+    second: u32,
+    mode: u8,
 }
 
 /// A chain of atoms linked by flags, run as one step on the value its registers hold
@@ -400,6 +406,10 @@ pub struct PipelineSim {
 /// next register (up for adds, down for comparisons) with the same operation, and a chain's
 /// value fits 64 bits. `None` when the atoms do not have that shape.
 fn chains(ops: &[Op], word_bits: u32) -> Option<Vec<Chain>> {
+    if ops.iter().any(|op| op.kind == LATEST) {
+        // A pair's two words are not one value: the atoms run one by one.
+        return None;
+    }
     let mut consumer: std::collections::HashMap<u32, usize> = std::collections::HashMap::new();
     for (index, op) in ops.iter().enumerate() {
         if op.flag_in != 0 && consumer.insert(op.flag_in, index).is_some() {
@@ -454,19 +464,29 @@ impl PipelineSim {
             AtomOp::Max { signed: false } => Some(MAX_U),
             AtomOp::Or => Some(OR),
             AtomOp::And => Some(AND),
+            AtomOp::Latest { .. } => Some(LATEST),
         };
         let mut ops: Vec<Op> = Vec::new();
         for (_, atom) in program.lane_atoms(0) {
             let Some(kind) = kind_of(atom.op) else { continue };
-            ops.push(Op {
+            let mut op = Op {
                 kind,
                 register: atom.register as u32,
                 flag_in: atom.flag_in.unwrap_or(0),
                 flag_out: atom.flag_out.unwrap_or(0),
-            });
+                second: 0,
+                mode: 0,
+            };
+            if let AtomOp::Latest { max, signed_primary, signed_secondary } = atom.op {
+                op.second = atom.hi.map_or(0, |(register, _)| register as u32);
+                op.mode = u8::from(max) | u8::from(signed_primary) << 1 | u8::from(signed_secondary) << 2;
+                ops.push(op);
+                continue;
+            }
+            ops.push(op);
             if let Some((register, op)) = atom.hi {
                 if let Some(kind) = kind_of(op) {
-                    ops.push(Op { kind, register: register as u32, flag_in: 0, flag_out: 0 });
+                    ops.push(Op { kind, register: register as u32, flag_in: 0, flag_out: 0, second: 0, mode: 0 });
                 }
             }
         }
@@ -584,6 +604,23 @@ impl PipelineSim {
             let v = entry[register - 1].get();
             let flag_in = if op.flag_in != 0 { flags[op.flag_in as usize] } else { 0 };
             let (new, flag_out) = match op.kind {
+                LATEST => {
+                    let second = op.second as usize;
+                    let (rs, vs) = (row[second].get(), entry[second - 1].get());
+                    let order = |signed: bool, v: u64, r: u64| {
+                        if signed {
+                            sign_extend(v, w).cmp(&sign_extend(r, w))
+                        } else {
+                            v.cmp(&r)
+                        }
+                    };
+                    let ordering = order(op.mode & 2 != 0, v, r).then(order(op.mode & 4 != 0, vs, rs));
+                    let entry_wins = if op.mode & 1 != 0 { ordering.is_gt() } else { ordering.is_lt() };
+                    if entry_wins {
+                        row[second] = W::narrow(vs);
+                    }
+                    (if entry_wins { v } else { r }, 0)
+                }
                 ADD => {
                     let sum = u128::from(r) + u128::from(v) + u128::from(flag_in);
                     ((sum as u64) & m, (sum >> w) as u64)

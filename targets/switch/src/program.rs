@@ -97,6 +97,16 @@ pub enum AtomOp {
     },
     Or,
     And,
+    /// A latest-value pair (only as a register pair: `register` holds the primary word, e.g.
+    /// a timestamp, `hi` the secondary, e.g. the value): the entry's pair replaces the
+    /// register's when it is lexicographically larger (`max`) or smaller (`!max`), comparing
+    /// the primary words first and, on a tie, the secondary ones; signed as flagged. One
+    /// shared predicate selects both halves.
+    Latest {
+        max: bool,
+        signed_primary: bool,
+        signed_secondary: bool,
+    },
 }
 
 impl AtomOp {
@@ -117,6 +127,8 @@ impl AtomOp {
             AtomOp::Max { signed: false } => "max.u",
             AtomOp::Or => "or",
             AtomOp::And => "and",
+            AtomOp::Latest { max: true, .. } => "latest.max",
+            AtomOp::Latest { max: false, .. } => "latest.min",
         }
     }
 }
@@ -370,7 +382,9 @@ impl PipelineProgram {
                 RegisterRole::Word { field, word, .. } => {
                     let map = &self.fields[field];
                     let part = if map.words > 1 { format!(", word {word} of {}", map.words) } else { String::new() };
-                    format!("{} {}{part}", map.ty, map.merge.name())
+                    // A custom field lowers only as half of a latest-value pair.
+                    let merge = if map.merge == MergeOp::Custom { "latest pair" } else { map.merge.name() };
+                    format!("{} {merge}{part}", map.ty)
                 }
             };
             let _ = writeln!(out, "    r{index:<3} {:<32} {what:<28} step {}", register.name, register.stage);
@@ -471,6 +485,14 @@ fn atom_text(atom: &Atom) -> String {
     let r = atom.register;
     match (atom.op, atom.hi) {
         (AtomOp::KeyClaim, _) => format!("r{r} = claim(r{r}, key) -> f0 (hit)"),
+        (op @ AtomOp::Latest { signed_primary, signed_secondary, .. }, Some((h, _))) => format!(
+            "(r{r}, r{h}) = {}((r{r}, r{h}), (e{}, e{}))   if f0   [{}, {} compare; one predicate selects both]",
+            op.text(),
+            r - 1,
+            h - 1,
+            if signed_primary { "signed" } else { "unsigned" },
+            if signed_secondary { "signed" } else { "unsigned" }
+        ),
         (op, Some((h, hi))) => {
             format!("(r{r}, r{h}) = pair({}(r{r}, e{}), {}(r{h}, e{}))   if f0", op.text(), r - 1, hi.text(), h - 1)
         }

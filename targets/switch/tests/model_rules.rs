@@ -104,7 +104,8 @@ fn check_rules(program: &PipelineProgram, options: &LowerOptions) -> Result<(), 
         for atom in &stage.atoms {
             let mut registers = vec![atom.register];
             if let Some((hi, op)) = atom.hi {
-                if !profile.register_pair || !op.pairable() || !atom.op.pairable() {
+                let latest = matches!(atom.op, AtomOp::Latest { .. }) && op == atom.op;
+                if !profile.register_pair || !(latest || (op.pairable() && atom.op.pairable())) {
                     return fail(format!(
                         "a pair {:?} on a profile without pairs or of an operation with a predicate",
                         atom

@@ -30,6 +30,8 @@ fn cases() -> &'static Vec<Case> {
     static CASES: OnceLock<Vec<Case>> = OnceLock::new();
     CASES.get_or_init(|| {
         let mut sources: Vec<String> = common::EXAMPLES.iter().map(|n| common::example_source(n)).collect();
+        // The latest-value example: one register pair compared lexicographically.
+        sources.push(common::example_source("latest"));
         for name in ["flags", "min_max_wide"] {
             sources.push(common::program_source(name));
         }
@@ -71,9 +73,13 @@ fn random_state(compiled: &naas_ir::Compiled, rng: &mut Rng) -> Vec<Slot> {
 
 #[test]
 fn the_examples_that_fit_are_covered() {
-    // reduce, robust_mean, histogram, flags, min_max_wide (top_k is rejected: E0602).
-    assert_eq!(cases().len(), 5);
-    assert!(cases().iter().all(|case| case.programs.len() == 4));
+    // reduce, robust_mean, histogram, latest, flags, min_max_wide (top_k is rejected: E0602).
+    assert_eq!(cases().len(), 6);
+    for case in cases() {
+        // A latest-value pair needs each field in one word: 32- and 64-bit words only.
+        let expected = if case.compiled.aggregates[0].name == "latest" { 2 } else { 4 };
+        assert_eq!(case.programs.len(), expected, "{}", case.compiled.aggregates[0].name);
+    }
 }
 
 proptest! {
