@@ -937,7 +937,7 @@ fn ordinal(n: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, reason = "tests")]
+    #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
     use super::*;
     use naas_ir::interp::Slot;
     use naas_ir::ir::Scalar;

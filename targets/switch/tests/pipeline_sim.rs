@@ -145,8 +145,8 @@ proptest! {
                 // more entries than one batch.
                 // Entry `i` goes to lane `i mod lanes`, which has its own `slots` slots of the
                 // table (as in the network simulator, whose packets have at most `lanes`).
-                let slots = 1 + rng.below(6) as usize;
-                let lanes = 1 + rng.below(3) as usize;
+                let slots = 1 + rng.below(6);
+                let lanes = 1 + rng.below(3);
                 let (mut batched, mut single) =
                     (SlotTable::new(program, slots * lanes), SlotTable::new(program, slots * lanes));
                 // The same packets in 32-bit fields on a table of 32-bit words, where the
