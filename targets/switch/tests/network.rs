@@ -350,3 +350,33 @@ fn packets_carry_one_entry_per_lane_and_stay_full() {
         );
     }
 }
+
+/// Every switch reports how many entries it merged, forwarded unmerged and flushed; the
+/// per-switch counts add up to the totals, so nothing falls back to the host silently.
+#[test]
+fn merged_and_unmerged_entries_are_reported_per_switch() {
+    let compiled = common::compile_source(&common::example_source("reduce"));
+    let program = lower(&compiled, 0, &TargetProfile::default(), &LowerOptions::default()).unwrap();
+    let config = SimConfig {
+        topology: Topology::parse("tree:fanout=3,depth=2").unwrap(),
+        records: 3000,
+        keys: 200,
+        seed: 4,
+        table_slots: Some(16),
+        ..SimConfig::default()
+    };
+    let report = simulate(&compiled, 0, &program, &config).unwrap();
+    assert!(report.result_matches_reference, "{}", report.text());
+    assert_eq!(report.per_switch.len() as u64, report.switches);
+    let merged: u64 = report.per_switch.iter().map(|s| s.merged).sum();
+    let unmerged: u64 = report.per_switch.iter().map(|s| s.unmerged).sum();
+    let flushed: u64 = report.per_switch.iter().map(|s| s.flushed).sum();
+    assert_eq!((merged, unmerged, flushed), (report.switch_merges, report.collisions, report.flushed_entries));
+    assert!(unmerged > 0, "tiny tables collide: {}", report.text());
+    let first = &report.per_switch[0];
+    let line = format!(
+        "  switch {}: merged {}, forwarded unmerged {}, flushed {}\n",
+        first.name, first.merged, first.unmerged, first.flushed
+    );
+    assert!(report.text().contains(&line), "{}", report.text());
+}

@@ -39,7 +39,7 @@ mod topology;
 pub use dist::{Dist, KeySampler, MAX_ZIPF_TABLE_KEYS};
 pub use error::{DistError, SimError, SlotIndexError, QUOTE_CHARS};
 pub use plot::plot_svg;
-pub use report::{counted, LinkReport, Report, TierReport};
+pub use report::{counted, LinkReport, Report, SwitchReport, TierReport};
 pub use source::MapperEntries;
 pub use topology::{
     FileNode, FileTopology, Graph, NodeKind, Topology, TopologyError, MAX_FILE_BYTES, MAX_LINKS, MAX_NODES,

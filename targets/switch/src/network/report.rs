@@ -29,6 +29,19 @@ pub struct TierReport {
     pub entries: u64,
 }
 
+/// What one switch did with the entries it received.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct SwitchReport {
+    pub name: String,
+    /// Entries merged into one of its slots (including those that claimed an empty slot).
+    pub merged: u64,
+    /// Entries forwarded unmerged because their slot held another key (a collision or a full
+    /// table: a slot is freed only at end-of-stream).
+    pub unmerged: u64,
+    /// Entries read out of its tables at end of stream.
+    pub flushed: u64,
+}
+
 /// The outcome of a simulation (serialised by `naasc simulate --report`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Report {
@@ -97,6 +110,8 @@ pub struct Report {
     pub network_packets_per_second: f64,
     pub links: Vec<LinkReport>,
     pub tiers: Vec<TierReport>,
+    /// Per switch, in graph order: entries merged, forwarded unmerged, and flushed.
+    pub per_switch: Vec<SwitchReport>,
 }
 
 /// `n` and the noun, singular for one (`1 link`, `3 links`): report texts print counts that
@@ -156,6 +171,25 @@ impl Report {
             counted(self.retransmissions, "retransmission", "retransmissions"),
             counted(self.duplicates_dropped, "copy", "copies")
         ));
+        // Per switch (all of them in the JSON report): each one when there are few, else the
+        // one that forwarded the most entries unmerged.
+        if self.per_switch.len() <= 16 {
+            for switch in &self.per_switch {
+                out.push_str(&format!(
+                    "  switch {}: merged {}, forwarded unmerged {}, flushed {}\n",
+                    switch.name, switch.merged, switch.unmerged, switch.flushed
+                ));
+            }
+        } else if let Some(worst) = self.per_switch.iter().max_by_key(|s| s.unmerged) {
+            out.push_str(&format!(
+                "  {} switches (each in --report); most unmerged at {}: merged {}, forwarded unmerged {}, flushed {}\n",
+                self.per_switch.len(),
+                worst.name,
+                worst.merged,
+                worst.unmerged,
+                worst.flushed
+            ));
+        }
         for tier in &self.tiers {
             out.push_str(&format!(
                 "  tier {} ({}): {}, {}, {}, {}\n",

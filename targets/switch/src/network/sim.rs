@@ -20,7 +20,7 @@ use naas_stdx::{mix64, Rng};
 
 use super::events::{Event, EventQueue};
 use super::packets::PacketPool;
-use super::report::{LinkReport, Report, TierReport};
+use super::report::{LinkReport, Report, SwitchReport, TierReport};
 use super::source::{EntryContext, Source};
 use super::topology::{Graph, NodeKind};
 use super::{FastMap, Modulus, SimConfig, SimError, SlotIndex, Workload};
@@ -189,6 +189,10 @@ struct NodeState<W> {
     table: Option<SlotTable<W>>,
     /// Where a key goes in `table`.
     slot_map: SlotMap,
+    /// A switch's entries merged, forwarded unmerged, and flushed.
+    merged: u64,
+    unmerged: u64,
+    flushed_entries: u64,
     children_done: usize,
     flushed: bool,
 }
@@ -391,6 +395,9 @@ impl<'a, W: Word> Sim<'a, W> {
                     staged: VecDeque::new(),
                     to_stage: remaining,
                     held: Vec::new(),
+                    merged: 0,
+                    unmerged: 0,
+                    flushed_entries: 0,
                     mapper,
                     rng,
                     table,
@@ -912,8 +919,11 @@ impl<'a, W: Word> Sim<'a, W> {
         let table = self.nodes[node].table.as_mut().ok_or_else(|| InternalError::new("a switch without a table"))?;
         let data = self.packets.data(packet);
         self.collided.clear();
-        self.report.switch_merges +=
+        let merged =
             self.pipeline.execute_packet(table, data, self.stride, |_, key| slot_map.slot(key), &mut self.collided);
+        self.report.switch_merges += merged;
+        self.nodes[node].merged += merged;
+        self.nodes[node].unmerged += self.collided.len() as u64;
         if self.collided.is_empty() {
             return Ok(());
         }
@@ -1015,6 +1025,7 @@ impl<'a, W: Word> Sim<'a, W> {
                 entry.push(key);
                 widen_into(words, &mut entry);
                 self.report.flushed_entries += 1;
+                self.nodes[node].flushed_entries += 1;
                 self.forward(node, &entry)?;
                 table.clear(slot);
             }
@@ -1092,6 +1103,19 @@ impl<'a, W: Word> Sim<'a, W> {
             report.links.push(stats);
         }
         report.tiers = tiers;
+        report.per_switch = self
+            .graph
+            .nodes
+            .iter()
+            .zip(&self.nodes)
+            .filter(|(node, _)| node.kind == NodeKind::Switch)
+            .map(|(node, state)| SwitchReport {
+                name: node.name.clone(),
+                merged: state.merged,
+                unmerged: state.unmerged,
+                flushed: state.flushed_entries,
+            })
+            .collect();
         let network = (wall - self.generation - self.reducing).max(1e-9);
         report.network_packets_per_second = transmissions as f64 / network;
         report
