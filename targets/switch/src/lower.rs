@@ -783,11 +783,17 @@ fn choose(chains: &[Vec<Atom>], profile: &TargetProfile, options: &LowerOptions,
         };
         let mut fallback = None;
         for lanes in candidates {
+            // The fewest words in the fullest stage that could place every lane, and the
+            // most slots that leaves: lane counts that cannot leave `min_key_slots` are
+            // skipped without placing them.
+            let least = (words_per_lane * u64::from(lanes)).div_ceil(u64::from(profile.stages)).max(1);
+            let most_slots = profile.register_sram_bytes_per_stage / (least * profile.word_bytes());
+            if options.lanes.is_none() && lanes > 1 && options.min_key_slots.is_some_and(|min| most_slots < min) {
+                continue;
+            }
             if place(chains, profile, lanes, passes, u64::MAX, true).is_err() {
                 continue;
             }
-            // The fewest words in the fullest stage that still places every lane.
-            let least = (words_per_lane * u64::from(lanes)).div_ceil(u64::from(profile.stages)).max(1);
             let mut best = None;
             for cap in least..=word_cap {
                 if let Ok(stages) = place(chains, profile, lanes, passes, cap, true) {
