@@ -503,7 +503,14 @@ fn build(
                             plan.span,
                             "the state of this aggregate",
                         )
-                        .with_help("shrink the state or accept fewer key slots"),
+                        .with_help(if program.lanes > 1 {
+                            format!(
+                                "use fewer lanes (`--lanes N` with N below {}: each lane's registers take room in the stages), shrink the state, or accept fewer key slots",
+                                program.lanes
+                            )
+                        } else {
+                            "shrink the state or accept fewer key slots".to_string()
+                        }),
                     );
                 }
             }
