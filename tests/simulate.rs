@@ -214,3 +214,91 @@ fn reports_read_well() {
     let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     assert_eq!(json["slot_index"], "direct");
 }
+
+/// `--lanes`, `--max-passes` and `--profile tofino2` reach the lowering and the simulator, and
+/// the reports say what they chose: lanes, slots per lane, passes and the share of line rate.
+#[test]
+fn lanes_passes_and_profiles_are_reported() {
+    let out = naasc(&["compile", "examples/reduce.naas", "--target", "switch-sim", "--lanes", "2"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("lanes                2 (the packet size allows 52"), "{text}");
+    assert!(text.contains("key slots per lane   163840"), "{text}");
+    assert!(text.contains("passes               1 (at line rate)"), "{text}");
+
+    let out = naasc(&["compile", "examples/reduce.naas", "--target", "switch-sim", "--profile", "tofino2"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("resources on tofino2:"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("of 20 per pass"), "{}", stdout(&out));
+
+    // More lanes than a packet carries is the program's error, naming the flag and the bound.
+    let out = naasc(&["compile", "examples/reduce.naas", "--target", "switch-sim", "--lanes", "60"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("`--lanes 60`: a packet of `tofino1` carries 1 to 52 entries"), "{}", stderr(&out));
+    let out = naasc(&["compile", "examples/reduce.naas", "--target", "switch-sim", "--max-passes", "17"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+
+    // A state that needs recirculation: rejected at line rate, simulated exactly with it.
+    let source = "aggregate wide(x: u32) -> array[u32, 120]:\n    identity = [0] * 120\n\n    def lift(x: u32) -> array[u32, 120]:\n        h: array[u32, 120] = [0] * 120\n        h[x % 120] = 1\n        return h\n\n    def merge(a: array[u32, 120], b: array[u32, 120]) -> array[u32, 120]:\n        out = a\n        for i in range(120):\n            out[i] += b[i]\n        return out\n";
+    let path = temp_file("wide.naas", source.as_bytes());
+    let file = path.to_str().unwrap();
+    let out = naasc(&["compile", file, "--target", "switch-sim"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("error[E0605]"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--max-passes N"), "{}", stderr(&out));
+    let out = simulate(&[
+        file,
+        "--max-passes",
+        "2",
+        "--records",
+        "500",
+        "--keys",
+        "20",
+        "--loss",
+        "0.01",
+        "--dup",
+        "0.001",
+        "--reorder",
+        "0.05",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("2 passes (recirculated: 0.500 of line rate)"), "{text}");
+    assert!(text.contains("result matches the centralised reference: true"), "{text}");
+}
+
+/// The latest-value example lowers to one register pair per lane, simulates exactly under
+/// loss, duplication and reordering, and `naasc run --target switch-sim` gives the host's
+/// result, ties in the timestamp broken by the larger value.
+#[test]
+fn latest_value_runs_in_the_switch_exactly() {
+    let out = naasc(&["compile", "examples/latest.naas", "--target", "switch-sim"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("latest.max((r1, r2), (e0, e1))"), "{}", stdout(&out));
+    let out = simulate(&[
+        "examples/latest.naas",
+        "--records",
+        "20000",
+        "--keys",
+        "300",
+        "--dist",
+        "zipf:1.1",
+        "--loss",
+        "0.01",
+        "--dup",
+        "0.001",
+        "--reorder",
+        "0.05",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("result matches the centralised reference: true"), "{}", stdout(&out));
+    let csv = "sensor,timestamp,value\na,5,10\nb,3,1\na,7,-4\na,7,2\nb,3,9\nc,1,1\nc,0,100\n";
+    let input = temp_file("latest.csv", csv.as_bytes());
+    let input = input.to_str().unwrap();
+    let host = naasc(&["run", "examples/latest.naas", "--input", input, "--key", "sensor"]);
+    let switch = naasc(&["run", "examples/latest.naas", "--input", input, "--key", "sensor", "--target", "switch-sim"]);
+    assert_eq!(host.status.code(), Some(0), "{}", stderr(&host));
+    assert_eq!(switch.status.code(), Some(0), "{}", stderr(&switch));
+    assert_eq!(stdout(&host), "sensor,latest.0,latest.1\na,7,2\nb,3,9\nc,1,1\n");
+    assert_eq!(stdout(&switch), stdout(&host));
+}

@@ -304,7 +304,11 @@ fn time_packets<W: Word>(
     stride: usize,
     keys: u32,
 ) -> f64 {
-    let mut tables: Vec<SlotTable<W>> = (0..tables.max(1)).map(|_| SlotTable::new(pipeline, keys as usize)).collect();
+    // Each lane (entry position) has its own `keys` slots, as in the network simulator.
+    let lanes = pipeline.entries_per_packet() as usize;
+    let lane_slots = keys.max(1) as usize;
+    let mut tables: Vec<SlotTable<W>> =
+        (0..tables.max(1)).map(|_| SlotTable::new(pipeline, lane_slots * lanes)).collect();
     let slots = Modulus::new(u64::from(keys.max(1)));
     let mut collisions = Vec::new();
     let rounds = 200;
@@ -317,7 +321,7 @@ fn time_packets<W: Word>(
                 &mut tables[*table],
                 data,
                 stride,
-                |key| slots.reduce(key) as usize,
+                |lane, key| lane * lane_slots + slots.reduce(key) as usize,
                 &mut collisions,
             );
         }

@@ -13,15 +13,25 @@ use crate::source::SourceFile;
 
 #[derive(Args, Debug, Clone)]
 pub struct SwitchArgs {
-    /// The switch model, as a TOML profile (default: the built-in Tofino-1-like profile).
-    #[arg(long, value_name = "FILE")]
+    /// The switch model: a TOML profile file, or a built-in profile's name (`tofino1`, the
+    /// default, or `tofino2`).
+    #[arg(long, value_name = "FILE|NAME")]
     pub profile: Option<PathBuf>,
     /// Carry float state as fixed point `round(x * SCALE)` (switches have no floats; SCALE >= 1).
     #[arg(long = "fixed-point", value_name = "SCALE", value_parser = clap::value_parser!(u64).range(1..))]
     pub fixed_point: Option<u64>,
-    /// Reject programs whose registers leave fewer key slots than this.
+    /// Reject programs whose registers leave fewer key slots per lane than this (without
+    /// `--lanes`, the most lanes that leave this many slots are used).
     #[arg(long, value_name = "N")]
     pub min_slots: Option<u64>,
+    /// Lanes: entries per packet, each merged by its own copy of the registers (default: the
+    /// most that fit the pipeline and the packet; fewer lanes leave more key slots per lane).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub lanes: Option<u32>,
+    /// The most passes through the pipeline a packet may make (recirculation; default 1, line
+    /// rate). Each extra pass divides the switch's aggregation throughput.
+    #[arg(long = "max-passes", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=i64::from(naas_target_switch::lower::MAX_PASSES)))]
+    pub max_passes: Option<u32>,
     /// The aggregate to lower, when the program has several (default: all for `compile`,
     /// the first for `simulate`).
     #[arg(long, value_name = "NAME")]
@@ -29,7 +39,8 @@ pub struct SwitchArgs {
 }
 
 impl SwitchArgs {
-    /// The first switch-only flag that is set (`--profile`, `--fixed-point`, `--min-slots`),
+    /// The first switch-only flag that is set (`--profile`, `--fixed-point`, `--min-slots`,
+    /// `--lanes`, `--max-passes`),
     /// so that a command whose target ignores them can refuse them instead.
     pub fn switch_only_flag(&self) -> Option<&'static str> {
         if self.profile.is_some() {
@@ -38,6 +49,10 @@ impl SwitchArgs {
             Some("--fixed-point")
         } else if self.min_slots.is_some() {
             Some("--min-slots")
+        } else if self.lanes.is_some() {
+            Some("--lanes")
+        } else if self.max_passes.is_some() {
+            Some("--max-passes")
         } else {
             None
         }
@@ -47,6 +62,12 @@ impl SwitchArgs {
 /// The profile named by `--profile`, or the default. Errors are printed; exit code 2.
 pub fn profile(args: &SwitchArgs) -> Result<TargetProfile, Exit> {
     let Some(path) = &args.profile else { return Ok(TargetProfile::default()) };
+    // A built-in profile by name, unless a file of that name exists.
+    if !path.exists() {
+        if let Some(profile) = path.to_str().and_then(TargetProfile::builtin) {
+            return Ok(profile);
+        }
+    }
     let text = std::fs::read_to_string(path).map_err(|e| {
         eprintln!("naasc: cannot read `{}`: {e}", path.display());
         Exit::Usage
@@ -80,7 +101,12 @@ pub fn lower_all(
     args: &SwitchArgs,
 ) -> Result<Vec<(String, PipelineProgram)>, Exit> {
     let profile = profile(args)?;
-    let options = LowerOptions { fixed_point_scale: args.fixed_point, min_key_slots: args.min_slots };
+    let options = LowerOptions {
+        fixed_point_scale: args.fixed_point,
+        min_key_slots: args.min_slots,
+        lanes: args.lanes,
+        max_passes: args.max_passes,
+    };
     let indexes = selected(compiled, args)?;
     if indexes.is_empty() {
         eprintln!("naasc: `{}` defines no aggregate to lower", file.name);

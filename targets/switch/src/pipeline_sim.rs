@@ -327,6 +327,8 @@ const MAX_S: u8 = 3;
 const MAX_U: u8 = 4;
 const OR: u8 = 5;
 const AND: u8 = 6;
+/// A latest-value pair (`AtomOp::Latest`); its secondary register is `Op::second`.
+const LATEST: u8 = 7;
 
 /// An atom in the simulator's compact form. Flag 0 (the key claim's hit) is never an input
 /// of another atom, so 0 means "no flag" in `flag_in` and `flag_out`.
@@ -336,6 +338,10 @@ struct Op {
     register: u32,
     flag_in: u32,
     flag_out: u32,
+    /// `LATEST` only: the secondary register, and the comparison (bit 0: keep the larger
+    /// pair; bit 1: the primary word compares signed; bit 2: the secondary one does).
+    second: u32,
+    mode: u8,
 }
 
 /// A chain of atoms linked by flags, run as one step on the value its registers hold
@@ -400,6 +406,10 @@ pub struct PipelineSim {
 /// next register (up for adds, down for comparisons) with the same operation, and a chain's
 /// value fits 64 bits. `None` when the atoms do not have that shape.
 fn chains(ops: &[Op], word_bits: u32) -> Option<Vec<Chain>> {
+    if ops.iter().any(|op| op.kind == LATEST) {
+        // A pair's two words are not one value: the atoms run one by one.
+        return None;
+    }
     let mut consumer: std::collections::HashMap<u32, usize> = std::collections::HashMap::new();
     for (index, op) in ops.iter().enumerate() {
         if op.flag_in != 0 && consumer.insert(op.flag_in, index).is_some() {
@@ -442,29 +452,44 @@ fn chains(ops: &[Op], word_bits: u32) -> Option<Vec<Chain>> {
 
 impl PipelineSim {
     pub fn new(program: &PipelineProgram) -> PipelineSim {
-        let ops: Vec<Op> = program
-            .stages
-            .iter()
-            .flat_map(|stage| stage.atoms.iter())
-            .filter_map(|atom| {
-                let kind = match atom.op {
-                    AtomOp::KeyClaim => return None,
-                    AtomOp::Add => ADD,
-                    AtomOp::Min { signed: true } => MIN_S,
-                    AtomOp::Min { signed: false } => MIN_U,
-                    AtomOp::Max { signed: true } => MAX_S,
-                    AtomOp::Max { signed: false } => MAX_U,
-                    AtomOp::Or => OR,
-                    AtomOp::And => AND,
-                };
-                Some(Op {
-                    kind,
-                    register: atom.register as u32,
-                    flag_in: atom.flag_in.unwrap_or(0),
-                    flag_out: atom.flag_out.unwrap_or(0),
-                })
-            })
-            .collect();
+        // Every lane runs the same atoms on its own registers (its own slot table), so lane 0's
+        // atoms are the program; a register pair is two word operations in one access, and its
+        // halves are independent (no predicate, no flag between them).
+        let kind_of = |op: AtomOp| match op {
+            AtomOp::KeyClaim => None,
+            AtomOp::Add => Some(ADD),
+            AtomOp::Min { signed: true } => Some(MIN_S),
+            AtomOp::Min { signed: false } => Some(MIN_U),
+            AtomOp::Max { signed: true } => Some(MAX_S),
+            AtomOp::Max { signed: false } => Some(MAX_U),
+            AtomOp::Or => Some(OR),
+            AtomOp::And => Some(AND),
+            AtomOp::Latest { .. } => Some(LATEST),
+        };
+        let mut ops: Vec<Op> = Vec::new();
+        for (_, atom) in program.lane_atoms(0) {
+            let Some(kind) = kind_of(atom.op) else { continue };
+            let mut op = Op {
+                kind,
+                register: atom.register as u32,
+                flag_in: atom.flag_in.unwrap_or(0),
+                flag_out: atom.flag_out.unwrap_or(0),
+                second: 0,
+                mode: 0,
+            };
+            if let AtomOp::Latest { max, signed_primary, signed_secondary } = atom.op {
+                op.second = atom.hi.map_or(0, |(register, _)| register as u32);
+                op.mode = u8::from(max) | u8::from(signed_primary) << 1 | u8::from(signed_secondary) << 2;
+                ops.push(op);
+                continue;
+            }
+            ops.push(op);
+            if let Some((register, op)) = atom.hi {
+                if let Some(kind) = kind_of(op) {
+                    ops.push(Op { kind, register: register as u32, flag_in: 0, flag_out: 0, second: 0, mode: 0 });
+                }
+            }
+        }
         let word_bits = program.profile.register_word_bits;
         PipelineSim { chains: chains(&ops, word_bits), ops, word_bits }
     }
@@ -477,7 +502,8 @@ impl PipelineSim {
     }
 
     /// Runs the entries of a packet (`stride` fields each: the key, then the state words) in
-    /// order, the entry with key `k` on slot `slot(k)`. Appends the index of every entry that
+    /// order, entry `i` with key `k` on slot `slot(i, k)` (the network simulator maps entry
+    /// `i` to lane `i`'s part of the table). Appends the index of every entry that
     /// collides to `collisions` and returns how many merged.
     ///
     /// Same result as calling [`PipelineSim::execute`] on each entry in turn, computed stage
@@ -497,7 +523,7 @@ impl PipelineSim {
         table: &mut SlotTable<W>,
         data: &[W],
         stride: usize,
-        slot: impl Fn(u64) -> usize,
+        slot: impl Fn(usize, u64) -> usize,
         collisions: &mut Vec<u32>,
     ) -> u64 {
         const BATCH: usize = 16;
@@ -509,8 +535,8 @@ impl PipelineSim {
             let entries = chunk.chunks_exact(stride);
             let count = entries.len();
             let mut high = 0;
-            for (slot_i, entry) in slots.iter_mut().zip(entries.clone()) {
-                *slot_i = slot(entry[0].get());
+            for (i, (slot_i, entry)) in slots.iter_mut().zip(entries.clone()).enumerate() {
+                *slot_i = slot(batch * BATCH + i, entry[0].get());
                 high = high.max(*slot_i + 1);
             }
             // Room first, so that no row moves while the batch holds its position (nothing to
@@ -578,6 +604,23 @@ impl PipelineSim {
             let v = entry[register - 1].get();
             let flag_in = if op.flag_in != 0 { flags[op.flag_in as usize] } else { 0 };
             let (new, flag_out) = match op.kind {
+                LATEST => {
+                    let second = op.second as usize;
+                    let (rs, vs) = (row[second].get(), entry[second - 1].get());
+                    let order = |signed: bool, v: u64, r: u64| {
+                        if signed {
+                            sign_extend(v, w).cmp(&sign_extend(r, w))
+                        } else {
+                            v.cmp(&r)
+                        }
+                    };
+                    let ordering = order(op.mode & 2 != 0, v, r).then(order(op.mode & 4 != 0, vs, rs));
+                    let entry_wins = if op.mode & 1 != 0 { ordering.is_gt() } else { ordering.is_lt() };
+                    if entry_wins {
+                        row[second] = W::narrow(vs);
+                    }
+                    (if entry_wins { v } else { r }, 0)
+                }
                 ADD => {
                     let sum = u128::from(r) + u128::from(v) + u128::from(flag_in);
                     ((sum as u64) & m, (sum >> w) as u64)

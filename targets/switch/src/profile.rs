@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 /// The text of the built-in Tofino 1 profile.
 pub const TOFINO1_TOML: &str = include_str!("../profiles/tofino1.toml");
 
+/// The text of the built-in Tofino 2 profile.
+pub const TOFINO2_TOML: &str = include_str!("../profiles/tofino2.toml");
+
 /// Why a profile was rejected. Both render as the CLI prints them.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ProfileError {
@@ -47,6 +50,13 @@ pub struct TargetProfile {
     pub packet_header_bytes: u32,
     /// Width of a key identifier; at most `register_word_bits` (one register holds a key).
     pub key_bits: u32,
+    /// Whether a stateful ALU can update a pair of words of one register entry in one access
+    /// (two ALU halves sharing one predicate; spec.md section 15.1 says which pairs).
+    pub register_pair: bool,
+    /// Bits of the packet header vector: everything a pass through the pipeline can carry.
+    /// The packet's headers (`packet_header_bytes`) take their share; the rest bounds the
+    /// entry fields one pass brings into the pipeline.
+    pub phv_bits_per_pass: u32,
 }
 
 impl Default for TargetProfile {
@@ -60,10 +70,12 @@ impl Default for TargetProfile {
             stateful_alus_per_stage: 4,
             register_word_bits: 32,
             register_sram_bytes_per_stage: 1_310_720,
-            max_packet_fields: 64,
+            max_packet_fields: 364,
             packet_field_bits: 32,
             packet_header_bytes: 58,
             key_bits: 32,
+            register_pair: true,
+            phv_bits_per_pass: 4096,
         }
     }
 }
@@ -73,6 +85,16 @@ impl Default for TargetProfile {
 pub const MAX_PACKET_FIELDS: u32 = 4_096;
 
 impl TargetProfile {
+    /// A built-in profile by name (`tofino1`, `tofino2`).
+    pub fn builtin(name: &str) -> Option<TargetProfile> {
+        let text = match name {
+            "tofino1" => TOFINO1_TOML,
+            "tofino2" => TOFINO2_TOML,
+            _ => return None,
+        };
+        TargetProfile::from_toml(text).ok()
+    }
+
     /// Parses and validates a profile. Errors name the offending key.
     pub fn from_toml(text: &str) -> Result<TargetProfile, ProfileError> {
         let profile: TargetProfile = toml::from_str(text).map_err(|error| ProfileError::Syntax(error.to_string()))?;
@@ -112,6 +134,14 @@ impl TargetProfile {
                 self.max_packet_fields
             ));
         }
+        let header_bits = u64::from(self.packet_header_bytes) * 8;
+        let one_entry = u64::from(self.fields_per_key() + self.fields_per_word()) * u64::from(self.packet_field_bits);
+        if u64::from(self.phv_bits_per_pass) < header_bits + one_entry {
+            return fail(format!(
+                "`phv_bits_per_pass` ({}) must hold the headers ({header_bits} bits) and a key with one word ({one_entry} bits)",
+                self.phv_bits_per_pass
+            ));
+        }
         if self.register_sram_bytes_per_stage < u64::from(self.register_word_bits / 8) {
             return fail("`register_sram_bytes_per_stage` holds not even one register word".to_string());
         }
@@ -133,6 +163,21 @@ impl TargetProfile {
         self.key_bits.div_ceil(self.packet_field_bits)
     }
 
+    /// Bits of the packet header vector left for entry fields in one pass: the PHV less the
+    /// packet's headers (which the parser also places in it).
+    pub fn entry_phv_bits(&self) -> u64 {
+        u64::from(self.phv_bits_per_pass).saturating_sub(u64::from(self.packet_header_bytes) * 8)
+    }
+
+    /// Register words a stateful ALU updates in one access: 2 with register pairs, else 1.
+    pub fn words_per_alu(&self) -> u32 {
+        if self.register_pair {
+            2
+        } else {
+            1
+        }
+    }
+
     /// The largest key identifier (keys are stored plus one, zero marks an empty slot).
     pub fn max_key(&self) -> u64 {
         let all = if self.key_bits >= 64 { u64::MAX } else { (1u64 << self.key_bits) - 1 };
@@ -151,6 +196,20 @@ mod tests {
         assert_eq!(parsed, TargetProfile::default());
         assert_eq!(parsed.stages, 12);
         assert_eq!(parsed.register_sram_bytes_per_stage, 1_310_720);
+        let tofino2 = TargetProfile::from_toml(TOFINO2_TOML).unwrap();
+        assert_eq!(tofino2.stages, 20);
+        assert_eq!(TargetProfile::builtin("tofino2"), Some(tofino2));
+        assert_eq!(TargetProfile::builtin("tofino1"), Some(parsed));
+        assert_eq!(TargetProfile::builtin("tofino9"), None);
+    }
+
+    #[test]
+    fn a_phv_without_room_for_an_entry_is_rejected() {
+        let error =
+            TargetProfile::from_toml(&TOFINO1_TOML.replace("phv_bits_per_pass = 4096", "phv_bits_per_pass = 480"))
+                .unwrap_err()
+                .to_string();
+        assert!(error.contains("`phv_bits_per_pass` (480) must hold the headers (464 bits)"), "{error}");
     }
 
     #[test]
@@ -171,7 +230,7 @@ mod tests {
             TargetProfile::from_toml(&TOFINO1_TOML.replace("key_bits = 32", "key_bits = 40")).unwrap_err().to_string();
         assert!(error.contains("`key_bits`"), "{error}");
         let error =
-            TargetProfile::from_toml(&TOFINO1_TOML.replace("max_packet_fields = 64", "max_packet_fields = 5000"))
+            TargetProfile::from_toml(&TOFINO1_TOML.replace("max_packet_fields = 364", "max_packet_fields = 5000"))
                 .unwrap_err()
                 .to_string();
         assert!(error.contains("`max_packet_fields` must be between 2 and 4096"), "{error}");

@@ -73,7 +73,8 @@ pub enum RegisterRole {
 pub struct Register {
     pub name: String,
     pub role: RegisterRole,
-    /// The stage whose SRAM holds the array and whose ALU updates it.
+    /// Lane 0's copy: the step (pass x stages + stage) whose stage SRAM holds the array and
+    /// whose ALU updates it. Every lane has its own copy, placed where its atom is.
     pub stage: u32,
 }
 
@@ -96,9 +97,26 @@ pub enum AtomOp {
     },
     Or,
     And,
+    /// A latest-value pair (only as a register pair: `register` holds the primary word, e.g.
+    /// a timestamp, `hi` the secondary, e.g. the value): the entry's pair replaces the
+    /// register's when it is lexicographically larger (`max`) or smaller (`!max`), comparing
+    /// the primary words first and, on a tie, the secondary ones; signed as flagged. One
+    /// shared predicate selects both halves.
+    Latest {
+        max: bool,
+        signed_primary: bool,
+        signed_secondary: bool,
+    },
 }
 
 impl AtomOp {
+    /// Whether the operation may be one half of a register pair: a word-wise `add`, `or` or
+    /// `and`, which needs no predicate (so the pair's one predicate is free) and, as a single
+    /// word, no carry or flag between the halves.
+    pub fn pairable(self) -> bool {
+        matches!(self, AtomOp::Add | AtomOp::Or | AtomOp::And)
+    }
+
     fn text(self) -> &'static str {
         match self {
             AtomOp::KeyClaim => "claim",
@@ -109,12 +127,14 @@ impl AtomOp {
             AtomOp::Max { signed: false } => "max.u",
             AtomOp::Or => "or",
             AtomOp::And => "and",
+            AtomOp::Latest { max: true, .. } => "latest.max",
+            AtomOp::Latest { max: false, .. } => "latest.min",
         }
     }
 }
 
-/// One stateful-ALU operation. Every atom but the key claim runs only when the key claim
-/// hit (flag 0).
+/// One stateful-ALU operation: one access to one register array. Every atom but the key
+/// claim runs only when the key claim of its lane hit (its lane's flag 0).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Atom {
     pub register: usize,
@@ -123,6 +143,24 @@ pub struct Atom {
     pub flag_in: Option<u32>,
     /// The metadata flag this atom produces for a later stage.
     pub flag_out: Option<u32>,
+    /// The lane (entry position in the packet) whose copy of the registers this atom updates;
+    /// registers, flags and entry words are numbered within the lane.
+    pub lane: u32,
+    /// With register pairs: the other half of a pair entry, updated in the same access by
+    /// the other ALU half (`hi.0` is its register, `hi.1` its operation; predicate-free
+    /// halves only, see [`AtomOp::pairable`]).
+    pub hi: Option<(usize, AtomOp)>,
+}
+
+impl Atom {
+    /// Register words the atom's array holds per slot (2 for a pair).
+    pub fn words(&self) -> u32 {
+        if self.hi.is_some() {
+            2
+        } else {
+            1
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -136,9 +174,16 @@ pub struct PipelineProgram {
     pub aggregate: String,
     pub profile: TargetProfile,
     pub fields: Vec<FieldMap>,
-    /// Register 0 is the key; registers 1.. hold state words, in entry order.
+    /// Register 0 is the key; registers 1.. hold state words, in entry order. These are the
+    /// registers of one lane; every lane has a copy.
     pub registers: Vec<Register>,
+    /// The steps of the schedule: step `p * profile.stages + s` is stage `s` in pass `p`.
+    /// Each holds the atoms (of every lane) that run there, at most one per stateful ALU.
     pub stages: Vec<Stage>,
+    /// Lanes: a packet's entry `i` is served by lane `i`'s registers.
+    pub lanes: u32,
+    /// Passes through the pipeline a packet makes (1 = line rate; more recirculate).
+    pub passes: u32,
     /// Metadata flags used (flag 0 is the key claim's hit).
     pub flags: u32,
     /// The identity state, encoded: one word per state register (registers 1..).
@@ -148,17 +193,28 @@ pub struct PipelineProgram {
 }
 
 /// Resources a pipeline program uses, for `naasc compile --target switch-sim`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ResourceReport {
     pub profile: String,
     pub stages_used: u32,
     pub stages_available: u32,
-    /// Stateful ALUs used in each stage, in order.
+    /// Stateful ALUs used in each step (pass x stages + stage), in order.
     pub stateful_alus_per_stage: Vec<u32>,
     pub stateful_alus_available_per_stage: u32,
     pub register_words_per_slot: u32,
     pub register_bytes_per_slot: u64,
-    /// Key slots whose registers fit in every stage's SRAM.
+    /// Lanes (entries per packet the registers serve), and the most the packet size allows.
+    pub lanes: u32,
+    pub packet_lane_bound: u32,
+    /// Passes through the pipeline per packet, and the share of line rate left (1 / passes).
+    pub passes: u32,
+    pub line_rate_fraction: f64,
+    /// Register pairs used (atoms that update two words in one access).
+    pub register_pairs: u32,
+    /// The most entry bits any pass brings into the packet header vector, and the budget.
+    pub phv_entry_bits_per_pass: u64,
+    pub phv_entry_bits_available: u64,
+    /// Key slots per lane whose registers (all lanes') fit in every stage's SRAM.
     pub key_slots: u64,
     /// The stage whose SRAM limits `key_slots`.
     pub limiting_stage: u32,
@@ -180,9 +236,59 @@ impl PipelineProgram {
         self.profile.fields_per_key().saturating_add(words.saturating_mul(self.profile.fields_per_word()))
     }
 
-    /// Entries a full packet carries.
-    pub fn entries_per_packet(&self) -> u32 {
+    /// Entries the packet size allows (the packet-size bound on lanes).
+    pub fn packet_lane_bound(&self) -> u32 {
         (self.profile.max_packet_fields / self.fields_per_entry().max(1)).max(1)
+    }
+
+    /// Entries a full packet carries: one per lane (lowering never makes more lanes than the
+    /// packet-size bound).
+    pub fn entries_per_packet(&self) -> u32 {
+        self.lanes.clamp(1, self.packet_lane_bound())
+    }
+
+    /// The atoms of one lane, in step order.
+    pub fn lane_atoms(&self, lane: u32) -> impl Iterator<Item = (usize, &Atom)> {
+        self.stages
+            .iter()
+            .enumerate()
+            .flat_map(|(step, stage)| stage.atoms.iter().map(move |atom| (step, atom)))
+            .filter(move |(_, atom)| atom.lane == lane)
+    }
+
+    /// Register words each physical stage holds per key slot, over all lanes and passes.
+    pub fn words_per_stage(&self) -> Vec<u64> {
+        let stages = self.profile.stages as usize;
+        let mut words = vec![0u64; stages];
+        for (step, stage) in self.stages.iter().enumerate() {
+            words[step % stages] += stage.atoms.iter().map(|a| u64::from(a.words())).sum::<u64>();
+        }
+        words
+    }
+
+    /// Entry bits each pass brings into the packet header vector: every lane's key (in each
+    /// pass the lane has an atom in) and the entry words its atoms read.
+    pub fn phv_entry_bits(&self) -> Vec<u64> {
+        let stages = self.profile.stages as usize;
+        let field_bits = u64::from(self.profile.packet_field_bits);
+        let key = u64::from(self.profile.fields_per_key()) * field_bits;
+        let word = u64::from(self.profile.fields_per_word()) * field_bits;
+        let mut bits = vec![0u64; self.passes.max(1) as usize];
+        let mut seen = std::collections::HashSet::new();
+        for (step, stage) in self.stages.iter().enumerate() {
+            let pass = step / stages;
+            for atom in &stage.atoms {
+                if let Some(slot) = bits.get_mut(pass) {
+                    if seen.insert((pass, atom.lane)) {
+                        *slot += key;
+                    }
+                    if atom.op != AtomOp::KeyClaim {
+                        *slot += u64::from(atom.words()) * word;
+                    }
+                }
+            }
+        }
+        bits
     }
 
     /// Bytes on the wire of a packet carrying `entries` entries.
@@ -192,18 +298,18 @@ impl PipelineProgram {
             + u64::from(entries) * u64::from(self.fields_per_entry()) * field_bytes
     }
 
-    /// Key slots that fit: the smallest, over stages, of the stage SRAM divided by the bytes
-    /// its registers take per slot; and the stage that sets it.
+    /// Key slots per lane that fit: the smallest, over the physical stages, of the stage SRAM
+    /// divided by the bytes its registers (every lane's, in every pass) take per slot; and the
+    /// stage that sets it.
     pub fn key_slots(&self) -> (u64, u32) {
         let mut best = (u64::MAX, 0);
-        for stage in 0..self.stages.len() as u32 {
-            let words = self.registers.iter().filter(|r| r.stage == stage).count() as u64;
+        for (stage, words) in self.words_per_stage().into_iter().enumerate() {
             if words == 0 {
                 continue;
             }
             let slots = self.profile.register_sram_bytes_per_stage / (words * self.profile.word_bytes());
             if slots < best.0 {
-                best = (slots, stage);
+                best = (slots, stage as u32);
             }
         }
         best
@@ -214,12 +320,19 @@ impl PipelineProgram {
         let words = self.registers.len() as u32;
         ResourceReport {
             profile: self.profile.name.clone(),
-            stages_used: self.stages.len() as u32,
+            stages_used: self.words_per_stage().iter().filter(|w| **w > 0).count() as u32,
             stages_available: self.profile.stages,
             stateful_alus_per_stage: self.stages.iter().map(|s| s.atoms.len() as u32).collect(),
             stateful_alus_available_per_stage: self.profile.stateful_alus_per_stage,
             register_words_per_slot: words,
             register_bytes_per_slot: u64::from(words) * self.profile.word_bytes(),
+            lanes: self.lanes,
+            packet_lane_bound: self.packet_lane_bound(),
+            passes: self.passes,
+            line_rate_fraction: 1.0 / f64::from(self.passes.max(1)),
+            register_pairs: self.lane_atoms(0).filter(|(_, a)| a.hi.is_some()).count() as u32,
+            phv_entry_bits_per_pass: self.phv_entry_bits().into_iter().max().unwrap_or(0),
+            phv_entry_bits_available: self.profile.entry_phv_bits(),
             key_slots,
             limiting_stage,
             fields_per_entry: self.fields_per_entry(),
@@ -235,6 +348,7 @@ impl PipelineProgram {
         let mut out = String::new();
         let w = self.profile.register_word_bits;
         let (slots, _) = self.key_slots();
+        let stages = self.profile.stages as usize;
         let _ = writeln!(out, "pipeline {} for {}", self.aggregate, self.profile.name);
         if let Some(scale) = self.fixed_point_scale {
             let _ = writeln!(out, "  fixed point: floats carried as i64 round(x * {scale})");
@@ -247,37 +361,48 @@ impl PipelineProgram {
             self.profile.packet_field_bits,
             counted(self.entries_per_packet(), "entry", "entries")
         );
-        let _ = writeln!(out, "  slot = hash(key) mod {slots}; every register is an array of {slots} {w}-bit words");
-        let _ = writeln!(out, "  registers:");
+        let _ = writeln!(
+            out,
+            "  lanes: {} (entry i of a packet uses lane i's copy of the registers); {}",
+            self.lanes,
+            if self.passes == 1 {
+                "1 pass (line rate)".to_string()
+            } else {
+                format!("{} passes (recirculated: 1/{} of line rate)", self.passes, self.passes)
+            }
+        );
+        let _ = writeln!(
+            out,
+            "  slot = hash(key) mod {slots} in each lane; every register is an array of {slots} {w}-bit words (pairs: 2 words)"
+        );
+        let _ = writeln!(out, "  registers (lane 0; step = pass x {stages} + stage):");
         for (index, register) in self.registers.iter().enumerate() {
             let what = match register.role {
                 RegisterRole::Key => "key + 1 (0 = empty slot)".to_string(),
                 RegisterRole::Word { field, word, .. } => {
                     let map = &self.fields[field];
                     let part = if map.words > 1 { format!(", word {word} of {}", map.words) } else { String::new() };
-                    format!("{} {}{part}", map.ty, map.merge.name())
+                    // A custom field lowers only as half of a latest-value pair.
+                    let merge = if map.merge == MergeOp::Custom { "latest pair" } else { map.merge.name() };
+                    format!("{} {merge}{part}", map.ty)
                 }
             };
-            let _ = writeln!(out, "    r{index:<3} {:<32} {what:<28} stage {}", register.name, register.stage);
+            let _ = writeln!(out, "    r{index:<3} {:<32} {what:<28} step {}", register.name, register.stage);
         }
         let _ = writeln!(
             out,
             "  identity: [{}]",
             self.identity_words.iter().map(|w| format!("{w:#x}")).collect::<Vec<_>>().join(", ")
         );
-        for (index, stage) in self.stages.iter().enumerate() {
-            let _ = writeln!(out, "  stage {index}:");
+        for (step, stage) in self.stages.iter().enumerate() {
+            if self.passes > 1 {
+                let _ = writeln!(out, "  stage {} (pass {}):", step % stages, step / stages);
+            } else {
+                let _ = writeln!(out, "  stage {step}:");
+            }
             for (alu, atom) in stage.atoms.iter().enumerate() {
-                let r = atom.register;
-                let body = match atom.op {
-                    AtomOp::KeyClaim => format!("r{r} = claim(r{r}, key) -> f0 (hit)"),
-                    op => {
-                        let flag_in = atom.flag_in.map(|f| format!(", f{f}")).unwrap_or_default();
-                        let flag_out = atom.flag_out.map(|f| format!(" -> f{f}")).unwrap_or_default();
-                        format!("r{r} = {}(r{r}, e{}{flag_in}){flag_out}   if f0", op.text(), r - 1)
-                    }
-                };
-                let _ = writeln!(out, "    salu{alu}: {body}");
+                let lane = if self.lanes > 1 { format!("L{} ", atom.lane) } else { String::new() };
+                let _ = writeln!(out, "    salu{alu}: {lane}{}", atom_text(atom));
             }
         }
         out
@@ -352,6 +477,30 @@ impl PipelineProgram {
             });
         }
         Ok(state)
+    }
+}
+
+/// One atom as the pipeline text shows it (registers, entry words and flags of its lane).
+fn atom_text(atom: &Atom) -> String {
+    let r = atom.register;
+    match (atom.op, atom.hi) {
+        (AtomOp::KeyClaim, _) => format!("r{r} = claim(r{r}, key) -> f0 (hit)"),
+        (op @ AtomOp::Latest { signed_primary, signed_secondary, .. }, Some((h, _))) => format!(
+            "(r{r}, r{h}) = {}((r{r}, r{h}), (e{}, e{}))   if f0   [{}, {} compare; one predicate selects both]",
+            op.text(),
+            r - 1,
+            h - 1,
+            if signed_primary { "signed" } else { "unsigned" },
+            if signed_secondary { "signed" } else { "unsigned" }
+        ),
+        (op, Some((h, hi))) => {
+            format!("(r{r}, r{h}) = pair({}(r{r}, e{}), {}(r{h}, e{}))   if f0", op.text(), r - 1, hi.text(), h - 1)
+        }
+        (op, None) => {
+            let flag_in = atom.flag_in.map(|f| format!(", f{f}")).unwrap_or_default();
+            let flag_out = atom.flag_out.map(|f| format!(" -> f{f}")).unwrap_or_default();
+            format!("r{r} = {}(r{r}, e{}{flag_in}){flag_out}   if f0", op.text(), r - 1)
+        }
     }
 }
 
@@ -459,17 +608,30 @@ impl ResourceReport {
             .map(|(stage, used)| format!("{stage}:{used}/{}", self.stateful_alus_available_per_stage))
             .collect();
         let total: u32 = self.stateful_alus_per_stage.iter().sum();
+        let rate = if self.passes == 1 {
+            "at line rate".to_string()
+        } else {
+            format!("recirculated: {:.3} of line rate", self.line_rate_fraction)
+        };
         format!(
-            "resources on {profile}:\n  stages used          {used} of {avail}\n  stateful ALUs        {total} of {cap} ({alus})\n  register bytes/slot  {bytes} ({words}: key + state)\n  key slots that fit   {slots} (stage {limit}'s register memory fills first)\n  fields per packet    {fields} per entry, {entries} per packet of {max} fields ({pbytes} bytes)\n",
+            "resources on {profile}:\n  stages used          {used} of {avail} per pass\n  stateful ALUs        {total} of {cap} ({alus})\n  register pairs       {pairs} per lane\n  register bytes/slot  {bytes} ({words}: key + state) per lane\n  lanes                {lanes} (the packet size allows {bound}; fewer lanes leave more SRAM per lane: `--lanes N`)\n  key slots per lane   {slots} (stage {limit}'s register memory fills first)\n  passes               {passes} ({rate})\n  PHV per pass         {phv} of {phv_cap} bits of entry fields\n  fields per packet    {fields} per entry, {entries} per packet of {max} fields ({pbytes} bytes)\n",
             profile = self.profile,
             used = self.stages_used,
             avail = self.stages_available,
-            cap = self.stages_available * self.stateful_alus_available_per_stage,
+            cap = u64::from(self.stages_available)
+                * u64::from(self.stateful_alus_available_per_stage)
+                * u64::from(self.passes),
             alus = alus.join(" "),
+            pairs = self.register_pairs,
             bytes = self.register_bytes_per_slot,
             words = counted(self.register_words_per_slot, "word", "words"),
+            lanes = self.lanes,
+            bound = self.packet_lane_bound,
             slots = self.key_slots,
             limit = self.limiting_stage,
+            passes = self.passes,
+            phv = self.phv_entry_bits_per_pass,
+            phv_cap = self.phv_entry_bits_available,
             fields = self.fields_per_entry,
             entries = counted(self.entries_per_packet, "entry", "entries"),
             max = self.max_packet_fields,

@@ -1,7 +1,7 @@
 //! One program per switch diagnostic code, in `tests/diagnostics/E06xx_<what>.naas`: each is
 //! lowered, must be rejected with its code, and the rendered diagnostics are an insta
 //! snapshot. A `# lower: key=value ...` line in a program sets the lowering options and the
-//! profile (`fixed_point`, `min_key_slots`, `stages`), so each program can show its code alone.
+//! profile (`fixed_point`, `min_key_slots`, `stages`, `lanes`, `max_passes`), so each program can show its code alone.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
@@ -44,6 +44,8 @@ fn settings(source: &str) -> (LowerOptions, TargetProfile) {
                 "fixed_point" => options.fixed_point_scale = Some(value),
                 "min_key_slots" => options.min_key_slots = Some(value),
                 "stages" => profile.stages = u32::try_from(value).unwrap(),
+                "lanes" => options.lanes = Some(u32::try_from(value).unwrap()),
+                "max_passes" => options.max_passes = Some(u32::try_from(value).unwrap()),
                 other => panic!("unknown setting `{other}`"),
             }
         }

@@ -26,6 +26,13 @@ fn examples() {
     }
 }
 
+/// The latest-value example (not among the shared examples of the other targets' tests):
+/// one register pair per lane, compared lexicographically.
+#[test]
+fn example_latest() {
+    insta::assert_snapshot!(lowered("latest", &common::example_source("latest"), &LowerOptions::default()));
+}
+
 #[test]
 fn test_programs() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/programs");

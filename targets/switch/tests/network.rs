@@ -278,3 +278,105 @@ fn heavy_faults_and_every_window_stay_exact() {
         simulate(&compiled, 0, &program, &SimConfig { window: 65, ..SimConfig::default() }).unwrap_err().to_string();
     assert!(error.contains("`window` must be between 1 and 64"), "{error}");
 }
+
+/// A packet that recirculates occupies a switch's pipeline once per pass: the same traffic
+/// takes longer in simulated time with three passes than with one, the result stays exact, and
+/// the report says how many passes and what share of line rate is left.
+#[test]
+fn extra_passes_are_charged() {
+    let compiled = common::compile_source(&common::example_source("reduce"));
+    let one = lower(&compiled, 0, &TargetProfile::default(), &LowerOptions::default()).unwrap();
+    let mut three = one.clone();
+    three.passes = 3;
+    let config = SimConfig {
+        topology: Topology::parse("tree:fanout=4,depth=1").unwrap(),
+        records: 4000,
+        keys: 50,
+        seed: 3,
+        // Slow links and a full window: serialisation, not latency, sets the time.
+        link_gbps: 0.1,
+        window: 64,
+        ..SimConfig::default()
+    };
+    let fast = simulate(&compiled, 0, &one, &config).unwrap();
+    let slow = simulate(&compiled, 0, &three, &config).unwrap();
+    assert!(fast.result_matches_reference && slow.result_matches_reference);
+    assert_eq!((fast.passes, slow.passes), (1, 3));
+    assert_eq!(slow.line_rate_fraction, 1.0 / 3.0);
+    assert_eq!(fast.entries_at_reducer, slow.entries_at_reducer);
+    // Only the links into switches are charged (the reducer is a host, and acknowledgements
+    // and the last hop take the same time), so the whole run slows by less than 3x.
+    assert!(
+        slow.simulated_time_us > 1.3 * fast.simulated_time_us,
+        "{} us with three passes, {} us with one",
+        slow.simulated_time_us,
+        fast.simulated_time_us
+    );
+    assert!(slow.text().contains("3 passes (recirculated: 0.333 of line rate)"), "{}", slow.text());
+}
+
+/// A packet carries one entry per lane (a key's lane is the same at every switch, so that a
+/// key is merged in one table per switch and the fan-in bound is reached), and senders keep
+/// packets nearly full anyway: mappers hold an entry whose lane is taken for a later packet,
+/// and switches read their tables out lane by lane in turn.
+#[test]
+fn packets_carry_one_entry_per_lane_and_stay_full() {
+    let compiled = common::compile_source(&common::example_source("reduce"));
+    let program = lower(&compiled, 0, &TargetProfile::default(), &LowerOptions::default()).unwrap();
+    let lanes = program.entries_per_packet();
+    assert!(lanes > 1);
+    let config = SimConfig {
+        topology: Topology::parse("tree:fanout=4,depth=2").unwrap(),
+        records: 20_000,
+        keys: 500,
+        seed: 9,
+        // Dense key ids: no key collides, so every merge the lanes allow happens.
+        slot_index: naas_target_switch::network::SlotIndex::Direct,
+        ..SimConfig::default()
+    };
+    let report = simulate(&compiled, 0, &program, &config).unwrap();
+    assert!(report.result_matches_reference, "{}", report.text());
+    assert_eq!(report.lanes, lanes);
+    assert_eq!(report.collisions, 0, "{}", report.text());
+    assert_eq!(report.entries_at_reducer, report.ideal_entries_at_reducer, "{}", report.text());
+    for tier in &report.tiers {
+        let per_packet = tier.entries as f64 / tier.packets as f64;
+        assert!(per_packet <= f64::from(lanes), "{}", report.text());
+        assert!(
+            per_packet >= 0.7 * f64::from(lanes),
+            "tier {}: {per_packet} entries per packet\n{}",
+            tier.tier,
+            report.text()
+        );
+    }
+}
+
+/// Every switch reports how many entries it merged, forwarded unmerged and flushed; the
+/// per-switch counts add up to the totals, so nothing falls back to the host silently.
+#[test]
+fn merged_and_unmerged_entries_are_reported_per_switch() {
+    let compiled = common::compile_source(&common::example_source("reduce"));
+    let program = lower(&compiled, 0, &TargetProfile::default(), &LowerOptions::default()).unwrap();
+    let config = SimConfig {
+        topology: Topology::parse("tree:fanout=3,depth=2").unwrap(),
+        records: 3000,
+        keys: 200,
+        seed: 4,
+        table_slots: Some(16),
+        ..SimConfig::default()
+    };
+    let report = simulate(&compiled, 0, &program, &config).unwrap();
+    assert!(report.result_matches_reference, "{}", report.text());
+    assert_eq!(report.per_switch.len() as u64, report.switches);
+    let merged: u64 = report.per_switch.iter().map(|s| s.merged).sum();
+    let unmerged: u64 = report.per_switch.iter().map(|s| s.unmerged).sum();
+    let flushed: u64 = report.per_switch.iter().map(|s| s.flushed).sum();
+    assert_eq!((merged, unmerged, flushed), (report.switch_merges, report.collisions, report.flushed_entries));
+    assert!(unmerged > 0, "tiny tables collide: {}", report.text());
+    let first = &report.per_switch[0];
+    let line = format!(
+        "  switch {}: merged {}, forwarded unmerged {}, flushed {}\n",
+        first.name, first.merged, first.unmerged, first.flushed
+    );
+    assert!(report.text().contains(&line), "{}", report.text());
+}

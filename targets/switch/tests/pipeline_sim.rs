@@ -30,6 +30,8 @@ fn cases() -> &'static Vec<Case> {
     static CASES: OnceLock<Vec<Case>> = OnceLock::new();
     CASES.get_or_init(|| {
         let mut sources: Vec<String> = common::EXAMPLES.iter().map(|n| common::example_source(n)).collect();
+        // The latest-value example: one register pair compared lexicographically.
+        sources.push(common::example_source("latest"));
         for name in ["flags", "min_max_wide"] {
             sources.push(common::program_source(name));
         }
@@ -71,9 +73,13 @@ fn random_state(compiled: &naas_ir::Compiled, rng: &mut Rng) -> Vec<Slot> {
 
 #[test]
 fn the_examples_that_fit_are_covered() {
-    // reduce, robust_mean, histogram, flags, min_max_wide (top_k is rejected: E0602).
-    assert_eq!(cases().len(), 5);
-    assert!(cases().iter().all(|case| case.programs.len() == 4));
+    // reduce, robust_mean, histogram, latest, flags, min_max_wide (top_k is rejected: E0602).
+    assert_eq!(cases().len(), 6);
+    for case in cases() {
+        // A latest-value pair needs each field in one word: 32- and 64-bit words only.
+        let expected = if case.compiled.aggregates[0].name == "latest" { 2 } else { 4 };
+        assert_eq!(case.programs.len(), expected, "{}", case.compiled.aggregates[0].name);
+    }
 }
 
 proptest! {
@@ -137,24 +143,28 @@ proptest! {
                 let stride = 1 + program.state_words();
                 // Few slots and keys, so that entries collide and share slots within a packet;
                 // more entries than one batch.
+                // Entry `i` goes to lane `i mod lanes`, which has its own `slots` slots of the
+                // table (as in the network simulator, whose packets have at most `lanes`).
                 let slots = 1 + rng.below(6);
-                let (mut batched, mut single) = (SlotTable::new(program, slots), SlotTable::new(program, slots));
+                let lanes = 1 + rng.below(3);
+                let (mut batched, mut single) =
+                    (SlotTable::new(program, slots * lanes), SlotTable::new(program, slots * lanes));
                 // The same packets in 32-bit fields on a table of 32-bit words, where the
                 // profile's words fit them.
                 let mut narrow =
-                    fits_u32(&program.profile).then(|| SlotTable::<u32>::new(program, slots));
+                    fits_u32(&program.profile).then(|| SlotTable::<u32>::new(program, slots * lanes));
                 for _ in 0..3 {
                     let mut data = Vec::new();
                     for _ in 0..rng.below(40) {
                         data.push(rng.below(9) as u64);
                         data.extend(program.encode_state(&random_state(&case.compiled, &mut rng)).unwrap());
                     }
-                    let slot = |key: u64| (key as usize * 7) % slots;
+                    let slot = |index: usize, key: u64| (index % lanes) * slots + (key as usize * 7) % slots;
                     let mut collisions = Vec::new();
                     let merged = sim.execute_packet(&mut batched, &data, stride, slot, &mut collisions);
                     let mut expected = Vec::new();
                     for (index, entry) in data.chunks_exact(stride).enumerate() {
-                        if sim.execute(&mut single, slot(entry[0]), entry[0], &entry[1..]) == Outcome::Collision {
+                        if sim.execute(&mut single, slot(index, entry[0]), entry[0], &entry[1..]) == Outcome::Collision {
                             expected.push(index as u32);
                         }
                     }

@@ -39,7 +39,7 @@ mod topology;
 pub use dist::{Dist, KeySampler, MAX_ZIPF_TABLE_KEYS};
 pub use error::{DistError, SimError, SlotIndexError, QUOTE_CHARS};
 pub use plot::plot_svg;
-pub use report::{counted, LinkReport, Report, TierReport};
+pub use report::{counted, LinkReport, Report, SwitchReport, TierReport};
 pub use source::MapperEntries;
 pub use topology::{
     FileNode, FileTopology, Graph, NodeKind, Topology, TopologyError, MAX_FILE_BYTES, MAX_LINKS, MAX_NODES,
@@ -376,6 +376,13 @@ fn run_with<W: Word>(
     // `check_config` bounds a requested table; what fits the register memory is clamped to
     // the same bound.
     let slots = config.table_slots.unwrap_or(pipeline.key_slots().0).clamp(1, MAX_TABLE_SLOTS) as usize;
+    // Every lane has its own slots in the switch's table, whose rows are numbered in 32 bits.
+    let lanes = pipeline.entries_per_packet() as usize;
+    if slots.saturating_mul(lanes) > u32::MAX as usize - 1 {
+        return Err(invalid(format!(
+            "`slots` ({slots} per lane) times the program's {lanes} lanes exceeds the simulator's limit of 2^32 - 2 slots per switch; choose fewer slots or `--lanes`"
+        )));
+    }
     let graph = config.topology.graph();
     let (keys, dist) = (workload.keys, workload.dist.clone());
     let mut sim = Sim::<W>::new(compiled, plan_index, pipeline, config, graph, slots, workload);

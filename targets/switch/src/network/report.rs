@@ -29,6 +29,19 @@ pub struct TierReport {
     pub entries: u64,
 }
 
+/// What one switch did with the entries it received.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct SwitchReport {
+    pub name: String,
+    /// Entries merged into one of its slots (including those that claimed an empty slot).
+    pub merged: u64,
+    /// Entries forwarded unmerged because their slot held another key (a collision or a full
+    /// table: a slot is freed only at end-of-stream).
+    pub unmerged: u64,
+    /// Entries read out of its tables at end of stream.
+    pub flushed: u64,
+}
+
 /// The outcome of a simulation (serialised by `naasc simulate --report`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Report {
@@ -47,6 +60,12 @@ pub struct Report {
     pub table_slots: u64,
     pub slot_index: SlotIndex,
     pub entries_per_packet: u32,
+    /// Lanes of the pipeline program (entry `i` of a packet is merged in lane `i`'s table).
+    pub lanes: u32,
+    /// Passes through the pipeline per packet; each extra pass is charged (a switch port
+    /// aggregates at `line_rate_fraction` = 1 / passes of its line rate).
+    pub passes: u32,
+    pub line_rate_fraction: f64,
     /// Entries the mappers sent (one per record: mappers do not combine).
     pub entries_from_mappers: u64,
     pub packets_from_mappers: u64,
@@ -91,6 +110,8 @@ pub struct Report {
     pub network_packets_per_second: f64,
     pub links: Vec<LinkReport>,
     pub tiers: Vec<TierReport>,
+    /// Per switch, in graph order: entries merged, forwarded unmerged, and flushed.
+    pub per_switch: Vec<SwitchReport>,
 }
 
 /// `n` and the noun, singular for one (`1 link`, `3 links`): report texts print counts that
@@ -104,7 +125,7 @@ impl Report {
     /// A short human-readable summary.
     pub fn text(&self) -> String {
         let mut out = format!(
-            "simulated {} on {} ({}, {}, {} per table, {} index), {} over {} ({})\n",
+            "simulated {} on {} ({}, {}, {} per lane, {} index), {} over {} ({})\n",
             self.aggregate,
             self.topology,
             counted(self.mappers, "mapper", "mappers"),
@@ -116,6 +137,17 @@ impl Report {
             self.dist
         );
         out.push_str(&format!(
+            "  pipeline: {} ({} per packet), {} ({})\n",
+            counted(self.lanes, "lane", "lanes"),
+            counted(self.entries_per_packet, "entry", "entries"),
+            counted(self.passes, "pass", "passes"),
+            if self.passes <= 1 {
+                "line rate".to_string()
+            } else {
+                format!("recirculated: {:.3} of line rate", self.line_rate_fraction)
+            }
+        ));
+        out.push_str(&format!(
             "  entries: {} from mappers, {} at the reducer (ideal {}): reduction {:.1}x of an ideal {:.1}x\n",
             self.entries_from_mappers,
             self.entries_at_reducer,
@@ -124,7 +156,7 @@ impl Report {
             self.ideal_traffic_reduction
         ));
         out.push_str(&format!(
-            "  bytes at the reducer: {} in {}; switch merges {}, collisions {}, flushed {}\n",
+            "  bytes at the reducer: {} in {}; merged in switches {}, forwarded unmerged {} (slot held by another key), flushed {}\n",
             self.bytes_at_reducer,
             counted(self.packets_at_reducer, "packet", "packets"),
             self.switch_merges,
@@ -139,6 +171,25 @@ impl Report {
             counted(self.retransmissions, "retransmission", "retransmissions"),
             counted(self.duplicates_dropped, "copy", "copies")
         ));
+        // Per switch (all of them in the JSON report): each one when there are few, else the
+        // one that forwarded the most entries unmerged.
+        if self.per_switch.len() <= 16 {
+            for switch in &self.per_switch {
+                out.push_str(&format!(
+                    "  switch {}: merged {}, forwarded unmerged {}, flushed {}\n",
+                    switch.name, switch.merged, switch.unmerged, switch.flushed
+                ));
+            }
+        } else if let Some(worst) = self.per_switch.iter().max_by_key(|s| s.unmerged) {
+            out.push_str(&format!(
+                "  {} switches (each in --report); most unmerged at {}: merged {}, forwarded unmerged {}, flushed {}\n",
+                self.per_switch.len(),
+                worst.name,
+                worst.merged,
+                worst.unmerged,
+                worst.flushed
+            ));
+        }
         for tier in &self.tiers {
             out.push_str(&format!(
                 "  tier {} ({}): {}, {}, {}, {}\n",

@@ -20,7 +20,7 @@ use naas_stdx::{mix64, Rng};
 
 use super::events::{Event, EventQueue};
 use super::packets::PacketPool;
-use super::report::{LinkReport, Report, TierReport};
+use super::report::{LinkReport, Report, SwitchReport, TierReport};
 use super::source::{EntryContext, Source};
 use super::topology::{Graph, NodeKind};
 use super::{FastMap, Modulus, SimConfig, SimError, SlotIndex, Workload};
@@ -129,14 +129,43 @@ impl LinkState {
 #[derive(Clone, Copy)]
 struct SlotMap {
     direct: bool,
+    /// Slots per lane; lane `l`'s slots are `l * lane_slots ..` of the switch's table.
     slots: Modulus,
+    lane_slots: usize,
+    lanes: Lanes,
     seed: u64,
 }
 
 impl SlotMap {
+    /// The slot of `key`: in the table of the key's lane (the entry position it takes in a
+    /// packet; each lane is a copy of the registers with its own slot table), the key's slot.
     #[inline]
     fn slot(self, key: u64) -> usize {
-        self.slots.reduce(if self.direct { key } else { mix64(key ^ self.seed) }) as usize
+        self.lanes.of(key) * self.lane_slots
+            + self.slots.reduce(if self.direct { key } else { mix64(key ^ self.seed) }) as usize
+    }
+}
+
+/// The lane of a key: the same at every node (senders place an entry at its key's position in
+/// a packet, so that a key is merged in one lane's table at every switch, as ASK places
+/// key-value tuples); a packet carries at most one entry per lane.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Lanes {
+    count: Modulus,
+}
+
+impl Lanes {
+    /// A hash seed of its own, so that a key's lane and its slot within the lane are
+    /// independent.
+    const SEED: u64 = 0x6c61_6e65_7365_6564;
+
+    pub(super) fn new(count: u32) -> Lanes {
+        Lanes { count: Modulus::new(u64::from(count.max(1))) }
+    }
+
+    #[inline]
+    pub(super) fn of(self, key: u64) -> usize {
+        self.count.reduce(mix64(key ^ Lanes::SEED)) as usize
     }
 }
 
@@ -151,12 +180,19 @@ struct NodeState<W> {
     staged: VecDeque<u32>,
     /// Entries not drawn from the source yet.
     to_stage: u64,
+    /// Entries drawn but not yet staged (`stride` words each, in draw order): their lane was
+    /// taken in the packet being filled.
+    held: Vec<u64>,
     /// The mapper's position among the mappers (graph order); `usize::MAX` for other nodes.
     mapper: usize,
     rng: Rng,
     table: Option<SlotTable<W>>,
     /// Where a key goes in `table`.
     slot_map: SlotMap,
+    /// A switch's entries merged, forwarded unmerged, and flushed.
+    merged: u64,
+    unmerged: u64,
+    flushed_entries: u64,
     children_done: usize,
     flushed: bool,
 }
@@ -178,6 +214,8 @@ pub(super) struct Sim<'a, W: Word> {
     source: Source,
     /// Words per entry: the key and the state words.
     stride: usize,
+    /// The lane of each key (a packet carries at most one entry per lane).
+    lanes: Lanes,
     /// The mappers' node indexes, and how many packets' entries each stages at most.
     mapper_nodes: Vec<usize>,
     stage_packets: usize,
@@ -343,16 +381,23 @@ impl<'a, W: Word> Sim<'a, W> {
                 }
                 // The mapper's stream, then the switch's hash seed, in this order.
                 let rng = Rng::new(seeder.next_u64());
-                let table = (node.kind == NodeKind::Switch).then(|| SlotTable::new(program, slots));
+                let lanes = program.entries_per_packet();
+                let table = (node.kind == NodeKind::Switch).then(|| SlotTable::new(program, slots * lanes as usize));
                 let slot_map = SlotMap {
                     direct: config.slot_index == SlotIndex::Direct,
-                    slots: Modulus::new(table.as_ref().map_or(1, SlotTable::slots) as u64),
+                    slots: Modulus::new(slots as u64),
+                    lane_slots: slots,
+                    lanes: Lanes::new(lanes),
                     seed: seeder.next_u64(),
                 };
                 NodeState {
                     remaining,
                     staged: VecDeque::new(),
                     to_stage: remaining,
+                    held: Vec::new(),
+                    merged: 0,
+                    unmerged: 0,
+                    flushed_entries: 0,
                     mapper,
                     rng,
                     table,
@@ -391,6 +436,9 @@ impl<'a, W: Word> Sim<'a, W> {
             table_slots: slots as u64,
             slot_index: config.slot_index,
             entries_per_packet,
+            lanes: program.entries_per_packet(),
+            passes: program.passes,
+            line_rate_fraction: 1.0 / f64::from(program.passes.max(1)),
             contribution_tracking: dedup,
             ..Report::default()
         };
@@ -409,6 +457,7 @@ impl<'a, W: Word> Sim<'a, W> {
             rng: Rng::new(seeder.next_u64()),
             source: workload.source,
             stride,
+            lanes: Lanes::new(entries_per_packet),
             mapper_nodes,
             stage_packets,
             entries_per_packet,
@@ -511,8 +560,6 @@ impl<'a, W: Word> Sim<'a, W> {
 
     /// A mapper's next packet, the first it has staged.
     fn generate(&mut self, mapper: usize) -> Result<u32, SimError> {
-        let count = self.nodes[mapper].remaining.min(u64::from(self.entries_per_packet));
-        self.nodes[mapper].remaining -= count;
         if self.nodes[mapper].staged.is_empty() {
             self.stage_round(mapper)?;
         }
@@ -520,9 +567,14 @@ impl<'a, W: Word> Sim<'a, W> {
             .staged
             .pop_front()
             .ok_or_else(|| InternalError::new("a mapper staged fewer entries than it sends"))?;
-        if u64::from(self.packets.get(packet).entries) != count {
-            bail_internal!("a mapper staged a packet of another size than it sends");
+        let count = u64::from(self.packets.get(packet).entries);
+        if count == 0 || count > self.nodes[mapper].remaining {
+            bail_internal!(
+                "a mapper staged a packet of {count} entries with {} left to send",
+                self.nodes[mapper].remaining
+            );
         }
+        self.nodes[mapper].remaining -= count;
         Ok(packet)
     }
 
@@ -542,7 +594,9 @@ impl<'a, W: Word> Sim<'a, W> {
         for position in 0..self.mapper_nodes.len() {
             let mapper = self.mapper_nodes[position];
             let node = &self.nodes[mapper];
-            if node.to_stage == 0 || (mapper != short && 2 * node.staged.len() > self.stage_packets) {
+            if (node.to_stage == 0 && node.held.is_empty())
+                || (mapper != short && 2 * node.staged.len() > self.stage_packets)
+            {
                 continue;
             }
             result = self.stage(mapper);
@@ -555,27 +609,53 @@ impl<'a, W: Word> Sim<'a, W> {
     }
 
     /// Tops up mapper `mapper`'s staged packets: entries from the source (and folded
-    /// centrally), `entries_per_packet` to a packet, the last one the rest (as
-    /// [`Sim::generate`] sends them).
+    /// centrally), at most one per lane in a packet (an entry travels at its key's lane
+    /// position). An entry whose lane is taken is held for a later packet (held entries go
+    /// first, in draw order); a packet draws at most `entries_per_packet` new entries, and
+    /// none while `entries_per_packet` x 4 are held, so the held entries stay bounded and
+    /// every packet carries at least one entry.
     fn stage(&mut self, mapper: usize) -> Result<(), SimError> {
         let cx = EntryContext { compiled: self.compiled, plan: self.plan, interp: &self.interp, program: self.program };
         let child = self.root_child[mapper];
         let child_is_switch = self.graph.nodes[child].kind == NodeKind::Switch;
         let node = &mut self.nodes[mapper];
+        let stride = self.stride;
+        let lanes = self.entries_per_packet as usize;
+        let mut taken = vec![false; lanes];
         let mut drawn = 0;
         let mut result = Ok(());
-        while node.staged.len() < self.stage_packets && node.to_stage > 0 && result.is_ok() {
-            let count = node.to_stage.min(u64::from(self.entries_per_packet));
-            node.to_stage -= count;
+        let mut entry = Vec::with_capacity(stride);
+        while node.staged.len() < self.stage_packets && (node.to_stage > 0 || !node.held.is_empty()) && result.is_ok() {
             let mut chunk = std::mem::take(&mut self.scratch);
             chunk.clear();
-            for _ in 0..count {
+            taken.iter_mut().for_each(|t| *t = false);
+            let mut kept = 0;
+            for at in (0..node.held.len()).step_by(stride) {
+                let lane = self.lanes.of(node.held[at]);
+                if taken[lane] {
+                    node.held.copy_within(at..at + stride, kept);
+                    kept += stride;
+                } else {
+                    taken[lane] = true;
+                    chunk.extend_from_slice(&node.held[at..at + stride]);
+                }
+            }
+            node.held.truncate(kept);
+            let mut attempts = 0;
+            while chunk.len() < lanes * stride
+                && attempts < lanes
+                && node.to_stage > 0
+                && node.held.len() < 4 * lanes * stride
+            {
+                attempts += 1;
+                node.to_stage -= 1;
+                entry.clear();
                 let (key, state) = match self.source.next_into(
                     &cx,
                     node.mapper,
                     &mut node.rng,
                     self.config.check_reference,
-                    &mut chunk,
+                    &mut entry,
                 ) {
                     Ok(entry) => entry,
                     Err(error) => {
@@ -583,6 +663,13 @@ impl<'a, W: Word> Sim<'a, W> {
                         break;
                     }
                 };
+                let lane = self.lanes.of(key);
+                if taken[lane] {
+                    node.held.extend_from_slice(&entry);
+                } else {
+                    taken[lane] = true;
+                    chunk.extend_from_slice(&entry);
+                }
                 drawn += 1;
                 if child_is_switch {
                     self.subtree_keys.insert(child, key);
@@ -600,6 +687,10 @@ impl<'a, W: Word> Sim<'a, W> {
                         }
                     }
                 }
+            }
+            if chunk.is_empty() {
+                self.scratch = chunk;
+                continue;
             }
             let packet = self.packets.alloc();
             if let Err(error) = self.packets.fill(packet, &chunk) {
@@ -631,7 +722,12 @@ impl<'a, W: Word> Sim<'a, W> {
     /// One transmission: serialisation on the link, then loss, duplication and reordering.
     fn transmit(&mut self, link: usize, packet: u32) {
         let entries = self.packets.get(packet).entries;
-        let (bytes, tx) = (self.packet_bytes[entries as usize], self.packet_tx[entries as usize]);
+        let (bytes, mut tx) = (self.packet_bytes[entries as usize], self.packet_tx[entries as usize]);
+        if self.graph.nodes[self.graph.links[link].to].kind == NodeKind::Switch {
+            // A packet that recirculates occupies the switch's pipeline (at this port's rate)
+            // once per pass: the port aggregates at 1/passes of its line rate.
+            tx *= u64::from(self.program.passes.max(1));
+        }
         let state = &mut self.links[link];
         let depart = state.free_at.max(self.now);
         state.free_at = depart + tx;
@@ -823,8 +919,11 @@ impl<'a, W: Word> Sim<'a, W> {
         let table = self.nodes[node].table.as_mut().ok_or_else(|| InternalError::new("a switch without a table"))?;
         let data = self.packets.data(packet);
         self.collided.clear();
-        self.report.switch_merges +=
-            self.pipeline.execute_packet(table, data, self.stride, |key| slot_map.slot(key), &mut self.collided);
+        let merged =
+            self.pipeline.execute_packet(table, data, self.stride, |_, key| slot_map.slot(key), &mut self.collided);
+        self.report.switch_merges += merged;
+        self.nodes[node].merged += merged;
+        self.nodes[node].unmerged += self.collided.len() as u64;
         if self.collided.is_empty() {
             return Ok(());
         }
@@ -865,6 +964,16 @@ impl<'a, W: Word> Sim<'a, W> {
             [only] => only,
             _ => uplinks[(mix64(entry[0] ^ 0x5bd1_e995) % uplinks.len() as u64) as usize],
         };
+        // A packet carries one entry per lane: an entry whose lane the open packet already
+        // carries starts the next packet.
+        let lane = self.lanes.of(entry[0]);
+        if let Some(open) = self.links[link].open {
+            let lanes = self.lanes;
+            if self.packets.data(open).iter().step_by(self.stride).any(|key| lanes.of(key.get()) == lane) {
+                self.seal(link);
+                self.pump(link)?;
+            }
+        }
         let packet = match self.links[link].open {
             Some(packet) => packet,
             None => {
@@ -896,12 +1005,27 @@ impl<'a, W: Word> Sim<'a, W> {
         }
         let mut table = self.nodes[node].table.take().ok_or_else(|| InternalError::new("a switch without a table"))?;
         let mut entry = Vec::with_capacity(self.stride);
+        // Lanes in turn (the first occupied slot of every lane, then the second, ...), so that
+        // consecutive entries have different lanes and fill packets (a packet carries one
+        // entry per lane).
+        let lane_slots = self.nodes[node].slot_map.lane_slots.max(1);
+        let mut by_lane: Vec<Vec<usize>> = vec![Vec::new(); self.entries_per_packet as usize];
         for slot in table.occupied() {
+            if let Some(lane) = by_lane.get_mut(slot / lane_slots) {
+                lane.push(slot);
+            } else {
+                bail_internal!("slot {slot} is beyond the switch's {} lanes", self.entries_per_packet);
+            }
+        }
+        let rounds = by_lane.iter().map(Vec::len).max().unwrap_or(0);
+        let order = (0..rounds).flat_map(|round| by_lane.iter().filter_map(move |slots| slots.get(round).copied()));
+        for slot in order.collect::<Vec<usize>>() {
             if let Some((key, words)) = table.resident(slot) {
                 entry.clear();
                 entry.push(key);
                 widen_into(words, &mut entry);
                 self.report.flushed_entries += 1;
+                self.nodes[node].flushed_entries += 1;
                 self.forward(node, &entry)?;
                 table.clear(slot);
             }
@@ -979,6 +1103,19 @@ impl<'a, W: Word> Sim<'a, W> {
             report.links.push(stats);
         }
         report.tiers = tiers;
+        report.per_switch = self
+            .graph
+            .nodes
+            .iter()
+            .zip(&self.nodes)
+            .filter(|(node, _)| node.kind == NodeKind::Switch)
+            .map(|(node, state)| SwitchReport {
+                name: node.name.clone(),
+                merged: state.merged,
+                unmerged: state.unmerged,
+                flushed: state.flushed_entries,
+            })
+            .collect();
         let network = (wall - self.generation - self.reducing).max(1e-9);
         report.network_packets_per_second = transmissions as f64 / network;
         report
