@@ -588,3 +588,30 @@ fn a_row_past_the_limit_is_named_by_its_line_on_the_timely_engine_too() {
     assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("long_timely.csv:3: the row holds more than 16777216 bytes"), "{text}");
 }
+
+/// Through the network, stderr says what the switches did with the mappers' entries (merged,
+/// forwarded unmerged, flushed) and what reached the reducer against the fan-in bound, so that
+/// no entry silently bypasses the in-network aggregation.
+#[test]
+fn the_network_mode_reports_merged_and_unmerged_entries() {
+    let output = naasc(&[
+        "run",
+        "examples/reduce.naas",
+        "--input",
+        "examples/data/flights.csv",
+        "--key",
+        "carrier",
+        "--target",
+        "switch-sim",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stderr(&output);
+    let line = text.lines().find(|line| line.starts_with("naasc: network: ")).unwrap_or_else(|| panic!("{text}"));
+    let numbers: Vec<u64> =
+        line.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty()).map(|s| s.parse().unwrap()).collect();
+    // entries from mappers, switches, merges, unmerged, flushed, at the reducer, fan-in bound
+    assert_eq!(numbers.len(), 7, "{line}");
+    assert!(numbers[2] > 0, "the switches merged nothing: {line}");
+    assert!(numbers[5] >= numbers[6], "fewer entries than the fan-in bound: {line}");
+    assert!(line.contains("forwarded") && line.contains("flushed"), "{line}");
+}

@@ -254,8 +254,12 @@ pub fn run(args: &RunArgs) -> Exit {
                 Err(code) => return code,
             };
             let sim = SimConfig { topology, ..SimConfig::default() };
-            run_through_network(&aggregation, input, &args.key, &args.binds, &config, &pipeline, &sim)
-                .map(|(out, report)| (out, serde_json::to_value(&report).ok()))
+            run_through_network(&aggregation, input, &args.key, &args.binds, &config, &pipeline, &sim).map(
+                |(out, report)| {
+                    report_network(&report);
+                    (out, serde_json::to_value(&report).ok())
+                },
+            )
         }
         (Engine::Timely, _) => {
             // Check the header here, once, rather than in every process.
@@ -319,6 +323,25 @@ pub fn run(args: &RunArgs) -> Exit {
     // million keys and more) would only delay the exit, one thread at a time.
     std::mem::forget(job);
     Exit::Ok
+}
+
+/// Says on stderr what the switches did, so that no entry silently bypasses the network's
+/// aggregation: merged in a switch, forwarded unmerged (its slot held another key), or read out
+/// at end of stream, and what reached the reducer against the fan-in bound. Per switch counts
+/// are in `--report`.
+fn report_network(report: &naas_target_switch::network::Report) {
+    eprintln!(
+        "naasc: network: {} entries from mappers; {} switch(es) made {} merges, forwarded {} entries \
+         unmerged (slot held another key) and flushed {} at end of stream; {} reached the reducer \
+         (fan-in bound {})",
+        report.entries_from_mappers,
+        report.switches,
+        report.switch_merges,
+        report.collisions,
+        report.flushed_entries,
+        report.entries_at_reducer,
+        report.ideal_entries_at_reducer
+    );
 }
 
 /// Whether two paths name one existing file (through links or different spellings alike).

@@ -208,9 +208,9 @@ impl<W: Word> SlotTable<W> {
     #[inline]
     pub fn prefetch(&self, slot: usize) {
         match &self.index {
-            None if slot < self.used => prefetch(&self.rows[self.origin + slot * self.row_width]),
+            None if slot < self.used => naas_stdx::prefetch(&self.rows[self.origin + slot * self.row_width]),
             None => {}
-            Some(index) => prefetch(&index[Self::home(index.len(), slot)]),
+            Some(index) => naas_stdx::prefetch(&index[Self::home(index.len(), slot)]),
         }
     }
 
@@ -294,21 +294,6 @@ impl<W: Word> SlotTable<W> {
             self.rows[start] = W::default();
         }
     }
-}
-
-/// A hint to load the cache line holding `value` (no effect but timing, and none where the
-/// target has no stable prefetch instruction).
-#[inline(always)]
-#[allow(unsafe_code, reason = "the prefetch intrinsic is unsafe to call; it cannot fault or change memory")]
-pub(crate) fn prefetch<T>(value: &T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: `prefetcht0` reads nothing architecturally and never faults, whatever the address;
-    // this one comes from a live reference.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(std::ptr::from_ref(value).cast());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = value;
 }
 
 /// What happened to an entry.

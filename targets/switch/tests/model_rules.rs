@@ -175,7 +175,7 @@ fn check_rules(program: &PipelineProgram, options: &LowerOptions) -> Result<(), 
 }
 
 proptest! {
-    #![proptest_config(naas_test_support::proptest_config(2))]
+    #![proptest_config(naas_test_support::proptest_config(10))]
 
     /// Random aggregates, profiles and options: every program the lowering produces obeys
     /// every rule, and a rejection is diagnostics (never an internal error or a panic).

@@ -119,10 +119,10 @@ impl<W: Word> PacketPool<W> {
     #[inline]
     pub(super) fn prefetch(&self, id: u32) {
         if let Some(header) = self.headers.get(id as usize) {
-            crate::pipeline_sim::prefetch(header);
+            naas_stdx::prefetch(header);
             let start = self.slot_start(id);
             for line in 0..(self.slot_words / W::PER_LINE).min(PREFETCH_LINES) {
-                crate::pipeline_sim::prefetch(&self.arena[start + line * W::PER_LINE]);
+                naas_stdx::prefetch(&self.arena[start + line * W::PER_LINE]);
             }
         }
     }
