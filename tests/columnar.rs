@@ -73,16 +73,25 @@ impl Table {
 
     /// The rows as an Arrow IPC file (`name` ends in `.arrow` or `.feather`), in batches.
     fn arrow(&self, name: &str) -> TempFile {
-        let file = temp_file(name, b"");
         let batch = self.batch();
-        let mut writer =
-            arrow_ipc::writer::FileWriter::try_new(std::fs::File::create(&*file).unwrap(), &batch.schema()).unwrap();
-        for start in (0..batch.num_rows()).step_by(1500) {
-            writer.write(&batch.slice(start, 1500.min(batch.num_rows() - start))).unwrap();
-        }
-        writer.finish().unwrap();
-        file
+        let parts: Vec<RecordBatch> = (0..batch.num_rows())
+            .step_by(1500)
+            .map(|start| batch.slice(start, 1500.min(batch.num_rows() - start)))
+            .collect();
+        write_ipc(name, &parts)
     }
+}
+
+/// An Arrow IPC file `name` holding `batches` (one schema).
+fn write_ipc(name: &str, batches: &[RecordBatch]) -> TempFile {
+    let file = temp_file(name, b"");
+    let mut writer =
+        arrow_ipc::writer::FileWriter::try_new(std::fs::File::create(&*file).unwrap(), &batches[0].schema()).unwrap();
+    for batch in batches {
+        writer.write(batch).unwrap();
+    }
+    writer.finish().unwrap();
+    file
 }
 
 /// A value as CSV text (empty for a null).
@@ -217,11 +226,7 @@ fn integer_keys_print_as_their_text_and_unfit_columns_are_refused_up_front() {
     let schema =
         Schema::new(vec![Field::new("key", DataType::Int64, false), Field::new("delay", DataType::Int32, false)]);
     let batch = RecordBatch::try_new(Arc::new(schema), vec![keys, values]).unwrap();
-    let file = temp_file("int_keys.arrow", b"");
-    let mut writer =
-        arrow_ipc::writer::FileWriter::try_new(std::fs::File::create(&*file).unwrap(), &batch.schema()).unwrap();
-    writer.write(&batch).unwrap();
-    writer.finish().unwrap();
+    let file = write_ipc("int_keys.arrow", &[batch]);
     let mut csv = String::from("key,delay\n");
     for i in 0..n {
         csv.push_str(&format!("{},{}\n", (i % 13) as i64 - 6, i));
@@ -235,11 +240,7 @@ fn integer_keys_print_as_their_text_and_unfit_columns_are_refused_up_front() {
     let schema =
         Schema::new(vec![Field::new("key", DataType::Utf8, false), Field::new("delay", DataType::Boolean, false)]);
     let batch = RecordBatch::try_new(Arc::new(schema), vec![keys, flags]).unwrap();
-    let file = temp_file("flags.arrow", b"");
-    let mut writer =
-        arrow_ipc::writer::FileWriter::try_new(std::fs::File::create(&*file).unwrap(), &batch.schema()).unwrap();
-    writer.write(&batch).unwrap();
-    writer.finish().unwrap();
+    let file = write_ipc("flags.arrow", &[batch]);
     let output = run("examples/reduce.naas", &file, &[]);
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     assert!(

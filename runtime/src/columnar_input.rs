@@ -26,7 +26,7 @@ use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReader
 use parquet::arrow::ProjectionMask;
 
 use crate::csv_input::{InputError, RowError, Schema};
-use crate::value::{excerpt, push_text, push_value, Value};
+use crate::value::{excerpt, push_text, push_value, Value, ValueError};
 
 /// Rows per batch handed to a worker (the executor folds this many records per native call).
 pub const BATCH_ROWS: usize = 4096;
@@ -321,9 +321,27 @@ pub fn fills(ty: &DataType, buf: &ColumnBuf) -> bool {
     }
 }
 
+/// Why a value of a columnar file cannot fill its input; the caller adds where it is.
+#[derive(Debug, thiserror::Error)]
+pub enum CellError {
+    /// A string value that does not parse, or a value out of the input's range.
+    #[error(transparent)]
+    Value(#[from] ValueError),
+    #[error("`{0}` is not a boolean")]
+    NotBoolean(Value),
+    #[error("`{}` is not an integer", excerpt(&.0.to_string()))]
+    NotInteger(Value),
+    #[error("`{0}` is out of range")]
+    OutOfRange(Value),
+    #[error("`{value}` cannot be held exactly by {ty}")]
+    Inexact { value: i128, ty: &'static str },
+    #[error("a {0} value cannot fill this input")]
+    Unsupported(DataType),
+}
+
 /// Appends row `row` of `column` to `buf`, with the meaning the same value has as CSV text.
 /// `Ok(false)` for a null.
-pub fn push_cell(column: &ArrayRef, row: usize, buf: &mut ColumnBuf) -> Result<bool, String> {
+pub fn push_cell(column: &ArrayRef, row: usize, buf: &mut ColumnBuf) -> Result<bool, CellError> {
     if column.is_null(row) {
         return Ok(false);
     }
@@ -334,12 +352,10 @@ pub fn push_cell(column: &ArrayRef, row: usize, buf: &mut ColumnBuf) -> Result<b
         }};
     }
     let pushed = match column.data_type() {
-        DataType::Boolean => push_value(buf, Value::Bool(column.as_boolean().value(row))).map_err(|e| e.to_string()),
-        DataType::Utf8 => push_text(buf, column.as_string::<i32>().value(row).as_bytes()).map_err(|e| e.to_string()),
-        DataType::LargeUtf8 => {
-            push_text(buf, column.as_string::<i64>().value(row).as_bytes()).map_err(|e| e.to_string())
-        }
-        DataType::Utf8View => push_text(buf, column.as_string_view().value(row).as_bytes()).map_err(|e| e.to_string()),
+        DataType::Boolean => Ok(push_value(buf, Value::Bool(column.as_boolean().value(row)))?),
+        DataType::Utf8 => Ok(push_text(buf, column.as_string::<i32>().value(row).as_bytes())?),
+        DataType::LargeUtf8 => Ok(push_text(buf, column.as_string::<i64>().value(row).as_bytes())?),
+        DataType::Utf8View => Ok(push_text(buf, column.as_string_view().value(row).as_bytes())?),
         DataType::Int8 => int!(Int8Type, Int),
         DataType::Int16 => int!(Int16Type, Int),
         DataType::Int32 => int!(Int32Type, Int),
@@ -350,7 +366,7 @@ pub fn push_cell(column: &ArrayRef, row: usize, buf: &mut ColumnBuf) -> Result<b
         DataType::UInt64 => int!(UInt64Type, UInt),
         DataType::Float32 => push_number(buf, Value::Float(f64::from(column.as_primitive::<Float32Type>().value(row)))),
         DataType::Float64 => push_number(buf, Value::Float(column.as_primitive::<Float64Type>().value(row))),
-        other => Err(format!("a {other} value cannot fill this input")),
+        other => Err(CellError::Unsupported(other.clone())),
     };
     pushed.map(|()| true)
 }
@@ -358,37 +374,37 @@ pub fn push_cell(column: &ArrayRef, row: usize, buf: &mut ColumnBuf) -> Result<b
 /// A number into a numeric column, as its CSV text would go: an integer into a float column
 /// only if the float holds it exactly, a float into an integer column only if it is an integer
 /// (`11.0`) in range, a float into `f32` rounded to nearest as text parsing rounds.
-fn push_number(buf: &mut ColumnBuf, value: Value) -> Result<(), String> {
+fn push_number(buf: &mut ColumnBuf, value: Value) -> Result<(), CellError> {
     let value = match (&*buf, value) {
         (ColumnBuf::F32(_) | ColumnBuf::F64(_), Value::Int(v)) => exact_float(v as f64, i128::from(v), buf)?,
         (ColumnBuf::F32(_) | ColumnBuf::F64(_), Value::UInt(v)) => exact_float(v as f64, i128::from(v), buf)?,
         (ColumnBuf::F32(_), Value::Float(x)) => Value::Float(f64::from(x as f32)),
-        (ColumnBuf::Bool(_), _) => return Err(format!("`{value}` is not a boolean")),
+        (ColumnBuf::Bool(_), _) => return Err(CellError::NotBoolean(value)),
         (ColumnBuf::F64(_), Value::Float(_)) => value,
         (_, Value::Float(x)) => {
             // An integer column: only integral floats, and they must fit (checked below).
             if x.fract() != 0.0 || !x.is_finite() {
-                return Err(format!("`{}` is not an integer", excerpt(&value.to_string())));
+                return Err(CellError::NotInteger(value));
             }
             if x < 0.0 {
                 if x < i64::MIN as f64 {
-                    return Err(format!("`{value}` is out of range"));
+                    return Err(CellError::OutOfRange(value));
                 }
                 Value::Int(x as i64)
             } else {
                 if x >= u64::MAX as f64 {
-                    return Err(format!("`{value}` is out of range"));
+                    return Err(CellError::OutOfRange(value));
                 }
                 Value::UInt(x as u64)
             }
         }
         _ => value,
     };
-    push_value(buf, value).map_err(|e| e.to_string())
+    Ok(push_value(buf, value)?)
 }
 
 /// `x`, the float of the integer `exact`, if the column's float type holds `exact` exactly.
-fn exact_float(x: f64, exact: i128, buf: &ColumnBuf) -> Result<Value, String> {
+fn exact_float(x: f64, exact: i128, buf: &ColumnBuf) -> Result<Value, CellError> {
     let (back, ty) = match buf {
         ColumnBuf::F32(_) => (f64::from(x as f32) as i128, FloatTy::F32),
         _ => (x as i128, FloatTy::F64),
@@ -399,11 +415,11 @@ fn exact_float(x: f64, exact: i128, buf: &ColumnBuf) -> Result<Value, String> {
             FloatTy::F64 => x,
         }))
     } else {
-        let name = match ty {
+        let ty = match ty {
             FloatTy::F32 => "f32",
             FloatTy::F64 => "f64",
         };
-        Err(format!("`{exact}` cannot be held exactly by {name}"))
+        Err(CellError::Inexact { value: exact, ty })
     }
 }
 

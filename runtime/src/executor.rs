@@ -717,7 +717,7 @@ impl<'a> MapWorker<'a> {
                 ),
                 Ok(true) => Ok(()),
                 Ok(false) => Err("null value".to_string()),
-                Err(message) => Err(message),
+                Err(error) => Err(error.to_string()),
             };
             if let Err(message) = pushed {
                 for column in &mut self.batch.columns[..=i] {
