@@ -17,27 +17,35 @@ fn usage(message: impl std::fmt::Display) -> Exit {
     Exit::Usage
 }
 
-/// Refuses flags the chosen target would ignore, and artifacts it cannot produce: both are
-/// mistakes on the command line (exit 2), found before the program is compiled.
-fn check_flags(args: &CompileArgs) -> Result<(), String> {
+/// A flag the chosen target would ignore, or an artifact it cannot produce: both are mistakes
+/// on the command line (exit 2), found before the program is compiled.
+#[derive(Debug, thiserror::Error)]
+enum FlagError {
+    #[error("--arch chooses the NIC core's architecture: it needs `--target nic`")]
+    ArchWithoutNic,
+    #[error("{0} applies to the switch: it needs `--target switch-sim`")]
+    SwitchFlag(&'static str),
+    #[error("`--target switch-sim` produces `--emit pipeline`, `ir` or `state`")]
+    NativeArtifactForSwitch,
+    #[error("`--emit pipeline` is the switch's artifact: it needs `--target switch-sim`")]
+    PipelineWithoutSwitch,
+    #[error("`--emit object` makes an object file for a NIC core: it needs `--target nic`")]
+    ObjectWithoutNic,
+}
+
+fn check_flags(args: &CompileArgs) -> Result<(), FlagError> {
     if args.arch.is_some() && args.target != Target::Nic {
-        return Err("--arch chooses the NIC core's architecture: it needs `--target nic`".to_string());
+        return Err(FlagError::ArchWithoutNic);
     }
     if args.target != Target::SwitchSim {
         if let Some(flag) = args.switch.switch_only_flag() {
-            return Err(format!("{flag} applies to the switch: it needs `--target switch-sim`"));
+            return Err(FlagError::SwitchFlag(flag));
         }
     }
     match (args.emit, args.target) {
-        (Some(Emit::Clif | Emit::Header | Emit::Object), Target::SwitchSim) => {
-            Err("`--target switch-sim` produces `--emit pipeline`, `ir` or `state`".to_string())
-        }
-        (Some(Emit::Pipeline), Target::Host | Target::Nic) => {
-            Err("`--emit pipeline` is the switch's artifact: it needs `--target switch-sim`".to_string())
-        }
-        (Some(Emit::Object), Target::Host) => {
-            Err("`--emit object` makes an object file for a NIC core: it needs `--target nic`".to_string())
-        }
+        (Some(Emit::Clif | Emit::Header | Emit::Object), Target::SwitchSim) => Err(FlagError::NativeArtifactForSwitch),
+        (Some(Emit::Pipeline), Target::Host | Target::Nic) => Err(FlagError::PipelineWithoutSwitch),
+        (Some(Emit::Object), Target::Host) => Err(FlagError::ObjectWithoutNic),
         _ => Ok(()),
     }
 }

@@ -111,12 +111,17 @@ pub enum Format {
     Json,
 }
 
-fn parse_bind(text: &str) -> Result<(String, String), String> {
+/// `--bind` text that is not `PARAM=COLUMN` (clap reports it with the flag).
+#[derive(Debug, thiserror::Error)]
+#[error("expected PARAM=COLUMN, got `{0}`")]
+struct BindError(String);
+
+fn parse_bind(text: &str) -> Result<(String, String), BindError> {
     match text.split_once('=') {
         Some((param, column)) if !param.trim().is_empty() && !column.trim().is_empty() => {
             Ok((param.trim().to_string(), column.trim().to_string()))
         }
-        _ => Err(format!("expected PARAM=COLUMN, got `{text}`")),
+        _ => Err(BindError(text.to_string())),
     }
 }
 
@@ -125,23 +130,34 @@ fn usage(message: impl std::fmt::Display) -> Exit {
     Exit::Usage
 }
 
+/// A count of workers or processes outside its documented limit (spec §17.3).
+#[derive(Debug, thiserror::Error)]
+enum CountError {
+    #[error("--workers {0}: a job has 1 to {MAX_WORKERS} workers per process")]
+    Workers(usize),
+    #[error("--processes {0}: a job has 1 to {MAX_PROCESSES} processes")]
+    Processes(usize),
+    #[error(
+        "--processes {processes} with {per_process} workers each: a timely job has at most \
+         {MAX_TIMELY_WORKERS} workers in all"
+    )]
+    TimelyWorkers { processes: usize, per_process: usize },
+}
+
 /// Checks `--workers` and `--processes` against their documented limits (spec §17).
-fn check_counts(workers: Option<usize>, processes: usize, engine: Engine) -> Result<(), String> {
+fn check_counts(workers: Option<usize>, processes: usize, engine: Engine) -> Result<(), CountError> {
     if let Some(workers) = workers {
         if !(1..=MAX_WORKERS).contains(&workers) {
-            return Err(format!("--workers {workers}: a job has 1 to {MAX_WORKERS} workers per process"));
+            return Err(CountError::Workers(workers));
         }
     }
     if !(1..=MAX_PROCESSES).contains(&processes) {
-        return Err(format!("--processes {processes}: a job has 1 to {MAX_PROCESSES} processes"));
+        return Err(CountError::Processes(processes));
     }
     if engine == Engine::Timely {
         let per_process = workers.unwrap_or(JobConfig::default().workers);
         if processes.saturating_mul(per_process) > MAX_TIMELY_WORKERS {
-            return Err(format!(
-                "--processes {processes} with {per_process} workers each: a timely job has at most \
-                 {MAX_TIMELY_WORKERS} workers in all"
-            ));
+            return Err(CountError::TimelyWorkers { processes, per_process });
         }
     }
     Ok(())
@@ -502,7 +518,8 @@ mod tests {
                     let processes_ok = (1..=MAX_PROCESSES).contains(&processes);
                     let total_ok = engine == Engine::Local || processes.saturating_mul(workers) <= MAX_TIMELY_WORKERS;
                     assert_eq!(result.is_ok(), workers_ok && processes_ok && total_ok, "{workers} x {processes}");
-                    if let Err(message) = result {
+                    if let Err(error) = result {
+                        let message = error.to_string();
                         let names_limit = message.contains("--workers") && message.contains("256")
                             || message.contains("--processes") && message.contains("64")
                             || message.contains("1024");

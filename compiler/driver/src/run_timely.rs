@@ -113,17 +113,22 @@ struct Rendezvous {
 /// FIFO or `/dev/stdin` on a pipe would be read (and its header consumed) by only one of them,
 /// and the others would wait forever. A path that cannot be read is left for the caller to
 /// report as it reports it for every engine.
-pub fn check_input(path: &Path) -> Result<(), String> {
+pub fn check_input(path: &Path) -> Result<(), NotAFile> {
     match std::fs::metadata(path) {
-        Ok(metadata) if !metadata.is_file() => Err(format!(
-            "`{}` is not a regular file: `--engine timely` opens its input in every worker and \
-             process, so it cannot read a pipe, FIFO or device; save the data to a file first, or \
-             use `--engine local`, which reads streams",
-            path.display()
-        )),
+        Ok(metadata) if !metadata.is_file() => Err(NotAFile(path.to_path_buf())),
         _ => Ok(()),
     }
 }
+
+/// An input the timely engine cannot read: see [`check_input`].
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "`{}` is not a regular file: `--engine timely` opens its input in every worker and process, so \
+     it cannot read a pipe, FIFO or device; save the data to a file first, or use `--engine local`, \
+     which reads streams",
+    .0.display()
+)]
+pub struct NotAFile(PathBuf);
 
 /// Runs the job in this process.
 pub fn run_here(job: TimelyJob) -> Result<(KeyResults, JobStats), JobError> {
