@@ -25,7 +25,7 @@ use naas_target_native::values::ColumnBuf;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
 use parquet::arrow::ProjectionMask;
 
-use crate::csv_input::{InputError, RowError, Schema};
+use crate::csv_input::{InputError, Schema};
 use crate::value::{excerpt, push_text, push_value, Value, ValueError};
 
 /// Rows per batch handed to a worker (the executor folds this many records per native call).
@@ -80,6 +80,8 @@ pub struct ColumnarFile {
     path: PathBuf,
     format: ColumnarFormat,
     header: Vec<String>,
+    /// Each column's type, in file order.
+    types: Vec<DataType>,
     parquet: Option<ArrowReaderMetadata>,
     /// Bytes in the file, for progress.
     pub size: u64,
@@ -109,13 +111,14 @@ impl ColumnarFile {
             }
         };
         let header = schema.fields().iter().map(|field| field.name().clone()).collect();
-        Ok(ColumnarFile { name, path: path.to_path_buf(), format, header, parquet, size })
+        let types = schema.fields().iter().map(|field| field.data_type().clone()).collect();
+        Ok(ColumnarFile { name, path: path.to_path_buf(), format, header, types, parquet, size })
     }
 
     /// Checks that the columns `schema` binds can fill the aggregation's inputs (`buffers`, one
     /// per input, in input order) and that the key column can be a key.
     pub fn check(&self, schema: &Schema, buffers: &[ColumnBuf]) -> Result<(), ColumnarError> {
-        let types = self.types()?;
+        let types = &self.types;
         let key = &types[schema.key];
         if !is_key_type(key) {
             return Err(ColumnarError::KeyType {
@@ -135,20 +138,6 @@ impl ColumnarFile {
             }
         }
         Ok(())
-    }
-
-    fn types(&self) -> Result<Vec<DataType>, ColumnarError> {
-        let schema = match &self.parquet {
-            Some(metadata) => metadata.schema().clone(),
-            None => {
-                let file =
-                    File::open(&self.path).map_err(|source| ColumnarError::Open { name: self.name.clone(), source })?;
-                arrow_ipc::reader::FileReader::try_new(file, None)
-                    .map_err(|e| ColumnarError::Read { name: self.name.clone(), message: e.to_string() })?
-                    .schema()
-            }
-        };
-        Ok(schema.fields().iter().map(|field| field.data_type().clone()).collect())
     }
 
     /// The columns' names, in file order: what a CSV header would hold.
@@ -279,45 +268,29 @@ pub fn push_key(column: &ArrayRef, row: usize, keys: &mut Vec<u8>) -> Result<boo
     Ok(true)
 }
 
-/// Whether `ty` can be a key column.
+/// Whether `ty` can be a key column: the types [`push_key`] reads.
 pub fn is_key_type(ty: &DataType) -> bool {
-    matches!(
-        ty,
-        DataType::Utf8
-            | DataType::LargeUtf8
-            | DataType::Utf8View
-            | DataType::Binary
-            | DataType::LargeBinary
-            | DataType::BinaryView
-            | DataType::Int8
-            | DataType::Int16
-            | DataType::Int32
-            | DataType::Int64
-            | DataType::UInt8
-            | DataType::UInt16
-            | DataType::UInt32
-            | DataType::UInt64
-    )
+    ty.is_integer()
+        || matches!(
+            ty,
+            DataType::Utf8
+                | DataType::LargeUtf8
+                | DataType::Utf8View
+                | DataType::Binary
+                | DataType::LargeBinary
+                | DataType::BinaryView
+        )
 }
 
-/// Whether a column of type `ty` can fill an input of `buf`'s type (values may still not fit).
+/// Whether a column of type `ty` can fill an input of `buf`'s type (values may still not fit):
+/// the types [`push_cell`] reads, booleans only into booleans and numbers only into numbers.
 pub fn fills(ty: &DataType, buf: &ColumnBuf) -> bool {
-    let float = matches!(buf, ColumnBuf::F32(_) | ColumnBuf::F64(_));
     let boolean = matches!(buf, ColumnBuf::Bool(_));
     match ty {
         DataType::Boolean => boolean,
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
-        DataType::Int8
-        | DataType::Int16
-        | DataType::Int32
-        | DataType::Int64
-        | DataType::UInt8
-        | DataType::UInt16
-        | DataType::UInt32
-        | DataType::UInt64
-        | DataType::Float32
-        | DataType::Float64 => !boolean || float,
-        _ => false,
+        DataType::Float32 | DataType::Float64 => !boolean,
+        ty => ty.is_integer() && !boolean,
     }
 }
 
@@ -421,9 +394,4 @@ fn exact_float(x: f64, exact: i128, buf: &ColumnBuf) -> Result<Value, CellError>
         };
         Err(CellError::Inexact { value: exact, ty })
     }
-}
-
-/// A row error of a columnar file.
-pub fn row_error(file: &str, row: u64, column: Option<(usize, String)>, message: String) -> RowError {
-    RowError { file: file.to_string(), line: row, column, message }
 }

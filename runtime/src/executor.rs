@@ -22,7 +22,7 @@ use rustc_hash::FxBuildHasher;
 use serde::Serialize;
 
 use crate::aggregation::Aggregation;
-use crate::columnar_input::{self, push_cell, push_key, Batches, ColumnarBatch, ColumnarFile, ColumnarFormat};
+use crate::columnar_input::{push_cell, push_key, Batches, ColumnarBatch, ColumnarFile, ColumnarFormat};
 use crate::csv_input::{
     csv_reader, Block, BlockReader, ColumnBatch, InputError, Lines, ReadError, RowError, Schema, MAX_ROW_BYTES,
 };
@@ -694,13 +694,12 @@ impl<'a> MapWorker<'a> {
         work: &ColumnarBatch,
     ) -> Result<(), RowError> {
         let key_start = self.key_bytes.len();
-        let problem = |column: usize, message: String| {
-            columnar_input::row_error(
-                self.file,
-                number,
-                Some((column + 1, self.schema.header[column].clone())),
-                format!("{message}{}", work.place(number)),
-            )
+        // Rows are numbered over the file, in place of CSV lines.
+        let problem = |column: usize, message: String| RowError {
+            file: self.file.to_string(),
+            line: number,
+            column: Some((column + 1, self.schema.header[column].clone())),
+            message: format!("{message}{}", work.place(number)),
         };
         match push_key(key_column, row, &mut self.key_bytes) {
             Ok(true) if self.key_bytes.len() > key_start => {}

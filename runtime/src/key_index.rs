@@ -215,15 +215,13 @@ impl<S: BuildHasher> KeyIndex<S> {
         hashes.clear();
         hashes.extend((0..ends.len()).map(|i| self.hash(key(i))));
         out.reserve(ends.len());
+        for &hash in hashes.iter().take(AHEAD) {
+            prefetch(&self.table[hash as usize & (self.table.len() - 1)]);
+        }
         for i in 0..ends.len() {
             // Ask for the line a later key will probe; by the time it is probed, it is there.
             if let Some(&ahead) = hashes.get(i + AHEAD) {
                 prefetch(&self.table[ahead as usize & (self.table.len() - 1)]);
-            }
-            if i == 0 {
-                for &hash in hashes.iter().take(AHEAD) {
-                    prefetch(&self.table[hash as usize & (self.table.len() - 1)]);
-                }
             }
             out.push(self.slot_hashed(hashes[i], key(i)).0);
         }
