@@ -165,6 +165,10 @@ fn parquet_and_arrow_give_the_output_of_the_same_csv_for_every_example() {
             assert_eq!(run_ok(example, &input, extra), expected, "{example} on {}", input.display());
             let workers = run_ok(example, &input, &[extra, &["--workers", "3"]].concat());
             assert_eq!(workers, expected, "{example} on {} with 3 workers", input.display());
+            for timely in [&["--engine", "timely", "--workers", "3"][..], &["--engine", "timely", "--processes", "2"]] {
+                let output = run_ok(example, &input, &[extra, timely].concat());
+                assert_eq!(output, expected, "{example} on {} with {timely:?}", input.display());
+            }
         }
     }
 }
@@ -187,11 +191,25 @@ fn nulls_are_invalid_rows_named_by_row_and_row_group_or_skipped() {
     );
     let output = run("examples/reduce.naas", &with_nulls.arrow("data.arrow"), &[]);
     assert!(stderr(&output).contains("data.arrow:1501:2: column `delay`: null value"), "{}", stderr(&output));
+    // The timely engine names the same row, whichever of its workers owns the batch.
+    for timely in [&["--engine", "timely", "--workers", "2"][..], &["--engine", "timely", "--processes", "2"]] {
+        let output = run("examples/reduce.naas", &parquet, timely);
+        assert_eq!(output.status.code(), Some(1), "{timely:?}: {}", stderr(&output));
+        assert!(
+            stderr(&output).contains("data.parquet:1501:2: column `delay`: null value (row group 2)"),
+            "{timely:?}: {}",
+            stderr(&output)
+        );
+    }
 
     // Skipping: the result of the same rows without the two invalid ones.
     let skipped = run("examples/reduce.naas", &parquet, &["--skip-invalid"]);
     assert_eq!(skipped.status.code(), Some(0), "{}", stderr(&skipped));
     assert!(stderr(&skipped).contains("skipped 2"), "{}", stderr(&skipped));
+    let timely = run("examples/reduce.naas", &parquet, &["--skip-invalid", "--engine", "timely", "--processes", "2"]);
+    assert_eq!(timely.status.code(), Some(0), "{}", stderr(&timely));
+    assert!(stderr(&timely).contains("skipped 2"), "{}", stderr(&timely));
+    assert_eq!(stdout(&timely), stdout(&skipped));
     let mut clean = with_nulls;
     let keep: Vec<usize> = (0..n).filter(|&i| i != 1500 && i != 2100).collect();
     clean.keys = keep.iter().map(|&i| clean.keys[i].clone()).collect();
@@ -251,7 +269,7 @@ fn integer_keys_print_as_their_text_and_unfit_columns_are_refused_up_front() {
 }
 
 #[test]
-fn broken_columnar_files_and_the_timely_engine_are_clear_errors() {
+fn broken_columnar_files_are_clear_errors_on_both_engines() {
     let garbage = temp_file("broken.parquet", b"PAR1 this is not a parquet file PAR1");
     let output = run("examples/reduce.naas", &garbage, &[]);
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
@@ -260,8 +278,9 @@ fn broken_columnar_files_and_the_timely_engine_are_clear_errors() {
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     assert!(stderr(&output).contains("is not a readable Arrow IPC file"), "{}", stderr(&output));
 
-    let (_, table, _) = examples().swap_remove(0);
-    let output = run("examples/reduce.naas", &table.parquet(), &["--engine", "timely"]);
-    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
-    assert!(stderr(&output).contains("--engine local"), "{}", stderr(&output));
+    for timely in [&["--engine", "timely"][..], &["--engine", "timely", "--processes", "2"]] {
+        let output = run("examples/reduce.naas", &garbage, timely);
+        assert_eq!(output.status.code(), Some(2), "{timely:?}: {}", stderr(&output));
+        assert!(stderr(&output).contains("is not a readable Parquet file"), "{timely:?}: {}", stderr(&output));
+    }
 }

@@ -178,20 +178,6 @@ impl Schema {
     }
 }
 
-/// Reads the header of the CSV file at `path` and binds it (to check a job before starting
-/// processes that would all fail the same way).
-pub fn bind_file(
-    path: &std::path::Path,
-    aggregation: &Aggregation,
-    key: &str,
-    binds: &[(String, String)],
-) -> Result<Schema, InputError> {
-    let name = path.display().to_string();
-    let file = std::fs::File::open(path).map_err(|source| InputError::Open { file: name.clone(), source })?;
-    let header = BlockReader::new(file, 1 << 16).header(&name)?;
-    Schema::bind(header, aggregation, key, binds, &name)
-}
-
 /// A bad row: where it is and what is wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RowError {
@@ -860,10 +846,6 @@ mod tests {
         assert_eq!(error.to_string(), "`--bind speed=...` names no input of `s`; its inputs are: delay");
         let binds = [("delay".to_string(), "late".to_string())];
         assert_eq!(Schema::bind(header(), &agg, "k", &binds, "f.csv").unwrap().inputs, vec![1]);
-        let missing = std::path::Path::new("/nonexistent/naas/input.csv");
-        let error = bind_file(missing, &agg, "k", &[]).unwrap_err();
-        assert!(matches!(&error, InputError::Open { source, .. } if source.kind() == std::io::ErrorKind::NotFound));
-        assert!(error.to_string().starts_with("cannot open `/nonexistent/naas/input.csv`: "), "{error}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! A CSV aggregation job as a timely-dataflow computation: every worker (of every process)
-//! reads its share of the file's blocks, feeds `(key, record)` into
-//! [`NaasAggregate::naas_aggregate`], and returns the results of the keys the exchange gave it.
+//! An aggregation job as a timely-dataflow computation: every worker (of every process) reads
+//! its share of the file's blocks (or batches), combines them as a map worker of the local
+//! engine does, sends its partial states through timely's exchange by key, and returns the
+//! results of the keys the exchange gave it.
 //!
 //! A job spread over several processes connects them itself ([`ClusterListener`]) rather than
 //! through timely's `create_sockets`: that one retries refused connections forever, once a
@@ -10,25 +11,29 @@
 //! set-up has a deadline.
 
 use std::cell::RefCell;
+use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use naas_ir::ir::ScalarTy;
 use timely::communication::allocator::zero_copy::initialize::initialize_networking_from_sockets;
 use timely::communication::allocator::{AllocatorBuilder, ProcessBuilder};
 use timely::communication::Hooks;
 use timely::container::CapacityContainerBuilder;
-use timely::dataflow::operators::{Inspect, Probe};
-use timely::dataflow::{InputHandle, ProbeHandle, StreamVec};
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::InputHandle;
 use timely::WorkerConfig;
 
-use crate::csv_input::{csv_reader, BlockReader, Lines, RowError, Schema};
-use crate::executor::{JobError, JobStats, KeyResults};
-use crate::timely_ops::{AggregationSource, KeyError, KeyedResult, Located, NaasAggregate};
-use crate::value::{parse_value, Value};
+use naas_lang::InternalError;
+
+use crate::aggregation::Aggregation;
+use crate::columnar_input::{ColumnarFile, ColumnarFormat};
+use crate::executor::{reduce_buffers, Grouping, Input, JobConfig, JobError, JobInput, JobStats, KeyResults};
+use crate::map_worker::{open_input, MapWorker, MapperOutput, OpenedInput};
+use crate::timely_ops::AggregationSource;
 
 /// The first bytes a process sends on a connection it makes: a magic number, the job's token
 /// (so a stray connection, or one from another job, is told apart), the process's index and
@@ -204,11 +209,11 @@ impl Cluster {
     }
 }
 
-/// A timely job over one CSV file.
+/// A timely job over one input file (CSV, Parquet or Arrow IPC).
 #[derive(Clone, Debug, PartialEq)]
 pub struct TimelyJob {
     pub source: AggregationSource,
-    /// The input as the user named it (errors name it so).
+    /// The input as the user named it (errors name it so); columnar when its extension says so.
     pub input: PathBuf,
     /// Where to open the input, when that differs from `input`: a launcher resolves
     /// `/dev/stdin`, which names another file in each of its processes.
@@ -224,13 +229,18 @@ pub struct TimelyJob {
 /// The results of the keys this process's workers own (unsorted) and what they counted.
 pub type TimelyOutput = (KeyResults, JobStats);
 
-/// A key and its record, with the record's line.
-type Row = (Vec<u8>, Located<Vec<Value>>);
-/// A key and why it has no result.
-type Failure = (Vec<u8>, KeyError);
+/// A sealed wire buffer on its way to reduce partition `.0` (the worker of that index), from
+/// the worker of index `.1`.
+type Shuffled = (usize, usize, Vec<u8>);
 
 /// Runs the job's workers in this process and waits for the whole computation: all of it
 /// with `cluster` `None`, or this process's part of a job spread over `cluster`.
+///
+/// Each worker is a map worker of the local engine ([`MapWorker`]) over the units of input it
+/// owns (unit `u` belongs to worker `u mod peers`): it parses and folds them into its combiner
+/// table with no allocation per record, then seals the table into one wire buffer per worker
+/// (by key hash) and hands them to timely's exchange. Each worker merges and finishes the
+/// buffers of its partition once every worker has sent its own.
 pub fn run_timely(job: TimelyJob, cluster: Option<Cluster>) -> Result<TimelyOutput, JobError> {
     if job.workers == 0 {
         return Err(JobError::Input("at least one worker is needed".to_string()));
@@ -279,120 +289,94 @@ pub fn run_timely(job: TimelyJob, cluster: Option<Cluster>) -> Result<TimelyOutp
 /// local engine, which merges only once every row was read, would meet them).
 type WorkerOutput = Result<TimelyOutput, (u64, JobError)>;
 
+/// The reduce side's outcome, once the exchange has delivered every worker's buffers.
+type Reduced = Rc<RefCell<Option<Result<KeyResults, JobError>>>>;
+
 fn worker_main(worker: &mut timely::worker::Worker, job: &TimelyJob) -> WorkerOutput {
     let early = |error: JobError| (0, error);
-    let aggregation = job.source.load().map_err(|e| early(JobError::Input(e.to_string())))?;
+    let aggregation = Rc::new(job.source.load().map_err(|e| early(JobError::Input(e.to_string())))?);
     let (index, peers) = (worker.index(), worker.peers());
-    let mut input: InputHandle<u64, CapacityContainerBuilder<Vec<Row>>> = InputHandle::new();
-    let probe = ProbeHandle::new();
-    let results: Rc<RefCell<KeyResults>> = Rc::default();
-    let failures: Rc<RefCell<Vec<Failure>>> = Rc::default();
-    let (sink, failed) = (Rc::clone(&results), Rc::clone(&failures));
-    worker
-        .dataflow::<u64, _, _>(|scope| {
-            input.to_stream(scope).naas_aggregate(&job.source).map(
-                |stream: StreamVec<'_, u64, KeyedResult<Vec<u8>>>| {
-                    stream
-                        .inspect_core(move |event| {
-                            let Ok((_, batch)) = event else { return };
-                            for (key, result) in batch {
-                                match result {
-                                    Ok(values) => sink.borrow_mut().push((key.clone(), values.clone())),
-                                    Err(message) => failed.borrow_mut().push((key.clone(), message.clone())),
-                                }
-                            }
-                        })
-                        .probe_with(&probe);
-                },
-            )
-        })
-        .map_err(|e| early(JobError::Input(e.to_string())))?;
+    let mut input: InputHandle<u64, CapacityContainerBuilder<Vec<Shuffled>>> = InputHandle::new();
+    let reduced: Reduced = Rc::default();
+    let (sink, reducer) = (Rc::clone(&reduced), Rc::clone(&aggregation));
+    worker.dataflow::<u64, _, _>(|scope| {
+        let exchange = Exchange::new(|(partition, _, _): &Shuffled| *partition as u64);
+        let mut buffers: Vec<(usize, Vec<u8>)> = Vec::new();
+        input.to_stream(scope).sink(exchange, "NaasReduce", move |(input, frontier)| {
+            input.for_each(|_, data| buffers.extend(data.drain(..).map(|(_, from, bytes)| (from, bytes))));
+            if frontier.is_empty() && sink.borrow().is_none() {
+                // Merge in the order of the sending workers, so that which key's fault is
+                // reported does not depend on the order the buffers arrived in.
+                buffers.sort_by_key(|(from, _)| *from);
+                let buffers: Vec<Vec<u8>> = std::mem::take(&mut buffers).into_iter().map(|(_, b)| b).collect();
+                *sink.borrow_mut() = Some(reduce_buffers(&reducer, &buffers));
+            }
+        });
+    });
 
-    let name = job.input.display().to_string();
-    let file = std::fs::File::open(job.open_as.as_ref().unwrap_or(&job.input))
-        .map_err(|e| early(JobError::Input(format!("cannot open `{name}`: {e}"))))?;
-    let mut blocks = BlockReader::new(file, job.block_size);
-    let header = blocks.header(&name).map_err(|e| early(e.into()))?;
-    let schema = Schema::bind(header, &aggregation, &job.key, &job.binds, &name).map_err(|e| early(e.into()))?;
-    let types: Vec<ScalarTy> = aggregation.inputs().iter().map(|i| i.ty).collect();
-    let mut stats = JobStats::default();
-    let mut record = csv::ByteRecord::new();
-    while let Some(block) = blocks.next_block().map_err(|e| match JobError::from_read(e, &name) {
-        JobError::Row(row) => (row.line, JobError::Row(row)),
-        other => early(other),
-    })? {
-        if block.index % peers as u64 != index as u64 {
-            continue;
+    let mapped = map_units(&aggregation, job, index, peers);
+    let (stats, buffers) = match mapped {
+        Ok(output) => output,
+        Err(error) => {
+            // Let the other workers finish: this one sends nothing, and its error wins only if
+            // it is the job's first.
+            drop(input);
+            while worker.step() {}
+            return Err(error);
         }
-        let mut reader = csv_reader(&block.bytes);
-        let mut lines = Lines::new(&block);
-        loop {
-            match reader.read_byte_record(&mut record) {
-                Ok(true) => {}
-                Ok(false) => break,
-                Err(e) => {
-                    let line = block.first_line;
-                    let error = RowError { file: name.clone(), line, column: None, message: e.to_string() };
-                    return Err((line, JobError::Row(error)));
-                }
-            }
-            stats.rows += 1;
-            let line = lines.line_of(&record);
-            match parse_row(&schema, &types, &record, line, &name) {
-                Ok((key, values)) => input.send((key, Located { line, record: values })),
-                Err(error) if job.skip_invalid => {
-                    stats.skip(error);
-                }
-                Err(error) => return Err((error.line, JobError::Row(error))),
-            }
-        }
-        // Let the dataflow work while the file is read.
-        worker.step();
+    };
+    for (partition, buffer) in buffers {
+        input.send((partition, index, buffer.bytes));
     }
     drop(input);
     while worker.step() {}
-    let first = failures.borrow().iter().min_by(|a, b| (a.1.rank(), &a.0).cmp(&(b.1.rank(), &b.0))).cloned();
-    if let Some((key, error)) = first {
-        return Err((error.rank(), key_error(key, error, &name)));
-    }
-    let results = std::mem::take(&mut *results.borrow_mut());
-    Ok((results, stats))
-}
-
-/// A key's error as the local engine reports it: a fault on a record names the file and line,
-/// one in a merge or finish the key; both keep the source operation.
-fn key_error(key: Vec<u8>, error: KeyError, file: &str) -> JobError {
-    let key = String::from_utf8_lossy(&key).into_owned();
-    match error {
-        KeyError::Fault(fault) => match fault.line {
-            Some(line) => JobError::Fault { file: file.to_string(), line, key: None, fault: Box::new(fault.native()) },
-            None => JobError::Fault { file: String::new(), line: 0, key: Some(key), fault: Box::new(fault.native()) },
-        },
-        KeyError::Invalid(message) => JobError::Other(format!("key `{key}`: {message}")),
+    let outcome = reduced.borrow_mut().take();
+    match outcome {
+        Some(Ok(results)) => Ok((results, stats)),
+        Some(Err(error)) => Err((u64::MAX, error)),
+        None => Err((u64::MAX, JobError::Internal(InternalError::new("the reduce operator never ran")))),
     }
 }
 
-fn parse_row(
-    schema: &Schema,
-    types: &[ScalarTy],
-    record: &csv::ByteRecord,
-    line: u64,
-    file: &str,
-) -> Result<(Vec<u8>, Vec<Value>), RowError> {
-    let error = |column: Option<usize>, message: String| RowError {
-        file: file.to_string(),
-        line,
-        column: column.map(|c| (c + 1, schema.header[c].clone())),
-        message,
+/// Reads the job's input and folds the units this worker owns (`index` of `peers`), returning
+/// its row counts and its sealed buffers by reduce partition.
+fn map_units(
+    aggregation: &Aggregation,
+    job: &TimelyJob,
+    index: usize,
+    peers: usize,
+) -> Result<MapperOutput, (u64, JobError)> {
+    let early = |error: JobError| (0, error);
+    let name = job.input.display().to_string();
+    let path = job.open_as.as_ref().unwrap_or(&job.input);
+    let input = match ColumnarFormat::of(&job.input) {
+        Some(format) => {
+            let mut file = ColumnarFile::open(path, format).map_err(|e| early(JobError::Input(e.to_string())))?;
+            file.name = name.clone();
+            JobInput::Columnar(file)
+        }
+        None => {
+            let file = File::open(path).map_err(|e| early(JobError::Input(format!("cannot open `{name}`: {e}"))))?;
+            JobInput::Csv(Input { name: name.clone(), reader: file, size: None })
+        }
     };
-    let key = schema.key_of(record, file, || line)?;
-    let mut values = Vec::with_capacity(types.len());
-    for (&column, &ty) in schema.inputs.iter().zip(types) {
-        let value =
-            parse_value(ty, record.get(column).unwrap_or_default()).map_err(|m| error(Some(column), m.to_string()))?;
-        values.push(value);
+    let config =
+        JobConfig { workers: 1, skip_invalid: job.skip_invalid, block_size: job.block_size, ..JobConfig::default() };
+    let opened = open_input(aggregation, input, &job.key, &job.binds, &config).map_err(early)?;
+    let OpenedInput { name, schema, units: mut reader, .. } = opened;
+    let mut map = MapWorker::new(aggregation, &schema, &name, &config, Grouping::Partitions(peers));
+    loop {
+        let unit = reader.next_work().map_err(|error| match error {
+            JobError::Row(row) => (row.line, JobError::Row(row)),
+            other => early(other),
+        })?;
+        let Some(unit) = unit else { break };
+        if unit.index() % peers as u64 == index as u64 {
+            map.work(&unit)?;
+        }
     }
-    Ok((key.to_vec(), values))
+    map.seal()?;
+    Ok(map.into_output())
 }
 
 #[cfg(test)]

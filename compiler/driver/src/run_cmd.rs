@@ -11,8 +11,6 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use naas_lang::check::CheckOptions;
 use naas_lang::span::LineIndex;
-use naas_runtime::columnar_input::ColumnarFormat;
-use naas_runtime::csv_input::bind_file;
 use naas_runtime::executor::{self, JobConfig, JobError, JobInput, Progress};
 use naas_runtime::network::run_through_network;
 use naas_runtime::output::OutputError;
@@ -219,13 +217,6 @@ pub fn run(args: &RunArgs) -> Exit {
     }
     // Before opening it: opening a FIFO waits for a writer.
     if args.engine == Engine::Timely && args.timely_process.is_none() {
-        if ColumnarFormat::of(&args.input).is_some() {
-            return usage(format!(
-                "`{}` is a columnar file: `--engine timely` reads CSV only for now; use `--engine local` \
-                 (the default), which reads Parquet and Arrow files",
-                args.input.display()
-            ));
-        }
         if let Err(error) = run_timely::check_input(&args.input) {
             return usage(error);
         }
@@ -279,7 +270,7 @@ pub fn run(args: &RunArgs) -> Exit {
         }
         (Engine::Timely, _) => {
             // Check the header here, once, rather than in every process.
-            if let Err(error) = bind_file(&args.input, &aggregation, &args.key, &args.binds) {
+            if let Err(error) = executor::bind_input(&aggregation, input, &args.key, &args.binds) {
                 return usage(error);
             }
             let outcome = if args.processes > 1 {

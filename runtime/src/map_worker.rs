@@ -1,0 +1,444 @@
+//! A map worker: parses units of input (CSV blocks, columnar batches), folds their records per
+//! key into combiner tables with the compiled code, and seals the tables into wire buffers by
+//! reduce partition (or by mapper, for a network). The local executor runs several on threads
+//! fed by a reader thread; a timely worker runs one over the units it owns.
+
+use std::io::Read;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arrow_array::ArrayRef;
+use crossbeam_channel::{Receiver, Sender};
+use naas_target_native::values::ColumnBuf;
+use naas_target_native::CallError;
+
+use crate::aggregation::Aggregation;
+use crate::columnar_input::{push_cell, push_key, Batches, ColumnarBatch, ColumnarFile};
+use crate::csv_input::{csv_reader, Block, BlockReader, ColumnBatch, Lines, RowError, Schema};
+use crate::executor::{partition_of, Grouping, Input, JobConfig, JobError, JobInput, JobStats, BATCH_ROWS};
+use crate::table::{StateTable, ValueIndex};
+use crate::value::last_is_finite;
+use crate::wire::{WireError, WireWriter};
+
+/// A unit of input for a map worker, numbered in input order.
+#[derive(Debug)]
+pub(crate) enum Work {
+    Rows(Block),
+    Columns(ColumnarBatch),
+}
+
+impl Work {
+    pub(crate) fn index(&self) -> u64 {
+        match self {
+            Work::Rows(block) => block.index,
+            Work::Columns(batch) => batch.index,
+        }
+    }
+}
+
+/// What the reader thread reads: blocks of CSV rows, or batches of a columnar file.
+pub(crate) enum WorkReader<R> {
+    Csv(BlockReader<R>, String),
+    Columnar(Batches),
+}
+
+impl<R: Read> WorkReader<R> {
+    pub(crate) fn next_work(&mut self) -> Result<Option<Work>, JobError> {
+        match self {
+            WorkReader::Csv(blocks, name) => {
+                Ok(blocks.next_block().map_err(|e| JobError::from_read(e, name))?.map(Work::Rows))
+            }
+            WorkReader::Columnar(batches) => {
+                Ok(batches.next_batch().map_err(|e| JobError::Input(e.to_string()))?.map(Work::Columns))
+            }
+        }
+    }
+
+    /// Bytes of the input read so far (rows read, for a columnar file).
+    pub(crate) fn consumed(&self) -> u64 {
+        match self {
+            WorkReader::Csv(blocks, _) => blocks.consumed,
+            WorkReader::Columnar(_) => 0,
+        }
+    }
+}
+
+/// An input opened for map workers: its name for messages, its size when known, the columns
+/// the job binds, and the reader of its units.
+pub(crate) struct OpenedInput<R> {
+    pub(crate) name: String,
+    pub(crate) size: Option<u64>,
+    pub(crate) schema: Schema,
+    pub(crate) units: WorkReader<R>,
+}
+
+/// Opens `input`: reads a CSV header (or a columnar file's schema) and binds the key and the
+/// aggregation's inputs to its columns, checking a columnar file's column types.
+pub(crate) fn open_input<R: Read>(
+    aggregation: &Aggregation,
+    input: JobInput<R>,
+    key: &str,
+    binds: &[(String, String)],
+    config: &JobConfig,
+) -> Result<OpenedInput<R>, JobError> {
+    match input {
+        JobInput::Csv(Input { name, reader, size }) => {
+            let mut blocks = BlockReader::new(reader, config.block_size).with_max_row(config.max_row);
+            let header = blocks.header(&name)?;
+            let schema = Schema::bind(header, aggregation, key, binds, &name)?;
+            Ok(OpenedInput { name: name.clone(), size, schema, units: WorkReader::Csv(blocks, name) })
+        }
+        JobInput::Columnar(file) => open_columnar(aggregation, &file, key, binds),
+    }
+}
+
+fn open_columnar<R>(
+    aggregation: &Aggregation,
+    file: &ColumnarFile,
+    key: &str,
+    binds: &[(String, String)],
+) -> Result<OpenedInput<R>, JobError> {
+    let schema = Schema::bind(file.header().to_vec(), aggregation, key, binds, &file.name)?;
+    let buffers: Vec<ColumnBuf> = aggregation.inputs().iter().map(|i| ColumnBuf::new(i.ty)).collect();
+    file.check(&schema, &buffers).map_err(|e| JobError::Input(e.to_string()))?;
+    let batches = file.batches(&schema).map_err(|e| JobError::Input(e.to_string()))?;
+    Ok(OpenedInput { name: file.name.clone(), size: None, schema, units: WorkReader::Columnar(batches) })
+}
+
+/// Where the rows of a batch come from, to turn a row's locator into the line (or row number)
+/// an error names.
+#[derive(Clone, Copy)]
+enum Origin<'a> {
+    /// A CSV block: locators are byte positions in it.
+    Block(&'a Block),
+    /// A columnar file: locators are row numbers.
+    Rows,
+}
+
+pub(crate) struct SealedBuffer {
+    /// Entries, when counted (the wire header has them too).
+    pub(crate) entries: Option<u32>,
+    pub(crate) bytes: Vec<u8>,
+}
+
+/// One map worker's state.
+pub(crate) struct MapWorker<'a> {
+    aggregation: &'a Aggregation,
+    schema: &'a Schema,
+    file: &'a str,
+    config: &'a JobConfig,
+    grouping: Grouping,
+    /// Combiner tables by group (one for the host shuffle, one per mapper met otherwise).
+    tables: Vec<(usize, StateTable)>,
+    /// Without combining: the shuffle buffers being written, by partition.
+    direct: Vec<WireWriter>,
+    batch: ColumnBatch,
+    /// The keys of the batch's rows, back to back; row `i`'s ends at `key_ends[i]`. They are
+    /// looked up together when the batch is folded (see `KeyIndex::slots`).
+    key_bytes: Vec<u8>,
+    key_ends: Vec<usize>,
+    slots: Vec<u32>,
+    /// Rows read and skipped (only the row counts of the stats are used).
+    rows: JobStats,
+    buffers: Vec<(usize, SealedBuffer)>,
+}
+
+/// A map worker's row counts and its sealed buffers by group.
+pub(crate) type MapperOutput = (JobStats, Vec<(usize, SealedBuffer)>);
+
+pub(crate) type WorkerResult = Result<(), (u64, JobError)>;
+
+impl<'a> MapWorker<'a> {
+    pub(crate) fn new(
+        aggregation: &'a Aggregation,
+        schema: &'a Schema,
+        file: &'a str,
+        config: &'a JobConfig,
+        grouping: Grouping,
+    ) -> MapWorker<'a> {
+        let direct = match grouping {
+            Grouping::Partitions(n) if !config.combine => {
+                (0..n).map(|_| WireWriter::new(aggregation.fingerprint(), aggregation.state_size())).collect()
+            }
+            _ => Vec::new(),
+        };
+        MapWorker {
+            aggregation,
+            schema,
+            file,
+            config,
+            grouping,
+            tables: Vec::new(),
+            direct,
+            batch: ColumnBatch { finite_floats: config.finite_floats, ..ColumnBatch::new(aggregation) },
+            key_bytes: Vec::new(),
+            key_ends: Vec::new(),
+            slots: Vec::new(),
+            rows: JobStats::default(),
+            buffers: Vec::new(),
+        }
+    }
+
+    /// Processes blocks until the reader is done. After an error it cancels the reading and
+    /// keeps draining the channel: blocks after the failed one are skipped, while blocks
+    /// before it are still processed, since one of them may hold an earlier error (the job
+    /// reports the first bad row of the file whichever worker meets it).
+    pub(crate) fn run(
+        &mut self,
+        receiver: &Receiver<Work>,
+        failed_at: &AtomicU64,
+        cancel: &Sender<()>,
+    ) -> WorkerResult {
+        let mut failure = None;
+        for work in receiver.iter() {
+            let index = work.index();
+            if index > failed_at.load(Ordering::Relaxed) {
+                continue;
+            }
+            if let Err(error) = self.work(&work) {
+                failed_at.fetch_min(index, Ordering::Relaxed);
+                let _ = cancel.try_send(());
+                failure = Some(error);
+            }
+        }
+        match failure {
+            Some(error) => Err(error),
+            None => self.seal(),
+        }
+    }
+
+    /// Parses and folds one unit of input.
+    pub(crate) fn work(&mut self, work: &Work) -> WorkerResult {
+        match work {
+            Work::Rows(block) => self.block(block),
+            Work::Columns(batch) => self.columns(batch),
+        }
+    }
+
+    /// The rows the worker read and skipped, and its sealed buffers by group (after [`Self::seal`]).
+    pub(crate) fn into_output(self) -> MapperOutput {
+        (self.rows, self.buffers)
+    }
+
+    /// The table of the group that input unit `index` belongs to.
+    fn table_for(&mut self, index: u64) -> usize {
+        let group = match self.grouping {
+            Grouping::Partitions(_) => 0,
+            Grouping::Mappers(m) => (index % m as u64) as usize,
+        };
+        match self.tables.iter().position(|(g, _)| *g == group) {
+            Some(table) => table,
+            None => {
+                self.tables.push((group, StateTable::new(self.aggregation)));
+                self.tables.len() - 1
+            }
+        }
+    }
+
+    /// Folds a batch of columns: a row at a time into the batch's typed columns (each value
+    /// with the meaning its CSV text would have; a null makes the row invalid), then folded
+    /// like rows of a CSV block. Rows are located by their number in the file.
+    fn columns(&mut self, work: &ColumnarBatch) -> WorkerResult {
+        let table = self.table_for(work.index);
+        let batch = &work.batch;
+        let key_column = batch.column_by_name(&self.schema.header[self.schema.key]).cloned();
+        let inputs: Vec<Option<ArrayRef>> =
+            self.schema.inputs.iter().map(|&c| batch.column_by_name(&self.schema.header[c]).cloned()).collect();
+        let (Some(key_column), Some(inputs)) = (key_column, inputs.into_iter().collect::<Option<Vec<_>>>()) else {
+            return Err((work.first_row, JobError::Other(format!("`{}`: a batch lacks a bound column", self.file))));
+        };
+        for row in 0..batch.num_rows() {
+            let number = work.first_row + row as u64;
+            self.rows.rows += 1;
+            match self.columnar_row(&key_column, &inputs, row, number, work) {
+                Ok(()) => {}
+                Err(error) if self.config.skip_invalid => self.rows.skip(error),
+                Err(error) => {
+                    self.fold(table, Origin::Rows)?;
+                    return Err((error.line, JobError::Row(error)));
+                }
+            }
+            if self.batch.len() == BATCH_ROWS {
+                self.fold(table, Origin::Rows)?;
+            }
+        }
+        self.fold(table, Origin::Rows)
+    }
+
+    /// Appends one row of a columnar batch (its key and every bound value), or nothing.
+    fn columnar_row(
+        &mut self,
+        key_column: &ArrayRef,
+        inputs: &[ArrayRef],
+        row: usize,
+        number: u64,
+        work: &ColumnarBatch,
+    ) -> Result<(), RowError> {
+        let key_start = self.key_bytes.len();
+        // Rows are numbered over the file, in place of CSV lines.
+        let problem = |column: usize, message: String| RowError {
+            file: self.file.to_string(),
+            line: number,
+            column: Some((column + 1, self.schema.header[column].clone())),
+            message: format!("{message}{}", work.place(number)),
+        };
+        match push_key(key_column, row, &mut self.key_bytes) {
+            Ok(true) if self.key_bytes.len() > key_start => {}
+            Ok(true) => return Err(problem(self.schema.key, "the key field is empty".to_string())),
+            Ok(false) => return Err(problem(self.schema.key, "the key is null".to_string())),
+            Err(ty) => return Err(problem(self.schema.key, format!("a {ty} key"))),
+        }
+        let rows = self.batch.len();
+        for (i, (column, &index)) in inputs.iter().zip(&self.schema.inputs).enumerate() {
+            let pushed = match push_cell(column, row, &mut self.batch.columns[i]) {
+                Ok(true) if self.batch.finite_floats && !last_is_finite(&self.batch.columns[i]) => Err(
+                    "not a finite number: with `--fixed-point` float inputs must be finite (fixed point has no infinities or NaN)"
+                        .to_string(),
+                ),
+                Ok(true) => Ok(()),
+                Ok(false) => Err("null value".to_string()),
+                Err(error) => Err(error.to_string()),
+            };
+            if let Err(message) = pushed {
+                for column in &mut self.batch.columns[..=i] {
+                    column.truncate(rows);
+                }
+                self.key_bytes.truncate(key_start);
+                return Err(problem(index, message));
+            }
+        }
+        self.batch.rows.push(number);
+        self.key_ends.push(self.key_bytes.len());
+        Ok(())
+    }
+
+    fn block(&mut self, block: &Block) -> WorkerResult {
+        let table = self.table_for(block.index);
+        let mut reader = csv_reader(&block.bytes);
+        let mut record = csv::ByteRecord::new();
+        let mut lines = Lines::new(block);
+        loop {
+            match reader.read_byte_record(&mut record) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    let line = e.position().map_or(block.first_line, |p| block.first_line + p.line() - 1);
+                    let error = RowError { file: self.file.to_string(), line, column: None, message: e.to_string() };
+                    return Err((line, JobError::Row(error)));
+                }
+            }
+            self.rows.rows += 1;
+            // Lines are counted only for a row that fails (counting them for every row cost
+            // more than parsing it); a row is located by its byte position in the block.
+            let position = record.position().map_or(0, csv::Position::byte);
+            let parsed = self.schema.key_of(&record, self.file, || lines.line_of(&record)).and_then(|key| {
+                self.batch.push_row(self.schema, &record, self.file, position, || lines.line_of(&record)).map(|()| key)
+            });
+            match parsed {
+                Ok(key) => {
+                    self.key_bytes.extend_from_slice(key);
+                    self.key_ends.push(self.key_bytes.len());
+                }
+                Err(error) if self.config.skip_invalid => {
+                    self.rows.skip(error);
+                }
+                Err(error) => {
+                    // Records before this row that fault come first: fold them.
+                    self.fold(table, Origin::Block(block))?;
+                    return Err((error.line, JobError::Row(error)));
+                }
+            }
+            if self.batch.len() == BATCH_ROWS {
+                self.fold(table, Origin::Block(block))?;
+            }
+        }
+        self.fold(table, Origin::Block(block))
+    }
+
+    /// Folds the batch (rows from `origin`) into table `table` (or, without combining, into
+    /// fresh states that go straight to the shuffle).
+    fn fold(&mut self, table: usize, origin: Origin<'_>) -> WorkerResult {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let columns = self.batch.columns();
+        let result = if self.config.combine {
+            let table = &mut self.tables[table].1;
+            table.slots(&self.key_bytes, &self.key_ends, &mut self.slots);
+            table.fold(self.aggregation, &self.slots, &columns)
+        } else {
+            // One fresh state per record: its row number is its key here.
+            let mut fresh = StateTable::with_index(self.aggregation, ValueIndex::<usize>::default());
+            let slots: Vec<u32> = (0..self.batch.len()).map(|i| fresh.slot(&i)).collect();
+            fresh.fold(self.aggregation, &slots, &columns).and_then(|()| {
+                let keys = self.key_ends.iter().scan(0, |start, &end| {
+                    let key = &self.key_bytes[*start..end];
+                    *start = end;
+                    Some(key)
+                });
+                for (key, (_, state)) in keys.zip(fresh.entries()) {
+                    let partition = partition_of(key, self.direct.len());
+                    self.direct[partition].push(key, state).map_err(|e| CallError::Invalid(e.to_string()))?;
+                }
+                Ok(())
+            })
+        };
+        if let Err(error) = result {
+            let line = match &error {
+                CallError::Fault(fault) => {
+                    self.batch.rows.get(fault.record as usize).map_or(0, |&locator| match origin {
+                        Origin::Block(block) => Lines::new(block).line_at(locator),
+                        Origin::Rows => locator,
+                    })
+                }
+                CallError::Invalid(_) => 0,
+            };
+            let error = match error {
+                CallError::Fault(fault) => {
+                    JobError::Fault { file: self.file.to_string(), line, key: None, fault: Box::new(fault) }
+                }
+                CallError::Invalid(message) => JobError::Other(message),
+            };
+            return Err((line, error));
+        }
+        self.batch.clear();
+        self.slots.clear();
+        self.key_bytes.clear();
+        self.key_ends.clear();
+        Ok(())
+    }
+
+    /// Writes the worker's tables into sealed wire buffers.
+    pub(crate) fn seal(&mut self) -> WorkerResult {
+        let new_writer = || WireWriter::new(self.aggregation.fingerprint(), self.aggregation.state_size());
+        let wire = |e: WireError| (0, JobError::Wire(e));
+        for writer in std::mem::take(&mut self.direct).into_iter().enumerate() {
+            let (partition, writer) = writer;
+            let entries = Some(writer.entries());
+            self.buffers.push((partition, SealedBuffer { entries, bytes: writer.finish() }));
+        }
+        for (group, table) in std::mem::take(&mut self.tables) {
+            match self.grouping {
+                Grouping::Partitions(n) => {
+                    let mut writers: Vec<WireWriter> = (0..n).map(|_| new_writer()).collect();
+                    for (key, state) in table.entries() {
+                        writers[partition_of(key, n)].push(key, state).map_err(wire)?;
+                    }
+                    for (partition, writer) in writers.into_iter().enumerate() {
+                        let entries = Some(writer.entries());
+                        self.buffers.push((partition, SealedBuffer { entries, bytes: writer.finish() }));
+                    }
+                }
+                Grouping::Mappers(_) => {
+                    // Entries inside one mapper (between its worker threads) are not shuffle
+                    // traffic: the network's own report counts what mappers send.
+                    let mut writer = new_writer();
+                    for (key, state) in table.entries() {
+                        writer.push(key, state).map_err(wire)?;
+                    }
+                    self.buffers.push((group, SealedBuffer { entries: None, bytes: writer.finish() }));
+                }
+            }
+        }
+        Ok(())
+    }
+}
