@@ -231,7 +231,50 @@ pub type TimelyOutput = (KeyResults, JobStats);
 
 /// A sealed wire buffer on its way to reduce partition `.0` (the worker of that index), from
 /// the worker of index `.1`.
-type Shuffled = (usize, usize, Vec<u8>);
+type Shuffled = (usize, usize, WireBytes);
+
+/// A sealed wire buffer that crosses between processes as one byte string: serde's own form of
+/// a `Vec<u8>` is a sequence of single bytes, each encoded and decoded on its own.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct WireBytes(Vec<u8>);
+
+impl serde::Serialize for WireBytes {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for WireBytes {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<WireBytes, D::Error> {
+        deserializer.deserialize_byte_buf(WireBytesVisitor)
+    }
+}
+
+struct WireBytesVisitor;
+
+impl<'de> serde::de::Visitor<'de> for WireBytesVisitor {
+    type Value = WireBytes;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a byte string")
+    }
+
+    fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> Result<WireBytes, E> {
+        Ok(WireBytes(bytes.to_vec()))
+    }
+
+    fn visit_byte_buf<E: serde::de::Error>(self, bytes: Vec<u8>) -> Result<WireBytes, E> {
+        Ok(WireBytes(bytes))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<WireBytes, A::Error> {
+        let mut bytes = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 20));
+        while let Some(byte) = seq.next_element::<u8>()? {
+            bytes.push(byte);
+        }
+        Ok(WireBytes(bytes))
+    }
+}
 
 /// Runs the job's workers in this process and waits for the whole computation: all of it
 /// with `cluster` `None`, or this process's part of a job spread over `cluster`.
@@ -303,7 +346,7 @@ fn worker_main(worker: &mut timely::worker::Worker, job: &TimelyJob) -> WorkerOu
         let exchange = Exchange::new(|(partition, _, _): &Shuffled| *partition as u64);
         let mut buffers: Vec<(usize, Vec<u8>)> = Vec::new();
         input.to_stream(scope).sink(exchange, "NaasReduce", move |(input, frontier)| {
-            input.for_each(|_, data| buffers.extend(data.drain(..).map(|(_, from, bytes)| (from, bytes))));
+            input.for_each(|_, data| buffers.extend(data.drain(..).map(|(_, from, bytes)| (from, bytes.0))));
             if frontier.is_empty() && sink.borrow().is_none() {
                 // Merge in the order of the sending workers, so that which key's fault is
                 // reported does not depend on the order the buffers arrived in.
@@ -326,7 +369,7 @@ fn worker_main(worker: &mut timely::worker::Worker, job: &TimelyJob) -> WorkerOu
         }
     };
     for (partition, buffer) in buffers {
-        input.send((partition, index, buffer.bytes));
+        input.send((partition, index, WireBytes(buffer.bytes)));
     }
     drop(input);
     while worker.step() {}
@@ -385,6 +428,14 @@ mod tests {
     use super::*;
 
     const TOKEN: u64 = 0x5eed;
+
+    #[test]
+    fn wire_bytes_round_trip_through_serde() {
+        let bytes = WireBytes((0..=255u8).chain([0, 7]).collect());
+        let text = serde_json::to_string(&bytes).unwrap();
+        assert_eq!(serde_json::from_str::<WireBytes>(&text).unwrap(), bytes);
+        assert!(serde_json::from_str::<WireBytes>("[1, 256]").is_err());
+    }
 
     /// Connects `n` processes (one thread each) and returns each one's peers' indices.
     fn connect_all(n: usize, threads: impl Fn(usize) -> usize) -> Vec<Result<Cluster, ClusterError>> {

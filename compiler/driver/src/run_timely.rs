@@ -184,7 +184,9 @@ pub fn run_as_worker_process(mut job: TimelyJob, process: usize) -> Result<(), J
         Err(error) => return Err(cluster_error(error)),
     };
     job.open_as = Some(rendezvous.input);
-    let (results, stats) = run_timely(job, Some(cluster))?;
+    let (mut results, stats) = run_timely(job, Some(cluster))?;
+    // Sorted here, in parallel with the other processes, so that the launcher only merges.
+    results.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     for error in &stats.first_skipped {
         eprintln!("naasc: skipped {error}");
     }
@@ -510,7 +512,8 @@ pub fn launch(args: &crate::run_cmd::RunArgs, argv: &[OsString]) -> Result<(KeyR
         stats.rows += output.stats.rows;
         stats.skipped += output.stats.skipped;
     }
-    results.sort_unstable_by(|a: &(Vec<u8>, Vec<Value>), b| a.0.cmp(&b.0));
+    // Each process printed its keys sorted: the stable sort finds those runs and merges them.
+    results.sort_by(|a: &(Vec<u8>, Vec<Value>), b| a.0.cmp(&b.0));
     stats.keys = results.len() as u64;
     Ok((results, stats))
 }
