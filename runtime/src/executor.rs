@@ -22,6 +22,7 @@ use serde::Serialize;
 use crate::aggregation::Aggregation;
 use crate::columnar_input::{ColumnarFile, ColumnarFormat};
 use crate::csv_input::{InputError, ReadError, RowError, MAX_ROW_BYTES};
+use crate::key_order;
 use crate::map_worker::{open_input, MapWorker, OpenedInput, Work};
 use crate::table::StateTable;
 use crate::value::Value;
@@ -278,10 +279,7 @@ pub fn run<R: Read + Send>(
         for buffers in &map.groups {
             match std::thread::Builder::new().name("naas-reduce".to_string()).spawn_scoped(scope, move || {
                 // Each reducer sorts its own keys, in parallel; the runs are merged below.
-                reduce_buffers(aggregation, buffers).map(|mut results| {
-                    results.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-                    results
-                })
+                reduce_buffers(aggregation, buffers).map(key_order::sort)
             }) {
                 Ok(handle) => handles.push(handle),
                 Err(error) => {
@@ -299,13 +297,8 @@ pub fn run<R: Read + Send>(
             None => joined,
         }
     })?;
-    let mut results: KeyResults = Vec::with_capacity(reduced.iter().map(Vec::len).sum());
-    for mut partition in reduced {
-        results.append(&mut partition);
-    }
-    // The partitions are sorted runs: the stable sort finds them and merges them, in linear
-    // time for a handful of runs, instead of sorting every key again.
-    results.sort_by(|a, b| a.0.cmp(&b.0));
+    // The partitions are sorted runs: merged, not sorted again.
+    let results = key_order::merge(reduced).into_results();
     stats.keys = results.len() as u64;
     stats.reduce_seconds = started.elapsed().as_secs_f64();
     Ok(JobOutput { results, stats })

@@ -53,6 +53,7 @@ pub mod columnar_input;
 pub mod csv_input;
 pub mod executor;
 pub mod key_index;
+pub mod key_order;
 mod map_worker;
 pub mod network;
 pub mod output;

@@ -32,6 +32,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use naas_runtime::executor::{JobError, JobStats, KeyResults};
+use naas_runtime::key_order;
 use naas_runtime::timely_job::{run_timely, ClusterError, ClusterListener, TimelyJob};
 use naas_runtime::timely_ops::AggregationSource;
 use naas_runtime::Value;
@@ -132,8 +133,8 @@ pub struct NotAFile(PathBuf);
 
 /// Runs the job in this process.
 pub fn run_here(job: TimelyJob) -> Result<(KeyResults, JobStats), JobError> {
-    let (mut results, stats) = run_timely(job, None)?;
-    results.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let (results, stats) = run_timely(job, None)?;
+    let results = key_order::sort(results).into_results();
     Ok((results, stats))
 }
 
@@ -184,9 +185,9 @@ pub fn run_as_worker_process(mut job: TimelyJob, process: usize) -> Result<(), J
         Err(error) => return Err(cluster_error(error)),
     };
     job.open_as = Some(rendezvous.input);
-    let (mut results, stats) = run_timely(job, Some(cluster))?;
-    // Sorted here, in parallel with the other processes, so that the launcher only merges.
-    results.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let (results, stats) = run_timely(job, Some(cluster))?;
+    // Sorted here, in parallel with the other processes, so that the launcher sorts runs.
+    let results = key_order::sort(results).into_results();
     for error in &stats.first_skipped {
         eprintln!("naasc: skipped {error}");
     }
@@ -512,8 +513,8 @@ pub fn launch(args: &crate::run_cmd::RunArgs, argv: &[OsString]) -> Result<(KeyR
         stats.rows += output.stats.rows;
         stats.skipped += output.stats.skipped;
     }
-    // Each process printed its keys sorted: the stable sort finds those runs and merges them.
-    results.sort_by(|a: &(Vec<u8>, Vec<Value>), b| a.0.cmp(&b.0));
+    // Each process printed its keys sorted; sorting runs that are already sorted is cheap.
+    let results = key_order::sort(results).into_results();
     stats.keys = results.len() as u64;
     Ok((results, stats))
 }
