@@ -299,10 +299,19 @@ fn to_value(scalar: Scalar) -> Value {
 
 /// Prints a result value of column type `ty` so that it parses back exactly as that type.
 pub fn format_value(value: Value, ty: ScalarTy) -> String {
-    match (value, ty) {
-        (Value::Float(x), ScalarTy::Float(FloatTy::F32)) => format!("{:?}", x as f32),
-        (value, _) => value.to_string(),
-    }
+    let mut text = Vec::new();
+    write_value(&mut text, value, ty);
+    String::from_utf8_lossy(&text).into_owned()
+}
+
+/// Appends [`format_value`]'s text to `out`, without allocating a string of its own.
+pub fn write_value(out: &mut Vec<u8>, value: Value, ty: ScalarTy) {
+    use std::io::Write;
+    // Writing into a `Vec` cannot fail.
+    let _ = match (value, ty) {
+        (Value::Float(x), ScalarTy::Float(FloatTy::F32)) => write!(out, "{:?}", x as f32),
+        (value, _) => write!(out, "{value}"),
+    };
 }
 
 #[cfg(test)]
