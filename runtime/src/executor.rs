@@ -276,7 +276,7 @@ pub fn run<R: Read + Send>(
     let reduced = std::thread::scope(|scope| {
         let mut handles = Vec::with_capacity(map.groups.len());
         let mut spawn_failed = None;
-        for buffers in &map.groups {
+        for buffers in map.groups {
             match std::thread::Builder::new().name("naas-reduce".to_string()).spawn_scoped(scope, move || {
                 // Each reducer sorts its own keys, in parallel; the runs are merged below.
                 reduce_buffers(aggregation, buffers).map(key_order::sort)
@@ -305,9 +305,14 @@ pub fn run<R: Read + Send>(
 }
 
 /// Decodes every buffer (rejecting any malformed one), merges its entries by key and
-/// finishes them.
-pub fn reduce_buffers(aggregation: &Aggregation, buffers: &[Vec<u8>]) -> Result<KeyResults, JobError> {
-    let table = merge_buffers(aggregation, buffers)?;
+/// finishes them. Each buffer is freed as soon as it is merged, so that the shuffle's bytes
+/// and the results are not held at once.
+pub fn reduce_buffers(aggregation: &Aggregation, buffers: Vec<Vec<u8>>) -> Result<KeyResults, JobError> {
+    let mut table = StateTable::new(aggregation);
+    let mut lookups = Lookups::default();
+    for buffer in buffers {
+        merge_buffer(aggregation, &mut table, &buffer, &mut lookups)?;
+    }
     let results = table.finish(aggregation).map_err(|(slot, error)| call_error(error, Some(table.key(slot))))?;
     Ok(results.into_iter().enumerate().map(|(slot, values)| (table.key(slot as u32).to_vec(), values)).collect())
 }
@@ -315,25 +320,45 @@ pub fn reduce_buffers(aggregation: &Aggregation, buffers: &[Vec<u8>]) -> Result<
 /// Decodes and merges buffers into one table of partial states.
 pub fn merge_buffers(aggregation: &Aggregation, buffers: &[Vec<u8>]) -> Result<StateTable, JobError> {
     let mut table = StateTable::new(aggregation);
-    let (mut keys, mut ends, mut slots) = (Vec::new(), Vec::new(), Vec::new());
+    let mut lookups = Lookups::default();
     for buffer in buffers {
-        let entries = decode(buffer, aggregation.fingerprint(), aggregation.state_size()).map_err(JobError::Wire)?;
-        // Look the keys of a buffer up together (their cache misses overlap), then merge.
-        for chunk in entries.chunks(BATCH_ROWS) {
-            keys.clear();
-            ends.clear();
-            slots.clear();
-            for (key, _) in chunk {
-                keys.extend_from_slice(key);
-                ends.push(keys.len());
-            }
-            table.slots(&keys, &ends, &mut slots);
-            for (&slot, (key, state)) in slots.iter().zip(chunk) {
-                table.merge_slot(aggregation, slot, state).map_err(|e| call_error(e, Some(key)))?;
-            }
-        }
+        merge_buffer(aggregation, &mut table, buffer, &mut lookups)?;
     }
     Ok(table)
+}
+
+/// The keys of a chunk of entries, back to back, and the slots they were given.
+#[derive(Default)]
+struct Lookups {
+    keys: Vec<u8>,
+    ends: Vec<usize>,
+    slots: Vec<u32>,
+}
+
+/// Decodes one buffer and merges its entries into `table`.
+fn merge_buffer(
+    aggregation: &Aggregation,
+    table: &mut StateTable,
+    buffer: &[u8],
+    lookups: &mut Lookups,
+) -> Result<(), JobError> {
+    let entries = decode(buffer, aggregation.fingerprint(), aggregation.state_size()).map_err(JobError::Wire)?;
+    // Look the keys of a chunk up together (their cache misses overlap), then merge.
+    for chunk in entries.chunks(BATCH_ROWS) {
+        let Lookups { keys, ends, slots } = &mut *lookups;
+        keys.clear();
+        ends.clear();
+        slots.clear();
+        for (key, _) in chunk {
+            keys.extend_from_slice(key);
+            ends.push(keys.len());
+        }
+        table.slots(keys, ends, slots);
+        for (&slot, (key, state)) in slots.iter().zip(chunk) {
+            table.merge_slot(aggregation, slot, state).map_err(|e| call_error(e, Some(key)))?;
+        }
+    }
+    Ok(())
 }
 
 /// Reads the input with a reader thread and `config.workers` map workers, and returns the

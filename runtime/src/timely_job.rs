@@ -352,7 +352,7 @@ fn worker_main(worker: &mut timely::worker::Worker, job: &TimelyJob) -> WorkerOu
                 // reported does not depend on the order the buffers arrived in.
                 buffers.sort_by_key(|(from, _)| *from);
                 let buffers: Vec<Vec<u8>> = std::mem::take(&mut buffers).into_iter().map(|(_, b)| b).collect();
-                *sink.borrow_mut() = Some(reduce_buffers(&reducer, &buffers));
+                *sink.borrow_mut() = Some(reduce_buffers(&reducer, buffers));
             }
         });
     });
