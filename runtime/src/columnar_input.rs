@@ -268,6 +268,66 @@ pub fn push_key(column: &ArrayRef, row: usize, keys: &mut Vec<u8>) -> Result<boo
     Ok(true)
 }
 
+/// Appends the keys of every row of `column` to `keys`, each one's end to `ends`, in one pass
+/// over the column's buffers; `false` (and nothing appended) unless every key can be taken as
+/// it is: a string or binary column with no null and no empty key. The caller then goes row
+/// by row, where such keys are invalid rows with their place.
+pub fn extend_keys(column: &ArrayRef, keys: &mut Vec<u8>, ends: &mut Vec<usize>) -> bool {
+    if column.null_count() != 0 {
+        return false;
+    }
+    macro_rules! offsets {
+        ($array:expr) => {{
+            let array = $array;
+            let offsets = array.value_offsets();
+            if offsets.windows(2).any(|w| w[0] == w[1]) {
+                return false;
+            }
+            let (Some(&first), Some(&last)) = (offsets.first(), offsets.last()) else { return true };
+            let (Ok(first), Ok(last)) = (usize::try_from(first), usize::try_from(last)) else { return false };
+            let base = keys.len();
+            keys.extend_from_slice(&array.value_data()[first..last]);
+            ends.extend(offsets[1..].iter().map(|&end| base + end as usize - first));
+        }};
+    }
+    match column.data_type() {
+        DataType::Utf8 => offsets!(column.as_string::<i32>()),
+        DataType::LargeUtf8 => offsets!(column.as_string::<i64>()),
+        DataType::Binary => offsets!(column.as_binary::<i32>()),
+        DataType::LargeBinary => offsets!(column.as_binary::<i64>()),
+        _ => return false,
+    }
+    true
+}
+
+/// Appends every value of `column` to `buf` in one copy, when they need no conversion (the
+/// column's type is the input's, with no null); `false` (and nothing appended) otherwise, and
+/// the caller converts row by row as [`push_cell`] does.
+pub fn extend_cells(column: &ArrayRef, buf: &mut ColumnBuf) -> bool {
+    if column.null_count() != 0 {
+        return false;
+    }
+    macro_rules! copy {
+        ($t:ty, $values:expr) => {{
+            $values.extend_from_slice(column.as_primitive::<$t>().values());
+            true
+        }};
+    }
+    match (column.data_type(), buf) {
+        (DataType::Int8, ColumnBuf::I8(values)) => copy!(Int8Type, values),
+        (DataType::Int16, ColumnBuf::I16(values)) => copy!(Int16Type, values),
+        (DataType::Int32, ColumnBuf::I32(values)) => copy!(Int32Type, values),
+        (DataType::Int64, ColumnBuf::I64(values)) => copy!(Int64Type, values),
+        (DataType::UInt8, ColumnBuf::U8(values)) => copy!(UInt8Type, values),
+        (DataType::UInt16, ColumnBuf::U16(values)) => copy!(UInt16Type, values),
+        (DataType::UInt32, ColumnBuf::U32(values)) => copy!(UInt32Type, values),
+        (DataType::UInt64, ColumnBuf::U64(values)) => copy!(UInt64Type, values),
+        (DataType::Float32, ColumnBuf::F32(values)) => copy!(Float32Type, values),
+        (DataType::Float64, ColumnBuf::F64(values)) => copy!(Float64Type, values),
+        _ => false,
+    }
+}
+
 /// Whether `ty` can be a key column: the types [`push_key`] reads.
 pub fn is_key_type(ty: &DataType) -> bool {
     ty.is_integer()
@@ -393,5 +453,61 @@ fn exact_float(x: f64, exact: i128, buf: &ColumnBuf) -> Result<Value, CellError>
             FloatTy::F64 => "f64",
         };
         Err(CellError::Inexact { value: exact, ty })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use std::sync::Arc;
+
+    use arrow_array::{BinaryArray, Float64Array, Int32Array, Int64Array, StringArray};
+
+    use super::*;
+
+    /// The bulk paths take exactly what the row-by-row paths take, also from a slice of an
+    /// array (whose offsets and values start inside its buffers).
+    #[test]
+    fn whole_columns_are_taken_as_row_by_row() {
+        let keys: ArrayRef = Arc::new(StringArray::from(vec!["a", "bb", "ccc", "dddd", "é"]));
+        let binary: ArrayRef = Arc::new(BinaryArray::from(vec![&b"x"[..], b"\xff\x00", b"zz"]));
+        for column in [keys.slice(1, 3), keys.clone(), binary.slice(1, 2)] {
+            let (mut keys, mut ends) = (vec![b'#'], vec![1]);
+            assert!(extend_keys(&column, &mut keys, &mut ends));
+            let mut expected = vec![b'#'];
+            let mut expected_ends = vec![1];
+            for row in 0..column.len() {
+                assert!(push_key(&column, row, &mut expected).unwrap());
+                expected_ends.push(expected.len());
+            }
+            assert_eq!((keys, ends), (expected, expected_ends));
+        }
+        let values: ArrayRef = Arc::new(Int32Array::from(vec![5, -7, 9, 11]));
+        let mut buf = ColumnBuf::I32(vec![1]);
+        assert!(extend_cells(&values.slice(1, 2), &mut buf));
+        assert_eq!(buf, ColumnBuf::I32(vec![1, -7, 9]));
+    }
+
+    /// What needs converting or checking is left to the row-by-row paths, untouched.
+    #[test]
+    fn columns_that_need_a_look_at_each_value_are_refused_whole() {
+        let (mut keys, mut ends) = (Vec::new(), Vec::new());
+        for column in [
+            Arc::new(StringArray::from(vec![Some("a"), None])) as ArrayRef,
+            Arc::new(StringArray::from(vec!["a", ""])),
+            Arc::new(Int64Array::from(vec![1, 2])),
+        ] {
+            assert!(!extend_keys(&column, &mut keys, &mut ends));
+            assert!(keys.is_empty() && ends.is_empty());
+        }
+        let mut buf = ColumnBuf::I32(Vec::new());
+        for column in [
+            Arc::new(Int32Array::from(vec![Some(1), None])) as ArrayRef,
+            Arc::new(Int64Array::from(vec![1, 2])),
+            Arc::new(Float64Array::from(vec![1.0])),
+        ] {
+            assert!(!extend_cells(&column, &mut buf));
+        }
+        assert_eq!(buf, ColumnBuf::I32(Vec::new()));
     }
 }

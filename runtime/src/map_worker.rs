@@ -12,7 +12,7 @@ use naas_target_native::values::ColumnBuf;
 use naas_target_native::CallError;
 
 use crate::aggregation::Aggregation;
-use crate::columnar_input::{push_cell, push_key, Batches, ColumnarBatch, ColumnarFile};
+use crate::columnar_input::{extend_cells, extend_keys, push_cell, push_key, Batches, ColumnarBatch, ColumnarFile};
 use crate::csv_input::{csv_reader, Block, BlockReader, ColumnBatch, Lines, RowError, Schema};
 use crate::executor::{partition_of, Grouping, Input, JobConfig, JobError, JobInput, JobStats, BATCH_ROWS};
 use crate::table::{StateTable, ValueIndex};
@@ -246,6 +246,9 @@ impl<'a> MapWorker<'a> {
         let (Some(key_column), Some(inputs)) = (key_column, inputs.into_iter().collect::<Option<Vec<_>>>()) else {
             return Err((work.first_row, JobError::Other(format!("`{}`: a batch lacks a bound column", self.file))));
         };
+        if self.bulk(&key_column, &inputs, work) {
+            return self.fold(table, Origin::Rows);
+        }
         for row in 0..batch.num_rows() {
             let number = work.first_row + row as u64;
             self.rows.rows += 1;
@@ -262,6 +265,33 @@ impl<'a> MapWorker<'a> {
             }
         }
         self.fold(table, Origin::Rows)
+    }
+
+    /// Takes a whole batch in one copy per column, when none of its values needs converting or
+    /// checking (see [`extend_keys`] and [`extend_cells`]); otherwise appends nothing and
+    /// returns false, and the batch goes row by row.
+    fn bulk(&mut self, key_column: &ArrayRef, inputs: &[ArrayRef], work: &ColumnarBatch) -> bool {
+        let rows = work.batch.num_rows();
+        // Checking for non-finite floats needs a look at every value: row by row.
+        if !self.batch.is_empty() || self.batch.finite_floats || rows > BATCH_ROWS {
+            return false;
+        }
+        if !extend_keys(key_column, &mut self.key_bytes, &mut self.key_ends) {
+            return false;
+        }
+        for (i, column) in inputs.iter().enumerate() {
+            if !extend_cells(column, &mut self.batch.columns[i]) {
+                for column in &mut self.batch.columns[..i] {
+                    column.truncate(0);
+                }
+                self.key_bytes.clear();
+                self.key_ends.clear();
+                return false;
+            }
+        }
+        self.batch.rows.extend((0..rows as u64).map(|row| work.first_row + row));
+        self.rows.rows += rows as u64;
+        true
     }
 
     /// Appends one row of a columnar batch (its key and every bound value), or nothing.
