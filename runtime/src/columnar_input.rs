@@ -22,7 +22,7 @@ use arrow_array::{Array, ArrayRef, RecordBatch, RecordBatchReader};
 use arrow_schema::DataType;
 use naas_lang::types::FloatTy;
 use naas_target_native::values::ColumnBuf;
-use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 use parquet::arrow::ProjectionMask;
 
 use crate::csv_input::{InputError, Schema};
@@ -155,6 +155,7 @@ impl ColumnarFile {
         let read = |e: &dyn std::fmt::Display| ColumnarError::Read { name: self.name.clone(), message: e.to_string() };
         let (reader, group_rows): (Box<dyn RecordBatchReader + Send>, Vec<u64>) = match (&self.format, &self.parquet) {
             (ColumnarFormat::Parquet, Some(metadata)) => {
+                let metadata = &with_dictionary_key(metadata, schema.key).map_err(|e| read(&e))?;
                 let mask = ProjectionMask::roots(metadata.metadata().file_metadata().schema_descr(), columns);
                 let groups =
                     metadata.metadata().row_groups().iter().map(|g| u64::try_from(g.num_rows()).unwrap_or(0)).collect();
@@ -172,6 +173,49 @@ impl ColumnarFile {
         };
         Ok(Batches { name: self.name.clone(), reader, next_row: 1, group_rows, index: 0 })
     }
+}
+
+/// `metadata`, reading key column `key` as a dictionary array when every row group stores it
+/// dictionary-encoded (what Parquet writers do for strings with few distinct values): the
+/// reader then hands over each distinct key once with an index per row, instead of copying
+/// every row's key out of the dictionary, and a map worker looks each distinct key up once
+/// per batch. Otherwise (or for a nested schema) `metadata` as it is.
+fn with_dictionary_key(metadata: &ArrowReaderMetadata, key: usize) -> parquet::errors::Result<ArrowReaderMetadata> {
+    let schema = metadata.schema();
+    let descriptor = metadata.metadata().file_metadata().schema_descr();
+    let Some(field) = schema.fields().get(key) else { return Ok(metadata.clone()) };
+    let keyed =
+        matches!(field.data_type(), DataType::Utf8 | DataType::LargeUtf8 | DataType::Binary | DataType::LargeBinary);
+    // Flat schemas only: there, column `key` of the Arrow schema is leaf `key` of Parquet's.
+    if !keyed || descriptor.num_columns() != schema.fields().len() {
+        return Ok(metadata.clone());
+    }
+    let all_dictionary = metadata.metadata().row_groups().iter().all(|group| {
+        let chunk = group.column(key);
+        chunk.dictionary_page_offset().is_some()
+            && chunk.page_encoding_stats_mask().is_some_and(|mask| {
+                mask.is_only(parquet::basic::Encoding::PLAIN_DICTIONARY)
+                    || mask.is_only(parquet::basic::Encoding::RLE_DICTIONARY)
+            })
+    });
+    if !all_dictionary {
+        return Ok(metadata.clone());
+    }
+    let fields: Vec<arrow_schema::FieldRef> =
+        schema
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(i, field)| match i == key {
+                true => std::sync::Arc::new(field.as_ref().clone().with_data_type(DataType::Dictionary(
+                    Box::new(DataType::Int32),
+                    Box::new(field.data_type().clone()),
+                ))),
+                false => field.clone(),
+            })
+            .collect();
+    let schema = std::sync::Arc::new(arrow_schema::Schema::new_with_metadata(fields, schema.metadata().clone()));
+    ArrowReaderMetadata::try_new(metadata.metadata().clone(), ArrowReaderOptions::new().with_schema(schema))
 }
 
 /// The batches of a columnar file, in order.
@@ -247,6 +291,11 @@ pub fn push_key(column: &ArrayRef, row: usize, keys: &mut Vec<u8>) -> Result<boo
             let value = column.as_primitive::<$t>().value(row);
             keys.extend_from_slice(value.to_string().as_bytes());
         }};
+    }
+    if let Some(dictionary) = column.as_dictionary_opt::<Int32Type>() {
+        // A dictionary-encoded key (see `with_dictionary_key`): the value its index names.
+        let Ok(index) = usize::try_from(dictionary.keys().value(row)) else { return Ok(false) };
+        return push_key(dictionary.values(), index, keys);
     }
     match column.data_type() {
         DataType::Utf8 => keys.extend_from_slice(column.as_string::<i32>().value(row).as_bytes()),
@@ -486,6 +535,49 @@ mod tests {
         let mut buf = ColumnBuf::I32(vec![1]);
         assert!(extend_cells(&values.slice(1, 2), &mut buf));
         assert_eq!(buf, ColumnBuf::I32(vec![1, -7, 9]));
+    }
+
+    /// A Parquet key column stored dictionary-encoded in every row group is read as a
+    /// dictionary (each distinct key once per batch); one stored plainly is read as strings.
+    #[test]
+    fn dictionary_encoded_key_columns_are_read_as_dictionaries() {
+        use parquet::arrow::ArrowWriter;
+        use parquet::file::properties::WriterProperties;
+
+        let dir = naas_test_support::temp_dir();
+        let keys: ArrayRef = Arc::new(StringArray::from_iter_values((0..5000).map(|i| format!("k{}", i % 7))));
+        let values: ArrayRef = Arc::new(Int32Array::from_iter_values(0..5000));
+        let batch = RecordBatch::try_from_iter([("key", keys), ("delay", values)]).unwrap();
+        let agg =
+            crate::Aggregation::from_source("r.naas", "aggregate r(delay: i32) -> i32:\n    return max(delay)\n", None)
+                .unwrap();
+        for dictionary in [true, false] {
+            let path = dir.path().join(format!("keys-{dictionary}.parquet"));
+            let properties = WriterProperties::builder()
+                .set_dictionary_enabled(dictionary)
+                .set_max_row_group_row_count(Some(1500))
+                .build();
+            let mut writer =
+                ArrowWriter::try_new(File::create(&path).unwrap(), batch.schema(), Some(properties)).unwrap();
+            writer.write(&batch).unwrap();
+            writer.close().unwrap();
+            let file = ColumnarFile::open(&path, ColumnarFormat::Parquet).unwrap();
+            let schema = Schema::bind(file.header().to_vec(), &agg, "key", &[], "keys.parquet").unwrap();
+            let mut batches = file.batches(&schema).unwrap();
+            let mut rows = 0;
+            while let Some(batch) = batches.next_batch().unwrap() {
+                let key = batch.batch.column_by_name("key").unwrap();
+                assert_eq!(key.as_dictionary_opt::<Int32Type>().is_some(), dictionary, "{:?}", key.data_type());
+                let mut text = Vec::new();
+                for row in 0..key.len() {
+                    text.clear();
+                    assert!(push_key(key, row, &mut text).unwrap());
+                    assert_eq!(text, format!("k{}", (rows + row) % 7).as_bytes());
+                }
+                rows += key.len();
+            }
+            assert_eq!(rows, 5000);
+        }
     }
 
     /// What needs converting or checking is left to the row-by-row paths, untouched.

@@ -6,7 +6,11 @@
 use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use arrow_array::ArrayRef;
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::Int32Type;
+use arrow_array::{Array, ArrayRef};
 use crossbeam_channel::{Receiver, Sender};
 use naas_target_native::values::ColumnBuf;
 use naas_target_native::CallError;
@@ -137,10 +141,26 @@ pub(crate) struct MapWorker<'a> {
     key_bytes: Vec<u8>,
     key_ends: Vec<usize>,
     slots: Vec<u32>,
+    /// The slots of a dictionary-encoded key column's distinct keys, met so far (see
+    /// [`MapWorker::bulk`]).
+    dictionary: DictionarySlots,
     /// Rows read and skipped (only the row counts of the stats are used).
     rows: JobStats,
     buffers: Vec<(usize, SealedBuffer)>,
 }
+
+/// The slots that the distinct keys of a dictionary-encoded key column have in one combiner
+/// table, resolved when a row first names them; kept while batches share their dictionary
+/// (the batches of one Parquet row group do).
+#[derive(Default)]
+struct DictionarySlots {
+    values: Option<ArrayRef>,
+    table: usize,
+    /// By dictionary index; [`UNRESOLVED`] for a key no row has named yet.
+    slots: Vec<u32>,
+}
+
+const UNRESOLVED: u32 = u32::MAX;
 
 /// A map worker's row counts and its sealed buffers by group.
 pub(crate) type MapperOutput = (JobStats, Vec<(usize, SealedBuffer)>);
@@ -173,6 +193,7 @@ impl<'a> MapWorker<'a> {
             key_bytes: Vec::new(),
             key_ends: Vec::new(),
             slots: Vec::new(),
+            dictionary: DictionarySlots::default(),
             rows: JobStats::default(),
             buffers: Vec::new(),
         }
@@ -246,7 +267,7 @@ impl<'a> MapWorker<'a> {
         let (Some(key_column), Some(inputs)) = (key_column, inputs.into_iter().collect::<Option<Vec<_>>>()) else {
             return Err((work.first_row, JobError::Other(format!("`{}`: a batch lacks a bound column", self.file))));
         };
-        if self.bulk(&key_column, &inputs, work) {
+        if self.bulk(table, &key_column, &inputs, work) {
             return self.fold(table, Origin::Rows);
         }
         for row in 0..batch.num_rows() {
@@ -270,14 +291,28 @@ impl<'a> MapWorker<'a> {
     /// Takes a whole batch in one copy per column, when none of its values needs converting or
     /// checking (see [`extend_keys`] and [`extend_cells`]); otherwise appends nothing and
     /// returns false, and the batch goes row by row.
-    fn bulk(&mut self, key_column: &ArrayRef, inputs: &[ArrayRef], work: &ColumnarBatch) -> bool {
+    ///
+    /// A dictionary-encoded key column (combining only) gives each row its slot directly: each
+    /// distinct key is looked up once, when a row first names it, not once per row.
+    fn bulk(&mut self, table: usize, key_column: &ArrayRef, inputs: &[ArrayRef], work: &ColumnarBatch) -> bool {
         let rows = work.batch.num_rows();
         // Checking for non-finite floats needs a look at every value: row by row.
         if !self.batch.is_empty() || self.batch.finite_floats || rows > BATCH_ROWS {
             return false;
         }
-        if !extend_keys(key_column, &mut self.key_bytes, &mut self.key_ends) {
-            return false;
+        let dictionary = key_column.as_dictionary_opt::<Int32Type>();
+        match dictionary {
+            Some(dictionary) if self.config.combine && key_column.null_count() == 0 => {
+                if !self.dictionary_usable(table, dictionary.values()) {
+                    return false;
+                }
+            }
+            Some(_) => return false,
+            None => {
+                if !extend_keys(key_column, &mut self.key_bytes, &mut self.key_ends) {
+                    return false;
+                }
+            }
         }
         for (i, column) in inputs.iter().enumerate() {
             if !extend_cells(column, &mut self.batch.columns[i]) {
@@ -289,8 +324,49 @@ impl<'a> MapWorker<'a> {
                 return false;
             }
         }
+        if let Some(dictionary) = dictionary {
+            // Every row is valid (no null, every value taken): the keys they name get records.
+            let (known, table) = (&mut self.dictionary.slots, &mut self.tables[table].1);
+            for &index in dictionary.keys().values() {
+                let Some(known) = usize::try_from(index).ok().and_then(|i| known.get_mut(i)) else {
+                    continue;
+                };
+                if *known == UNRESOLVED {
+                    let mut key = Vec::new();
+                    if let Ok(true) = push_key(dictionary.values(), index as usize, &mut key) {
+                        *known = table.slot(&key);
+                    }
+                }
+                self.slots.push(*known);
+            }
+            if self.slots.len() != rows || self.slots.contains(&UNRESOLVED) {
+                // An index outside the dictionary (the reader checks them): row by row.
+                self.slots.clear();
+                for column in &mut self.batch.columns {
+                    column.truncate(0);
+                }
+                return false;
+            }
+        }
         self.batch.rows.extend((0..rows as u64).map(|row| work.first_row + row));
         self.rows.rows += rows as u64;
+        true
+    }
+
+    /// Whether the dictionary `values` can give rows their slots in table `table`: its keys are
+    /// strings or binaries, none null or empty (those are invalid rows, found row by row).
+    /// Starts a new set of resolved slots unless `values` is the dictionary met last.
+    fn dictionary_usable(&mut self, table: usize, values: &ArrayRef) -> bool {
+        let same = self.dictionary.table == table
+            && self.dictionary.values.as_ref().is_some_and(|known| Arc::ptr_eq(known, values));
+        if same {
+            return true;
+        }
+        let (mut keys, mut ends) = (Vec::new(), Vec::new());
+        if !extend_keys(values, &mut keys, &mut ends) {
+            return false;
+        }
+        self.dictionary = DictionarySlots { values: Some(values.clone()), table, slots: vec![UNRESOLVED; ends.len()] };
         true
     }
 
