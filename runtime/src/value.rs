@@ -163,9 +163,57 @@ fn parse_int<T: TryFrom<i128> + std::str::FromStr>(
     }
 }
 
+/// `field` as an integer when it is an optional `-` and 1 to 18 decimal digits (so it fits an
+/// `i64`), the form nearly every integer field has; `None` for anything else.
+#[inline]
+fn plain_integer(field: &[u8]) -> Option<i64> {
+    let (negative, digits) = match field.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, field),
+    };
+    if digits.is_empty() || digits.len() > 18 {
+        return None;
+    }
+    let mut value: i64 = 0;
+    for &byte in digits {
+        let digit = byte.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        value = value * 10 + i64::from(digit);
+    }
+    Some(if negative { -value } else { value })
+}
+
 /// Parses a text field as `buf`'s type and appends it. The error says what is wrong with the
 /// text (the caller adds where it is).
 pub fn push_text(buf: &mut ColumnBuf, field: &[u8]) -> Result<(), ValueError> {
+    // Most integer fields are plain decimal digits: read them without validating UTF-8,
+    // trimming or looking for markers (none of which can change what such a field means).
+    macro_rules! plain {
+        ($v:expr, $t:ty) => {
+            if let Some(value) = plain_integer(field).and_then(|n| <$t>::try_from(n).ok()) {
+                $v.push(value);
+                return Ok(());
+            }
+        };
+    }
+    match buf {
+        ColumnBuf::I8(v) => plain!(v, i8),
+        ColumnBuf::I16(v) => plain!(v, i16),
+        ColumnBuf::I32(v) => plain!(v, i32),
+        ColumnBuf::I64(v) => plain!(v, i64),
+        ColumnBuf::U8(v) => plain!(v, u8),
+        ColumnBuf::U16(v) => plain!(v, u16),
+        ColumnBuf::U32(v) => plain!(v, u32),
+        ColumnBuf::U64(v) => plain!(v, u64),
+        _ => {}
+    }
+    push_parsed(buf, field)
+}
+
+/// [`push_text`] for any field: validated, trimmed, markers and decimal forms recognised.
+fn push_parsed(buf: &mut ColumnBuf, field: &[u8]) -> Result<(), ValueError> {
     let text = std::str::from_utf8(field).map_err(|_| ValueError::NotUtf8)?;
     let text = text.trim_matches(|c: char| c == ' ' || c == '\t');
     if text.is_empty() {
@@ -426,6 +474,21 @@ mod tests {
             prop_assert_eq!(&parse(i64_ty, &format!("{v}.{}", "0".repeat(zeros))).unwrap(), &plain);
             let scaled = i128::from(v) * 10i128.pow(shift);
             prop_assert_eq!(&parse(i64_ty, &format!("{scaled}e-{shift}")).unwrap(), &plain);
+        }
+
+        /// The shortcut for plain integer fields reads what the full parser reads, and leaves
+        /// everything else (signs, spaces, overflow, decimals) to it.
+        #[test]
+        fn plain_integers_read_as_the_full_parser_reads_them(
+            text in "[-+ 0-9.e]{0,22}|-?[0-9]{17,20}",
+        ) {
+            for ty in [IntTy::I8, IntTy::I16, IntTy::I32, IntTy::I64, IntTy::U8, IntTy::U16, IntTy::U32, IntTy::U64] {
+                let (mut fast, mut full) = (ColumnBuf::new(ScalarTy::Int(ty)), ColumnBuf::new(ScalarTy::Int(ty)));
+                let fast_result = push_text(&mut fast, text.as_bytes()).map_err(|e| e.to_string());
+                let full_result = push_parsed(&mut full, text.as_bytes()).map_err(|e| e.to_string());
+                prop_assert_eq!(fast_result, full_result);
+                prop_assert_eq!(fast, full);
+            }
         }
 
         #[test]
