@@ -148,21 +148,21 @@ impl Schema {
     /// Checks a row's shape and returns its key: a ragged row or an empty key is an error.
     /// `line` gives the row's line, called only for an error (counting lines costs more than
     /// checking a valid row).
-    pub fn key_of<'r>(
+    pub fn key_of<'r, R: Fields>(
         &self,
-        record: &'r csv::ByteRecord,
+        record: &'r R,
         file: &str,
         line: impl FnOnce() -> u64,
     ) -> Result<&'r [u8], RowError> {
-        if record.len() != self.header.len() {
+        if record.count() != self.header.len() {
             return Err(RowError {
                 file: file.to_string(),
                 line: line(),
                 column: None,
-                message: format!("the row has {} fields, the header has {}", record.len(), self.header.len()),
+                message: format!("the row has {} fields, the header has {}", record.count(), self.header.len()),
             });
         }
-        let problem = match record.get(self.key) {
+        let problem = match record.field(self.key) {
             Some(key) if key.len() > MAX_KEY_BYTES => {
                 format!("the key is {} bytes long; a key may hold at most {MAX_KEY_BYTES} bytes (1 MiB)", key.len())
             }
@@ -523,6 +523,40 @@ pub fn csv_reader(bytes: &[u8]) -> csv::Reader<&[u8]> {
     csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(bytes)
 }
 
+/// The fields of one CSV row, however it was split.
+pub trait Fields {
+    /// How many fields the row has.
+    fn count(&self) -> usize;
+    /// Field `i` (from 0), if the row has it.
+    fn field(&self, i: usize) -> Option<&[u8]>;
+}
+
+impl Fields for csv::ByteRecord {
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn field(&self, i: usize) -> Option<&[u8]> {
+        self.get(i)
+    }
+}
+
+/// A row with no quotes split at its commas: field `i` is `line[spans[i].0..spans[i].1]`.
+pub struct SplitRow<'a> {
+    pub line: &'a [u8],
+    pub spans: &'a [(usize, usize)],
+}
+
+impl Fields for SplitRow<'_> {
+    fn count(&self) -> usize {
+        self.spans.len()
+    }
+
+    fn field(&self, i: usize) -> Option<&[u8]> {
+        self.spans.get(i).map(|&(start, end)| &self.line[start..end])
+    }
+}
+
 /// The typed columns of a batch of rows, ready for one native fold.
 #[derive(Debug)]
 pub struct ColumnBatch {
@@ -565,17 +599,17 @@ impl ColumnBatch {
     /// Parses the bound fields of a row that passed [`Schema::key_of`] and keeps `locator` as
     /// where it is. On an error nothing of the row is kept, and the error names the row's line
     /// (`line` is called only then).
-    pub fn push_row(
+    pub fn push_row<R: Fields>(
         &mut self,
         schema: &Schema,
-        record: &csv::ByteRecord,
+        record: &R,
         file: &str,
         locator: u64,
         line: impl FnOnce() -> u64,
     ) -> Result<(), RowError> {
         let rows = self.rows.len();
         for (i, &index) in schema.inputs.iter().enumerate() {
-            let field = record.get(index).unwrap_or_default();
+            let field = record.field(index).unwrap_or_default();
             let mut pushed = push_text(&mut self.columns[i], field).map_err(|error| error.to_string());
             if pushed.is_ok() && self.finite_floats && !last_is_finite(&self.columns[i]) {
                 pushed = Err(format!(
