@@ -178,7 +178,7 @@ fn check_merge_code(merge: &Function, plan: &AggregatePlan, diagnostics: &mut Ve
                             "this index depends on the data, even after unrolling",
                         )
                         .with_note("each register array sits in one stage and is read and written once per packet at an address fixed by the key; an element chosen by comparing values would need to read several registers and write back another")
-                        .with_help("write the merge so that every element is combined with the same element of the other state (field-wise add, min, max, or, and), or run this aggregate on a NIC or host target"),
+                        .with_help("write the merge so that every element is combined with the same element of the other state (field-wise add, min, max, or, and), keep the K largest or smallest values as a merge of sorted runs (spec.md 15.3, `examples/top_k.naas`), or run this aggregate on a NIC or host target"),
                     );
                 }
                 walk_expr(f, index, None, out);
@@ -586,17 +586,35 @@ fn build(
                         program.state_words()
                     ),
                 )
-                .with_note(format!(
-                    "this merge needs {updates} stateful updates per lane over at least {needed} stages; {} of {passes} offer{} {} stages x {} ALUs{}",
-                    counted(u64::from(lanes), "lane", "lanes"),
-                    if max_passes == 1 { "s" } else { "" },
-                    profile.stages,
-                    profile.stateful_alus_per_stage,
-                    if max_passes == 1 { "" } else { " each" }
-                ))
-                .with_help(format!(
-                    "shrink the state (fewer or narrower fields; 64-bit fields take two 32-bit words and two stages), or allow recirculation with `--max-passes N` (at most {MAX_PASSES})"
-                )),
+                .with_note(if program.insertion.is_some() {
+                    format!(
+                        "this merge of sorted runs needs {updates} stateful updates per lane: the key claim, then its insertion chain's compare-and-swap atoms one stage after another"
+                    )
+                } else {
+                    format!(
+                        "this merge needs {updates} stateful updates per lane over at least {needed} stages; {} of {passes} offer{} {} stages x {} ALUs{}",
+                        counted(u64::from(lanes), "lane", "lanes"),
+                        if max_passes == 1 { "s" } else { "" },
+                        profile.stages,
+                        profile.stateful_alus_per_stage,
+                        if max_passes == 1 { "" } else { " each" }
+                    )
+                })
+                .with_help(match program.insertion {
+                    // The words of an element pass a flag, and the inserted value moves on
+                    // stage by stage: the chain runs in consecutive stages of one pass.
+                    Some(chain) => format!(
+                        "an insertion chain of {} x {} runs in consecutive stages of one pass after the key claim ({} stages in all; `{}` has {}): keep fewer values (a smaller K) or narrower ones",
+                        counted(chain.k, "element", "elements"),
+                        counted(chain.words, "word", "words"),
+                        chain.k * chain.words + 1,
+                        profile.name,
+                        profile.stages
+                    ),
+                    None => format!(
+                        "shrink the state (fewer or narrower fields; 64-bit fields take two 32-bit words and two stages), or allow recirculation with `--max-passes N` (at most {MAX_PASSES})"
+                    ),
+                }),
             );
         }
         Choice::PhvFull { bits } => {

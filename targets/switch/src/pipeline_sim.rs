@@ -716,8 +716,9 @@ impl PipelineSim {
                 let register = op.register as usize;
                 let word = op.second as usize;
                 let (r, v) = (row[register].get(), carried[word]);
-                let decision = if op.flag_in != 0 {
-                    flags[op.flag_in as usize]
+                let above = if op.flag_in != 0 { flags[op.flag_in as usize] } else { 0 };
+                let decision = if above != 0 {
+                    above
                 } else {
                     let ordering = if op.mode & 2 != 0 { sign_extend(v, w).cmp(&sign_extend(r, w)) } else { v.cmp(&r) };
                     let entry_wins = if op.mode & 1 != 0 { ordering.is_gt() } else { ordering.is_lt() };

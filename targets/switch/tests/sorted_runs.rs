@@ -1,0 +1,99 @@
+//! Merges of sorted runs (spec.md section 15.3, step 2): every integer type, both directions
+//! and both written forms lower onto an insertion chain; merges that look alike but are not
+//! a merge of sorted runs (or cannot be proved one) keep their diagnostic, with a note that
+//! says why.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+mod common;
+
+use naas_lang::diagnostics::{Code, Diagnostic};
+use naas_target_switch::program::AtomOp;
+use naas_target_switch::{lower, LowerError, LowerOptions, PipelineProgram, TargetProfile};
+
+fn lowered(source: &str) -> Result<PipelineProgram, Vec<Diagnostic>> {
+    let compiled = common::compile_source(source);
+    let profile = TargetProfile { stages: 64, ..TargetProfile::default() };
+    match lower(&compiled, 0, &profile, &LowerOptions::default()) {
+        Ok(program) => Ok(program),
+        Err(LowerError::Diagnostics(diagnostics)) => Err(diagnostics),
+        Err(LowerError::Internal(error)) => panic!("{error}"),
+    }
+}
+
+/// Every type, direction and form, K = 1 to 4: an insertion chain of K elements in the
+/// right direction, signed as the type is.
+#[test]
+fn every_type_direction_and_form_is_recognised() {
+    for ty in common::RUN_TYPES {
+        for k in 1..=4 {
+            for largest in [true, false] {
+                for two_counters in [true, false] {
+                    let source = common::sorted_run_source(ty, k, largest, two_counters);
+                    let program = lowered(&source).unwrap_or_else(|d| panic!("{source}\n{d:?}"));
+                    let chain = program.insertion.expect("an insertion chain");
+                    assert_eq!((chain.k, chain.max), (k, largest), "{source}");
+                    let top = program.lane_atoms(0).find(|(_, a)| matches!(a.op, AtomOp::Insert { .. })).unwrap().1;
+                    assert_eq!(top.op, AtomOp::Insert { max: largest, signed: ty.starts_with('i') }, "{source}");
+                }
+            }
+        }
+    }
+}
+
+/// K = 6 is proved (287,648 order types); K = 7 has ten times as many and keeps E0602 with
+/// the limit in a note.
+#[test]
+fn the_proof_has_a_limit_on_k() {
+    assert!(lowered(&common::sorted_run_source("i16", 6, true, true)).unwrap().insertion.is_some());
+    let diagnostics = lowered(&common::sorted_run_source("i16", 7, true, true)).unwrap_err();
+    assert_eq!(diagnostics[0].code, Code::E0602);
+    assert!(diagnostics[0].notes.iter().any(|n| n.contains("more than the limit of 300000")), "{diagnostics:?}");
+}
+
+/// Near misses: each keeps a diagnostic at the construct, with a note naming what differs.
+#[test]
+fn near_misses_keep_their_diagnostic_with_a_reason() {
+    let top = common::sorted_run_source("i64", 3, true, true);
+    let cases = [
+        // The wrong comparison for runs kept largest first.
+        (top.replace("a[i] >= b[j]", "a[i] <= b[j]"), "it is not one: for the sorted runs"),
+        // Reads one run twice.
+        (top.replace("out[n] = b[j]", "out[n] = a[j]"), "it is not one: for the sorted runs"),
+        // Padding that is not the type's minimum.
+        (top.replace("identity = [I64_MIN] * 3", "identity = [0] * 3"), "its identity is not 3 copies"),
+        // A lift whose value is not first.
+        (top.replace("        out[0] = x\n", "        out[1] = x\n"), "`lift` does not return a run"),
+    ];
+    for (source, why) in cases {
+        let diagnostics = lowered(&source).expect_err(&source);
+        let first = &diagnostics[0];
+        assert_eq!(first.code, Code::E0602, "{source}\n{diagnostics:?}");
+        assert!(first.notes.iter().any(|n| n.contains(why)), "{source}\n{:?}", first.notes);
+    }
+    // Comparing an element with a constant is not the shape at all: E0602 without the note.
+    let constant = top.replace("a[i] >= b[j]", "a[i] >= 0");
+    let diagnostics = lowered(&constant).unwrap_err();
+    assert_eq!(diagnostics[0].code, Code::E0602);
+    assert!(!diagnostics[0].notes.iter().any(|n| n.contains("merge of sorted runs")), "{diagnostics:?}");
+}
+
+/// Ties taken from either run give the same runs: `>` is recognised as well as `>=`.
+#[test]
+fn ties_may_go_either_way() {
+    let source = common::sorted_run_source("i32", 4, true, true).replace("a[i] >= b[j]", "a[i] > b[j]");
+    assert!(lowered(&source).unwrap().insertion.is_some());
+}
+
+/// A chain longer than a pass (i64 elements take two stages each) is E0605, naming the
+/// passes: an insertion chain runs within one pass.
+#[test]
+fn a_chain_longer_than_a_pass_is_e0605() {
+    let compiled = common::compile_source(&common::sorted_run_source("i64", 6, true, true));
+    match lower(&compiled, 0, &TargetProfile::default(), &LowerOptions::default()) {
+        Err(LowerError::Diagnostics(diagnostics)) => {
+            assert_eq!(diagnostics[0].code, Code::E0605, "{diagnostics:?}")
+        }
+        other => panic!("{:?}", other.map(|p| p.text())),
+    }
+}
