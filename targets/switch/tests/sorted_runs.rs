@@ -97,3 +97,37 @@ fn a_chain_longer_than_a_pass_is_e0605() {
         other => panic!("{:?}", other.map(|p| p.text())),
     }
 }
+
+/// A packet is charged the passes of its longest run: one per value before the padding (one
+/// for an entry of padding only, whose key claim still runs), and the lanes insert in
+/// parallel; a program without an insertion chain is charged its passes.
+#[test]
+fn a_packet_takes_a_pass_per_value_of_its_longest_run() {
+    use naas_ir::interp::Slot;
+    use naas_ir::ir::Scalar;
+    use naas_lang::types::IntTy;
+    use naas_target_switch::pipeline_sim::PipelineSim;
+
+    let (_, program) = common::lowered_example("top_k");
+    let sim = PipelineSim::new(&program);
+    let run = |values: &[i128]| {
+        let mut state: Vec<Scalar> = values.iter().map(|v| Scalar::Int(IntTy::I64, *v)).collect();
+        state.resize(4, Scalar::Int(IntTy::I64, i128::from(i64::MIN)));
+        program.encode_state(&[Slot::Array(state)]).unwrap()
+    };
+    let packet = |runs: &[&[i128]]| -> Vec<u64> {
+        runs.iter().enumerate().flat_map(|(key, values)| std::iter::once(key as u64).chain(run(values))).collect()
+    };
+    let stride = 1 + program.state_words();
+    assert_eq!(sim.packet_passes(&packet(&[&[5]]), stride), 1);
+    assert_eq!(sim.packet_passes(&packet(&[&[]]), stride), 1);
+    assert_eq!(sim.packet_passes(&packet(&[&[9, 3], &[7], &[8, 8, -1]]), stride), 3);
+    assert_eq!(sim.packet_passes(&packet(&[&[4, 3, 2, 1]]), stride), 4);
+    assert_eq!(program.max_entry_passes(), 4);
+    let words = run(&[9, 3]);
+    assert_eq!(program.run_values(|i| words[i]), 2);
+
+    let (_, reduce) = common::lowered_example("reduce");
+    let data = vec![1u64; 1 + reduce.state_words()];
+    assert_eq!(PipelineSim::new(&reduce).packet_passes(&data, data.len()), reduce.passes);
+}
