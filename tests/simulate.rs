@@ -353,7 +353,7 @@ fn top_k_runs_in_the_switch_exactly_within_k_values_per_child() {
         assert!(number("pipeline_passes") > number("switch_packets"), "{text}");
         assert!(number("pipeline_passes") <= 4 * number("switch_packets"), "{text}");
         let fraction = json["line_rate_fraction"].as_f64().unwrap();
-        assert!(fraction < 1.0 && fraction >= 0.25, "{fraction}");
+        assert!((0.25..1.0).contains(&fraction), "{fraction}");
     }
 }
 
