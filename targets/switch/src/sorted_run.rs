@@ -214,6 +214,11 @@ fn order_invariant(merge: &Function) -> bool {
                 (expr(lhs, params, state)? == Class::Index && expr(rhs, params, state)? == Class::Index)
                     .then_some(Class::Index)
             }
+            // A counter of another integer type is converted to an index: still a function
+            // of the comparisons alone. An element is never converted (that could wrap).
+            Expr::Cast { to: ScalarTy::Int(_), arg } => {
+                (expr(arg, params, state)? == Class::Index).then_some(Class::Index)
+            }
             Expr::Binary { .. } | Expr::Cast { .. } => None,
             Expr::Compare { lhs, rhs, .. } => match (expr(lhs, params, state)?, expr(rhs, params, state)?) {
                 (Class::Elem, Class::Elem) | (Class::Index, Class::Index) => Some(Class::Bool),

@@ -131,3 +131,12 @@ fn a_packet_takes_a_pass_per_value_of_its_longest_run() {
     let data = vec![1u64; 1 + reduce.state_words()];
     assert_eq!(PipelineSim::new(&reduce).packet_passes(&data, data.len()), reduce.passes);
 }
+
+/// Other spellings of the same merge are recognised: counters of another integer type, and
+/// the comparison written the other way round (b's head first).
+#[test]
+fn other_spellings_are_recognised() {
+    let source = "aggregate top3(x: u16) -> array[u16, 3]:\n    identity = [U16_MIN] * 3\n\n    def lift(x: u16) -> array[u16, 3]:\n        out = [U16_MIN] * 3\n        out[0] = x\n        return out\n\n    def merge(a: array[u16, 3], b: array[u16, 3]) -> array[u16, 3]:\n        out = [U16_MIN] * 3\n        i: u8 = 0\n        j: u8 = 0\n        for n in range(3):\n            if b[j] > a[i]:\n                out[n] = b[j]\n                j += 1\n            else:\n                out[n] = a[i]\n                i += 1\n        return out\n";
+    let chain = lowered(source).unwrap().insertion.unwrap();
+    assert_eq!((chain.k, chain.words, chain.max), (3, 1, true));
+}
