@@ -302,3 +302,127 @@ fn latest_value_runs_in_the_switch_exactly() {
     assert_eq!(stdout(&host), "sensor,latest.0,latest.1\na,7,2\nb,3,9\nc,1,1\n");
     assert_eq!(stdout(&switch), stdout(&host));
 }
+
+/// `top_k.naas` (the K largest, a merge of sorted runs) lowers to an insertion chain,
+/// simulates exactly under loss, duplication and reordering, and the reducer receives at
+/// most K values per key per child (exactly the bound with direct slots, where nothing
+/// collides); a switch's K-runs are charged a pass per value.
+#[test]
+fn top_k_runs_in_the_switch_exactly_within_k_values_per_child() {
+    let out = naasc(&["compile", "examples/top_k.naas", "--target", "switch-sim"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("insertion chain: 4 elements of 2 words"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("(r2, v.w1) = cas.max.s(r2, v.w1) -> f1"), "{}", stdout(&out));
+    for index in ["direct", "hash"] {
+        let report = temp_file("top_k.json", b"");
+        let out = simulate(&[
+            "examples/top_k.naas",
+            "--topology",
+            "tree:fanout=4,depth=2",
+            "--records",
+            "30000",
+            "--keys",
+            "200",
+            "--dist",
+            "zipf:1.1",
+            "--loss",
+            "0.01",
+            "--dup",
+            "0.001",
+            "--reorder",
+            "0.05",
+            "--slot-index",
+            index,
+            "--report",
+            report.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let text = stdout(&out);
+        assert!(text.contains("result matches the centralised reference: true"), "{text}");
+        assert!(text.contains("at most 4 per key per child"), "{text}");
+        let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+        let number = |key: &str| json[key].as_u64().unwrap_or_else(|| panic!("{key} in {json}"));
+        assert_eq!(number("insertion_chain"), 4);
+        assert_eq!(number("values_bound_at_reducer"), 4 * number("ideal_entries_at_reducer"));
+        assert!(number("values_at_reducer") > 0);
+        if index == "direct" {
+            assert_eq!(number("collisions"), 0, "{text}");
+            assert!(number("values_at_reducer") <= number("values_bound_at_reducer"), "{text}");
+        }
+        // Mappers' one-value runs take one pass; switches' flushed runs up to four.
+        assert!(number("pipeline_passes") > number("switch_packets"), "{text}");
+        assert!(number("pipeline_passes") <= 4 * number("switch_packets"), "{text}");
+        let fraction = json["line_rate_fraction"].as_f64().unwrap();
+        assert!((0.25..1.0).contains(&fraction), "{fraction}");
+    }
+}
+
+/// `naasc run --target switch-sim` gives the host's result for the K largest (i64, with
+/// ties, the extremes and keys with fewer than K values) and for the K smallest (i32, the
+/// mirror form with one counter).
+#[test]
+fn top_and_bottom_k_run_on_switch_sim_as_on_the_host() {
+    let mut csv = String::from("k,x\n");
+    let mut state = 7u64;
+    for row in 0..3000u64 {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let key = (state >> 33) % 97;
+        let x = match row % 11 {
+            0 => i64::MIN,
+            1 => i64::MAX,
+            2 => 5,
+            _ => (state >> 20) as i64 % 1000 - 500,
+        };
+        csv.push_str(&format!("k{key},{x}\n"));
+    }
+    csv.push_str("lonely,3\n");
+    let top_k = std::fs::read_to_string(common::root().join("examples/top_k.naas")).unwrap();
+    let (host, switch) = host_and_switch(&top_k, &csv, &[]);
+    assert_eq!(host.status.code(), Some(0), "{}", stderr(&host));
+    assert_eq!(switch.status.code(), Some(0), "{}", stderr(&switch));
+    assert!(stdout(&host).contains("lonely,3,-9223372036854775808"), "{}", stdout(&host));
+    assert_eq!(stdout(&switch), stdout(&host));
+    let bottom = "aggregate low(x: i32) -> array[i32, 3]:\n    identity = [I32_MAX] * 3\n\n    def lift(x: i32) -> array[i32, 3]:\n        out = [I32_MAX] * 3\n        out[0] = x\n        return out\n\n    def merge(a: array[i32, 3], b: array[i32, 3]) -> array[i32, 3]:\n        out = [I32_MAX] * 3\n        i = 0\n        for n in range(3):\n            j = n - i\n            if a[i] <= b[j]:\n                out[n] = a[i]\n                i += 1\n            else:\n                out[n] = b[j]\n        return out\n";
+    let narrow: String = csv
+        .lines()
+        .map(|line| match line.split_once(',') {
+            Some((k, x)) if k != "k" => format!("{k},{}\n", x.parse::<i64>().unwrap().clamp(-1000, 1000)),
+            _ => format!("{line}\n"),
+        })
+        .collect();
+    let (host, switch) = host_and_switch(bottom, &narrow, &["--lanes", "2"]);
+    assert_eq!(host.status.code(), Some(0), "{}", stderr(&host));
+    assert_eq!(switch.status.code(), Some(0), "{}", stderr(&switch));
+    assert_eq!(stdout(&switch), stdout(&host));
+    // The switches merged (the job did not fall back to the host).
+    assert!(stderr(&switch).contains(" merges") && !stderr(&switch).contains("made 0 merges"), "{}", stderr(&switch));
+}
+
+/// Merges that look like a merge of sorted runs but are not one are never lowered. The two
+/// largest *distinct* values (equal heads are taken once) are a lawful aggregate that the
+/// host runs, and the switch target keeps E0602 at the indexes with a note giving two runs
+/// on which it is not the top K; taking the smaller head first is not even lawful, and the
+/// merge-law checker rejects it before lowering.
+#[test]
+fn a_near_miss_top_k_keeps_its_diagnostic() {
+    let top_k = std::fs::read_to_string(common::root().join("examples/top_k.naas")).unwrap();
+    let distinct = top_k.replace(
+        "            if a[i] >= b[j]:\n                out[n] = a[i]\n                i += 1\n",
+        "            if a[i] == b[j]:\n                out[n] = a[i]\n                i += 1\n                j += 1\n            elif a[i] > b[j]:\n                out[n] = a[i]\n                i += 1\n",
+    );
+    assert_ne!(distinct, top_k);
+    let program = temp_file("distinct.naas", distinct.as_bytes());
+    let out = naasc(&["compile", program.to_str().unwrap(), "--target", "switch-sim"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = stderr(&out);
+    assert!(text.contains("error[E0602]"), "{text}");
+    assert!(text.contains("it is not one: for the sorted runs"), "{text}");
+    let host = naasc(&["check", program.to_str().unwrap()]);
+    assert_eq!(host.status.code(), Some(0), "{}", stderr(&host));
+
+    let smaller_first = top_k.replace("a[i] >= b[j]", "a[i] <= b[j]");
+    let program = temp_file("near_miss.naas", smaller_first.as_bytes());
+    let out = naasc(&["compile", program.to_str().unwrap(), "--target", "switch-sim"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("error[E0503]") && stderr(&out).contains("def merge"), "{}", stderr(&out));
+}

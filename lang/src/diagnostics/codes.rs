@@ -168,8 +168,9 @@ codes! {
     /// it). Write the merge field-wise, or run the aggregate on a host or NIC target.
     E0601 = "E0601",
     /// A merge that indexes an array with a value computed from the data (e.g. `a[i]` where
-    /// `i` counts comparisons, as in a top-k merge). Switch registers are addressed by the key
-    /// only, once per stage; combine each element with the same element of the other state.
+    /// `i` counts comparisons) and is not a merge of sorted runs (top-k, which lowers onto an
+    /// insertion chain). Switch registers are addressed by the key only, once per stage;
+    /// combine each element with the same element of the other state.
     E0602 = "E0602",
     /// A floating-point state field on the switch target, which has integer ALUs only.
     /// Declare a fixed-point scale (`--fixed-point 1000`) or accumulate integers in `lift`.

@@ -5,6 +5,8 @@
 //! - [`lower()`]: an aggregate's merge becomes a [`PipelineProgram`] of register arrays and
 //!   atoms scheduled over stages, or diagnostics (E0601–E0608) saying why it does not fit; a
 //!   broken compiler invariant is a [`LowerError::Internal`], never a diagnostic.
+//! - [`sorted_run`]: recognises merges of sorted runs (top-k, bottom-k) and proves them equal
+//!   to repeated insertion, which lowers onto an insertion chain of compare-and-swap atoms.
 //! - [`pipeline_sim`]: executes pipeline programs on slot tables of [`word::Word`]s.
 //! - [`network`]: a discrete-event simulation of mappers, switches and a reducer with loss,
 //!   duplication and reordering, and a protocol that keeps the result exact.
@@ -17,8 +19,9 @@ pub mod network;
 pub mod pipeline_sim;
 pub mod profile;
 pub mod program;
+pub mod sorted_run;
 pub mod word;
 
 pub use lower::{lower, LowerError, LowerOptions};
 pub use profile::{ProfileError, TargetProfile};
-pub use program::{EncodeError, PipelineProgram, ResourceReport};
+pub use program::{EncodeError, Insertion, PipelineProgram, ResourceReport};

@@ -18,7 +18,8 @@ use naas_lang::{bail_internal, InternalError};
 
 use crate::network::counted;
 use crate::profile::TargetProfile;
-use crate::program::{Atom, AtomOp, Encoding, FieldMap, PipelineProgram, Register, RegisterRole, Stage};
+use crate::program::{Atom, AtomOp, Encoding, FieldMap, Insertion, PipelineProgram, Register, RegisterRole, Stage};
+use crate::sorted_run::{self, Recognition, SortedRun};
 
 /// Choices the program leaves open.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -71,15 +72,34 @@ pub fn lower(
         Ok(unrolled) => unrolled,
         Err(error) => bail_internal!(plan.merge_span, "cannot unroll the merge of `{}`: {error}", plan.name),
     };
-    check_merge_code(unrolled.function(plan.merge), plan, &mut diagnostics);
+    // A merge of sorted runs reads elements at data-dependent indexes by design: once
+    // proved, it lowers onto an insertion chain and the per-access checks do not apply.
+    let recognition =
+        sorted_run::recognise(compiled, unrolled.function(plan.merge), unrolled.function(plan.lift), plan);
+    let run = match &recognition {
+        Recognition::Proved(run) => Some(*run),
+        _ => None,
+    };
+    if run.is_none() {
+        check_merge_code(unrolled.function(plan.merge), plan, &mut diagnostics);
+    }
     let structural = !diagnostics.is_empty();
-    let latest = if structural { None } else { latest_pair(compiled, unrolled.function(plan.merge), plan) };
-    let fields = map_fields(plan, profile, options, structural, latest, &mut diagnostics);
+    let latest =
+        if structural || run.is_some() { None } else { latest_pair(compiled, unrolled.function(plan.merge), plan) };
+    let fields = map_fields(plan, profile, options, structural, latest, run.is_some(), &mut diagnostics);
+    if let Recognition::NearMiss(note) = recognition {
+        // The diagnostic at the construct (the data-dependent index, else the field's
+        // operator) says why this merge of sorted runs' shape is not lowered as one.
+        let at = diagnostics.iter().position(|d| d.code == Code::E0602).unwrap_or(0);
+        if let Some(diagnostic) = diagnostics.get_mut(at) {
+            diagnostic.notes.push(note);
+        }
+    }
     if !diagnostics.is_empty() {
         naas_lang::diagnostics::sort_and_dedup(&mut diagnostics);
         return Err(LowerError::Diagnostics(diagnostics));
     }
-    let program = build(plan, profile, options, fields, latest, &mut diagnostics)?;
+    let program = build(plan, profile, options, fields, latest, run, &mut diagnostics)?;
     if diagnostics.is_empty() {
         Ok(program)
     } else {
@@ -158,7 +178,7 @@ fn check_merge_code(merge: &Function, plan: &AggregatePlan, diagnostics: &mut Ve
                             "this index depends on the data, even after unrolling",
                         )
                         .with_note("each register array sits in one stage and is read and written once per packet at an address fixed by the key; an element chosen by comparing values would need to read several registers and write back another")
-                        .with_help("write the merge so that every element is combined with the same element of the other state (field-wise add, min, max, or, and), or run this aggregate on a NIC or host target"),
+                        .with_help("write the merge so that every element is combined with the same element of the other state (field-wise add, min, max, or, and), keep the K largest or smallest values as a merge of sorted runs (spec.md 15.3, `examples/top_k.naas`), or run this aggregate on a NIC or host target"),
                     );
                 }
                 walk_expr(f, index, None, out);
@@ -237,6 +257,7 @@ fn map_fields(
     options: &LowerOptions,
     structural: bool,
     latest: Option<Latest>,
+    sorted_run: bool,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Vec<FieldMap> {
     if let Some(pair) = latest {
@@ -295,6 +316,7 @@ fn map_fields(
             },
         };
         let supported = in_latest(index)
+            || sorted_run
             || !matches!(
                 (field.merge, encoding),
                 (MergeOp::Custom, _) | (MergeOp::Or | MergeOp::And, Encoding::FixedPoint { .. })
@@ -338,6 +360,7 @@ fn build(
     options: &LowerOptions,
     fields: Vec<FieldMap>,
     latest: Option<Latest>,
+    run: Option<SortedRun>,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Result<PipelineProgram, InternalError> {
     let w = profile.register_word_bits;
@@ -372,6 +395,26 @@ fn build(
             }
             let base = map.first_register + (elem * map.words) as usize;
             let last = map.words - 1;
+            if let Some(run) = run {
+                // One insertion chain: every element's compare-and-swap, most significant
+                // word first (a tie passes down as a flag, as in `min`/`max`), element after
+                // element (the value passed on is a packet field: the next element's atoms
+                // follow in the next stages). The whole chain is one chain for placement.
+                if elem == 0 {
+                    chains.push(Vec::new());
+                }
+                let mut flag_in = None;
+                for word in (0..map.words).rev() {
+                    let signed = word == last && map.encoding.signed();
+                    let flag_out = (word > 0).then(&mut next_flag);
+                    let op = AtomOp::Insert { max: run.max, signed };
+                    if let Some(chain) = chains.last_mut() {
+                        chain.push(atom(base + word as usize, op, flag_in, flag_out));
+                    }
+                    flag_in = flag_out;
+                }
+                continue;
+            }
             if let Some(pair) = latest {
                 // The pair is one atom on the primary field's register, the secondary as
                 // the pair's other half (the fields take one word each: `map_fields`).
@@ -430,6 +473,7 @@ fn build(
     }
 
     let identity_words = encode_identity(plan, &fields, w)?;
+    let element_words = fields.first().map_or(1, |field| field.words);
     let mut program = PipelineProgram {
         aggregate: plan.name.clone(),
         profile: profile.clone(),
@@ -441,6 +485,7 @@ fn build(
         flags,
         identity_words,
         fixed_point_scale: options.fixed_point_scale,
+        insertion: run.map(|run| Insertion { k: run.k, words: element_words, max: run.max }),
     };
     let fields_per_entry = program.fields_per_entry();
     if fields_per_entry > profile.max_packet_fields {
@@ -541,17 +586,35 @@ fn build(
                         program.state_words()
                     ),
                 )
-                .with_note(format!(
-                    "this merge needs {updates} stateful updates per lane over at least {needed} stages; {} of {passes} offer{} {} stages x {} ALUs{}",
-                    counted(u64::from(lanes), "lane", "lanes"),
-                    if max_passes == 1 { "s" } else { "" },
-                    profile.stages,
-                    profile.stateful_alus_per_stage,
-                    if max_passes == 1 { "" } else { " each" }
-                ))
-                .with_help(format!(
-                    "shrink the state (fewer or narrower fields; 64-bit fields take two 32-bit words and two stages), or allow recirculation with `--max-passes N` (at most {MAX_PASSES})"
-                )),
+                .with_note(if program.insertion.is_some() {
+                    format!(
+                        "this merge of sorted runs needs {updates} stateful updates per lane: the key claim, then its insertion chain's compare-and-swap atoms one stage after another"
+                    )
+                } else {
+                    format!(
+                        "this merge needs {updates} stateful updates per lane over at least {needed} stages; {} of {passes} offer{} {} stages x {} ALUs{}",
+                        counted(u64::from(lanes), "lane", "lanes"),
+                        if max_passes == 1 { "s" } else { "" },
+                        profile.stages,
+                        profile.stateful_alus_per_stage,
+                        if max_passes == 1 { "" } else { " each" }
+                    )
+                })
+                .with_help(match program.insertion {
+                    // The words of an element pass a flag, and the inserted value moves on
+                    // stage by stage: the chain runs in consecutive stages of one pass.
+                    Some(chain) => format!(
+                        "an insertion chain of {} x {} runs in consecutive stages of one pass after the key claim ({} stages in all; `{}` has {}): keep fewer values (a smaller K) or narrower ones",
+                        counted(chain.k, "element", "elements"),
+                        counted(chain.words, "word", "words"),
+                        chain.k * chain.words + 1,
+                        profile.name,
+                        profile.stages
+                    ),
+                    None => format!(
+                        "shrink the state (fewer or narrower fields; 64-bit fields take two 32-bit words and two stages), or allow recirculation with `--max-passes N` (at most {MAX_PASSES})"
+                    ),
+                }),
             );
         }
         Choice::PhvFull { bits } => {
@@ -929,6 +992,7 @@ fn encode_identity(plan: &AggregatePlan, fields: &[FieldMap], w: u32) -> Result<
         flags: 0,
         identity_words: Vec::new(),
         fixed_point_scale: None,
+        insertion: None,
     };
     // Identities are in range by construction (fixed point saturates infinities) and have the
     // state layout's types, so a failure here is a compiler bug.

@@ -314,6 +314,10 @@ const OR: u8 = 5;
 const AND: u8 = 6;
 /// A latest-value pair (`AtomOp::Latest`); its secondary register is `Op::second`.
 const LATEST: u8 = 7;
+/// A compare-and-swap of an insertion chain (`AtomOp::Insert`), with `mode` as for
+/// [`LATEST`] (bit 0: the larger value stays; bit 1: signed) and the carried value's word in
+/// `Op::second`.
+const INSERT: u8 = 8;
 
 /// An atom in the simulator's compact form. Flag 0 (the key claim's hit) is never an input
 /// of another atom, so 0 means "no flag" in `flag_in` and `flag_out`.
@@ -385,14 +389,20 @@ pub struct PipelineSim {
     ops: Vec<Op>,
     chains: Option<Vec<Chain>>,
     word_bits: u32,
+    /// With an insertion chain: its elements, words per element, and the identity words
+    /// (the run's padding), to count the values an entry inserts.
+    insertion: Option<(usize, usize, Vec<u64>)>,
+    /// Passes of one insertion (or of one entry without an insertion chain).
+    passes: u32,
 }
 
 /// Groups atoms into chains: every flag has one consumer, which continues the chain on the
 /// next register (up for adds, down for comparisons) with the same operation, and a chain's
 /// value fits 64 bits. `None` when the atoms do not have that shape.
 fn chains(ops: &[Op], word_bits: u32) -> Option<Vec<Chain>> {
-    if ops.iter().any(|op| op.kind == LATEST) {
-        // A pair's two words are not one value: the atoms run one by one.
+    if ops.iter().any(|op| op.kind == LATEST || op.kind == INSERT) {
+        // A pair's two words are not one value, and an insertion chain moves a value through
+        // its elements: the atoms run one by one.
         return None;
     }
     let mut consumer: std::collections::HashMap<u32, usize> = std::collections::HashMap::new();
@@ -450,6 +460,7 @@ impl PipelineSim {
             AtomOp::Or => Some(OR),
             AtomOp::And => Some(AND),
             AtomOp::Latest { .. } => Some(LATEST),
+            AtomOp::Insert { .. } => Some(INSERT),
         };
         let mut ops: Vec<Op> = Vec::new();
         for (_, atom) in program.lane_atoms(0) {
@@ -468,6 +479,16 @@ impl PipelineSim {
                 ops.push(op);
                 continue;
             }
+            if let AtomOp::Insert { max, signed } = atom.op {
+                // The carried value's word is the word of its element the register holds.
+                op.second = match program.registers.get(atom.register).map(|r| r.role) {
+                    Some(crate::program::RegisterRole::Word { word, .. }) => word,
+                    _ => 0,
+                };
+                op.mode = u8::from(max) | u8::from(signed) << 1;
+                ops.push(op);
+                continue;
+            }
             ops.push(op);
             if let Some((register, op)) = atom.hi {
                 if let Some(kind) = kind_of(op) {
@@ -476,7 +497,33 @@ impl PipelineSim {
             }
         }
         let word_bits = program.profile.register_word_bits;
-        PipelineSim { chains: chains(&ops, word_bits), ops, word_bits }
+        let insertion =
+            program.insertion.map(|chain| (chain.k as usize, chain.words as usize, program.identity_words.clone()));
+        PipelineSim { chains: chains(&ops, word_bits), ops, word_bits, insertion, passes: program.passes.max(1) }
+    }
+
+    /// Values an entry's run inserts (see [`PipelineProgram::run_values`]); 1 without an
+    /// insertion chain. `state` is the entry's state words.
+    fn run_values<W: Word>(&self, state: &[W]) -> usize {
+        let Some((k, words, identity)) = &self.insertion else { return 1 };
+        (0..*k)
+            .rev()
+            .find(|e| {
+                (0..*words).any(|w| state.get(e * words + w).map(|x| x.get()) != identity.get(e * words + w).copied())
+            })
+            .map_or(0, |e| e + 1)
+    }
+
+    /// Passes the packet whose entries are `data` (`stride` fields each: key, then state
+    /// words) takes through the pipeline: the program's passes, times the most values any of
+    /// its entries inserts when the program has an insertion chain (the lanes insert in
+    /// parallel, each into its own chain). A switch charges them (recirculation).
+    pub fn packet_passes<W: Word>(&self, data: &[W], stride: usize) -> u32 {
+        if self.insertion.is_none() {
+            return self.passes;
+        }
+        let values = data.chunks_exact(stride.max(1)).map(|entry| self.run_values(&entry[1..])).max().unwrap_or(1);
+        self.passes.saturating_mul(u32::try_from(values.max(1)).unwrap_or(u32::MAX))
     }
 
     /// Runs one entry (`key`, state words `entry`) through the pipeline on `slot`.
@@ -579,6 +626,10 @@ impl PipelineSim {
     /// Runs the state atoms one by one (the fallback when they do not form chains) on a
     /// claimed row.
     fn run_atoms<W: Word>(&self, table: &mut SlotTable<W>, start: usize, entry: &[W]) {
+        if self.insertion.is_some() {
+            self.run_insertions(table, start, entry);
+            return;
+        }
         let w = self.word_bits;
         let m = mask(w);
         let row = &mut table.rows[start..start + table.registers];
@@ -638,6 +689,54 @@ impl PipelineSim {
             row[register] = W::narrow(new);
             if op.flag_out != 0 {
                 flags[op.flag_out as usize] = flag_out;
+            }
+        }
+    }
+}
+
+impl PipelineSim {
+    /// Inserts the values of an entry's run into the insertion chain of a claimed row, one
+    /// value per pass (`run_values` of them: the padding after them would change nothing).
+    /// Each atom compares and swaps one word of one element with the same word of the
+    /// carried value `v`: the most significant word decides (signed for a signed type) and
+    /// passes its decision (0 tie, 1 the entry wins, 2 the register wins) to the next word,
+    /// which follows it or, on a tie, compares unsigned; when the entry wins, the register
+    /// takes `v`'s word and `v` carries the register's old word on to the next element.
+    fn run_insertions<W: Word>(&self, table: &mut SlotTable<W>, start: usize, entry: &[W]) {
+        let Some((_, words, _)) = &self.insertion else { return };
+        let w = self.word_bits;
+        let row = &mut table.rows[start..start + table.registers];
+        let flags = &mut table.flags;
+        let mut carried = [0u64; 64];
+        for value in 0..self.run_values(entry) {
+            for (word, slot) in carried.iter_mut().enumerate().take(*words) {
+                *slot = entry.get(value * words + word).map_or(0, |x| x.get());
+            }
+            for op in &self.ops {
+                let register = op.register as usize;
+                let word = op.second as usize;
+                let (r, v) = (row[register].get(), carried[word]);
+                let above = if op.flag_in != 0 { flags[op.flag_in as usize] } else { 0 };
+                let decision = if above != 0 {
+                    above
+                } else {
+                    let ordering = if op.mode & 2 != 0 { sign_extend(v, w).cmp(&sign_extend(r, w)) } else { v.cmp(&r) };
+                    let entry_wins = if op.mode & 1 != 0 { ordering.is_gt() } else { ordering.is_lt() };
+                    if ordering.is_eq() {
+                        0
+                    } else if entry_wins {
+                        1
+                    } else {
+                        2
+                    }
+                };
+                if decision == 1 {
+                    row[register] = W::narrow(v);
+                    carried[word] = r;
+                }
+                if op.flag_out != 0 {
+                    flags[op.flag_out as usize] = decision;
+                }
             }
         }
     }

@@ -107,6 +107,17 @@ pub enum AtomOp {
         signed_primary: bool,
         signed_secondary: bool,
     },
+    /// One word of a compare-and-swap in a sorted insertion chain (see [`Insertion`]): the
+    /// register holds one word of a chain element, the packet carries the value being
+    /// inserted (`v`). The entry wins when `v` is larger (`max`) or smaller (`!max`), decided
+    /// as [`AtomOp::Max`] / [`AtomOp::Min`] decide (the most significant word first, a tie
+    /// passed down as a flag); when it wins the register stores `v`'s word and the packet
+    /// carries the register's old word on: the larger value stays, the smaller moves down
+    /// the chain (for `!max`, the smaller stays).
+    Insert {
+        max: bool,
+        signed: bool,
+    },
 }
 
 impl AtomOp {
@@ -129,6 +140,10 @@ impl AtomOp {
             AtomOp::And => "and",
             AtomOp::Latest { max: true, .. } => "latest.max",
             AtomOp::Latest { max: false, .. } => "latest.min",
+            AtomOp::Insert { max: true, signed: true } => "cas.max.s",
+            AtomOp::Insert { max: true, signed: false } => "cas.max.u",
+            AtomOp::Insert { max: false, signed: true } => "cas.min.s",
+            AtomOp::Insert { max: false, signed: false } => "cas.min.u",
         }
     }
 }
@@ -168,6 +183,25 @@ pub struct Stage {
     pub atoms: Vec<Atom>,
 }
 
+/// A sorted insertion chain: the state is one array of `k` elements kept sorted (largest
+/// first for `max`, the K largest; smallest first otherwise), element `e` in the registers of
+/// element `e` of the state field, each element's words in consecutive stages (most
+/// significant first) and element `e + 1` after element `e`. One pass inserts one value: it
+/// enters at element 0 and each element keeps the larger (smaller) of its own value and the
+/// value arriving, passing the other one on; the last element's loser leaves the chain. An
+/// entry (a sorted run of up to `k` values, padded with the identity element) therefore
+/// takes one pass per value it carries before its padding: a mapper's one-value run one
+/// pass, a switch's `k`-run `k` passes (recirculation, charged by the network simulator).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Insertion {
+    /// Elements in the chain (K).
+    pub k: u32,
+    /// Register words per element.
+    pub words: u32,
+    /// True for the K largest values, false for the K smallest.
+    pub max: bool,
+}
+
 /// An aggregate's merge lowered onto a switch pipeline.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PipelineProgram {
@@ -190,6 +224,9 @@ pub struct PipelineProgram {
     pub identity_words: Vec<u64>,
     /// The fixed-point scale floats are carried with, if any.
     pub fixed_point_scale: Option<u64>,
+    /// With a sorted insertion chain (top-k / bottom-k merges), its shape: each pass inserts
+    /// one value of an entry, and `passes` is the passes one insertion takes.
+    pub insertion: Option<Insertion>,
 }
 
 /// Resources a pipeline program uses, for `naasc compile --target switch-sim`.
@@ -209,6 +246,10 @@ pub struct ResourceReport {
     /// Passes through the pipeline per packet, and the share of line rate left (1 / passes).
     pub passes: u32,
     pub line_rate_fraction: f64,
+    /// With an insertion chain: its elements (K), and the most passes an entry takes (a run
+    /// of K values: one insertion per pass). `None` otherwise.
+    pub insertion_chain: Option<u32>,
+    pub max_entry_passes: u32,
     /// Register pairs used (atoms that update two words in one access).
     pub register_pairs: u32,
     /// The most entry bits any pass brings into the packet header vector, and the budget.
@@ -264,6 +305,31 @@ impl PipelineProgram {
             words[step % stages] += stage.atoms.iter().map(|a| u64::from(a.words())).sum::<u64>();
         }
         words
+    }
+
+    /// Values an entry's run carries before its padding (the identity element, which every
+    /// element of the identity state holds): the insertions, one pass each, it takes in an
+    /// insertion chain. `state` holds the entry's state words, one per state register.
+    pub fn run_values(&self, state: impl Fn(usize) -> u64) -> u32 {
+        let Some(chain) = self.insertion else { return 1 };
+        let words = chain.words as usize;
+        (0..chain.k as usize)
+            .rev()
+            .find(|e| {
+                (0..words).any(|w| state(e * words + w) != self.identity_words.get(e * words + w).copied().unwrap_or(0))
+            })
+            .map_or(0, |e| e as u32 + 1)
+    }
+
+    /// Passes an entry takes through the pipeline: `passes`, times the values of its run with
+    /// an insertion chain (at least one pass: the key claim runs for an entry of padding too).
+    pub fn entry_passes(&self, state: impl Fn(usize) -> u64) -> u32 {
+        self.passes.max(1).saturating_mul(self.run_values(state).max(1))
+    }
+
+    /// The most passes an entry can take (a full run of K values with an insertion chain).
+    pub fn max_entry_passes(&self) -> u32 {
+        self.passes.max(1).saturating_mul(self.insertion.map_or(1, |chain| chain.k.max(1)))
     }
 
     /// Entry bits each pass brings into the packet header vector: every lane's key (in each
@@ -330,6 +396,8 @@ impl PipelineProgram {
             packet_lane_bound: self.packet_lane_bound(),
             passes: self.passes,
             line_rate_fraction: 1.0 / f64::from(self.passes.max(1)),
+            insertion_chain: self.insertion.map(|chain| chain.k),
+            max_entry_passes: self.max_entry_passes(),
             register_pairs: self.lane_atoms(0).filter(|(_, a)| a.hi.is_some()).count() as u32,
             phv_entry_bits_per_pass: self.phv_entry_bits().into_iter().max().unwrap_or(0),
             phv_entry_bits_available: self.profile.entry_phv_bits(),
@@ -371,6 +439,18 @@ impl PipelineProgram {
                 format!("{} passes (recirculated: 1/{} of line rate)", self.passes, self.passes)
             }
         );
+        if let Some(chain) = self.insertion {
+            let _ = writeln!(
+                out,
+                "  insertion chain: {} of {} in consecutive stages, kept sorted ({}); a pass inserts one value v of the entry's run (each element keeps the {} of itself and v and passes the other on), so an entry of n values takes n passes: a mapper's run of 1 at line rate, a switch's run of {} recirculated {} times",
+                counted(chain.k, "element", "elements"),
+                counted(chain.words, "word", "words"),
+                if chain.max { "largest first" } else { "smallest first" },
+                if chain.max { "larger" } else { "smaller" },
+                chain.k,
+                chain.k.saturating_sub(1)
+            );
+        }
         let _ = writeln!(
             out,
             "  slot = hash(key) mod {slots} in each lane; every register is an array of {slots} {w}-bit words (pairs: 2 words)"
@@ -382,8 +462,19 @@ impl PipelineProgram {
                 RegisterRole::Word { field, word, .. } => {
                     let map = &self.fields[field];
                     let part = if map.words > 1 { format!(", word {word} of {}", map.words) } else { String::new() };
-                    // A custom field lowers only as half of a latest-value pair.
-                    let merge = if map.merge == MergeOp::Custom { "latest pair" } else { map.merge.name() };
+                    // A custom field lowers only as half of a latest-value pair or as an
+                    // insertion chain's element.
+                    let merge = match (map.merge, self.insertion) {
+                        (MergeOp::Custom, Some(chain)) => {
+                            if chain.max {
+                                "sorted run (largest first)"
+                            } else {
+                                "sorted run (smallest first)"
+                            }
+                        }
+                        (MergeOp::Custom, None) => "latest pair",
+                        (merge, _) => merge.name(),
+                    };
                     format!("{} {merge}{part}", map.ty)
                 }
             };
@@ -402,7 +493,7 @@ impl PipelineProgram {
             }
             for (alu, atom) in stage.atoms.iter().enumerate() {
                 let lane = if self.lanes > 1 { format!("L{} ", atom.lane) } else { String::new() };
-                let _ = writeln!(out, "    salu{alu}: {lane}{}", atom_text(atom));
+                let _ = writeln!(out, "    salu{alu}: {lane}{}", atom_text(atom, self.carried_word(atom)));
             }
         }
         out
@@ -480,10 +571,27 @@ impl PipelineProgram {
     }
 }
 
-/// One atom as the pipeline text shows it (registers, entry words and flags of its lane).
-fn atom_text(atom: &Atom) -> String {
+impl PipelineProgram {
+    /// For an insertion atom, the word of the carried value `v` it compares and swaps (the
+    /// word of its element that its register holds).
+    fn carried_word(&self, atom: &Atom) -> u32 {
+        match self.registers.get(atom.register).map(|r| r.role) {
+            Some(RegisterRole::Word { word, .. }) => word,
+            _ => 0,
+        }
+    }
+}
+
+/// One atom as the pipeline text shows it (registers, entry words and flags of its lane);
+/// `carried` is the word of the inserted value an insertion atom works on.
+fn atom_text(atom: &Atom, carried: u32) -> String {
     let r = atom.register;
     match (atom.op, atom.hi) {
+        (op @ AtomOp::Insert { .. }, _) => {
+            let flag_in = atom.flag_in.map(|f| format!(", f{f}")).unwrap_or_default();
+            let flag_out = atom.flag_out.map(|f| format!(" -> f{f}")).unwrap_or_default();
+            format!("(r{r}, v.w{carried}) = {}(r{r}, v.w{carried}{flag_in}){flag_out}   if f0   [entry wins: r{r} takes v.w{carried}, v.w{carried} takes the old r{r}]", op.text())
+        }
         (AtomOp::KeyClaim, _) => format!("r{r} = claim(r{r}, key) -> f0 (hit)"),
         (op @ AtomOp::Latest { signed_primary, signed_secondary, .. }, Some((h, _))) => format!(
             "(r{r}, r{h}) = {}((r{r}, r{h}), (e{}, e{}))   if f0   [{}, {} compare; one predicate selects both]",
@@ -608,11 +716,18 @@ impl ResourceReport {
             .map(|(stage, used)| format!("{stage}:{used}/{}", self.stateful_alus_available_per_stage))
             .collect();
         let total: u32 = self.stateful_alus_per_stage.iter().sum();
-        let rate = if self.passes == 1 {
+        let mut rate = if self.passes == 1 {
             "at line rate".to_string()
         } else {
             format!("recirculated: {:.3} of line rate", self.line_rate_fraction)
         };
+        if let Some(k) = self.insertion_chain {
+            rate = format!(
+                "{rate} per inserted value; an entry's run of n values takes n times that, up to {} for a run of {k} (1/{} of line rate)",
+                counted(self.max_entry_passes, "pass", "passes"),
+                self.max_entry_passes
+            );
+        }
         format!(
             "resources on {profile}:\n  stages used          {used} of {avail} per pass\n  stateful ALUs        {total} of {cap} ({alus})\n  register pairs       {pairs} per lane\n  register bytes/slot  {bytes} ({words}: key + state) per lane\n  lanes                {lanes} (the packet size allows {bound}; fewer lanes leave more SRAM per lane: `--lanes N`)\n  key slots per lane   {slots} (stage {limit}'s register memory fills first)\n  passes               {passes} ({rate})\n  PHV per pass         {phv} of {phv_cap} bits of entry fields\n  fields per packet    {fields} per entry, {entries} per packet of {max} fields ({pbytes} bytes)\n",
             profile = self.profile,

@@ -32,6 +32,10 @@ const CALLS: [(&str, &str); 11] = [
 
 /// A random aggregate: a tuple of built-in calls, or an array merged element-wise.
 fn random_program(rng: &mut Rng) -> String {
+    if rng.below(4) == 0 {
+        let ty = common::RUN_TYPES[rng.below(common::RUN_TYPES.len())];
+        return common::sorted_run_source(ty, 1 + rng.below(5) as u32, rng.below(2) == 0, rng.below(2) == 0);
+    }
     if rng.below(3) == 0 {
         let n = 1 + rng.below(40);
         let (ty, op) = [("u32", "+"), ("u64", "+"), ("i32", "min"), ("u8", "max")][rng.below(4)];
@@ -137,6 +141,34 @@ fn check_rules(program: &PipelineProgram, options: &LowerOptions) -> Result<(), 
             if let Some(flag) = atom.flag_out {
                 produced.insert((atom.lane, flag), step);
             }
+        }
+    }
+    // An insertion chain: the only atoms besides the key claims, never paired, and each
+    // lane's in consecutive steps of one pass, in chain order (element by element, the most
+    // significant word first): the value a stage passes on reaches the next in the packet.
+    if let Some(chain) = program.insertion {
+        for lane in 0..program.lanes {
+            let atoms: Vec<(usize, _)> =
+                program.lane_atoms(lane).filter(|(_, atom)| atom.op != AtomOp::KeyClaim).collect();
+            let order: Vec<usize> = (0..chain.k as usize)
+                .flat_map(|e| (0..chain.words as usize).rev().map(move |w| 1 + e * chain.words as usize + w))
+                .collect();
+            let registers: Vec<usize> = atoms.iter().map(|(_, atom)| atom.register).collect();
+            if registers != order {
+                return fail(format!("lane {lane}'s chain visits {registers:?}, not {order:?}"));
+            }
+            for pair in atoms.windows(2) {
+                let ((a, _), (b, _)) = (pair[0], pair[1]);
+                if b != a + 1 || a / stages != b / stages {
+                    return fail(format!("lane {lane}'s chain steps {a} and {b} are not consecutive in one pass"));
+                }
+            }
+            if atoms.iter().any(|(_, atom)| !matches!(atom.op, AtomOp::Insert { .. }) || atom.hi.is_some()) {
+                return fail(format!("lane {lane} mixes other atoms or pairs into its insertion chain"));
+            }
+        }
+        if program.max_entry_passes() != program.passes * chain.k {
+            return fail(format!("an entry of {} values is charged {} passes", chain.k, program.max_entry_passes()));
         }
     }
     // Every lane updates every register.

@@ -1,5 +1,6 @@
 //! The pipeline simulator agrees exactly with the IR interpreter's merge: for every example and
-//! test program that lowers, random states (edge values over-represented) are encoded into a
+//! test program that lowers (merges of sorted runs among them: top-k and bottom-k insertion
+//! chains, on reachable states), random states (edge values over-represented) are encoded into a
 //! slot and an entry, run through the pipeline, decoded, and compared with `merge(a, b)`.
 //! An empty slot merges the entry into the identity, and a different resident key collides.
 //! Running a whole packet at once (`execute_packet`) equals running its entries one by one.
@@ -32,8 +33,13 @@ fn cases() -> &'static Vec<Case> {
         let mut sources: Vec<String> = common::EXAMPLES.iter().map(|n| common::example_source(n)).collect();
         // The latest-value example: one register pair compared lexicographically.
         sources.push(common::example_source("latest"));
-        for name in ["flags", "min_max_wide"] {
+        for name in ["flags", "min_max_wide", "bottom_k"] {
             sources.push(common::program_source(name));
+        }
+        // Merges of sorted runs of both directions, both forms and mixed widths (top_k.naas
+        // is among the examples).
+        for (ty, k, largest, two) in [("u8", 3, true, false), ("i16", 2, false, true), ("u64", 4, false, false)] {
+            sources.push(common::sorted_run_source(ty, k, largest, two));
         }
         let profiles: Vec<TargetProfile> = [32, 8, 16, 64]
             .iter()
@@ -59,7 +65,28 @@ fn cases() -> &'static Vec<Case> {
     })
 }
 
-fn random_state(compiled: &naas_ir::Compiled, rng: &mut Rng) -> Vec<Slot> {
+/// A random state the program can reach: any state for field-wise merges; for a merge of
+/// sorted runs (an insertion chain), a run of random values sorted in the chain's order and
+/// padded with the identity element after a random length (what lifts and merges make; the
+/// merge is only proved on such states).
+fn random_state(case: &Case, rng: &mut Rng) -> Vec<Slot> {
+    let compiled = &case.compiled;
+    if let Some(chain) = case.programs.first().and_then(|program| program.insertion) {
+        let plan = &compiled.aggregates[0];
+        let (VarTy::Array(ty, len), [Slot::Array(padding)]) = (plan.state.fields[0].ty, plan.identity.as_slice())
+        else {
+            panic!("a sorted run that is not one array")
+        };
+        let values = rng.below(len as usize + 1);
+        let mut run: Vec<naas_ir::ir::Scalar> = (0..values).map(|_| random_scalar(rng, ty)).collect();
+        let key = |s: &naas_ir::ir::Scalar| match s {
+            naas_ir::ir::Scalar::Int(_, v) => *v,
+            _ => 0,
+        };
+        run.sort_by(|x, y| if chain.max { key(y).cmp(&key(x)) } else { key(x).cmp(&key(y)) });
+        run.extend_from_slice(&padding[values..]);
+        return vec![Slot::Array(run)];
+    }
     compiled.aggregates[0]
         .state
         .fields
@@ -73,8 +100,10 @@ fn random_state(compiled: &naas_ir::Compiled, rng: &mut Rng) -> Vec<Slot> {
 
 #[test]
 fn the_examples_that_fit_are_covered() {
-    // reduce, robust_mean, histogram, latest, flags, min_max_wide (top_k is rejected: E0602).
-    assert_eq!(cases().len(), 6);
+    // reduce, robust_mean, top_k, histogram, latest, flags, min_max_wide, bottom_k and three
+    // generated merges of sorted runs.
+    assert_eq!(cases().len(), 11);
+    assert_eq!(cases().iter().filter(|case| case.programs[0].insertion.is_some()).count(), 5);
     for case in cases() {
         // A latest-value pair needs each field in one word: 32- and 64-bit words only.
         let expected = if case.compiled.aggregates[0].name == "latest" { 2 } else { 4 };
@@ -91,8 +120,8 @@ proptest! {
         for case in cases() {
             let plan = &case.compiled.aggregates[0];
             let interp = Interpreter::new(&case.compiled.optimized);
-            let a = random_state(&case.compiled, &mut rng);
-            let b = random_state(&case.compiled, &mut rng);
+            let a = random_state(case, &mut rng);
+            let b = random_state(case, &mut rng);
             let expected = interp.call(plan.merge, a.iter().cloned().chain(b.iter().cloned()).collect()).unwrap();
             for program in &case.programs {
                 let sim = PipelineSim::new(program);
@@ -157,7 +186,7 @@ proptest! {
                     let mut data = Vec::new();
                     for _ in 0..rng.below(40) {
                         data.push(rng.below(9) as u64);
-                        data.extend(program.encode_state(&random_state(&case.compiled, &mut rng)).unwrap());
+                        data.extend(program.encode_state(&random_state(case, &mut rng)).unwrap());
                     }
                     let slot = |index: usize, key: u64| (index % lanes) * slots + (key as usize * 7) % slots;
                     let mut collisions = Vec::new();

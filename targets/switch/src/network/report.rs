@@ -65,7 +65,21 @@ pub struct Report {
     /// Passes through the pipeline per packet; each extra pass is charged (a switch port
     /// aggregates at `line_rate_fraction` = 1 / passes of its line rate).
     pub passes: u32,
+    /// `1 / passes`; with an insertion chain, measured: transmissions into switches divided
+    /// by the pipeline passes they took (`switch_packets / pipeline_passes`).
     pub line_rate_fraction: f64,
+    /// With an insertion chain (top-k / bottom-k), its elements K; 0 without one.
+    pub insertion_chain: u32,
+    /// Transmissions into switches, and the pipeline passes they were charged (each packet:
+    /// `passes`, times the most values an entry of it inserts with an insertion chain).
+    pub switch_packets: u64,
+    pub pipeline_passes: u64,
+    /// With an insertion chain: the values (run elements before their padding) of the
+    /// entries the reducer merged (copies dropped by the protocol excluded), and their
+    /// fan-in bound: K per key per child of the reducer (`insertion_chain` x
+    /// `ideal_entries_at_reducer`).
+    pub values_at_reducer: u64,
+    pub values_bound_at_reducer: u64,
     /// Entries the mappers sent (one per record: mappers do not combine).
     pub entries_from_mappers: u64,
     pub packets_from_mappers: u64,
@@ -136,17 +150,30 @@ impl Report {
             counted(self.keys, "key", "keys"),
             self.dist
         );
-        out.push_str(&format!(
-            "  pipeline: {} ({} per packet), {} ({})\n",
-            counted(self.lanes, "lane", "lanes"),
-            counted(self.entries_per_packet, "entry", "entries"),
-            counted(self.passes, "pass", "passes"),
-            if self.passes <= 1 {
-                "line rate".to_string()
-            } else {
-                format!("recirculated: {:.3} of line rate", self.line_rate_fraction)
-            }
-        ));
+        if self.insertion_chain > 0 {
+            out.push_str(&format!(
+                "  pipeline: {} ({} per packet), an insertion chain of {}: {} per inserted value; {} into switches took {} ({:.3} of line rate)\n",
+                counted(self.lanes, "lane", "lanes"),
+                counted(self.entries_per_packet, "entry", "entries"),
+                self.insertion_chain,
+                counted(self.passes, "pass", "passes"),
+                counted(self.switch_packets, "packet", "packets"),
+                counted(self.pipeline_passes, "pass", "passes"),
+                self.line_rate_fraction
+            ));
+        } else {
+            out.push_str(&format!(
+                "  pipeline: {} ({} per packet), {} ({})\n",
+                counted(self.lanes, "lane", "lanes"),
+                counted(self.entries_per_packet, "entry", "entries"),
+                counted(self.passes, "pass", "passes"),
+                if self.passes <= 1 {
+                    "line rate".to_string()
+                } else {
+                    format!("recirculated: {:.3} of line rate", self.line_rate_fraction)
+                }
+            ));
+        }
         out.push_str(&format!(
             "  entries: {} from mappers, {} at the reducer (ideal {}): reduction {:.1}x of an ideal {:.1}x\n",
             self.entries_from_mappers,
@@ -155,6 +182,19 @@ impl Report {
             self.traffic_reduction,
             self.ideal_traffic_reduction
         ));
+        if self.insertion_chain > 0 {
+            out.push_str(&format!(
+                "  sorted runs at the reducer: {} merged, at most {} per key per child: fan-in bound {} values ({})\n",
+                counted(self.values_at_reducer, "value", "values"),
+                self.insertion_chain,
+                self.values_bound_at_reducer,
+                if self.values_at_reducer <= self.values_bound_at_reducer {
+                    "within"
+                } else {
+                    "above it: entries forwarded unmerged"
+                }
+            ));
+        }
         out.push_str(&format!(
             "  bytes at the reducer: {} in {}; merged in switches {}, forwarded unmerged {} (slot held by another key), flushed {}\n",
             self.bytes_at_reducer,

@@ -439,6 +439,7 @@ impl<'a, W: Word> Sim<'a, W> {
             lanes: program.entries_per_packet(),
             passes: program.passes,
             line_rate_fraction: 1.0 / f64::from(program.passes.max(1)),
+            insertion_chain: program.insertion.map_or(0, |chain| chain.k),
             contribution_tracking: dedup,
             ..Report::default()
         };
@@ -725,8 +726,12 @@ impl<'a, W: Word> Sim<'a, W> {
         let (bytes, mut tx) = (self.packet_bytes[entries as usize], self.packet_tx[entries as usize]);
         if self.graph.nodes[self.graph.links[link].to].kind == NodeKind::Switch {
             // A packet that recirculates occupies the switch's pipeline (at this port's rate)
-            // once per pass: the port aggregates at 1/passes of its line rate.
-            tx *= u64::from(self.program.passes.max(1));
+            // once per pass: the port aggregates at 1/passes of its line rate. With an
+            // insertion chain, a packet takes a pass per value of its longest run.
+            let passes = self.pipeline.packet_passes(self.packets.data(packet), self.stride);
+            self.report.switch_packets += 1;
+            self.report.pipeline_passes += u64::from(passes);
+            tx *= u64::from(passes);
         }
         let state = &mut self.links[link];
         let depart = state.free_at.max(self.now);
@@ -949,6 +954,9 @@ impl<'a, W: Word> Sim<'a, W> {
     fn reduce_entries(&mut self, data: &[u64]) -> Result<(), SimError> {
         let started = Instant::now();
         for entry in data.chunks_exact(self.stride) {
+            if self.program.insertion.is_some() {
+                self.report.values_at_reducer += u64::from(self.program.run_values(|i| entry[1 + i]));
+            }
             let state = self.program.decode_state(&entry[1..])?;
             let reduced = self.reduced.entry(entry[0]).or_insert_with(|| self.plan.identity.clone());
             *reduced = merge(&self.interp, self.plan, entry[0], std::mem::take(reduced), state)?;
@@ -1069,6 +1077,12 @@ impl<'a, W: Word> Sim<'a, W> {
         report.mismatched_keys = mismatched;
         report.result_matches_reference = self.config.check_reference && mismatched == 0;
         report.ideal_entries_at_reducer += self.subtree_keys.count();
+        if let Some(chain) = self.program.insertion {
+            report.values_bound_at_reducer = u64::from(chain.k) * report.ideal_entries_at_reducer;
+            if report.pipeline_passes > 0 {
+                report.line_rate_fraction = report.switch_packets as f64 / report.pipeline_passes as f64;
+            }
+        }
         report.traffic_reduction = report.entries_from_mappers as f64 / report.entries_at_reducer.max(1) as f64;
         report.ideal_traffic_reduction =
             report.entries_from_mappers as f64 / report.ideal_entries_at_reducer.max(1) as f64;

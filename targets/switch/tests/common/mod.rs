@@ -43,3 +43,26 @@ pub fn describe(error: &LowerError, file_name: &str, source: &str) -> String {
         LowerError::Internal(internal) => internal.to_string(),
     }
 }
+
+/// A merge of sorted runs (the K largest when `largest`, else the K smallest) of `k`
+/// elements of `ty` (an integer type name), written in one of two forms: merge sort's merge
+/// step with two counters (`examples/top_k.naas`), or with one counter and `j = n - i`.
+pub fn sorted_run_source(ty: &str, k: u32, largest: bool, two_counters: bool) -> String {
+    let upper = ty.to_uppercase();
+    let (pad, cmp) = if largest { (format!("{upper}_MIN"), ">=") } else { (format!("{upper}_MAX"), "<=") };
+    let body = if two_counters {
+        format!(
+            "        i = 0\n        j = 0\n        for n in range({k}):\n            if a[i] {cmp} b[j]:\n                out[n] = a[i]\n                i += 1\n            else:\n                out[n] = b[j]\n                j += 1\n"
+        )
+    } else {
+        format!(
+            "        i = 0\n        for n in range({k}):\n            j = n - i\n            if a[i] {cmp} b[j]:\n                out[n] = a[i]\n                i += 1\n            else:\n                out[n] = b[j]\n"
+        )
+    };
+    format!(
+        "aggregate run(x: {ty}) -> array[{ty}, {k}]:\n    identity = [{pad}] * {k}\n\n    def lift(x: {ty}) -> array[{ty}, {k}]:\n        out = [{pad}] * {k}\n        out[0] = x\n        return out\n\n    def merge(a: array[{ty}, {k}], b: array[{ty}, {k}]) -> array[{ty}, {k}]:\n        out = [{pad}] * {k}\n{body}        return out\n"
+    )
+}
+
+/// Integer types for [`sorted_run_source`].
+pub const RUN_TYPES: [&str; 7] = ["i8", "i16", "i32", "i64", "u8", "u32", "u64"];
