@@ -1,0 +1,167 @@
+//! What a node does with the entries it receives (spec §18.5): a software switch runs the
+//! lowered pipeline program on slot tables ([`naas_target_switch::pipeline_sim`], the code the
+//! network simulator runs) and forwards the entries whose slot holds another key unmerged; a
+//! host box merges with the JIT-compiled `merge` into an unbounded per-key table. Both read
+//! their table out at end of stream.
+
+use naas_runtime::{Aggregation, StateTable};
+use naas_target_switch::network::Modulus;
+use naas_target_switch::pipeline_sim::{PipelineSim, SlotTable};
+use naas_target_switch::PipelineProgram;
+
+use crate::endpoint::lane_of;
+use crate::wire;
+
+/// What a hop did, for its report.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct HopCounts {
+    /// Entries merged into (or installed in) the node's table.
+    pub merges: u64,
+    /// Entries forwarded unmerged because their slot held another key (switch only).
+    pub collisions: u64,
+    /// Entries read out of the table at end of stream.
+    pub flushed_entries: u64,
+}
+
+/// A merge that failed in the host box's compiled code.
+#[derive(Debug, thiserror::Error)]
+#[error("merging key {key}: {message}")]
+pub struct MergeError {
+    pub key: u64,
+    pub message: String,
+}
+
+/// A software switch: the pipeline program on one slot table per lane.
+pub struct SwitchHop {
+    sim: PipelineSim,
+    table: SlotTable<u64>,
+    lanes: u32,
+    lane_slots: usize,
+    modulus: Modulus,
+    stride: usize,
+    data: Vec<u64>,
+    collided: Vec<u32>,
+}
+
+impl SwitchHop {
+    /// A switch whose lanes have `slots` slots each (`None`: what the profile's register
+    /// memory holds).
+    pub fn new(program: &PipelineProgram, slots: Option<u64>) -> SwitchHop {
+        let lanes = program.entries_per_packet().max(1);
+        let lane_slots = slots.unwrap_or(program.key_slots().0).clamp(1, u64::from(u32::MAX - 1) / u64::from(lanes));
+        let lane_slots = usize::try_from(lane_slots).unwrap_or(1);
+        SwitchHop {
+            sim: PipelineSim::new(program),
+            table: SlotTable::new(program, lane_slots * lanes as usize),
+            lanes,
+            lane_slots,
+            modulus: Modulus::new(lane_slots as u64),
+            stride: 1 + program.state_words(),
+            data: Vec::new(),
+            collided: Vec::new(),
+        }
+    }
+
+    /// The slot of a key: its lane's table, then the dense key id modulo the lane's slots
+    /// (keys are the job's dense ids, as SwitchML's slot indexes are).
+    fn slot(lanes: u32, lane_slots: usize, modulus: Modulus, key: u64) -> usize {
+        lane_of(key, lanes) * lane_slots + modulus.reduce(key) as usize
+    }
+
+    /// Runs a datagram's entries through the pipeline; the collisions are appended to
+    /// `forward`.
+    pub fn apply(&mut self, entries: &[(u64, Vec<u64>)], counts: &mut HopCounts, forward: &mut Vec<(u64, Vec<u64>)>) {
+        self.data.clear();
+        for (key, words) in entries {
+            self.data.push(*key);
+            self.data.extend_from_slice(words);
+        }
+        self.collided.clear();
+        let (lanes, lane_slots, modulus) = (self.lanes, self.lane_slots, self.modulus);
+        let merged = self.sim.execute_packet(
+            &mut self.table,
+            &self.data,
+            self.stride,
+            |_, key| Self::slot(lanes, lane_slots, modulus, key),
+            &mut self.collided,
+        );
+        counts.merges += merged;
+        counts.collisions += self.collided.len() as u64;
+        for index in &self.collided {
+            if let Some(entry) = entries.get(*index as usize) {
+                forward.push(entry.clone());
+            }
+        }
+    }
+
+    /// Reads the table out, lanes in turn (the first occupied slot of every lane, then the
+    /// second, ...) so that consecutive entries fill datagrams, and empties it.
+    pub fn flush(&mut self, counts: &mut HopCounts) -> Vec<(u64, Vec<u64>)> {
+        let mut by_lane: Vec<Vec<usize>> = vec![Vec::new(); self.lanes as usize];
+        for slot in self.table.occupied() {
+            if let Some(lane) = by_lane.get_mut(slot / self.lane_slots) {
+                lane.push(slot);
+            }
+        }
+        let rounds = by_lane.iter().map(Vec::len).max().unwrap_or(0);
+        let mut out = Vec::new();
+        for round in 0..rounds {
+            for slots in &by_lane {
+                let Some(slot) = slots.get(round) else { continue };
+                if let Some((key, words)) = self.table.resident(*slot) {
+                    out.push((key, words.to_vec()));
+                }
+                self.table.clear(*slot);
+            }
+        }
+        counts.flushed_entries += out.len() as u64;
+        out
+    }
+}
+
+/// A host box: the compiled `merge` on a table with a slot per key id.
+pub struct HostHop<'a> {
+    aggregation: &'a Aggregation,
+    table: StateTable,
+    bytes: Vec<u8>,
+}
+
+impl<'a> HostHop<'a> {
+    pub fn new(aggregation: &'a Aggregation) -> HostHop<'a> {
+        HostHop { aggregation, table: StateTable::new(aggregation), bytes: Vec::new() }
+    }
+
+    pub fn apply(&mut self, entries: &[(u64, Vec<u64>)], counts: &mut HopCounts) -> Result<(), MergeError> {
+        let size = self.aggregation.state_size();
+        for (key, words) in entries {
+            wire::words_to_bytes(words.iter().copied(), size, &mut self.bytes);
+            self.table
+                .merge(self.aggregation, &key.to_le_bytes(), &self.bytes)
+                .map_err(|error| MergeError { key: *key, message: error.to_string() })?;
+            counts.merges += 1;
+        }
+        Ok(())
+    }
+
+    /// Every key's merged state, as words, in the order keys were first met; the table is
+    /// emptied.
+    pub fn flush(&mut self, counts: &mut HopCounts) -> Vec<(u64, Vec<u64>)> {
+        let mut out = Vec::with_capacity(self.table.len());
+        let mut words = Vec::new();
+        for (key, state) in self.table.entries() {
+            let mut id = [0u8; 8];
+            id.copy_from_slice(&key[..8.min(key.len())]);
+            wire::bytes_to_words(state, &mut words);
+            out.push((u64::from_le_bytes(id), words.clone()));
+        }
+        self.table = StateTable::new(self.aggregation);
+        counts.flushed_entries += out.len() as u64;
+        out
+    }
+}
+
+/// A node's merging half.
+pub enum Hop<'a> {
+    Switch(Box<SwitchHop>),
+    Host(HostHop<'a>),
+}
