@@ -78,12 +78,20 @@ pub fn uplink_of(key: u64, uplinks: usize) -> usize {
 pub struct Faults {
     pub loss: f64,
     pub dup: f64,
+    /// Probability that a datagram is held back and sent after the next one.
+    pub reorder: f64,
     rng: Rng,
+    held: Option<(SocketAddr, Vec<u8>)>,
 }
 
 impl Faults {
     pub fn new(loss: f64, dup: f64, seed: u64) -> Faults {
-        Faults { loss, dup, rng: Rng::new(seed) }
+        Faults { loss, dup, reorder: 0.0, rng: Rng::new(seed), held: None }
+    }
+
+    pub fn with_reorder(mut self, reorder: f64) -> Faults {
+        self.reorder = reorder;
+        self
     }
 
     fn draw(&mut self) -> f64 {
@@ -113,6 +121,7 @@ pub struct Counts {
     /// Faults injected by [`Faults`].
     pub lost: u64,
     pub duplicated: u64,
+    pub reordered: u64,
 }
 
 /// A fresh arrival.
@@ -291,6 +300,7 @@ impl Endpoint {
 
     fn send_raw(socket: &UdpSocket, faults: &mut Option<Faults>, counts: &mut Counts, to: SocketAddr, datagram: &[u8]) {
         let mut copies = 1;
+        let mut released = None;
         if let Some(faults) = faults {
             if faults.draw() < faults.loss {
                 counts.lost += 1;
@@ -299,11 +309,21 @@ impl Endpoint {
                 counts.duplicated += 1;
                 copies = 2;
             }
+            if copies > 0 && faults.held.is_none() && faults.draw() < faults.reorder {
+                counts.reordered += 1;
+                faults.held = Some((to, datagram.to_vec()));
+                copies -= 1;
+            } else {
+                released = faults.held.take();
+            }
         }
         for _ in 0..copies {
             // A full socket buffer or an unreachable peer loses the datagram, as the network
             // would: retransmission recovers it, and a dead peer is found by its silence.
             let _ = socket.send_to(datagram, to);
+        }
+        if let Some((to, datagram)) = released {
+            let _ = socket.send_to(&datagram, to);
         }
     }
 

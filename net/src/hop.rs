@@ -163,5 +163,5 @@ impl<'a> HostHop<'a> {
 /// A node's merging half.
 pub enum Hop<'a> {
     Switch(Box<SwitchHop>),
-    Host(HostHop<'a>),
+    Host(Box<HostHop<'a>>),
 }

@@ -71,8 +71,8 @@ pub enum NodeError {
     Merge(#[from] crate::hop::MergeError),
     #[error("job {job}: the set-up is not valid: {message}")]
     Setup { job: u64, message: String },
-    #[error("node `{name}`: nothing heard for {seconds:.1} s; {waiting}")]
-    Idle { name: String, seconds: f64, waiting: String },
+    #[error("nothing heard for {seconds:.1} s; {waiting}")]
+    Idle { seconds: f64, waiting: String },
     #[error("stopped before a job's set-up arrived")]
     Stopped,
 }
@@ -200,7 +200,7 @@ pub fn serve_job(
     }
     let mut hop = match config.pipeline {
         Some(program) => Hop::Switch(Box::new(SwitchHop::new(program, config.slots))),
-        None => Hop::Host(HostHop::new(config.aggregation)),
+        None => Hop::Host(Box::new(HostHop::new(config.aggregation))),
     };
     let idle = Duration::from_millis(setup.idle_timeout_ms.max(100));
     let mut events = Vec::new();
@@ -262,7 +262,7 @@ pub fn serve_job(
                     None => "waiting for its parents".to_string(),
                 }
             };
-            return Err(NodeError::Idle { name: setup.name.clone(), seconds: idle.as_secs_f64(), waiting });
+            return Err(NodeError::Idle { seconds: idle.as_secs_f64(), waiting });
         }
     }
     report.name = setup.name.clone();
