@@ -26,6 +26,8 @@ pub struct Template {
     pub words: u16,
     /// The largest key id an entry may carry (a switch's key bits).
     pub max_key: u64,
+    /// The largest state word (a switch's register word bits).
+    pub max_word: u64,
     /// Entries per data datagram: a switch program's lanes, or what fits
     /// [`wire::TARGET_PAYLOAD`] (at least one).
     pub entries_per_packet: u16,
@@ -487,6 +489,6 @@ impl Endpoint {
         let t = &self.template;
         datagram.header.words == t.words
             && datagram.header.count <= t.entries_per_packet.max(1)
-            && datagram.entries().all(|(key, _)| key <= t.max_key)
+            && datagram.entries().all(|(key, mut words)| key <= t.max_key && words.all(|w| w <= t.max_word))
     }
 }

@@ -165,3 +165,85 @@ pub enum Hop<'a> {
     Switch(Box<SwitchHop>),
     Host(Box<HostHop<'a>>),
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+    use naas_stdx::Rng;
+    use naas_target_native::values::Column;
+    use naas_target_switch::{lower, LowerOptions, TargetProfile};
+    use std::collections::BTreeMap;
+
+    fn reduce() -> Aggregation {
+        Aggregation::from_source("reduce.naas", include_str!("../../examples/reduce.naas"), None).unwrap()
+    }
+
+    /// `count` partial states of `delay_stats`, each of a few records, on keys `0..keys`: as
+    /// host words and as switch words.
+    type Entries = Vec<(u64, Vec<u64>)>;
+
+    fn entries(aggregation: &Aggregation, program: &PipelineProgram, count: usize, keys: u64) -> (Entries, Entries) {
+        let mut rng = Rng::new(3);
+        let (mut host, mut switch) = (Vec::new(), Vec::new());
+        for i in 0..count {
+            let key = rng.next_u64() % keys;
+            let mut table = StateTable::new(aggregation);
+            let slot = table.slot(b"k");
+            let delays: Vec<i32> = (0..1 + i % 3).map(|_| (rng.next_u64() % 2_000) as i32 - 1_000).collect();
+            table.fold(aggregation, &vec![slot; delays.len()], &[Column::I32(&delays)]).unwrap();
+            let mut words = Vec::new();
+            wire::bytes_to_words(table.state(slot), &mut words);
+            host.push((key, words));
+            let mut state = aggregation.jit().new_state();
+            state.as_mut_bytes().copy_from_slice(table.state(slot));
+            switch.push((key, program.encode_state(&aggregation.jit().state_slots(&state)).unwrap()));
+        }
+        (host, switch)
+    }
+
+    /// What a host box holds after merging `entries`, by key.
+    fn merged(aggregation: &Aggregation, entries: &[(u64, Vec<u64>)]) -> BTreeMap<u64, Vec<u64>> {
+        let mut host = HostHop::new(aggregation);
+        let mut counts = HopCounts::default();
+        host.apply(entries, &mut counts).unwrap();
+        host.flush(&mut counts).into_iter().collect()
+    }
+
+    /// A switch whose tables are too small forwards the colliding entries unmerged; what it
+    /// forwards and flushes, merged at the next hop, is what merging every entry gives.
+    #[test]
+    fn a_switch_hop_with_collisions_loses_and_duplicates_nothing() {
+        let aggregation = reduce();
+        let program =
+            lower(aggregation.compiled(), aggregation.index(), &TargetProfile::default(), &LowerOptions::default())
+                .unwrap();
+        let (host, switch) = entries(&aggregation, &program, 300, 40);
+        let want = merged(&aggregation, &host);
+        for slots in [Some(1), Some(3), None] {
+            let mut hop = SwitchHop::new(&program, slots);
+            let mut counts = HopCounts::default();
+            let mut out = Vec::new();
+            for packet in switch.chunks(program.entries_per_packet() as usize) {
+                hop.apply(packet, &mut counts, &mut out);
+            }
+            let forwarded = out.len() as u64;
+            out.extend(hop.flush(&mut counts));
+            assert_eq!(counts.merges + counts.collisions, 300, "{slots:?}");
+            assert_eq!(counts.collisions, forwarded);
+            assert_eq!(slots.is_none(), counts.collisions == 0, "{slots:?}: {counts:?}");
+            // The next hop decodes the switch words and merges on the host.
+            let decoded: Vec<(u64, Vec<u64>)> = out
+                .iter()
+                .map(|(key, words)| {
+                    let state = aggregation.jit().state_from_slots(&program.decode_state(words).unwrap());
+                    let mut host_words = Vec::new();
+                    wire::bytes_to_words(state.as_bytes(), &mut host_words);
+                    (*key, host_words)
+                })
+                .collect();
+            assert_eq!(merged(&aggregation, &decoded), want, "{slots:?}");
+            assert!(hop.flush(&mut counts).is_empty(), "a flush empties the table");
+        }
+    }
+}

@@ -109,9 +109,44 @@ pub struct NetReport {
     /// The job's own endpoint (mappers and reducer).
     pub job_endpoint: Counts,
     pub links: Vec<LinkCounts>,
+    /// Traffic per tier (hops from the mappers), summed over its links at their senders:
+    /// the mappers' uplinks from this process, the others from the nodes' reports.
+    pub tiers: Vec<TierCounts>,
     /// Each node's report, in the topology's graph order (empty for attached nodes, which
     /// write their own `--report`).
     pub nodes: Vec<serde_json::Value>,
+}
+
+/// Traffic summed over the links of one tier (as the simulator's `TierReport`).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct TierCounts {
+    pub tier: usize,
+    pub name: String,
+    pub links: u64,
+    pub packets: u64,
+    pub bytes: u64,
+    pub entries: u64,
+    pub retransmissions: u64,
+}
+
+/// Sums sender-side link counts by tier.
+fn tiers(graph: &naas_target_switch::network::Graph, senders: &[LinkCounts]) -> Vec<TierCounts> {
+    let mut tiers: Vec<TierCounts> = graph
+        .tiers
+        .iter()
+        .enumerate()
+        .map(|(tier, name)| TierCounts { tier, name: name.clone(), ..TierCounts::default() })
+        .collect();
+    for counts in senders {
+        let Some(link) = graph.links.get(counts.link as usize) else { continue };
+        let Some(tier) = tiers.get_mut(link.tier) else { continue };
+        tier.links += 1;
+        tier.packets += counts.packets;
+        tier.bytes += counts.bytes;
+        tier.entries += counts.entries;
+        tier.retransmissions += counts.retransmissions;
+    }
+    tiers
 }
 
 /// A job id no other job is likely to have.
@@ -513,6 +548,7 @@ pub fn run_over_network<R: Read + Send>(
         report.packets_from_mappers += link.packets - link.retransmissions;
         report.bytes_from_mappers += link.bytes;
     }
+    let mut senders = up.clone();
     report.links = up.into_iter().chain(down).collect();
     report.retransmissions = endpoint.counts.retransmissions;
     report.duplicates_dropped = endpoint.counts.duplicates_dropped;
@@ -532,7 +568,12 @@ pub fn run_over_network<R: Read + Send>(
             report.foreign_packets += count("foreign_packets");
         }
         report.nodes = launched.reports.iter().map(|r| r.clone().unwrap_or(serde_json::Value::Null)).collect();
+        for node in launched.reports.iter().flatten() {
+            let uplinks = node.get("uplinks").cloned().unwrap_or_default();
+            senders.extend(serde_json::from_value::<Vec<LinkCounts>>(uplinks).unwrap_or_default());
+        }
     }
+    report.tiers = tiers(&graph, &senders);
     let mut stats = map.stats;
     stats.keys = results.len() as u64;
     stats.shuffle_entries = report.entries_at_reducer;

@@ -81,7 +81,7 @@ struct InFlight {
 }
 
 /// Traffic of one link, counted at its sender (retransmissions included) or receiver.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LinkCounts {
     pub link: u32,
     pub peer: String,

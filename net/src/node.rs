@@ -92,6 +92,7 @@ pub fn template(aggregation: &Aggregation, pipeline: Option<&PipelineProgram>, j
                 job,
                 words: u16::try_from(program.state_words()).unwrap_or(u16::MAX),
                 max_key: program.profile.max_key(),
+                max_word: naas_target_switch::program::mask(program.profile.register_word_bits),
                 entries_per_packet: u16::try_from(lanes).unwrap_or(u16::MAX),
                 lanes,
             }
@@ -104,6 +105,7 @@ pub fn template(aggregation: &Aggregation, pipeline: Option<&PipelineProgram>, j
                 job,
                 words,
                 max_key: u64::MAX,
+                max_word: u64::MAX,
                 entries_per_packet: Template::host_entries_per_packet(words),
                 lanes: 0,
             }
@@ -112,12 +114,14 @@ pub fn template(aggregation: &Aggregation, pipeline: Option<&PipelineProgram>, j
 }
 
 /// Waits on `socket` for a set-up of this aggregation, acknowledges it, and returns it with its
-/// job id. Anything else is counted. `stop` is asked between reads (a launched node stops when
-/// its launcher does).
+/// job id. Anything else is counted. A late copy of the set-up of `served`, the job this node
+/// served last, is acknowledged again but does not start that job a second time. `stop` is
+/// asked between reads (a launched node stops when its launcher does).
 pub fn wait_for_setup(
     socket: &UdpSocket,
     config: &NodeConfig<'_>,
     report: &mut NodeReport,
+    served: Option<u64>,
     stop: &dyn Fn() -> bool,
 ) -> Result<(u64, Setup), NodeError> {
     let expected = template(config.aggregation, config.pipeline, 0);
@@ -165,6 +169,9 @@ pub fn wait_for_setup(
         let mut out = Vec::new();
         wire::encode(&ack, &0u64.to_le_bytes(), &mut out);
         let _ = socket.send_to(&out, from);
+        if served == Some(header.job) {
+            continue;
+        }
         return Ok((header.job, setup));
     }
 }

@@ -17,6 +17,7 @@ fn template(job: u64) -> Template {
         job,
         words: 1,
         max_key: u64::MAX,
+        max_word: u64::MAX,
         entries_per_packet: 7,
         lanes: 0,
     }

@@ -219,10 +219,11 @@ pub fn run(args: &NodeArgs) -> Exit {
     let stop = || stopped.load(Ordering::SeqCst);
     let config = NodeConfig { aggregation: &aggregation, pipeline: pipeline.as_ref(), slots: args.slots };
     let name = args.name.clone().unwrap_or_else(|| address.to_string());
+    let mut served = None;
     loop {
         let mut report =
             NodeReport { exec: args.exec.name().to_string(), address: address.to_string(), ..NodeReport::default() };
-        let (job, setup) = match wait_for_setup(&socket, &config, &mut report, &stop) {
+        let (job, setup) = match wait_for_setup(&socket, &config, &mut report, served, &stop) {
             Ok(got) => got,
             Err(NodeError::Stopped) => return Exit::Ok,
             Err(error) => {
@@ -239,6 +240,7 @@ pub fn run(args: &NodeArgs) -> Exit {
                 return Exit::Program;
             }
         }
+        served = Some(job);
         let text = serde_json::to_string(&report).unwrap_or_default();
         if let Some(path) = &args.report {
             if let Err(error) = std::fs::write(path, format!("{text}\n")) {
