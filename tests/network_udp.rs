@@ -80,6 +80,31 @@ fn every_switch_example_equals_the_host_target_in_both_exec_modes() {
 }
 
 #[test]
+fn a_state_larger_than_a_datagram_is_refused_naming_the_limit() {
+    let source = std::fs::read_to_string(root().join("examples/top_k.naas")).unwrap().replace("K = 4", "K = 9000");
+    let program = temp_file("big.naas", source.as_bytes());
+    let input = temp_file("big.csv", b"key,x\na,1\nb,2\n");
+    let output = naasc(&[
+        "run",
+        program.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--key",
+        "key",
+        "--network",
+        "tree:fanout=2,depth=1",
+        "--exec",
+        "host",
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("72000 bytes") && stderr(&output).contains("at most 65455 bytes"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
 fn collisions_multiple_uplinks_and_the_report_keep_results_exact() {
     let input = generate(2_000, 200, 2);
     let host = run_ok("examples/reduce.naas", &input, &[]);
