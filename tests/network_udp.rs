@@ -391,3 +391,35 @@ fn kernel_packet_loss_keeps_results_exact() {
         .unwrap_or(0);
     assert!(dropped > 0, "the kernel dropped datagrams: {rules}");
 }
+
+#[test]
+fn stopping_the_run_stops_its_nodes() {
+    let input = generate(20_000, 2_000, 8);
+    for signal in ["-INT", "-KILL"] {
+        let mut run = Command::new(env!("CARGO_BIN_EXE_naasc"))
+            .args(["run", "examples/reduce.naas", "--input", input.to_str().unwrap(), "--key", "key"])
+            .args(["--network", "tree:fanout=2,depth=2", "--inject-faults", "0.3,0,2"])
+            .current_dir(root())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        let nodes = loop {
+            let nodes = node_children(run.id());
+            if nodes.len() == 6 {
+                break nodes;
+            }
+            assert!(started.elapsed() < Duration::from_secs(30), "the nodes did not start");
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        assert!(Command::new("kill").args([signal, &run.id().to_string()]).status().unwrap().success());
+        let status = run.wait().unwrap();
+        assert!(!status.success(), "{signal}: {status}");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while nodes.iter().any(|(pid, _)| alive(*pid)) {
+            assert!(Instant::now() < deadline, "{signal}: a node outlived the run: {nodes:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}

@@ -276,8 +276,7 @@ pub fn run_over_network<R: Read + Send>(
     // Every entry must fit a datagram: checked before any node starts.
     let shape = template(aggregation, pipeline, 0);
     let entry_bytes = 8 * (1 + usize::from(shape.words));
-    if wire::HEADER_LEN + entry_bytes > wire::MAX_DATAGRAM || usize::from(shape.words) * 8 < aggregation.state_size()
-    {
+    if wire::HEADER_LEN + entry_bytes > wire::MAX_DATAGRAM || usize::from(shape.words) * 8 < aggregation.state_size() {
         return Err(NetError::Usage(format!(
             "a state of `{}` is {} bytes: an entry (its 8-byte key id and its state) must fit one UDP datagram, so a \
              state may hold at most {} bytes",

@@ -55,10 +55,12 @@ impl Receiver {
             return Arrival::OutOfWindow;
         }
         if offset == 0 {
-            self.cum += 1;
+            // A link carries fewer than 2^32 - 1 packets (the sender stops there), so the
+            // cumulative number saturates only on a datagram no correct sender sends.
+            self.cum = self.cum.saturating_add(1);
             while self.sack & 1 == 1 {
                 self.sack >>= 1;
-                self.cum += 1;
+                self.cum = self.cum.saturating_add(1);
             }
             self.sack >>= 1;
             return Arrival::Fresh;
@@ -166,8 +168,12 @@ impl Sender {
             if eos && self.waiting() {
                 break;
             }
+            // Sequence numbers are 32 bits: a link carries at most 2^32 - 2 packets (about 6 TB
+            // of full datagrams); beyond that it sends nothing more, and the job times out.
+            let Some(seq) = self.base.checked_add(self.unacked.len() as u32).filter(|s| *s < u32::MAX - 1) else {
+                break;
+            };
             let Some((mut datagram, entries)) = self.queue.pop_front() else { break };
-            let seq = self.base + self.unacked.len() as u32;
             wire::set_seq(&mut datagram, seq);
             send(self.peer, &datagram);
             self.counts.packets += 1;

@@ -284,6 +284,12 @@ pub fn check_network_flags(
     if no_combine {
         return Some("--network sends each mapper's combined states: drop --no-combine".to_string());
     }
+    if net.switch_slots.is_some() && net.exec == Some(Exec::Host) {
+        return Some("--switch-slots applies to `--exec switch`; a host node's table has a slot per key".to_string());
+    }
+    if net.switch_slots.is_some() && !net.attach.is_empty() {
+        return Some("--switch-slots applies to launched nodes; start each attached node with `--slots N`".to_string());
+    }
     if !(net.timeout > 0.0 && net.timeout <= MAX_TIMEOUT_SECONDS) {
         return Some(format!("--timeout {}: give 0 to {MAX_TIMEOUT_SECONDS} seconds (more than 0)", net.timeout));
     }
@@ -384,4 +390,56 @@ fn report_network(report: &NetReport) {
         report.retransmissions,
         report.duplicates_dropped
     );
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    fn net(network: Option<&str>) -> NetworkArgs {
+        NetworkArgs { network: network.map(String::from), timeout: 60.0, ..NetworkArgs::default() }
+    }
+
+    #[test]
+    fn network_flags_that_do_not_fit_name_the_flag() {
+        assert_eq!(check_network_flags(&net(Some("tree:fanout=2,depth=1")), true, true, false), None);
+        assert_eq!(check_network_flags(&net(None), true, true, false), None);
+        let exec = NetworkArgs { exec: Some(Exec::Host), ..net(None) };
+        assert!(check_network_flags(&exec, true, true, false).unwrap().contains("--exec"));
+        let cases = [
+            (net(Some("t")), false, true, false, "--engine local"),
+            (net(Some("t")), true, false, false, "--target switch-sim"),
+            (net(Some("t")), true, true, true, "--no-combine"),
+            (NetworkArgs { timeout: 0.0, ..net(Some("t")) }, true, true, false, "--timeout"),
+            (NetworkArgs { timeout: f64::NAN, ..net(Some("t")) }, true, true, false, "--timeout"),
+            (NetworkArgs { timeout: 1e9, ..net(Some("t")) }, true, true, false, "86400"),
+            (
+                NetworkArgs { switch_slots: Some(3), exec: Some(Exec::Host), ..net(Some("t")) },
+                true,
+                true,
+                false,
+                "--switch-slots",
+            ),
+            (
+                NetworkArgs { switch_slots: Some(3), attach: vec!["127.0.0.1:9".parse().unwrap()], ..net(Some("t")) },
+                true,
+                true,
+                false,
+                "--slots",
+            ),
+        ];
+        for (args, local, host, no_combine, names) in cases {
+            let message = check_network_flags(&args, local, host, no_combine).unwrap();
+            assert!(message.contains(names), "{message}");
+        }
+    }
+
+    #[test]
+    fn faults_parse_only_in_range() {
+        assert_eq!(parse_faults("0.05, 0.1, 7").unwrap(), (0.05, 0.1, 7));
+        for bad in ["", "0.1,0.1", "0.6,0,1", "0,-1,1", "a,b,c", "0,0,1,2"] {
+            assert!(parse_faults(bad).is_err(), "{bad}");
+        }
+    }
 }
