@@ -121,6 +121,21 @@ fn collisions_multiple_uplinks_and_the_report_keep_results_exact() {
     assert!(network["collisions"].as_u64().unwrap() > 0, "{network}");
     assert_eq!(network["nodes"].as_array().unwrap().len(), 6);
     assert!(network["entries_at_reducer"].as_u64().unwrap() >= network["ideal_entries_at_reducer"].as_u64().unwrap());
+    // Without collisions the reducer receives the fan-in bound, as the simulator predicts for
+    // the same topology and input.
+    let entries_at_reducer = |extra: &[&str]| {
+        let report = temp_file("report.json", b"");
+        let mut args = vec!["--report", report.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        assert_eq!(run_ok("examples/reduce.naas", &input, &args), host);
+        let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+        let network = &report["network"];
+        (network["entries_at_reducer"].as_u64().unwrap(), network["ideal_entries_at_reducer"].as_u64().unwrap())
+    };
+    let real = entries_at_reducer(&["--network", "tree:fanout=2,depth=2"]);
+    let simulated = entries_at_reducer(&["--target", "switch-sim", "--topology", "tree:fanout=2,depth=2"]);
+    assert_eq!(real, simulated);
+    assert_eq!(real.0, real.1);
     // Leaf-spine: every leaf spreads keys over two spines.
     let net = run_ok("examples/reduce.naas", &input, &["--network", "leaf-spine:leaves=2,spines=2,hosts=2"]);
     assert_eq!(net, host);
