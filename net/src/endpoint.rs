@@ -329,17 +329,43 @@ impl Endpoint {
         }
     }
 
-    /// One round: send, wait up to `wait` for datagrams, handle them. Fresh data and end of
-    /// stream go to `events`.
+    /// One round: handle what has arrived, send what the windows allow and retransmit what
+    /// timed out, and if nothing had arrived, wait up to `wait` for datagrams and handle them.
+    /// Fresh data and end of stream go to `events`.
+    ///
+    /// Arrivals are read before anything is sent: acknowledgements waiting in the socket
+    /// buffer while the caller was busy (merging, say) must not make their packets look
+    /// overdue, or every busy spell would send copies of packets that had arrived.
     pub fn step(&mut self, wait: Duration, events: &mut Vec<Event>) -> std::io::Result<()> {
+        let drained = self.receive(None, events)?;
+        self.send_acks();
         self.transmit();
-        let now = Instant::now();
-        let deadline = self.senders.iter().filter_map(Sender::next_deadline).min();
-        let wait = match deadline {
-            Some(deadline) => wait.min(deadline.saturating_duration_since(now)),
-            None => wait,
-        };
-        self.socket.set_read_timeout(Some(wait.max(Duration::from_micros(100))))?;
+        if drained == 0 {
+            let now = Instant::now();
+            let deadline = self.senders.iter().filter_map(Sender::next_deadline).min();
+            let wait = match deadline {
+                Some(deadline) => wait.min(deadline.saturating_duration_since(now)),
+                None => wait,
+            };
+            if self.receive(Some(wait), events)? > 0 {
+                self.send_acks();
+                // Acknowledgements may have opened the windows.
+                self.transmit();
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads and handles datagrams: those already waiting (`wait` = `None`), or, after waiting
+    /// up to `wait` for the first, it and those behind it. Returns how many were read.
+    fn receive(&mut self, wait: Option<Duration>, events: &mut Vec<Event>) -> std::io::Result<usize> {
+        match wait {
+            None => self.socket.set_nonblocking(true)?,
+            Some(wait) => {
+                self.socket.set_nonblocking(false)?;
+                self.socket.set_read_timeout(Some(wait.max(Duration::from_micros(100))))?;
+            }
+        }
         let mut received = 0;
         loop {
             let (len, from) = match self.socket.recv_from(&mut self.buf) {
@@ -347,7 +373,8 @@ impl Endpoint {
                 Err(error) if matches!(error.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
                     break
                 }
-                // An ICMP error for an earlier datagram, or a signal: the next read goes on.
+                // An ICMP error for an earlier datagram (its peer has gone, which its silence
+                // will show), or a signal: read on.
                 Err(error)
                     if matches!(
                         error.kind(),
@@ -356,14 +383,14 @@ impl Endpoint {
                             | std::io::ErrorKind::Interrupted
                     ) =>
                 {
-                    if received == 0 {
+                    if received == 0 && wait.is_some() {
                         continue;
                     }
                     break;
                 }
                 Err(error) => return Err(error),
             };
-            if received == 0 {
+            if received == 0 && wait.is_some() {
                 self.socket.set_nonblocking(true)?;
             }
             received += 1;
@@ -374,11 +401,7 @@ impl Endpoint {
                 break;
             }
         }
-        if received > 0 {
-            self.socket.set_nonblocking(false)?;
-        }
-        self.send_acks();
-        Ok(())
+        Ok(received)
     }
 
     fn transmit(&mut self) {

@@ -20,8 +20,11 @@ use crate::wire;
 pub const SEQ_SPAN: u32 = 64;
 /// Packets in flight per link.
 pub const WINDOW: u32 = 32;
-/// The first retransmission timeout; it doubles with every retry of a packet, up to
-/// [`MAX_RTO`]. Loopback round trips take microseconds; a node busy merging takes longer.
+/// The retransmission timeout before a round trip has been measured, and the least one. Once
+/// measured, a link's timeout is `srtt + 4 * rttvar` (RFC 6298's estimator, sampled only on
+/// packets sent once, as Karn's rule asks), so that a parent busy merging is waited for rather
+/// than flooded with copies; it doubles with every retry of a packet, up to [`MAX_RTO`] (or
+/// the measured timeout, if larger).
 pub const FIRST_RTO: Duration = Duration::from_millis(30);
 pub const MAX_RTO: Duration = Duration::from_millis(400);
 
@@ -80,6 +83,8 @@ struct InFlight {
     datagram: Vec<u8>,
     sent: Instant,
     rto: Duration,
+    /// Sent more than once: its acknowledgement says nothing about the round trip.
+    retried: bool,
 }
 
 /// Traffic of one link, counted at its sender (retransmissions included) or receiver.
@@ -111,6 +116,9 @@ pub struct Sender {
     pub done: bool,
     /// When an acknowledgement last moved the window (or the link started).
     pub last_progress: Instant,
+    /// The smoothed round trip and its variation, once measured.
+    srtt: Option<Duration>,
+    rttvar: Duration,
     pub counts: LinkCounts,
 }
 
@@ -126,6 +134,8 @@ impl Sender {
             eos_sent: false,
             done: false,
             last_progress: Instant::now(),
+            srtt: None,
+            rttvar: Duration::ZERO,
             counts: LinkCounts { link, peer: peer.to_string(), ..LinkCounts::default() },
         }
     }
@@ -154,7 +164,8 @@ impl Sender {
             if now.duration_since(flight.sent) >= flight.rto {
                 send(self.peer, &flight.datagram);
                 flight.sent = now;
-                flight.rto = (flight.rto * 2).min(MAX_RTO);
+                flight.rto = (flight.rto * 2).min(MAX_RTO.max(flight.rto));
+                flight.retried = true;
                 self.counts.retransmissions += 1;
                 self.counts.packets += 1;
                 self.counts.bytes += flight.datagram.len() as u64;
@@ -182,8 +193,32 @@ impl Sender {
                 Some(entries) => self.counts.entries += u64::from(entries),
                 None => self.eos_sent = true,
             }
-            self.unacked.push_back(Some(InFlight { datagram, sent: now, rto: FIRST_RTO }));
+            let rto = self.rto();
+            self.unacked.push_back(Some(InFlight { datagram, sent: now, rto, retried: false }));
             budget -= 1;
+        }
+    }
+
+    /// The timeout of a packet sent now.
+    fn rto(&self) -> Duration {
+        match self.srtt {
+            Some(srtt) => (srtt + 4 * self.rttvar).max(FIRST_RTO),
+            None => FIRST_RTO,
+        }
+    }
+
+    /// A round trip measured on a packet sent once.
+    fn sample(&mut self, rtt: Duration) {
+        match self.srtt {
+            None => {
+                self.srtt = Some(rtt);
+                self.rttvar = rtt / 2;
+            }
+            Some(srtt) => {
+                let delta = if srtt > rtt { srtt - rtt } else { rtt - srtt };
+                self.rttvar = (3 * self.rttvar + delta) / 4;
+                self.srtt = Some((7 * srtt + rtt) / 8);
+            }
         }
     }
 
@@ -191,10 +226,16 @@ impl Sender {
     /// `sack`.
     pub fn on_ack(&mut self, cum: u32, sack: u64, now: Instant) {
         let mut moved = false;
+        let mut newest_sample = None;
         while self.base < cum {
             match self.unacked.pop_front() {
                 Some(flight) => {
-                    moved |= flight.is_some();
+                    if let Some(flight) = flight {
+                        moved = true;
+                        if !flight.retried {
+                            newest_sample = Some(now.saturating_duration_since(flight.sent));
+                        }
+                    }
                     self.base += 1;
                 }
                 None => break,
@@ -207,9 +248,18 @@ impl Sender {
             let Some(seq) = cum.checked_add(1 + bit) else { break };
             if let Some(index) = seq.checked_sub(self.base) {
                 if let Some(slot) = self.unacked.get_mut(index as usize) {
-                    moved |= slot.take().is_some();
+                    if let Some(flight) = slot.take() {
+                        moved = true;
+                        if !flight.retried {
+                            newest_sample = Some(now.saturating_duration_since(flight.sent));
+                        }
+                    }
                 }
             }
+        }
+        // One sample per acknowledgement (it covers a burst of packets).
+        if let Some(rtt) = newest_sample {
+            self.sample(rtt);
         }
         while matches!(self.unacked.front(), Some(None)) {
             self.unacked.pop_front();
@@ -301,5 +351,45 @@ mod tests {
         assert!(!sender.done);
         sender.on_ack(3, 0, start);
         assert!(sender.done);
+    }
+
+    #[test]
+    fn the_timeout_follows_measured_round_trips_and_ignores_retransmitted_packets() {
+        let peer: SocketAddr = "127.0.0.1:9".parse().unwrap_or_else(|_| unreachable!());
+        let mut sender = Sender::new(1, peer);
+        let datagram = || {
+            let mut out = Vec::new();
+            let header = wire::Header {
+                kind: wire::Kind::Data,
+                encoding: wire::Encoding::Host,
+                fingerprint: 1,
+                job: 2,
+                link: 1,
+                seq: 0,
+                count: 0,
+                words: 0,
+            };
+            wire::encode(&header, &[], &mut out);
+            out
+        };
+        assert_eq!(sender.rto(), FIRST_RTO);
+        let mut now = Instant::now();
+        // Ten round trips of 200 ms each, one packet at a time.
+        for seq in 0..10u32 {
+            sender.queue(datagram(), 0);
+            sender.transmit(now, &mut |_, _| {});
+            now += Duration::from_millis(200);
+            sender.on_ack(seq + 1, 0, now);
+        }
+        assert!(sender.rto() >= Duration::from_millis(200), "{:?}", sender.rto());
+        // A packet retransmitted, then acknowledged at once, is not a sample of 1 ms.
+        let before = sender.rto();
+        sender.queue(datagram(), 0);
+        sender.transmit(now, &mut |_, _| {});
+        now += before;
+        sender.transmit(now, &mut |_, _| {});
+        now += Duration::from_millis(1);
+        sender.on_ack(11, 0, now);
+        assert_eq!(sender.rto(), before);
     }
 }
