@@ -215,7 +215,7 @@ impl Sender {
                 self.rttvar = rtt / 2;
             }
             Some(srtt) => {
-                let delta = if srtt > rtt { srtt - rtt } else { rtt - srtt };
+                let delta = srtt.abs_diff(rtt);
                 self.rttvar = (3 * self.rttvar + delta) / 4;
                 self.srtt = Some((7 * srtt + rtt) / 8);
             }
