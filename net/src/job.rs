@@ -397,7 +397,7 @@ pub fn run_over_network<R: Read + Send>(
             None => "127.0.0.1".parse().map_err(|_| NetError::Io("no loopback address".to_string()))?,
         }
     };
-    let socket = UdpSocket::bind(SocketAddr::new(local_ip, 0))
+    let socket = crate::socket::bind(SocketAddr::new(local_ip, 0))
         .map_err(|e| NetError::Io(format!("cannot bind a UDP socket on {local_ip}: {e}")))?;
     let me = socket.local_addr().map_err(|e| NetError::Io(e.to_string()))?;
     let address_of = |graph_index: usize| -> SocketAddr {

@@ -11,7 +11,8 @@
 //!   tables) or a host box (the JIT-compiled merge);
 //! - [`node`]: the loop of `naasc node`;
 //! - [`job`]: `naasc run --network`: mappers, launched or attached nodes, and the reducer;
-//! - [`process`]: child processes that die with their launcher.
+//! - [`process`]: child processes that die with their launcher;
+//! - [`socket`]: UDP sockets with a receive buffer sized for a burst of children.
 
 pub mod endpoint;
 pub mod hop;
@@ -19,4 +20,5 @@ pub mod job;
 pub mod link;
 pub mod node;
 pub mod process;
+pub mod socket;
 pub mod wire;

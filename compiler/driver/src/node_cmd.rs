@@ -5,7 +5,7 @@
 
 use std::ffi::OsString;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -187,7 +187,7 @@ pub fn run(args: &NodeArgs) -> Exit {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
-    let socket = match UdpSocket::bind(args.listen) {
+    let socket = match naas_net::socket::bind(args.listen) {
         Ok(socket) => socket,
         Err(error) => return usage(format!("cannot listen on {}: {error}", args.listen)),
     };
