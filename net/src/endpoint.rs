@@ -287,10 +287,20 @@ impl Endpoint {
         self.senders.iter().filter(|s| s.waiting()).map(|s| (s.link, s.peer, s.last_progress)).min_by_key(|s| s.2)
     }
 
-    /// The entries of a data payload (the endpoint checked its shape).
-    pub fn entries(&self, payload: &[u8], count: u16) -> Vec<(u64, Vec<u64>)> {
-        let header = self.template.header(Kind::Data, 0, count);
-        Datagram { header, payload }.entries().map(|(key, words)| (key, words.collect())).collect()
+    /// Words per entry: the key id, then the state words.
+    pub fn stride(&self) -> usize {
+        1 + usize::from(self.template.words)
+    }
+
+    /// The entries of a data payload (the endpoint checked its shape) into `out`, cleared
+    /// first: [`Endpoint::stride`] words each, the key id first.
+    pub fn words(&self, payload: &[u8], out: &mut Vec<u64>) {
+        out.clear();
+        out.extend(payload.chunks_exact(8).map(|word| {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(word);
+            u64::from_le_bytes(bytes)
+        }));
     }
 
     /// Traffic per link: uplinks (sender side), then downlinks (receiver side).

@@ -39,7 +39,6 @@ pub struct SwitchHop {
     lane_slots: usize,
     modulus: Modulus,
     stride: usize,
-    data: Vec<u64>,
     collided: Vec<u32>,
 }
 
@@ -57,7 +56,6 @@ impl SwitchHop {
             lane_slots,
             modulus: Modulus::new(lane_slots as u64),
             stride: 1 + program.state_words(),
-            data: Vec::new(),
             collided: Vec::new(),
         }
     }
@@ -68,19 +66,19 @@ impl SwitchHop {
         lane_of(key, lanes) * lane_slots + modulus.reduce(key) as usize
     }
 
-    /// Runs a datagram's entries through the pipeline; the collisions are appended to
-    /// `forward`.
-    pub fn apply(&mut self, entries: &[(u64, Vec<u64>)], counts: &mut HopCounts, forward: &mut Vec<(u64, Vec<u64>)>) {
-        self.data.clear();
-        for (key, words) in entries {
-            self.data.push(*key);
-            self.data.extend_from_slice(words);
-        }
+    /// Words per entry: the key id, then the state words.
+    pub fn stride(&self) -> usize {
+        self.stride
+    }
+
+    /// Runs a datagram's entries (`data`: [`SwitchHop::stride`] words each, the key id first)
+    /// through the pipeline; the entries that collide are appended to `forward`, whole.
+    pub fn apply(&mut self, data: &[u64], counts: &mut HopCounts, forward: &mut Vec<u64>) {
         self.collided.clear();
         let (lanes, lane_slots, modulus) = (self.lanes, self.lane_slots, self.modulus);
         let merged = self.sim.execute_packet(
             &mut self.table,
-            &self.data,
+            data,
             self.stride,
             |_, key| Self::slot(lanes, lane_slots, modulus, key),
             &mut self.collided,
@@ -88,15 +86,17 @@ impl SwitchHop {
         counts.merges += merged;
         counts.collisions += self.collided.len() as u64;
         for index in &self.collided {
-            if let Some(entry) = entries.get(*index as usize) {
-                forward.push(entry.clone());
+            let at = *index as usize * self.stride;
+            if let Some(entry) = data.get(at..at + self.stride) {
+                forward.extend_from_slice(entry);
             }
         }
     }
 
-    /// Reads the table out, lanes in turn (the first occupied slot of every lane, then the
-    /// second, ...) so that consecutive entries fill datagrams, and empties it.
-    pub fn flush(&mut self, counts: &mut HopCounts) -> Vec<(u64, Vec<u64>)> {
+    /// Reads the table out into `out` (entries of [`SwitchHop::stride`] words), lanes in
+    /// turn (the first occupied slot of every lane, then the second, ...) so that consecutive
+    /// entries fill datagrams, and empties it.
+    pub fn flush(&mut self, counts: &mut HopCounts, out: &mut Vec<u64>) {
         let mut by_lane: Vec<Vec<usize>> = vec![Vec::new(); self.lanes as usize];
         for slot in self.table.occupied() {
             if let Some(lane) = by_lane.get_mut(slot / self.lane_slots) {
@@ -104,18 +104,17 @@ impl SwitchHop {
             }
         }
         let rounds = by_lane.iter().map(Vec::len).max().unwrap_or(0);
-        let mut out = Vec::new();
         for round in 0..rounds {
             for slots in &by_lane {
                 let Some(slot) = slots.get(round) else { continue };
                 if let Some((key, words)) = self.table.resident(*slot) {
-                    out.push((key, words.to_vec()));
+                    out.push(key);
+                    out.extend_from_slice(words);
+                    counts.flushed_entries += 1;
                 }
                 self.table.clear(*slot);
             }
         }
-        counts.flushed_entries += out.len() as u64;
-        out
     }
 }
 
@@ -131,32 +130,33 @@ impl<'a> HostHop<'a> {
         HostHop { aggregation, table: StateTable::new(aggregation), bytes: Vec::new() }
     }
 
-    pub fn apply(&mut self, entries: &[(u64, Vec<u64>)], counts: &mut HopCounts) -> Result<(), MergeError> {
+    /// Merges a datagram's entries (`stride` words each, the key id first).
+    pub fn apply(&mut self, data: &[u64], stride: usize, counts: &mut HopCounts) -> Result<(), MergeError> {
         let size = self.aggregation.state_size();
-        for (key, words) in entries {
-            wire::words_to_bytes(words.iter().copied(), size, &mut self.bytes);
+        for entry in data.chunks_exact(stride.max(1)) {
+            let key = entry[0];
+            wire::words_to_bytes(entry[1..].iter().copied(), size, &mut self.bytes);
             self.table
                 .merge(self.aggregation, &key.to_le_bytes(), &self.bytes)
-                .map_err(|error| MergeError { key: *key, message: error.to_string() })?;
+                .map_err(|error| MergeError { key, message: error.to_string() })?;
             counts.merges += 1;
         }
         Ok(())
     }
 
-    /// Every key's merged state, as words, in the order keys were first met; the table is
-    /// emptied.
-    pub fn flush(&mut self, counts: &mut HopCounts) -> Vec<(u64, Vec<u64>)> {
-        let mut out = Vec::with_capacity(self.table.len());
+    /// Every key's merged state into `out` (the key id, then the state as words), in the
+    /// order keys were first met; the table is emptied.
+    pub fn flush(&mut self, counts: &mut HopCounts, out: &mut Vec<u64>) {
         let mut words = Vec::new();
         for (key, state) in self.table.entries() {
             let mut id = [0u8; 8];
             id.copy_from_slice(&key[..8.min(key.len())]);
+            out.push(u64::from_le_bytes(id));
             wire::bytes_to_words(state, &mut words);
-            out.push((u64::from_le_bytes(id), words.clone()));
+            out.extend_from_slice(&words);
+            counts.flushed_entries += 1;
         }
         self.table = StateTable::new(self.aggregation);
-        counts.flushed_entries += out.len() as u64;
-        out
     }
 }
 
@@ -202,12 +202,19 @@ mod tests {
         (host, switch)
     }
 
+    fn flat(entries: &[(u64, Vec<u64>)]) -> Vec<u64> {
+        entries.iter().flat_map(|(key, words)| std::iter::once(*key).chain(words.iter().copied())).collect()
+    }
+
     /// What a host box holds after merging `entries`, by key.
     fn merged(aggregation: &Aggregation, entries: &[(u64, Vec<u64>)]) -> BTreeMap<u64, Vec<u64>> {
         let mut host = HostHop::new(aggregation);
         let mut counts = HopCounts::default();
-        host.apply(entries, &mut counts).unwrap();
-        host.flush(&mut counts).into_iter().collect()
+        let stride = 1 + entries.first().map_or(0, |(_, words)| words.len());
+        host.apply(&flat(entries), stride, &mut counts).unwrap();
+        let mut out = Vec::new();
+        host.flush(&mut counts, &mut out);
+        out.chunks_exact(stride).map(|entry| (entry[0], entry[1..].to_vec())).collect()
     }
 
     /// A switch whose tables are too small forwards the colliding entries unmerged; what it
@@ -225,10 +232,12 @@ mod tests {
             let mut counts = HopCounts::default();
             let mut out = Vec::new();
             for packet in switch.chunks(program.entries_per_packet() as usize) {
-                hop.apply(packet, &mut counts, &mut out);
+                hop.apply(&flat(packet), &mut counts, &mut out);
             }
-            let forwarded = out.len() as u64;
-            out.extend(hop.flush(&mut counts));
+            let forwarded = (out.len() / hop.stride()) as u64;
+            hop.flush(&mut counts, &mut out);
+            let out: Vec<(u64, Vec<u64>)> =
+                out.chunks_exact(hop.stride()).map(|entry| (entry[0], entry[1..].to_vec())).collect();
             assert_eq!(counts.merges + counts.collisions, 300, "{slots:?}");
             assert_eq!(counts.collisions, forwarded);
             assert_eq!(slots.is_none(), counts.collisions == 0, "{slots:?}: {counts:?}");
@@ -243,7 +252,9 @@ mod tests {
                 })
                 .collect();
             assert_eq!(merged(&aggregation, &decoded), want, "{slots:?}");
-            assert!(hop.flush(&mut counts).is_empty(), "a flush empties the table");
+            let mut again = Vec::new();
+            hop.flush(&mut counts, &mut again);
+            assert!(again.is_empty(), "a flush empties the table");
         }
     }
 }

@@ -460,6 +460,8 @@ pub fn run_over_network<R: Read + Send>(
     let mut reducer = StateTable::new(aggregation);
     let mut bytes = Vec::new();
     let mut events = Vec::new();
+    let mut data = Vec::new();
+    let stride = endpoint.stride();
     let mut at_reducer = (0u64, 0u64, 0u64);
     while !endpoint.downlinks_done() {
         endpoint.step(Duration::from_millis(20), &mut events)?;
@@ -468,18 +470,20 @@ pub fn run_over_network<R: Read + Send>(
             at_reducer.0 += u64::from(count);
             at_reducer.1 += 1;
             at_reducer.2 += (wire::HEADER_LEN + payload.len()) as u64;
-            for (id, words) in endpoint.entries(&payload, count) {
+            endpoint.words(&payload, &mut data);
+            for entry in data.chunks_exact(stride) {
+                let (id, words) = (entry[0], &entry[1..]);
                 let key = key_of.get(id as usize).copied().ok_or_else(|| {
                     NetError::Job(JobError::Other(format!("the network delivered an unknown key id {id}")))
                 })?;
                 match pipeline {
                     Some(program) => {
-                        let slots = program.decode_state(&words).map_err(JobError::Internal)?;
+                        let slots = program.decode_state(words).map_err(JobError::Internal)?;
                         let state = jit.state_from_slots(&slots);
                         bytes.clear();
                         bytes.extend_from_slice(state.as_bytes());
                     }
-                    None => wire::words_to_bytes(words.into_iter(), aggregation.state_size(), &mut bytes),
+                    None => wire::words_to_bytes(words.iter().copied(), aggregation.state_size(), &mut bytes),
                 }
                 reducer.merge(aggregation, &id.to_le_bytes(), &bytes).map_err(|e| call_error(e, Some(key)))?;
             }

@@ -211,7 +211,9 @@ pub fn serve_job(
     };
     let idle = Duration::from_millis(setup.idle_timeout_ms.max(100));
     let mut events = Vec::new();
+    let mut data = Vec::new();
     let mut forward = Vec::new();
+    let stride = endpoint.stride();
     let mut counts = HopCounts::default();
     let mut last_heard = Instant::now();
     let mut heard = 0u64;
@@ -231,27 +233,28 @@ pub fn serve_job(
         }
         for event in events.drain(..) {
             match event {
-                Event::Data { payload, count, .. } => {
-                    let entries = endpoint.entries(&payload, count);
+                Event::Data { payload, .. } => {
+                    endpoint.words(&payload, &mut data);
                     forward.clear();
                     match &mut hop {
-                        Hop::Switch(switch) => switch.apply(&entries, &mut counts, &mut forward),
-                        Hop::Host(host) => host.apply(&entries, &mut counts)?,
+                        Hop::Switch(switch) => switch.apply(&data, &mut counts, &mut forward),
+                        Hop::Host(host) => host.apply(&data, stride, &mut counts)?,
                     }
-                    for (key, words) in &forward {
-                        endpoint.push(uplink_of(*key, endpoint.uplinks()), *key, words);
+                    for entry in forward.chunks_exact(stride) {
+                        endpoint.push(uplink_of(entry[0], endpoint.uplinks()), entry[0], &entry[1..]);
                     }
                 }
                 Event::Eos { .. } => {}
             }
         }
         if !flushed && endpoint.downlinks_done() {
-            let entries = match &mut hop {
-                Hop::Switch(switch) => switch.flush(&mut counts),
-                Hop::Host(host) => host.flush(&mut counts),
-            };
-            for (key, words) in &entries {
-                endpoint.push(uplink_of(*key, endpoint.uplinks()), *key, words);
+            forward.clear();
+            match &mut hop {
+                Hop::Switch(switch) => switch.flush(&mut counts, &mut forward),
+                Hop::Host(host) => host.flush(&mut counts, &mut forward),
+            }
+            for entry in forward.chunks_exact(stride) {
+                endpoint.push(uplink_of(entry[0], endpoint.uplinks()), entry[0], &entry[1..]);
             }
             endpoint.finish_uplinks();
             flushed = true;

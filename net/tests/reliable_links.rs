@@ -52,10 +52,12 @@ fn run(loss: f64, dup: f64, reorder: f64, seed: u64, entries: u64) -> (Vec<u64>,
         receiver.step(Duration::from_millis(1), &mut events).unwrap();
         for event in events.drain(..) {
             match event {
-                Event::Data { payload, count, .. } => {
+                Event::Data { payload, .. } => {
                     assert!(!receiver.downlinks_done(), "no data is applied after end of stream");
-                    for (key, words) in receiver.entries(&payload, count) {
-                        sums[key as usize] += words[0];
+                    let mut data = Vec::new();
+                    receiver.words(&payload, &mut data);
+                    for entry in data.chunks_exact(receiver.stride()) {
+                        sums[entry[0] as usize] += entry[1];
                     }
                 }
                 Event::Eos { .. } => {}
