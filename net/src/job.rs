@@ -409,7 +409,9 @@ pub fn run_over_network<R: Read + Send>(
     };
 
     // Set up every node, and wait for every acknowledgement.
-    let idle_timeout_ms = u64::try_from(job.timeout.as_millis()).unwrap_or(u64::MAX);
+    // The nodes give up later than the job does, so that the job, which sees every hop,
+    // names the one it waits for (a node sees only its neighbours).
+    let idle_timeout_ms = u64::try_from((2 * job.timeout + Duration::from_secs(1)).as_millis()).unwrap_or(u64::MAX);
     let mut setups: Vec<(SocketAddr, Vec<u8>)> = Vec::new();
     for (i, &node) in switches.iter().enumerate() {
         let setup = Setup {
@@ -675,9 +677,12 @@ fn timeout_error(endpoint: &Endpoint, graph: &naas_target_switch::network::Graph
     if !unfinished.is_empty() {
         waiting.push(format!("the reducer has no end of stream from {}", unfinished.join(", ")));
     }
-    if let Some((link, peer, _)) = endpoint.stalled_uplink() {
+    if let Some((link, peer, since)) = endpoint.stalled_uplink() {
         let hop = graph.links.get(link as usize).map_or_else(String::new, |l| graph.nodes[l.to].name.clone());
-        waiting.push(format!("node `{hop}` at {peer} does not acknowledge"));
+        waiting.push(format!(
+            "node `{hop}` at {peer} has acknowledged nothing for {:.1} s",
+            since.elapsed().as_secs_f64()
+        ));
     }
     NetError::Timeout { seconds: timeout.as_secs_f64(), waiting: waiting.join("; ") }
 }
