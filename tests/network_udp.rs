@@ -438,3 +438,59 @@ fn stopping_the_run_stops_its_nodes() {
         }
     }
 }
+
+#[test]
+fn a_hop_that_accepts_the_job_but_never_acknowledges_fails_the_run_naming_it() {
+    let input = generate(500, 20, 9);
+    let source = std::fs::read_to_string(root().join("examples/reduce.naas")).unwrap();
+    let aggregation = naas_runtime::Aggregation::from_source("reduce.naas", &source, None).unwrap();
+    // A hop that answers its set-up as a node does, then stays silent.
+    let mute = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mute_address = mute.local_addr().unwrap();
+    mute.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopped = std::sync::Arc::clone(&stop);
+    let responder = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 70_000];
+        while !stopped.load(std::sync::atomic::Ordering::SeqCst) {
+            let Ok((len, from)) = mute.recv_from(&mut buf) else { continue };
+            let Ok(datagram) = wire::decode(&buf[..len]) else { continue };
+            if datagram.header.kind == Kind::Setup {
+                let template = naas_net::node::template(&aggregation, None, datagram.header.job);
+                let mut ack = Vec::new();
+                wire::encode(&template.header(Kind::Ack, wire::SETUP_LINK, 0), &0u64.to_le_bytes(), &mut ack);
+                mute.send_to(&ack, from).unwrap();
+            }
+        }
+    });
+    let (live, live_address) = start_node(&["examples/reduce.naas", "--exec", "host", "--once"]);
+    let _live = Stop(live);
+    let attach = format!("{live_address},{mute_address}");
+    let started = Instant::now();
+    let output = naasc(&[
+        "run",
+        "examples/reduce.naas",
+        "--input",
+        input.to_str().unwrap(),
+        "--key",
+        "key",
+        "--network",
+        "tree:fanout=2,depth=1",
+        "--exec",
+        "host",
+        "--attach",
+        &attach,
+        "--timeout",
+        "3",
+    ]);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    responder.join().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(started.elapsed() < Duration::from_secs(20));
+    let message = stderr(&output);
+    assert!(
+        message.contains(&format!("node `s1.1` at {mute_address} has acknowledged nothing"))
+            && message.contains("no end of stream from s1.1"),
+        "{message}"
+    );
+}
