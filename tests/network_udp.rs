@@ -494,3 +494,41 @@ fn a_hop_that_accepts_the_job_but_never_acknowledges_fails_the_run_naming_it() {
         "{message}"
     );
 }
+
+#[test]
+fn a_node_serves_job_after_job_until_stopped() {
+    let input = generate(1_000, 100, 10);
+    let (first, first_address) = start_node(&["examples/reduce.naas", "--exec", "switch"]);
+    let (second, second_address) = start_node(&["examples/reduce.naas", "--exec", "switch"]);
+    let mut nodes = [Stop(first), Stop(second)];
+    let attach = format!("{first_address},{second_address}");
+    for example_input in [&input, &generate(800, 30, 11)] {
+        let host = run_ok("examples/reduce.naas", example_input, &[]);
+        let net =
+            run_ok("examples/reduce.naas", example_input, &["--network", "tree:fanout=2,depth=1", "--attach", &attach]);
+        assert_eq!(net, host);
+    }
+    for node in &mut nodes {
+        assert!(node.0.try_wait().unwrap().is_none(), "a node without --once keeps serving");
+    }
+    // A node of another --exec does not take the job: the run names it.
+    let (host_node, host_address) = start_node(&["examples/reduce.naas", "--exec", "host"]);
+    let _host_node = Stop(host_node);
+    let attach = format!("{first_address},{host_address}");
+    let output = naasc(&[
+        "run",
+        "examples/reduce.naas",
+        "--input",
+        input.to_str().unwrap(),
+        "--key",
+        "key",
+        "--network",
+        "tree:fanout=2,depth=1",
+        "--attach",
+        &attach,
+        "--timeout",
+        "2",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains(&format!("`s1.1` at {host_address} did not answer")), "{}", stderr(&output));
+}

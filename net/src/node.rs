@@ -202,6 +202,12 @@ pub fn serve_job(
             .map_err(|_| NodeError::Setup { job, message: format!("`{address}` is not a socket address") })?;
         endpoint.add_uplink(*link, peer);
     }
+    let mut links: Vec<u32> =
+        setup.downlinks.iter().chain(setup.uplinks.iter().map(|(link, _)| link)).copied().collect();
+    links.sort_unstable();
+    if links.windows(2).any(|pair| pair[0] == pair[1]) {
+        return Err(NodeError::Setup { job, message: "a link id appears twice".to_string() });
+    }
     if setup.uplinks.is_empty() {
         return Err(NodeError::Setup { job, message: "the node has no uplink".to_string() });
     }
