@@ -117,6 +117,7 @@ fn collisions_multiple_uplinks_and_the_report_keep_results_exact() {
     );
     assert_eq!(net, host);
     let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(report["target"], "network");
     let network = &report["network"];
     assert!(network["collisions"].as_u64().unwrap() > 0, "{network}");
     assert_eq!(network["nodes"].as_array().unwrap().len(), 6);

@@ -331,7 +331,11 @@ pub fn run(args: &RunArgs) -> Exit {
         let report = json!({
             "aggregate": aggregation.name(),
             "input": args.input.display().to_string(),
-            "target": match args.target { Target::Host => "host", Target::SwitchSim => "switch-sim" },
+            "target": match args.target {
+                _ if args.net.network.is_some() => "network",
+                Target::Host => "host",
+                Target::SwitchSim => "switch-sim",
+            },
             "workers": config.workers,
             "combine": config.combine,
             "rows": job.stats.rows,
