@@ -340,23 +340,32 @@ fn node_argv(
     argv
 }
 
-/// `naasc run ... --network TOPOLOGY`: the job's shuffle through node processes. Errors that
-/// are the command line's come back as [`JobError::Input`] (exit 2); a node that died or a
-/// timeout as [`JobError::Other`] (exit 1).
+/// Why `naasc run --network` failed.
+#[derive(Debug)]
+pub enum NetworkFailure {
+    /// A failure of the job, reported as `naasc run` reports its own: the command line's as
+    /// [`JobError::Input`] (exit 2), a node that died or a timeout as [`JobError::Other`] (1).
+    Job(JobError),
+    /// Already reported (the program does not lower to the switch, say): exit with this code.
+    Reported(Exit),
+}
+
+/// `naasc run ... --network TOPOLOGY`: the job's shuffle through node processes.
 pub fn run_network<R: Read + Send>(
     run: &crate::run_cmd::RunArgs,
     aggregation: &Aggregation,
     file: &SourceFile,
     input: impl Into<JobInput<R>>,
     config: &JobConfig,
-) -> Result<(JobOutput, Option<serde_json::Value>), Result<JobError, Exit>> {
+) -> Result<(JobOutput, Option<serde_json::Value>), NetworkFailure> {
+    let input_error = |message: String| NetworkFailure::Job(JobError::Input(message));
     let net = &run.net;
-    let Some(topology) = &net.network else { return Err(Ok(JobError::Input("--network is not set".to_string()))) };
-    let topology = Topology::parse(topology).map_err(|e| Ok(JobError::Input(e.to_string())))?;
+    let Some(topology) = &net.network else { return Err(input_error("--network is not set".to_string())) };
+    let topology = Topology::parse(topology).map_err(|e| input_error(e.to_string()))?;
     let exec = net.exec.unwrap_or_default();
-    let pipeline = pipeline_for(aggregation, file, &run.switch, exec).map_err(Err)?;
+    let pipeline = pipeline_for(aggregation, file, &run.switch, exec).map_err(NetworkFailure::Reported)?;
     let nodes = if net.attach.is_empty() {
-        let exe = std::env::current_exe().map_err(|e| Ok(JobError::Input(format!("cannot find naasc itself: {e}"))))?;
+        let exe = std::env::current_exe().map_err(|e| input_error(format!("cannot find naasc itself: {e}")))?;
         Nodes::Launch { exe, args: node_argv(&run.file, aggregation.name(), exec, net, &run.switch) }
     } else {
         Nodes::Attach(net.attach.clone())
@@ -367,9 +376,9 @@ pub fn run_network<R: Read + Send>(
             report_network(&report);
             Ok((output, serde_json::to_value(&report).ok()))
         }
-        Err(NetError::Job(error)) => Err(Ok(error)),
-        Err(NetError::Usage(message)) => Err(Ok(JobError::Input(message))),
-        Err(error) => Err(Ok(JobError::Other(error.to_string()))),
+        Err(NetError::Job(error)) => Err(NetworkFailure::Job(error)),
+        Err(NetError::Usage(message)) => Err(input_error(message)),
+        Err(error) => Err(NetworkFailure::Job(JobError::Other(error.to_string()))),
     }
 }
 

@@ -268,8 +268,8 @@ pub fn run(args: &RunArgs) -> Exit {
     let outcome = match (args.engine, args.target) {
         _ if network => match crate::node_cmd::run_network(args, &aggregation, &file, input, &config) {
             Ok(outcome) => Ok(outcome),
-            Err(Ok(error)) => Err(error),
-            Err(Err(code)) => return code,
+            Err(crate::node_cmd::NetworkFailure::Job(error)) => Err(error),
+            Err(crate::node_cmd::NetworkFailure::Reported(code)) => return code,
         },
         (Engine::Local, Target::Host) => {
             executor::run(&aggregation, input, &args.key, &args.binds, &config).map(|out| (out, None))
