@@ -22,6 +22,9 @@ need=()
 command -v cc >/dev/null || need+=(gcc libc6-dev)
 command -v aarch64-linux-gnu-gcc >/dev/null || need+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
 command -v qemu-aarch64 >/dev/null || need+=(qemu-user)
+# tests/network_udp.rs drops packets in a network namespace with nftables; namespaces need root,
+# so elsewhere that test says it was skipped and its in-process variant runs alone.
+if [ "$(id -u)" -eq 0 ] && ! command -v nft >/dev/null; then need+=(nftables); fi
 if [ ${#need[@]} -gt 0 ]; then
     echo "== installing ${need[*]}"
     sudo_cmd=""

@@ -8,6 +8,7 @@ mod check_cmd;
 mod compile_cmd;
 mod exit;
 mod front_end;
+mod node_cmd;
 mod run_cmd;
 mod run_timely;
 mod simulate_cmd;
@@ -36,6 +37,8 @@ enum Command {
     Compile(compile_cmd::CompileArgs),
     /// Run an aggregation over a CSV file and print one row per key.
     Run(run_cmd::RunArgs),
+    /// Run one hop of an aggregation tree: a UDP node that merges what its children send.
+    Node(node_cmd::NodeArgs),
     /// Simulate a network whose switches aggregate hop by hop, and report its traffic.
     Simulate(simulate_cmd::SimulateArgs),
     /// Explain a diagnostic code, e.g. `naasc explain E0301`.
@@ -61,6 +64,7 @@ fn main() -> ExitCode {
         Command::Compile(args) => compile_cmd::run(&args),
         Command::Simulate(args) => simulate_cmd::run(&args),
         Command::Run(args) => run_cmd::run(&args),
+        Command::Node(args) => node_cmd::run(&args),
         Command::Explain { code } => explain(&code),
     };
     exit.into()

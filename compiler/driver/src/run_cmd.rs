@@ -89,6 +89,8 @@ pub struct RunArgs {
     pub report: Option<PathBuf>,
     #[command(flatten)]
     pub switch: SwitchArgs,
+    #[command(flatten)]
+    pub net: crate::node_cmd::NetworkArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -165,7 +167,16 @@ pub fn run(args: &RunArgs) -> Exit {
     if let Err(message) = check_counts(args.workers, args.processes, args.engine) {
         return usage(message);
     }
-    if args.target == Target::Host {
+    let network = args.net.network.is_some();
+    if let Some(message) = crate::node_cmd::check_network_flags(
+        &args.net,
+        args.engine == Engine::Local,
+        args.target == Target::Host,
+        args.no_combine,
+    ) {
+        return usage(message);
+    }
+    if args.target == Target::Host && !network {
         if let Some(flag) = args.switch.switch_only_flag() {
             return usage(format!(
                 "{flag} applies to the switch (`--target switch-sim`); the host target has no use for it"
@@ -230,7 +241,7 @@ pub fn run(args: &RunArgs) -> Exit {
         combine: !args.no_combine,
         skip_invalid: args.skip_invalid,
         progress: std::io::stderr().is_terminal().then_some(draw_progress as Progress),
-        finite_floats: args.target == Target::SwitchSim && args.switch.fixed_point.is_some(),
+        finite_floats: (args.target == Target::SwitchSim || network) && args.switch.fixed_point.is_some(),
         ..JobConfig::default()
     };
     let source = AggregationSource {
@@ -246,6 +257,11 @@ pub fn run(args: &RunArgs) -> Exit {
     }
     let started = std::time::Instant::now();
     let outcome = match (args.engine, args.target) {
+        _ if network => match crate::node_cmd::run_network(args, &aggregation, &file, input, &config) {
+            Ok(outcome) => Ok(outcome),
+            Err(crate::node_cmd::NetworkFailure::Job(error)) => Err(error),
+            Err(crate::node_cmd::NetworkFailure::Reported(code)) => return code,
+        },
         (Engine::Local, Target::Host) => {
             executor::run(&aggregation, input, &args.key, &args.binds, &config).map(|out| (out, None))
         }
@@ -306,7 +322,11 @@ pub fn run(args: &RunArgs) -> Exit {
         let report = json!({
             "aggregate": aggregation.name(),
             "input": args.input.display().to_string(),
-            "target": match args.target { Target::Host => "host", Target::SwitchSim => "switch-sim" },
+            "target": match args.target {
+                _ if args.net.network.is_some() => "network",
+                Target::Host => "host",
+                Target::SwitchSim => "switch-sim",
+            },
             "workers": config.workers,
             "combine": config.combine,
             "rows": job.stats.rows,

@@ -26,11 +26,12 @@ use std::hash::{BuildHasher, Hasher};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::{ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use naas_net::process::{describe, die_with_launcher, relay, relay_stderr, Children};
 use naas_runtime::executor::{JobError, JobStats, KeyResults};
 use naas_runtime::key_order;
 use naas_runtime::timely_job::{run_timely, ClusterError, ClusterListener, TimelyJob};
@@ -291,29 +292,6 @@ fn read_stdout(process: usize, stdout: impl Read, events: mpsc::Sender<Event>) {
     let _ = events.send(Event::Printed(process, printed));
 }
 
-/// Writes one whole line to stderr, so lines of different processes never interleave.
-fn relay(line: &[u8]) {
-    let _ = std::io::stderr().lock().write_all(line);
-}
-
-/// Relays a process's stderr line by line.
-fn relay_stderr(stderr: impl Read) {
-    let mut reader = BufReader::new(stderr);
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        match reader.read_until(b'\n', &mut line) {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {
-                if line.last() != Some(&b'\n') {
-                    line.push(b'\n');
-                }
-                relay(&line);
-            }
-        }
-    }
-}
-
 /// A token that tells this job's connections from any other's.
 fn job_token() -> u64 {
     let mut hasher = RandomState::new().build_hasher();
@@ -321,49 +299,6 @@ fn job_token() -> u64 {
     hasher
         .write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
     hasher.finish()
-}
-
-/// How a process ended, for the launcher's message.
-fn describe(status: ExitStatus) -> String {
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::ExitStatusExt;
-        if let Some(signal) = status.signal() {
-            let name = match signal {
-                1 => " (SIGHUP)",
-                2 => " (SIGINT)",
-                3 => " (SIGQUIT)",
-                4 => " (SIGILL)",
-                6 => " (SIGABRT)",
-                7 => " (SIGBUS)",
-                8 => " (SIGFPE)",
-                9 => " (SIGKILL)",
-                11 => " (SIGSEGV)",
-                13 => " (SIGPIPE)",
-                15 => " (SIGTERM)",
-                _ => "",
-            };
-            return format!("was killed by signal {signal}{name}");
-        }
-    }
-    match status.code() {
-        Some(code) => format!("failed with exit code {code} (its error is above)"),
-        None => format!("failed ({status})"),
-    }
-}
-
-/// The children of a launch, killed and reaped if the launcher returns early.
-struct Children(Vec<Child>);
-
-impl Drop for Children {
-    fn drop(&mut self) {
-        for child in &mut self.0 {
-            if matches!(child.try_wait(), Ok(None)) {
-                let _ = child.kill();
-            }
-            let _ = child.wait();
-        }
-    }
 }
 
 /// Starts `args.processes` copies of this `naasc run` command (whose arguments are `argv`) and
@@ -518,34 +453,6 @@ pub fn launch(args: &crate::run_cmd::RunArgs, argv: &[OsString]) -> Result<(KeyR
     stats.keys = results.len() as u64;
     Ok((results, stats))
 }
-
-/// Makes the kernel kill the process `command` starts when this one dies, however it dies
-/// (`kill -KILL` included), so no process of a job outlives its launcher.
-#[cfg(target_os = "linux")]
-#[allow(unsafe_code, reason = "pre_exec is unsafe; the closure only makes two async-signal-safe system calls")]
-fn die_with_launcher(command: &mut Command) {
-    use std::os::unix::process::CommandExt;
-    let launcher = std::process::id();
-    // SAFETY: the closure runs in the child between fork and exec, where only
-    // async-signal-safe calls are allowed: it calls prctl and getppid, allocates nothing and
-    // takes no lock.
-    unsafe {
-        command.pre_exec(move || {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            // The launcher may have died before the prctl: then nobody would send the signal.
-            if u32::try_from(libc::getppid()).ok() != Some(launcher) {
-                return Err(std::io::Error::other("the launcher has stopped"));
-            }
-            Ok(())
-        });
-    }
-}
-
-/// Elsewhere the processes notice the launcher's end when their stdin ends.
-#[cfg(not(target_os = "linux"))]
-fn die_with_launcher(_command: &mut Command) {}
 
 /// The job described by `naasc run`'s arguments.
 pub fn job(source: AggregationSource, args: &crate::run_cmd::RunArgs, workers: usize) -> TimelyJob {
