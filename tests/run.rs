@@ -612,4 +612,27 @@ fn the_network_mode_reports_merged_and_unmerged_entries() {
     assert!(numbers[2] > 0, "the switches merged nothing: {line}");
     assert!(numbers[5] >= numbers[6], "fewer entries than the fan-in bound: {line}");
     assert!(line.contains("forwarded") && line.contains("flushed"), "{line}");
+    assert!(!text.contains("sorted-run values"), "{text}");
+
+    // With an insertion chain (top-k), the values of the sorted runs against K per key per child.
+    let output = naasc(&[
+        "run",
+        "examples/top_k.naas",
+        "--input",
+        "examples/data/flights.csv",
+        "--key",
+        "carrier",
+        "--bind",
+        "x=delay",
+        "--target",
+        "switch-sim",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stderr(&output);
+    let line = text.lines().find(|line| line.contains("sorted-run values")).unwrap_or_else(|| panic!("{text}"));
+    let numbers: Vec<u64> =
+        line.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty()).map(|s| s.parse().unwrap()).collect();
+    assert_eq!(numbers.len(), 3, "{line}");
+    assert_eq!(numbers[2], 4, "{line}");
+    assert!(numbers[0] <= numbers[1], "{line}");
 }

@@ -369,6 +369,18 @@ fn report_network(report: &naas_target_switch::network::Report) {
         report.entries_at_reducer,
         report.ideal_entries_at_reducer
     );
+    if report.insertion_chain > 0 {
+        eprintln!(
+            "naasc: network: the reducer merged {} sorted-run values (bound {}: at most {} per key per child){}",
+            report.values_at_reducer,
+            report.values_bound_at_reducer,
+            report.insertion_chain,
+            match report.values_at_reducer <= report.values_bound_at_reducer {
+                true => "",
+                false => "; above it: entries forwarded unmerged",
+            }
+        );
+    }
 }
 
 /// Whether two paths name one existing file (through links or different spellings alike).
