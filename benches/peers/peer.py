@@ -1,19 +1,37 @@
-# One peer engine computing reduce.naas (min, max, avg, count of `delay` by `key`) on a CSV or
-# Parquet file and writing every result row to a CSV file.
+# One peer engine computing an example's aggregation of `delay` by `key` on a CSV or Parquet
+# file and writing every result row to a CSV file:
+#   peer.py ENGINE INPUT OUTPUT [THREADS] [reduce|top_k]
+# `reduce` is reduce.naas (min, max, avg and count); `top_k` is top_k.naas (the 4 largest
+# values, largest first; a key with fewer values has empty fields where naasc pads).
 import sys
 engine, path, out = sys.argv[1], sys.argv[2], sys.argv[3]
 threads = int(sys.argv[4]) if len(sys.argv) > 4 else 2
+aggregate = sys.argv[5] if len(sys.argv) > 5 else "reduce"
+K = 4
+if aggregate not in ("reduce", "top_k"):
+    sys.exit(f"unknown aggregate {aggregate}: reduce or top_k")
 if engine == "duckdb":
     import duckdb
     c = duckdb.connect(config={"threads": threads})
     src = f"read_parquet('{path}')" if path.endswith(".parquet") else f"read_csv('{path}', header=true, columns={{'key':'VARCHAR','delay':'INTEGER','x':'DOUBLE'}})"
-    c.execute(f"COPY (SELECT key, min(delay), max(delay), avg(delay), count(*) FROM {src} GROUP BY key) TO '{out}' (HEADER, DELIMITER ',')")
+    if aggregate == "reduce":
+        query = f"SELECT key, min(delay), max(delay), avg(delay), count(*) FROM {src} GROUP BY key"
+    else:
+        # DuckDB's max(x, n): the n largest values, largest first.
+        picks = ", ".join(f"t[{i + 1}]" for i in range(K))
+        query = f"SELECT key, {picks} FROM (SELECT key, max(delay, {K}) AS t FROM {src} GROUP BY key)"
+    c.execute(f"COPY ({query}) TO '{out}' (HEADER, DELIMITER ',')")
 elif engine == "polars":
     import os
     os.environ["POLARS_MAX_THREADS"] = str(threads)
     import polars as pl
     lf = pl.scan_parquet(path) if path.endswith(".parquet") else pl.scan_csv(path, schema={"key": pl.Utf8, "delay": pl.Int32, "x": pl.Float64})
-    lf.group_by("key").agg(pl.col("delay").min().alias("min"), pl.col("delay").max().alias("max"), pl.col("delay").mean().alias("avg"), pl.len().alias("count")).sink_csv(out)
+    if aggregate == "reduce":
+        lf = lf.group_by("key").agg(pl.col("delay").min().alias("min"), pl.col("delay").max().alias("max"), pl.col("delay").mean().alias("avg"), pl.len().alias("count"))
+    else:
+        lf = lf.group_by("key").agg(pl.col("delay").top_k(K).sort(descending=True).alias("t"))
+        lf = lf.with_columns([pl.col("t").list.get(i, null_on_oob=True).alias(f"t{i}") for i in range(K)]).drop("t")
+    lf.sink_csv(out)
 elif engine == "datafusion":
     from datafusion import SessionContext, SessionConfig
     ctx = SessionContext(SessionConfig().with_target_partitions(threads))
@@ -22,4 +40,12 @@ elif engine == "datafusion":
     else:
         import pyarrow as pa
         ctx.register_csv("t", path, schema=pa.schema([("key", pa.string()), ("delay", pa.int32()), ("x", pa.float64())]))
-    ctx.sql("SELECT key, min(delay), max(delay), avg(delay), count(*) FROM t GROUP BY key").write_csv(out, with_header=True)
+    if aggregate == "reduce":
+        query = "SELECT key, min(delay), max(delay), avg(delay), count(*) FROM t GROUP BY key"
+    else:
+        # DataFusion has no top-n aggregate: the values in order, then the first K.
+        picks = ", ".join(f"a[{i + 1}]" for i in range(K))
+        query = f"SELECT key, {picks} FROM (SELECT key, array_agg(delay ORDER BY delay DESC) AS a FROM t GROUP BY key)"
+    ctx.sql(query).write_csv(out, with_header=True)
+else:
+    sys.exit(f"unknown engine {engine}: duckdb, polars or datafusion")
