@@ -125,6 +125,11 @@ impl StateTable<KeyIndex> {
     }
 }
 
+/// States of a table above this many bytes do not stay in the caches (see [`StateTable::fold`]).
+const LARGE_TABLE_BYTES: usize = 1 << 21;
+/// Records folded per compiled call when a table is large.
+const FOLD_CHUNK: usize = 64;
+
 impl<I: SlotIndex> StateTable<I> {
     /// A table that finds slots with `index` (empty).
     pub fn with_index(aggregation: &Aggregation, index: I) -> StateTable<I> {
@@ -175,7 +180,41 @@ impl<I: SlotIndex> StateTable<I> {
         if let Some(bad) = slots.iter().find(|&&s| s as usize >= keys) {
             return Err(CallError::Invalid(format!("slot {bad} is not one of the table's {keys} keys")));
         }
-        aggregation.jit().fold_keyed(&mut self.states, slots, columns)
+        // With more states than the caches hold, every record's state is a cache miss inside
+        // the compiled loop. Folding in chunks, the states of the next chunk are asked for
+        // while this one is folded, so their misses overlap instead of following each other.
+        if self.states.as_bytes().len() < LARGE_TABLE_BYTES || slots.len() <= FOLD_CHUNK {
+            return aggregation.jit().fold_keyed(&mut self.states, slots, columns);
+        }
+        self.prefetch_states(&slots[..FOLD_CHUNK]);
+        let mut chunk_columns = Vec::with_capacity(columns.len());
+        for start in (0..slots.len()).step_by(FOLD_CHUNK) {
+            let end = (start + FOLD_CHUNK).min(slots.len());
+            self.prefetch_states(&slots[end..(end + FOLD_CHUNK).min(slots.len())]);
+            chunk_columns.clear();
+            chunk_columns.extend(columns.iter().map(|column| column.slice(start..end)));
+            aggregation.jit().fold_keyed(&mut self.states, &slots[start..end], &chunk_columns).map_err(|error| {
+                match error {
+                    // The fault's record is counted from the chunk's first.
+                    CallError::Fault(mut fault) => {
+                        fault.record += start as u64;
+                        CallError::Fault(fault)
+                    }
+                    other => other,
+                }
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Asks for the first cache line of each of `slots`' states.
+    fn prefetch_states(&self, slots: &[u32]) {
+        let states = self.states.as_bytes();
+        for &slot in slots {
+            if let Some(state) = states.get(slot as usize * self.size) {
+                naas_stdx::prefetch(state);
+            }
+        }
     }
 
     /// Merges the partial state `src` (bytes of one state) into `key`'s state.
@@ -234,6 +273,35 @@ mod tests {
     use super::*;
 
     const REDUCE: &str = "aggregate s(x: i64) -> tuple[i64, u64]:\n    return sum(x), count()\n";
+
+    /// A table too large for the caches folds in chunks: the states are those of folding
+    /// record by record, and a fault names its record counted from the batch's first.
+    #[test]
+    fn large_tables_fold_in_chunks_as_record_by_record() {
+        let source = "aggregate s(x: i64) -> tuple[i64, u64]:\n    return sum(100 // x), count()\n";
+        let agg = Aggregation::from_source("t.naas", source, None).unwrap();
+        let mut chunked = StateTable::new(&agg);
+        let mut single = StateTable::new(&agg);
+        let keys: Vec<Vec<u8>> = (0..200_000).map(|i| format!("key{i}").into_bytes()).collect();
+        for key in &keys {
+            chunked.slot(key);
+            single.slot(key);
+        }
+        assert!(chunked.states.as_bytes().len() >= LARGE_TABLE_BYTES);
+        let slots: Vec<u32> = (0..4000u32).map(|i| (i * 7919) % 200_000).collect();
+        let xs: Vec<i64> = (0..4000).map(|i| i % 9 + 1).collect();
+        chunked.fold(&agg, &slots, &[Column::I64(&xs)]).unwrap();
+        for (slot, x) in slots.iter().zip(&xs) {
+            single.fold(&agg, &[*slot], &[Column::I64(&[*x])]).unwrap();
+        }
+        assert_eq!(chunked.states.as_bytes(), single.states.as_bytes());
+        let mut zero = xs.clone();
+        zero[1000] = 0;
+        let Err(CallError::Fault(fault)) = chunked.fold(&agg, &slots, &[Column::I64(&zero)]) else {
+            panic!("no fault")
+        };
+        assert_eq!(fault.record, 1000);
+    }
 
     #[test]
     fn folds_merges_and_finishes_by_key() {

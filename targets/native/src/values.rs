@@ -23,7 +23,24 @@ pub enum Column<'a> {
     F64(&'a [f64]),
 }
 
-impl Column<'_> {
+impl<'a> Column<'a> {
+    /// The values of rows `range` (panics outside the column, as slicing does).
+    pub fn slice(&self, range: std::ops::Range<usize>) -> Column<'a> {
+        match *self {
+            Column::Bool(v) => Column::Bool(&v[range]),
+            Column::I8(v) => Column::I8(&v[range]),
+            Column::I16(v) => Column::I16(&v[range]),
+            Column::I32(v) => Column::I32(&v[range]),
+            Column::I64(v) => Column::I64(&v[range]),
+            Column::U8(v) => Column::U8(&v[range]),
+            Column::U16(v) => Column::U16(&v[range]),
+            Column::U32(v) => Column::U32(&v[range]),
+            Column::U64(v) => Column::U64(&v[range]),
+            Column::F32(v) => Column::F32(&v[range]),
+            Column::F64(v) => Column::F64(&v[range]),
+        }
+    }
+
     pub fn len(&self) -> usize {
         match self {
             Column::Bool(v) | Column::U8(v) => v.len(),
