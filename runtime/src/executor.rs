@@ -26,7 +26,7 @@ use crate::key_order;
 use crate::map_worker::{open_input, MapWorker, OpenedInput, Work};
 use crate::table::StateTable;
 use crate::value::Value;
-use crate::wire::{decode, WireError};
+use crate::wire::{decode, entry_count_hint, WireError};
 
 /// Records folded per native call.
 pub(crate) const BATCH_ROWS: usize = 4096;
@@ -309,6 +309,9 @@ pub fn run<R: Read + Send>(
 /// and the results are not held at once.
 pub fn reduce_buffers(aggregation: &Aggregation, buffers: Vec<Vec<u8>>) -> Result<KeyResults, JobError> {
     let mut table = StateTable::new(aggregation);
+    // The partition has at least as many keys as its largest buffer has entries.
+    let largest = buffers.iter().map(|b| entry_count_hint(b, aggregation.state_size())).max();
+    table.reserve(largest.unwrap_or(0));
     let mut lookups = Lookups::default();
     for buffer in buffers {
         merge_buffer(aggregation, &mut table, &buffer, &mut lookups)?;

@@ -228,9 +228,27 @@ impl<S: BuildHasher> KeyIndex<S> {
         self.batch_hashes = hashes;
     }
 
+    /// Makes room for `keys` keys in all without growing again (one rehash now instead of a
+    /// doubling, a copy and fresh pages at every power of two on the way).
+    pub fn reserve(&mut self, keys: usize) {
+        self.hashes.reserve(keys.saturating_sub(self.hashes.len()));
+        self.ends.reserve(keys.saturating_sub(self.ends.len()));
+        // The table grows past 70% full (see `slot_hashed`).
+        let entries = keys.saturating_mul(10) / 7 + 1;
+        let wanted = entries.checked_next_power_of_two().unwrap_or(entries);
+        if wanted > self.table.len() {
+            self.rehash(wanted);
+        }
+    }
+
     /// Doubles the table and puts every key back at its hash's position.
     fn grow(&mut self) {
-        let mut table = vec![VACANT; self.table.len() * 2];
+        self.rehash(self.table.len() * 2);
+    }
+
+    /// Puts every key at its hash's position in a table of `entries` (a power of two).
+    fn rehash(&mut self, entries: usize) {
+        let mut table = vec![VACANT; entries];
         let mask = table.len() - 1;
         for entry in self.table.iter().filter(|entry| entry.slot != EMPTY) {
             let mut at = self.hashes[entry.slot as usize] as usize & mask;
@@ -330,6 +348,26 @@ mod tests {
         #[test]
         fn agrees_with_a_btree_map_when_every_hash_is_equal(keys in keys()) {
             agrees(KeyIndex::with_hasher(Constant), &keys);
+        }
+
+        /// Reserving room (before any key, or after some) changes no slot.
+        #[test]
+        fn agrees_with_a_btree_map_after_reserving(keys in keys(), room in 0usize..300, after in 0usize..50) {
+            let mut index = KeyIndex::new();
+            let after = after.min(keys.len());
+            for key in &keys[..after] {
+                index.slot(key);
+            }
+            index.reserve(room);
+            let entries = index.table.len();
+            prop_assert!(entries * 7 >= room * 10, "{entries} entries for {room} keys");
+            let mut expected = KeyIndex::new();
+            for key in &keys {
+                prop_assert_eq!(index.slot(key).0, expected.slot(key).0);
+            }
+            if index.len() <= room {
+                prop_assert_eq!(index.table.len(), entries, "grew within its reserve");
+            }
         }
 
         #[test]

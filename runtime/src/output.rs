@@ -91,7 +91,7 @@ pub fn write_csv<W: Write>(
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     for round in results.chunks(CSV_CHUNK_ROWS * threads) {
         let texts: Vec<Result<Vec<u8>, OutputError>> = if round.len() <= CSV_CHUNK_ROWS {
-            vec![csv_rows(round, &types)]
+            vec![Ok(csv_rows(round, &types))]
         } else {
             std::thread::scope(|scope| {
                 let tasks: Vec<_> = round
@@ -105,11 +105,11 @@ pub fn write_csv<W: Write>(
                     .into_iter()
                     .zip(round.chunks(CSV_CHUNK_ROWS))
                     .map(|(task, chunk)| match task {
-                        Ok(handle) => handle.join().unwrap_or_else(|_| {
-                            Err(OutputError::Io(std::io::Error::other("a thread formatting results failed")))
-                        }),
+                        Ok(handle) => handle
+                            .join()
+                            .map_err(|_| OutputError::Io(std::io::Error::other("a thread formatting results failed"))),
                         // No thread to spare: format it here.
-                        Err(_) => csv_rows(chunk, &types),
+                        Err(_) => Ok(csv_rows(chunk, &types)),
                     })
                     .collect()
             })
@@ -122,20 +122,37 @@ pub fn write_csv<W: Write>(
     Ok(())
 }
 
-/// The CSV text of `rows`.
-fn csv_rows(rows: &[(Vec<u8>, Vec<Value>)], types: &[ScalarTy]) -> Result<Vec<u8>, OutputError> {
-    let mut writer = csv::Writer::from_writer(Vec::with_capacity(rows.len() * 48));
-    let mut field = Vec::new();
+/// The CSV text of `rows`, as the `csv` crate writes it (quoting only the fields that need it),
+/// without its per-byte checks on fields that cannot need quoting: values are numbers, `NaN`,
+/// `inf` or booleans, and a key is looked at once for the four bytes that force quotes.
+fn csv_rows(rows: &[(Vec<u8>, Vec<Value>)], types: &[ScalarTy]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(rows.len() * 48);
     for (key, values) in rows {
-        writer.write_field(key)?;
+        csv_field(&mut out, key);
         for (value, ty) in values.iter().zip(types) {
-            field.clear();
-            write_value(&mut field, *value, *ty);
-            writer.write_field(&field)?;
+            out.push(b',');
+            write_value(&mut out, *value, *ty);
         }
-        writer.write_record(None::<&[u8]>)?;
+        out.push(b'\n');
     }
-    writer.into_inner().map_err(|e| OutputError::Io(e.into_error()))
+    out
+}
+
+/// Appends one CSV field, in double quotes (and with its quotes doubled) when it holds a comma,
+/// a quote or a line end.
+fn csv_field(out: &mut Vec<u8>, field: &[u8]) {
+    if !field.iter().any(|&b| matches!(b, b',' | b'"' | b'\n' | b'\r')) {
+        out.extend_from_slice(field);
+        return;
+    }
+    out.push(b'"');
+    for &byte in field {
+        if byte == b'"' {
+            out.push(b'"');
+        }
+        out.push(byte);
+    }
+    out.push(b'"');
 }
 
 /// Writes JSON: an array with one object per line, members in column order. Non-finite
@@ -260,7 +277,8 @@ mod tests {
         let source = "aggregate s(x: i64, y: u64, z: f64, w: f32, b: bool) -> tuple[i64, u64, f64, f32, bool]:\n    \
                       return min(x), max(y), max(z), max(w), any(b)\n";
         let agg = Aggregation::from_source("s.naas", source, None).unwrap();
-        let keys: [&[u8]; 5] = [b"plain", b"with,comma", b"with \"quote\"", b"two\nlines", b"\xff\xfe"];
+        let keys: [&[u8]; 7] =
+            [b"plain", b"with,comma", b"with \"quote\"", b"two\nlines", b"\xff\xfe", b"cr\rhere", b" spaced "];
         let rows = 3 * CSV_CHUNK_ROWS + 17;
         let results: Vec<(Vec<u8>, Vec<Value>)> = (0..rows)
             .map(|i| {

@@ -123,6 +123,14 @@ impl StateTable<KeyIndex> {
             self.grow();
         }
     }
+
+    /// Makes room for `keys` keys in all (index and states) without growing on the way.
+    pub fn reserve(&mut self, keys: usize) {
+        self.index.reserve(keys);
+        if keys * self.size > self.states.len() {
+            self.resize(keys);
+        }
+    }
 }
 
 /// States of a table above this many bytes do not stay in the caches (see [`StateTable::fold`]).
@@ -166,7 +174,12 @@ impl<I: SlotIndex> StateTable<I> {
 
     fn grow(&mut self) {
         let old = self.states.len() / self.size.max(1);
-        let mut states = AlignedBytes::zeroed(old.max(8) * 2 * self.size);
+        self.resize(old.max(8) * 2);
+    }
+
+    /// Room for `states` states, the new ones the identity.
+    fn resize(&mut self, states: usize) {
+        let mut states = AlignedBytes::zeroed(states * self.size);
         states.as_mut_bytes()[..self.states.len()].copy_from_slice(self.states.as_bytes());
         for slot in states.as_mut_bytes()[self.states.len()..].chunks_exact_mut(self.size) {
             slot.copy_from_slice(self.identity.as_bytes());

@@ -184,6 +184,15 @@ fn u32_at(buf: &[u8], at: usize) -> u32 {
 /// A buffer's (key, state) entries, borrowed from it.
 pub type Entries<'a> = Vec<(&'a [u8], &'a [u8])>;
 
+/// The entries a buffer says it holds, bounded by what its length can hold: a size hint read
+/// before the buffer is validated (by [`decode`]), never trusted for anything else.
+pub fn entry_count_hint(buf: &[u8], state_size: usize) -> usize {
+    if buf.len() < HEADER_LEN {
+        return 0;
+    }
+    (u32_at(buf, 20) as usize).min((buf.len() - HEADER_LEN) / (4 + state_size))
+}
+
 /// Validates a whole buffer for the aggregation with this fingerprint and state size, and
 /// returns its entries. Nothing is returned unless every check passes.
 pub fn decode(buf: &[u8], fingerprint: u64, state_size: usize) -> Result<Entries<'_>, WireError> {
@@ -250,6 +259,22 @@ pub fn decode(buf: &[u8], fingerprint: u64, state_size: usize) -> Result<Entries
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
     use super::*;
+
+    /// The size hint is the header's count when the buffer is whole, and never more than the
+    /// buffer's length can hold, whatever the header says.
+    #[test]
+    fn the_entry_count_hint_is_bounded_by_the_length() {
+        let mut writer = WireWriter::new(7, 8);
+        for i in 0..100u64 {
+            writer.push(format!("k{i}").as_bytes(), &i.to_le_bytes()).unwrap();
+        }
+        let buf = writer.finish();
+        assert_eq!(entry_count_hint(&buf, 8), 100);
+        assert_eq!(entry_count_hint(&buf[..HEADER_LEN - 1], 8), 0);
+        let mut lying = buf[..HEADER_LEN + 24].to_vec();
+        lying[20..24].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(entry_count_hint(&lying, 8), 2);
+    }
     use proptest::prelude::*;
 
     const FP: u64 = 0x1234_5678_9abc_def0;
