@@ -312,9 +312,9 @@ pub fn reduce_buffers(aggregation: &Aggregation, buffers: Vec<Vec<u8>>) -> Resul
     // The partition has at least as many keys as its largest buffer has entries.
     let largest = buffers.iter().map(|b| entry_count_hint(b, aggregation.state_size())).max();
     table.reserve(largest.unwrap_or(0));
-    let mut lookups = Lookups::default();
+    let mut slots = Vec::new();
     for buffer in buffers {
-        merge_buffer(aggregation, &mut table, &buffer, &mut lookups)?;
+        merge_buffer(aggregation, &mut table, &buffer, &mut slots)?;
     }
     let results = table.finish(aggregation).map_err(|(slot, error)| call_error(error, Some(table.key(slot))))?;
     Ok(results.into_iter().enumerate().map(|(slot, values)| (table.key(slot as u32).to_vec(), values)).collect())
@@ -323,40 +323,26 @@ pub fn reduce_buffers(aggregation: &Aggregation, buffers: Vec<Vec<u8>>) -> Resul
 /// Decodes and merges buffers into one table of partial states.
 pub fn merge_buffers(aggregation: &Aggregation, buffers: &[Vec<u8>]) -> Result<StateTable, JobError> {
     let mut table = StateTable::new(aggregation);
-    let mut lookups = Lookups::default();
+    let mut slots = Vec::new();
     for buffer in buffers {
-        merge_buffer(aggregation, &mut table, buffer, &mut lookups)?;
+        merge_buffer(aggregation, &mut table, buffer, &mut slots)?;
     }
     Ok(table)
 }
 
-/// The keys of a chunk of entries, back to back, and the slots they were given.
-#[derive(Default)]
-struct Lookups {
-    keys: Vec<u8>,
-    ends: Vec<usize>,
-    slots: Vec<u32>,
-}
-
-/// Decodes one buffer and merges its entries into `table`.
+/// Decodes one buffer and merges its entries into `table`. Keys are looked up where they lie
+/// in the buffer (a chunk at a time, so that their cache misses overlap); the table keeps the
+/// only copy of a new key.
 fn merge_buffer(
     aggregation: &Aggregation,
     table: &mut StateTable,
     buffer: &[u8],
-    lookups: &mut Lookups,
+    slots: &mut Vec<u32>,
 ) -> Result<(), JobError> {
     let entries = decode(buffer, aggregation.fingerprint(), aggregation.state_size()).map_err(JobError::Wire)?;
-    // Look the keys of a chunk up together (their cache misses overlap), then merge.
     for chunk in entries.chunks(BATCH_ROWS) {
-        let Lookups { keys, ends, slots } = &mut *lookups;
-        keys.clear();
-        ends.clear();
         slots.clear();
-        for (key, _) in chunk {
-            keys.extend_from_slice(key);
-            ends.push(keys.len());
-        }
-        table.slots(keys, ends, slots);
+        table.slots_of(chunk.len(), |i| chunk[i].0, slots);
         for (&slot, (key, state)) in slots.iter().zip(chunk) {
             table.merge_slot(aggregation, slot, state).map_err(|e| call_error(e, Some(key)))?;
         }

@@ -210,15 +210,20 @@ impl<S: BuildHasher> KeyIndex<S> {
     /// one by one would): key `i` is `keys[ends[i - 1]..ends[i]]` (from 0 for the first).
     /// Results are appended to `out`.
     pub fn slots(&mut self, keys: &[u8], ends: &[usize], out: &mut Vec<u32>) {
-        let key = |i: usize| &keys[if i == 0 { 0 } else { ends[i - 1] }..ends[i]];
+        self.slots_of(ends.len(), |i| &keys[if i == 0 { 0 } else { ends[i - 1] }..ends[i]], out);
+    }
+
+    /// [`Self::slots`] for `count` keys wherever they are: key `i` is `key(i)` (so that keys
+    /// read from a wire buffer are looked up where they lie, not copied first).
+    pub fn slots_of<'k>(&mut self, count: usize, key: impl Fn(usize) -> &'k [u8], out: &mut Vec<u32>) {
         let mut hashes = std::mem::take(&mut self.batch_hashes);
         hashes.clear();
-        hashes.extend((0..ends.len()).map(|i| self.hash(key(i))));
-        out.reserve(ends.len());
+        hashes.extend((0..count).map(|i| self.hash(key(i))));
+        out.reserve(count);
         for &hash in hashes.iter().take(AHEAD) {
             prefetch(&self.table[hash as usize & (self.table.len() - 1)]);
         }
-        for i in 0..ends.len() {
+        for i in 0..count {
             // Ask for the line a later key will probe; by the time it is probed, it is there.
             if let Some(&ahead) = hashes.get(i + AHEAD) {
                 prefetch(&self.table[ahead as usize & (self.table.len() - 1)]);

@@ -124,6 +124,14 @@ impl StateTable<KeyIndex> {
         }
     }
 
+    /// [`Self::slots`] for `count` keys wherever they are (see [`KeyIndex::slots_of`]).
+    pub fn slots_of<'k>(&mut self, count: usize, key: impl Fn(usize) -> &'k [u8], out: &mut Vec<u32>) {
+        self.index.slots_of(count, key, out);
+        while self.index.len() * self.size > self.states.len() {
+            self.grow();
+        }
+    }
+
     /// Makes room for `keys` keys in all (index and states) without growing on the way.
     pub fn reserve(&mut self, keys: usize) {
         self.index.reserve(keys);
