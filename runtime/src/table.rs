@@ -118,18 +118,16 @@ impl StateTable<KeyIndex> {
     /// `out`; new keys get the identity state. Looking keys up together overlaps their cache
     /// misses (see [`KeyIndex::slots`]).
     pub fn slots(&mut self, keys: &[u8], ends: &[usize], out: &mut Vec<u32>) {
+        let first = self.index.len();
         self.index.slots(keys, ends, out);
-        while self.index.len() * self.size > self.states.len() {
-            self.grow();
-        }
+        self.add_states(first);
     }
 
     /// [`Self::slots`] for `count` keys wherever they are (see [`KeyIndex::slots_of`]).
     pub fn slots_of<'k>(&mut self, count: usize, key: impl Fn(usize) -> &'k [u8], out: &mut Vec<u32>) {
+        let first = self.index.len();
         self.index.slots_of(count, key, out);
-        while self.index.len() * self.size > self.states.len() {
-            self.grow();
-        }
+        self.add_states(first);
     }
 
     /// Makes room for `keys` keys in all (index and states) without growing on the way.
@@ -153,7 +151,7 @@ impl<I: SlotIndex> StateTable<I> {
         let size = identity.len();
         StateTable {
             index,
-            states: aggregation.jit().new_table(16),
+            states: AlignedBytes::zeroed(16 * size),
             dst: identity.clone(),
             src: identity.clone(),
             identity,
@@ -174,24 +172,33 @@ impl<I: SlotIndex> StateTable<I> {
     #[inline]
     pub fn slot(&mut self, key: &I::Key) -> u32 {
         let (slot, added) = self.index.slot(key);
-        if added && (slot as usize + 1) * self.size > self.states.len() {
-            self.grow();
+        if added {
+            self.add_states(slot as usize);
         }
         slot
     }
 
-    fn grow(&mut self) {
-        let old = self.states.len() / self.size.max(1);
-        self.resize(old.max(8) * 2);
+    /// Gives the slots from `first` to the index's length (just added) the identity state,
+    /// growing the states first if they do not fit.
+    fn add_states(&mut self, first: usize) {
+        let keys = self.index.len();
+        if keys * self.size > self.states.len() {
+            let room = self.states.len() / self.size.max(1);
+            self.resize(keys.max(room.max(8) * 2));
+        }
+        let bytes = &mut self.states.as_mut_bytes()[first * self.size..keys * self.size];
+        for state in bytes.chunks_exact_mut(self.size.max(1)) {
+            state.copy_from_slice(self.identity.as_bytes());
+        }
     }
 
-    /// Room for `states` states, the new ones the identity.
+    /// Room for `states` states. The room past the table's keys stays zero pages the system
+    /// has not handed out yet: a state is written (the identity) only when its key arrives, so
+    /// a table that doubled holds the memory its keys use, not twice that.
     fn resize(&mut self, states: usize) {
         let mut states = AlignedBytes::zeroed(states * self.size);
-        states.as_mut_bytes()[..self.states.len()].copy_from_slice(self.states.as_bytes());
-        for slot in states.as_mut_bytes()[self.states.len()..].chunks_exact_mut(self.size) {
-            slot.copy_from_slice(self.identity.as_bytes());
-        }
+        let used = self.index.len().min(self.states.len() / self.size.max(1)) * self.size;
+        states.as_mut_bytes()[..used].copy_from_slice(&self.states.as_bytes()[..used]);
         self.states = states;
     }
 
