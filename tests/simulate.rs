@@ -323,7 +323,18 @@ fn latest_value_with_frequent_timestamp_ties_is_exact() {
     assert!(stdout(&out).contains("if c1: r1 = min.s(r1, e0)"), "{}", stdout(&out));
     for seed in ["1", "2"] {
         let out = simulate(&[
-            file, "--records", "20000", "--keys", "50", "--loss", "0.01", "--dup", "0.001", "--reorder", "0.05", "--seed",
+            file,
+            "--records",
+            "20000",
+            "--keys",
+            "50",
+            "--loss",
+            "0.01",
+            "--dup",
+            "0.001",
+            "--reorder",
+            "0.05",
+            "--seed",
             seed,
         ]);
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
