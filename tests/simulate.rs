@@ -267,14 +267,21 @@ fn lanes_passes_and_profiles_are_reported() {
     assert!(text.contains("result matches the centralised reference: true"), "{text}");
 }
 
-/// The latest-value example lowers to one register pair per lane, simulates exactly under
-/// loss, duplication and reordering, and `naasc run --target switch-sim` gives the host's
-/// result, ties in the timestamp broken by the larger value.
+/// The latest-value example lowers to one register pair per lane (two comparison units on
+/// the timestamps, the values' max in a sub-ALU on a tie), simulates exactly under loss,
+/// duplication and reordering, and `naasc run --target switch-sim` gives the host's result,
+/// ties in the timestamp broken by the larger value.
 #[test]
 fn latest_value_runs_in_the_switch_exactly() {
     let out = naasc(&["compile", "examples/latest.naas", "--target", "switch-sim"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(stdout(&out).contains("latest.max((r1, r2), (e0, e1))"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains(
+            "(r1, r2) = latest.max((r1, r2), (e0, e1))   if f0   [c0 = e0 >.u r1, c1 = e0 == r1; if c0: r1 = e0, r2 = e1; if c1: r2 = max.s(r2, e1)]"
+        ),
+        "{}",
+        stdout(&out)
+    );
     let out = simulate(&[
         "examples/latest.naas",
         "--records",
@@ -301,6 +308,39 @@ fn latest_value_runs_in_the_switch_exactly() {
     assert_eq!(switch.status.code(), Some(0), "{}", stderr(&switch));
     assert_eq!(stdout(&host), "sensor,latest.0,latest.1\na,7,2\nb,3,9\nc,1,1\n");
     assert_eq!(stdout(&switch), stdout(&host));
+}
+
+/// A latest-value pair whose timestamps tie often (`u8`, 20,000 records over 50 keys), so
+/// that the pair's tie action (the values' max) decides many merges, with the fields in the
+/// other order and the smaller pair kept: exact under loss, duplication and reordering.
+#[test]
+fn latest_value_with_frequent_timestamp_ties_is_exact() {
+    let source = "aggregate earliest(t: u8, v: i16) -> tuple[i16, u8]:\n    identity = (I16_MAX, U8_MAX)\n\n    def lift(t: u8, v: i16) -> tuple[i16, u8]:\n        return v, t\n\n    def merge(a: tuple[i16, u8], b: tuple[i16, u8]) -> tuple[i16, u8]:\n        if a[1] < b[1] or (a[1] == b[1] and a[0] <= b[0]):\n            return a\n        return b\n";
+    let file = temp_file("earliest.naas", source.as_bytes());
+    let file = file.to_str().unwrap();
+    let out = naasc(&["compile", file, "--target", "switch-sim"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("if c1: r1 = min.s(r1, e0)"), "{}", stdout(&out));
+    for seed in ["1", "2"] {
+        let out = simulate(&[
+            file,
+            "--records",
+            "20000",
+            "--keys",
+            "50",
+            "--loss",
+            "0.01",
+            "--dup",
+            "0.001",
+            "--reorder",
+            "0.05",
+            "--seed",
+            seed,
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let text = stdout(&out);
+        assert!(text.contains("result matches the centralised reference: true"), "{text}");
+    }
 }
 
 /// `top_k.naas` (the K largest, a merge of sorted runs) lowers to an insertion chain,

@@ -650,12 +650,22 @@ impl PipelineSim {
                             v.cmp(&r)
                         }
                     };
-                    let ordering = order(op.mode & 2 != 0, v, r).then(order(op.mode & 4 != 0, vs, rs));
-                    let entry_wins = if op.mode & 1 != 0 { ordering.is_gt() } else { ordering.is_lt() };
-                    if entry_wins {
+                    // As the stateful ALU does it in one access (spec.md 15.1, rule 8): two
+                    // comparison units on the primary words, `c0` (the entry's wins) and `c1`
+                    // (equal); on `c0` both halves take the entry's words, on `c1` the
+                    // secondary half keeps the max (min) of its words, a sub-ALU instruction.
+                    let keep_larger = op.mode & 1 != 0;
+                    let primary = order(op.mode & 2 != 0, v, r);
+                    let c0 = if keep_larger { primary.is_gt() } else { primary.is_lt() };
+                    let c1 = primary.is_eq();
+                    if c0 {
                         row[second] = W::narrow(vs);
+                    } else if c1 {
+                        let secondary = order(op.mode & 4 != 0, vs, rs);
+                        let entry = if keep_larger { secondary.is_gt() } else { secondary.is_lt() };
+                        row[second] = W::narrow(if entry { vs } else { rs });
                     }
-                    (if entry_wins { v } else { r }, 0)
+                    (if c0 { v } else { r }, 0)
                 }
                 ADD => {
                     let sum = u128::from(r) + u128::from(v) + u128::from(flag_in);

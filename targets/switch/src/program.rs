@@ -98,10 +98,15 @@ pub enum AtomOp {
     Or,
     And,
     /// A latest-value pair (only as a register pair: `register` holds the primary word, e.g.
-    /// a timestamp, `hi` the secondary, e.g. the value): the entry's pair replaces the
-    /// register's when it is lexicographically larger (`max`) or smaller (`!max`), comparing
-    /// the primary words first and, on a tie, the secondary ones; signed as flagged. One
-    /// shared predicate selects both halves.
+    /// a timestamp, `hi` the secondary, e.g. the value): the register keeps the
+    /// lexicographically larger (`max`) or smaller (`!max`) of its pair and the entry's,
+    /// comparing the primary words first and, on a tie, the secondary ones; signed as flagged.
+    /// In one access, as a Tofino stateful ALU does it (spec.md 15.1, rule 8): its two
+    /// comparison units evaluate `c0` = the entry's primary word wins (`>` for `max`) and
+    /// `c1` = the primary words are equal; both halves take the entry's words when `c0`, and
+    /// when `c1` the secondary half's second sub-ALU stores `max(r, v)` (`min` for `!max`) of
+    /// the secondary words. The secondary words' order is that sub-ALU instruction's, not a
+    /// third comparison.
     Latest {
         max: bool,
         signed_primary: bool,
@@ -119,6 +124,12 @@ pub enum AtomOp {
         signed: bool,
     },
 }
+
+/// Comparison units of one stateful ALU the model lets an atom use: Tofino 1 has two
+/// (`STATEFUL_CMP_UNITS = 2` for Tofino in p4lang/p4c's `backends/tofino/bf-asm/target.h`;
+/// Tofino 2 has four, the model uses two on both). Each evaluates one relation of a register
+/// word with a packet word, and an ALU's predicates are Boolean functions of their results.
+pub const COMPARISON_UNITS: u32 = 2;
 
 impl AtomOp {
     /// Whether the operation may be one half of a register pair: a word-wise `add`, `or` or
@@ -168,6 +179,28 @@ pub struct Atom {
 }
 
 impl Atom {
+    /// Relations the atom's comparison units evaluate in its one access (at most
+    /// [`COMPARISON_UNITS`], which the model's rules check): the key claim's two (`r == 0`,
+    /// `r == key + 1`); a comparison that passes a three-way flag (tie, entry wins, register
+    /// wins) two (`>` and `==`, or `<` and `==`), one that passes none one (the lower word of
+    /// a multi-word comparison runs the action its table chose from the flag, comparing only
+    /// on a tie); a latest-value pair two (the primary words' `>` and `==`; the secondary
+    /// words' order is a sub-ALU's `max`/`min`); a carry one (whether the sum wrapped);
+    /// word-wise `add`, `or`, `and` without flags none.
+    pub fn comparisons(&self) -> u32 {
+        match self.op {
+            AtomOp::KeyClaim | AtomOp::Latest { .. } => 2,
+            AtomOp::Min { .. } | AtomOp::Max { .. } | AtomOp::Insert { .. } => {
+                if self.flag_out.is_some() {
+                    2
+                } else {
+                    1
+                }
+            }
+            AtomOp::Add | AtomOp::Or | AtomOp::And => u32::from(self.flag_out.is_some()),
+        }
+    }
+
     /// Register words the atom's array holds per slot (2 for a pair).
     pub fn words(&self) -> u32 {
         if self.hi.is_some() {
@@ -593,14 +626,17 @@ fn atom_text(atom: &Atom, carried: u32) -> String {
             format!("(r{r}, v.w{carried}) = {}(r{r}, v.w{carried}{flag_in}){flag_out}   if f0   [entry wins: r{r} takes v.w{carried}, v.w{carried} takes the old r{r}]", op.text())
         }
         (AtomOp::KeyClaim, _) => format!("r{r} = claim(r{r}, key) -> f0 (hit)"),
-        (op @ AtomOp::Latest { signed_primary, signed_secondary, .. }, Some((h, _))) => format!(
-            "(r{r}, r{h}) = {}((r{r}, r{h}), (e{}, e{}))   if f0   [{}, {} compare; one predicate selects both]",
-            op.text(),
-            r - 1,
-            h - 1,
-            if signed_primary { "signed" } else { "unsigned" },
-            if signed_secondary { "signed" } else { "unsigned" }
-        ),
+        (op @ AtomOp::Latest { max, signed_primary, signed_secondary }, Some((h, _))) => {
+            let (p, s) = (r - 1, h - 1);
+            let (wins, keep) = if max { (">", "max") } else { ("<", "min") };
+            let sign = |signed: bool| if signed { "s" } else { "u" };
+            format!(
+                "(r{r}, r{h}) = {}((r{r}, r{h}), (e{p}, e{s}))   if f0   [c0 = e{p} {wins}.{} r{r}, c1 = e{p} == r{r}; if c0: r{r} = e{p}, r{h} = e{s}; if c1: r{h} = {keep}.{}(r{h}, e{s})]",
+                op.text(),
+                sign(signed_primary),
+                sign(signed_secondary)
+            )
+        }
         (op, Some((h, hi))) => {
             format!("(r{r}, r{h}) = pair({}(r{r}, e{}), {}(r{h}, e{}))   if f0", op.text(), r - 1, hi.text(), h - 1)
         }

@@ -2,7 +2,8 @@
 //! aggregates, random profiles and random lowering options (spec.md section 15.1): a program
 //! that breaks one (two accesses to one register array in a pass, more atoms in a stage than
 //! it has stateful ALUs, registers beyond a stage's SRAM, entry fields beyond a pass's PHV, a
-//! flag used before or in another pass than it is produced) must be impossible to produce.
+//! flag used before or in another pass than it is produced, an access that needs more
+//! relations than a stateful ALU's comparison units evaluate) must be impossible to produce.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
@@ -11,7 +12,7 @@ mod common;
 use std::collections::{HashMap, HashSet};
 
 use naas_stdx::Rng;
-use naas_target_switch::program::{AtomOp, RegisterRole};
+use naas_target_switch::program::{AtomOp, RegisterRole, COMPARISON_UNITS};
 use naas_target_switch::{lower, LowerError, LowerOptions, PipelineProgram, TargetProfile};
 use proptest::prelude::*;
 
@@ -32,6 +33,11 @@ const CALLS: [(&str, &str); 11] = [
 
 /// A random aggregate: a tuple of built-in calls, or an array merged element-wise.
 fn random_program(rng: &mut Rng) -> String {
+    if rng.below(6) == 0 {
+        let types = common::RUN_TYPES;
+        let (primary, secondary) = (types[rng.below(types.len())], types[rng.below(types.len())]);
+        return common::latest_source(primary, secondary, rng.below(2) == 0, rng.below(2) == 0);
+    }
     if rng.below(4) == 0 {
         let ty = common::RUN_TYPES[rng.below(common::RUN_TYPES.len())];
         return common::sorted_run_source(ty, 1 + rng.below(5) as u32, rng.below(2) == 0, rng.below(2) == 0);
@@ -106,6 +112,11 @@ fn check_rules(program: &PipelineProgram, options: &LowerOptions) -> Result<(), 
             return fail(format!("step {step} runs {} atoms", stage.atoms.len()));
         }
         for atom in &stage.atoms {
+            // One access evaluates at most the ALU's comparison units' relations: a
+            // lexicographic comparison of two words (three relations) is never one atom.
+            if atom.comparisons() > COMPARISON_UNITS {
+                return fail(format!("{atom:?} needs {} comparison units", atom.comparisons()));
+            }
             let mut registers = vec![atom.register];
             if let Some((hi, op)) = atom.hi {
                 let latest = matches!(atom.op, AtomOp::Latest { .. }) && op == atom.op;
@@ -241,6 +252,53 @@ fn examples_obey_the_model_on_both_profiles() {
                 let options = LowerOptions { max_passes, ..LowerOptions::default() };
                 if let Ok(program) = lower(&compiled, 0, &profile, &options) {
                     check_rules(&program, &options).unwrap();
+                }
+            }
+        }
+    }
+}
+
+/// A latest-value pair of any two integer types: where both fields fit a register word and
+/// the profile has pairs, one access per lane whose comparison units evaluate two relations
+/// of the primary words (the secondary words' order is a sub-ALU's max or min), within the
+/// model's rules; otherwise E0601, never another pair form.
+#[test]
+fn latest_pairs_are_one_access_of_two_relations_or_rejected() {
+    let types = common::RUN_TYPES;
+    for word_bits in [32, 64] {
+        for register_pair in [true, false] {
+            let profile = TargetProfile { register_word_bits: word_bits, register_pair, ..TargetProfile::default() };
+            for (primary, secondary) in types.iter().flat_map(|p| types.iter().map(move |s| (*p, *s))) {
+                for (largest, primary_first) in [(true, true), (false, false), (true, false)] {
+                    let source = common::latest_source(primary, secondary, largest, primary_first);
+                    let compiled = common::compile_source(&source);
+                    let fits = register_pair
+                        && [primary, secondary].iter().all(|ty| ty[1..].parse::<u32>().unwrap() <= word_bits);
+                    match lower(&compiled, 0, &profile, &LowerOptions::default()) {
+                        Ok(program) => {
+                            assert!(fits, "{source}\n{}", program.text());
+                            check_rules(&program, &LowerOptions::default()).unwrap();
+                            for lane in 0..program.lanes {
+                                let atoms: Vec<_> = program
+                                    .lane_atoms(lane)
+                                    .filter(|(_, atom)| atom.op != AtomOp::KeyClaim)
+                                    .map(|(_, atom)| *atom)
+                                    .collect();
+                                assert_eq!(atoms.len(), 1, "{source}\n{}", program.text());
+                                assert!(matches!(atoms[0].op, AtomOp::Latest { max, .. } if max == largest));
+                                assert!(atoms[0].hi.is_some() && atoms[0].comparisons() == 2);
+                            }
+                            let text = program.text();
+                            let wins = if largest { ">" } else { "<" };
+                            let p = if primary_first { 0 } else { 1 };
+                            assert!(text.contains(&format!("c0 = e{p} {wins}.")), "{text}");
+                        }
+                        Err(LowerError::Diagnostics(diagnostics)) => {
+                            assert!(!fits, "{source}: {diagnostics:?}");
+                            assert!(diagnostics.iter().all(|d| d.code.as_str() == "E0601"), "{diagnostics:?}");
+                        }
+                        Err(LowerError::Internal(error)) => panic!("{source}: {error}"),
+                    }
                 }
             }
         }

@@ -36,6 +36,13 @@ fn cases() -> &'static Vec<Case> {
         for name in ["flags", "min_max_wide", "bottom_k"] {
             sources.push(common::program_source(name));
         }
+        // Latest-value pairs of other widths, both directions and both field orders (the
+        // 64-bit one fits only 64-bit words).
+        for (primary, secondary, largest, primary_first) in
+            [("u8", "i16", false, false), ("i32", "u32", true, false), ("u64", "i64", true, true)]
+        {
+            sources.push(common::latest_source(primary, secondary, largest, primary_first));
+        }
         // Merges of sorted runs of both directions, both forms and mixed widths (top_k.naas
         // is among the examples).
         for (ty, k, largest, two) in [("u8", 3, true, false), ("i16", 2, false, true), ("u64", 4, false, false)] {
@@ -100,14 +107,41 @@ fn random_state(case: &Case, rng: &mut Rng) -> Vec<Slot> {
 
 #[test]
 fn the_examples_that_fit_are_covered() {
-    // reduce, robust_mean, top_k, histogram, latest, flags, min_max_wide, bottom_k and three
-    // generated merges of sorted runs.
-    assert_eq!(cases().len(), 11);
+    // reduce, robust_mean, top_k, histogram, latest, flags, min_max_wide, bottom_k, three
+    // generated latest-value pairs and three generated merges of sorted runs.
+    assert_eq!(cases().len(), 14);
     assert_eq!(cases().iter().filter(|case| case.programs[0].insertion.is_some()).count(), 5);
     for case in cases() {
-        // A latest-value pair needs each field in one word: 32- and 64-bit words only.
-        let expected = if case.compiled.aggregates[0].name == "latest" { 2 } else { 4 };
-        assert_eq!(case.programs.len(), expected, "{}", case.compiled.aggregates[0].name);
+        // A latest-value pair needs each field in one word: the word sizes (of 8, 16, 32 and
+        // 64) that hold its wider field.
+        let plan = &case.compiled.aggregates[0];
+        let expected = if plan.name == "latest" {
+            let widest = plan
+                .state
+                .fields
+                .iter()
+                .map(|field| match field.ty {
+                    VarTy::Scalar(naas_ir::ir::ScalarTy::Int(int)) => int.bits(),
+                    _ => 64,
+                })
+                .max()
+                .unwrap();
+            [8, 16, 32, 64].iter().filter(|bits| **bits >= widest).count()
+        } else {
+            4
+        };
+        assert_eq!(case.programs.len(), expected, "{}", plan.name);
+        if plan.name == "latest" {
+            // One access per lane: the pair, evaluated by two comparison units.
+            for program in &case.programs {
+                let pairs: Vec<_> = program
+                    .lane_atoms(0)
+                    .filter(|(_, atom)| matches!(atom.op, naas_target_switch::program::AtomOp::Latest { .. }))
+                    .collect();
+                assert_eq!(pairs.len(), 1, "{}", program.text());
+                assert_eq!(pairs[0].1.comparisons(), 2);
+            }
+        }
     }
 }
 
@@ -121,7 +155,15 @@ proptest! {
             let plan = &case.compiled.aggregates[0];
             let interp = Interpreter::new(&case.compiled.optimized);
             let a = random_state(case, &mut rng);
-            let b = random_state(case, &mut rng);
+            let mut b = random_state(case, &mut rng);
+            if plan.name == "latest" {
+                // Ties in one field or the other, which decide between the pair's two
+                // predicated updates (the secondary words' max only runs on a primary tie).
+                let field = rng.below(3);
+                if field < 2 {
+                    b[field] = a[field].clone();
+                }
+            }
             let expected = interp.call(plan.merge, a.iter().cloned().chain(b.iter().cloned()).collect()).unwrap();
             for program in &case.programs {
                 let sim = PipelineSim::new(program);

@@ -64,5 +64,21 @@ pub fn sorted_run_source(ty: &str, k: u32, largest: bool, two_counters: bool) ->
     )
 }
 
+/// A latest-value merge of a pair `(t: primary, v: secondary)`: the lexicographically larger
+/// pair (`largest`) or the smaller one, `t` compared first, written with the primary field
+/// first or second in the state (`primary_first`).
+pub fn latest_source(primary: &str, secondary: &str, largest: bool, primary_first: bool) -> String {
+    let (bound, wins, ties) = if largest { ("MIN", ">", ">=") } else { ("MAX", "<", "<=") };
+    let (p, s) = if primary_first { (0, 1) } else { (1, 0) };
+    let (t0, t1) = if primary_first { (primary, secondary) } else { (secondary, primary) };
+    let (f0, f1) = if primary_first { ("t", "v") } else { ("v", "t") };
+    let state = format!("tuple[{t0}, {t1}]");
+    format!(
+        "aggregate latest(t: {primary}, v: {secondary}) -> {state}:\n    identity = ({}_{bound}, {}_{bound})\n\n    def lift(t: {primary}, v: {secondary}) -> {state}:\n        return {f0}, {f1}\n\n    def merge(a: {state}, b: {state}) -> {state}:\n        if a[{p}] {wins} b[{p}] or (a[{p}] == b[{p}] and a[{s}] {ties} b[{s}]):\n            return a\n        return b\n",
+        t0.to_uppercase(),
+        t1.to_uppercase()
+    )
+}
+
 /// Integer types for [`sorted_run_source`].
 pub const RUN_TYPES: [&str; 7] = ["i8", "i16", "i32", "i64", "u8", "u32", "u64"];
