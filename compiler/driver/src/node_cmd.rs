@@ -97,7 +97,8 @@ pub struct NetworkArgs {
     /// order, comma-separated.
     #[arg(long, value_name = "ADDR,...", value_delimiter = ',')]
     pub attach: Vec<SocketAddr>,
-    /// Seconds the network part of the job may take before it fails, naming the hop it waits for.
+    /// Seconds the network part of the job may take before it fails, naming the hop it waits
+    /// for; with `--hostfile`, how long the processes have to connect to each other.
     #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
     pub timeout: f64,
     /// Slots per lane of launched switch nodes (`naasc node --slots`).

@@ -80,6 +80,18 @@ pub struct RunArgs {
     /// connected over loopback TCP.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub processes: usize,
+    /// A timely job's processes, one `host:port` per line (as timely's hostfile), started one
+    /// by one (`--process I` each): this process binds line I's address and connects to the
+    /// others; process 0 writes the results.
+    #[arg(long, value_name = "FILE")]
+    pub hostfile: Option<PathBuf>,
+    /// This process's line of `--hostfile`, counted from 0.
+    #[arg(long, value_name = "I")]
+    pub process: Option<usize>,
+    /// With `--hostfile`: each process reads its own `--input` whole, rather than its share of
+    /// one file that every process opens by the same path.
+    #[arg(long)]
+    pub input_per_process: bool,
     /// (Internal) this process's index in a multi-process timely job (the launcher sends it
     /// the other processes' addresses on stdin).
     #[arg(long, hide = true)]
@@ -192,6 +204,9 @@ pub fn run(args: &RunArgs) -> Exit {
     if args.engine == Engine::Local && args.processes > 1 {
         return usage("--processes needs --engine timely");
     }
+    if let Some(message) = check_cluster_flags(args) {
+        return usage(message);
+    }
     let (compiled, file) =
         match report_front_end_for(&args.file, &CheckOptions::default(), args.switch.aggregate.as_deref()) {
             FrontEnd::Compiled(compiled, file) => (compiled, file),
@@ -289,7 +304,16 @@ pub fn run(args: &RunArgs) -> Exit {
             if let Err(error) = executor::bind_input(&aggregation, input, &args.key, &args.binds) {
                 return usage(error);
             }
-            let outcome = if args.processes > 1 {
+            let outcome = if let (Some(hostfile), Some(process)) = (&args.hostfile, args.process) {
+                let job = run_timely::job(source, args, config.workers);
+                let timeout = std::time::Duration::from_secs_f64(args.net.timeout);
+                match run_timely::run_in_cluster(job, hostfile, process, timeout) {
+                    Ok(Some(outcome)) => Ok(outcome),
+                    // Another process writes the results.
+                    Ok(None) => return Exit::Ok,
+                    Err(error) => Err(error),
+                }
+            } else if args.processes > 1 {
                 let argv: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
                 run_timely::launch(args, &argv)
             } else {
@@ -350,6 +374,35 @@ pub fn run(args: &RunArgs) -> Exit {
     // million keys and more) would only delay the exit, one thread at a time.
     std::mem::forget(job);
     Exit::Ok
+}
+
+/// Checks the cluster form's flags (`--hostfile`, `--process`, `--input-per-process`) against
+/// each other and the rest; `None` when they fit.
+fn check_cluster_flags(args: &RunArgs) -> Option<String> {
+    match (&args.hostfile, args.process) {
+        (Some(_), None) => return Some("--hostfile needs --process I (this process's line, from 0)".to_string()),
+        (None, Some(_)) => return Some("--process needs --hostfile FILE (every process's address)".to_string()),
+        (None, None) if args.input_per_process => return Some("--input-per-process applies to --hostfile".to_string()),
+        (None, None) => return None,
+        (Some(_), Some(_)) => {}
+    }
+    if args.engine != Engine::Timely {
+        return Some("--hostfile runs a timely job: add --engine timely".to_string());
+    }
+    if args.processes > 1 {
+        return Some("--hostfile lists the processes (one per line): drop --processes".to_string());
+    }
+    if args.net.network.is_some() {
+        return Some("--network runs with `--engine local` for now; drop --hostfile or --network".to_string());
+    }
+    if !(args.net.timeout > 0.0 && args.net.timeout <= crate::node_cmd::MAX_TIMEOUT_SECONDS) {
+        return Some(format!(
+            "--timeout {}: give 0 to {} seconds (more than 0)",
+            args.net.timeout,
+            crate::node_cmd::MAX_TIMEOUT_SECONDS
+        ));
+    }
+    None
 }
 
 /// Says on stderr what the switches did, so that no entry silently bypasses the network's
