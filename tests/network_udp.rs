@@ -247,6 +247,51 @@ fn malformed_and_foreign_datagrams_are_counted_and_dropped() {
     assert!(report["merges"].as_u64().unwrap() > 0, "{report}");
 }
 
+/// A set-up the node cannot serve (no uplink, a link id twice, an address that is not one) is
+/// refused before it is acknowledged: no acknowledgement comes back, and the node fails naming
+/// the job and why.
+#[test]
+fn an_invalid_set_up_is_refused_before_it_is_acknowledged() {
+    let source = std::fs::read_to_string(root().join("examples/reduce.naas")).unwrap();
+    let aggregation = naas_runtime::Aggregation::from_source("reduce.naas", &source, None).unwrap();
+    let cases = [
+        (r#"{"name":"s","downlinks":[1],"uplinks":[],"idle_timeout_ms":1000}"#, "has no uplink"),
+        (r#"{"name":"s","downlinks":[1],"uplinks":[[1,"127.0.0.1:9"]],"idle_timeout_ms":1000}"#, "appears twice"),
+        (r#"{"name":"s","downlinks":[1],"uplinks":[[2,"nowhere"]],"idle_timeout_ms":1000}"#, "not a socket address"),
+    ];
+    for (job, (payload, says)) in (77u64..).zip(cases) {
+        let mut node = Command::new(env!("CARGO_BIN_EXE_naasc"))
+            .args(["node", "examples/reduce.naas", "--exec", "host", "--once"])
+            .current_dir(root())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(node.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let address: SocketAddr = line.trim().strip_prefix("naasc-node-listening ").unwrap().parse().unwrap();
+        let template = naas_net::node::template(&aggregation, None, job);
+        let mut setup = Vec::new();
+        wire::encode(&template.header(Kind::Setup, wire::SETUP_LINK, 0), payload.as_bytes(), &mut setup);
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        socket.send_to(&setup, address).unwrap();
+        let mut buf = vec![0u8; wire::MAX_DATAGRAM];
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(1) {
+            if let Ok((len, _)) = socket.recv_from(&mut buf) {
+                let kind = wire::decode(&buf[..len]).map(|d| d.header.kind);
+                assert!(kind.is_err() || kind.as_ref().ok() != Some(&Kind::Ack), "an invalid set-up was acknowledged");
+            }
+        }
+        let output = node.wait_with_output().unwrap();
+        assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+        let text = stderr(&output);
+        assert!(text.contains(&format!("job {job}")) && text.contains(says), "{text}");
+    }
+}
+
 #[test]
 fn an_attached_address_where_no_node_runs_fails_within_the_timeout_naming_it() {
     let input = generate(100, 10, 5);

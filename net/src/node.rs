@@ -32,6 +32,27 @@ pub struct Setup {
     pub idle_timeout_ms: u64,
 }
 
+impl Setup {
+    /// Checks the set-up a node is given and returns its uplinks' addresses: every link id
+    /// once, at least one uplink, every address a socket address.
+    pub fn check(&self) -> Result<Vec<(u32, SocketAddr)>, String> {
+        let mut uplinks = Vec::with_capacity(self.uplinks.len());
+        for (link, address) in &self.uplinks {
+            let peer: SocketAddr = address.parse().map_err(|_| format!("`{address}` is not a socket address"))?;
+            uplinks.push((*link, peer));
+        }
+        let mut links: Vec<u32> = self.downlinks.iter().chain(self.uplinks.iter().map(|(link, _)| link)).copied().collect();
+        links.sort_unstable();
+        if links.windows(2).any(|pair| pair[0] == pair[1]) {
+            return Err("a link id appears twice".to_string());
+        }
+        if uplinks.is_empty() {
+            return Err("the node has no uplink".to_string());
+        }
+        Ok(uplinks)
+    }
+}
+
 /// What a node is.
 pub struct NodeConfig<'a> {
     pub aggregation: &'a Aggregation,
@@ -165,6 +186,11 @@ pub fn wait_for_setup(
                 continue;
             }
         };
+        // Refused before it is acknowledged: an acknowledged set-up tells the job that the node
+        // serves it, and the job would then wait for a node that has already given up.
+        if let Err(message) = setup.check() {
+            return Err(NodeError::Setup { job: header.job, message });
+        }
         let ack = template(config.aggregation, config.pipeline, header.job).header(Kind::Ack, wire::SETUP_LINK, 0);
         let mut out = Vec::new();
         wire::encode(&ack, &0u64.to_le_bytes(), &mut out);
@@ -196,20 +222,9 @@ pub fn serve_job(
     for link in &setup.downlinks {
         endpoint.add_downlink(*link);
     }
-    for (link, address) in &setup.uplinks {
-        let peer: SocketAddr = address
-            .parse()
-            .map_err(|_| NodeError::Setup { job, message: format!("`{address}` is not a socket address") })?;
-        endpoint.add_uplink(*link, peer);
-    }
-    let mut links: Vec<u32> =
-        setup.downlinks.iter().chain(setup.uplinks.iter().map(|(link, _)| link)).copied().collect();
-    links.sort_unstable();
-    if links.windows(2).any(|pair| pair[0] == pair[1]) {
-        return Err(NodeError::Setup { job, message: "a link id appears twice".to_string() });
-    }
-    if setup.uplinks.is_empty() {
-        return Err(NodeError::Setup { job, message: "the node has no uplink".to_string() });
+    let uplinks = setup.check().map_err(|message| NodeError::Setup { job, message })?;
+    for (link, peer) in uplinks {
+        endpoint.add_uplink(link, peer);
     }
     let mut hop = match config.pipeline {
         Some(program) => Hop::Switch(Box::new(SwitchHop::new(program, config.slots))),

@@ -227,6 +227,11 @@ pub fn run(args: &NodeArgs) -> Exit {
         let (job, setup) = match wait_for_setup(&socket, &config, &mut report, served, &stop) {
             Ok(got) => got,
             Err(NodeError::Stopped) => return Exit::Ok,
+            // A job's set-up the node cannot serve: the job's fault, refused unacknowledged.
+            Err(error @ NodeError::Setup { .. }) => {
+                eprintln!("naasc: node `{name}`: {error}");
+                return Exit::Program;
+            }
             Err(error) => {
                 eprintln!("naasc: node `{name}`: {error}");
                 return Exit::Usage;
