@@ -41,7 +41,8 @@ impl Setup {
             let peer: SocketAddr = address.parse().map_err(|_| format!("`{address}` is not a socket address"))?;
             uplinks.push((*link, peer));
         }
-        let mut links: Vec<u32> = self.downlinks.iter().chain(self.uplinks.iter().map(|(link, _)| link)).copied().collect();
+        let mut links: Vec<u32> =
+            self.downlinks.iter().chain(self.uplinks.iter().map(|(link, _)| link)).copied().collect();
         links.sort_unstable();
         if links.windows(2).any(|pair| pair[0] == pair[1]) {
             return Err("a link id appears twice".to_string());
