@@ -45,8 +45,13 @@ fn run_ok(example: &str, input: &Path, extra: &[&str]) -> String {
 }
 
 /// The canonical examples whose merge lowers to the switch.
-const SWITCH_EXAMPLES: [&str; 4] =
-    ["examples/reduce.naas", "examples/robust_mean.naas", "examples/histogram.naas", "examples/latest.naas"];
+const SWITCH_EXAMPLES: [&str; 5] = [
+    "examples/reduce.naas",
+    "examples/robust_mean.naas",
+    "examples/histogram.naas",
+    "examples/latest.naas",
+    "examples/top_k.naas",
+];
 
 #[test]
 fn every_switch_example_equals_the_host_target_in_both_exec_modes() {
@@ -59,17 +64,22 @@ fn every_switch_example_equals_the_host_target_in_both_exec_modes() {
             assert_eq!(net, host, "{example} --exec {exec}");
         }
     }
-    // top_k does not lower to the switch: a host box merges it.
-    let host = run_ok("examples/top_k.naas", &input, &[]);
-    let net = run_ok("examples/top_k.naas", &input, &["--network", "tree:fanout=2,depth=2", "--exec", "host"]);
+    // A program that does not lower to the switch (float state, no `--fixed-point`) is
+    // refused for `--exec switch`, pointing at `--exec host`, where a host box merges it.
+    let floats = temp_file("floats.naas", b"aggregate s(v: i64) -> f64:\n    return sum(f64(v))\n");
+    let floats = floats.to_str().unwrap();
+    let host = run_ok(floats, &input, &["--bind", "v=value"]);
+    let net = run_ok(floats, &input, &["--bind", "v=value", "--network", "tree:fanout=2,depth=2", "--exec", "host"]);
     assert_eq!(net, host);
     let refused = naasc(&[
         "run",
-        "examples/top_k.naas",
+        floats,
         "--input",
         input.to_str().unwrap(),
         "--key",
         "key",
+        "--bind",
+        "v=value",
         "--network",
         "tree:fanout=2,depth=1",
         "--exec",

@@ -31,7 +31,9 @@ use naas_lang::InternalError;
 
 use crate::aggregation::Aggregation;
 use crate::columnar_input::{ColumnarFile, ColumnarFormat};
-use crate::executor::{reduce_buffers, Grouping, Input, JobConfig, JobError, JobInput, JobStats, KeyResults};
+use crate::executor::{
+    merge_buffers, reduce_buffers, Grouping, Input, JobConfig, JobError, JobInput, JobStats, KeyResults,
+};
 use crate::map_worker::{open_input, MapWorker, MapperOutput, OpenedInput};
 use crate::timely_ops::AggregationSource;
 use crate::Value;
@@ -441,7 +443,7 @@ fn map_and_reduce(worker: &mut timely::worker::Worker, job: &TimelyJob) -> Worke
         });
     });
 
-    let mapped = map_units(&aggregation, job, index, peers);
+    let mapped = map_units(&aggregation, job, index, peers, Grouping::Partitions(peers));
     let (stats, buffers) = match mapped {
         Ok(output) => output,
         Err(error) => {
@@ -528,6 +530,271 @@ fn gather(worker: &mut timely::worker::Worker, outcome: WorkerOutput) -> WorkerO
     Ok((results, stats))
 }
 
+/// How a timely job's combined states leave it for a network of `mappers` senders (the
+/// mappers of a topology, `naasc run --network`) instead of timely's own reduce.
+#[derive(Clone, Debug, Default)]
+pub struct MapperPlan {
+    /// The topology's mappers: unit `u` of the input belongs to mapper `u mod mappers`, and
+    /// mapper `m` is sent by worker `m mod W`.
+    pub mappers: usize,
+    /// The largest key id the network can carry (a switch profile's key bits).
+    pub max_key: u64,
+    /// Bytes worker 0 hands to every worker with the key ids (the network's addresses).
+    pub blob: Vec<u8>,
+}
+
+/// This process's share of a job whose states leave for a network ([`run_timely_mappers`]).
+#[derive(Debug, Default)]
+pub struct MapperStates {
+    /// Each mapper this process's workers send: its index and its (key id, state) entries.
+    pub mappers: Vec<(usize, Vec<(u64, Vec<u8>)>)>,
+    /// Every key of the job, in id order (key id `i` is `keys[i]`): in process 0 only.
+    pub keys: Vec<Vec<u8>>,
+    /// Worker 0's [`MapperPlan::blob`].
+    pub blob: Vec<u8>,
+    /// Process 0: the rows of every worker; elsewhere only this process's quoted skipped rows.
+    pub stats: JobStats,
+}
+
+/// One worker's part of [`MapperStates`].
+type MapperWorkerOutput = Result<MapperStates, (u64, JobError)>;
+
+/// A worker's keys (sorted, distinct) and row counts on their way to worker 0, or its error.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+struct KeysPart {
+    keys: Vec<WireBytes>,
+    rows: u64,
+    skipped: u64,
+    error: Option<(u64, bool, String)>,
+}
+
+/// What worker 0 hands every worker: every key in id order and the plan's blob, or the job's
+/// earliest error.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+struct KeyIds {
+    keys: Vec<WireBytes>,
+    blob: WireBytes,
+    error: Option<(u64, bool, String)>,
+}
+
+fn crossing(rank: u64, error: &JobError) -> (u64, bool, String) {
+    (rank, matches!(error, JobError::Input(_)), error.to_string())
+}
+
+fn uncrossing((rank, input, message): (u64, bool, String)) -> (u64, JobError) {
+    (rank, if input { JobError::Input(message) } else { JobError::Other(message) })
+}
+
+/// Runs the map side of the job for a network: every worker folds its units (`u mod W`) into
+/// one combiner table per mapper (`u mod M`); the tables of mapper `m` go through timely's
+/// exchange to worker `m mod W`, which merges them. The job's keys then get dense ids `0..K`
+/// in key order, the same in every process: each worker sends its keys to worker 0, which
+/// numbers the union and hands the list (with `plan.blob`) back to every worker. Each process
+/// returns the entries of the mappers its workers send, with their key ids.
+pub fn run_timely_mappers(
+    job: TimelyJob,
+    cluster: Option<Cluster>,
+    plan: MapperPlan,
+) -> Result<MapperStates, JobError> {
+    if job.workers == 0 {
+        return Err(JobError::Input("at least one worker is needed".to_string()));
+    }
+    if plan.mappers == 0 {
+        return Err(JobError::Input("the network has no mappers".to_string()));
+    }
+    let hooks = Hooks::default();
+    let process_allocators = ProcessBuilder::new_typed_vector(job.workers, hooks.refill.clone(), hooks.spill.clone());
+    let (builders, others): (Vec<AllocatorBuilder>, Box<dyn std::any::Any + Send>) = match cluster {
+        None => (process_allocators.into_iter().map(AllocatorBuilder::Process).collect(), Box::new(())),
+        Some(Cluster { process, peers }) => {
+            let (builders, guard) =
+                initialize_networking_from_sockets(process_allocators, peers, process, job.workers, hooks)
+                    .map_err(|e| JobError::Other(format!("cannot start timely's network threads: {e}")))?;
+            (builders.into_iter().map(AllocatorBuilder::Tcp).collect(), Box::new(guard))
+        }
+    };
+    let guards = timely::execute::execute_from(builders, others, WorkerConfig::default(), move |worker| {
+        mapper_worker(worker, &job, &plan)
+    })
+    .map_err(|e| JobError::Other(format!("cannot start timely: {e}")))?;
+    let mut states = MapperStates::default();
+    let mut first_error: Option<(u64, JobError)> = None;
+    for outcome in guards.join() {
+        match outcome {
+            Ok(Ok(part)) => {
+                states.mappers.extend(part.mappers);
+                if !part.keys.is_empty() {
+                    states.keys = part.keys;
+                }
+                states.blob = part.blob;
+                states.stats.absorb_rows(part.stats);
+            }
+            Ok(Err((rank, error))) => {
+                if first_error.as_ref().is_none_or(|(r, _)| rank < *r) {
+                    first_error = Some((rank, error));
+                }
+            }
+            Err(panic) => return Err(JobError::Other(format!("a timely worker failed: {panic}"))),
+        }
+    }
+    if let Some((_, error)) = first_error {
+        return Err(error);
+    }
+    states.mappers.sort_by_key(|(mapper, _)| *mapper);
+    states.stats.keys = states.keys.len() as u64;
+    Ok(states)
+}
+
+/// A sealed table of mapper `.1` on its way to the worker that sends it (`.0`), from the
+/// worker of index `.2`.
+type MapperTable = (usize, usize, usize, WireBytes);
+
+fn mapper_worker(worker: &mut timely::worker::Worker, job: &TimelyJob, plan: &MapperPlan) -> MapperWorkerOutput {
+    let (index, peers) = (worker.index(), worker.peers());
+    let aggregation = job.source.load().map_err(|e| (0, JobError::Input(e.to_string())));
+
+    // 1. Fold the units, and send each mapper's table to the worker that sends that mapper.
+    let mut input: InputHandle<u64, CapacityContainerBuilder<Vec<MapperTable>>> = InputHandle::new();
+    let received: Rc<RefCell<Vec<(usize, usize, Vec<u8>)>>> = Rc::default();
+    let sink = Rc::clone(&received);
+    worker.dataflow::<u64, _, _>(|scope| {
+        let exchange = Exchange::new(|(owner, _, _, _): &MapperTable| *owner as u64);
+        input.to_stream(scope).sink(exchange, "NaasMapperTables", move |(input, _)| {
+            input.for_each(|_, data| {
+                sink.borrow_mut().extend(data.drain(..).map(|(_, mapper, from, bytes)| (mapper, from, bytes.0)))
+            });
+        });
+    });
+    let mut failed: Option<(u64, JobError)> = None;
+    let mut stats = JobStats::default();
+    match aggregation
+        .as_ref()
+        .map_err(Clone::clone)
+        .and_then(|a| map_units(a, job, index, peers, Grouping::Mappers(plan.mappers)))
+    {
+        Ok((map_stats, buffers)) => {
+            stats = map_stats;
+            for (mapper, buffer) in buffers {
+                input.send((mapper % peers, mapper, index, WireBytes(buffer.bytes)));
+            }
+        }
+        Err(error) => failed = Some(error),
+    }
+    drop(input);
+    while worker.step() {}
+
+    // 2. Merge the tables of the mappers this worker sends.
+    let mut tables: Vec<(usize, crate::StateTable)> = Vec::new();
+    if let (None, Ok(aggregation)) = (&failed, &aggregation) {
+        let mut by_mapper = std::mem::take(&mut *received.borrow_mut());
+        by_mapper.sort_by_key(|(mapper, from, _)| (*mapper, *from));
+        let mut at = 0;
+        while at < by_mapper.len() {
+            let mapper = by_mapper[at].0;
+            let end = at + by_mapper[at..].iter().take_while(|(m, _, _)| *m == mapper).count();
+            let buffers: Vec<Vec<u8>> = by_mapper[at..end].iter_mut().map(|(_, _, b)| std::mem::take(b)).collect();
+            match merge_buffers(aggregation, &buffers) {
+                Ok(table) => tables.push((mapper, table)),
+                Err(error) => {
+                    failed = Some((u64::MAX, error));
+                    break;
+                }
+            }
+            at = end;
+        }
+    }
+
+    // 3. Every worker's keys (and counts, or error) to worker 0.
+    let mut keys: Vec<&[u8]> = tables.iter().flat_map(|(_, table)| table.entries().map(|(key, _)| key)).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let part = KeysPart {
+        keys: keys.iter().map(|key| WireBytes(key.to_vec())).collect(),
+        rows: stats.rows,
+        skipped: stats.skipped,
+        error: failed.as_ref().map(|(rank, error)| crossing(*rank, error)),
+    };
+    let mut parts_input: InputHandle<u64, CapacityContainerBuilder<Vec<KeysPart>>> = InputHandle::new();
+    let parts: Rc<RefCell<Vec<KeysPart>>> = Rc::default();
+    let sink = Rc::clone(&parts);
+    worker.dataflow::<u64, _, _>(|scope| {
+        parts_input.to_stream(scope).sink(Exchange::new(|_: &KeysPart| 0), "NaasKeys", move |(input, _)| {
+            input.for_each(|_, data| sink.borrow_mut().append(data));
+        });
+    });
+    parts_input.send(part);
+    drop(parts_input);
+    while worker.step() {}
+
+    // 4. Worker 0 numbers the keys and hands them back to every worker.
+    let mut ids_input: InputHandle<u64, CapacityContainerBuilder<Vec<(usize, KeyIds)>>> = InputHandle::new();
+    let handed: Rc<RefCell<Option<KeyIds>>> = Rc::default();
+    let sink = Rc::clone(&handed);
+    worker.dataflow::<u64, _, _>(|scope| {
+        let exchange = Exchange::new(|(to, _): &(usize, KeyIds)| *to as u64);
+        ids_input.to_stream(scope).sink(exchange, "NaasKeyIds", move |(input, _)| {
+            input.for_each(|_, data| {
+                if let Some((_, ids)) = data.drain(..).next() {
+                    *sink.borrow_mut() = Some(ids);
+                }
+            });
+        });
+    });
+    if index == 0 {
+        let parts = std::mem::take(&mut *parts.borrow_mut());
+        let error = parts.iter().filter_map(|p| p.error.clone()).min_by_key(|e| e.0);
+        stats.rows = parts.iter().map(|p| p.rows).sum();
+        stats.skipped = parts.iter().map(|p| p.skipped).sum();
+        let mut all: Vec<Vec<u8>> = parts.into_iter().flat_map(|p| p.keys.into_iter().map(|k| k.0)).collect();
+        all.sort_unstable();
+        all.dedup();
+        let error = error.or_else(|| {
+            (!all.is_empty() && all.len() as u64 - 1 > plan.max_key).then(|| {
+                let message = format!(
+                    "{} keys do not fit the switch profile's key bits (key ids 0 to {}); use a profile with more \
+                     `key_bits`, or `--exec host`",
+                    all.len(),
+                    plan.max_key
+                );
+                (u64::MAX, true, message)
+            })
+        });
+        let ids = KeyIds { keys: all.into_iter().map(WireBytes).collect(), blob: WireBytes(plan.blob.clone()), error };
+        for to in 0..peers {
+            ids_input.send((to, ids.clone()));
+        }
+    }
+    drop(ids_input);
+    while worker.step() {}
+    let Some(ids) = handed.borrow_mut().take() else {
+        return Err((u64::MAX, JobError::Internal(InternalError::new("worker 0 handed out no key ids"))));
+    };
+    if let Some(error) = failed {
+        return Err(error);
+    }
+    if let Some(error) = ids.error {
+        return Err(uncrossing(error));
+    }
+
+    // 5. This worker's entries with their key ids.
+    let keys: Vec<Vec<u8>> = ids.keys.into_iter().map(|k| k.0).collect();
+    let mut mappers = Vec::with_capacity(tables.len());
+    for (mapper, table) in &tables {
+        let mut entries = Vec::with_capacity(table.len());
+        for (key, state) in table.entries() {
+            let Ok(id) = keys.binary_search_by(|k| k.as_slice().cmp(key)) else {
+                let message = "a key is missing from the job's key ids";
+                return Err((u64::MAX, JobError::Internal(InternalError::new(message))));
+            };
+            entries.push((id as u64, state.to_vec()));
+        }
+        mappers.push((*mapper, entries));
+    }
+    let stats = if index == 0 { stats } else { JobStats { first_skipped: stats.first_skipped, ..JobStats::default() } };
+    let keys = if index == 0 { keys } else { Vec::new() };
+    Ok(MapperStates { mappers, keys, blob: ids.blob.0, stats })
+}
+
 /// Reads the job's input and folds the units this worker owns (`index` of `peers`), returning
 /// its row counts and its sealed buffers by reduce partition.
 fn map_units(
@@ -535,6 +802,7 @@ fn map_units(
     job: &TimelyJob,
     index: usize,
     peers: usize,
+    grouping: Grouping,
 ) -> Result<MapperOutput, (u64, JobError)> {
     let early = |error: JobError| (0, error);
     let name = job.input.display().to_string();
@@ -554,7 +822,7 @@ fn map_units(
         JobConfig { workers: 1, skip_invalid: job.skip_invalid, block_size: job.block_size, ..JobConfig::default() };
     let opened = open_input(aggregation, input, &job.key, &job.binds, &config).map_err(early)?;
     let OpenedInput { name, schema, units: mut reader, .. } = opened;
-    let mut map = MapWorker::new(aggregation, &schema, &name, &config, Grouping::Partitions(peers));
+    let mut map = MapWorker::new(aggregation, &schema, &name, &config, grouping);
     // Which units are this worker's: of all workers' (a shared file), or of this process's
     // (a file of its own); worker indices run process by process.
     let (owner, owners) = match job.share {

@@ -393,7 +393,7 @@ fn report_network(report: &NetReport) {
     let _ = writeln!(
         std::io::stderr().lock(),
         "naasc: network: {} entries from mappers; {} node(s) made {} merges, forwarded {} entries unmerged and \
-         flushed {} at end of stream; {} reached the reducer (fan-in bound {}); {} retransmission(s), {} duplicate(s) \
+         flushed {} at end of stream; {} reached the reducer{}; {} retransmission(s), {} duplicate(s) \
          dropped",
         report.entries_from_mappers,
         report.switches,
@@ -401,7 +401,7 @@ fn report_network(report: &NetReport) {
         report.collisions,
         report.flushed_entries,
         report.entries_at_reducer,
-        report.ideal_entries_at_reducer,
+        report.ideal_entries_at_reducer.map_or_else(String::new, |bound| format!(" (fan-in bound {bound})")),
         report.retransmissions,
         report.duplicates_dropped
     );
