@@ -623,3 +623,74 @@ fn a_node_serves_job_after_job_until_stopped() {
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains(&format!("`s1.1` at {host_address} did not answer")), "{}", stderr(&output));
 }
+
+/// An input of several units for the timely engine (which reads 1 MiB blocks), so that its
+/// workers and processes each fold some and several mappers send.
+fn several_units() -> &'static TempFile {
+    static FILE: std::sync::OnceLock<TempFile> = std::sync::OnceLock::new();
+    FILE.get_or_init(|| generate(120_000, 2_000, 11))
+}
+
+/// `--network` with `--engine timely`: one process with two workers and three processes of
+/// one worker each, both exec modes, equal the host target; key ids are agreed through
+/// timely (worker 0 numbers the union of every worker's keys), so the reducer names every key.
+#[test]
+fn timely_jobs_over_the_network_equal_the_host_target() {
+    let input = several_units();
+    assert!(std::fs::metadata(&**input).unwrap().len() > 4 << 20, "the input spans several units");
+    for example in ["examples/reduce.naas", "examples/latest.naas"] {
+        let host = run_ok(example, input, &[]);
+        for exec in ["switch", "host"] {
+            for shape in [&["--workers", "2"][..], &["--processes", "3", "--workers", "1"]] {
+                let mut extra = vec!["--engine", "timely", "--network", "tree:fanout=2,depth=2", "--exec", exec];
+                extra.extend_from_slice(shape);
+                let net = run_ok(example, input, &extra);
+                assert_eq!(net, host, "{example} --exec {exec} {shape:?}");
+            }
+        }
+    }
+    // One unit: most mappers have nothing to send, but each still ends its stream, from the
+    // process that owns it.
+    let small = generate(2_000, 100, 12);
+    let host = run_ok("examples/reduce.naas", &small, &[]);
+    let extra = ["--engine", "timely", "--processes", "3", "--workers", "1", "--network", "tree:fanout=4,depth=2"];
+    assert_eq!(run_ok("examples/reduce.naas", &small, &extra), host);
+}
+
+/// A timely job whose network has a hop that never answers fails within `--timeout`, naming
+/// the node, and leaves no process behind it (the launcher stops its processes).
+#[test]
+fn a_timely_job_whose_hop_never_answers_fails_within_the_timeout_naming_it() {
+    let input = generate(100, 10, 5);
+    let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let (live, live_address) = start_node(&["examples/reduce.naas", "--exec", "host", "--once"]);
+    let _live = Stop(live);
+    let attach = format!("{live_address},{}", silent.local_addr().unwrap());
+    let started = Instant::now();
+    let output = naasc(&[
+        "run",
+        "examples/reduce.naas",
+        "--input",
+        input.to_str().unwrap(),
+        "--key",
+        "key",
+        "--engine",
+        "timely",
+        "--processes",
+        "2",
+        "--workers",
+        "1",
+        "--network",
+        "tree:fanout=2,depth=1",
+        "--exec",
+        "host",
+        "--attach",
+        &attach,
+        "--timeout",
+        "2",
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let text = stderr(&output);
+    assert!(text.contains(&silent.local_addr().unwrap().to_string()), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(60), "took {:?}", started.elapsed());
+}

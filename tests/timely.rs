@@ -580,3 +580,24 @@ fn cluster_flags_that_do_not_fit_are_usage_errors() {
         assert!(stderr(&output).contains(says), "{extra:?}: {}", stderr(&output));
     }
 }
+
+/// The cluster form with `--network`: process 0 starts the nodes and is the reducer, every
+/// process sends the mappers its workers own, and process 0 prints the local engine's output.
+#[test]
+fn a_cluster_sends_its_states_through_the_network() {
+    let program = integer_program();
+    let input = big_input();
+    let expected = local_run(&program, &input);
+    let outputs = cluster(&program, &["127.0.0.1", "127.0.0.2", "127.0.0.3"], |_| {
+        let args = ["--input", input.to_str().unwrap(), "--key", "host", "--workers", "1"];
+        let mut args: Vec<String> = args.map(String::from).to_vec();
+        args.extend(["--network", "tree:fanout=2,depth=2", "--exec", "host"].map(String::from));
+        args
+    });
+    for (process, output) in outputs.iter().enumerate() {
+        assert!(output.status.success(), "process {process}: {}", stderr(output));
+    }
+    assert_eq!(stdout(&outputs[0]), expected);
+    assert!(stderr(&outputs[0]).contains("reached the reducer"), "{}", stderr(&outputs[0]));
+    assert_eq!(stdout(&outputs[1]), "");
+}

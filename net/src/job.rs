@@ -153,7 +153,7 @@ fn tiers(graph: &naas_target_switch::network::Graph, senders: &[LinkCounts]) -> 
 }
 
 /// A job id no other job is likely to have.
-fn job_id() -> u64 {
+pub fn job_id() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write_u32(std::process::id());
@@ -294,9 +294,13 @@ pub fn run_over_network<R: Read + Send>(
         )));
     }
     let set_up = nodes.set_up(aggregation, pipeline, job, id)?;
-    let mut own = Vec::with_capacity(tables.len());
-    for (mapper, table) in tables.iter().enumerate() {
-        let entries = table.entries().map(|(key, bytes)| (ids[key], bytes)).collect::<Vec<_>>();
+    // Every mapper, with entries or none: each sends its end of stream.
+    let mut own = Vec::with_capacity(mappers);
+    for mapper in 0..mappers {
+        let entries = tables
+            .get(mapper)
+            .map(|table| table.entries().map(|(key, bytes)| (ids[key], bytes)).collect::<Vec<_>>())
+            .unwrap_or_default();
         own.push((mapper, encode_entries(aggregation, pipeline, &entries, &key_of)?));
     }
     let ideal = fan_in_bound(&nodes.graph, &nodes.mapper_nodes, &own);
@@ -447,23 +451,7 @@ impl Started {
         };
 
         // The job's socket, on the address the nodes reach it at.
-        let local_ip = {
-            let probe = UdpSocket::bind(if addresses.first().is_some_and(SocketAddr::is_ipv6) {
-                "[::]:0"
-            } else {
-                "0.0.0.0:0"
-            })
-            .map_err(|e| NetError::Io(format!("cannot open a UDP socket: {e}")))?;
-            match addresses.first() {
-                Some(first) => {
-                    probe.connect(first).map_err(|e| NetError::Io(format!("cannot reach node at {first}: {e}")))?;
-                    probe.local_addr().map_err(|e| NetError::Io(e.to_string()))?.ip()
-                }
-                None => "127.0.0.1".parse().map_err(|_| NetError::Io("no loopback address".to_string()))?,
-            }
-        };
-        let socket = crate::socket::bind(SocketAddr::new(local_ip, 0))
-            .map_err(|e| NetError::Io(format!("cannot bind a UDP socket on {local_ip}: {e}")))?;
+        let socket = bind_toward(addresses.first().copied())?;
         let me = socket.local_addr().map_err(|e| NetError::Io(e.to_string()))?;
         let address_of = |graph_index: usize| -> SocketAddr {
             if graph.nodes[graph_index].kind == NodeKind::Reducer {
@@ -534,20 +522,21 @@ impl Started {
         if let Some((loss, dup, seed)) = job.faults {
             endpoint.set_faults(Faults::new(loss, dup, seed));
         }
-        let mut mapper_uplinks: Vec<Vec<usize>> = Vec::with_capacity(mapper_nodes.len());
-        for &node in mapper_nodes {
-            let ups = graph.nodes[node]
-                .uplinks
-                .iter()
-                .map(|l| endpoint.add_uplink(*l as u32, address_of(graph.links[*l].to)))
-                .collect();
-            mapper_uplinks.push(ups);
-        }
+        // Only the mappers this process sends get uplinks here: another process sends the
+        // others (a timely job's), and two senders on one link would share its sequence
+        // numbers and its end of stream.
         for link in &graph.nodes[0].downlinks {
             endpoint.add_downlink(*link as u32);
         }
         for (mapper, entries) in own {
-            let ups = &mapper_uplinks[*mapper];
+            let Some(&node) = mapper_nodes.get(*mapper) else {
+                return Err(NetError::Usage(format!("the topology has no mapper {mapper}")));
+            };
+            let ups: Vec<usize> = graph.nodes[node]
+                .uplinks
+                .iter()
+                .map(|l| endpoint.add_uplink(*l as u32, address_of(graph.links[*l].to)))
+                .collect();
             for (key, words) in entries {
                 endpoint.push(ups[uplink_of(*key, ups.len())], *key, words);
             }
@@ -691,6 +680,63 @@ impl Started {
     }
 }
 
+/// Sends the entries of the mappers `own` (by mapper index) of a job set up by another
+/// process (process 0 of a timely job), along `uplinks`, and waits until every hop has
+/// acknowledged them and their end of stream, within the job's timeout.
+pub fn send_mappers(
+    aggregation: &Aggregation,
+    pipeline: Option<&PipelineProgram>,
+    uplinks: &MapperUplinks,
+    own: &[(usize, Vec<(u64, Vec<u64>)>)],
+    job: &NetworkJob,
+) -> Result<Counts, NetError> {
+    let graph = job.topology.graph();
+    let first = uplinks.uplinks.iter().flatten().map(|(_, address)| *address).next();
+    let socket = bind_toward(first)?;
+    let mut endpoint = Endpoint::new(socket, template(aggregation, pipeline, uplinks.job));
+    if let Some((loss, dup, seed)) = job.faults {
+        endpoint.set_faults(Faults::new(loss, dup, seed ^ naas_stdx::mix64(first.map_or(0, |a| u64::from(a.port())))));
+    }
+    for (mapper, entries) in own {
+        let Some(links) = uplinks.uplinks.get(*mapper) else {
+            return Err(NetError::Usage(format!("the topology has no mapper {mapper}")));
+        };
+        let ups: Vec<usize> = links.iter().map(|(link, address)| endpoint.add_uplink(*link, *address)).collect();
+        for (key, words) in entries {
+            endpoint.push(ups[uplink_of(*key, ups.len())], *key, words);
+        }
+    }
+    endpoint.finish_uplinks();
+    let deadline = Instant::now() + job.timeout;
+    let mut events = Vec::new();
+    while !endpoint.uplinks_done() {
+        endpoint.step(Duration::from_millis(20), &mut events)?;
+        events.clear();
+        if Instant::now() >= deadline {
+            return Err(timeout_error(&endpoint, &graph, job.timeout));
+        }
+    }
+    Ok(endpoint.counts.clone())
+}
+
+/// A UDP socket for the job, on the local address the nodes reach it at (the one that routes
+/// to `first`, loopback when there is none).
+fn bind_toward(first: Option<SocketAddr>) -> Result<UdpSocket, NetError> {
+    let local_ip = {
+        let probe = UdpSocket::bind(if first.is_some_and(|a| a.is_ipv6()) { "[::]:0" } else { "0.0.0.0:0" })
+            .map_err(|e| NetError::Io(format!("cannot open a UDP socket: {e}")))?;
+        match first {
+            Some(first) => {
+                probe.connect(first).map_err(|e| NetError::Io(format!("cannot reach node at {first}: {e}")))?;
+                probe.local_addr().map_err(|e| NetError::Io(e.to_string()))?.ip()
+            }
+            None => "127.0.0.1".parse().map_err(|_| NetError::Io("no loopback address".to_string()))?,
+        }
+    };
+    crate::socket::bind(SocketAddr::new(local_ip, 0))
+        .map_err(|e| NetError::Io(format!("cannot bind a UDP socket on {local_ip}: {e}")))
+}
+
 /// Encodes entries (key id, state bytes) for the wire: a switch's state words, or the state's
 /// bytes as words for a host box; `key_of` names a key whose state a switch cannot hold.
 pub fn encode_entries(
@@ -708,11 +754,11 @@ pub fn encode_entries(
             Some(program) => {
                 state.as_mut_bytes().copy_from_slice(bytes);
                 words = program.encode_state(&jit.state_slots(&state)).map_err(|e| {
-                    let key = key_of.get(id as usize).copied().unwrap_or_default();
-                    NetError::Job(JobError::Other(format!(
-                        "key `{}`: its state cannot be sent to a switch: {e}",
-                        String::from_utf8_lossy(key)
-                    )))
+                    let key = key_of.get(id as usize).map_or_else(
+                        || format!("key id {id}"),
+                        |key| format!("key `{}`", String::from_utf8_lossy(key)),
+                    );
+                    NetError::Job(JobError::Other(format!("{key}: its state cannot be sent to a switch: {e}")))
                 })?;
             }
             None => wire::bytes_to_words(bytes, &mut words),

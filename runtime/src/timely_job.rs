@@ -778,17 +778,21 @@ fn mapper_worker(worker: &mut timely::worker::Worker, job: &TimelyJob, plan: &Ma
 
     // 5. This worker's entries with their key ids.
     let keys: Vec<Vec<u8>> = ids.keys.into_iter().map(|k| k.0).collect();
-    let mut mappers = Vec::with_capacity(tables.len());
-    for (mapper, table) in &tables {
-        let mut entries = Vec::with_capacity(table.len());
-        for (key, state) in table.entries() {
-            let Ok(id) = keys.binary_search_by(|k| k.as_slice().cmp(key)) else {
-                let message = "a key is missing from the job's key ids";
-                return Err((u64::MAX, JobError::Internal(InternalError::new(message))));
-            };
-            entries.push((id as u64, state.to_vec()));
+    // Every mapper this worker sends, with entries or none: each sends its end of stream.
+    let mut mappers = Vec::with_capacity(plan.mappers.div_ceil(peers));
+    for mapper in (index..plan.mappers).step_by(peers) {
+        let mut entries = Vec::new();
+        if let Some((_, table)) = tables.iter().find(|(m, _)| *m == mapper) {
+            entries.reserve(table.len());
+            for (key, state) in table.entries() {
+                let Ok(id) = keys.binary_search_by(|k| k.as_slice().cmp(key)) else {
+                    let message = "a key is missing from the job's key ids";
+                    return Err((u64::MAX, JobError::Internal(InternalError::new(message))));
+                };
+                entries.push((id as u64, state.to_vec()));
+            }
         }
-        mappers.push((*mapper, entries));
+        mappers.push((mapper, entries));
     }
     let stats = if index == 0 { stats } else { JobStats { first_skipped: stats.first_skipped, ..JobStats::default() } };
     let keys = if index == 0 { keys } else { Vec::new() };

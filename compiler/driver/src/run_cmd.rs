@@ -180,12 +180,8 @@ pub fn run(args: &RunArgs) -> Exit {
         return usage(message);
     }
     let network = args.net.network.is_some();
-    if let Some(message) = crate::node_cmd::check_network_flags(
-        &args.net,
-        args.engine == Engine::Local,
-        args.target == Target::Host,
-        args.no_combine,
-    ) {
+    if let Some(message) = crate::node_cmd::check_network_flags(&args.net, args.target == Target::Host, args.no_combine)
+    {
         return usage(message);
     }
     if args.target == Target::Host && !network {
@@ -264,19 +260,35 @@ pub fn run(args: &RunArgs) -> Exit {
         source: file.text.clone(),
         aggregate: args.switch.aggregate.clone(),
     };
+    // What a timely process runs once connected: timely's reduce, or the network's.
+    let timely_network = match (args.engine, network) {
+        (Engine::Timely, true) => match crate::node_cmd::TimelyNetwork::new(args, &aggregation, &file) {
+            Ok(network) => Some(network),
+            Err(crate::node_cmd::NetworkFailure::Job(error)) => return job_failed(&error, &file),
+            Err(crate::node_cmd::NetworkFailure::Reported(code)) => return code,
+        },
+        _ => None,
+    };
+    let through_network = |job, cluster, process| match &timely_network {
+        Some(network) => network.run(job, cluster, process),
+        None => run_timely::reduce_in_timely(job, cluster, process),
+    };
+    let body: run_timely::Body<'_> = &through_network;
     if let Some(process) = args.timely_process {
-        return match run_timely::run_as_worker_process(run_timely::job(source, args, config.workers), process) {
+        return match run_timely::run_as_worker_process(run_timely::job(source, args, config.workers), process, body) {
             Ok(()) => Exit::Ok,
             Err(error) => job_failed(&error, &file),
         };
     }
     let started = std::time::Instant::now();
     let outcome = match (args.engine, args.target) {
-        _ if network => match crate::node_cmd::run_network(args, &aggregation, &file, input, &config) {
-            Ok(outcome) => Ok(outcome),
-            Err(crate::node_cmd::NetworkFailure::Job(error)) => Err(error),
-            Err(crate::node_cmd::NetworkFailure::Reported(code)) => return code,
-        },
+        _ if network && args.engine == Engine::Local => {
+            match crate::node_cmd::run_network(args, &aggregation, &file, input, &config) {
+                Ok(outcome) => Ok(outcome),
+                Err(crate::node_cmd::NetworkFailure::Job(error)) => Err(error),
+                Err(crate::node_cmd::NetworkFailure::Reported(code)) => return code,
+            }
+        }
         (Engine::Local, Target::Host) => {
             executor::run(&aggregation, input, &args.key, &args.binds, &config).map(|out| (out, None))
         }
@@ -307,7 +319,7 @@ pub fn run(args: &RunArgs) -> Exit {
             let outcome = if let (Some(hostfile), Some(process)) = (&args.hostfile, args.process) {
                 let job = run_timely::job(source, args, config.workers);
                 let timeout = std::time::Duration::from_secs_f64(args.net.timeout);
-                match run_timely::run_in_cluster(job, hostfile, process, timeout) {
+                match run_timely::run_in_cluster(job, hostfile, process, timeout, body) {
                     Ok(Some(outcome)) => Ok(outcome),
                     // Another process writes the results.
                     Ok(None) => return Exit::Ok,
@@ -317,9 +329,10 @@ pub fn run(args: &RunArgs) -> Exit {
                 let argv: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
                 run_timely::launch(args, &argv)
             } else {
-                run_timely::run_here(run_timely::job(source, args, config.workers))
+                run_timely::run_here(run_timely::job(source, args, config.workers), body)
             };
-            outcome.map(|(results, stats)| (JobOutput { results, stats }, None))
+            let report = timely_network.as_ref().and_then(|network| network.report.borrow_mut().take());
+            outcome.map(|(results, stats)| (JobOutput { results, stats }, report))
         }
     };
     let (job, network): (JobOutput, Option<serde_json::Value>) = match outcome {
@@ -392,8 +405,11 @@ fn check_cluster_flags(args: &RunArgs) -> Option<String> {
     if args.processes > 1 {
         return Some("--hostfile lists the processes (one per line): drop --processes".to_string());
     }
-    if args.net.network.is_some() {
-        return Some("--network runs with `--engine local` for now; drop --hostfile or --network".to_string());
+    if args.net.network.is_some() && args.input_per_process {
+        return Some(
+            "--network spreads the units of one shared input over the topology's mappers: drop --input-per-process"
+                .to_string(),
+        );
     }
     if !(args.net.timeout > 0.0 && args.net.timeout <= crate::node_cmd::MAX_TIMEOUT_SECONDS) {
         return Some(format!(

@@ -39,7 +39,9 @@ use std::time::{Duration, Instant};
 use naas_net::process::{describe, die_with_launcher, relay, relay_stderr, Children};
 use naas_runtime::executor::{JobError, JobStats, KeyResults};
 use naas_runtime::key_order;
-use naas_runtime::timely_job::{run_timely, ClusterError, ClusterListener, InputShare, TimelyJob, WhenRefused};
+use naas_runtime::timely_job::{
+    run_timely, Cluster, ClusterError, ClusterListener, InputShare, TimelyJob, WhenRefused,
+};
 use naas_runtime::timely_ops::AggregationSource;
 use naas_runtime::Value;
 
@@ -137,9 +139,25 @@ pub fn check_input(path: &Path) -> Result<(), NotAFile> {
 )]
 pub struct NotAFile(PathBuf);
 
+/// What a process of a timely job runs once it is connected to the others (`None` alone):
+/// timely's own reduce ([`reduce_in_timely`]), or a network's (`naasc run --network`). It is
+/// given the process's index and returns the results that process writes (process 0's; the
+/// other processes of a job whose results are gathered return none) and its row counts.
+pub type Body<'a> = &'a dyn Fn(TimelyJob, Option<Cluster>, usize) -> Result<(KeyResults, JobStats), JobError>;
+
+/// Timely's own reduce: every worker finishes the keys of its partition; gathered at process
+/// 0 when the job says so.
+pub fn reduce_in_timely(
+    job: TimelyJob,
+    cluster: Option<Cluster>,
+    _process: usize,
+) -> Result<(KeyResults, JobStats), JobError> {
+    run_timely(job, cluster)
+}
+
 /// Runs the job in this process.
-pub fn run_here(job: TimelyJob) -> Result<(KeyResults, JobStats), JobError> {
-    let (results, stats) = run_timely(job, None)?;
+pub fn run_here(job: TimelyJob, body: Body<'_>) -> Result<(KeyResults, JobStats), JobError> {
+    let (results, stats) = body(job, None, 0)?;
     let results = key_order::sort(results).into_results();
     Ok((results, stats))
 }
@@ -153,7 +171,7 @@ fn write_line(line: &str) -> Result<(), JobError> {
 
 /// Runs process `process` of a multi-process job (started by [`launch`]) and prints its results
 /// for the launcher.
-pub fn run_as_worker_process(mut job: TimelyJob, process: usize) -> Result<(), JobError> {
+pub fn run_as_worker_process(mut job: TimelyJob, process: usize, body: Body<'_>) -> Result<(), JobError> {
     let cluster_error = |e: ClusterError| JobError::Other(format!("process {process}: {e}"));
     let listener = ClusterListener::bind().map_err(cluster_error)?;
     write_line(&format!("{LISTENING_MARK}{}", listener.local_addr().map_err(cluster_error)?))?;
@@ -197,7 +215,7 @@ pub fn run_as_worker_process(mut job: TimelyJob, process: usize) -> Result<(), J
         Err(error) => return Err(cluster_error(error)),
     };
     job.open_as = Some(rendezvous.input);
-    let (results, stats) = run_timely(job, Some(cluster))?;
+    let (results, stats) = body(job, Some(cluster), process)?;
     // Sorted here, in parallel with the other processes, so that the launcher sorts runs.
     let results = key_order::sort(results).into_results();
     for error in &stats.first_skipped {
@@ -570,6 +588,7 @@ pub fn run_in_cluster(
     hostfile: &Path,
     process: usize,
     timeout: Duration,
+    body: Body<'_>,
 ) -> Result<Option<(KeyResults, JobStats)>, JobError> {
     let addresses = read_hostfile(hostfile).map_err(|e| JobError::Input(e.to_string()))?;
     let processes = addresses.len();
@@ -608,7 +627,7 @@ pub fn run_in_cluster(
             }
         })?;
     job.gather = true;
-    let (results, stats) = run_timely(job, Some(cluster))?;
+    let (results, stats) = body(job, Some(cluster), process)?;
     if process != 0 {
         for error in &stats.first_skipped {
             eprintln!("naasc: {me}: skipped {error}");
