@@ -41,6 +41,9 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long the job waits for its nodes to end after the reducer has every result.
 const END_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A mapper's entries encoded for the wire: (key id, state words).
+pub type WireEntries = Vec<(u64, Vec<u64>)>;
+
 /// Where the nodes come from.
 #[derive(Clone, Debug)]
 pub enum Nodes {
@@ -482,7 +485,7 @@ impl Started {
             wire::encode(&template.header(Kind::Setup, wire::SETUP_LINK, 0), &payload, &mut datagram);
             setups.push((addresses[i], datagram));
         }
-        set_up_nodes(&socket, &setups, &template, deadline, launched, &switches, &graph, job.timeout)?;
+        set_up_nodes(&socket, &setups, &template, deadline, launched, switches, graph, job.timeout)?;
         let addresses = (0..graph.nodes.len()).map(address_of).collect();
         Ok(SetUp { socket, template, addresses, deadline })
     }
@@ -508,7 +511,7 @@ impl Started {
         pipeline: Option<&PipelineProgram>,
         job: &NetworkJob,
         set_up: SetUp,
-        own: &[(usize, Vec<(u64, Vec<u64>)>)],
+        own: &[(usize, WireEntries)],
         key_of: &[&[u8]],
     ) -> Result<(KeyResults, NetReport), NetError> {
         let SetUp { socket, template, addresses, deadline } = set_up;
@@ -582,7 +585,7 @@ impl Started {
                 }
             }
             if Instant::now() >= deadline {
-                return Err(timeout_error(&endpoint, &graph, job.timeout));
+                return Err(timeout_error(&endpoint, graph, job.timeout));
             }
         }
 
@@ -687,7 +690,7 @@ pub fn send_mappers(
     aggregation: &Aggregation,
     pipeline: Option<&PipelineProgram>,
     uplinks: &MapperUplinks,
-    own: &[(usize, Vec<(u64, Vec<u64>)>)],
+    own: &[(usize, WireEntries)],
     job: &NetworkJob,
 ) -> Result<Counts, NetError> {
     let graph = job.topology.graph();
@@ -744,7 +747,7 @@ pub fn encode_entries(
     pipeline: Option<&PipelineProgram>,
     entries: &[(u64, &[u8])],
     key_of: &[&[u8]],
-) -> Result<Vec<(u64, Vec<u64>)>, NetError> {
+) -> Result<WireEntries, NetError> {
     let jit = aggregation.jit();
     let mut state = jit.new_state();
     let mut encoded = Vec::with_capacity(entries.len());
@@ -860,7 +863,7 @@ fn timeout_error(endpoint: &Endpoint, graph: &naas_target_switch::network::Graph
 fn fan_in_bound(
     graph: &naas_target_switch::network::Graph,
     mapper_nodes: &[usize],
-    entries: &[(usize, Vec<(u64, Vec<u64>)>)],
+    entries: &[(usize, WireEntries)],
 ) -> u64 {
     let of = |mapper: usize| entries.iter().find(|(m, _)| *m == mapper).map(|(_, e)| e);
     let mut total = 0u64;

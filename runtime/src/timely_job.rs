@@ -507,10 +507,7 @@ fn gather(worker: &mut timely::worker::Worker, outcome: WorkerOutput) -> WorkerO
     input.send(part);
     drop(input);
     while worker.step() {}
-    let own_stats = match kept {
-        Ok(stats) => stats,
-        Err(error) => return Err(error),
-    };
+    let own_stats = kept?;
     if worker.index() != 0 {
         let quoted = JobStats { first_skipped: own_stats.first_skipped, ..JobStats::default() };
         return Ok((Vec::new(), quoted));
@@ -543,11 +540,14 @@ pub struct MapperPlan {
     pub blob: Vec<u8>,
 }
 
+/// A mapper's entries: (key id, state bytes).
+pub type MapperEntries = Vec<(u64, Vec<u8>)>;
+
 /// This process's share of a job whose states leave for a network ([`run_timely_mappers`]).
 #[derive(Debug, Default)]
 pub struct MapperStates {
     /// Each mapper this process's workers send: its index and its (key id, state) entries.
-    pub mappers: Vec<(usize, Vec<(u64, Vec<u8>)>)>,
+    pub mappers: Vec<(usize, MapperEntries)>,
     /// Every key of the job, in id order (key id `i` is `keys[i]`): in process 0 only.
     pub keys: Vec<Vec<u8>>,
     /// Worker 0's [`MapperPlan::blob`].
@@ -655,7 +655,9 @@ fn mapper_worker(worker: &mut timely::worker::Worker, job: &TimelyJob, plan: &Ma
 
     // 1. Fold the units, and send each mapper's table to the worker that sends that mapper.
     let mut input: InputHandle<u64, CapacityContainerBuilder<Vec<MapperTable>>> = InputHandle::new();
-    let received: Rc<RefCell<Vec<(usize, usize, Vec<u8>)>>> = Rc::default();
+    // (mapper, from worker, sealed table)
+    type Received = Vec<(usize, usize, Vec<u8>)>;
+    let received: Rc<RefCell<Received>> = Rc::default();
     let sink = Rc::clone(&received);
     worker.dataflow::<u64, _, _>(|scope| {
         let exchange = Exchange::new(|(owner, _, _, _): &MapperTable| *owner as u64);

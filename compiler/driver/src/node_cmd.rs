@@ -15,11 +15,11 @@ use clap::{Args, ValueEnum};
 use naas_lang::check::CheckOptions;
 use naas_net::job::{
     encode_entries, job_id, run_over_network, send_mappers, MapperUplinks, NetError, NetReport, NetworkJob, Nodes,
-    Started, LISTENING_MARK, REPORT_MARK,
+    Started, WireEntries, LISTENING_MARK, REPORT_MARK,
 };
 use naas_net::node::{serve_job, wait_for_setup, NodeConfig, NodeError, NodeReport};
 use naas_runtime::executor::{JobConfig, JobError, JobInput, JobStats, KeyResults};
-use naas_runtime::timely_job::{run_timely_mappers, Cluster, MapperPlan, TimelyJob};
+use naas_runtime::timely_job::{run_timely_mappers, Cluster, MapperEntries, MapperPlan, TimelyJob};
 use naas_runtime::{Aggregation, JobOutput, LoadError};
 use naas_target_native::NativeError;
 use naas_target_switch::network::Topology;
@@ -469,9 +469,9 @@ impl<'a> TimelyNetwork<'a> {
 fn encode(
     aggregation: &Aggregation,
     pipeline: Option<&PipelineProgram>,
-    mappers: &[(usize, Vec<(u64, Vec<u8>)>)],
+    mappers: &[(usize, MapperEntries)],
     key_of: &[&[u8]],
-) -> Result<Vec<(usize, Vec<(u64, Vec<u64>)>)>, JobError> {
+) -> Result<Vec<(usize, WireEntries)>, JobError> {
     let mut own = Vec::with_capacity(mappers.len());
     for (mapper, entries) in mappers {
         let entries: Vec<(u64, &[u8])> = entries.iter().map(|(id, state)| (*id, state.as_slice())).collect();
