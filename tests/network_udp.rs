@@ -694,3 +694,29 @@ fn a_timely_job_whose_hop_never_answers_fails_within_the_timeout_naming_it() {
     assert!(text.contains(&silent.local_addr().unwrap().to_string()), "{text}");
     assert!(started.elapsed() < Duration::from_secs(60), "took {:?}", started.elapsed());
 }
+
+/// With `--fixed-point`, a non-finite float is a bad row of the input on the timely engine as
+/// on the local one (not a state the switch cannot hold, found after the map phase).
+#[test]
+fn a_non_finite_float_is_a_bad_row_with_fixed_point_on_both_engines() {
+    let program = temp_file("floats.naas", b"aggregate s(v: f64) -> f64:\n    return sum(v)\n");
+    let input = temp_file("inf.csv", b"key,v\na,1.5\nb,inf\na,2\n");
+    for engine in ["local", "timely"] {
+        let output = naasc(&[
+            "run",
+            program.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--key",
+            "key",
+            "--engine",
+            engine,
+            "--network",
+            "tree:fanout=2,depth=1",
+            "--fixed-point",
+            "16",
+        ]);
+        assert_eq!(output.status.code(), Some(1), "{engine}: {}", stderr(&output));
+        assert!(stderr(&output).contains("inf.csv:3:2: column `v`: `inf` is not a finite number"), "{engine}");
+    }
+}

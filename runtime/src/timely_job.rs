@@ -289,6 +289,8 @@ pub struct TimelyJob {
     /// Gather every worker's results (and errors and row counts) at worker 0, so that process
     /// 0 of a job spread over several writes them all; the other workers return none.
     pub gather: bool,
+    /// Reject non-finite float fields as bad rows (a switch holds floats in fixed point).
+    pub finite_floats: bool,
 }
 
 /// How the workers of a job share its input.
@@ -824,8 +826,13 @@ fn map_units(
             JobInput::Csv(Input { name: name.clone(), reader: file, size: None })
         }
     };
-    let config =
-        JobConfig { workers: 1, skip_invalid: job.skip_invalid, block_size: job.block_size, ..JobConfig::default() };
+    let config = JobConfig {
+        workers: 1,
+        skip_invalid: job.skip_invalid,
+        block_size: job.block_size,
+        finite_floats: job.finite_floats,
+        ..JobConfig::default()
+    };
     let opened = open_input(aggregation, input, &job.key, &job.binds, &config).map_err(early)?;
     let OpenedInput { name, schema, units: mut reader, .. } = opened;
     let mut map = MapWorker::new(aggregation, &schema, &name, &config, grouping);
@@ -988,6 +995,7 @@ mod tests {
             block_size: 256,
             share: InputShare::Shared,
             gather,
+            finite_floats: false,
         }
     }
 

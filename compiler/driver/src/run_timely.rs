@@ -501,6 +501,7 @@ pub fn job(source: AggregationSource, args: &crate::run_cmd::RunArgs, workers: u
         block_size: 1 << 20,
         share: if args.input_per_process { InputShare::PerProcess } else { InputShare::Shared },
         gather: false,
+        finite_floats: args.net.network.is_some() && args.switch.fixed_point.is_some(),
     }
 }
 
