@@ -255,6 +255,8 @@ fn malformed_and_foreign_datagrams_are_counted_and_dropped() {
     assert!(report["bad_packets"].as_u64().unwrap() > 0, "{report}");
     assert!(report["foreign_packets"].as_u64().unwrap() > 0, "{report}");
     assert!(report["merges"].as_u64().unwrap() > 0, "{report}");
+    let (busy, seconds) = (report["busy_seconds"].as_f64().unwrap(), report["seconds"].as_f64().unwrap());
+    assert!(busy > 0.0 && busy < seconds, "busy from the first data to its own end of stream: {report}");
 }
 
 /// A set-up the node cannot serve (no uplink, a link id twice, an address that is not one) is

@@ -81,7 +81,11 @@ pub struct NodeReport {
     pub foreign_packets_before_setup: u64,
     pub uplinks: Vec<LinkCounts>,
     pub downlinks: Vec<LinkCounts>,
+    /// From the set-up to the end of the job (the last acknowledgement and the linger).
     pub seconds: f64,
+    /// From the first data datagram to the last acknowledgement of the node's own end of
+    /// stream: the time the node was busy with the job's data (its throughput's divisor).
+    pub busy_seconds: f64,
 }
 
 /// Why a node stopped.
@@ -243,11 +247,16 @@ pub fn serve_job(
     if flushed {
         endpoint.finish_uplinks();
     }
+    let mut first_data: Option<Instant> = None;
+    let mut done_at: Option<Instant> = None;
     loop {
         if stop() {
             return Err(NodeError::Stopped);
         }
         endpoint.step(Duration::from_millis(20), &mut events)?;
+        if first_data.is_none() && events.iter().any(|e| matches!(e, Event::Data { .. })) {
+            first_data = Some(Instant::now());
+        }
         let now_heard = endpoint.counts.packets_in + endpoint.counts.acks_in;
         if now_heard != heard {
             heard = now_heard;
@@ -281,8 +290,11 @@ pub fn serve_job(
             endpoint.finish_uplinks();
             flushed = true;
         }
-        if flushed && endpoint.uplinks_done() && last_heard.elapsed() >= LINGER {
-            break;
+        if flushed && endpoint.uplinks_done() {
+            done_at.get_or_insert_with(Instant::now);
+            if last_heard.elapsed() >= LINGER {
+                break;
+            }
         }
         if last_heard.elapsed() >= idle {
             let waiting = if !flushed {
@@ -305,5 +317,9 @@ pub fn serve_job(
     report.uplinks = up;
     report.downlinks = down;
     report.seconds = started.elapsed().as_secs_f64();
+    report.busy_seconds = match (first_data, done_at) {
+        (Some(first), Some(done)) => done.saturating_duration_since(first).as_secs_f64(),
+        _ => 0.0,
+    };
     Ok(())
 }
