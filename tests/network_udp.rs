@@ -722,3 +722,22 @@ fn a_non_finite_float_is_a_bad_row_with_fixed_point_on_both_engines() {
         assert!(stderr(&output).contains("inf.csv:3:2: column `v`: `inf` is not a finite number"), "{engine}");
     }
 }
+
+/// A program's warnings are printed once, by the command the user ran, not again by every
+/// node it launches or every timely process.
+#[test]
+fn warnings_are_printed_once_however_many_processes_run_the_program() {
+    let program = temp_file("floats.naas", b"aggregate s(v: f64) -> f64:\n    return sum(v)\n");
+    let input = temp_file("data.csv", b"key,v\na,1.5\nb,2\na,2\n");
+    let runs: [&[&str]; 2] = [
+        &["--network", "tree:fanout=2,depth=2", "--exec", "host"],
+        &["--engine", "timely", "--processes", "2", "--network", "tree:fanout=2,depth=1", "--exec", "host"],
+    ];
+    for extra in runs {
+        let mut args = vec!["run", program.to_str().unwrap(), "--input", input.to_str().unwrap(), "--key", "key"];
+        args.extend_from_slice(extra);
+        let output = naasc(&args);
+        assert!(output.status.success(), "{extra:?}: {}", stderr(&output));
+        assert_eq!(stderr(&output).matches("warning[W0501]").count(), 1, "{extra:?}: {}", stderr(&output));
+    }
+}

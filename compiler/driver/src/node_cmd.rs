@@ -26,7 +26,7 @@ use naas_target_switch::network::Topology;
 use naas_target_switch::PipelineProgram;
 
 use crate::exit::Exit;
-use crate::front_end::{report_front_end_for, report_internal, FrontEnd};
+use crate::front_end::{report_errors_only_for, report_front_end_for, report_internal, FrontEnd};
 use crate::source::SourceFile;
 use crate::switch::{lower_all, SwitchArgs};
 
@@ -141,8 +141,11 @@ fn load(
     file: &std::path::Path,
     switch: &SwitchArgs,
     exec: Exec,
+    launched: bool,
 ) -> Result<(Aggregation, Option<PipelineProgram>, SourceFile), Exit> {
-    let (compiled, source) = match report_front_end_for(file, &CheckOptions::default(), switch.aggregate.as_deref()) {
+    // A launched node's warnings are the launching job's, which has printed them.
+    let front_end = if launched { report_errors_only_for } else { report_front_end_for };
+    let (compiled, source) = match front_end(file, &CheckOptions::default(), switch.aggregate.as_deref()) {
         FrontEnd::Compiled(compiled, source) => (compiled, source),
         FrontEnd::Failed(code) => return Err(code),
     };
@@ -188,7 +191,7 @@ fn pipeline_for(
 
 /// `naasc node`.
 pub fn run(args: &NodeArgs) -> Exit {
-    let (aggregation, pipeline, _source) = match load(&args.file, &args.switch, args.exec) {
+    let (aggregation, pipeline, _source) = match load(&args.file, &args.switch, args.exec, args.launched) {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };

@@ -21,7 +21,7 @@ use naas_target_switch::network::{SimConfig, Topology};
 use serde_json::json;
 
 use crate::exit::Exit;
-use crate::front_end::{report_front_end_for, report_internal, FrontEnd};
+use crate::front_end::{report_errors_only_for, report_front_end_for, report_internal, FrontEnd};
 use crate::run_timely;
 use crate::source::SourceFile;
 use crate::stdout;
@@ -203,11 +203,12 @@ pub fn run(args: &RunArgs) -> Exit {
     if let Some(message) = check_cluster_flags(args) {
         return usage(message);
     }
-    let (compiled, file) =
-        match report_front_end_for(&args.file, &CheckOptions::default(), args.switch.aggregate.as_deref()) {
-            FrontEnd::Compiled(compiled, file) => (compiled, file),
-            FrontEnd::Failed(code) => return code,
-        };
+    // A timely process started by a launcher: the launcher has printed the warnings.
+    let front_end = if args.timely_process.is_some() { report_errors_only_for } else { report_front_end_for };
+    let (compiled, file) = match front_end(&args.file, &CheckOptions::default(), args.switch.aggregate.as_deref()) {
+        FrontEnd::Compiled(compiled, file) => (compiled, file),
+        FrontEnd::Failed(code) => return code,
+    };
     let aggregation = match Aggregation::from_compiled(*compiled, args.switch.aggregate.as_deref()) {
         Ok(aggregation) => aggregation,
         Err(LoadError::Internal(error)) => return report_internal(&file, &error),
