@@ -741,3 +741,38 @@ fn warnings_are_printed_once_however_many_processes_run_the_program() {
         assert_eq!(stderr(&output).matches("warning[W0501]").count(), 1, "{extra:?}: {}", stderr(&output));
     }
 }
+
+/// The `--report` of a timely job over the network has the network's counts, also when a
+/// launcher ran it (process 0, the reducer, hands them over): every key reached the reducer.
+#[test]
+fn a_timely_jobs_report_has_the_network_counts() {
+    let input = generate(3_000, 300, 13);
+    let dir = naas_test_support::temp_dir();
+    for processes in ["1", "2"] {
+        let report = dir.path().join(format!("report{processes}.json"));
+        let output = naasc(&[
+            "run",
+            "examples/reduce.naas",
+            "--input",
+            input.to_str().unwrap(),
+            "--key",
+            "key",
+            "--engine",
+            "timely",
+            "--processes",
+            processes,
+            "--workers",
+            "1",
+            "--network",
+            "tree:fanout=2,depth=2",
+            "--report",
+            report.to_str().unwrap(),
+        ]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+        let network = &report["network"];
+        assert_eq!(network["entries_at_reducer"], report["keys"], "{processes}: {report}");
+        assert_eq!(network["switches"], 6, "{processes}: {report}");
+        assert!(network["ideal_entries_at_reducer"].is_null(), "{processes}: {report}");
+    }
+}

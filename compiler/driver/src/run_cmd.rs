@@ -276,7 +276,14 @@ pub fn run(args: &RunArgs) -> Exit {
     };
     let body: run_timely::Body<'_> = &through_network;
     if let Some(process) = args.timely_process {
-        return match run_timely::run_as_worker_process(run_timely::job(source, args, config.workers), process, body) {
+        let job = run_timely::job(source, args, config.workers);
+        let printed = run_timely::run_as_worker_process(job, process, body).and_then(|()| {
+            match timely_network.as_ref().and_then(|network| network.report.borrow_mut().take()) {
+                Some(report) => run_timely::print_network_report(&report),
+                None => Ok(()),
+            }
+        });
+        return match printed {
             Ok(()) => Exit::Ok,
             Err(error) => job_failed(&error, &file),
         };
@@ -317,6 +324,7 @@ pub fn run(args: &RunArgs) -> Exit {
             if let Err(error) = executor::bind_input(&aggregation, input, &args.key, &args.binds) {
                 return usage(error);
             }
+            let mut launched_report = None;
             let outcome = if let (Some(hostfile), Some(process)) = (&args.hostfile, args.process) {
                 let job = run_timely::job(source, args, config.workers);
                 let timeout = std::time::Duration::from_secs_f64(args.net.timeout);
@@ -328,11 +336,15 @@ pub fn run(args: &RunArgs) -> Exit {
                 }
             } else if args.processes > 1 {
                 let argv: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-                run_timely::launch(args, &argv)
+                run_timely::launch(args, &argv).map(|(results, stats, network)| {
+                    launched_report = network;
+                    (results, stats)
+                })
             } else {
                 run_timely::run_here(run_timely::job(source, args, config.workers), body)
             };
-            let report = timely_network.as_ref().and_then(|network| network.report.borrow_mut().take());
+            let report =
+                timely_network.as_ref().and_then(|network| network.report.borrow_mut().take()).or(launched_report);
             outcome.map(|(results, stats)| (JobOutput { results, stats }, report))
         }
     };

@@ -49,6 +49,7 @@ use naas_runtime::Value;
 const LISTENING_MARK: &str = "naasc-listening ";
 const RESULT_MARK: &str = "naasc-result ";
 const STATS_MARK: &str = "naasc-stats ";
+const NETWORK_MARK: &str = "naasc-network ";
 
 /// The exit code of a process that stopped because another one of the job was lost (or the
 /// launcher was); the launcher reports the process that failed first, not these.
@@ -286,6 +287,13 @@ struct Printed {
     stats: JobStats,
     closed: bool,
     malformed: Option<String>,
+    /// Process 0's network report (`--network`).
+    network: Option<serde_json::Value>,
+}
+
+/// Hands process 0's network report (`--network`) to the launcher, after its results.
+pub fn print_network_report(report: &serde_json::Value) -> Result<(), JobError> {
+    write_line(&format!("{NETWORK_MARK}{report}"))
 }
 
 enum Event {
@@ -306,6 +314,10 @@ fn read_stdout(process: usize, stdout: impl Read, events: mpsc::Sender<Event>) {
         } else if let Some(json) = line.strip_prefix(RESULT_MARK) {
             serde_json::from_str::<ResultLine>(json)
                 .map(|r| printed.results.push((r.key, r.values.into_iter().map(Value::from).collect())))
+                .map_err(|e| e.to_string())
+        } else if let Some(json) = line.strip_prefix(NETWORK_MARK) {
+            serde_json::from_str::<serde_json::Value>(json)
+                .map(|report| printed.network = Some(report))
                 .map_err(|e| e.to_string())
         } else if let Some(json) = line.strip_prefix(STATS_MARK) {
             serde_json::from_str::<StatsLine>(json)
@@ -335,9 +347,12 @@ fn job_token() -> u64 {
     hasher.finish()
 }
 
+/// The merged results and counts of a launched job, and process 0's network report.
+pub type Launched = (KeyResults, JobStats, Option<serde_json::Value>);
+
 /// Starts `args.processes` copies of this `naasc run` command (whose arguments are `argv`) and
 /// merges their outputs.
-pub fn launch(args: &crate::run_cmd::RunArgs, argv: &[OsString]) -> Result<(KeyResults, JobStats), JobError> {
+pub fn launch(args: &crate::run_cmd::RunArgs, argv: &[OsString]) -> Result<Launched, JobError> {
     let processes = args.processes;
     let exe = std::env::current_exe().map_err(|e| JobError::Other(format!("cannot find the naasc binary: {e}")))?;
     let input = std::fs::canonicalize(&args.input)
@@ -470,6 +485,7 @@ pub fn launch(args: &crate::run_cmd::RunArgs, argv: &[OsString]) -> Result<(KeyR
     }
     let mut results = Vec::new();
     let mut stats = JobStats::default();
+    let mut network = None;
     for (process, output) in printed.into_iter().enumerate() {
         let output = output.unwrap_or_default();
         if let Some(error) = output.malformed {
@@ -479,13 +495,14 @@ pub fn launch(args: &crate::run_cmd::RunArgs, argv: &[OsString]) -> Result<(KeyR
             return Err(JobError::Other(format!("process {process} of {processes} exited without its results")));
         }
         results.extend(output.results);
+        network = network.or(output.network);
         stats.rows += output.stats.rows;
         stats.skipped += output.stats.skipped;
     }
     // Each process printed its keys sorted; sorting runs that are already sorted is cheap.
     let results = key_order::sort(results).into_results();
     stats.keys = results.len() as u64;
-    Ok((results, stats))
+    Ok((results, stats, network))
 }
 
 /// The job described by `naasc run`'s arguments.
