@@ -64,6 +64,29 @@ fn every_switch_example_equals_the_host_target_in_both_exec_modes() {
             assert_eq!(net, host, "{example} --exec {exec}");
         }
     }
+    // A program that does not lower to the switch (float state, no `--fixed-point`) is
+    // refused for `--exec switch`, pointing at `--exec host`, where a host box merges it.
+    let floats = temp_file("floats.naas", b"aggregate s(v: i64) -> f64:\n    return sum(f64(v))\n");
+    let floats = floats.to_str().unwrap();
+    let host = run_ok(floats, &input, &["--bind", "v=value"]);
+    let net = run_ok(floats, &input, &["--bind", "v=value", "--network", "tree:fanout=2,depth=2", "--exec", "host"]);
+    assert_eq!(net, host);
+    let refused = naasc(&[
+        "run",
+        floats,
+        "--input",
+        input.to_str().unwrap(),
+        "--key",
+        "key",
+        "--bind",
+        "v=value",
+        "--network",
+        "tree:fanout=2,depth=1",
+        "--exec",
+        "switch",
+    ]);
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("--exec host"), "{}", stderr(&refused));
 }
 
 #[test]
@@ -232,6 +255,53 @@ fn malformed_and_foreign_datagrams_are_counted_and_dropped() {
     assert!(report["bad_packets"].as_u64().unwrap() > 0, "{report}");
     assert!(report["foreign_packets"].as_u64().unwrap() > 0, "{report}");
     assert!(report["merges"].as_u64().unwrap() > 0, "{report}");
+    let (busy, seconds) = (report["busy_seconds"].as_f64().unwrap(), report["seconds"].as_f64().unwrap());
+    assert!(busy > 0.0 && busy < seconds, "busy from the first data to its own end of stream: {report}");
+}
+
+/// A set-up the node cannot serve (no uplink, a link id twice, an address that is not one) is
+/// refused before it is acknowledged: no acknowledgement comes back, and the node fails naming
+/// the job and why.
+#[test]
+fn an_invalid_set_up_is_refused_before_it_is_acknowledged() {
+    let source = std::fs::read_to_string(root().join("examples/reduce.naas")).unwrap();
+    let aggregation = naas_runtime::Aggregation::from_source("reduce.naas", &source, None).unwrap();
+    let cases = [
+        (r#"{"name":"s","downlinks":[1],"uplinks":[],"idle_timeout_ms":1000}"#, "has no uplink"),
+        (r#"{"name":"s","downlinks":[1],"uplinks":[[1,"127.0.0.1:9"]],"idle_timeout_ms":1000}"#, "appears twice"),
+        (r#"{"name":"s","downlinks":[1],"uplinks":[[2,"nowhere"]],"idle_timeout_ms":1000}"#, "not a socket address"),
+    ];
+    for (job, (payload, says)) in (77u64..).zip(cases) {
+        let mut node = Command::new(env!("CARGO_BIN_EXE_naasc"))
+            .args(["node", "examples/reduce.naas", "--exec", "host", "--once"])
+            .current_dir(root())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(node.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let address: SocketAddr = line.trim().strip_prefix("naasc-node-listening ").unwrap().parse().unwrap();
+        let template = naas_net::node::template(&aggregation, None, job);
+        let mut setup = Vec::new();
+        wire::encode(&template.header(Kind::Setup, wire::SETUP_LINK, 0), payload.as_bytes(), &mut setup);
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        socket.send_to(&setup, address).unwrap();
+        let mut buf = vec![0u8; wire::MAX_DATAGRAM];
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(1) {
+            if let Ok((len, _)) = socket.recv_from(&mut buf) {
+                let kind = wire::decode(&buf[..len]).map(|d| d.header.kind);
+                assert!(kind.is_err() || kind.as_ref().ok() != Some(&Kind::Ack), "an invalid set-up was acknowledged");
+            }
+        }
+        let output = node.wait_with_output().unwrap();
+        assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+        let text = stderr(&output);
+        assert!(text.contains(&format!("job {job}")) && text.contains(says), "{text}");
+    }
 }
 
 #[test]
@@ -348,7 +418,8 @@ fn sh(args: &[&str]) -> Result<(), String> {
     }
 }
 
-/// A namespace whose loopback drops 5% of UDP datagrams (nftables), or why there is none.
+/// A namespace whose loopback drops 5% of UDP datagrams and duplicates 5% (nftables), or why
+/// there is none.
 fn lossy_namespace() -> Result<Namespace, String> {
     let uid = Command::new("id").arg("-u").output().map_err(|e| e.to_string())?;
     if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
@@ -375,6 +446,22 @@ fn lossy_namespace() -> Result<Namespace, String> {
     // Every UDP datagram in the namespace is the job's: the nodes', the mappers' and the
     // reducer's ports (all picked by the system) lose 5%.
     exec(&["nft", "add rule inet naas input meta l4proto udp numgen random mod 100 < 5 counter drop"])?;
+    // Duplication: `dup` exists in the netdev family, on the ingress hook of a device; a copy
+    // sent back to `lo` arrives as a second datagram (it is seen before the drop above, which
+    // may then drop either copy). A kernel without it still tests loss.
+    let duplicating = exec(&["nft", "add table netdev naasdup"])
+        .and_then(|()| {
+            exec(&["nft", "add chain netdev naasdup ingress { type filter hook ingress device lo priority 0; }"])
+        })
+        .and_then(|()| {
+            exec(&[
+                "nft",
+                "add rule netdev naasdup ingress meta l4proto udp numgen random mod 100 < 5 counter dup to lo",
+            ])
+        });
+    if let Err(why) = duplicating {
+        eprintln!("kernel_packet_loss_keeps_results_exact: duplication not tested: {why}");
+    }
     Ok(namespace)
 }
 
@@ -404,13 +491,13 @@ fn kernel_packet_loss_keeps_results_exact() {
     }
     let rules = Command::new("ip").args(["netns", "exec", &namespace.0, "nft", "list", "ruleset"]).output().unwrap();
     let rules = String::from_utf8_lossy(&rules.stdout).into_owned();
-    let dropped: u64 = rules
+    // One counter per rule: the drop's, then (where the kernel has it) the duplication's.
+    let counters: Vec<u64> = rules
         .split("counter packets ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
-    assert!(dropped > 0, "the kernel dropped datagrams: {rules}");
+        .skip(1)
+        .map(|rest| rest.split_whitespace().next().and_then(|n| n.parse().ok()).unwrap_or(0))
+        .collect();
+    assert!(!counters.is_empty() && counters.iter().all(|&n| n > 0), "the kernel dropped and duplicated: {rules}");
 }
 
 #[test]
@@ -537,4 +624,155 @@ fn a_node_serves_job_after_job_until_stopped() {
     ]);
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains(&format!("`s1.1` at {host_address} did not answer")), "{}", stderr(&output));
+}
+
+/// An input of several units for the timely engine (which reads 1 MiB blocks), so that its
+/// workers and processes each fold some and several mappers send.
+fn several_units() -> &'static TempFile {
+    static FILE: std::sync::OnceLock<TempFile> = std::sync::OnceLock::new();
+    FILE.get_or_init(|| generate(120_000, 2_000, 11))
+}
+
+/// `--network` with `--engine timely`: one process with two workers and three processes of
+/// one worker each, both exec modes, equal the host target; key ids are agreed through
+/// timely (worker 0 numbers the union of every worker's keys), so the reducer names every key.
+#[test]
+fn timely_jobs_over_the_network_equal_the_host_target() {
+    let input = several_units();
+    assert!(std::fs::metadata(&**input).unwrap().len() > 4 << 20, "the input spans several units");
+    for example in ["examples/reduce.naas", "examples/latest.naas"] {
+        let host = run_ok(example, input, &[]);
+        for exec in ["switch", "host"] {
+            for shape in [&["--workers", "2"][..], &["--processes", "3", "--workers", "1"]] {
+                let mut extra = vec!["--engine", "timely", "--network", "tree:fanout=2,depth=2", "--exec", exec];
+                extra.extend_from_slice(shape);
+                let net = run_ok(example, input, &extra);
+                assert_eq!(net, host, "{example} --exec {exec} {shape:?}");
+            }
+        }
+    }
+    // One unit: most mappers have nothing to send, but each still ends its stream, from the
+    // process that owns it.
+    let small = generate(2_000, 100, 12);
+    let host = run_ok("examples/reduce.naas", &small, &[]);
+    let extra = ["--engine", "timely", "--processes", "3", "--workers", "1", "--network", "tree:fanout=4,depth=2"];
+    assert_eq!(run_ok("examples/reduce.naas", &small, &extra), host);
+}
+
+/// A timely job whose network has a hop that never answers fails within `--timeout`, naming
+/// the node, and leaves no process behind it (the launcher stops its processes).
+#[test]
+fn a_timely_job_whose_hop_never_answers_fails_within_the_timeout_naming_it() {
+    let input = generate(100, 10, 5);
+    let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let (live, live_address) = start_node(&["examples/reduce.naas", "--exec", "host", "--once"]);
+    let _live = Stop(live);
+    let attach = format!("{live_address},{}", silent.local_addr().unwrap());
+    let started = Instant::now();
+    let output = naasc(&[
+        "run",
+        "examples/reduce.naas",
+        "--input",
+        input.to_str().unwrap(),
+        "--key",
+        "key",
+        "--engine",
+        "timely",
+        "--processes",
+        "2",
+        "--workers",
+        "1",
+        "--network",
+        "tree:fanout=2,depth=1",
+        "--exec",
+        "host",
+        "--attach",
+        &attach,
+        "--timeout",
+        "2",
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let text = stderr(&output);
+    assert!(text.contains(&silent.local_addr().unwrap().to_string()), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(60), "took {:?}", started.elapsed());
+}
+
+/// With `--fixed-point`, a non-finite float is a bad row of the input on the timely engine as
+/// on the local one (not a state the switch cannot hold, found after the map phase).
+#[test]
+fn a_non_finite_float_is_a_bad_row_with_fixed_point_on_both_engines() {
+    let program = temp_file("floats.naas", b"aggregate s(v: f64) -> f64:\n    return sum(v)\n");
+    let input = temp_file("inf.csv", b"key,v\na,1.5\nb,inf\na,2\n");
+    for engine in ["local", "timely"] {
+        let output = naasc(&[
+            "run",
+            program.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--key",
+            "key",
+            "--engine",
+            engine,
+            "--network",
+            "tree:fanout=2,depth=1",
+            "--fixed-point",
+            "16",
+        ]);
+        assert_eq!(output.status.code(), Some(1), "{engine}: {}", stderr(&output));
+        assert!(stderr(&output).contains("inf.csv:3:2: column `v`: `inf` is not a finite number"), "{engine}");
+    }
+}
+
+/// A program's warnings are printed once, by the command the user ran, not again by every
+/// node it launches or every timely process.
+#[test]
+fn warnings_are_printed_once_however_many_processes_run_the_program() {
+    let program = temp_file("floats.naas", b"aggregate s(v: f64) -> f64:\n    return sum(v)\n");
+    let input = temp_file("data.csv", b"key,v\na,1.5\nb,2\na,2\n");
+    let runs: [&[&str]; 2] = [
+        &["--network", "tree:fanout=2,depth=2", "--exec", "host"],
+        &["--engine", "timely", "--processes", "2", "--network", "tree:fanout=2,depth=1", "--exec", "host"],
+    ];
+    for extra in runs {
+        let mut args = vec!["run", program.to_str().unwrap(), "--input", input.to_str().unwrap(), "--key", "key"];
+        args.extend_from_slice(extra);
+        let output = naasc(&args);
+        assert!(output.status.success(), "{extra:?}: {}", stderr(&output));
+        assert_eq!(stderr(&output).matches("warning[W0501]").count(), 1, "{extra:?}: {}", stderr(&output));
+    }
+}
+
+/// The `--report` of a timely job over the network has the network's counts, also when a
+/// launcher ran it (process 0, the reducer, hands them over): every key reached the reducer.
+#[test]
+fn a_timely_jobs_report_has_the_network_counts() {
+    let input = generate(3_000, 300, 13);
+    let dir = naas_test_support::temp_dir();
+    for processes in ["1", "2"] {
+        let report = dir.path().join(format!("report{processes}.json"));
+        let output = naasc(&[
+            "run",
+            "examples/reduce.naas",
+            "--input",
+            input.to_str().unwrap(),
+            "--key",
+            "key",
+            "--engine",
+            "timely",
+            "--processes",
+            processes,
+            "--workers",
+            "1",
+            "--network",
+            "tree:fanout=2,depth=2",
+            "--report",
+            report.to_str().unwrap(),
+        ]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+        let network = &report["network"];
+        assert_eq!(network["entries_at_reducer"], report["keys"], "{processes}: {report}");
+        assert_eq!(network["switches"], 6, "{processes}: {report}");
+        assert!(network["ideal_entries_at_reducer"].is_null(), "{processes}: {report}");
+    }
 }

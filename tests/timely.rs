@@ -378,3 +378,226 @@ fn the_errors_of_several_processes_do_not_interleave() {
         }
     }
 }
+
+// ---- The cluster form: `--hostfile FILE --process I`, each process started on its own ----
+
+/// An aggregation with integer state only, so that results do not depend on the merge order.
+const INTEGER_PROGRAM: &str = "aggregate stats(delay: i64) -> tuple[i64, i64, i64, u64]:\n    \
+                               return sum(delay), min(delay), max(delay), count()\n";
+
+/// A port free on `ip` when asked (the system's pick); a process may still take it before the
+/// job binds it, so [`cluster`] retries the whole job on "cannot listen".
+fn free_port(ip: &str) -> u16 {
+    std::net::TcpListener::bind((ip, 0)).unwrap().local_addr().unwrap().port()
+}
+
+/// Runs one job as `ips.len()` processes started one by one, as a user would: each is a
+/// separate `naasc run ... --hostfile FILE --process I` (the last first, so the others wait for
+/// their peers), with `per_process(I)`'s extra arguments. Returns their outputs by process.
+fn cluster(program: &Path, ips: &[&str], per_process: impl Fn(usize) -> Vec<String>) -> Vec<Output> {
+    for attempt in 0..3 {
+        let hosts: String = ips.iter().map(|ip| format!("{ip}:{}\n", free_port(ip))).collect();
+        let hostfile = temp_file("hosts.txt", format!("# one process per line\n{hosts}").as_bytes());
+        let children: Vec<(usize, Child)> = (0..ips.len())
+            .rev()
+            .map(|process| {
+                let mut args: Vec<String> = vec!["run".into(), program.to_str().unwrap().into()];
+                args.extend(per_process(process));
+                args.extend(
+                    ["--engine", "timely", "--hostfile", hostfile.to_str().unwrap(), "--process"].map(String::from),
+                );
+                args.push(process.to_string());
+                let child = spawn(&args);
+                std::thread::sleep(Duration::from_millis(150));
+                (process, child)
+            })
+            .collect();
+        let mut outputs: Vec<(usize, Output)> =
+            children.into_iter().map(|(p, child)| (p, finish(child, &format!("cluster process {p}")))).collect();
+        outputs.sort_by_key(|(p, _)| *p);
+        let outputs: Vec<Output> = outputs.into_iter().map(|(_, o)| o).collect();
+        if attempt < 2 && outputs.iter().any(|o| stderr(o).contains("cannot listen on")) {
+            continue;
+        }
+        return outputs;
+    }
+    unreachable!("the loop returns on its last attempt")
+}
+
+fn integer_program() -> TempFile {
+    temp_file("stats.naas", INTEGER_PROGRAM.as_bytes())
+}
+
+fn local_run(program: &Path, input: &Path) -> String {
+    let output = naasc(&["run", program.to_str().unwrap(), "--input", input.to_str().unwrap(), "--key", "host"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    stdout(&output)
+}
+
+/// Three processes on three addresses (127.0.0.1-3 stand for three machines), two workers
+/// each, every one reading its share (units `u mod 6`) of one file: process 0 prints exactly
+/// the local engine's output, the others print nothing, and nobody says anything on stderr.
+#[test]
+fn a_cluster_of_three_processes_on_distinct_addresses_matches_the_local_engine() {
+    let program = integer_program();
+    let input = big_input();
+    let expected = local_run(&program, &input);
+    let outputs = cluster(&program, &["127.0.0.1", "127.0.0.2", "127.0.0.3"], |_| {
+        ["--input", input.to_str().unwrap(), "--key", "host", "--workers", "2"].map(String::from).to_vec()
+    });
+    for (process, output) in outputs.iter().enumerate() {
+        assert!(output.status.success(), "process {process}: {}", stderr(output));
+        assert_eq!(stderr(output), "", "process {process}");
+    }
+    assert_eq!(stdout(&outputs[0]), expected);
+    assert_eq!(stdout(&outputs[1]), "");
+    assert_eq!(stdout(&outputs[2]), "");
+}
+
+/// With `--input-per-process`, each process reads its own file whole (the rows are split over
+/// three files here), and `-o` is written by process 0 alone, with the local engine's output
+/// over all the rows; `--report` counts every process's rows.
+#[test]
+fn a_cluster_reading_a_file_per_process_writes_the_results_once() {
+    let program = integer_program();
+    let mut whole = String::from("host,delay\n");
+    let mut parts = vec![String::from("host,delay\n"); 3];
+    for i in 0..300_000u64 {
+        let row = format!("h{},{}\n", (i * 7919) % 701, (i % 1013) as i64 - 300);
+        whole.push_str(&row);
+        // Unequal shares: process 2 gets most of the rows.
+        parts[[0, 1, 2, 2, 2][(i % 5) as usize]].push_str(&row);
+    }
+    let whole = temp_file("whole.csv", whole.as_bytes());
+    let parts: Vec<TempFile> = parts.iter().map(|text| temp_file("part.csv", text.as_bytes())).collect();
+    let out_dir = naas_test_support::temp_dir();
+    let out = |p: usize| out_dir.path().join(format!("out{p}.csv"));
+    let report = |p: usize| out_dir.path().join(format!("report{p}.json"));
+    let expected = local_run(&program, &whole);
+    let outputs = cluster(&program, &["127.0.0.1", "127.0.0.2", "127.0.0.3"], |p| {
+        let mut args: Vec<String> =
+            ["--input", parts[p].to_str().unwrap(), "--key", "host", "--workers", "1"].map(String::from).to_vec();
+        args.extend(["--input-per-process".to_string(), "-o".to_string(), out(p).display().to_string()]);
+        args.extend(["--report".to_string(), report(p).display().to_string()]);
+        args
+    });
+    for (process, output) in outputs.iter().enumerate() {
+        assert!(output.status.success(), "process {process}: {}", stderr(output));
+        assert_eq!(stdout(output), "", "process {process}");
+    }
+    assert_eq!(std::fs::read_to_string(out(0)).unwrap(), expected);
+    assert!(!out(1).exists() && !out(2).exists(), "only process 0 writes the results");
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(report(0)).unwrap()).unwrap();
+    assert_eq!(report["rows"], 300_000);
+    assert_eq!(report["keys"], 701);
+}
+
+/// A process whose peer never starts fails within `--timeout`, naming the peer and its
+/// address, with exit code 1.
+#[test]
+fn a_cluster_process_whose_peer_never_starts_fails_naming_it_within_the_timeout() {
+    let program = integer_program();
+    let input = small_input();
+    let (p0, p1) = (free_port("127.0.0.1"), free_port("127.0.0.2"));
+    let hostfile = temp_file("hosts.txt", format!("127.0.0.1:{p0}\n127.0.0.2:{p1}\n").as_bytes());
+    for process in ["0", "1"] {
+        let started = Instant::now();
+        let output = naasc(&[
+            "run",
+            program.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--key",
+            "host",
+            "--engine",
+            "timely",
+            "--hostfile",
+            hostfile.to_str().unwrap(),
+            "--process",
+            process,
+            "--timeout",
+            "1.5",
+        ]);
+        assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+        let other = if process == "0" { format!("1 (127.0.0.2:{p1})") } else { format!("0 (127.0.0.1:{p0})") };
+        let text = stderr(&output);
+        assert!(text.contains(&format!("process(es) {other} did not connect within 1.5 s (--timeout)")), "{text}");
+        assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
+        assert_no_panic(&text);
+    }
+}
+
+/// A peer killed mid-run: the process that loses it says which and exits with code 1.
+#[test]
+fn a_cluster_process_whose_peer_dies_mid_run_fails_naming_it() {
+    let program = integer_program();
+    let input = big_input();
+    let hosts = format!("127.0.0.1:{}\n127.0.0.2:{}\n", free_port("127.0.0.1"), free_port("127.0.0.2"));
+    let hostfile = temp_file("hosts.txt", hosts.as_bytes());
+    let args = |process: &str| -> Vec<String> {
+        let mut args = run_args(&input, &["--engine", "timely", "--workers", "1", "--process", process]);
+        args[1] = program.to_str().unwrap().to_string();
+        args.extend(["--hostfile".to_string(), hostfile.to_str().unwrap().to_string()]);
+        args
+    };
+    let peer = spawn(&args("1"));
+    let survivor = spawn(&args("0"));
+    wait_until_mid_run(peer.id());
+    signal(peer.id(), "KILL");
+    let output = finish(survivor, "the surviving process");
+    let _ = finish(peer, "the killed process");
+    let text = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(text.contains("process 0 of 2: lost the connection to process 1"), "{text}");
+    assert_no_panic(&text);
+}
+
+/// The cluster form's flags that do not fit each other are usage errors naming the flag.
+#[test]
+fn cluster_flags_that_do_not_fit_are_usage_errors() {
+    let input = small_input();
+    let hostfile = temp_file("hosts.txt", b"127.0.0.1:1\n127.0.0.2:2\n");
+    let bad_line = temp_file("hosts.txt", b"127.0.0.1:1\nnot an address\n");
+    let duplicate = temp_file("hosts.txt", b"127.0.0.1:1\n\n127.0.0.1:1\n");
+    let empty = temp_file("hosts.txt", b"# nobody\n");
+    let h = hostfile.to_str().unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--engine", "timely", "--hostfile", h], "--hostfile needs --process"),
+        (vec!["--engine", "timely", "--process", "0"], "--process needs --hostfile"),
+        (vec!["--hostfile", h, "--process", "0"], "add --engine timely"),
+        (vec!["--engine", "timely", "--hostfile", h, "--process", "0", "--processes", "2"], "drop --processes"),
+        (vec!["--engine", "timely", "--hostfile", h, "--process", "2"], "numbered from 0 to 1"),
+        (vec!["--engine", "timely", "--input-per-process"], "--input-per-process applies to --hostfile"),
+        (vec!["--engine", "timely", "--hostfile", h, "--process", "0", "--timeout", "0"], "--timeout"),
+        (vec!["--engine", "timely", "--hostfile", bad_line.to_str().unwrap(), "--process", "0"], ":2: expected"),
+        (vec!["--engine", "timely", "--hostfile", duplicate.to_str().unwrap(), "--process", "0"], "also on line 1"),
+        (vec!["--engine", "timely", "--hostfile", empty.to_str().unwrap(), "--process", "0"], "lists no process"),
+    ];
+    for (extra, says) in cases {
+        let args = run_args(&input, &extra);
+        let output = naasc(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(output.status.code(), Some(2), "{extra:?}: {}", stderr(&output));
+        assert!(stderr(&output).contains(says), "{extra:?}: {}", stderr(&output));
+    }
+}
+
+/// The cluster form with `--network`: process 0 starts the nodes and is the reducer, every
+/// process sends the mappers its workers own, and process 0 prints the local engine's output.
+#[test]
+fn a_cluster_sends_its_states_through_the_network() {
+    let program = integer_program();
+    let input = big_input();
+    let expected = local_run(&program, &input);
+    let outputs = cluster(&program, &["127.0.0.1", "127.0.0.2", "127.0.0.3"], |_| {
+        let args = ["--input", input.to_str().unwrap(), "--key", "host", "--workers", "1"];
+        let mut args: Vec<String> = args.map(String::from).to_vec();
+        args.extend(["--network", "tree:fanout=2,depth=2", "--exec", "host"].map(String::from));
+        args
+    });
+    for (process, output) in outputs.iter().enumerate() {
+        assert!(output.status.success(), "process {process}: {}", stderr(output));
+    }
+    assert_eq!(stdout(&outputs[0]), expected);
+    assert!(stderr(&outputs[0]).contains("reached the reducer"), "{}", stderr(&outputs[0]));
+    assert_eq!(stdout(&outputs[1]), "");
+}

@@ -16,7 +16,9 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use naas_runtime::executor::{call_error, map_phase, merge_buffers, Grouping, Input, JobConfig, JobError, JobInput};
+use naas_runtime::executor::{
+    call_error, map_phase, merge_buffers, Grouping, Input, JobConfig, JobError, JobInput, KeyResults,
+};
 use naas_runtime::value::flatten;
 use naas_runtime::{Aggregation, JobOutput, StateTable};
 use naas_target_switch::network::{NodeKind, Topology};
@@ -38,6 +40,9 @@ pub const REPORT_MARK: &str = "naasc-node-report ";
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long the job waits for its nodes to end after the reducer has every result.
 const END_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A mapper's entries encoded for the wire: (key id, state words).
+pub type WireEntries = Vec<(u64, Vec<u64>)>;
 
 /// Where the nodes come from.
 #[derive(Clone, Debug)]
@@ -97,8 +102,9 @@ pub struct NetReport {
     pub packets_at_reducer: u64,
     pub bytes_at_reducer: u64,
     /// The fan-in bound: for each child of the reducer, the distinct keys of its subtree (a
-    /// switch child), or every entry it sends (a mapper child).
-    pub ideal_entries_at_reducer: u64,
+    /// switch child), or every entry it sends (a mapper child). `None` when this process does
+    /// not see every mapper's entries (a timely job's mappers are spread over its processes).
+    pub ideal_entries_at_reducer: Option<u64>,
     pub switch_merges: u64,
     pub collisions: u64,
     pub flushed_entries: u64,
@@ -150,7 +156,7 @@ fn tiers(graph: &naas_target_switch::network::Graph, senders: &[LinkCounts]) -> 
 }
 
 /// A job id no other job is likely to have.
-fn job_id() -> u64 {
+pub fn job_id() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write_u32(std::process::id());
@@ -257,42 +263,9 @@ pub fn run_over_network<R: Read + Send>(
     pipeline: Option<&PipelineProgram>,
     job: &NetworkJob,
 ) -> Result<(JobOutput, NetReport), NetError> {
-    let graph = job.topology.graph();
-    let mappers = job.topology.mappers();
-    if mappers == 0 {
-        return Err(NetError::Usage("the topology has no mappers".to_string()));
-    }
-    let switches: Vec<usize> = (0..graph.nodes.len()).filter(|n| graph.nodes[*n].kind == NodeKind::Switch).collect();
-    if let Nodes::Attach(addresses) = &job.nodes {
-        if addresses.len() != switches.len() {
-            return Err(NetError::Usage(format!(
-                "--attach names {} node(s), the topology has {} switch(es) (give one address per switch, in the \
-                 topology's order)",
-                addresses.len(),
-                switches.len()
-            )));
-        }
-    }
-    // Every entry must fit a datagram: checked before any node starts.
-    let shape = template(aggregation, pipeline, 0);
-    let entry_bytes = 8 * (1 + usize::from(shape.words));
-    if wire::HEADER_LEN + entry_bytes > wire::MAX_DATAGRAM || usize::from(shape.words) * 8 < aggregation.state_size() {
-        return Err(NetError::Usage(format!(
-            "a state of `{}` is {} bytes: an entry (its 8-byte key id and its state) must fit one UDP datagram, so a \
-             state may hold at most {} bytes",
-            aggregation.name(),
-            aggregation.state_size(),
-            wire::MAX_DATAGRAM - wire::HEADER_LEN - 8
-        )));
-    }
     // Start the nodes first: they compile the program while this process reads the input.
-    let mut launched = match &job.nodes {
-        Nodes::Launch { exe, args } => {
-            Some(Launched::start(exe, args, switches.iter().map(|n| graph.nodes[*n].name.clone()).collect())?)
-        }
-        Nodes::Attach(_) => None,
-    };
-
+    let mut nodes = Started::start(aggregation, pipeline, job)?;
+    let mappers = nodes.mappers;
     // The map phase, as in `naas_runtime::network`: blocks spread over the mappers.
     let mut config = config.clone();
     let input = input.into();
@@ -323,73 +296,439 @@ pub fn run_over_network<R: Read + Send>(
             template.max_key
         )));
     }
-    // Each mapper's entries, encoded for the wire.
-    let jit = aggregation.jit();
-    let mut state = jit.new_state();
-    let mut mapper_entries: Vec<Vec<(u64, Vec<u64>)>> = Vec::with_capacity(tables.len());
-    for table in &tables {
-        let mut entries = Vec::with_capacity(table.len());
-        for (key, bytes) in table.entries() {
-            let mut words = Vec::new();
-            match pipeline {
-                Some(program) => {
-                    state.as_mut_bytes().copy_from_slice(bytes);
-                    words = program.encode_state(&jit.state_slots(&state)).map_err(|e| {
-                        NetError::Job(JobError::Other(format!(
-                            "key `{}`: its state cannot be sent to a switch: {e}",
-                            String::from_utf8_lossy(key)
-                        )))
-                    })?;
-                }
-                None => wire::bytes_to_words(bytes, &mut words),
-            }
-            entries.push((ids[key], words));
-        }
-        mapper_entries.push(entries);
+    let set_up = nodes.set_up(aggregation, pipeline, job, id)?;
+    // Every mapper, with entries or none: each sends its end of stream.
+    let mut own = Vec::with_capacity(mappers);
+    for mapper in 0..mappers {
+        let entries = tables
+            .get(mapper)
+            .map(|table| table.entries().map(|(key, bytes)| (ids[key], bytes)).collect::<Vec<_>>())
+            .unwrap_or_default();
+        own.push((mapper, encode_entries(aggregation, pipeline, &entries, &key_of)?));
+    }
+    let ideal = fan_in_bound(&nodes.graph, &nodes.mapper_nodes, &own);
+    let (results, mut report) = nodes.exchange(aggregation, pipeline, job, set_up, &own, &key_of)?;
+    report.ideal_entries_at_reducer = Some(ideal);
+    let mut stats = map.stats;
+    stats.keys = results.len() as u64;
+    stats.shuffle_entries = report.entries_at_reducer;
+    stats.shuffle_bytes = report.bytes_at_reducer;
+    stats.reduce_seconds = started.elapsed().as_secs_f64();
+    Ok((JobOutput { results, stats }, report))
+}
+
+/// The network's nodes, launched (or to be attached), before the job's set-up.
+pub struct Started {
+    graph: naas_target_switch::network::Graph,
+    /// The topology's mappers.
+    pub mappers: usize,
+    switches: Vec<usize>,
+    mapper_nodes: Vec<usize>,
+    launched: Option<Launched>,
+}
+
+/// The job's socket and the nodes' addresses, once every node has acknowledged its set-up.
+pub struct SetUp {
+    socket: UdpSocket,
+    template: crate::endpoint::Template,
+    /// The address of every node of the graph (the reducer's is the job's socket).
+    addresses: Vec<SocketAddr>,
+    /// The end of `--timeout`, which runs from the set-up.
+    deadline: Instant,
+}
+
+impl SetUp {
+    /// The job's id.
+    pub fn job(&self) -> u64 {
+        self.template.job
     }
 
-    // The nodes' addresses.
-    let deadline = Instant::now() + job.timeout;
-    let addresses: Vec<SocketAddr> = match (&job.nodes, &mut launched) {
-        (Nodes::Attach(addresses), _) => addresses.clone(),
-        (_, Some(launched)) => {
-            let start_deadline = Instant::now() + START_TIMEOUT.min(job.timeout);
-            loop {
-                launched.drain();
-                if launched.addresses.iter().all(Option::is_some) {
-                    break launched.addresses.iter().flatten().copied().collect();
+    /// Starts `--timeout` again: the set-up came before a map phase (a timely job's).
+    pub fn restart_clock(&mut self, timeout: Duration) {
+        self.deadline = Instant::now() + timeout;
+    }
+}
+
+/// Where every mapper sends: its uplinks (link id, next hop's address), by mapper, and the
+/// job's id. Process 0 of a timely job hands it to the others.
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct MapperUplinks {
+    pub job: u64,
+    pub uplinks: Vec<Vec<(u32, SocketAddr)>>,
+}
+
+impl Started {
+    /// Checks the job against the topology and the datagram size, and launches the nodes.
+    pub fn start(
+        aggregation: &Aggregation,
+        pipeline: Option<&PipelineProgram>,
+        job: &NetworkJob,
+    ) -> Result<Started, NetError> {
+        let graph = job.topology.graph();
+        let mappers = job.topology.mappers();
+        if mappers == 0 {
+            return Err(NetError::Usage("the topology has no mappers".to_string()));
+        }
+        let switches: Vec<usize> =
+            (0..graph.nodes.len()).filter(|n| graph.nodes[*n].kind == NodeKind::Switch).collect();
+        if let Nodes::Attach(addresses) = &job.nodes {
+            if addresses.len() != switches.len() {
+                return Err(NetError::Usage(format!(
+                    "--attach names {} node(s), the topology has {} switch(es) (give one address per switch, in the \
+                 topology's order)",
+                    addresses.len(),
+                    switches.len()
+                )));
+            }
+        }
+        // Every entry must fit a datagram: checked before any node starts.
+        let shape = template(aggregation, pipeline, 0);
+        let entry_bytes = 8 * (1 + usize::from(shape.words));
+        if wire::HEADER_LEN + entry_bytes > wire::MAX_DATAGRAM
+            || usize::from(shape.words) * 8 < aggregation.state_size()
+        {
+            return Err(NetError::Usage(format!(
+            "a state of `{}` is {} bytes: an entry (its 8-byte key id and its state) must fit one UDP datagram, so a \
+             state may hold at most {} bytes",
+            aggregation.name(),
+            aggregation.state_size(),
+            wire::MAX_DATAGRAM - wire::HEADER_LEN - 8
+        )));
+        }
+        let launched = match &job.nodes {
+            Nodes::Launch { exe, args } => {
+                Some(Launched::start(exe, args, switches.iter().map(|n| graph.nodes[*n].name.clone()).collect())?)
+            }
+            Nodes::Attach(_) => None,
+        };
+        let mapper_nodes: Vec<usize> =
+            (0..graph.nodes.len()).filter(|n| graph.nodes[*n].kind == NodeKind::Mapper).collect();
+        Ok(Started { graph, mappers, switches, mapper_nodes, launched })
+    }
+
+    /// Waits for the nodes' addresses, binds the job's socket and sets every node up for job
+    /// `id`; the timeout runs from here.
+    pub fn set_up(
+        &mut self,
+        aggregation: &Aggregation,
+        pipeline: Option<&PipelineProgram>,
+        job: &NetworkJob,
+        id: u64,
+    ) -> Result<SetUp, NetError> {
+        let template = template(aggregation, pipeline, id);
+        let (graph, switches, launched) = (&self.graph, &self.switches, &mut self.launched);
+        // The nodes' addresses.
+        let deadline = Instant::now() + job.timeout;
+        let addresses: Vec<SocketAddr> = match (&job.nodes, &mut *launched) {
+            (Nodes::Attach(addresses), _) => addresses.clone(),
+            (_, Some(launched)) => {
+                let start_deadline = Instant::now() + START_TIMEOUT.min(job.timeout);
+                loop {
+                    launched.drain();
+                    if launched.addresses.iter().all(Option::is_some) {
+                        break launched.addresses.iter().flatten().copied().collect();
+                    }
+                    if let Some(error) = launched.failed() {
+                        return Err(error);
+                    }
+                    if Instant::now() >= start_deadline {
+                        let missing: Vec<&str> = launched
+                            .names
+                            .iter()
+                            .zip(&launched.addresses)
+                            .filter(|(_, a)| a.is_none())
+                            .map(|(n, _)| n.as_str())
+                            .collect();
+                        return Err(NetError::Timeout {
+                            seconds: job.timeout.as_secs_f64(),
+                            waiting: format!("node(s) {} never started listening", missing.join(", ")),
+                        });
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
                 }
+            }
+            (Nodes::Launch { .. }, None) => return Err(NetError::Io("the nodes were not launched".to_string())),
+        };
+        let node_address = |graph_index: usize| -> Option<SocketAddr> {
+            switches.iter().position(|s| *s == graph_index).map(|i| addresses[i])
+        };
+
+        // The job's socket, on the address the nodes reach it at.
+        let socket = bind_toward(addresses.first().copied())?;
+        let me = socket.local_addr().map_err(|e| NetError::Io(e.to_string()))?;
+        let address_of = |graph_index: usize| -> SocketAddr {
+            if graph.nodes[graph_index].kind == NodeKind::Reducer {
+                me
+            } else {
+                node_address(graph_index).unwrap_or(me)
+            }
+        };
+
+        // Set up every node, and wait for every acknowledgement.
+        // The nodes give up later than the job does, so that the job, which sees every hop,
+        // names the one it waits for (a node sees only its neighbours).
+        let idle_timeout_ms = u64::try_from((2 * job.timeout + Duration::from_secs(1)).as_millis()).unwrap_or(u64::MAX);
+        let mut setups: Vec<(SocketAddr, Vec<u8>)> = Vec::new();
+        for (i, &node) in switches.iter().enumerate() {
+            let setup = Setup {
+                name: graph.nodes[node].name.clone(),
+                downlinks: graph.nodes[node].downlinks.iter().map(|l| *l as u32).collect(),
+                uplinks: graph.nodes[node]
+                    .uplinks
+                    .iter()
+                    .map(|l| (*l as u32, address_of(graph.links[*l].to).to_string()))
+                    .collect(),
+                idle_timeout_ms,
+            };
+            let payload = serde_json::to_vec(&setup).map_err(|e| NetError::Io(e.to_string()))?;
+            let mut datagram = Vec::new();
+            wire::encode(&template.header(Kind::Setup, wire::SETUP_LINK, 0), &payload, &mut datagram);
+            setups.push((addresses[i], datagram));
+        }
+        set_up_nodes(&socket, &setups, &template, deadline, launched, switches, graph, job.timeout)?;
+        let addresses = (0..graph.nodes.len()).map(address_of).collect();
+        Ok(SetUp { socket, template, addresses, deadline })
+    }
+
+    /// Every mapper's uplinks, for processes that send mappers of this job.
+    pub fn mapper_uplinks(&self, set_up: &SetUp) -> MapperUplinks {
+        let uplinks = self
+            .mapper_nodes
+            .iter()
+            .map(|&node| {
+                let ups = &self.graph.nodes[node].uplinks;
+                ups.iter().map(|l| (*l as u32, set_up.addresses[self.graph.links[*l].to])).collect()
+            })
+            .collect();
+        MapperUplinks { job: set_up.template.job, uplinks }
+    }
+
+    /// Sends the entries of the mappers `own` (by mapper index) and receives, merges and
+    /// finishes every key at the reducer; `key_of` names key ids.
+    pub fn exchange(
+        &mut self,
+        aggregation: &Aggregation,
+        pipeline: Option<&PipelineProgram>,
+        job: &NetworkJob,
+        set_up: SetUp,
+        own: &[(usize, WireEntries)],
+        key_of: &[&[u8]],
+    ) -> Result<(KeyResults, NetReport), NetError> {
+        let SetUp { socket, template, addresses, deadline } = set_up;
+        let id = template.job;
+        let (graph, switches, mapper_nodes, launched) =
+            (&self.graph, &self.switches, &self.mapper_nodes, &mut self.launched);
+        let address_of = |node: usize| addresses[node];
+        let jit = aggregation.jit();
+        // The job's endpoint: the mappers' uplinks and the reducer's downlinks.
+        let mut endpoint = Endpoint::new(socket, template);
+        if let Some((loss, dup, seed)) = job.faults {
+            endpoint.set_faults(Faults::new(loss, dup, seed));
+        }
+        // Only the mappers this process sends get uplinks here: another process sends the
+        // others (a timely job's), and two senders on one link would share its sequence
+        // numbers and its end of stream.
+        for link in &graph.nodes[0].downlinks {
+            endpoint.add_downlink(*link as u32);
+        }
+        for (mapper, entries) in own {
+            let Some(&node) = mapper_nodes.get(*mapper) else {
+                return Err(NetError::Usage(format!("the topology has no mapper {mapper}")));
+            };
+            let ups: Vec<usize> = graph.nodes[node]
+                .uplinks
+                .iter()
+                .map(|l| endpoint.add_uplink(*l as u32, address_of(graph.links[*l].to)))
+                .collect();
+            for (key, words) in entries {
+                endpoint.push(ups[uplink_of(*key, ups.len())], *key, words);
+            }
+        }
+        endpoint.finish_uplinks();
+
+        // The reducer.
+        let mut reducer = StateTable::new(aggregation);
+        let mut bytes = Vec::new();
+        let mut events = Vec::new();
+        let mut data = Vec::new();
+        let stride = endpoint.stride();
+        let mut at_reducer = (0u64, 0u64, 0u64);
+        while !endpoint.downlinks_done() {
+            endpoint.step(Duration::from_millis(20), &mut events)?;
+            for event in events.drain(..) {
+                let Event::Data { payload, count, .. } = event else { continue };
+                at_reducer.0 += u64::from(count);
+                at_reducer.1 += 1;
+                at_reducer.2 += (wire::HEADER_LEN + payload.len()) as u64;
+                endpoint.words(&payload, &mut data);
+                for entry in data.chunks_exact(stride) {
+                    let (id, words) = (entry[0], &entry[1..]);
+                    let key = key_of.get(id as usize).copied().ok_or_else(|| {
+                        NetError::Job(JobError::Other(format!("the network delivered an unknown key id {id}")))
+                    })?;
+                    match pipeline {
+                        Some(program) => {
+                            let slots = program.decode_state(words).map_err(JobError::Internal)?;
+                            let state = jit.state_from_slots(&slots);
+                            bytes.clear();
+                            bytes.extend_from_slice(state.as_bytes());
+                        }
+                        None => wire::words_to_bytes(words.iter().copied(), aggregation.state_size(), &mut bytes),
+                    }
+                    reducer.merge(aggregation, &id.to_le_bytes(), &bytes).map_err(|e| call_error(e, Some(key)))?;
+                }
+            }
+            if let Some(launched) = launched.as_mut() {
+                launched.drain();
                 if let Some(error) = launched.failed() {
                     return Err(error);
                 }
-                if Instant::now() >= start_deadline {
-                    let missing: Vec<&str> = launched
-                        .names
-                        .iter()
-                        .zip(&launched.addresses)
-                        .filter(|(_, a)| a.is_none())
-                        .map(|(n, _)| n.as_str())
-                        .collect();
-                    return Err(NetError::Timeout {
-                        seconds: job.timeout.as_secs_f64(),
-                        waiting: format!("node(s) {} never started listening", missing.join(", ")),
-                    });
-                }
-                std::thread::sleep(Duration::from_millis(10));
+            }
+            if Instant::now() >= deadline {
+                return Err(timeout_error(&endpoint, graph, job.timeout));
             }
         }
-        (Nodes::Launch { .. }, None) => return Err(NetError::Io("the nodes were not launched".to_string())),
-    };
-    let node_address = |graph_index: usize| -> Option<SocketAddr> {
-        switches.iter().position(|s| *s == graph_index).map(|i| addresses[i])
-    };
 
-    // The job's socket, on the address the nodes reach it at.
+        // Every result is in: finish them, and let the nodes end their jobs (they are answered
+        // until they have, or for a linger period when attached).
+        let mut results = Vec::with_capacity(reducer.len());
+        for (id_bytes, state_bytes) in reducer.entries() {
+            let mut id = [0u8; 8];
+            id.copy_from_slice(&id_bytes[..8.min(id_bytes.len())]);
+            let key = key_of.get(u64::from_le_bytes(id) as usize).copied().unwrap_or_default();
+            let mut state = jit.new_state();
+            state.as_mut_bytes().copy_from_slice(state_bytes);
+            let finished = jit.finish(&state).map_err(|e| call_error(e, Some(key)))?;
+            results.push((key.to_vec(), flatten(&finished)));
+        }
+        results.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        if results.len() != key_of.len() {
+            return Err(NetError::Job(JobError::Other(format!(
+                "the network delivered {} keys to the reducer, the mappers sent {}",
+                results.len(),
+                key_of.len()
+            ))));
+        }
+        let end_deadline = Instant::now() + END_TIMEOUT;
+        let mut quiet_since = Instant::now();
+        let mut heard = endpoint.counts.packets_in + endpoint.counts.acks_in;
+        loop {
+            endpoint.step(Duration::from_millis(20), &mut events)?;
+            events.clear();
+            let now_heard = endpoint.counts.packets_in + endpoint.counts.acks_in;
+            if now_heard != heard {
+                heard = now_heard;
+                quiet_since = Instant::now();
+            }
+            let done = match launched.as_mut() {
+                Some(launched) => {
+                    launched.drain();
+                    if let Some(error) = launched.failed() {
+                        return Err(error);
+                    }
+                    launched.all_exited()
+                }
+                None => quiet_since.elapsed() >= LINGER,
+            };
+            if done || Instant::now() >= end_deadline {
+                break;
+            }
+        }
+
+        let mut report = NetReport {
+            topology: job.topology.to_string(),
+            exec: if pipeline.is_some() { "switch" } else { "host" }.to_string(),
+            job: id,
+            mappers: self.mappers as u64,
+            switches: switches.len() as u64,
+            keys: key_of.len() as u64,
+            entries_at_reducer: at_reducer.0,
+            packets_at_reducer: at_reducer.1,
+            bytes_at_reducer: at_reducer.2,
+            ..NetReport::default()
+        };
+        let (up, down) = endpoint.link_counts();
+        for link in &up {
+            report.entries_from_mappers += link.entries;
+            report.packets_from_mappers += link.packets - link.retransmissions;
+            report.bytes_from_mappers += link.bytes;
+        }
+        let mut senders = up.clone();
+        report.links = up.into_iter().chain(down).collect();
+        report.retransmissions = endpoint.counts.retransmissions;
+        report.duplicates_dropped = endpoint.counts.duplicates_dropped;
+        report.bad_packets = endpoint.counts.bad_packets;
+        report.foreign_packets = endpoint.counts.foreign_packets;
+        report.job_endpoint = endpoint.counts.clone();
+        if let Some(launched) = launched.as_mut() {
+            launched.drain();
+            for node in launched.reports.iter().flatten() {
+                let count = |field: &str| node.get(field).and_then(serde_json::Value::as_u64).unwrap_or(0);
+                report.switch_merges += count("merges");
+                report.collisions += count("collisions");
+                report.flushed_entries += count("flushed_entries");
+                report.retransmissions += count("retransmissions");
+                report.duplicates_dropped += count("duplicates_dropped");
+                report.bad_packets += count("bad_packets");
+                report.foreign_packets += count("foreign_packets");
+            }
+            report.nodes = launched.reports.iter().map(|r| r.clone().unwrap_or(serde_json::Value::Null)).collect();
+            for node in launched.reports.iter().flatten() {
+                let uplinks = node.get("uplinks").cloned().unwrap_or_default();
+                senders.extend(serde_json::from_value::<Vec<LinkCounts>>(uplinks).unwrap_or_default());
+            }
+        }
+        report.tiers = tiers(graph, &senders);
+        Ok((results, report))
+    }
+}
+
+/// Sends the entries of the mappers `own` (by mapper index) of a job set up by another
+/// process (process 0 of a timely job), along `uplinks`, and waits until every hop has
+/// acknowledged them and their end of stream, within the job's timeout.
+pub fn send_mappers(
+    aggregation: &Aggregation,
+    pipeline: Option<&PipelineProgram>,
+    uplinks: &MapperUplinks,
+    own: &[(usize, WireEntries)],
+    job: &NetworkJob,
+) -> Result<Counts, NetError> {
+    let graph = job.topology.graph();
+    let first = uplinks.uplinks.iter().flatten().map(|(_, address)| *address).next();
+    let socket = bind_toward(first)?;
+    let mut endpoint = Endpoint::new(socket, template(aggregation, pipeline, uplinks.job));
+    if let Some((loss, dup, seed)) = job.faults {
+        endpoint.set_faults(Faults::new(loss, dup, seed ^ naas_stdx::mix64(first.map_or(0, |a| u64::from(a.port())))));
+    }
+    for (mapper, entries) in own {
+        let Some(links) = uplinks.uplinks.get(*mapper) else {
+            return Err(NetError::Usage(format!("the topology has no mapper {mapper}")));
+        };
+        let ups: Vec<usize> = links.iter().map(|(link, address)| endpoint.add_uplink(*link, *address)).collect();
+        for (key, words) in entries {
+            endpoint.push(ups[uplink_of(*key, ups.len())], *key, words);
+        }
+    }
+    endpoint.finish_uplinks();
+    let deadline = Instant::now() + job.timeout;
+    let mut events = Vec::new();
+    while !endpoint.uplinks_done() {
+        endpoint.step(Duration::from_millis(20), &mut events)?;
+        events.clear();
+        if Instant::now() >= deadline {
+            return Err(timeout_error(&endpoint, &graph, job.timeout));
+        }
+    }
+    Ok(endpoint.counts.clone())
+}
+
+/// A UDP socket for the job, on the local address the nodes reach it at (the one that routes
+/// to `first`, loopback when there is none).
+fn bind_toward(first: Option<SocketAddr>) -> Result<UdpSocket, NetError> {
     let local_ip = {
-        let probe =
-            UdpSocket::bind(if addresses.first().is_some_and(SocketAddr::is_ipv6) { "[::]:0" } else { "0.0.0.0:0" })
-                .map_err(|e| NetError::Io(format!("cannot open a UDP socket: {e}")))?;
-        match addresses.first() {
+        let probe = UdpSocket::bind(if first.is_some_and(|a| a.is_ipv6()) { "[::]:0" } else { "0.0.0.0:0" })
+            .map_err(|e| NetError::Io(format!("cannot open a UDP socket: {e}")))?;
+        match first {
             Some(first) => {
                 probe.connect(first).map_err(|e| NetError::Io(format!("cannot reach node at {first}: {e}")))?;
                 probe.local_addr().map_err(|e| NetError::Io(e.to_string()))?.ip()
@@ -397,207 +736,39 @@ pub fn run_over_network<R: Read + Send>(
             None => "127.0.0.1".parse().map_err(|_| NetError::Io("no loopback address".to_string()))?,
         }
     };
-    let socket = crate::socket::bind(SocketAddr::new(local_ip, 0))
-        .map_err(|e| NetError::Io(format!("cannot bind a UDP socket on {local_ip}: {e}")))?;
-    let me = socket.local_addr().map_err(|e| NetError::Io(e.to_string()))?;
-    let address_of = |graph_index: usize| -> SocketAddr {
-        if graph.nodes[graph_index].kind == NodeKind::Reducer {
-            me
-        } else {
-            node_address(graph_index).unwrap_or(me)
-        }
-    };
+    crate::socket::bind(SocketAddr::new(local_ip, 0))
+        .map_err(|e| NetError::Io(format!("cannot bind a UDP socket on {local_ip}: {e}")))
+}
 
-    // Set up every node, and wait for every acknowledgement.
-    // The nodes give up later than the job does, so that the job, which sees every hop,
-    // names the one it waits for (a node sees only its neighbours).
-    let idle_timeout_ms = u64::try_from((2 * job.timeout + Duration::from_secs(1)).as_millis()).unwrap_or(u64::MAX);
-    let mut setups: Vec<(SocketAddr, Vec<u8>)> = Vec::new();
-    for (i, &node) in switches.iter().enumerate() {
-        let setup = Setup {
-            name: graph.nodes[node].name.clone(),
-            downlinks: graph.nodes[node].downlinks.iter().map(|l| *l as u32).collect(),
-            uplinks: graph.nodes[node]
-                .uplinks
-                .iter()
-                .map(|l| (*l as u32, address_of(graph.links[*l].to).to_string()))
-                .collect(),
-            idle_timeout_ms,
-        };
-        let payload = serde_json::to_vec(&setup).map_err(|e| NetError::Io(e.to_string()))?;
-        let mut datagram = Vec::new();
-        wire::encode(&template.header(Kind::Setup, wire::SETUP_LINK, 0), &payload, &mut datagram);
-        setups.push((addresses[i], datagram));
-    }
-    set_up_nodes(&socket, &setups, &template, deadline, &mut launched, &switches, &graph, job.timeout)?;
-
-    // The job's endpoint: the mappers' uplinks and the reducer's downlinks.
-    let mut endpoint = Endpoint::new(socket, template);
-    if let Some((loss, dup, seed)) = job.faults {
-        endpoint.set_faults(Faults::new(loss, dup, seed));
-    }
-    let mapper_nodes: Vec<usize> =
-        (0..graph.nodes.len()).filter(|n| graph.nodes[*n].kind == NodeKind::Mapper).collect();
-    let mut mapper_uplinks: Vec<Vec<usize>> = Vec::with_capacity(mapper_nodes.len());
-    for &node in &mapper_nodes {
-        let ups = graph.nodes[node]
-            .uplinks
-            .iter()
-            .map(|l| endpoint.add_uplink(*l as u32, address_of(graph.links[*l].to)))
-            .collect();
-        mapper_uplinks.push(ups);
-    }
-    for link in &graph.nodes[0].downlinks {
-        endpoint.add_downlink(*link as u32);
-    }
-    for (mapper, entries) in mapper_entries.iter().enumerate() {
-        let ups = &mapper_uplinks[mapper];
-        for (key, words) in entries {
-            endpoint.push(ups[uplink_of(*key, ups.len())], *key, words);
-        }
-    }
-    endpoint.finish_uplinks();
-
-    // The reducer.
-    let mut reducer = StateTable::new(aggregation);
-    let mut bytes = Vec::new();
-    let mut events = Vec::new();
-    let mut data = Vec::new();
-    let stride = endpoint.stride();
-    let mut at_reducer = (0u64, 0u64, 0u64);
-    while !endpoint.downlinks_done() {
-        endpoint.step(Duration::from_millis(20), &mut events)?;
-        for event in events.drain(..) {
-            let Event::Data { payload, count, .. } = event else { continue };
-            at_reducer.0 += u64::from(count);
-            at_reducer.1 += 1;
-            at_reducer.2 += (wire::HEADER_LEN + payload.len()) as u64;
-            endpoint.words(&payload, &mut data);
-            for entry in data.chunks_exact(stride) {
-                let (id, words) = (entry[0], &entry[1..]);
-                let key = key_of.get(id as usize).copied().ok_or_else(|| {
-                    NetError::Job(JobError::Other(format!("the network delivered an unknown key id {id}")))
+/// Encodes entries (key id, state bytes) for the wire: a switch's state words, or the state's
+/// bytes as words for a host box; `key_of` names a key whose state a switch cannot hold.
+pub fn encode_entries(
+    aggregation: &Aggregation,
+    pipeline: Option<&PipelineProgram>,
+    entries: &[(u64, &[u8])],
+    key_of: &[&[u8]],
+) -> Result<WireEntries, NetError> {
+    let jit = aggregation.jit();
+    let mut state = jit.new_state();
+    let mut encoded = Vec::with_capacity(entries.len());
+    for &(id, bytes) in entries {
+        let mut words = Vec::new();
+        match pipeline {
+            Some(program) => {
+                state.as_mut_bytes().copy_from_slice(bytes);
+                words = program.encode_state(&jit.state_slots(&state)).map_err(|e| {
+                    let key = key_of.get(id as usize).map_or_else(
+                        || format!("key id {id}"),
+                        |key| format!("key `{}`", String::from_utf8_lossy(key)),
+                    );
+                    NetError::Job(JobError::Other(format!("{key}: its state cannot be sent to a switch: {e}")))
                 })?;
-                match pipeline {
-                    Some(program) => {
-                        let slots = program.decode_state(words).map_err(JobError::Internal)?;
-                        let state = jit.state_from_slots(&slots);
-                        bytes.clear();
-                        bytes.extend_from_slice(state.as_bytes());
-                    }
-                    None => wire::words_to_bytes(words.iter().copied(), aggregation.state_size(), &mut bytes),
-                }
-                reducer.merge(aggregation, &id.to_le_bytes(), &bytes).map_err(|e| call_error(e, Some(key)))?;
             }
+            None => wire::bytes_to_words(bytes, &mut words),
         }
-        if let Some(launched) = &mut launched {
-            launched.drain();
-            if let Some(error) = launched.failed() {
-                return Err(error);
-            }
-        }
-        if Instant::now() >= deadline {
-            return Err(timeout_error(&endpoint, &graph, job.timeout));
-        }
+        encoded.push((id, words));
     }
-
-    // Every result is in: finish them, and let the nodes end their jobs (they are answered
-    // until they have, or for a linger period when attached).
-    let mut results = Vec::with_capacity(reducer.len());
-    for (id_bytes, state_bytes) in reducer.entries() {
-        let mut id = [0u8; 8];
-        id.copy_from_slice(&id_bytes[..8.min(id_bytes.len())]);
-        let key = key_of.get(u64::from_le_bytes(id) as usize).copied().unwrap_or_default();
-        let mut state = jit.new_state();
-        state.as_mut_bytes().copy_from_slice(state_bytes);
-        let finished = jit.finish(&state).map_err(|e| call_error(e, Some(key)))?;
-        results.push((key.to_vec(), flatten(&finished)));
-    }
-    results.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    if results.len() != ids.len() {
-        return Err(NetError::Job(JobError::Other(format!(
-            "the network delivered {} keys to the reducer, the mappers sent {}",
-            results.len(),
-            ids.len()
-        ))));
-    }
-    let end_deadline = Instant::now() + END_TIMEOUT;
-    let mut quiet_since = Instant::now();
-    let mut heard = endpoint.counts.packets_in + endpoint.counts.acks_in;
-    loop {
-        endpoint.step(Duration::from_millis(20), &mut events)?;
-        events.clear();
-        let now_heard = endpoint.counts.packets_in + endpoint.counts.acks_in;
-        if now_heard != heard {
-            heard = now_heard;
-            quiet_since = Instant::now();
-        }
-        let done = match &mut launched {
-            Some(launched) => {
-                launched.drain();
-                if let Some(error) = launched.failed() {
-                    return Err(error);
-                }
-                launched.all_exited()
-            }
-            None => quiet_since.elapsed() >= LINGER,
-        };
-        if done || Instant::now() >= end_deadline {
-            break;
-        }
-    }
-
-    let mut report = NetReport {
-        topology: job.topology.to_string(),
-        exec: if pipeline.is_some() { "switch" } else { "host" }.to_string(),
-        job: id,
-        mappers: mappers as u64,
-        switches: switches.len() as u64,
-        keys: ids.len() as u64,
-        entries_at_reducer: at_reducer.0,
-        packets_at_reducer: at_reducer.1,
-        bytes_at_reducer: at_reducer.2,
-        ideal_entries_at_reducer: fan_in_bound(&graph, &mapper_nodes, &mapper_entries),
-        ..NetReport::default()
-    };
-    let (up, down) = endpoint.link_counts();
-    for link in &up {
-        report.entries_from_mappers += link.entries;
-        report.packets_from_mappers += link.packets - link.retransmissions;
-        report.bytes_from_mappers += link.bytes;
-    }
-    let mut senders = up.clone();
-    report.links = up.into_iter().chain(down).collect();
-    report.retransmissions = endpoint.counts.retransmissions;
-    report.duplicates_dropped = endpoint.counts.duplicates_dropped;
-    report.bad_packets = endpoint.counts.bad_packets;
-    report.foreign_packets = endpoint.counts.foreign_packets;
-    report.job_endpoint = endpoint.counts.clone();
-    if let Some(launched) = &mut launched {
-        launched.drain();
-        for node in launched.reports.iter().flatten() {
-            let count = |field: &str| node.get(field).and_then(serde_json::Value::as_u64).unwrap_or(0);
-            report.switch_merges += count("merges");
-            report.collisions += count("collisions");
-            report.flushed_entries += count("flushed_entries");
-            report.retransmissions += count("retransmissions");
-            report.duplicates_dropped += count("duplicates_dropped");
-            report.bad_packets += count("bad_packets");
-            report.foreign_packets += count("foreign_packets");
-        }
-        report.nodes = launched.reports.iter().map(|r| r.clone().unwrap_or(serde_json::Value::Null)).collect();
-        for node in launched.reports.iter().flatten() {
-            let uplinks = node.get("uplinks").cloned().unwrap_or_default();
-            senders.extend(serde_json::from_value::<Vec<LinkCounts>>(uplinks).unwrap_or_default());
-        }
-    }
-    report.tiers = tiers(&graph, &senders);
-    let mut stats = map.stats;
-    stats.keys = results.len() as u64;
-    stats.shuffle_entries = report.entries_at_reducer;
-    stats.shuffle_bytes = report.bytes_at_reducer;
-    stats.reduce_seconds = started.elapsed().as_secs_f64();
-    Ok((JobOutput { results, stats }, report))
+    Ok(encoded)
 }
 
 /// Sends every node its set-up until each acknowledges it.
@@ -692,8 +863,9 @@ fn timeout_error(endpoint: &Endpoint, graph: &naas_target_switch::network::Graph
 fn fan_in_bound(
     graph: &naas_target_switch::network::Graph,
     mapper_nodes: &[usize],
-    entries: &[Vec<(u64, Vec<u64>)>],
+    entries: &[(usize, WireEntries)],
 ) -> u64 {
+    let of = |mapper: usize| entries.iter().find(|(m, _)| *m == mapper).map(|(_, e)| e);
     let mut total = 0u64;
     for link in &graph.nodes[0].downlinks {
         let child = graph.links[*link].from;
@@ -713,13 +885,13 @@ fn fan_in_bound(
             total += mappers
                 .iter()
                 .filter_map(|m| mapper_nodes.iter().position(|n| n == m))
-                .map(|i| entries.get(i).map_or(0, Vec::len) as u64)
+                .map(|i| of(i).map_or(0, Vec::len) as u64)
                 .sum::<u64>();
         } else {
             let mut keys: Vec<u64> = mappers
                 .iter()
                 .filter_map(|m| mapper_nodes.iter().position(|n| n == m))
-                .flat_map(|i| entries.get(i).into_iter().flatten().map(|(k, _)| *k))
+                .flat_map(|i| of(i).into_iter().flatten().map(|(k, _)| *k))
                 .collect();
             keys.sort_unstable();
             keys.dedup();

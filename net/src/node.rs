@@ -32,6 +32,28 @@ pub struct Setup {
     pub idle_timeout_ms: u64,
 }
 
+impl Setup {
+    /// Checks the set-up a node is given and returns its uplinks' addresses: every link id
+    /// once, at least one uplink, every address a socket address.
+    pub fn check(&self) -> Result<Vec<(u32, SocketAddr)>, String> {
+        let mut uplinks = Vec::with_capacity(self.uplinks.len());
+        for (link, address) in &self.uplinks {
+            let peer: SocketAddr = address.parse().map_err(|_| format!("`{address}` is not a socket address"))?;
+            uplinks.push((*link, peer));
+        }
+        let mut links: Vec<u32> =
+            self.downlinks.iter().chain(self.uplinks.iter().map(|(link, _)| link)).copied().collect();
+        links.sort_unstable();
+        if links.windows(2).any(|pair| pair[0] == pair[1]) {
+            return Err("a link id appears twice".to_string());
+        }
+        if uplinks.is_empty() {
+            return Err("the node has no uplink".to_string());
+        }
+        Ok(uplinks)
+    }
+}
+
 /// What a node is.
 pub struct NodeConfig<'a> {
     pub aggregation: &'a Aggregation,
@@ -59,7 +81,11 @@ pub struct NodeReport {
     pub foreign_packets_before_setup: u64,
     pub uplinks: Vec<LinkCounts>,
     pub downlinks: Vec<LinkCounts>,
+    /// From the set-up to the end of the job (the last acknowledgement and the linger).
     pub seconds: f64,
+    /// From the first data datagram to the last acknowledgement of the node's own end of
+    /// stream: the time the node was busy with the job's data (its throughput's divisor).
+    pub busy_seconds: f64,
 }
 
 /// Why a node stopped.
@@ -165,6 +191,11 @@ pub fn wait_for_setup(
                 continue;
             }
         };
+        // Refused before it is acknowledged: an acknowledged set-up tells the job that the node
+        // serves it, and the job would then wait for a node that has already given up.
+        if let Err(message) = setup.check() {
+            return Err(NodeError::Setup { job: header.job, message });
+        }
         let ack = template(config.aggregation, config.pipeline, header.job).header(Kind::Ack, wire::SETUP_LINK, 0);
         let mut out = Vec::new();
         wire::encode(&ack, &0u64.to_le_bytes(), &mut out);
@@ -196,20 +227,9 @@ pub fn serve_job(
     for link in &setup.downlinks {
         endpoint.add_downlink(*link);
     }
-    for (link, address) in &setup.uplinks {
-        let peer: SocketAddr = address
-            .parse()
-            .map_err(|_| NodeError::Setup { job, message: format!("`{address}` is not a socket address") })?;
-        endpoint.add_uplink(*link, peer);
-    }
-    let mut links: Vec<u32> =
-        setup.downlinks.iter().chain(setup.uplinks.iter().map(|(link, _)| link)).copied().collect();
-    links.sort_unstable();
-    if links.windows(2).any(|pair| pair[0] == pair[1]) {
-        return Err(NodeError::Setup { job, message: "a link id appears twice".to_string() });
-    }
-    if setup.uplinks.is_empty() {
-        return Err(NodeError::Setup { job, message: "the node has no uplink".to_string() });
+    let uplinks = setup.check().map_err(|message| NodeError::Setup { job, message })?;
+    for (link, peer) in uplinks {
+        endpoint.add_uplink(link, peer);
     }
     let mut hop = match config.pipeline {
         Some(program) => Hop::Switch(Box::new(SwitchHop::new(program, config.slots))),
@@ -227,11 +247,16 @@ pub fn serve_job(
     if flushed {
         endpoint.finish_uplinks();
     }
+    let mut first_data: Option<Instant> = None;
+    let mut done_at: Option<Instant> = None;
     loop {
         if stop() {
             return Err(NodeError::Stopped);
         }
         endpoint.step(Duration::from_millis(20), &mut events)?;
+        if first_data.is_none() && events.iter().any(|e| matches!(e, Event::Data { .. })) {
+            first_data = Some(Instant::now());
+        }
         let now_heard = endpoint.counts.packets_in + endpoint.counts.acks_in;
         if now_heard != heard {
             heard = now_heard;
@@ -265,8 +290,11 @@ pub fn serve_job(
             endpoint.finish_uplinks();
             flushed = true;
         }
-        if flushed && endpoint.uplinks_done() && last_heard.elapsed() >= LINGER {
-            break;
+        if flushed && endpoint.uplinks_done() {
+            done_at.get_or_insert_with(Instant::now);
+            if last_heard.elapsed() >= LINGER {
+                break;
+            }
         }
         if last_heard.elapsed() >= idle {
             let waiting = if !flushed {
@@ -289,5 +317,9 @@ pub fn serve_job(
     report.uplinks = up;
     report.downlinks = down;
     report.seconds = started.elapsed().as_secs_f64();
+    report.busy_seconds = match (first_data, done_at) {
+        (Some(first), Some(done)) => done.saturating_duration_since(first).as_secs_f64(),
+        _ => 0.0,
+    };
     Ok(())
 }

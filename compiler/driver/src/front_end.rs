@@ -32,6 +32,17 @@ pub fn report_front_end(path: &std::path::Path, options: &CheckOptions) -> Front
 /// law errors fail the command); the other aggregates are not run, and `naasc check` still
 /// reports them all.
 pub fn report_front_end_for(path: &std::path::Path, options: &CheckOptions, aggregate: Option<&str>) -> FrontEnd {
+    front_end(path, options, aggregate, true)
+}
+
+/// Like [`report_front_end_for`] but prints errors only: for a process started by another
+/// `naasc` that has already printed the program's warnings (a launched node, a timely
+/// process), so that they are not repeated once per process.
+pub fn report_errors_only_for(path: &std::path::Path, options: &CheckOptions, aggregate: Option<&str>) -> FrontEnd {
+    front_end(path, options, aggregate, false)
+}
+
+fn front_end(path: &std::path::Path, options: &CheckOptions, aggregate: Option<&str>, warnings: bool) -> FrontEnd {
     let file = match source::read(path) {
         Ok(file) => file,
         Err(error) => {
@@ -42,7 +53,7 @@ pub fn report_front_end_for(path: &std::path::Path, options: &CheckOptions, aggr
     let color = auto_color();
     let renderer = render::TextRenderer::new(&file.name, &file.text, color);
     let print = |diagnostics: &[Diagnostic]| {
-        let mut shown = diagnostics.to_vec();
+        let mut shown: Vec<Diagnostic> = diagnostics.iter().filter(|d| warnings || d.is_error()).cloned().collect();
         diagnostics::sort_and_dedup(&mut shown);
         let hidden = diagnostics::limit(&mut shown, DEFAULT_MAX_DIAGNOSTICS);
         for diagnostic in &shown {

@@ -13,16 +13,20 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use naas_lang::check::CheckOptions;
-use naas_net::job::{run_over_network, NetError, NetReport, NetworkJob, Nodes, LISTENING_MARK, REPORT_MARK};
+use naas_net::job::{
+    encode_entries, job_id, run_over_network, send_mappers, MapperUplinks, NetError, NetReport, NetworkJob, Nodes,
+    Started, WireEntries, LISTENING_MARK, REPORT_MARK,
+};
 use naas_net::node::{serve_job, wait_for_setup, NodeConfig, NodeError, NodeReport};
-use naas_runtime::executor::{JobConfig, JobError, JobInput};
+use naas_runtime::executor::{JobConfig, JobError, JobInput, JobStats, KeyResults};
+use naas_runtime::timely_job::{run_timely_mappers, Cluster, MapperEntries, MapperPlan, TimelyJob};
 use naas_runtime::{Aggregation, JobOutput, LoadError};
 use naas_target_native::NativeError;
 use naas_target_switch::network::Topology;
 use naas_target_switch::PipelineProgram;
 
 use crate::exit::Exit;
-use crate::front_end::{report_front_end_for, report_internal, FrontEnd};
+use crate::front_end::{report_errors_only_for, report_front_end_for, report_internal, FrontEnd};
 use crate::source::SourceFile;
 use crate::switch::{lower_all, SwitchArgs};
 
@@ -97,7 +101,8 @@ pub struct NetworkArgs {
     /// order, comma-separated.
     #[arg(long, value_name = "ADDR,...", value_delimiter = ',')]
     pub attach: Vec<SocketAddr>,
-    /// Seconds the network part of the job may take before it fails, naming the hop it waits for.
+    /// Seconds the network part of the job may take before it fails, naming the hop it waits
+    /// for; with `--hostfile`, how long the processes have to connect to each other.
     #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
     pub timeout: f64,
     /// Slots per lane of launched switch nodes (`naasc node --slots`).
@@ -136,8 +141,11 @@ fn load(
     file: &std::path::Path,
     switch: &SwitchArgs,
     exec: Exec,
+    launched: bool,
 ) -> Result<(Aggregation, Option<PipelineProgram>, SourceFile), Exit> {
-    let (compiled, source) = match report_front_end_for(file, &CheckOptions::default(), switch.aggregate.as_deref()) {
+    // A launched node's warnings are the launching job's, which has printed them.
+    let front_end = if launched { report_errors_only_for } else { report_front_end_for };
+    let (compiled, source) = match front_end(file, &CheckOptions::default(), switch.aggregate.as_deref()) {
         FrontEnd::Compiled(compiled, source) => (compiled, source),
         FrontEnd::Failed(code) => return Err(code),
     };
@@ -183,7 +191,7 @@ fn pipeline_for(
 
 /// `naasc node`.
 pub fn run(args: &NodeArgs) -> Exit {
-    let (aggregation, pipeline, _source) = match load(&args.file, &args.switch, args.exec) {
+    let (aggregation, pipeline, _source) = match load(&args.file, &args.switch, args.exec, args.launched) {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
@@ -226,6 +234,11 @@ pub fn run(args: &NodeArgs) -> Exit {
         let (job, setup) = match wait_for_setup(&socket, &config, &mut report, served, &stop) {
             Ok(got) => got,
             Err(NodeError::Stopped) => return Exit::Ok,
+            // A job's set-up the node cannot serve: the job's fault, refused unacknowledged.
+            Err(error @ NodeError::Setup { .. }) => {
+                eprintln!("naasc: node `{name}`: {error}");
+                return Exit::Program;
+            }
             Err(error) => {
                 eprintln!("naasc: node `{name}`: {error}");
                 return Exit::Usage;
@@ -257,12 +270,7 @@ pub fn run(args: &NodeArgs) -> Exit {
 }
 
 /// Checks the `--network` flags against the rest of `naasc run`'s; `None` when they fit.
-pub fn check_network_flags(
-    net: &NetworkArgs,
-    engine_is_local: bool,
-    target_is_host: bool,
-    no_combine: bool,
-) -> Option<String> {
+pub fn check_network_flags(net: &NetworkArgs, target_is_host: bool, no_combine: bool) -> Option<String> {
     if net.network.is_none() {
         let flag = if net.exec.is_some() {
             Some("--exec")
@@ -274,9 +282,6 @@ pub fn check_network_flags(
             None
         };
         return flag.map(|flag| format!("{flag} applies to `--network TOPOLOGY`"));
-    }
-    if !engine_is_local {
-        return Some("--network runs with `--engine local` for now".to_string());
     }
     if !target_is_host {
         return Some("--network sends the states through node processes: drop --target switch-sim".to_string());
@@ -350,14 +355,12 @@ pub enum NetworkFailure {
     Reported(Exit),
 }
 
-/// `naasc run ... --network TOPOLOGY`: the job's shuffle through node processes.
-pub fn run_network<R: Read + Send>(
+/// The network job `naasc run --network` describes, and the switch program of its nodes.
+fn network_job(
     run: &crate::run_cmd::RunArgs,
     aggregation: &Aggregation,
     file: &SourceFile,
-    input: impl Into<JobInput<R>>,
-    config: &JobConfig,
-) -> Result<(JobOutput, Option<serde_json::Value>), NetworkFailure> {
+) -> Result<(NetworkJob, Option<PipelineProgram>), NetworkFailure> {
     let input_error = |message: String| NetworkFailure::Job(JobError::Input(message));
     let net = &run.net;
     let Some(topology) = &net.network else { return Err(input_error("--network is not set".to_string())) };
@@ -371,15 +374,113 @@ pub fn run_network<R: Read + Send>(
         Nodes::Attach(net.attach.clone())
     };
     let job = NetworkJob { topology, nodes, timeout: Duration::from_secs_f64(net.timeout), faults: net.inject_faults };
+    Ok((job, pipeline))
+}
+
+/// A network failure as the job error `naasc run` reports.
+fn job_error(error: NetError) -> JobError {
+    match error {
+        NetError::Job(error) => error,
+        NetError::Usage(message) => JobError::Input(message),
+        error => JobError::Other(error.to_string()),
+    }
+}
+
+/// `naasc run ... --network TOPOLOGY`: the job's shuffle through node processes.
+pub fn run_network<R: Read + Send>(
+    run: &crate::run_cmd::RunArgs,
+    aggregation: &Aggregation,
+    file: &SourceFile,
+    input: impl Into<JobInput<R>>,
+    config: &JobConfig,
+) -> Result<(JobOutput, Option<serde_json::Value>), NetworkFailure> {
+    let (job, pipeline) = network_job(run, aggregation, file)?;
     match run_over_network(aggregation, input, &run.key, &run.binds, config, pipeline.as_ref(), &job) {
         Ok((output, report)) => {
             report_network(&report);
             Ok((output, serde_json::to_value(&report).ok()))
         }
-        Err(NetError::Job(error)) => Err(NetworkFailure::Job(error)),
-        Err(NetError::Usage(message)) => Err(input_error(message)),
-        Err(error) => Err(NetworkFailure::Job(JobError::Other(error.to_string()))),
+        Err(error) => Err(NetworkFailure::Job(job_error(error))),
     }
+}
+
+/// `naasc run --engine timely --network TOPOLOGY` (spec §18.6): what each process of the
+/// timely job runs once connected. Process 0 starts (or attaches) the nodes and sets them up
+/// before the map phase, since the other processes learn where to send only through timely,
+/// with the key ids; every process then sends the mappers its workers own (mapper `m` by worker
+/// `m mod W`), and process 0 is the reducer.
+pub struct TimelyNetwork<'a> {
+    aggregation: &'a Aggregation,
+    job: NetworkJob,
+    pipeline: Option<PipelineProgram>,
+    /// Process 0's network report, for `--report`.
+    pub report: std::cell::RefCell<Option<serde_json::Value>>,
+}
+
+impl<'a> TimelyNetwork<'a> {
+    pub fn new(
+        run: &crate::run_cmd::RunArgs,
+        aggregation: &'a Aggregation,
+        file: &SourceFile,
+    ) -> Result<TimelyNetwork<'a>, NetworkFailure> {
+        let (job, pipeline) = network_job(run, aggregation, file)?;
+        Ok(TimelyNetwork { aggregation, job, pipeline, report: std::cell::RefCell::new(None) })
+    }
+
+    /// Runs process `process`'s part: the results and counts in process 0, counts elsewhere.
+    pub fn run(
+        &self,
+        job: TimelyJob,
+        cluster: Option<Cluster>,
+        process: usize,
+    ) -> Result<(KeyResults, JobStats), JobError> {
+        let (aggregation, pipeline) = (self.aggregation, self.pipeline.as_ref());
+        let max_key = naas_net::node::template(aggregation, pipeline, 0).max_key;
+        if process != 0 {
+            let plan = MapperPlan { mappers: self.job.topology.mappers(), max_key, blob: Vec::new() };
+            let states = run_timely_mappers(job, cluster, plan)?;
+            let uplinks: MapperUplinks = serde_json::from_slice(&states.blob)
+                .map_err(|e| JobError::Other(format!("process 0 handed out malformed uplinks: {e}")))?;
+            let own = encode(aggregation, pipeline, &states.mappers, &[])?;
+            send_mappers(aggregation, pipeline, &uplinks, &own, &self.job).map_err(job_error)?;
+            return Ok((Vec::new(), states.stats));
+        }
+        let mut nodes = Started::start(aggregation, pipeline, &self.job).map_err(job_error)?;
+        let mut set_up = nodes.set_up(aggregation, pipeline, &self.job, job_id()).map_err(job_error)?;
+        let uplinks = nodes.mapper_uplinks(&set_up);
+        let blob = serde_json::to_vec(&uplinks).map_err(|e| JobError::Other(e.to_string()))?;
+        let plan = MapperPlan { mappers: nodes.mappers, max_key, blob };
+        let states = run_timely_mappers(job, cluster, plan)?;
+        let started = std::time::Instant::now();
+        set_up.restart_clock(self.job.timeout);
+        let key_of: Vec<&[u8]> = states.keys.iter().map(Vec::as_slice).collect();
+        let own = encode(aggregation, pipeline, &states.mappers, &key_of)?;
+        let (results, report) =
+            nodes.exchange(aggregation, pipeline, &self.job, set_up, &own, &key_of).map_err(job_error)?;
+        report_network(&report);
+        *self.report.borrow_mut() = serde_json::to_value(&report).ok();
+        let mut stats = states.stats;
+        stats.keys = results.len() as u64;
+        stats.shuffle_entries = report.entries_at_reducer;
+        stats.shuffle_bytes = report.bytes_at_reducer;
+        stats.reduce_seconds = started.elapsed().as_secs_f64();
+        Ok((results, stats))
+    }
+}
+
+/// Encodes the entries of a process's mappers for the wire.
+fn encode(
+    aggregation: &Aggregation,
+    pipeline: Option<&PipelineProgram>,
+    mappers: &[(usize, MapperEntries)],
+    key_of: &[&[u8]],
+) -> Result<Vec<(usize, WireEntries)>, JobError> {
+    let mut own = Vec::with_capacity(mappers.len());
+    for (mapper, entries) in mappers {
+        let entries: Vec<(u64, &[u8])> = entries.iter().map(|(id, state)| (*id, state.as_slice())).collect();
+        own.push((*mapper, encode_entries(aggregation, pipeline, &entries, key_of).map_err(job_error)?));
+    }
+    Ok(own)
 }
 
 /// Says on stderr what the network did, as `--target switch-sim` does.
@@ -387,7 +488,7 @@ fn report_network(report: &NetReport) {
     let _ = writeln!(
         std::io::stderr().lock(),
         "naasc: network: {} entries from mappers; {} node(s) made {} merges, forwarded {} entries unmerged and \
-         flushed {} at end of stream; {} reached the reducer (fan-in bound {}); {} retransmission(s), {} duplicate(s) \
+         flushed {} at end of stream; {} reached the reducer{}; {} retransmission(s), {} duplicate(s) \
          dropped",
         report.entries_from_mappers,
         report.switches,
@@ -395,7 +496,7 @@ fn report_network(report: &NetReport) {
         report.collisions,
         report.flushed_entries,
         report.entries_at_reducer,
-        report.ideal_entries_at_reducer,
+        report.ideal_entries_at_reducer.map_or_else(String::new, |bound| format!(" (fan-in bound {bound})")),
         report.retransmissions,
         report.duplicates_dropped
     );
@@ -412,20 +513,18 @@ mod tests {
 
     #[test]
     fn network_flags_that_do_not_fit_name_the_flag() {
-        assert_eq!(check_network_flags(&net(Some("tree:fanout=2,depth=1")), true, true, false), None);
-        assert_eq!(check_network_flags(&net(None), true, true, false), None);
+        assert_eq!(check_network_flags(&net(Some("tree:fanout=2,depth=1")), true, false), None);
+        assert_eq!(check_network_flags(&net(None), true, false), None);
         let exec = NetworkArgs { exec: Some(Exec::Host), ..net(None) };
-        assert!(check_network_flags(&exec, true, true, false).unwrap().contains("--exec"));
+        assert!(check_network_flags(&exec, true, false).unwrap().contains("--exec"));
         let cases = [
-            (net(Some("t")), false, true, false, "--engine local"),
-            (net(Some("t")), true, false, false, "--target switch-sim"),
-            (net(Some("t")), true, true, true, "--no-combine"),
-            (NetworkArgs { timeout: 0.0, ..net(Some("t")) }, true, true, false, "--timeout"),
-            (NetworkArgs { timeout: f64::NAN, ..net(Some("t")) }, true, true, false, "--timeout"),
-            (NetworkArgs { timeout: 1e9, ..net(Some("t")) }, true, true, false, "86400"),
+            (net(Some("t")), false, false, "--target switch-sim"),
+            (net(Some("t")), true, true, "--no-combine"),
+            (NetworkArgs { timeout: 0.0, ..net(Some("t")) }, true, false, "--timeout"),
+            (NetworkArgs { timeout: f64::NAN, ..net(Some("t")) }, true, false, "--timeout"),
+            (NetworkArgs { timeout: 1e9, ..net(Some("t")) }, true, false, "86400"),
             (
                 NetworkArgs { switch_slots: Some(3), exec: Some(Exec::Host), ..net(Some("t")) },
-                true,
                 true,
                 false,
                 "--switch-slots",
@@ -433,13 +532,12 @@ mod tests {
             (
                 NetworkArgs { switch_slots: Some(3), attach: vec!["127.0.0.1:9".parse().unwrap()], ..net(Some("t")) },
                 true,
-                true,
                 false,
                 "--slots",
             ),
         ];
-        for (args, local, host, no_combine, names) in cases {
-            let message = check_network_flags(&args, local, host, no_combine).unwrap();
+        for (args, host, no_combine, names) in cases {
+            let message = check_network_flags(&args, host, no_combine).unwrap();
             assert!(message.contains(names), "{message}");
         }
     }

@@ -21,7 +21,7 @@ use naas_target_switch::network::{SimConfig, Topology};
 use serde_json::json;
 
 use crate::exit::Exit;
-use crate::front_end::{report_front_end_for, report_internal, FrontEnd};
+use crate::front_end::{report_errors_only_for, report_front_end_for, report_internal, FrontEnd};
 use crate::run_timely;
 use crate::source::SourceFile;
 use crate::stdout;
@@ -80,6 +80,18 @@ pub struct RunArgs {
     /// connected over loopback TCP.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub processes: usize,
+    /// A timely job's processes, one `host:port` per line (as timely's hostfile), started one
+    /// by one (`--process I` each): this process binds line I's address and connects to the
+    /// others; process 0 writes the results.
+    #[arg(long, value_name = "FILE")]
+    pub hostfile: Option<PathBuf>,
+    /// This process's line of `--hostfile`, counted from 0.
+    #[arg(long, value_name = "I")]
+    pub process: Option<usize>,
+    /// With `--hostfile`: each process reads its own `--input` whole, rather than its share of
+    /// one file that every process opens by the same path.
+    #[arg(long)]
+    pub input_per_process: bool,
     /// (Internal) this process's index in a multi-process timely job (the launcher sends it
     /// the other processes' addresses on stdin).
     #[arg(long, hide = true)]
@@ -168,12 +180,8 @@ pub fn run(args: &RunArgs) -> Exit {
         return usage(message);
     }
     let network = args.net.network.is_some();
-    if let Some(message) = crate::node_cmd::check_network_flags(
-        &args.net,
-        args.engine == Engine::Local,
-        args.target == Target::Host,
-        args.no_combine,
-    ) {
+    if let Some(message) = crate::node_cmd::check_network_flags(&args.net, args.target == Target::Host, args.no_combine)
+    {
         return usage(message);
     }
     if args.target == Target::Host && !network {
@@ -192,11 +200,15 @@ pub fn run(args: &RunArgs) -> Exit {
     if args.engine == Engine::Local && args.processes > 1 {
         return usage("--processes needs --engine timely");
     }
-    let (compiled, file) =
-        match report_front_end_for(&args.file, &CheckOptions::default(), args.switch.aggregate.as_deref()) {
-            FrontEnd::Compiled(compiled, file) => (compiled, file),
-            FrontEnd::Failed(code) => return code,
-        };
+    if let Some(message) = check_cluster_flags(args) {
+        return usage(message);
+    }
+    // A timely process started by a launcher: the launcher has printed the warnings.
+    let front_end = if args.timely_process.is_some() { report_errors_only_for } else { report_front_end_for };
+    let (compiled, file) = match front_end(&args.file, &CheckOptions::default(), args.switch.aggregate.as_deref()) {
+        FrontEnd::Compiled(compiled, file) => (compiled, file),
+        FrontEnd::Failed(code) => return code,
+    };
     let aggregation = match Aggregation::from_compiled(*compiled, args.switch.aggregate.as_deref()) {
         Ok(aggregation) => aggregation,
         Err(LoadError::Internal(error)) => return report_internal(&file, &error),
@@ -249,19 +261,42 @@ pub fn run(args: &RunArgs) -> Exit {
         source: file.text.clone(),
         aggregate: args.switch.aggregate.clone(),
     };
+    // What a timely process runs once connected: timely's reduce, or the network's.
+    let timely_network = match (args.engine, network) {
+        (Engine::Timely, true) => match crate::node_cmd::TimelyNetwork::new(args, &aggregation, &file) {
+            Ok(network) => Some(network),
+            Err(crate::node_cmd::NetworkFailure::Job(error)) => return job_failed(&error, &file),
+            Err(crate::node_cmd::NetworkFailure::Reported(code)) => return code,
+        },
+        _ => None,
+    };
+    let through_network = |job, cluster, process| match &timely_network {
+        Some(network) => network.run(job, cluster, process),
+        None => run_timely::reduce_in_timely(job, cluster, process),
+    };
+    let body: run_timely::Body<'_> = &through_network;
     if let Some(process) = args.timely_process {
-        return match run_timely::run_as_worker_process(run_timely::job(source, args, config.workers), process) {
+        let job = run_timely::job(source, args, config.workers);
+        let printed = run_timely::run_as_worker_process(job, process, body).and_then(|()| {
+            match timely_network.as_ref().and_then(|network| network.report.borrow_mut().take()) {
+                Some(report) => run_timely::print_network_report(&report),
+                None => Ok(()),
+            }
+        });
+        return match printed {
             Ok(()) => Exit::Ok,
             Err(error) => job_failed(&error, &file),
         };
     }
     let started = std::time::Instant::now();
     let outcome = match (args.engine, args.target) {
-        _ if network => match crate::node_cmd::run_network(args, &aggregation, &file, input, &config) {
-            Ok(outcome) => Ok(outcome),
-            Err(crate::node_cmd::NetworkFailure::Job(error)) => Err(error),
-            Err(crate::node_cmd::NetworkFailure::Reported(code)) => return code,
-        },
+        _ if network && args.engine == Engine::Local => {
+            match crate::node_cmd::run_network(args, &aggregation, &file, input, &config) {
+                Ok(outcome) => Ok(outcome),
+                Err(crate::node_cmd::NetworkFailure::Job(error)) => Err(error),
+                Err(crate::node_cmd::NetworkFailure::Reported(code)) => return code,
+            }
+        }
         (Engine::Local, Target::Host) => {
             executor::run(&aggregation, input, &args.key, &args.binds, &config).map(|out| (out, None))
         }
@@ -289,13 +324,28 @@ pub fn run(args: &RunArgs) -> Exit {
             if let Err(error) = executor::bind_input(&aggregation, input, &args.key, &args.binds) {
                 return usage(error);
             }
-            let outcome = if args.processes > 1 {
+            let mut launched_report = None;
+            let outcome = if let (Some(hostfile), Some(process)) = (&args.hostfile, args.process) {
+                let job = run_timely::job(source, args, config.workers);
+                let timeout = std::time::Duration::from_secs_f64(args.net.timeout);
+                match run_timely::run_in_cluster(job, hostfile, process, timeout, body) {
+                    Ok(Some(outcome)) => Ok(outcome),
+                    // Another process writes the results.
+                    Ok(None) => return Exit::Ok,
+                    Err(error) => Err(error),
+                }
+            } else if args.processes > 1 {
                 let argv: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-                run_timely::launch(args, &argv)
+                run_timely::launch(args, &argv).map(|(results, stats, network)| {
+                    launched_report = network;
+                    (results, stats)
+                })
             } else {
-                run_timely::run_here(run_timely::job(source, args, config.workers))
+                run_timely::run_here(run_timely::job(source, args, config.workers), body)
             };
-            outcome.map(|(results, stats)| (JobOutput { results, stats }, None))
+            let report =
+                timely_network.as_ref().and_then(|network| network.report.borrow_mut().take()).or(launched_report);
+            outcome.map(|(results, stats)| (JobOutput { results, stats }, report))
         }
     };
     let (job, network): (JobOutput, Option<serde_json::Value>) = match outcome {
@@ -350,6 +400,38 @@ pub fn run(args: &RunArgs) -> Exit {
     // million keys and more) would only delay the exit, one thread at a time.
     std::mem::forget(job);
     Exit::Ok
+}
+
+/// Checks the cluster form's flags (`--hostfile`, `--process`, `--input-per-process`) against
+/// each other and the rest; `None` when they fit.
+fn check_cluster_flags(args: &RunArgs) -> Option<String> {
+    match (&args.hostfile, args.process) {
+        (Some(_), None) => return Some("--hostfile needs --process I (this process's line, from 0)".to_string()),
+        (None, Some(_)) => return Some("--process needs --hostfile FILE (every process's address)".to_string()),
+        (None, None) if args.input_per_process => return Some("--input-per-process applies to --hostfile".to_string()),
+        (None, None) => return None,
+        (Some(_), Some(_)) => {}
+    }
+    if args.engine != Engine::Timely {
+        return Some("--hostfile runs a timely job: add --engine timely".to_string());
+    }
+    if args.processes > 1 {
+        return Some("--hostfile lists the processes (one per line): drop --processes".to_string());
+    }
+    if args.net.network.is_some() && args.input_per_process {
+        return Some(
+            "--network spreads the units of one shared input over the topology's mappers: drop --input-per-process"
+                .to_string(),
+        );
+    }
+    if !(args.net.timeout > 0.0 && args.net.timeout <= crate::node_cmd::MAX_TIMEOUT_SECONDS) {
+        return Some(format!(
+            "--timeout {}: give 0 to {} seconds (more than 0)",
+            args.net.timeout,
+            crate::node_cmd::MAX_TIMEOUT_SECONDS
+        ));
+    }
+    None
 }
 
 /// Says on stderr what the switches did, so that no entry silently bypasses the network's

@@ -13,6 +13,11 @@
 //! 3. each process prints one JSON line per key after a marker, then a closing line, and exits;
 //!    the launcher merges and sorts them.
 //!
+//! The cluster form (`--hostfile FILE --process I`, [`run_in_cluster`]) has no launcher: a user
+//! or a cluster manager starts one process per line of the hostfile, each binds its own line's
+//! address and connects to the others, retrying until `--timeout` while they come up; worker 0
+//! gathers every result through timely, and process 0 alone writes them.
+//!
 //! Failure is bounded everywhere. A process that loses another (its connection breaks) prints
 //! one line and exits with [`LOST_PEER`]; the launcher names the process that failed first and
 //! how (exit code or signal), and stops the rest after a grace period. The processes die with
@@ -27,14 +32,16 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use naas_net::process::{describe, die_with_launcher, relay, relay_stderr, Children};
 use naas_runtime::executor::{JobError, JobStats, KeyResults};
 use naas_runtime::key_order;
-use naas_runtime::timely_job::{run_timely, ClusterError, ClusterListener, TimelyJob};
+use naas_runtime::timely_job::{
+    run_timely, Cluster, ClusterError, ClusterListener, InputShare, TimelyJob, WhenRefused,
+};
 use naas_runtime::timely_ops::AggregationSource;
 use naas_runtime::Value;
 
@@ -42,6 +49,7 @@ use naas_runtime::Value;
 const LISTENING_MARK: &str = "naasc-listening ";
 const RESULT_MARK: &str = "naasc-result ";
 const STATS_MARK: &str = "naasc-stats ";
+const NETWORK_MARK: &str = "naasc-network ";
 
 /// The exit code of a process that stopped because another one of the job was lost (or the
 /// launcher was); the launcher reports the process that failed first, not these.
@@ -132,9 +140,25 @@ pub fn check_input(path: &Path) -> Result<(), NotAFile> {
 )]
 pub struct NotAFile(PathBuf);
 
+/// What a process of a timely job runs once it is connected to the others (`None` alone):
+/// timely's own reduce ([`reduce_in_timely`]), or a network's (`naasc run --network`). It is
+/// given the process's index and returns the results that process writes (process 0's; the
+/// other processes of a job whose results are gathered return none) and its row counts.
+pub type Body<'a> = &'a dyn Fn(TimelyJob, Option<Cluster>, usize) -> Result<(KeyResults, JobStats), JobError>;
+
+/// Timely's own reduce: every worker finishes the keys of its partition; gathered at process
+/// 0 when the job says so.
+pub fn reduce_in_timely(
+    job: TimelyJob,
+    cluster: Option<Cluster>,
+    _process: usize,
+) -> Result<(KeyResults, JobStats), JobError> {
+    run_timely(job, cluster)
+}
+
 /// Runs the job in this process.
-pub fn run_here(job: TimelyJob) -> Result<(KeyResults, JobStats), JobError> {
-    let (results, stats) = run_timely(job, None)?;
+pub fn run_here(job: TimelyJob, body: Body<'_>) -> Result<(KeyResults, JobStats), JobError> {
+    let (results, stats) = body(job, None, 0)?;
     let results = key_order::sort(results).into_results();
     Ok((results, stats))
 }
@@ -148,7 +172,7 @@ fn write_line(line: &str) -> Result<(), JobError> {
 
 /// Runs process `process` of a multi-process job (started by [`launch`]) and prints its results
 /// for the launcher.
-pub fn run_as_worker_process(mut job: TimelyJob, process: usize) -> Result<(), JobError> {
+pub fn run_as_worker_process(mut job: TimelyJob, process: usize, body: Body<'_>) -> Result<(), JobError> {
     let cluster_error = |e: ClusterError| JobError::Other(format!("process {process}: {e}"));
     let listener = ClusterListener::bind().map_err(cluster_error)?;
     write_line(&format!("{LISTENING_MARK}{}", listener.local_addr().map_err(cluster_error)?))?;
@@ -176,8 +200,14 @@ pub fn run_as_worker_process(mut job: TimelyJob, process: usize) -> Result<(), J
         }
         stop(&format!("naasc: process {process} of {processes}: the launcher stopped; stopping"));
     });
-    let cluster = match listener.connect(process, &rendezvous.addresses, rendezvous.token, job.workers, CONNECT_TIMEOUT)
-    {
+    let cluster = match listener.connect(
+        process,
+        &rendezvous.addresses,
+        rendezvous.token,
+        job.workers,
+        CONNECT_TIMEOUT,
+        WhenRefused::Fail,
+    ) {
         Ok(cluster) => cluster,
         // Refused by a process that was listening: it has stopped, and it is the one to name.
         Err(error @ ClusterError::Connect { .. }) => {
@@ -186,7 +216,7 @@ pub fn run_as_worker_process(mut job: TimelyJob, process: usize) -> Result<(), J
         Err(error) => return Err(cluster_error(error)),
     };
     job.open_as = Some(rendezvous.input);
-    let (results, stats) = run_timely(job, Some(cluster))?;
+    let (results, stats) = body(job, Some(cluster), process)?;
     // Sorted here, in parallel with the other processes, so that the launcher sorts runs.
     let results = key_order::sort(results).into_results();
     for error in &stats.first_skipped {
@@ -209,8 +239,13 @@ pub fn run_as_worker_process(mut job: TimelyJob, process: usize) -> Result<(), J
 /// Set once a thread has started stopping the process, so only one line is printed.
 static STOPPING: AtomicBool = AtomicBool::new(false);
 
-/// Prints `line` (if stderr is still there) and exits with [`LOST_PEER`], once per process;
-/// other threads that get here wait for the exit.
+/// The exit code of a process that lost another: [`LOST_PEER`] under a launcher (which reports
+/// the process that failed first instead), 1 in the cluster form, whose processes report to
+/// the user (or cluster manager) directly.
+static LOST_PEER_EXIT: AtomicI32 = AtomicI32::new(LOST_PEER);
+
+/// Prints `line` (if stderr is still there) and exits with [`LOST_PEER_EXIT`], once per
+/// process; other threads that get here wait for the exit.
 fn stop(line: &str) -> ! {
     if STOPPING.swap(true, Ordering::SeqCst) {
         loop {
@@ -218,7 +253,7 @@ fn stop(line: &str) -> ! {
         }
     }
     let _ = writeln!(std::io::stderr().lock(), "{line}");
-    std::process::exit(LOST_PEER)
+    std::process::exit(LOST_PEER_EXIT.load(Ordering::SeqCst))
 }
 
 /// Timely's network threads panic when a connection breaks ("timely communication error: ...",
@@ -252,6 +287,13 @@ struct Printed {
     stats: JobStats,
     closed: bool,
     malformed: Option<String>,
+    /// Process 0's network report (`--network`).
+    network: Option<serde_json::Value>,
+}
+
+/// Hands process 0's network report (`--network`) to the launcher, after its results.
+pub fn print_network_report(report: &serde_json::Value) -> Result<(), JobError> {
+    write_line(&format!("{NETWORK_MARK}{report}"))
 }
 
 enum Event {
@@ -272,6 +314,10 @@ fn read_stdout(process: usize, stdout: impl Read, events: mpsc::Sender<Event>) {
         } else if let Some(json) = line.strip_prefix(RESULT_MARK) {
             serde_json::from_str::<ResultLine>(json)
                 .map(|r| printed.results.push((r.key, r.values.into_iter().map(Value::from).collect())))
+                .map_err(|e| e.to_string())
+        } else if let Some(json) = line.strip_prefix(NETWORK_MARK) {
+            serde_json::from_str::<serde_json::Value>(json)
+                .map(|report| printed.network = Some(report))
                 .map_err(|e| e.to_string())
         } else if let Some(json) = line.strip_prefix(STATS_MARK) {
             serde_json::from_str::<StatsLine>(json)
@@ -301,9 +347,12 @@ fn job_token() -> u64 {
     hasher.finish()
 }
 
+/// The merged results and counts of a launched job, and process 0's network report.
+pub type Launched = (KeyResults, JobStats, Option<serde_json::Value>);
+
 /// Starts `args.processes` copies of this `naasc run` command (whose arguments are `argv`) and
 /// merges their outputs.
-pub fn launch(args: &crate::run_cmd::RunArgs, argv: &[OsString]) -> Result<(KeyResults, JobStats), JobError> {
+pub fn launch(args: &crate::run_cmd::RunArgs, argv: &[OsString]) -> Result<Launched, JobError> {
     let processes = args.processes;
     let exe = std::env::current_exe().map_err(|e| JobError::Other(format!("cannot find the naasc binary: {e}")))?;
     let input = std::fs::canonicalize(&args.input)
@@ -436,6 +485,7 @@ pub fn launch(args: &crate::run_cmd::RunArgs, argv: &[OsString]) -> Result<(KeyR
     }
     let mut results = Vec::new();
     let mut stats = JobStats::default();
+    let mut network = None;
     for (process, output) in printed.into_iter().enumerate() {
         let output = output.unwrap_or_default();
         if let Some(error) = output.malformed {
@@ -445,13 +495,14 @@ pub fn launch(args: &crate::run_cmd::RunArgs, argv: &[OsString]) -> Result<(KeyR
             return Err(JobError::Other(format!("process {process} of {processes} exited without its results")));
         }
         results.extend(output.results);
+        network = network.or(output.network);
         stats.rows += output.stats.rows;
         stats.skipped += output.stats.skipped;
     }
     // Each process printed its keys sorted; sorting runs that are already sorted is cheap.
     let results = key_order::sort(results).into_results();
     stats.keys = results.len() as u64;
-    Ok((results, stats))
+    Ok((results, stats, network))
 }
 
 /// The job described by `naasc run`'s arguments.
@@ -465,5 +516,143 @@ pub fn job(source: AggregationSource, args: &crate::run_cmd::RunArgs, workers: u
         skip_invalid: args.skip_invalid,
         workers,
         block_size: 1 << 20,
+        share: if args.input_per_process { InputShare::PerProcess } else { InputShare::Shared },
+        gather: false,
+        finite_floats: args.net.network.is_some() && args.switch.fixed_point.is_some(),
     }
+}
+
+/// Why a hostfile cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum HostfileError {
+    #[error("cannot read the hostfile `{path}`: {error}")]
+    Read { path: String, error: std::io::Error },
+    #[error("{path}:{line}: expected one process's address as `host:port`, got `{text}`{why}")]
+    Address { path: String, line: usize, text: String, why: String },
+    #[error("{path}:{line}: `{address}` is also on line {first}: every process needs an address of its own")]
+    Duplicate { path: String, line: usize, first: usize, address: SocketAddr },
+    #[error("the hostfile `{path}` lists no process (one `host:port` per line)")]
+    Empty { path: String },
+    #[error("the hostfile `{path}` lists {count} processes: a job has 1 to {max}", max = crate::run_cmd::MAX_PROCESSES)]
+    TooMany { path: String, count: usize },
+    #[error("--process {process}: the hostfile `{path}` lists {count} process(es), numbered from 0 to {last}", last = count - 1)]
+    NoSuchProcess { path: String, process: usize, count: usize },
+}
+
+/// Reads a hostfile: one `host:port` per line, in process order (as timely's own hostfile);
+/// blank lines and lines starting with `#` are skipped. A host name is resolved here, to its
+/// first address.
+pub fn read_hostfile(path: &Path) -> Result<Vec<SocketAddr>, HostfileError> {
+    use std::net::ToSocketAddrs;
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|error| HostfileError::Read { path: name.clone(), error })?;
+    let mut addresses: Vec<(SocketAddr, usize)> = Vec::new();
+    for (number, line) in text.lines().enumerate().map(|(i, l)| (i + 1, l.trim())) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let bad =
+            |why: String| HostfileError::Address { path: name.clone(), line: number, text: line.to_string(), why };
+        let address = match line.to_socket_addrs() {
+            Ok(mut resolved) => resolved.next().ok_or_else(|| bad(": the host has no address".to_string()))?,
+            Err(error) => return Err(bad(format!(" ({error})"))),
+        };
+        if let Some(&(_, first)) = addresses.iter().find(|(a, _)| *a == address) {
+            return Err(HostfileError::Duplicate { path: name, line: number, first, address });
+        }
+        addresses.push((address, number));
+        if addresses.len() > crate::run_cmd::MAX_PROCESSES {
+            let count = text.lines().filter(|l| !l.trim().is_empty() && !l.trim().starts_with('#')).count();
+            return Err(HostfileError::TooMany { path: name, count });
+        }
+    }
+    if addresses.is_empty() {
+        return Err(HostfileError::Empty { path: name });
+    }
+    Ok(addresses.into_iter().map(|(a, _)| a).collect())
+}
+
+/// A token the processes of one cluster job share, and that tells its connections from those
+/// of a job of another program, aggregate, key or hostfile: a stable hash (FNV-1a) of them,
+/// since the processes are started apart and have nothing else in common.
+fn cluster_token(job: &TimelyJob, addresses: &[SocketAddr]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &byte in bytes.iter().chain(&[0xff]) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    for address in addresses {
+        eat(address.to_string().as_bytes());
+    }
+    eat(job.source.source.as_bytes());
+    eat(job.source.aggregate.as_deref().unwrap_or_default().as_bytes());
+    eat(job.key.as_bytes());
+    for (param, column) in &job.binds {
+        eat(param.as_bytes());
+        eat(column.as_bytes());
+    }
+    eat(&[u8::from(job.share == InputShare::PerProcess), u8::from(job.skip_invalid)]);
+    hash
+}
+
+/// Runs process `process` of a job whose processes are the lines of `hostfile`, each started
+/// on its own (`naasc run ... --hostfile FILE --process I`). Returns the job's results in
+/// process 0 and `None` in the others, which write nothing: worker 0 (of process 0) gathers
+/// every worker's results, row counts and first error through timely.
+pub fn run_in_cluster(
+    mut job: TimelyJob,
+    hostfile: &Path,
+    process: usize,
+    timeout: Duration,
+    body: Body<'_>,
+) -> Result<Option<(KeyResults, JobStats)>, JobError> {
+    let addresses = read_hostfile(hostfile).map_err(|e| JobError::Input(e.to_string()))?;
+    let processes = addresses.len();
+    if process >= processes {
+        let path = hostfile.display().to_string();
+        return Err(JobError::Input(HostfileError::NoSuchProcess { path, process, count: processes }.to_string()));
+    }
+    let me = format!("process {process} of {processes} ({})", addresses[process]);
+    let listener = ClusterListener::bind_at(addresses[process]).map_err(|error| match error {
+        ClusterError::Bind(error) => JobError::Input(format!(
+            "{me}: cannot listen on {} (line {} of `{}`'s processes): {error}",
+            addresses[process],
+            process + 1,
+            hostfile.display()
+        )),
+        other => JobError::Other(format!("{me}: {other}")),
+    })?;
+    LOST_PEER_EXIT.store(1, Ordering::SeqCst);
+    stop_on_lost_peer(process, processes);
+    let token = cluster_token(&job, &addresses);
+    let named = |peers: &[usize]| -> String {
+        let list: Vec<String> = peers.iter().map(|&p| format!("{p} ({})", addresses[p])).collect();
+        list.join(", ")
+    };
+    let cluster =
+        listener.connect(process, &addresses, token, job.workers, timeout, WhenRefused::Retry).map_err(|error| {
+            match error {
+                ClusterError::TimedOut { missing, .. } => JobError::Other(format!(
+                "{me}: process(es) {} did not connect within {} s (--timeout); start one `naasc run ... --hostfile \
+                 {} --process I` per line of the hostfile, with the same program, key and --workers",
+                named(&missing),
+                timeout.as_secs_f64(),
+                hostfile.display()
+            )),
+                other => JobError::Other(format!("{me}: {other}")),
+            }
+        })?;
+    job.gather = true;
+    let (results, stats) = body(job, Some(cluster), process)?;
+    if process != 0 {
+        for error in &stats.first_skipped {
+            eprintln!("naasc: {me}: skipped {error}");
+        }
+        return Ok(None);
+    }
+    let results = key_order::sort(results).into_results();
+    let stats = JobStats { keys: results.len() as u64, ..stats };
+    Ok(Some((results, stats)))
 }
