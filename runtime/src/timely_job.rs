@@ -367,21 +367,7 @@ pub fn run_timely(job: TimelyJob, cluster: Option<Cluster>) -> Result<TimelyOutp
     if job.workers == 0 {
         return Err(JobError::Input("at least one worker is needed".to_string()));
     }
-    let hooks = Hooks::default();
-    let process_allocators = ProcessBuilder::new_typed_vector(job.workers, hooks.refill.clone(), hooks.spill.clone());
-    let (builders, others): (Vec<AllocatorBuilder>, Box<dyn std::any::Any + Send>) = match cluster {
-        None => (process_allocators.into_iter().map(AllocatorBuilder::Process).collect(), Box::new(())),
-        Some(Cluster { process, peers }) => {
-            let (builders, guard) =
-                initialize_networking_from_sockets(process_allocators, peers, process, job.workers, hooks)
-                    .map_err(|e| JobError::Other(format!("cannot start timely's network threads: {e}")))?;
-            (builders.into_iter().map(AllocatorBuilder::Tcp).collect(), Box::new(guard))
-        }
-    };
-    let guards = timely::execute::execute_from(builders, others, WorkerConfig::default(), move |worker| {
-        worker_main(worker, &job)
-    })
-    .map_err(|e| JobError::Other(format!("cannot start timely: {e}")))?;
+    let guards = start_workers(job.workers, cluster, move |worker| worker_main(worker, &job))?;
     let mut results = Vec::new();
     let mut stats = JobStats::default();
     let mut first_error: Option<(u64, JobError)> = None;
@@ -404,6 +390,28 @@ pub fn run_timely(job: TimelyJob, cluster: Option<Cluster>) -> Result<TimelyOutp
     }
     stats.keys = results.len() as u64;
     Ok((results, stats))
+}
+
+/// Starts `workers` timely workers in this process, joined to the other processes of `cluster`
+/// when there is one, each running `work`.
+fn start_workers<T: Send + 'static>(
+    workers: usize,
+    cluster: Option<Cluster>,
+    work: impl Fn(&mut timely::worker::Worker) -> T + Send + Sync + 'static,
+) -> Result<timely::communication::WorkerGuards<T>, JobError> {
+    let hooks = Hooks::default();
+    let process_allocators = ProcessBuilder::new_typed_vector(workers, hooks.refill.clone(), hooks.spill.clone());
+    let (builders, others): (Vec<AllocatorBuilder>, Box<dyn std::any::Any + Send>) = match cluster {
+        None => (process_allocators.into_iter().map(AllocatorBuilder::Process).collect(), Box::new(())),
+        Some(Cluster { process, peers }) => {
+            let (builders, guard) =
+                initialize_networking_from_sockets(process_allocators, peers, process, workers, hooks)
+                    .map_err(|e| JobError::Other(format!("cannot start timely's network threads: {e}")))?;
+            (builders.into_iter().map(AllocatorBuilder::Tcp).collect(), Box::new(guard))
+        }
+    };
+    timely::execute::execute_from(builders, others, WorkerConfig::default(), work)
+        .map_err(|e| JobError::Other(format!("cannot start timely: {e}")))
 }
 
 /// A worker's results, or its first error with its rank: the line of a bad row or of the
@@ -604,21 +612,7 @@ pub fn run_timely_mappers(
     if plan.mappers == 0 {
         return Err(JobError::Input("the network has no mappers".to_string()));
     }
-    let hooks = Hooks::default();
-    let process_allocators = ProcessBuilder::new_typed_vector(job.workers, hooks.refill.clone(), hooks.spill.clone());
-    let (builders, others): (Vec<AllocatorBuilder>, Box<dyn std::any::Any + Send>) = match cluster {
-        None => (process_allocators.into_iter().map(AllocatorBuilder::Process).collect(), Box::new(())),
-        Some(Cluster { process, peers }) => {
-            let (builders, guard) =
-                initialize_networking_from_sockets(process_allocators, peers, process, job.workers, hooks)
-                    .map_err(|e| JobError::Other(format!("cannot start timely's network threads: {e}")))?;
-            (builders.into_iter().map(AllocatorBuilder::Tcp).collect(), Box::new(guard))
-        }
-    };
-    let guards = timely::execute::execute_from(builders, others, WorkerConfig::default(), move |worker| {
-        mapper_worker(worker, &job, &plan)
-    })
-    .map_err(|e| JobError::Other(format!("cannot start timely: {e}")))?;
+    let guards = start_workers(job.workers, cluster, move |worker| mapper_worker(worker, &job, &plan))?;
     let mut states = MapperStates::default();
     let mut first_error: Option<(u64, JobError)> = None;
     for outcome in guards.join() {
