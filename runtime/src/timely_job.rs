@@ -370,13 +370,24 @@ pub fn run_timely(job: TimelyJob, cluster: Option<Cluster>) -> Result<TimelyOutp
     let guards = start_workers(job.workers, cluster, move |worker| worker_main(worker, &job))?;
     let mut results = Vec::new();
     let mut stats = JobStats::default();
+    join_workers(guards, |(mut part, part_stats): TimelyOutput| {
+        results.append(&mut part);
+        stats.absorb_rows(part_stats);
+    })?;
+    stats.keys = results.len() as u64;
+    Ok((results, stats))
+}
+
+/// Waits for every worker and hands each one's output to `absorb`; the job's error is the
+/// lowest-ranked of the workers' errors (see [`WorkerOutput`]), or a worker that panicked.
+fn join_workers<T: Send + 'static>(
+    guards: timely::communication::WorkerGuards<Result<T, (u64, JobError)>>,
+    mut absorb: impl FnMut(T),
+) -> Result<(), JobError> {
     let mut first_error: Option<(u64, JobError)> = None;
     for outcome in guards.join() {
         match outcome {
-            Ok(Ok((mut part, part_stats))) => {
-                results.append(&mut part);
-                stats.absorb_rows(part_stats);
-            }
+            Ok(Ok(part)) => absorb(part),
             Ok(Err((rank, error))) => {
                 if first_error.as_ref().is_none_or(|(r, _)| rank < *r) {
                     first_error = Some((rank, error));
@@ -385,11 +396,7 @@ pub fn run_timely(job: TimelyJob, cluster: Option<Cluster>) -> Result<TimelyOutp
             Err(panic) => return Err(JobError::Other(format!("a timely worker failed: {panic}"))),
         }
     }
-    if let Some((_, error)) = first_error {
-        return Err(error);
-    }
-    stats.keys = results.len() as u64;
-    Ok((results, stats))
+    first_error.map_or(Ok(()), |(_, error)| Err(error))
 }
 
 /// Starts `workers` timely workers in this process, joined to the other processes of `cluster`
@@ -614,28 +621,14 @@ pub fn run_timely_mappers(
     }
     let guards = start_workers(job.workers, cluster, move |worker| mapper_worker(worker, &job, &plan))?;
     let mut states = MapperStates::default();
-    let mut first_error: Option<(u64, JobError)> = None;
-    for outcome in guards.join() {
-        match outcome {
-            Ok(Ok(part)) => {
-                states.mappers.extend(part.mappers);
-                if !part.keys.is_empty() {
-                    states.keys = part.keys;
-                }
-                states.blob = part.blob;
-                states.stats.absorb_rows(part.stats);
-            }
-            Ok(Err((rank, error))) => {
-                if first_error.as_ref().is_none_or(|(r, _)| rank < *r) {
-                    first_error = Some((rank, error));
-                }
-            }
-            Err(panic) => return Err(JobError::Other(format!("a timely worker failed: {panic}"))),
+    join_workers(guards, |part: MapperStates| {
+        states.mappers.extend(part.mappers);
+        if !part.keys.is_empty() {
+            states.keys = part.keys;
         }
-    }
-    if let Some((_, error)) = first_error {
-        return Err(error);
-    }
+        states.blob = part.blob;
+        states.stats.absorb_rows(part.stats);
+    })?;
     states.mappers.sort_by_key(|(mapper, _)| *mapper);
     states.stats.keys = states.keys.len() as u64;
     Ok(states)
