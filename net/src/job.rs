@@ -16,11 +16,11 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use naas_runtime::executor::{
-    call_error, map_phase, merge_buffers, Grouping, Input, JobConfig, JobError, JobInput, KeyResults,
-};
-use naas_runtime::value::flatten;
-use naas_runtime::{Aggregation, JobOutput, StateTable};
+use naas_runtime::executor::{call_error, map_phase, merge_buffers, Grouping, Input, JobConfig, JobError, JobInput};
+use naas_runtime::key_order;
+use naas_runtime::value::to_value;
+use naas_runtime::{Aggregation, JobOutput, KeyResults, StateTable};
+use naas_target_native::values::AlignedBytes;
 use naas_target_switch::network::{NodeKind, Topology};
 use naas_target_switch::PipelineProgram;
 use serde::Serialize;
@@ -591,17 +591,17 @@ impl Started {
 
         // Every result is in: finish them, and let the nodes end their jobs (they are answered
         // until they have, or for a linger period when attached).
-        let mut results = Vec::with_capacity(reducer.len());
-        for (id_bytes, state_bytes) in reducer.entries() {
+        let mut results = KeyResults::with_capacity(aggregation.results().len(), reducer.len(), 0);
+        let mut record = AlignedBytes::zeroed(0);
+        for (id_bytes, state) in reducer.entries() {
             let mut id = [0u8; 8];
             id.copy_from_slice(&id_bytes[..8.min(id_bytes.len())]);
             let key = key_of.get(u64::from_le_bytes(id) as usize).copied().unwrap_or_default();
-            let mut state = jit.new_state();
-            state.as_mut_bytes().copy_from_slice(state_bytes);
-            let finished = jit.finish(&state).map_err(|e| call_error(e, Some(key)))?;
-            results.push((key.to_vec(), flatten(&finished)));
+            results.push_key(key);
+            jit.finish_each(state, &mut record, |s| results.push_value(to_value(s)))
+                .map_err(|e| call_error(e, Some(key)))?;
         }
-        results.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let results = key_order::sort(results).into_results();
         if results.len() != key_of.len() {
             return Err(NetError::Job(JobError::Other(format!(
                 "the network delivered {} keys to the reducer, the mappers sent {}",

@@ -22,10 +22,10 @@ use serde::Serialize;
 use crate::aggregation::Aggregation;
 use crate::columnar_input::{ColumnarFile, ColumnarFormat};
 use crate::csv_input::{InputError, ReadError, RowError, MAX_ROW_BYTES};
-use crate::key_order;
+use crate::key_order::{self, SortedResults};
 use crate::map_worker::{open_input, MapWorker, OpenedInput, Work};
+use crate::results::KeyResults;
 use crate::table::StateTable;
-use crate::value::Value;
 use crate::wire::{decode, entry_count_hint, WireError};
 
 /// Records folded per native call.
@@ -182,9 +182,6 @@ pub fn call_error(error: CallError, key: Option<&[u8]>) -> JobError {
     }
 }
 
-/// Results by key: the key's bytes and its flattened result values.
-pub type KeyResults = Vec<(Vec<u8>, Vec<Value>)>;
-
 /// Every key's result, sorted by key bytes, and the job's counts.
 #[derive(Clone, Debug, PartialEq)]
 pub struct JobOutput {
@@ -279,7 +276,7 @@ pub fn run<R: Read + Send>(
         for buffers in map.groups {
             match std::thread::Builder::new().name("naas-reduce".to_string()).spawn_scoped(scope, move || {
                 // Each reducer sorts its own keys, in parallel; the runs are merged below.
-                reduce_buffers(aggregation, buffers).map(key_order::sort)
+                reduce_buffers(aggregation, buffers)
             }) {
                 Ok(handle) => handles.push(handle),
                 Err(error) => {
@@ -305,9 +302,9 @@ pub fn run<R: Read + Send>(
 }
 
 /// Decodes every buffer (rejecting any malformed one), merges its entries by key and
-/// finishes them. Each buffer is freed as soon as it is merged, so that the shuffle's bytes
-/// and the results are not held at once.
-pub fn reduce_buffers(aggregation: &Aggregation, buffers: Vec<Vec<u8>>) -> Result<KeyResults, JobError> {
+/// finishes them, in key order. Each buffer is freed as soon as it is merged, so that the
+/// shuffle's bytes and the results are not held at once.
+pub fn reduce_buffers(aggregation: &Aggregation, buffers: Vec<Vec<u8>>) -> Result<SortedResults, JobError> {
     let mut table = StateTable::new(aggregation);
     // The partition has at least as many keys as its largest buffer has entries.
     let largest = buffers.iter().map(|b| entry_count_hint(b, aggregation.state_size())).max();
@@ -316,8 +313,7 @@ pub fn reduce_buffers(aggregation: &Aggregation, buffers: Vec<Vec<u8>>) -> Resul
     for buffer in buffers {
         merge_buffer(aggregation, &mut table, &buffer, &mut slots)?;
     }
-    let results = table.finish(aggregation).map_err(|(slot, error)| call_error(error, Some(table.key(slot))))?;
-    Ok(results.into_iter().enumerate().map(|(slot, values)| (table.key(slot as u32).to_vec(), values)).collect())
+    key_order::finish_sorted(&table, aggregation).map_err(|(slot, error)| call_error(error, Some(table.key(slot))))
 }
 
 /// Decodes and merges buffers into one table of partial states.
@@ -340,12 +336,13 @@ fn merge_buffer(
     slots: &mut Vec<u32>,
 ) -> Result<(), JobError> {
     let entries = decode(buffer, aggregation.fingerprint(), aggregation.state_size()).map_err(JobError::Wire)?;
+    let mut states = Vec::with_capacity(BATCH_ROWS.min(entries.len()));
     for chunk in entries.chunks(BATCH_ROWS) {
         slots.clear();
         table.slots_of(chunk.len(), |i| chunk[i].0, slots);
-        for (&slot, (key, state)) in slots.iter().zip(chunk) {
-            table.merge_slot(aggregation, slot, state).map_err(|e| call_error(e, Some(key)))?;
-        }
+        states.clear();
+        states.extend(chunk.iter().map(|(_, state)| *state));
+        table.merge_slots(aggregation, slots, &states).map_err(|(i, e)| call_error(e, Some(chunk[i].0)))?;
     }
     Ok(())
 }
@@ -537,7 +534,7 @@ mod tests {
         let text = table(5000);
         let reference = job(&text, &small(1, true)).unwrap();
         assert_eq!(reference.results.len(), 7);
-        assert_eq!(reference.results[0].0, b"key0".to_vec());
+        assert_eq!(reference.results.key(0), b"key0");
         assert_eq!(reference.stats.rows, 5000);
         for (workers, combine) in [(1, false), (2, true), (3, false), (4, true)] {
             let out = job(&text, &small(workers, combine)).unwrap();

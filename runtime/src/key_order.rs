@@ -8,14 +8,16 @@
 //! merging compare prefixes held in one dense array, and look at the keys themselves only when
 //! two prefixes are equal (keys that share their first eight bytes).
 
-use std::cmp::Ordering;
+use naas_target_native::CallError;
 
-use crate::executor::KeyResults;
+use crate::aggregation::Aggregation;
+use crate::results::KeyResults;
+use crate::table::StateTable;
 
 /// Results sorted by key, with the prefix of each one's key (see the module comment).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SortedResults {
-    pub results: KeyResults,
+    results: KeyResults,
     prefixes: Vec<u64>,
 }
 
@@ -23,6 +25,18 @@ impl SortedResults {
     /// The results, sorted by key.
     pub fn into_results(self) -> KeyResults {
         self.results
+    }
+
+    /// The results, sorted by key.
+    pub fn results(&self) -> &KeyResults {
+        &self.results
+    }
+
+    /// Appends result `i` of `from` with its key's prefix.
+    fn push_from(&mut self, from: &SortedResults, i: usize) {
+        let (key, values) = from.results.get(i);
+        self.results.push(key, values);
+        self.prefixes.push(from.prefixes[i]);
     }
 }
 
@@ -36,19 +50,37 @@ pub fn prefix(key: &[u8]) -> u64 {
     u64::from_be_bytes(bytes)
 }
 
+/// The order of `count` keys by their bytes: `(prefix, index)` pairs, sorted (equal keys in
+/// any order).
+fn order<'k>(count: usize, key: impl Fn(usize) -> &'k [u8]) -> Vec<(u64, usize)> {
+    let mut order: Vec<(u64, usize)> = (0..count).map(|i| (prefix(key(i)), i)).collect();
+    order.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| key(a.1).cmp(key(b.1))));
+    order
+}
+
 /// Sorts `results` by key.
 pub fn sort(results: KeyResults) -> SortedResults {
-    let mut order: Vec<(u64, usize)> = results.iter().enumerate().map(|(i, (key, _))| (prefix(key), i)).collect();
-    order.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| results[a.1].0.cmp(&results[b.1].0)));
-    let mut unsorted = results;
-    let mut sorted = Vec::with_capacity(unsorted.len());
-    let mut prefixes = Vec::with_capacity(unsorted.len());
+    let order = order(results.len(), |i| results.key(i));
+    let mut sorted = KeyResults::with_capacity(results.width(), results.len(), results.key_bytes());
+    let mut prefixes = Vec::with_capacity(results.len());
     for (prefix, i) in order {
-        // Taking leaves an empty key and row behind, which allocate nothing.
-        sorted.push(std::mem::take(&mut unsorted[i]));
+        let (key, values) = results.get(i);
+        sorted.push(key, values);
         prefixes.push(prefix);
     }
     SortedResults { results: sorted, prefixes }
+}
+
+/// Finishes every key of `table` (compiled `finish`) and sorts the results by key. The keys
+/// are finished in slot order, where their states and keys lie one after another, and the
+/// flat results are then put in key order: moving a result in them costs fewer cache misses
+/// than finishing the keys in key order would (each a state and a key somewhere in the
+/// table). A fault names the slot of the key it met.
+pub fn finish_sorted(table: &StateTable, aggregation: &Aggregation) -> Result<SortedResults, (u32, CallError)> {
+    let key_bytes = (0..table.len() as u32).map(|slot| table.key(slot).len()).sum();
+    let mut results = KeyResults::with_capacity(aggregation.results().len(), table.len(), key_bytes);
+    table.finish_each(aggregation, 0..table.len() as u32, |slot, values| results.push(table.key(slot), values))?;
+    Ok(sort(results))
 }
 
 /// Merges runs sorted by key into one sorted run (runs merged pairwise, so each result moves
@@ -71,30 +103,37 @@ pub fn merge(runs: Vec<SortedResults>) -> SortedResults {
 }
 
 fn merge_two(left: SortedResults, right: SortedResults) -> SortedResults {
-    let len = left.results.len() + right.results.len();
-    let mut out = SortedResults { results: Vec::with_capacity(len), prefixes: Vec::with_capacity(len) };
-    let mut left_items = left.results.into_iter().zip(left.prefixes).peekable();
-    let mut right_items = right.results.into_iter().zip(right.prefixes).peekable();
-    loop {
-        let take_left = match (left_items.peek(), right_items.peek()) {
-            (Some(l), Some(r)) => compare(l, r) != Ordering::Greater,
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
-            (None, None) => break,
-        };
-        let next = if take_left { left_items.next() } else { right_items.next() };
-        if let Some((result, prefix)) = next {
-            out.results.push(result);
-            out.prefixes.push(prefix);
+    if left.prefixes.is_empty() {
+        return right;
+    }
+    if right.prefixes.is_empty() {
+        return left;
+    }
+    let (l, r) = (&left.results, &right.results);
+    let len = l.len() + r.len();
+    let mut out = SortedResults {
+        results: KeyResults::with_capacity(l.width(), len, l.key_bytes() + r.key_bytes()),
+        prefixes: Vec::with_capacity(len),
+    };
+    let (mut i, mut j) = (0, 0);
+    while i < l.len() && j < r.len() {
+        // Tuples compare their second members only when the first are equal: the keys'
+        // bytes are read only when their prefixes tie.
+        if (left.prefixes[i], l.key(i)) <= (right.prefixes[j], r.key(j)) {
+            out.push_from(&left, i);
+            i += 1;
+        } else {
+            out.push_from(&right, j);
+            j += 1;
         }
     }
+    for i in i..l.len() {
+        out.push_from(&left, i);
+    }
+    for j in j..r.len() {
+        out.push_from(&right, j);
+    }
     out
-}
-
-type Item = ((Vec<u8>, Vec<crate::value::Value>), u64);
-
-fn compare(a: &Item, b: &Item) -> Ordering {
-    a.1.cmp(&b.1).then_with(|| a.0 .0.cmp(&b.0 .0))
 }
 
 #[cfg(test)]
@@ -106,7 +145,7 @@ mod tests {
 
     /// Results whose row says which run they came from (equal keys within a run are equal
     /// results, so only the order between runs is observable).
-    fn keyed(keys: &[Vec<u8>], run: usize) -> KeyResults {
+    fn keyed(keys: &[Vec<u8>], run: usize) -> Vec<(Vec<u8>, Vec<Value>)> {
         keys.iter().map(|k| (k.clone(), vec![Value::UInt(run as u64)])).collect()
     }
 
@@ -122,22 +161,22 @@ mod tests {
         fn sorting_and_merging_agree_with_sorting_by_bytes(
             runs in prop::collection::vec(prop::collection::vec(key(), 0..40), 0..5),
         ) {
-            let mut expected: KeyResults = Vec::new();
+            let mut expected = Vec::new();
             let mut sorted_runs = Vec::new();
             for (run, keys) in runs.iter().enumerate() {
                 let results = keyed(keys, run);
-                let sorted = sort(results.clone());
+                let sorted = sort(KeyResults::from_rows(1, results.clone()));
                 let mut reference = results.clone();
                 reference.sort_by(|a, b| a.0.cmp(&b.0));
-                let got: Vec<&Vec<u8>> = sorted.results.iter().map(|r| &r.0).collect();
-                let want: Vec<&Vec<u8>> = reference.iter().map(|r| &r.0).collect();
+                let got: Vec<&[u8]> = sorted.results.iter().map(|r| r.0).collect();
+                let want: Vec<&[u8]> = reference.iter().map(|r| &r.0[..]).collect();
                 prop_assert_eq!(got, want);
                 expected.extend(reference);
                 sorted_runs.push(sorted);
             }
             // Stable: equal keys keep their runs' order.
             expected.sort_by(|a, b| a.0.cmp(&b.0));
-            prop_assert_eq!(merge(sorted_runs).into_results(), expected);
+            prop_assert_eq!(merge(sorted_runs).into_results().to_rows(), expected);
         }
     }
 

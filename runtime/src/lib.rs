@@ -57,6 +57,7 @@ pub mod key_order;
 mod map_worker;
 pub mod network;
 pub mod output;
+pub mod results;
 pub mod table;
 pub mod timely_job;
 pub mod timely_ops;
@@ -65,5 +66,6 @@ pub mod wire;
 
 pub use aggregation::{Aggregation, LoadError};
 pub use executor::{run, Input, JobConfig, JobError, JobOutput, JobStats};
+pub use results::KeyResults;
 pub use table::StateTable;
 pub use value::Value;

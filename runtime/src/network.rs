@@ -19,7 +19,10 @@ use crate::aggregation::Aggregation;
 use crate::executor::{
     call_error, map_phase, merge_buffers, Grouping, Input, JobConfig, JobError, JobInput, JobOutput,
 };
-use crate::value::flatten;
+use crate::key_order;
+use crate::results::KeyResults;
+use crate::value::to_value;
+use naas_target_native::values::AlignedBytes;
 
 /// Runs the job with its shuffle going through the simulated network described by `sim`
 /// (`sim.records` and `sim.dist` are not used: the records are the input's).
@@ -98,16 +101,18 @@ pub fn run_through_network<R: Read + Send>(
             ids.len()
         )));
     }
-    let mut results = Vec::with_capacity(outcome.reduced.len());
+    let mut results = KeyResults::with_capacity(aggregation.results().len(), outcome.reduced.len(), 0);
+    let mut record = AlignedBytes::zeroed(0);
     for (id, slots) in &outcome.reduced {
         let key = key_of
             .get(*id as usize)
             .ok_or_else(|| JobError::Other(format!("the network returned an unknown key id {id}")))?;
         let state = jit.state_from_slots(slots);
-        let finished = jit.finish(&state).map_err(|e| call_error(e, Some(key)))?;
-        results.push((key.to_vec(), flatten(&finished)));
+        results.push_key(key);
+        jit.finish_each(state.as_bytes(), &mut record, |s| results.push_value(to_value(s)))
+            .map_err(|e| call_error(e, Some(key)))?;
     }
-    results.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let results = key_order::sort(results).into_results();
     let mut stats = map.stats;
     stats.keys = results.len() as u64;
     stats.shuffle_entries = outcome.report.entries_at_reducer;

@@ -8,6 +8,7 @@ use naas_lang::types::FloatTy;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use crate::aggregation::Aggregation;
+use crate::results::KeyResults;
 use crate::value::{excerpt, format_value, write_value, Value};
 
 /// Why results could not be written.
@@ -70,54 +71,70 @@ pub fn header(aggregation: &Aggregation, key: &str) -> Vec<String> {
     std::iter::once(key_name).chain(results).collect()
 }
 
-/// Rows formatted per task of [`write_csv`]: large enough that a task's start-up is nothing
-/// next to its work, small enough that the text held at once stays a few megabytes per thread.
-const CSV_CHUNK_ROWS: usize = 1 << 15;
+/// Rows formatted per chunk by [`write_csv`]: large enough that handing a chunk over is
+/// nothing next to formatting it, small enough that the text held at once stays a few
+/// megabytes per thread.
+const CSV_CHUNK_ROWS: usize = 1 << 14;
 
 /// Writes CSV; keys are written byte for byte (quoted when needed).
 ///
 /// Formatting numbers is most of the cost of writing a million rows, and it would be the job's
-/// serial tail: rows are formatted in chunks on every core, and the chunks written in order.
+/// serial tail: one formatting thread per core takes every `T`-th chunk of rows, and this
+/// thread writes the chunks in order as they come, so writing overlaps formatting.
 pub fn write_csv<W: Write>(
     mut out: W,
     aggregation: &Aggregation,
     key: &str,
-    results: &[(Vec<u8>, Vec<Value>)],
+    results: &KeyResults,
 ) -> Result<(), OutputError> {
     let mut header_text = csv::Writer::from_writer(Vec::new());
     header_text.write_record(header(aggregation, key))?;
     out.write_all(&header_text.into_inner().map_err(|e| OutputError::Io(e.into_error()))?)?;
     let types: Vec<ScalarTy> = aggregation.results().iter().map(|c| c.ty).collect();
-    let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    for round in results.chunks(CSV_CHUNK_ROWS * threads) {
-        let texts: Vec<Result<Vec<u8>, OutputError>> = if round.len() <= CSV_CHUNK_ROWS {
-            vec![Ok(csv_rows(round, &types))]
-        } else {
-            std::thread::scope(|scope| {
-                let tasks: Vec<_> = round
-                    .chunks(CSV_CHUNK_ROWS)
-                    .map(|chunk| {
-                        let types = &types;
-                        std::thread::Builder::new().spawn_scoped(scope, move || csv_rows(chunk, types))
-                    })
-                    .collect();
-                tasks
-                    .into_iter()
-                    .zip(round.chunks(CSV_CHUNK_ROWS))
-                    .map(|(task, chunk)| match task {
-                        Ok(handle) => handle
-                            .join()
-                            .map_err(|_| OutputError::Io(std::io::Error::other("a thread formatting results failed"))),
-                        // No thread to spare: format it here.
-                        Err(_) => Ok(csv_rows(chunk, &types)),
-                    })
-                    .collect()
-            })
-        };
-        for text in texts {
-            out.write_all(&text?)?;
+    let chunks: Vec<std::ops::Range<usize>> = (0..results.len())
+        .step_by(CSV_CHUNK_ROWS)
+        .map(|start| start..(start + CSV_CHUNK_ROWS).min(results.len()))
+        .collect();
+    let threads = std::thread::available_parallelism().map_or(1, usize::from).min(chunks.len());
+    if threads <= 1 {
+        for chunk in chunks {
+            out.write_all(&csv_rows(results, chunk, &types))?;
         }
+        out.flush()?;
+        return Ok(());
     }
+    std::thread::scope(|scope| -> Result<(), OutputError> {
+        // Formatter `t` sends chunks `t`, `t + T`, ... through its own channel, at most two
+        // ahead of the writer. `None`: the thread could not be started, so the chunks are
+        // formatted here. Returning early drops the receivers, which stops the formatters.
+        let formatters: Vec<Option<crossbeam_channel::Receiver<Vec<u8>>>> = (0..threads)
+            .map(|first| {
+                let (sender, receiver) = crossbeam_channel::bounded(2);
+                let (chunks, types) = (&chunks, &types);
+                std::thread::Builder::new()
+                    .name("naas-output".to_string())
+                    .spawn_scoped(scope, move || {
+                        for chunk in chunks.iter().skip(first).step_by(threads) {
+                            if sender.send(csv_rows(results, chunk.clone(), types)).is_err() {
+                                return;
+                            }
+                        }
+                    })
+                    .ok()
+                    .map(|_| receiver)
+            })
+            .collect();
+        for (i, chunk) in chunks.iter().enumerate() {
+            let text = match &formatters[i % threads] {
+                Some(receiver) => receiver
+                    .recv()
+                    .map_err(|_| OutputError::Io(std::io::Error::other("a thread formatting results failed")))?,
+                None => csv_rows(results, chunk.clone(), &types),
+            };
+            out.write_all(&text)?;
+        }
+        Ok(())
+    })?;
     out.flush()?;
     Ok(())
 }
@@ -125,9 +142,9 @@ pub fn write_csv<W: Write>(
 /// The CSV text of `rows`, as the `csv` crate writes it (quoting only the fields that need it),
 /// without its per-byte checks on fields that cannot need quoting: values are numbers, `NaN`,
 /// `inf` or booleans, and a key is looked at once for the four bytes that force quotes.
-fn csv_rows(rows: &[(Vec<u8>, Vec<Value>)], types: &[ScalarTy]) -> Vec<u8> {
+fn csv_rows(results: &KeyResults, rows: std::ops::Range<usize>, types: &[ScalarTy]) -> Vec<u8> {
     let mut out = Vec::with_capacity(rows.len() * 48);
-    for (key, values) in rows {
+    for (key, values) in rows.map(|i| results.get(i)) {
         csv_field(&mut out, key);
         for (value, ty) in values.iter().zip(types) {
             out.push(b',');
@@ -167,7 +184,7 @@ pub fn write_json<W: Write>(
     mut out: W,
     aggregation: &Aggregation,
     key: &str,
-    results: &[(Vec<u8>, Vec<Value>)],
+    results: &KeyResults,
 ) -> Result<(), OutputError> {
     let names = header(aggregation, key);
     let types: Vec<ScalarTy> = aggregation.results().iter().map(|c| c.ty).collect();
@@ -260,7 +277,7 @@ mod tests {
         let agg = Aggregation::from_source("s.naas", PAIR, None).unwrap();
         assert_eq!(header(&agg, "k"), ["k", "s.0", "s.1"]);
         assert_eq!(header(&agg, "s.0"), ["s.0_key", "s.0", "s.1"]);
-        let results = vec![(b"a".to_vec(), vec![Value::Int(3), Value::UInt(2)])];
+        let results = KeyResults::from_rows(2, [(b"a".to_vec(), vec![Value::Int(3), Value::UInt(2)])]);
         let mut json = Vec::new();
         write_json(&mut json, &agg, "s.1", &results).unwrap();
         let parsed: serde_json::Value = serde_json::from_slice(&json).unwrap();
@@ -304,7 +321,7 @@ mod tests {
             reference.write_record(&row).unwrap();
         }
         let mut written = Vec::new();
-        write_csv(&mut written, &agg, "k", &results).unwrap();
+        write_csv(&mut written, &agg, "k", &KeyResults::from_rows(types.len(), results)).unwrap();
         assert_eq!(written, reference.into_inner().unwrap());
     }
 
@@ -326,7 +343,7 @@ mod tests {
             row("e", 0, 1, f64::NEG_INFINITY, 1.5),
         ];
         let mut json = Vec::new();
-        write_json(&mut json, &agg, "k", &results).unwrap();
+        write_json(&mut json, &agg, "k", &KeyResults::from_rows(5, results.clone())).unwrap();
         let text = String::from_utf8(json).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 7, "{text}");
@@ -360,7 +377,7 @@ mod tests {
     #[test]
     fn a_non_utf8_key_refuses_json_before_writing_and_keeps_io_errors_apart() {
         let agg = Aggregation::from_source("s.naas", PAIR, None).unwrap();
-        let results = vec![(vec![0xff, b'a'], vec![Value::Int(3), Value::UInt(2)])];
+        let results = KeyResults::from_rows(2, [(vec![0xff, b'a'], vec![Value::Int(3), Value::UInt(2)])]);
         let mut json = Vec::new();
         assert!(matches!(write_json(&mut json, &agg, "k", &results), Err(OutputError::KeyNotUtf8(_))));
         assert!(json.is_empty());
@@ -373,7 +390,7 @@ mod tests {
                 Ok(())
             }
         }
-        let ok = vec![(b"a".to_vec(), vec![Value::Int(3), Value::UInt(2)])];
+        let ok = KeyResults::from_rows(2, [(b"a".to_vec(), vec![Value::Int(3), Value::UInt(2)])]);
         for error in [write_csv(Closed, &agg, "k", &ok).unwrap_err(), write_json(Closed, &agg, "k", &ok).unwrap_err()] {
             assert!(matches!(error, OutputError::Io(e) if e.kind() == std::io::ErrorKind::BrokenPipe));
         }

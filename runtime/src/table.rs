@@ -16,7 +16,7 @@ use naas_target_native::CallError;
 
 use crate::aggregation::Aggregation;
 use crate::key_index::{key_hasher, KeyHasher, KeyIndex};
-use crate::value::{flatten, Value};
+use crate::value::{to_value, Value};
 
 /// Finished results by key.
 pub type Finished<K> = Vec<(K, Vec<Value>)>;
@@ -264,6 +264,19 @@ impl<I: SlotIndex> StateTable<I> {
         Ok(())
     }
 
+    /// Merges the partial state `sources[i]` (bytes of one state, anywhere) into slot
+    /// `slots[i]`'s, for every `i`, with one call into the compiled code per batch. A fault
+    /// names the index of the entry it met.
+    pub fn merge_slots(
+        &mut self,
+        aggregation: &Aggregation,
+        slots: &[u32],
+        sources: &[&[u8]],
+    ) -> Result<(), (usize, CallError)> {
+        self.prefetch_states(slots);
+        aggregation.jit().merge_keyed(&mut self.states, slots, sources)
+    }
+
     /// Every (key, partial state) in slot order (the order keys were first met).
     pub fn entries(&self) -> impl Iterator<Item = (&I::Key, &[u8])> + '_ {
         (0..self.index.len() as u32).map(|slot| (self.index.key(slot), self.state(slot)))
@@ -277,14 +290,32 @@ impl<I: SlotIndex> StateTable<I> {
     /// Finishes every key: its result values, flattened, in slot order. A fault names the
     /// slot of the key it met.
     pub fn finish(&self, aggregation: &Aggregation) -> Result<Vec<Vec<Value>>, (u32, CallError)> {
-        let mut state = self.identity.clone();
         let mut out = Vec::with_capacity(self.index.len());
-        for slot in 0..self.index.len() as u32 {
-            state.as_mut_bytes().copy_from_slice(self.state(slot));
-            let slots = aggregation.jit().finish(&state).map_err(|e| (slot, e))?;
-            out.push(flatten(&slots));
-        }
+        self.finish_each(aggregation, 0..self.index.len() as u32, |_, values| out.push(values.to_vec()))?;
         Ok(out)
+    }
+
+    /// Finishes the keys of `slots`, in that order, giving each slot and its flattened result
+    /// values to `each` (the values in a buffer reused between keys). A fault names the slot
+    /// of the key it met.
+    pub fn finish_each(
+        &self,
+        aggregation: &Aggregation,
+        slots: impl IntoIterator<Item = u32>,
+        mut each: impl FnMut(u32, &[Value]),
+    ) -> Result<(), (u32, CallError)> {
+        let mut record = AlignedBytes::zeroed(0);
+        let mut values = Vec::new();
+        for slot in slots {
+            if slot as usize >= self.index.len() {
+                return Err((slot, CallError::Invalid(format!("slot {slot} is not in the table"))));
+            }
+            values.clear();
+            let state = self.state(slot);
+            aggregation.jit().finish_each(state, &mut record, |s| values.push(to_value(s))).map_err(|e| (slot, e))?;
+            each(slot, &values);
+        }
+        Ok(())
     }
 
     /// The key of `slot`.
@@ -357,6 +388,41 @@ mod tests {
         assert_eq!(results["c"], &vec![Value::Int(8), Value::UInt(2)]);
         assert_eq!(results["k99"], &vec![Value::Int(14), Value::UInt(2)]);
         assert_eq!(results.len(), 103);
+    }
+
+    /// A batch merge reads sources where they lie, at any alignment, and gives what merging
+    /// them one by one gives; a slot outside the table or a source of the wrong size is refused.
+    #[test]
+    fn batch_merges_of_unaligned_states_are_merges_one_by_one() {
+        let source = "aggregate s(x: i64) -> tuple[i64, u64]:\n    return sum(x), count()\n";
+        let agg = Aggregation::from_source("t.naas", source, None).unwrap();
+        let mut map_side = StateTable::new(&agg);
+        let keys: Vec<u32> = (0..50).map(|i| map_side.slot(format!("k{}", i % 7).as_bytes())).collect();
+        let xs: Vec<i64> = (0..50).map(|i| i * 3 - 40).collect();
+        map_side.fold(&agg, &keys, &[Column::I64(&xs)]).unwrap();
+        let size = agg.state_size();
+        // Every state one byte past an aligned address.
+        let mut bytes = vec![0u8; 1 + map_side.len() * size];
+        for (slot, (_, state)) in map_side.entries().enumerate() {
+            bytes[1 + slot * size..1 + (slot + 1) * size].copy_from_slice(state);
+        }
+        let sources: Vec<&[u8]> = (0..map_side.len()).map(|s| &bytes[1 + s * size..1 + (s + 1) * size]).collect();
+        let (mut batched, mut single) = (StateTable::new(&agg), StateTable::new(&agg));
+        for (key, _) in map_side.entries() {
+            batched.slot(key);
+            single.slot(key);
+        }
+        let slots: Vec<u32> = (0..map_side.len() as u32).rev().collect();
+        let sources: Vec<&[u8]> = slots.iter().map(|&s| sources[s as usize]).collect();
+        for _ in 0..2 {
+            batched.merge_slots(&agg, &slots, &sources).unwrap();
+            for (slot, source) in slots.iter().zip(&sources) {
+                single.merge_slot(&agg, *slot, source).unwrap();
+            }
+        }
+        assert_eq!(batched.states.as_bytes(), single.states.as_bytes());
+        assert!(matches!(batched.merge_slots(&agg, &[0, 9], &sources[..2]), Err((0, CallError::Invalid(_)))));
+        assert!(matches!(batched.merge_slots(&agg, &[0], &[&bytes[..3]]), Err((0, CallError::Invalid(_)))));
     }
 
     #[test]

@@ -31,10 +31,10 @@ use naas_lang::InternalError;
 
 use crate::aggregation::Aggregation;
 use crate::columnar_input::{ColumnarFile, ColumnarFormat};
-use crate::executor::{
-    merge_buffers, reduce_buffers, Grouping, Input, JobConfig, JobError, JobInput, JobStats, KeyResults,
-};
+use crate::executor::{merge_buffers, reduce_buffers, Grouping, Input, JobConfig, JobError, JobInput, JobStats};
+use crate::key_order::SortedResults;
 use crate::map_worker::{open_input, MapWorker, MapperOutput, OpenedInput};
+use crate::results::KeyResults;
 use crate::timely_ops::AggregationSource;
 use crate::Value;
 
@@ -368,10 +368,10 @@ pub fn run_timely(job: TimelyJob, cluster: Option<Cluster>) -> Result<TimelyOutp
         return Err(JobError::Input("at least one worker is needed".to_string()));
     }
     let guards = start_workers(job.workers, cluster, move |worker| worker_main(worker, &job))?;
-    let mut results = Vec::new();
+    let mut results = KeyResults::default();
     let mut stats = JobStats::default();
-    join_workers(guards, |(mut part, part_stats): TimelyOutput| {
-        results.append(&mut part);
+    join_workers(guards, |(part, part_stats): TimelyOutput| {
+        results.append(&part);
         stats.absorb_rows(part_stats);
     })?;
     stats.keys = results.len() as u64;
@@ -455,7 +455,7 @@ fn map_and_reduce(worker: &mut timely::worker::Worker, job: &TimelyJob) -> Worke
                 // reported does not depend on the order the buffers arrived in.
                 buffers.sort_by_key(|(from, _)| *from);
                 let buffers: Vec<Vec<u8>> = std::mem::take(&mut buffers).into_iter().map(|(_, b)| b).collect();
-                *sink.borrow_mut() = Some(reduce_buffers(&reducer, buffers));
+                *sink.borrow_mut() = Some(reduce_buffers(&reducer, buffers).map(SortedResults::into_results));
             }
         });
     });
@@ -511,7 +511,7 @@ fn gather(worker: &mut timely::worker::Worker, outcome: WorkerOutput) -> WorkerO
     });
     let (part, kept) = match outcome {
         Ok((results, stats)) => {
-            let results = results.into_iter().map(|(key, values)| (WireBytes(key), values)).collect();
+            let results = results.iter().map(|(key, values)| (WireBytes(key.to_vec()), values.to_vec())).collect();
             let part = Part { rows: stats.rows, skipped: stats.skipped, results, error: None };
             (part, Ok(stats))
         }
@@ -527,7 +527,7 @@ fn gather(worker: &mut timely::worker::Worker, outcome: WorkerOutput) -> WorkerO
     let own_stats = kept?;
     if worker.index() != 0 {
         let quoted = JobStats { first_skipped: own_stats.first_skipped, ..JobStats::default() };
-        return Ok((Vec::new(), quoted));
+        return Ok((KeyResults::default(), quoted));
     }
     let parts = std::mem::take(&mut *gathered.borrow_mut());
     if let Some((rank, input, message)) = parts.iter().filter_map(|p| p.error.clone()).min_by_key(|e| e.0) {
@@ -535,11 +535,15 @@ fn gather(worker: &mut timely::worker::Worker, outcome: WorkerOutput) -> WorkerO
         return Err((rank, error));
     }
     let mut stats = JobStats { first_skipped: own_stats.first_skipped, ..JobStats::default() };
-    let mut results = Vec::new();
+    let mut results = KeyResults::default();
     for part in parts {
         stats.rows += part.rows;
         stats.skipped += part.skipped;
-        results.extend(part.results.into_iter().map(|(key, values)| (key.0, values)));
+        let rows = part.results.into_iter().map(|(key, values)| (key.0, values));
+        let Some(part_results) = KeyResults::checked_from_rows(rows) else {
+            return Err((u64::MAX, JobError::Internal(InternalError::new("a worker's result rows differ in width"))));
+        };
+        results.append(&part_results);
     }
     Ok((results, stats))
 }
@@ -1002,10 +1006,7 @@ mod tests {
         for i in 0..5000 {
             text.push_str(&format!("k{},{}\n", i % 37, i));
         }
-        let sorted = |mut results: KeyResults| {
-            results.sort_by(|a, b| a.0.cmp(&b.0));
-            results
-        };
+        let sorted = |results: KeyResults| crate::key_order::sort(results).into_results();
         let (plain, plain_stats) = run_timely(csv_job(&dir, &text, 3, false), None).unwrap();
         let (gathered, stats) = run_timely(csv_job(&dir, &text, 3, true), None).unwrap();
         assert_eq!(plain.len(), 37);

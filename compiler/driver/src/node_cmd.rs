@@ -18,8 +18,9 @@ use naas_net::job::{
     Started, WireEntries, LISTENING_MARK, REPORT_MARK,
 };
 use naas_net::node::{serve_job, wait_for_setup, NodeConfig, NodeError, NodeReport};
-use naas_runtime::executor::{JobConfig, JobError, JobInput, JobStats, KeyResults};
+use naas_runtime::executor::{JobConfig, JobError, JobInput, JobStats};
 use naas_runtime::timely_job::{run_timely_mappers, Cluster, MapperEntries, MapperPlan, TimelyJob};
+use naas_runtime::KeyResults;
 use naas_runtime::{Aggregation, JobOutput, LoadError};
 use naas_target_native::NativeError;
 use naas_target_switch::network::Topology;
@@ -443,7 +444,7 @@ impl<'a> TimelyNetwork<'a> {
                 .map_err(|e| JobError::Other(format!("process 0 handed out malformed uplinks: {e}")))?;
             let own = encode(aggregation, pipeline, &states.mappers, &[])?;
             send_mappers(aggregation, pipeline, &uplinks, &own, &self.job).map_err(job_error)?;
-            return Ok((Vec::new(), states.stats));
+            return Ok((KeyResults::default(), states.stats));
         }
         let mut nodes = Started::start(aggregation, pipeline, &self.job).map_err(job_error)?;
         let mut set_up = nodes.set_up(aggregation, pipeline, &self.job, job_id()).map_err(job_error)?;

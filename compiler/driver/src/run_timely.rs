@@ -37,12 +37,13 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use naas_net::process::{describe, die_with_launcher, relay, relay_stderr, Children};
-use naas_runtime::executor::{JobError, JobStats, KeyResults};
+use naas_runtime::executor::{JobError, JobStats};
 use naas_runtime::key_order;
 use naas_runtime::timely_job::{
     run_timely, Cluster, ClusterError, ClusterListener, InputShare, TimelyJob, WhenRefused,
 };
 use naas_runtime::timely_ops::AggregationSource;
+use naas_runtime::KeyResults;
 use naas_runtime::Value;
 
 /// The prefixes of a worker process's lines on stdout.
@@ -225,8 +226,8 @@ pub fn run_as_worker_process(mut job: TimelyJob, process: usize, body: Body<'_>)
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut write =
         |line: String| writeln!(out, "{line}").map_err(|e| JobError::Other(format!("cannot write results: {e}")));
-    for (key, values) in results {
-        let values = values.into_iter().map(LineValue::from).collect();
+    for (key, values) in results.iter() {
+        let (key, values) = (key.to_vec(), values.iter().copied().map(LineValue::from).collect());
         let line = serde_json::to_string(&ResultLine { key, values }).map_err(|e| JobError::Other(e.to_string()))?;
         write(format!("{RESULT_MARK}{line}"))?;
     }
@@ -283,7 +284,7 @@ fn stop_on_lost_peer(process: usize, processes: usize) {
 /// What a process printed on stdout, read to its end.
 #[derive(Default)]
 struct Printed {
-    results: KeyResults,
+    results: Vec<(Vec<u8>, Vec<Value>)>,
     stats: JobStats,
     closed: bool,
     malformed: Option<String>,
@@ -499,6 +500,9 @@ pub fn launch(args: &crate::run_cmd::RunArgs, argv: &[OsString]) -> Result<Launc
         stats.rows += output.stats.rows;
         stats.skipped += output.stats.skipped;
     }
+    let Some(results) = KeyResults::checked_from_rows(results) else {
+        return Err(JobError::Other("the processes printed result rows of different widths".to_string()));
+    };
     // Each process printed its keys sorted; sorting runs that are already sorted is cheap.
     let results = key_order::sort(results).into_results();
     stats.keys = results.len() as u64;

@@ -10,12 +10,13 @@ use cranelift_codegen::settings::{self, Configurable};
 use cranelift_jit::{JITBuilder, JITModule};
 use naas_ir::decompose::AggregatePlan;
 use naas_ir::interp::Slot;
+use naas_ir::ir::Scalar;
 use naas_lang::InternalError;
 
 use crate::abi::{AggregateAbi, FaultRecord, FaultSite, NativeFault};
 use crate::entry::EntryBuilder;
 use crate::error::NativeError;
-use crate::values::{decode, encode, AlignedBytes, Column};
+use crate::values::{decode, encode, for_each_scalar, AlignedBytes, Column};
 
 type InitFn = unsafe extern "C" fn(*mut u8);
 type FoldFn = unsafe extern "C" fn(*mut u8, *const *const u8, u64, *mut FaultRecord) -> u32;
@@ -219,6 +220,45 @@ impl JitAggregate {
         self.status(status, fault)
     }
 
+    /// `table[slots[i]] = merge(table[slots[i]], sources[i])` for every `i`, in order, where
+    /// `table` is states back to back (as in [`Self::fold_keyed`]) and each source is one whole
+    /// state anywhere in memory: the compiled code makes no assumption about the alignment of
+    /// what it loads, so sources are read where they lie (in a wire buffer) and states are
+    /// merged where they lie in the table, with no copy. A fault stops at the entry it met
+    /// (its index is returned with it), whose state is unchanged.
+    pub fn merge_keyed(
+        &self,
+        table: &mut AlignedBytes,
+        slots: &[u32],
+        sources: &[&[u8]],
+    ) -> Result<(), (usize, CallError)> {
+        let invalid = |message: String| (0, CallError::Invalid(message));
+        if slots.len() != sources.len() {
+            return Err(invalid("one slot per source state is needed".to_string()));
+        }
+        let size = self.abi.state.size as usize;
+        if size == 0 || table.len() % size != 0 {
+            return Err(invalid("the table is not a whole number of states".to_string()));
+        }
+        let states = table.len() / size;
+        if let Some(bad) = slots.iter().find(|&&s| s as usize >= states) {
+            return Err(invalid(format!("slot {bad} is outside a table of {states} states")));
+        }
+        if let Some(bad) = sources.iter().find(|s| s.len() != size) {
+            return Err(invalid(format!("a state of `{}` is {size} bytes, got {}", self.abi.name, bad.len())));
+        }
+        let base = table.as_mut_ptr();
+        for (i, (&slot, source)) in slots.iter().zip(sources).enumerate() {
+            let mut fault = FaultRecord::default();
+            // SAFETY: `slot` indexes a whole state inside `table` and `source` is one whole
+            // state (both checked above); they do not overlap, since `table` is borrowed
+            // mutably. The code's loads and stores do not require alignment (`flags`).
+            let status = unsafe { (self.merge)(base.add(slot as usize * size), source.as_ptr(), &mut fault) };
+            self.status(status, fault).map_err(|error| (i, error))?;
+        }
+        Ok(())
+    }
+
     /// The result of a state, one slot per result field.
     pub fn finish(&self, state: &AlignedBytes) -> Result<Vec<Slot>, CallError> {
         self.check_state(state)?;
@@ -228,6 +268,37 @@ impl JitAggregate {
         let status = unsafe { (self.finish)(state.as_ptr(), out.as_mut_ptr(), &mut fault) };
         self.status(status, fault)?;
         Ok(decode(out.as_bytes(), &self.abi.result))
+    }
+
+    /// The result of a state, one scalar at a time (array elements in order) to `each`,
+    /// without allocating: `record` is scratch space for the result record, reused between
+    /// calls (any length; it is resized once).
+    ///
+    /// `state` may lie anywhere (in a table of states): the compiled code does not assume
+    /// the alignment of what it loads.
+    pub fn finish_each(
+        &self,
+        state: &[u8],
+        record: &mut AlignedBytes,
+        each: impl FnMut(Scalar),
+    ) -> Result<(), CallError> {
+        if state.len() != self.abi.state.size as usize {
+            return Err(CallError::Invalid(format!(
+                "a state of `{}` is {} bytes, got {}",
+                self.abi.name,
+                self.abi.state.size,
+                state.len()
+            )));
+        }
+        if record.len() != self.abi.result.size as usize {
+            *record = AlignedBytes::zeroed(self.abi.result.size as usize);
+        }
+        let mut fault = FaultRecord::default();
+        // SAFETY: `state` holds one state and `record` is exactly one result record.
+        let status = unsafe { (self.finish)(state.as_ptr(), record.as_mut_ptr(), &mut fault) };
+        self.status(status, fault)?;
+        for_each_scalar(record.as_bytes(), &self.abi.result, each);
+        Ok(())
     }
 
     fn check_state(&self, state: &AlignedBytes) -> Result<(), CallError> {

@@ -43,6 +43,9 @@ fn signed(ty: ScalarTy) -> bool {
     matches!(ty, ScalarTy::Int(int) if int.signed())
 }
 
+/// The flags of every load and store the compiled code makes: they never trap (every address
+/// is checked before) and are *not* marked aligned, so entry points may be given states where
+/// they lie, unaligned (`JitAggregate::merge_keyed` reads partial states in a wire buffer).
 pub fn flags() -> MemFlagsData {
     MemFlagsData::new().with_notrap()
 }

@@ -274,6 +274,22 @@ pub fn decode(bytes: &[u8], layout: &StructLayout) -> Vec<Slot> {
         .collect()
 }
 
+/// Gives every scalar of a struct's bytes to `each`, fields in order and array elements in
+/// order (the order of [`decode`]'s slots, flattened).
+pub fn for_each_scalar(bytes: &[u8], layout: &StructLayout, mut each: impl FnMut(Scalar)) {
+    for field in &layout.fields {
+        let ty = field.ty.scalar();
+        let size = ty.size_bytes() as usize;
+        let len = match field.ty {
+            VarTy::Scalar(_) => 1,
+            VarTy::Array(_, len) => len as usize,
+        };
+        for i in 0..len {
+            each(read_scalar(bytes, field.offset as usize + i * size, ty));
+        }
+    }
+}
+
 /// Encodes slots (one per field) into a struct's bytes.
 pub fn encode(bytes: &mut [u8], layout: &StructLayout, slots: &[Slot]) {
     for (field, slot) in layout.fields.iter().zip(slots) {
