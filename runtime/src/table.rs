@@ -273,6 +273,11 @@ impl<I: SlotIndex> StateTable<I> {
         slots: &[u32],
         sources: &[&[u8]],
     ) -> Result<(), (usize, CallError)> {
+        let keys = self.index.len();
+        if let Some(bad) = slots.iter().position(|&s| s as usize >= keys) {
+            let message = format!("slot {} is not one of the table's {keys} keys", slots[bad]);
+            return Err((bad, CallError::Invalid(message)));
+        }
         self.prefetch_states(slots);
         aggregation.jit().merge_keyed(&mut self.states, slots, sources)
     }
@@ -421,7 +426,7 @@ mod tests {
             }
         }
         assert_eq!(batched.states.as_bytes(), single.states.as_bytes());
-        assert!(matches!(batched.merge_slots(&agg, &[0, 9], &sources[..2]), Err((0, CallError::Invalid(_)))));
+        assert!(matches!(batched.merge_slots(&agg, &[0, 9], &sources[..2]), Err((1, CallError::Invalid(_)))));
         assert!(matches!(batched.merge_slots(&agg, &[0], &[&bytes[..3]]), Err((0, CallError::Invalid(_)))));
     }
 
