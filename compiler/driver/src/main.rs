@@ -8,6 +8,7 @@ mod check_cmd;
 mod compile_cmd;
 mod exit;
 mod front_end;
+mod memory;
 mod node_cmd;
 mod run_cmd;
 mod run_timely;
@@ -57,6 +58,7 @@ pub enum ColorChoice {
 }
 
 fn main() -> ExitCode {
+    memory::fix_large_allocation_threshold();
     stdout::guard_standard_streams();
     let cli = Cli::parse();
     let exit = match cli.command {
