@@ -302,9 +302,21 @@ pub fn run<R: Read + Send>(
 }
 
 /// Decodes every buffer (rejecting any malformed one), merges its entries by key and
-/// finishes them, in key order. Each buffer is freed as soon as it is merged, so that the
+/// finishes them, in key order. Buffers that are runs of distinct keys in key order (as map
+/// workers seal them) are merged as runs; any others (`--no-combine`'s entries, one per
+/// record) through a hash table, each buffer freed as soon as it is merged, so that the
 /// shuffle's bytes and the results are not held at once.
 pub fn reduce_buffers(aggregation: &Aggregation, buffers: Vec<Vec<u8>>) -> Result<SortedResults, JobError> {
+    let runs = buffers
+        .iter()
+        .map(|buffer| decode(buffer, aggregation.fingerprint(), aggregation.state_size()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(JobError::Wire)?;
+    if runs.iter().all(|entries| key_order::strictly_increasing(entries)) {
+        // Sealed by map workers: runs of distinct keys in key order.
+        return key_order::merge_sorted_runs(aggregation, &runs).map_err(|(key, error)| call_error(error, Some(key)));
+    }
+    drop(runs);
     let mut table = StateTable::new(aggregation);
     // The partition has at least as many keys as its largest buffer has entries.
     let largest = buffers.iter().map(|b| entry_count_hint(b, aggregation.state_size())).max();

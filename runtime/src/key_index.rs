@@ -135,6 +135,22 @@ impl<S: BuildHasher> KeyIndex<S> {
         &self.arena[start..self.ends[slot]]
     }
 
+    /// Asks the cache for where `slot`'s key ends (see [`Self::prefetch_key`]).
+    pub fn prefetch_end(&self, slot: u32) {
+        if let Some(end) = self.ends.get(slot as usize) {
+            prefetch(end);
+        }
+    }
+
+    /// Asks the cache for `slot`'s key bytes; best after [`Self::prefetch_end`] had time to
+    /// bring in where the key starts.
+    pub fn prefetch_key(&self, slot: u32) {
+        let start = if slot == 0 { 0 } else { self.ends.get(slot as usize - 1).copied().unwrap_or(0) };
+        if let Some(byte) = self.arena.get(start) {
+            prefetch(byte);
+        }
+    }
+
     /// Every key, in slot order.
     pub fn keys(&self) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
         (0..self.len() as u32).map(|slot| self.key(slot))

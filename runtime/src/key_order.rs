@@ -8,11 +8,16 @@
 //! merging compare prefixes held in one dense array, and look at the keys themselves only when
 //! two prefixes are equal (keys that share their first eight bytes).
 
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+
+use naas_target_native::values::AlignedBytes;
 use naas_target_native::CallError;
 
 use crate::aggregation::Aggregation;
 use crate::results::KeyResults;
 use crate::table::StateTable;
+use crate::value::to_value;
 
 /// Results sorted by key, with the prefix of each one's key (see the module comment).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -54,8 +59,117 @@ pub fn prefix(key: &[u8]) -> u64 {
 /// any order).
 fn order<'k>(count: usize, key: impl Fn(usize) -> &'k [u8]) -> Vec<(u64, usize)> {
     let mut order: Vec<(u64, usize)> = (0..count).map(|i| (prefix(key(i)), i)).collect();
-    order.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| key(a.1).cmp(key(b.1))));
+    sort_ids(&mut order, key);
     order
+}
+
+/// Sorts `(prefix, id)` pairs by the keys they stand for (`key(id)` is the key of `id`, and
+/// the prefix its [`prefix`]).
+pub fn sort_ids<'k, I: Copy>(ids: &mut [(u64, I)], key: impl Fn(I) -> &'k [u8]) {
+    ids.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| key(a.1).cmp(key(b.1))));
+}
+
+/// True when the keys of `entries` strictly increase (a run of distinct keys in key order, as
+/// a map worker seals its table).
+pub fn strictly_increasing(entries: &[(&[u8], &[u8])]) -> bool {
+    entries.windows(2).all(|pair| {
+        let (a, b) = (pair[0].0, pair[1].0);
+        match prefix(a).cmp(&prefix(b)) {
+            Ordering::Less => true,
+            Ordering::Greater => false,
+            Ordering::Equal => a < b,
+        }
+    })
+}
+
+/// Merges runs of `(key, partial state)` entries, each run's keys strictly increasing (see
+/// [`strictly_increasing`]), and finishes every key: the results come out in key order with no
+/// hash table and no sort. The states of one key merge in the order of their runs, a batch of
+/// keys at a time with one compiled merge call per batch. A fault names the key it met.
+pub fn merge_sorted_runs<'r>(
+    aggregation: &Aggregation,
+    runs: &[Vec<(&'r [u8], &'r [u8])>],
+) -> Result<SortedResults, (&'r [u8], CallError)> {
+    let size = aggregation.state_size();
+    let total: usize = runs.iter().map(Vec::len).sum();
+    let largest = runs.iter().map(Vec::len).max().unwrap_or(0);
+    let mut out = SortedResults {
+        results: KeyResults::with_capacity(aggregation.results().len(), largest, 0),
+        prefixes: Vec::with_capacity(largest),
+    };
+    let mut batch = MergeBatch {
+        states: AlignedBytes::zeroed(MERGE_BATCH * size),
+        keys: Vec::with_capacity(MERGE_BATCH),
+        into: Vec::new(),
+        from: Vec::new(),
+        record: AlignedBytes::zeroed(0),
+    };
+    // The head of every run, smallest key first; ties (one key in several runs) by run.
+    let mut heads: BinaryHeap<Reverse<(u64, &[u8], usize)>> = BinaryHeap::with_capacity(runs.len());
+    let mut next = vec![0usize; runs.len()];
+    for (run, entries) in runs.iter().enumerate() {
+        if let Some(&(key, _)) = entries.first() {
+            heads.push(Reverse((prefix(key), key, run)));
+        }
+    }
+    let mut last: Option<&[u8]> = None;
+    for _ in 0..total {
+        let Some(Reverse((key_prefix, key, run))) = heads.pop() else { break };
+        let state = runs[run][next[run]].1;
+        next[run] += 1;
+        if let Some(&(following, _)) = runs[run].get(next[run]) {
+            heads.push(Reverse((prefix(following), following, run)));
+        }
+        if last == Some(key) {
+            batch.into.push((batch.keys.len() - 1) as u32);
+            batch.from.push(state);
+            continue;
+        }
+        if batch.keys.len() == MERGE_BATCH {
+            batch.finish(aggregation, &mut out)?;
+        }
+        let at = batch.keys.len() * size;
+        batch.states.as_mut_bytes()[at..at + size].copy_from_slice(state);
+        batch.keys.push((key_prefix, key));
+        last = Some(key);
+    }
+    batch.finish(aggregation, &mut out)?;
+    Ok(out)
+}
+
+/// Distinct keys merged and finished together by [`merge_sorted_runs`].
+const MERGE_BATCH: usize = 1024;
+
+/// A batch of distinct keys in key order: each one's first state in `states`, and the merges
+/// still to apply (`into[i]` is the index of the key that `from[i]` merges into).
+struct MergeBatch<'r> {
+    states: AlignedBytes,
+    keys: Vec<(u64, &'r [u8])>,
+    into: Vec<u32>,
+    from: Vec<&'r [u8]>,
+    record: AlignedBytes,
+}
+
+impl<'r> MergeBatch<'r> {
+    /// Merges and finishes the batch's keys onto `out`, and empties it.
+    fn finish(&mut self, aggregation: &Aggregation, out: &mut SortedResults) -> Result<(), (&'r [u8], CallError)> {
+        let jit = aggregation.jit();
+        let size = aggregation.state_size();
+        // Only the batch's keys' states are merged into (`into` indexes them).
+        jit.merge_keyed(&mut self.states, &self.into, &self.from)
+            .map_err(|(i, error)| (self.keys[self.into[i] as usize].1, error))?;
+        for (i, &(key_prefix, key)) in self.keys.iter().enumerate() {
+            let state = &self.states.as_bytes()[i * size..(i + 1) * size];
+            out.results.push_key(key);
+            jit.finish_each(state, &mut self.record, |s| out.results.push_value(to_value(s)))
+                .map_err(|error| (key, error))?;
+            out.prefixes.push(key_prefix);
+        }
+        self.keys.clear();
+        self.into.clear();
+        self.from.clear();
+        Ok(())
+    }
 }
 
 /// Sorts `results` by key.
@@ -177,6 +291,53 @@ mod tests {
             // Stable: equal keys keep their runs' order.
             expected.sort_by(|a, b| a.0.cmp(&b.0));
             prop_assert_eq!(merge(sorted_runs).into_results().to_rows(), expected);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(naas_test_support::proptest_config(1))]
+        /// Merging runs of distinct sorted keys gives what a hash table merging the same
+        /// entries in run order gives, sorted; `strictly_increasing` tells such runs apart.
+        #[test]
+        fn merged_runs_are_the_hash_tables_results(
+            runs in prop::collection::vec(prop::collection::vec((key(), -50i64..50), 0..40), 0..5),
+        ) {
+            let source = "aggregate s(x: i64) -> tuple[i64, u64]:\n    return sum(x), count()\n";
+            let agg = Aggregation::from_source("t.naas", source, None).unwrap();
+            let mut tables = Vec::new();
+            for records in &runs {
+                let mut table = StateTable::new(&agg);
+                let slots: Vec<u32> = records.iter().map(|(k, _)| table.slot(k)).collect();
+                let xs: Vec<i64> = records.iter().map(|(_, x)| *x).collect();
+                table.fold(&agg, &slots, &[naas_target_native::values::Column::I64(&xs)]).unwrap();
+                tables.push(table);
+            }
+            let sorted_runs: Vec<Vec<(&[u8], &[u8])>> = tables
+                .iter()
+                .map(|table| {
+                    let mut entries: Vec<(&[u8], &[u8])> = table.entries().collect();
+                    entries.sort_by(|a, b| a.0.cmp(b.0));
+                    entries
+                })
+                .collect();
+            prop_assert!(sorted_runs.iter().all(|run| strictly_increasing(run)));
+            let mut reference = StateTable::new(&agg);
+            for run in &sorted_runs {
+                for (key, state) in run {
+                    reference.merge(&agg, key, state).unwrap();
+                }
+            }
+            let expected = finish_sorted(&reference, &agg).unwrap();
+            let merged = merge_sorted_runs(&agg, &sorted_runs).unwrap();
+            prop_assert_eq!(merged.results(), expected.results());
+            for run in sorted_runs.iter().filter(|run| run.len() > 1) {
+                let mut reversed = run.clone();
+                reversed.reverse();
+                prop_assert!(!strictly_increasing(&reversed));
+                let mut repeated = run.clone();
+                repeated.insert(1, run[0]);
+                prop_assert!(!strictly_increasing(&repeated));
+            }
         }
     }
 

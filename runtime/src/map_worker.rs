@@ -21,7 +21,8 @@ use crate::csv_input::{
     count_line_ends, csv_reader, Block, BlockReader, ColumnBatch, Fields, Lines, RowError, Schema, SplitRow,
 };
 use crate::executor::{partition_of, Grouping, Input, JobConfig, JobError, JobInput, JobStats, BATCH_ROWS};
-use crate::table::{StateTable, ValueIndex};
+use crate::key_order;
+use crate::table::{Distance, StateTable, ValueIndex};
 use crate::value::last_is_finite;
 use crate::wire::{WireError, WireWriter};
 
@@ -125,6 +126,9 @@ pub(crate) struct SealedBuffer {
     pub(crate) entries: Option<u32>,
     pub(crate) bytes: Vec<u8>,
 }
+
+/// Entries between a prefetch and its use when a table is sealed in key order.
+const SEAL_AHEAD: usize = 16;
 
 /// One map worker's state.
 pub(crate) struct MapWorker<'a> {
@@ -592,11 +596,30 @@ impl<'a> MapWorker<'a> {
         for (group, table) in std::mem::take(&mut self.tables) {
             match self.grouping {
                 Grouping::Partitions(n) => {
-                    let mut writers: Vec<WireWriter> = (0..n).map(|_| new_writer()).collect();
-                    for (key, state) in table.entries() {
-                        writers[partition_of(key, n)].push(key, state).map_err(wire)?;
+                    // Each partition's entries in key order: the reducer merges the workers'
+                    // runs (`key_order::merge_sorted_runs`) instead of looking every entry up
+                    // in a hash table, and its results come out sorted.
+                    let mut by_partition: Vec<Vec<(u64, u32)>> = vec![Vec::new(); n];
+                    for slot in 0..table.len() as u32 {
+                        let key = table.key(slot);
+                        by_partition[partition_of(key, n)].push((key_order::prefix(key), slot));
                     }
-                    for (partition, writer) in writers.into_iter().enumerate() {
+                    for (partition, mut order) in by_partition.into_iter().enumerate() {
+                        key_order::sort_ids(&mut order, |slot| table.key(slot));
+                        let mut writer = new_writer();
+                        let key_bytes = order.iter().map(|&(_, slot)| table.key(slot).len()).sum();
+                        writer.reserve(order.len(), key_bytes);
+                        // In key order the entries lie anywhere in the table: each is asked
+                        // for ahead of its turn (a large table's entries all miss the cache).
+                        for (i, &(_, slot)) in order.iter().enumerate() {
+                            if let Some(&(_, far)) = order.get(i + 2 * SEAL_AHEAD) {
+                                table.prefetch_entry(far, Distance::Far);
+                            }
+                            if let Some(&(_, near)) = order.get(i + SEAL_AHEAD) {
+                                table.prefetch_entry(near, Distance::Near);
+                            }
+                            writer.push(table.key(slot), table.state(slot)).map_err(wire)?;
+                        }
                         let entries = Some(writer.entries());
                         self.buffers.push((partition, SealedBuffer { entries, bytes: writer.finish() }));
                     }

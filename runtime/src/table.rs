@@ -130,6 +130,21 @@ impl StateTable<KeyIndex> {
         self.add_states(first);
     }
 
+    /// Asks the cache for what reading `slot`'s key and state in a random order needs, in two
+    /// steps: `Near` for a slot read soon (the key bytes), `Far` for one read later (the
+    /// state and where the key is).
+    pub fn prefetch_entry(&self, slot: u32, distance: Distance) {
+        match distance {
+            Distance::Far => {
+                self.index.prefetch_end(slot);
+                if let Some(state) = self.states.as_bytes().get(slot as usize * self.size) {
+                    naas_stdx::prefetch(state);
+                }
+            }
+            Distance::Near => self.index.prefetch_key(slot),
+        }
+    }
+
     /// Makes room for `keys` keys in all (index and states) without growing on the way.
     pub fn reserve(&mut self, keys: usize) {
         self.index.reserve(keys);
@@ -137,6 +152,13 @@ impl StateTable<KeyIndex> {
             self.resize(keys);
         }
     }
+}
+
+/// How far ahead of its use an entry is prefetched ([`StateTable::prefetch_entry`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Distance {
+    Near,
+    Far,
 }
 
 /// States of a table above this many bytes do not stay in the caches (see [`StateTable::fold`]).

@@ -125,6 +125,11 @@ impl WireWriter {
         WireWriter { buf, count: 0, state_size }
     }
 
+    /// Makes room for `entries` more entries whose keys take `key_bytes` bytes in all.
+    pub fn reserve(&mut self, entries: usize, key_bytes: usize) {
+        self.buf.reserve(entries * (4 + self.state_size as usize) + key_bytes);
+    }
+
     /// Appends an entry; `state` must be one whole state.
     pub fn push(&mut self, key: &[u8], state: &[u8]) -> Result<(), WireError> {
         if state.len() != self.state_size as usize {
