@@ -252,6 +252,7 @@ fn merge_two(left: SortedResults, right: SortedResults) -> SortedResults {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
     use proptest::prelude::*;
 
     use super::*;
