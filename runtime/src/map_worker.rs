@@ -1,7 +1,7 @@
 //! A map worker: parses units of input (CSV blocks, columnar batches), folds their records per
 //! key into combiner tables with the compiled code, and seals the tables into wire buffers by
 //! reduce partition (or by mapper, for a network). The local executor runs several on threads
-//! fed by a reader thread; a timely worker runs one over the units it owns.
+//! that take turns reading the input; a timely worker runs one over the units it owns.
 
 use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,7 +11,6 @@ use std::sync::Arc;
 use arrow_array::cast::AsArray;
 use arrow_array::types::Int32Type;
 use arrow_array::{Array, ArrayRef};
-use crossbeam_channel::{Receiver, Sender};
 use naas_target_native::values::ColumnBuf;
 use naas_target_native::CallError;
 
@@ -42,7 +41,7 @@ impl Work {
     }
 }
 
-/// What the reader thread reads: blocks of CSV rows, or batches of a columnar file.
+/// The input as units of work: blocks of CSV rows, or batches of a columnar file.
 pub(crate) enum WorkReader<R> {
     Csv(BlockReader<R>, String),
     Columnar(Batches),
@@ -208,32 +207,20 @@ impl<'a> MapWorker<'a> {
         }
     }
 
-    /// Processes blocks until the reader is done. After an error it cancels the reading and
-    /// keeps draining the channel: blocks after the failed one are skipped, while blocks
-    /// before it are still processed, since one of them may hold an earlier error (the job
-    /// reports the first bad row of the file whichever worker meets it).
-    pub(crate) fn run(
-        &mut self,
-        receiver: &Receiver<Work>,
-        failed_at: &AtomicU64,
-        cancel: &Sender<()>,
-    ) -> WorkerResult {
-        let mut failure = None;
-        for work in receiver.iter() {
+    /// Processes the units `next` gives until it gives none. After an error the worker
+    /// stops taking units, and the job stops handing them out (`failed_at`): units after the
+    /// failed one are not read, while units before it that other workers hold are still
+    /// processed, since one of them may hold an earlier error (the job reports the first bad
+    /// row of the file whichever worker meets it).
+    pub(crate) fn run(&mut self, next: impl Fn() -> Option<Work>, failed_at: &AtomicU64) -> WorkerResult {
+        while let Some(work) = next() {
             let index = work.index();
-            if index > failed_at.load(Ordering::Relaxed) {
-                continue;
-            }
             if let Err(error) = self.work(&work) {
                 failed_at.fetch_min(index, Ordering::Relaxed);
-                let _ = cancel.try_send(());
-                failure = Some(error);
+                return Err(error);
             }
         }
-        match failure {
-            Some(error) => Err(error),
-            None => self.seal(),
-        }
+        self.seal()
     }
 
     /// Parses and folds one unit of input.
