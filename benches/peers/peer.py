@@ -21,20 +21,27 @@ if aggregate not in AGGREGATES:
 CLAMPED_MEAN = f"avg(greatest(-{LIMIT}, least({LIMIT}, delay)))"
 BUCKET = " + ".join(f"CAST(delay >= {t} AS INTEGER)" for t in THRESHOLDS)
 COUNTS = ", ".join(f"sum(CASE WHEN b = {j} THEN 1 ELSE 0 END)" for j in range(BUCKETS))
+
+
+def sql(src, top_k):
+    """The query over the table `src` in both SQL engines; `top_k` is the engine's own
+    query for top_k.naas (the engines have no common top-n aggregate)."""
+    if aggregate == "reduce":
+        return f"SELECT key, min(delay), max(delay), avg(delay), count(*) FROM {src} GROUP BY key"
+    if aggregate == "robust_mean":
+        return f"SELECT key, {CLAMPED_MEAN} FROM {src} GROUP BY key"
+    if aggregate == "histogram":
+        return f"SELECT key, {COUNTS} FROM (SELECT key, {BUCKET} AS b FROM {src}) GROUP BY key"
+    return top_k
+
+
 if engine == "duckdb":
     import duckdb
     c = duckdb.connect(config={"threads": threads})
     src = f"read_parquet('{path}')" if path.endswith(".parquet") else f"read_csv('{path}', header=true, columns={{'key':'VARCHAR','delay':'INTEGER','x':'DOUBLE'}})"
-    if aggregate == "reduce":
-        query = f"SELECT key, min(delay), max(delay), avg(delay), count(*) FROM {src} GROUP BY key"
-    elif aggregate == "robust_mean":
-        query = f"SELECT key, {CLAMPED_MEAN} FROM {src} GROUP BY key"
-    elif aggregate == "histogram":
-        query = f"SELECT key, {COUNTS} FROM (SELECT key, {BUCKET} AS b FROM {src}) GROUP BY key"
-    else:
-        # DuckDB's max(x, n): the n largest values, largest first.
-        picks = ", ".join(f"t[{i + 1}]" for i in range(K))
-        query = f"SELECT key, {picks} FROM (SELECT key, max(delay, {K}) AS t FROM {src} GROUP BY key)"
+    # DuckDB's max(x, n): the n largest values, largest first.
+    picks = ", ".join(f"t[{i + 1}]" for i in range(K))
+    query = sql(src, f"SELECT key, {picks} FROM (SELECT key, max(delay, {K}) AS t FROM {src} GROUP BY key)")
     c.execute(f"COPY ({query}) TO '{out}' (HEADER, DELIMITER ',')")
 elif engine == "polars":
     import os
@@ -60,16 +67,9 @@ elif engine == "datafusion":
     else:
         import pyarrow as pa
         ctx.register_csv("t", path, schema=pa.schema([("key", pa.string()), ("delay", pa.int32()), ("x", pa.float64())]))
-    if aggregate == "reduce":
-        query = "SELECT key, min(delay), max(delay), avg(delay), count(*) FROM t GROUP BY key"
-    elif aggregate == "robust_mean":
-        query = f"SELECT key, {CLAMPED_MEAN} FROM t GROUP BY key"
-    elif aggregate == "histogram":
-        query = f"SELECT key, {COUNTS} FROM (SELECT key, {BUCKET} AS b FROM t) GROUP BY key"
-    else:
-        # DataFusion has no top-n aggregate: the values in order, then the first K.
-        picks = ", ".join(f"a[{i + 1}]" for i in range(K))
-        query = f"SELECT key, {picks} FROM (SELECT key, array_agg(delay ORDER BY delay DESC) AS a FROM t GROUP BY key)"
+    # DataFusion has no top-n aggregate: the values in order, then the first K.
+    picks = ", ".join(f"a[{i + 1}]" for i in range(K))
+    query = sql("t", f"SELECT key, {picks} FROM (SELECT key, array_agg(delay ORDER BY delay DESC) AS a FROM t GROUP BY key)")
     ctx.sql(query).write_csv(out, with_header=True)
 else:
     sys.exit(f"unknown engine {engine}: duckdb, polars or datafusion")
