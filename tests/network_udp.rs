@@ -304,35 +304,31 @@ fn an_invalid_set_up_is_refused_before_it_is_acknowledged() {
     }
 }
 
-#[test]
-fn an_attached_address_where_no_node_runs_fails_within_the_timeout_naming_it() {
+/// Runs reduce.naas on a network of one live hop and one attached address where a bound
+/// socket never answers (standing for a dead node), with `--timeout 2` and `extra` flags: the
+/// output, the silent address and how long the run took.
+fn run_with_a_silent_hop(extra: &[&str]) -> (Output, String, Duration) {
     let input = generate(100, 10, 5);
-    // A bound socket that never answers stands for a dead node.
     let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let silent_address = silent.local_addr().unwrap().to_string();
     let (live, live_address) = start_node(&["examples/reduce.naas", "--exec", "host", "--once"]);
     let _live = Stop(live);
-    let attach = format!("{live_address},{}", silent.local_addr().unwrap());
+    let attach = format!("{live_address},{silent_address}");
+    let mut args = vec!["run", "examples/reduce.naas", "--input", input.to_str().unwrap(), "--key", "key"];
+    args.extend_from_slice(extra);
+    args.extend(["--network", "tree:fanout=2,depth=1", "--exec", "host", "--attach", &attach, "--timeout", "2"]);
     let started = Instant::now();
-    let output = naasc(&[
-        "run",
-        "examples/reduce.naas",
-        "--input",
-        input.to_str().unwrap(),
-        "--key",
-        "key",
-        "--network",
-        "tree:fanout=2,depth=1",
-        "--exec",
-        "host",
-        "--attach",
-        &attach,
-        "--timeout",
-        "2",
-    ]);
+    let output = naasc(&args);
+    (output, silent_address, started.elapsed())
+}
+
+#[test]
+fn an_attached_address_where_no_node_runs_fails_within_the_timeout_naming_it() {
+    let (output, silent, took) = run_with_a_silent_hop(&[]);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    assert!(started.elapsed() < Duration::from_secs(20));
+    assert!(took < Duration::from_secs(20));
     let message = stderr(&output);
-    assert!(message.contains(&silent.local_addr().unwrap().to_string()) && message.contains("--timeout"), "{message}");
+    assert!(message.contains(&silent) && message.contains("--timeout"), "{message}");
 }
 
 /// The pids of `naasc node` processes whose parent is `parent`, with their `--name`.
@@ -663,38 +659,11 @@ fn timely_jobs_over_the_network_equal_the_host_target() {
 /// the node, and leaves no process behind it (the launcher stops its processes).
 #[test]
 fn a_timely_job_whose_hop_never_answers_fails_within_the_timeout_naming_it() {
-    let input = generate(100, 10, 5);
-    let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let (live, live_address) = start_node(&["examples/reduce.naas", "--exec", "host", "--once"]);
-    let _live = Stop(live);
-    let attach = format!("{live_address},{}", silent.local_addr().unwrap());
-    let started = Instant::now();
-    let output = naasc(&[
-        "run",
-        "examples/reduce.naas",
-        "--input",
-        input.to_str().unwrap(),
-        "--key",
-        "key",
-        "--engine",
-        "timely",
-        "--processes",
-        "2",
-        "--workers",
-        "1",
-        "--network",
-        "tree:fanout=2,depth=1",
-        "--exec",
-        "host",
-        "--attach",
-        &attach,
-        "--timeout",
-        "2",
-    ]);
+    let (output, silent, took) = run_with_a_silent_hop(&["--engine", "timely", "--processes", "2", "--workers", "1"]);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let text = stderr(&output);
-    assert!(text.contains(&silent.local_addr().unwrap().to_string()), "{text}");
-    assert!(started.elapsed() < Duration::from_secs(60), "took {:?}", started.elapsed());
+    assert!(text.contains(&silent), "{text}");
+    assert!(took < Duration::from_secs(60), "took {took:?}");
 }
 
 /// With `--fixed-point`, a non-finite float is a bad row of the input on the timely engine as

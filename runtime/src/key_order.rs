@@ -91,7 +91,6 @@ pub fn merge_sorted_runs<'r>(
     runs: &[Vec<(&'r [u8], &'r [u8])>],
 ) -> Result<SortedResults, (&'r [u8], CallError)> {
     let size = aggregation.state_size();
-    let total: usize = runs.iter().map(Vec::len).sum();
     let largest = runs.iter().map(Vec::len).max().unwrap_or(0);
     let mut out = SortedResults {
         results: KeyResults::with_capacity(aggregation.results().len(), largest, 0),
@@ -113,8 +112,7 @@ pub fn merge_sorted_runs<'r>(
         }
     }
     let mut last: Option<&[u8]> = None;
-    for _ in 0..total {
-        let Some(Reverse((key_prefix, key, run))) = heads.pop() else { break };
+    while let Some(Reverse((key_prefix, key, run))) = heads.pop() {
         let state = runs[run][next[run]].1;
         next[run] += 1;
         if let Some(&(following, _)) = runs[run].get(next[run]) {
